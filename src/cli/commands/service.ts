@@ -1,0 +1,176 @@
+import { changeService, createService } from '../../store/desired-state.ts';
+import { serviceHistory } from '../../store/history.ts';
+import { findRelease, latestRelease } from '../../store/releases.ts';
+import { findService, listServices } from '../../store/services.ts';
+import { parseMessage, parseServiceName } from '../../validation/fields.ts';
+import type { CliContext } from '../context.ts';
+import {
+  deploymentJson,
+  deploymentSummary,
+  policyLine,
+  releaseJson,
+  serviceJson,
+  table,
+} from '../render.ts';
+import {
+  newServiceFrom,
+  parseServiceFlags,
+  serviceUpdateFrom,
+  type ServiceFlags,
+} from '../service-flags.ts';
+import { warnShortInterval } from './warnings.ts';
+
+export async function serviceCreate(
+  context: CliContext,
+  rawName: string,
+  flags: ServiceFlags & { message?: string },
+): Promise<number> {
+  const name = parseServiceName('NAME', rawName);
+  const parsed = parseServiceFlags(flags);
+  const spec = newServiceFrom(parsed, name);
+  const message = flags.message === undefined ? null : parseMessage('--message', flags.message);
+  warnShortInterval(context, spec.policy.analysisIntervalSeconds);
+  const created = await context.withDatabase((db) =>
+    createService(db, { actor: context.actor, name, ...spec, message }),
+  );
+  context.print({
+    json: {
+      service: serviceJson(created.service),
+      release: releaseJson(created.release),
+      deployment: deploymentJson(
+        created.deployment,
+        new Map([[created.release.id, created.release.version]]),
+      ),
+    },
+    text:
+      `created service ${name} with release v${created.release.version} (${created.release.image}); ` +
+      `deployment #${created.deployment.id} is pending for the workers`,
+  });
+  return 0;
+}
+
+export async function serviceUpdate(
+  context: CliContext,
+  rawName: string,
+  flags: ServiceFlags & { replace?: boolean },
+): Promise<number> {
+  const name = parseServiceName('NAME', rawName);
+  const parsed = parseServiceFlags(flags);
+  if (parsed.interval !== undefined) warnShortInterval(context, parsed.interval);
+  const outcome = await context.withDatabase(async (db) => {
+    const service = await findService(db, name);
+    const base =
+      service.current_release_id !== null
+        ? await findRelease(db, service.current_release_id)
+        : await latestRelease(db, service.id);
+    const update = serviceUpdateFrom(parsed, {
+      launchType: service.launch_type,
+      cpu: base?.cpu ?? 256,
+      memory: base?.memory ?? 512,
+    });
+    return changeService(db, {
+      actor: context.actor,
+      name,
+      update,
+      replace: flags.replace === true,
+    });
+  });
+  const requested = outcome.requested;
+  context.print({
+    json: {
+      service: serviceJson(outcome.service),
+      release: requested !== undefined ? releaseJson(requested.release) : null,
+      deployment:
+        requested !== undefined
+          ? deploymentJson(
+              requested.deployment,
+              new Map([[requested.release.id, requested.release.version]]),
+            )
+          : null,
+      replacedDeploymentId: requested?.replaced?.id ?? null,
+    },
+    text:
+      `updated service ${name}` +
+      (requested !== undefined
+        ? `; release v${requested.release.version} requested as deployment #${requested.deployment.id}` +
+          (requested.replaced !== undefined ? ` (replacing #${requested.replaced.id})` : '')
+        : ''),
+  });
+  return 0;
+}
+
+export async function serviceList(context: CliContext): Promise<number> {
+  const rows = await context.withDatabase(async (db) => {
+    const services = await listServices(db);
+    return Promise.all(services.map((service) => serviceHistory(db, service)));
+  });
+  context.print({
+    json: rows.map((history) => ({
+      ...serviceJson(history.service),
+      currentVersion:
+        history.service.current_release_id === null
+          ? null
+          : (history.versions.get(history.service.current_release_id) ?? null),
+      latestVersion: history.releases[0]?.version ?? null,
+      activeDeploymentId: history.active?.id ?? null,
+    })),
+    text:
+      rows.length === 0
+        ? 'no services yet (berth service create NAME --cluster C --image IMG --port P)'
+        : table([
+            ['NAME', 'CLUSTER', 'DESIRED', 'LIVE', 'LATEST', 'DEPLOYMENT'],
+            ...rows.map((history) => [
+              history.service.name,
+              history.service.cluster,
+              String(history.service.desired_count),
+              history.service.current_release_id === null
+                ? '-'
+                : `v${history.versions.get(history.service.current_release_id) ?? '?'}`,
+              history.releases[0] !== undefined ? `v${history.releases[0].version}` : '-',
+              history.active !== undefined
+                ? `#${history.active.id} ${history.active.phase}`
+                : '-',
+            ]),
+          ]),
+  });
+  return 0;
+}
+
+export async function serviceShow(context: CliContext, rawName: string): Promise<number> {
+  const name = parseServiceName('NAME', rawName);
+  const history = await context.withDatabase(async (db) =>
+    serviceHistory(db, await findService(db, name)),
+  );
+  const { service } = history;
+  const live =
+    service.current_release_id === null
+      ? undefined
+      : history.releases.find((release) => release.id === service.current_release_id);
+  const latest = history.releases[0];
+  context.print({
+    json: {
+      ...serviceJson(service),
+      liveRelease: live !== undefined ? releaseJson(live) : null,
+      latestRelease: latest !== undefined ? releaseJson(latest) : null,
+      activeDeployment:
+        history.active !== undefined ? deploymentJson(history.active, history.versions) : null,
+    },
+    text: [
+      `service ${service.name}`,
+      `  cluster:      ${service.cluster} (ECS service ${service.ecs_service_name}, ${service.launch_type})`,
+      `  desired:      ${service.desired_count} task(s)`,
+      `  traffic:      ${
+        service.listener_rule_arn === null
+          ? 'no listener rule or target groups recorded'
+          : `rule ${service.listener_rule_arn}\n                target groups ${service.target_group_a_arn ?? ''}, ${service.target_group_b_arn ?? ''} (live: ${service.live_target_group})`
+      }`,
+      `  network:      ${service.subnets.length > 0 ? `subnets ${service.subnets.join(',')}, security groups ${service.security_groups.join(',')}${service.assign_public_ip ? ', public IP' : ''}` : 'default'}`,
+      `  health path:  ${service.health_check_path}`,
+      `  policy:       ${policyLine(service)}`,
+      `  live:         ${live !== undefined ? `v${live.version} ${live.image}` : 'none yet'}`,
+      `  latest:       ${latest !== undefined ? `v${latest.version} ${latest.image} (cpu ${latest.cpu}, memory ${latest.memory} MiB, port ${latest.container_port})` : 'none'}`,
+      `  deployment:   ${history.active !== undefined ? deploymentSummary(history.active, history.versions, service.steps) : 'none in progress'}`,
+    ].join('\n'),
+  });
+  return 0;
+}

@@ -1,0 +1,198 @@
+import { Command, CommanderError, Option } from 'commander';
+import { SchemaBehindError } from '../store/connection.ts';
+import { InputError } from '../validation/input-error.ts';
+import { CliContext, type CliIo } from './context.ts';
+import { migrate, up } from './commands/admin.ts';
+import { events, history, status } from './commands/read.ts';
+import {
+  configSet,
+  configShow,
+  configUnset,
+  control,
+  deploy,
+  rollback,
+  scale,
+} from './commands/release.ts';
+import { serviceCreate, serviceList, serviceShow, serviceUpdate } from './commands/service.ts';
+import { addServiceFlags } from './service-flags.ts';
+
+/** Exit codes of the CLI contract (DESIGN §8). */
+export const EXIT = { ok: 0, failed: 1, badInput: 2, interrupted: 130 } as const;
+
+const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
+
+/**
+ * Runs one `berth` command line. Returns the exit code instead of exiting, so that tests run
+ * the very same code in-process.
+ */
+export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
+  const context = new CliContext(io);
+  let exitCode: number = EXIT.ok;
+  const program = buildProgram(context, (code) => {
+    exitCode = code;
+  });
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+    return exitCode;
+  } catch (error) {
+    return reportError(context, error);
+  }
+}
+
+function buildProgram(context: CliContext, setExit: (code: number) => void): Command {
+  const write = {
+    writeOut: (text: string) => {
+      context.io.stdout(text);
+    },
+    writeErr: (text: string) => {
+      context.io.stderr(text);
+    },
+    outputError: (text: string, writeErr: (text: string) => void) => {
+      writeErr(text);
+    },
+  };
+  const program = new Command('berth')
+    .description('Desired-state deploy controller for Amazon ECS: canary rollouts driven from Postgres')
+    .configureOutput(write)
+    .exitOverride()
+    .showSuggestionAfterError(true)
+    .enablePositionalOptions();
+
+  /** A subcommand with the options every command has. */
+  const command = (parent: Command, nameAndArgs: string, description: string): Command =>
+    parent
+      .command(nameAndArgs)
+      .description(description)
+      .configureOutput(write)
+      .exitOverride()
+      .addOption(new Option('--json', 'machine-readable output'));
+
+  /** Wraps an action: applies --json, runs it, records its exit code. */
+  const act =
+    (run: (...args: never[]) => Promise<number>) =>
+    async (...args: unknown[]): Promise<void> => {
+      const cmd = args[args.length - 1] as Command;
+      context.json = cmd.opts<{ json?: boolean }>().json === true;
+      setExit(await (run as (...a: unknown[]) => Promise<number>)(...args.slice(0, -1)));
+    };
+
+  command(program, 'migrate', 'apply pending schema migrations (safe to run concurrently)').action(
+    act(() => migrate(context)),
+  );
+  command(program, 'up', 'start the database (embedded unless DATABASE_URL) and keep it up').action(
+    act(() => up(context)),
+  );
+
+  const service = program.command('service').description('create, list, show and update services');
+  service.configureOutput(write).exitOverride();
+  addServiceFlags(command(service, 'create <NAME>', 'create a service with release v1'), 'create')
+    .option('--message <text>', 'why, recorded with the first deployment')
+    .action(act((name: string, flags: never) => serviceCreate(context, name, flags)));
+  command(service, 'list', 'list services').action(act(() => serviceList(context)));
+  command(service, 'show <NAME>', 'show a service, its policy and releases').action(
+    act((name: string) => serviceShow(context, name)),
+  );
+  addServiceFlags(command(service, 'update <NAME>', 'change settings; task changes make a release'), 'update')
+    .option('--replace', 'take the place of an unfinished deployment')
+    .action(act((name: string, flags: never) => serviceUpdate(context, name, flags)));
+
+  command(program, 'deploy <NAME>', 'deploy a new image as release vN+1')
+    .requiredOption('--image <image>', 'container image, e.g. nginx:1.28')
+    .option('--message <text>', 'why, recorded with the deployment')
+    .option('--replace', 'abort the unfinished deployment and take its place')
+    .option('--wait', 'wait for the deployment to finish; exit 1 if it does not succeed')
+    .action(act((name: string, flags: never) => deploy(context, name, flags)));
+
+  const config = program.command('config').description('environment variables and secret references');
+  config.configureOutput(write).exitOverride();
+  command(config, 'set <NAME> [KEY=VALUE...]', 'set variables: a new release with the same image')
+    .option('--secret <KEY=ARN>', 'a Secrets Manager or SSM parameter ARN (repeatable)', collect)
+    .option('--replace', 'abort the unfinished deployment and take its place')
+    .option('--wait', 'wait for the deployment to finish')
+    .action(
+      act((name: string, assignments: string[], flags: never) =>
+        configSet(context, name, assignments, flags),
+      ),
+    );
+  command(config, 'unset <NAME> <KEY...>', 'remove variables or secrets: a new release')
+    .option('--replace', 'abort the unfinished deployment and take its place')
+    .option('--wait', 'wait for the deployment to finish')
+    .action(act((name: string, keys: string[], flags: never) => configUnset(context, name, keys, flags)));
+  command(config, 'show <NAME>', 'show the configuration being deployed or live').action(
+    act((name: string) => configShow(context, name)),
+  );
+
+  command(program, 'scale <NAME> <COUNT>', 'set the desired task count (0–5000)').action(
+    act((name: string, count: string) => scale(context, name, count)),
+  );
+  command(program, 'rollback <NAME>', 'deploy the previous live release (or --to vN)')
+    .option('--to <version>', 'the release to go back to, e.g. v3')
+    .option('--message <text>', 'why, recorded with the deployment')
+    .option('--wait', 'wait for the rollback to finish')
+    .action(act((name: string, flags: never) => rollback(context, name, flags)));
+  for (const what of ['promote', 'abort', 'pause', 'resume'] as const) {
+    const description = {
+      promote: 'skip the remaining steps of the active deployment',
+      abort: 'roll the active deployment back now',
+      pause: 'hold the active deployment at its current step',
+      resume: 'let a paused deployment go on',
+    }[what];
+    command(program, `${what} <NAME>`, description).action(
+      act((name: string) => control(context, name, what)),
+    );
+  }
+  command(program, 'status [NAME]', 'desired against observed, active deployment and step').action(
+    act((name: string | undefined) => status(context, name)),
+  );
+  command(program, 'history <NAME>', 'releases and deployments, newest first').action(
+    act((name: string) => history(context, name)),
+  );
+  command(program, 'events <NAME>', 'the audit log of a service')
+    .option('--follow', 'keep printing new events until interrupted')
+    .option('--limit <count>', 'at most this many events (default 1000)')
+    .action(act((name: string, flags: never) => events(context, name, flags)));
+  return program;
+}
+
+function reportError(context: CliContext, error: unknown): number {
+  if (error instanceof CommanderError) {
+    // Help and version are not errors; commander has already printed what went wrong.
+    if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help') {
+      return EXIT.ok;
+    }
+    if (context.json) context.io.stderr(`${JSON.stringify({ error: { message: error.message } })}\n`);
+    return EXIT.badInput;
+  }
+  if (error instanceof InputError) {
+    context.io.stderr(
+      context.json
+        ? `${JSON.stringify({ error: { field: error.field, message: error.message } })}\n`
+        : `error: ${error.message}\n`,
+    );
+    return EXIT.badInput;
+  }
+  const message = describe(error);
+  if (!(error instanceof SchemaBehindError)) {
+    context.logger.debug({ err: error }, 'command failed');
+  }
+  context.io.stderr(
+    context.json ? `${JSON.stringify({ error: { message } })}\n` : `error: ${message}\n`,
+  );
+  return EXIT.failed;
+}
+
+/** The message and its causes on one line: `could not start …: EACCES …`. */
+function describe(error: unknown): string {
+  const parts: string[] = [];
+  let current: unknown = error;
+  for (let depth = 0; current !== undefined && current !== null && depth < 5; depth++) {
+    if (current instanceof Error) {
+      if (current.message !== '') parts.push(current.message);
+      current = current.cause;
+    } else {
+      parts.push(String(current));
+      break;
+    }
+  }
+  return parts.length > 0 ? parts.join(': ') : 'unknown error';
+}

@@ -1,0 +1,273 @@
+import type { Command } from 'commander';
+import type { RolloutPolicy, ServiceSettings, ServiceUpdate } from '../store/desired-state.ts';
+import type { ReleaseSpec } from '../store/releases.ts';
+import {
+  arnParts,
+  checkTaskSize,
+  InputError,
+  parseClusterName,
+  parseCount,
+  parseDuration,
+  parseHealthPath,
+  parseImageRef,
+  parseLatency,
+  parseLaunchType,
+  parseListenerRuleArn,
+  parsePort,
+  parseRate,
+  parseRoleArn,
+  parseSecurityGroupIds,
+  parseSteps,
+  parseSubnetIds,
+  parseTargetGroupPair,
+  type LaunchType,
+} from '../validation/fields.ts';
+
+/** The flags `service create` and `service update` share, as commander hands them over. */
+export interface ServiceFlags {
+  cluster?: string;
+  image?: string;
+  port?: string;
+  desired?: string;
+  cpu?: string;
+  memory?: string;
+  listenerRule?: string;
+  targetGroups?: string;
+  healthPath?: string;
+  launchType?: string;
+  subnets?: string;
+  securityGroups?: string;
+  publicIp?: boolean;
+  taskRole?: string;
+  executionRole?: string;
+  steps?: string;
+  bake?: string;
+  interval?: string;
+  max5xxRate?: string;
+  maxP99?: string;
+  minRequests?: string;
+  failureLimit?: string;
+  progressDeadline?: string;
+}
+
+export function addServiceFlags(command: Command, mode: 'create' | 'update'): Command {
+  const required = mode === 'create';
+  const cluster = '--cluster <cluster>';
+  const image = '--image <image>';
+  const port = '--port <port>';
+  if (required) {
+    command
+      .requiredOption(cluster, 'ECS cluster name or ARN')
+      .requiredOption(image, 'container image, e.g. nginx:1.27 or repo@sha256:…')
+      .requiredOption(port, 'container port the target groups send traffic to');
+  } else {
+    command
+      .option(cluster, 'ECS cluster name or ARN')
+      .option(image, 'container image (a new release, deployed as a canary)')
+      .option(port, 'container port (a new release)');
+  }
+  return command
+    .option('--desired <count>', `desired task count, 0–5000${required ? ' (default 1)' : ''}`)
+    .option('--cpu <units>', `task CPU units${required ? ' (default 256)' : ''}`)
+    .option('--memory <mib>', `task memory in MiB${required ? ' (default 512)' : ''}`)
+    .option('--listener-rule <arn>', 'ALB listener rule whose weights Berth sets')
+    .option('--target-groups <arn,arn>', 'the two target groups stable and canary alternate on')
+    .option('--health-path <path>', 'health check path (default /)')
+    .option('--launch-type <type>', 'FARGATE or EC2 (default FARGATE)')
+    .option('--subnets <ids>', 'awsvpc subnets, comma-separated')
+    .option('--security-groups <ids>', 'awsvpc security groups, comma-separated')
+    .option('--public-ip', 'assign public IPs to tasks')
+    .option('--task-role <arn>', 'IAM role the tasks run as')
+    .option('--execution-role <arn>', 'IAM role ECS pulls images and secrets with')
+    .option('--steps <percents>', 'canary traffic steps (default 10,100)')
+    .option('--bake <duration>', 'time at 100% before the release becomes primary (default 5m)')
+    .option('--interval <duration>', 'analysis window length (default 1m)')
+    .option('--max-5xx-rate <rate>', 'highest canary 5xx rate that passes (default 0.01)')
+    .option('--max-p99 <latency>', 'highest canary p99 latency that passes (default 800ms)')
+    .option('--min-requests <count>', 'requests a window needs before it is judged (default 100)')
+    .option('--failure-limit <count>', 'breaching windows that fail the canary (default 2)')
+    .option('--progress-deadline <duration>', 'time a step may take to turn healthy (default 10m)');
+}
+
+const DEFAULT_POLICY: RolloutPolicy = {
+  steps: [10, 100],
+  bakeSeconds: 300,
+  analysisIntervalSeconds: 60,
+  max5xxRate: 0.01,
+  maxP99Ms: 800,
+  minRequests: 100,
+  failureLimit: 2,
+  progressDeadlineSeconds: 600,
+};
+
+/** Every flag parsed on its own; undefined where it was not given. */
+export function parseServiceFlags(flags: ServiceFlags) {
+  const opt = <T>(raw: string | undefined, parse: (raw: string) => T): T | undefined =>
+    raw === undefined ? undefined : parse(raw);
+  const parsed = {
+    cluster: opt(flags.cluster, (raw) => parseClusterName('--cluster', raw)),
+    image: opt(flags.image, (raw) => parseImageRef('--image', raw)),
+    port: opt(flags.port, (raw) => parsePort('--port', raw)),
+    desired: opt(flags.desired, (raw) => parseCount('--desired', raw, { min: 0, max: 5000 })),
+    cpu: opt(flags.cpu, (raw) => parseCount('--cpu', raw, { min: 128, max: 196608 })),
+    memory: opt(flags.memory, (raw) => parseCount('--memory', raw, { min: 6, max: 1048576 })),
+    listenerRule: opt(flags.listenerRule, (raw) => parseListenerRuleArn('--listener-rule', raw)),
+    targetGroups: opt(flags.targetGroups, (raw) => parseTargetGroupPair('--target-groups', raw)),
+    healthPath: opt(flags.healthPath, (raw) => parseHealthPath('--health-path', raw)),
+    launchType: opt(flags.launchType, (raw) => parseLaunchType('--launch-type', raw)),
+    subnets: opt(flags.subnets, (raw) => parseSubnetIds('--subnets', raw)),
+    securityGroups: opt(flags.securityGroups, (raw) =>
+      parseSecurityGroupIds('--security-groups', raw),
+    ),
+    publicIp: flags.publicIp,
+    taskRole: opt(flags.taskRole, (raw) => parseRoleArn('--task-role', raw)),
+    executionRole: opt(flags.executionRole, (raw) => parseRoleArn('--execution-role', raw)),
+    steps: opt(flags.steps, (raw) => parseSteps('--steps', raw)),
+    bake: opt(flags.bake, (raw) =>
+      parseDuration('--bake', raw, { minSeconds: 0, maxSeconds: 86400 }),
+    ),
+    interval: opt(flags.interval, (raw) =>
+      parseDuration('--interval', raw, { minSeconds: 1, maxSeconds: 3600 }),
+    ),
+    max5xxRate: opt(flags.max5xxRate, (raw) => parseRate('--max-5xx-rate', raw)),
+    maxP99: opt(flags.maxP99, (raw) => parseLatency('--max-p99', raw)),
+    minRequests: opt(flags.minRequests, (raw) =>
+      parseCount('--min-requests', raw, { min: 0, max: 1_000_000_000 }),
+    ),
+    failureLimit: opt(flags.failureLimit, (raw) =>
+      parseCount('--failure-limit', raw, { min: 1, max: 100 }),
+    ),
+    progressDeadline: opt(flags.progressDeadline, (raw) =>
+      parseDuration('--progress-deadline', raw, { minSeconds: 10, maxSeconds: 86400 }),
+    ),
+  };
+  checkTogether(flags, ['listenerRule', '--listener-rule'], ['targetGroups', '--target-groups']);
+  checkTogether(flags, ['subnets', '--subnets'], ['securityGroups', '--security-groups']);
+  if (parsed.publicIp === true && parsed.subnets === undefined) {
+    throw new InputError('--public-ip', 'applies to awsvpc networking; give --subnets and --security-groups with it');
+  }
+  if (parsed.listenerRule !== undefined && parsed.targetGroups !== undefined) {
+    const rule = arnParts(parsed.listenerRule);
+    for (const group of parsed.targetGroups) {
+      const parts = arnParts(group);
+      if (parts.region !== rule.region || parts.account !== rule.account) {
+        throw new InputError(
+          '--target-groups',
+          `${group} is in ${parts.region}/${parts.account} but the listener rule is in ${rule.region}/${rule.account}; they must be in the same region and account`,
+        );
+      }
+    }
+  }
+  return parsed;
+}
+
+export type ParsedServiceFlags = ReturnType<typeof parseServiceFlags>;
+
+function checkTogether(
+  flags: ServiceFlags,
+  [a, aFlag]: [keyof ServiceFlags, string],
+  [b, bFlag]: [keyof ServiceFlags, string],
+): void {
+  if (flags[a] !== undefined && flags[b] === undefined) {
+    throw new InputError(bFlag, `is required with ${aFlag}`);
+  }
+  if (flags[b] !== undefined && flags[a] === undefined) {
+    throw new InputError(aFlag, `is required with ${bFlag}`);
+  }
+}
+
+
+/** The full description of a new service, defaults filled in. */
+export function newServiceFrom(
+  flags: ParsedServiceFlags,
+  name: string,
+): { settings: ServiceSettings; policy: RolloutPolicy; release: ReleaseSpec } {
+  const launchType: LaunchType = flags.launchType ?? 'FARGATE';
+  const cpu = flags.cpu ?? 256;
+  const memory = flags.memory ?? 512;
+  checkTaskSize(launchType, cpu, memory);
+  if (flags.cluster === undefined || flags.image === undefined || flags.port === undefined) {
+    throw new Error('commander let a required option through'); // requiredOption guarantees them
+  }
+  return {
+    settings: {
+      cluster: flags.cluster,
+      ecsServiceName: name,
+      desiredCount: flags.desired ?? 1,
+      containerName: name,
+      launchType,
+      subnets: flags.subnets ?? [],
+      securityGroups: flags.securityGroups ?? [],
+      assignPublicIp: flags.publicIp ?? false,
+      healthCheckPath: flags.healthPath ?? '/',
+      listenerRuleArn: flags.listenerRule ?? null,
+      targetGroupArns: flags.targetGroups ?? null,
+    },
+    policy: {
+      steps: flags.steps ?? DEFAULT_POLICY.steps,
+      bakeSeconds: flags.bake ?? DEFAULT_POLICY.bakeSeconds,
+      analysisIntervalSeconds: flags.interval ?? DEFAULT_POLICY.analysisIntervalSeconds,
+      max5xxRate: flags.max5xxRate ?? DEFAULT_POLICY.max5xxRate,
+      maxP99Ms: flags.maxP99 ?? DEFAULT_POLICY.maxP99Ms,
+      minRequests: flags.minRequests ?? DEFAULT_POLICY.minRequests,
+      failureLimit: flags.failureLimit ?? DEFAULT_POLICY.failureLimit,
+      progressDeadlineSeconds: flags.progressDeadline ?? DEFAULT_POLICY.progressDeadlineSeconds,
+    },
+    release: {
+      image: flags.image.reference,
+      imageDigest: flags.image.digest ?? null,
+      environment: {},
+      secrets: {},
+      cpu,
+      memory,
+      containerPort: flags.port,
+      taskRoleArn: flags.taskRole ?? null,
+      executionRoleArn: flags.executionRole ?? null,
+    },
+  };
+}
+
+/** Only what was given, for `service update`. */
+export function serviceUpdateFrom(
+  flags: ParsedServiceFlags,
+  current: { launchType: LaunchType; cpu: number; memory: number },
+): ServiceUpdate {
+  if (flags.launchType !== undefined && flags.launchType !== current.launchType) {
+    throw new InputError(
+      '--launch-type',
+      `cannot change from ${current.launchType} on an existing service; create a new service instead`,
+    );
+  }
+  if (flags.cpu !== undefined || flags.memory !== undefined) {
+    checkTaskSize(current.launchType, flags.cpu ?? current.cpu, flags.memory ?? current.memory);
+  }
+  const release: ServiceUpdate['release'] = {};
+  if (flags.image !== undefined) {
+    release.image = flags.image.reference;
+    release.imageDigest = flags.image.digest ?? null;
+  }
+  if (flags.cpu !== undefined) release.cpu = flags.cpu;
+  if (flags.memory !== undefined) release.memory = flags.memory;
+  if (flags.port !== undefined) release.containerPort = flags.port;
+  if (flags.taskRole !== undefined) release.taskRoleArn = flags.taskRole;
+  if (flags.executionRole !== undefined) release.executionRoleArn = flags.executionRole;
+  const settings: Partial<ServiceSettings> = {};
+  if (flags.cluster !== undefined) settings.cluster = flags.cluster;
+  if (flags.desired !== undefined) settings.desiredCount = flags.desired;
+  if (flags.listenerRule !== undefined) settings.listenerRuleArn = flags.listenerRule;
+  if (flags.targetGroups !== undefined) settings.targetGroupArns = flags.targetGroups;
+  if (flags.healthPath !== undefined) settings.healthCheckPath = flags.healthPath;
+  if (flags.subnets !== undefined) settings.subnets = flags.subnets;
+  if (flags.securityGroups !== undefined) settings.securityGroups = flags.securityGroups;
+  if (flags.publicIp !== undefined) settings.assignPublicIp = flags.publicIp;
+  const policy: Partial<RolloutPolicy> = {};
+  if (flags.steps !== undefined) policy.steps = flags.steps;
+  if (flags.bake !== undefined) policy.bakeSeconds = flags.bake;
+  if (flags.interval !== undefined) policy.analysisIntervalSeconds = flags.interval;
+  if (flags.max5xxRate !== undefined) policy.max5xxRate = flags.max5xxRate;
+  if (flags.maxP99 !== undefined) policy.maxP99Ms = flags.maxP99;
+  if (flags.minRequests !== undefined) policy.minRequests = flags.minRequests;
+  if (flags.failureLimit !== undefined) policy.failureLimit = flags.failureLimit;
+  if (flags.progressDeadline !== undefined) policy.progressDeadlineSeconds = flags.progressDeadline;
+  return { settings, policy, release };
+}

@@ -1,0 +1,98 @@
+import { sql } from 'kysely';
+import type { Db } from './database.ts';
+import type { Deployment, DeploymentKind, DeploymentOutcome } from './schema.ts';
+
+/** The service's unfinished deployment, if any (there is at most one: a unique index says so). */
+export async function activeDeployment(db: Db, serviceId: number): Promise<Deployment | undefined> {
+  return db
+    .selectFrom('deployments')
+    .selectAll()
+    .where('service_id', '=', serviceId)
+    .where('finished_at', 'is', null)
+    .executeTakeFirst();
+}
+
+export async function insertDeployment(
+  db: Db,
+  deployment: {
+    serviceId: number;
+    fromReleaseId: number | null;
+    toReleaseId: number;
+    kind: DeploymentKind;
+    message: string | null;
+    requestedBy: string;
+  },
+): Promise<Deployment> {
+  return db
+    .insertInto('deployments')
+    .values({
+      service_id: deployment.serviceId,
+      from_release_id: deployment.fromReleaseId,
+      to_release_id: deployment.toReleaseId,
+      kind: deployment.kind,
+      message: deployment.message,
+      requested_by: deployment.requestedBy,
+    })
+    .returningAll()
+    .executeTakeFirstOrThrow();
+}
+
+/**
+ * Ends a deployment. When it succeeded, its release becomes the service's current one. Only an
+ * unfinished deployment can end, so a second call changes nothing and returns undefined.
+ */
+export async function finishDeployment(
+  db: Db,
+  id: number,
+  outcome: DeploymentOutcome,
+  reason: string,
+): Promise<Deployment | undefined> {
+  const finished = await db
+    .updateTable('deployments')
+    .set({
+      outcome,
+      reason,
+      phase: 'finished',
+      finished_at: sql<Date>`now()`,
+      updated_at: sql<Date>`now()`,
+    })
+    .where('id', '=', id)
+    .where('finished_at', 'is', null)
+    .returningAll()
+    .executeTakeFirst();
+  if (finished !== undefined && outcome === 'succeeded') {
+    await db
+      .updateTable('services')
+      .set({ current_release_id: finished.to_release_id, updated_at: sql<Date>`now()` })
+      .where('id', '=', finished.service_id)
+      .execute();
+  }
+  return finished;
+}
+
+/** Manual controls, recorded on the deployment for the workers to act on at their next pass. */
+export type Control = 'promote' | 'abort' | 'pause' | 'resume';
+
+export async function recordControl(db: Db, id: number, control: Control): Promise<Deployment> {
+  const changes = {
+    promote: { promote_requested_at: sql<Date>`now()` },
+    abort: { abort_requested_at: sql<Date>`now()` },
+    pause: { paused: true },
+    resume: { paused: false },
+  }[control];
+  return db
+    .updateTable('deployments')
+    .set({ ...changes, updated_at: sql<Date>`now()` })
+    .where('id', '=', id)
+    .returningAll()
+    .executeTakeFirstOrThrow();
+}
+
+export async function listDeployments(db: Db, serviceId: number): Promise<Deployment[]> {
+  return db
+    .selectFrom('deployments')
+    .selectAll()
+    .where('service_id', '=', serviceId)
+    .orderBy('id', 'desc')
+    .execute();
+}

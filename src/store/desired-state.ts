@@ -1,0 +1,487 @@
+import { InputError } from '../validation/input-error.ts';
+import type { Db } from './database.ts';
+import {
+  activeDeployment,
+  finishDeployment,
+  insertDeployment,
+  recordControl,
+  type Control,
+} from './deployments.ts';
+import { appendEvent, notifyChange } from './events.ts';
+import {
+  findRelease,
+  findReleaseByVersion,
+  insertRelease,
+  latestRelease,
+  previousLiveRelease,
+  specOf,
+  type ReleaseSpec,
+} from './releases.ts';
+import type { Deployment, DeploymentKind, LaunchType, Release, Service } from './schema.ts';
+import { insertService, lockService, updateService } from './services.ts';
+
+/**
+ * The writes the CLI makes. Each is one transaction that locks the service row, checks what
+ * it must, writes, appends to the audit log and notifies the workers — all or nothing.
+ */
+
+/** How a service's rollouts proceed and what a canary must stay under. */
+export interface RolloutPolicy {
+  steps: number[];
+  bakeSeconds: number;
+  analysisIntervalSeconds: number;
+  max5xxRate: number;
+  maxP99Ms: number;
+  minRequests: number;
+  failureLimit: number;
+  /** How long a step may take for its tasks to run and turn healthy. */
+  progressDeadlineSeconds: number;
+}
+
+/** The service-level settings: where it runs and how traffic reaches it. */
+export interface ServiceSettings {
+  cluster: string;
+  ecsServiceName: string;
+  desiredCount: number;
+  containerName: string;
+  launchType: LaunchType;
+  subnets: string[];
+  securityGroups: string[];
+  assignPublicIp: boolean;
+  healthCheckPath: string;
+  listenerRuleArn: string | null;
+  targetGroupArns: [string, string] | null;
+}
+
+export interface Actor {
+  actor: string;
+}
+
+export interface RequestedRelease {
+  service: Service;
+  release: Release;
+  deployment: Deployment;
+  /** The deployment this one took the place of (`--replace`). */
+  replaced: Deployment | undefined;
+}
+
+export async function createService(
+  db: Db,
+  request: Actor & {
+    name: string;
+    settings: ServiceSettings;
+    policy: RolloutPolicy;
+    release: ReleaseSpec;
+    message: string | null;
+  },
+): Promise<RequestedRelease> {
+  return db.transaction().execute(async (trx) => {
+    const existing = await trx
+      .selectFrom('services')
+      .select('id')
+      .where('name', '=', request.name)
+      .executeTakeFirst();
+    if (existing !== undefined) {
+      throw new InputError(
+        'NAME',
+        `a service named ${JSON.stringify(request.name)} already exists; change it with berth service update`,
+      );
+    }
+    const { settings, policy } = request;
+    const service = await insertService(trx, {
+      name: request.name,
+      cluster: settings.cluster,
+      ecs_service_name: settings.ecsServiceName,
+      desired_count: settings.desiredCount,
+      container_name: settings.containerName,
+      launch_type: settings.launchType,
+      subnets: settings.subnets,
+      security_groups: settings.securityGroups,
+      assign_public_ip: settings.assignPublicIp,
+      health_check_path: settings.healthCheckPath,
+      listener_rule_arn: settings.listenerRuleArn,
+      target_group_a_arn: settings.targetGroupArns?.[0] ?? null,
+      target_group_b_arn: settings.targetGroupArns?.[1] ?? null,
+      steps: policy.steps,
+      bake_seconds: policy.bakeSeconds,
+      analysis_interval_seconds: policy.analysisIntervalSeconds,
+      max_5xx_rate: policy.max5xxRate,
+      max_p99_ms: policy.maxP99Ms,
+      min_requests: policy.minRequests,
+      failure_limit: policy.failureLimit,
+      progress_deadline_seconds: policy.progressDeadlineSeconds,
+      current_release_id: null,
+      lease_owner: null,
+      lease_until: null,
+      observed_running_count: null,
+      observed_at: null,
+    });
+    await appendEvent(trx, {
+      serviceId: service.id,
+      actor: request.actor,
+      kind: 'service.created',
+      message: `service ${service.name} created on cluster ${service.cluster}`,
+      data: { settings, policy },
+    });
+    const { release, deployment } = await requestRelease(trx, service, undefined, {
+      actor: request.actor,
+      spec: request.release,
+      kind: 'deploy',
+      message: request.message,
+    });
+    return { service, release, deployment, replaced: undefined };
+  });
+}
+
+export async function deployImage(
+  db: Db,
+  request: Actor & {
+    name: string;
+    image: string;
+    imageDigest: string | null;
+    message: string | null;
+    replace: boolean;
+  },
+): Promise<RequestedRelease> {
+  return db.transaction().execute(async (trx) => {
+    const service = await lockService(trx, request.name);
+    const replaced = await takeOver(trx, service, request);
+    const base = await baseRelease(trx, service, replaced);
+    const spec = { ...specOf(base), image: request.image, imageDigest: request.imageDigest };
+    const { release, deployment } = await requestRelease(trx, service, replaced, {
+      actor: request.actor,
+      spec,
+      kind: 'deploy',
+      message: request.message,
+    });
+    return { service, release, deployment, replaced };
+  });
+}
+
+export interface ConfigChange {
+  set: Record<string, string>;
+  secrets: Record<string, string>;
+  unset: string[];
+}
+
+/** A new release with the same image and the environment changed, deployed like any other. */
+export async function changeConfig(
+  db: Db,
+  request: Actor & { name: string; change: ConfigChange; replace: boolean },
+): Promise<RequestedRelease> {
+  return db.transaction().execute(async (trx) => {
+    const service = await lockService(trx, request.name);
+    const replaced = await takeOver(trx, service, request);
+    const base = specOf(await baseRelease(trx, service, replaced));
+    const environment = { ...base.environment };
+    const secrets = { ...base.secrets };
+    for (const key of request.change.unset) {
+      if (!(key in environment) && !(key in secrets)) {
+        const known = [...Object.keys(environment), ...Object.keys(secrets)].sort();
+        throw new InputError(
+          'KEY',
+          `${JSON.stringify(key)} is not set on ${service.name}; set keys: ${known.length > 0 ? known.join(', ') : '(none)'}`,
+        );
+      }
+      delete environment[key];
+      delete secrets[key];
+    }
+    // A key is either a plain value or a secret reference, never both.
+    for (const [key, value] of Object.entries(request.change.set)) {
+      delete secrets[key];
+      environment[key] = value;
+    }
+    for (const [key, arn] of Object.entries(request.change.secrets)) {
+      delete environment[key];
+      secrets[key] = arn;
+    }
+    const { release, deployment } = await requestRelease(trx, service, replaced, {
+      actor: request.actor,
+      spec: { ...base, environment, secrets },
+      kind: 'config',
+      message: null,
+    });
+    return { service, release, deployment, replaced };
+  });
+}
+
+export interface ServiceUpdate {
+  settings: Partial<ServiceSettings>;
+  policy: Partial<RolloutPolicy>;
+  /** Task-definition fields; any change here makes a new release, deployed as a canary. */
+  release: Partial<Omit<ReleaseSpec, 'environment' | 'secrets'>>;
+}
+
+export async function changeService(
+  db: Db,
+  request: Actor & { name: string; update: ServiceUpdate; replace: boolean },
+): Promise<{ service: Service; requested: RequestedRelease | undefined }> {
+  return db.transaction().execute(async (trx) => {
+    let service = await lockService(trx, request.name);
+    const { settings, policy, release } = request.update;
+    const columns = {
+      ...settingsColumns(settings),
+      ...policyColumns(policy),
+    };
+    if (Object.keys(columns).length > 0) {
+      service = await updateService(trx, service.id, columns);
+      await appendEvent(trx, {
+        serviceId: service.id,
+        actor: request.actor,
+        kind: 'service.updated',
+        message: `service ${service.name} updated: ${Object.keys(columns).join(', ')}`,
+        data: { settings, policy },
+      });
+    }
+    let requested: RequestedRelease | undefined;
+    if (Object.keys(release).length > 0) {
+      const replaced = await takeOver(trx, service, request);
+      const base = specOf(await baseRelease(trx, service, replaced));
+      const outcome = await requestRelease(trx, service, replaced, {
+        actor: request.actor,
+        spec: { ...base, ...release },
+        kind: 'config',
+        message: null,
+      });
+      requested = { service, ...outcome, replaced };
+    }
+    if (Object.keys(columns).length === 0 && requested === undefined) {
+      throw new InputError('--<flag>', 'nothing to update; pass at least one setting to change');
+    }
+    await notifyChange(trx, service.id, 'service.updated');
+    return { service, requested };
+  });
+}
+
+/** Sets the desired task count; no new release (scaling is not a change of what runs). */
+export async function scaleService(
+  db: Db,
+  request: Actor & { name: string; desiredCount: number },
+): Promise<{ service: Service; previousCount: number }> {
+  return db.transaction().execute(async (trx) => {
+    const before = await lockService(trx, request.name);
+    const service = await updateService(trx, before.id, { desired_count: request.desiredCount });
+    await appendEvent(trx, {
+      serviceId: service.id,
+      actor: request.actor,
+      kind: 'service.scaled',
+      message: `desired count of ${service.name} set from ${before.desired_count} to ${service.desired_count}`,
+      data: { from: before.desired_count, to: service.desired_count },
+    });
+    await notifyChange(trx, service.id, 'service.scaled');
+    return { service, previousCount: before.desired_count };
+  });
+}
+
+/** A deployment back to an earlier release: the previous live one, or `--to vN`. */
+export async function rollbackService(
+  db: Db,
+  request: Actor & { name: string; toVersion: number | undefined; message: string | null },
+): Promise<{ service: Service; release: Release; deployment: Deployment }> {
+  return db.transaction().execute(async (trx) => {
+    const service = await lockService(trx, request.name);
+    const active = await activeDeployment(trx, service.id);
+    if (active !== undefined) {
+      throw new InputError(
+        'NAME',
+        `${service.name} has an unfinished deployment #${active.id} (${active.phase}); ` +
+          `to roll it back use berth abort ${service.name}`,
+      );
+    }
+    if (service.current_release_id === null) {
+      throw new InputError('NAME', `${service.name} has no live release yet to roll back from`);
+    }
+    const current = await findRelease(trx, service.current_release_id);
+    let target: Release | undefined;
+    if (request.toVersion !== undefined) {
+      target = await findReleaseByVersion(trx, service.id, request.toVersion);
+      const latest = await latestRelease(trx, service.id);
+      if (target === undefined) {
+        throw new InputError(
+          '--to',
+          `${service.name} has no release v${request.toVersion}; its releases are v1 to v${latest?.version ?? 0}`,
+        );
+      }
+      if (target.id === current.id) {
+        throw new InputError('--to', `v${target.version} is already the live release of ${service.name}`);
+      }
+    } else {
+      target = await previousLiveRelease(trx, service.id, current.version);
+      if (target === undefined) {
+        throw new InputError(
+          'NAME',
+          `${service.name} has no release before v${current.version} that was ever live; name one with --to vN`,
+        );
+      }
+    }
+    const deployment = await insertDeployment(trx, {
+      serviceId: service.id,
+      fromReleaseId: current.id,
+      toReleaseId: target.id,
+      kind: 'rollback',
+      message: request.message,
+      requestedBy: request.actor,
+    });
+    await appendEvent(trx, {
+      serviceId: service.id,
+      deploymentId: deployment.id,
+      actor: request.actor,
+      kind: 'deployment.requested',
+      message: `rollback of ${service.name} from v${current.version} to v${target.version} requested`,
+      data: { kind: 'rollback', from: current.version, to: target.version },
+    });
+    await updateService(trx, service.id, {});
+    await notifyChange(trx, service.id, 'deployment.requested');
+    return { service, release: target, deployment };
+  });
+}
+
+/** Records promote, abort, pause or resume on the active deployment for the workers. */
+export async function controlDeployment(
+  db: Db,
+  request: Actor & { name: string; control: Control },
+): Promise<{ service: Service; deployment: Deployment }> {
+  return db.transaction().execute(async (trx) => {
+    const service = await lockService(trx, request.name);
+    const active = await activeDeployment(trx, service.id);
+    if (active === undefined) {
+      throw new InputError('NAME', `${service.name} has no unfinished deployment to ${request.control}`);
+    }
+    const deployment = await recordControl(trx, active.id, request.control);
+    await appendEvent(trx, {
+      serviceId: service.id,
+      deploymentId: deployment.id,
+      actor: request.actor,
+      kind: `deployment.${request.control}_requested`,
+      message: `${request.control} of deployment #${deployment.id} of ${service.name} requested`,
+    });
+    await updateService(trx, service.id, {});
+    await notifyChange(trx, service.id, `deployment.${request.control}`);
+    return { service, deployment };
+  });
+}
+
+/**
+ * Refuses while another deployment is unfinished, naming it — unless `replace`, which ends it
+ * as replaced so that the new one takes its place.
+ */
+async function takeOver(
+  db: Db,
+  service: Service,
+  request: Actor & { replace: boolean },
+): Promise<Deployment | undefined> {
+  const active = await activeDeployment(db, service.id);
+  if (active === undefined) return undefined;
+  const target = await findRelease(db, active.to_release_id);
+  if (!request.replace) {
+    throw new InputError(
+      'NAME',
+      `${service.name} has an unfinished deployment #${active.id} to v${target.version} (${active.phase}); ` +
+        `wait for it, abort it (berth abort ${service.name}), or pass --replace`,
+    );
+  }
+  await finishDeployment(db, active.id, 'replaced', `replaced by a newer request from ${request.actor}`);
+  await appendEvent(db, {
+    serviceId: service.id,
+    deploymentId: active.id,
+    actor: request.actor,
+    kind: 'deployment.replaced',
+    message: `deployment #${active.id} to v${target.version} replaced`,
+  });
+  return active;
+}
+
+/**
+ * What a new release starts from: the target of the deployment it replaces (you change what you
+ * last asked for), else the live release, else the newest release.
+ */
+async function baseRelease(
+  db: Db,
+  service: Service,
+  replaced: Deployment | undefined,
+): Promise<Release> {
+  if (replaced !== undefined) return findRelease(db, replaced.to_release_id);
+  if (service.current_release_id !== null) return findRelease(db, service.current_release_id);
+  const latest = await latestRelease(db, service.id);
+  if (latest === undefined) throw new Error(`service ${service.name} (#${service.id}) has no release`);
+  return latest;
+}
+
+async function requestRelease(
+  db: Db,
+  service: Service,
+  replaced: Deployment | undefined,
+  request: Actor & { spec: ReleaseSpec; kind: DeploymentKind; message: string | null },
+): Promise<{ release: Release; deployment: Deployment }> {
+  const release = await insertRelease(db, service.id, request.spec, request.actor);
+  const deployment = await insertDeployment(db, {
+    serviceId: service.id,
+    fromReleaseId: service.current_release_id,
+    toReleaseId: release.id,
+    kind: request.kind,
+    message: request.message,
+    requestedBy: request.actor,
+  });
+  await appendEvent(db, {
+    serviceId: service.id,
+    deploymentId: deployment.id,
+    actor: request.actor,
+    kind: 'release.created',
+    message: `release v${release.version} of ${service.name}: ${release.image}`,
+    data: {
+      version: release.version,
+      image: release.image,
+      environmentKeys: Object.keys(release.environment).sort(),
+      secrets: release.secrets,
+    },
+  });
+  await appendEvent(db, {
+    serviceId: service.id,
+    deploymentId: deployment.id,
+    actor: request.actor,
+    kind: 'deployment.requested',
+    message: `${request.kind} of ${service.name} to v${release.version} requested`,
+    data: { kind: request.kind, replaced: replaced?.id ?? null, message: request.message },
+  });
+  await updateService(db, service.id, {});
+  await notifyChange(db, service.id, 'deployment.requested');
+  return { release, deployment };
+}
+
+function policyColumns(policy: Partial<RolloutPolicy>) {
+  return dropUndefined({
+    steps: policy.steps,
+    bake_seconds: policy.bakeSeconds,
+    analysis_interval_seconds: policy.analysisIntervalSeconds,
+    max_5xx_rate: policy.max5xxRate,
+    max_p99_ms: policy.maxP99Ms,
+    min_requests: policy.minRequests,
+    failure_limit: policy.failureLimit,
+    progress_deadline_seconds: policy.progressDeadlineSeconds,
+  });
+}
+
+function settingsColumns(settings: Partial<ServiceSettings>) {
+  return dropUndefined({
+    cluster: settings.cluster,
+    ecs_service_name: settings.ecsServiceName,
+    desired_count: settings.desiredCount,
+    container_name: settings.containerName,
+    launch_type: settings.launchType,
+    subnets: settings.subnets,
+    security_groups: settings.securityGroups,
+    assign_public_ip: settings.assignPublicIp,
+    health_check_path: settings.healthCheckPath,
+    listener_rule_arn: settings.listenerRuleArn,
+    target_group_a_arn: settings.targetGroupArns?.[0],
+    target_group_b_arn: settings.targetGroupArns?.[1],
+  });
+}
+
+function dropUndefined<T extends Record<string, unknown>>(
+  record: T,
+): { [K in keyof T]?: Exclude<T[K], undefined> } {
+  return Object.fromEntries(
+    Object.entries(record).filter(([, value]) => value !== undefined),
+  ) as { [K in keyof T]?: Exclude<T[K], undefined> };
+}

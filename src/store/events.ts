@@ -1,0 +1,57 @@
+import { sql } from 'kysely';
+import type { Db } from './database.ts';
+import type { AuditEvent } from './schema.ts';
+
+/** The channel every desired-state change is announced on; workers LISTEN to it. */
+export const CHANGES_CHANNEL = 'berth_changes';
+
+export interface NewEvent {
+  serviceId: number | null;
+  deploymentId?: number | null;
+  actor: string;
+  /** Dotted, e.g. `deployment.requested`; see README "Audit log". */
+  kind: string;
+  message: string;
+  data?: Record<string, unknown>;
+}
+
+/** Appends one entry to the audit log (which refuses updates and deletes). */
+export async function appendEvent(db: Db, event: NewEvent): Promise<AuditEvent> {
+  return db
+    .insertInto('events')
+    .values({
+      service_id: event.serviceId,
+      deployment_id: event.deploymentId ?? null,
+      actor: event.actor,
+      kind: event.kind,
+      message: event.message,
+      data: JSON.stringify(event.data ?? {}),
+    })
+    .returningAll()
+    .executeTakeFirstOrThrow();
+}
+
+/**
+ * Announces a change to a service. Inside a transaction Postgres delivers the notification at
+ * commit, and not at all on rollback, so listeners never hear of a change that did not happen.
+ */
+export async function notifyChange(db: Db, serviceId: number, reason: string): Promise<void> {
+  const payload = JSON.stringify({ serviceId, reason });
+  await sql`select pg_notify(${CHANGES_CHANNEL}, ${payload})`.execute(db);
+}
+
+/** A service's audit log in order, after `afterId` when given. */
+export async function listEvents(
+  db: Db,
+  serviceId: number,
+  options: { afterId?: number; limit?: number } = {},
+): Promise<AuditEvent[]> {
+  return db
+    .selectFrom('events')
+    .selectAll()
+    .where('service_id', '=', serviceId)
+    .where('id', '>', options.afterId ?? 0)
+    .orderBy('id')
+    .limit(options.limit ?? 1000)
+    .execute();
+}

@@ -1,0 +1,72 @@
+import { readdir } from 'node:fs/promises';
+import { sql } from 'kysely';
+import {
+  Migrator,
+  type Migration,
+  type MigrationProvider,
+  type MigrationResult,
+} from 'kysely/migration';
+import type { Db } from './database.ts';
+
+const MIGRATIONS_FOLDER = new URL('../../migrations/', import.meta.url);
+
+/** An arbitrary constant: the advisory lock that serialises `berth migrate` across processes. */
+const MIGRATE_LOCK_KEY = 0x62657274; // "bert"
+
+/** Reads `migrations/*.ts`, each exporting `up` and `down`, named so that they sort in order. */
+class FolderMigrationProvider implements MigrationProvider {
+  async getMigrations(): Promise<Record<string, Migration>> {
+    const files = (await readdir(MIGRATIONS_FOLDER))
+      .filter((file) => file.endsWith('.ts') && !file.endsWith('.d.ts'))
+      .sort();
+    const migrations: Record<string, Migration> = {};
+    for (const file of files) {
+      const module = (await import(new URL(file, MIGRATIONS_FOLDER).href)) as Migration;
+      migrations[file.replace(/\.ts$/, '')] = module;
+    }
+    return migrations;
+  }
+}
+
+function migratorFor(db: Db): Migrator {
+  return new Migrator({ db, provider: new FolderMigrationProvider() });
+}
+
+export interface MigrateOutcome {
+  /** Names of the migrations this call applied, in order; empty when already up to date. */
+  applied: string[];
+}
+
+/**
+ * Applies every pending migration. Safe to run from several processes at once: a session-level
+ * advisory lock makes them take turns, so the second finds nothing left to do. (Kysely's own
+ * transaction lock does not cover creating its bookkeeping tables, which races on a fresh
+ * database.)
+ */
+export async function migrateToLatest(db: Db): Promise<MigrateOutcome> {
+  return db.connection().execute(async (connection) => {
+    await sql`select pg_advisory_lock(${MIGRATE_LOCK_KEY})`.execute(connection);
+    try {
+      const { error, results } = await migratorFor(db).migrateToLatest();
+      if (error !== undefined) {
+        const failed = results?.find((result: MigrationResult) => result.status === 'Error');
+        throw new Error(`migration ${failed?.migrationName ?? '(unknown)'} failed`, {
+          cause: error,
+        });
+      }
+      return {
+        applied: (results ?? [])
+          .filter((result) => result.status === 'Success')
+          .map((result) => result.migrationName),
+      };
+    } finally {
+      await sql`select pg_advisory_unlock(${MIGRATE_LOCK_KEY})`.execute(connection);
+    }
+  });
+}
+
+/** Names of the migrations not yet applied to this database. */
+export async function pendingMigrations(db: Db): Promise<string[]> {
+  const migrations = await migratorFor(db).getMigrations();
+  return migrations.filter((migration) => migration.executedAt === undefined).map((m) => m.name);
+}

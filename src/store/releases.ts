@@ -1,0 +1,149 @@
+import { createHash } from 'node:crypto';
+import type { Db } from './database.ts';
+import type { Release } from './schema.ts';
+
+/** What a release runs: everything that goes into its task definition. */
+export interface ReleaseSpec {
+  image: string;
+  imageDigest: string | null;
+  environment: Record<string, string>;
+  secrets: Record<string, string>;
+  cpu: number;
+  memory: number;
+  containerPort: number;
+  taskRoleArn: string | null;
+  executionRoleArn: string | null;
+}
+
+export function specOf(release: Release): ReleaseSpec {
+  return {
+    image: release.image,
+    imageDigest: release.image_digest,
+    environment: release.environment,
+    secrets: release.secrets,
+    cpu: release.cpu,
+    memory: release.memory,
+    containerPort: release.container_port,
+    taskRoleArn: release.task_role_arn,
+    executionRoleArn: release.execution_role_arn,
+  };
+}
+
+/**
+ * A digest of the release's content, independent of key order: two releases with the same hash
+ * can share one task definition revision (RegisterTaskDefinition has no idempotency token and
+ * revisions are never freed, so the workers register once per hash).
+ */
+export function contentHash(spec: ReleaseSpec): string {
+  const sorted = (record: Record<string, string>): [string, string][] =>
+    Object.entries(record).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  const canonical = JSON.stringify([
+    spec.image,
+    spec.imageDigest,
+    sorted(spec.environment),
+    sorted(spec.secrets),
+    spec.cpu,
+    spec.memory,
+    spec.containerPort,
+    spec.taskRoleArn,
+    spec.executionRoleArn,
+  ]);
+  return createHash('sha256').update(canonical).digest('hex');
+}
+
+/** Records the service's next release (version = highest + 1). Call with the service locked. */
+export async function insertRelease(
+  db: Db,
+  serviceId: number,
+  spec: ReleaseSpec,
+  createdBy: string,
+): Promise<Release> {
+  const latest = await db
+    .selectFrom('releases')
+    .select((eb) => eb.fn.max('version').as('version'))
+    .where('service_id', '=', serviceId)
+    .executeTakeFirst();
+  return db
+    .insertInto('releases')
+    .values({
+      service_id: serviceId,
+      version: (latest?.version ?? 0) + 1,
+      image: spec.image,
+      image_digest: spec.imageDigest,
+      environment: JSON.stringify(spec.environment),
+      secrets: JSON.stringify(spec.secrets),
+      cpu: spec.cpu,
+      memory: spec.memory,
+      container_port: spec.containerPort,
+      task_role_arn: spec.taskRoleArn,
+      execution_role_arn: spec.executionRoleArn,
+      content_hash: contentHash(spec),
+      created_by: createdBy,
+    })
+    .returningAll()
+    .executeTakeFirstOrThrow();
+}
+
+export async function findRelease(db: Db, id: number): Promise<Release> {
+  return db.selectFrom('releases').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
+}
+
+export async function findReleaseByVersion(
+  db: Db,
+  serviceId: number,
+  version: number,
+): Promise<Release | undefined> {
+  return db
+    .selectFrom('releases')
+    .selectAll()
+    .where('service_id', '=', serviceId)
+    .where('version', '=', version)
+    .executeTakeFirst();
+}
+
+export async function latestRelease(db: Db, serviceId: number): Promise<Release | undefined> {
+  return db
+    .selectFrom('releases')
+    .selectAll()
+    .where('service_id', '=', serviceId)
+    .orderBy('version', 'desc')
+    .limit(1)
+    .executeTakeFirst();
+}
+
+/**
+ * The newest release older than `beforeVersion` that has been live (the target of a deployment
+ * that succeeded): where `berth rollback` goes by default. Releases that failed are passed over.
+ */
+export async function previousLiveRelease(
+  db: Db,
+  serviceId: number,
+  beforeVersion: number,
+): Promise<Release | undefined> {
+  return db
+    .selectFrom('releases')
+    .selectAll('releases')
+    .where('releases.service_id', '=', serviceId)
+    .where('releases.version', '<', beforeVersion)
+    .where((eb) =>
+      eb.exists(
+        eb
+          .selectFrom('deployments')
+          .select('deployments.id')
+          .whereRef('deployments.to_release_id', '=', 'releases.id')
+          .where('deployments.outcome', '=', 'succeeded'),
+      ),
+    )
+    .orderBy('releases.version', 'desc')
+    .limit(1)
+    .executeTakeFirst();
+}
+
+export async function listReleases(db: Db, serviceId: number): Promise<Release[]> {
+  return db
+    .selectFrom('releases')
+    .selectAll()
+    .where('service_id', '=', serviceId)
+    .orderBy('version', 'desc')
+    .execute();
+}

@@ -1,0 +1,144 @@
+import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely';
+
+export interface ServiceTable {
+  id: Generated<number>;
+  name: string;
+  cluster: string;
+  ecs_service_name: string;
+  desired_count: number;
+  container_name: string;
+  launch_type: LaunchType;
+  subnets: Generated<string[]>;
+  security_groups: Generated<string[]>;
+  assign_public_ip: Generated<boolean>;
+  health_check_path: Generated<string>;
+  listener_rule_arn: string | null;
+  target_group_a_arn: string | null;
+  target_group_b_arn: string | null;
+  live_target_group: Generated<'a' | 'b'>;
+  steps: number[];
+  bake_seconds: number;
+  analysis_interval_seconds: number;
+  max_5xx_rate: number;
+  max_p99_ms: number;
+  min_requests: number;
+  failure_limit: number;
+  progress_deadline_seconds: Generated<number>;
+  current_release_id: number | null;
+  lease_owner: string | null;
+  lease_until: Date | null;
+  lease_epoch: Generated<number>;
+  next_reconcile_at: Generated<Date>;
+  observed_running_count: number | null;
+  observed_at: Date | null;
+  created_at: Generated<Date>;
+  updated_at: Generated<Date>;
+}
+
+export type LaunchType = 'FARGATE' | 'EC2';
+
+export interface ReleaseTable {
+  id: Generated<number>;
+  service_id: number;
+  version: number;
+  image: string;
+  image_digest: string | null;
+  /** Plain environment variables, name → value. */
+  environment: ColumnType<Record<string, string>, string, string>;
+  /** Secret references, name → Secrets Manager or SSM Parameter Store ARN; never values. */
+  secrets: ColumnType<Record<string, string>, string, string>;
+  cpu: number;
+  memory: number;
+  container_port: number;
+  task_role_arn: string | null;
+  execution_role_arn: string | null;
+  task_definition_arn: string | null;
+  content_hash: string;
+  created_by: string;
+  created_at: Generated<Date>;
+}
+
+export type DeploymentKind = 'deploy' | 'config' | 'rollback';
+export type DeploymentPhase =
+  | 'pending'
+  | 'preparing'
+  | 'verifying'
+  | 'progressing'
+  | 'baking'
+  | 'rolling_back'
+  | 'finished';
+export type DeploymentOutcome = 'succeeded' | 'rolled_back' | 'failed' | 'replaced';
+
+export interface DeploymentTable {
+  id: Generated<number>;
+  service_id: number;
+  from_release_id: number | null;
+  to_release_id: number;
+  kind: DeploymentKind;
+  phase: Generated<DeploymentPhase>;
+  step_index: Generated<number>;
+  step_entered_at: Date | null;
+  paused: Generated<boolean>;
+  promote_requested_at: Date | null;
+  abort_requested_at: Date | null;
+  outcome: DeploymentOutcome | null;
+  reason: string | null;
+  message: string | null;
+  requested_by: string;
+  created_at: Generated<Date>;
+  updated_at: Generated<Date>;
+  finished_at: Date | null;
+}
+
+export type Verdict = 'pass' | 'fail' | 'inconclusive';
+
+export interface AnalysisWindowTable {
+  id: Generated<number>;
+  deployment_id: number;
+  step_index: number;
+  window_index: number;
+  started_at: Date;
+  ended_at: Date;
+  canary_requests: number | null;
+  canary_5xx: number | null;
+  canary_5xx_rate: number | null;
+  canary_p99_ms: number | null;
+  canary_avg_ms: number | null;
+  baseline_requests: number | null;
+  baseline_5xx: number | null;
+  baseline_5xx_rate: number | null;
+  baseline_p99_ms: number | null;
+  baseline_avg_ms: number | null;
+  thresholds: ColumnType<Record<string, unknown>, string, string>;
+  verdict: Verdict;
+  reason: string;
+  created_at: Generated<Date>;
+}
+
+export interface EventTable {
+  id: Generated<number>;
+  at: Generated<Date>;
+  service_id: number | null;
+  deployment_id: number | null;
+  actor: string;
+  kind: string;
+  message: string;
+  data: ColumnType<Record<string, unknown>, string | undefined, never>;
+}
+
+/** The database as Kysely sees it. */
+export interface Database {
+  services: ServiceTable;
+  releases: ReleaseTable;
+  deployments: DeploymentTable;
+  analysis_windows: AnalysisWindowTable;
+  events: EventTable;
+}
+
+export type Service = Selectable<ServiceTable>;
+export type NewService = Insertable<ServiceTable>;
+export type ServiceUpdate = Updateable<ServiceTable>;
+export type Release = Selectable<ReleaseTable>;
+export type Deployment = Selectable<DeploymentTable>;
+export type AnalysisWindow = Selectable<AnalysisWindowTable>;
+export type AuditEvent = Selectable<EventTable>;

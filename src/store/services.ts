@@ -1,0 +1,61 @@
+import { sql } from 'kysely';
+import { InputError } from '../validation/input-error.ts';
+import type { Db } from './database.ts';
+import type { NewService, Service, ServiceUpdate } from './schema.ts';
+import { nearest } from './suggest.ts';
+
+/** The service named `name`, or bad input that names the closest existing service. */
+export async function findService(db: Db, name: string, field = 'NAME'): Promise<Service> {
+  const service = await db
+    .selectFrom('services')
+    .selectAll()
+    .where('name', '=', name)
+    .executeTakeFirst();
+  if (service !== undefined) return service;
+  throw await unknownService(db, name, field);
+}
+
+/** Like `findService`, and locks the row until the transaction ends: writes to one service queue. */
+export async function lockService(db: Db, name: string, field = 'NAME'): Promise<Service> {
+  const service = await db
+    .selectFrom('services')
+    .selectAll()
+    .where('name', '=', name)
+    .forUpdate()
+    .executeTakeFirst();
+  if (service !== undefined) return service;
+  throw await unknownService(db, name, field);
+}
+
+async function unknownService(db: Db, name: string, field: string): Promise<InputError> {
+  const names = (await db.selectFrom('services').select('name').execute()).map((row) => row.name);
+  const suggestion = nearest(name, names);
+  const hint =
+    suggestion !== undefined
+      ? `; did you mean ${JSON.stringify(suggestion)}?`
+      : names.length === 0
+        ? '; there are no services yet (berth service create)'
+        : '; see berth service list';
+  return new InputError(field, `no service named ${JSON.stringify(name)}${hint}`);
+}
+
+export async function listServices(db: Db): Promise<Service[]> {
+  return db.selectFrom('services').selectAll().orderBy('name').execute();
+}
+
+export async function insertService(db: Db, service: NewService): Promise<Service> {
+  return db.insertInto('services').values(service).returningAll().executeTakeFirstOrThrow();
+}
+
+/**
+ * Writes `changes` and asks the workers to look at the service now rather than at its next
+ * scheduled pass.
+ */
+export async function updateService(db: Db, id: number, changes: ServiceUpdate): Promise<Service> {
+  return db
+    .updateTable('services')
+    .set({ ...changes, updated_at: sql<Date>`now()`, next_reconcile_at: sql<Date>`now()` })
+    .where('id', '=', id)
+    .returningAll()
+    .executeTakeFirstOrThrow();
+}
