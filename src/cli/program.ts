@@ -27,6 +27,8 @@ const collect = (value: string, previous: string[] = []): string[] => [...previo
  */
 export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
   const context = new CliContext(io);
+  // Known before parsing, so that errors commander itself reports honour it too.
+  context.json = argv.includes('--json');
   let exitCode: number = EXIT.ok;
   const program = buildProgram(context, (code) => {
     exitCode = code;
@@ -48,11 +50,14 @@ function buildProgram(context: CliContext, setExit: (code: number) => void): Com
       context.io.stderr(text);
     },
     outputError: (text: string, writeErr: (text: string) => void) => {
-      writeErr(text);
+      const message = text.trim().replace(/^error: /, '');
+      writeErr(context.json ? `${JSON.stringify({ error: { message } })}\n` : text);
     },
   };
   const program = new Command('berth')
-    .description('Desired-state deploy controller for Amazon ECS: canary rollouts driven from Postgres')
+    .description(
+      'Desired-state deploy controller for Amazon ECS: canary rollouts driven from Postgres',
+    )
     .configureOutput(write)
     .exitOverride()
     .showSuggestionAfterError(true)
@@ -92,7 +97,10 @@ function buildProgram(context: CliContext, setExit: (code: number) => void): Com
   command(service, 'show <NAME>', 'show a service, its policy and releases').action(
     act((name: string) => serviceShow(context, name)),
   );
-  addServiceFlags(command(service, 'update <NAME>', 'change settings; task changes make a release'), 'update')
+  addServiceFlags(
+    command(service, 'update <NAME>', 'change settings; task changes make a release'),
+    'update',
+  )
     .option('--replace', 'take the place of an unfinished deployment')
     .action(act((name: string, flags: never) => serviceUpdate(context, name, flags)));
 
@@ -103,7 +111,9 @@ function buildProgram(context: CliContext, setExit: (code: number) => void): Com
     .option('--wait', 'wait for the deployment to finish; exit 1 if it does not succeed')
     .action(act((name: string, flags: never) => deploy(context, name, flags)));
 
-  const config = program.command('config').description('environment variables and secret references');
+  const config = program
+    .command('config')
+    .description('environment variables and secret references');
   config.configureOutput(write).exitOverride();
   command(config, 'set <NAME> [KEY=VALUE...]', 'set variables: a new release with the same image')
     .option('--secret <KEY=ARN>', 'a Secrets Manager or SSM parameter ARN (repeatable)', collect)
@@ -117,7 +127,9 @@ function buildProgram(context: CliContext, setExit: (code: number) => void): Com
   command(config, 'unset <NAME> <KEY...>', 'remove variables or secrets: a new release')
     .option('--replace', 'abort the unfinished deployment and take its place')
     .option('--wait', 'wait for the deployment to finish')
-    .action(act((name: string, keys: string[], flags: never) => configUnset(context, name, keys, flags)));
+    .action(
+      act((name: string, keys: string[], flags: never) => configUnset(context, name, keys, flags)),
+    );
   command(config, 'show <NAME>', 'show the configuration being deployed or live').action(
     act((name: string) => configShow(context, name)),
   );
@@ -157,11 +169,14 @@ function buildProgram(context: CliContext, setExit: (code: number) => void): Com
 function reportError(context: CliContext, error: unknown): number {
   if (error instanceof CommanderError) {
     // Help and version are not errors; commander has already printed what went wrong.
-    if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help') {
+    if (
+      error.code === 'commander.helpDisplayed' ||
+      error.code === 'commander.version' ||
+      error.code === 'commander.help'
+    ) {
       return EXIT.ok;
     }
-    if (context.json) context.io.stderr(`${JSON.stringify({ error: { message: error.message } })}\n`);
-    return EXIT.badInput;
+    return EXIT.badInput; // commander has written the message (as JSON with --json)
   }
   if (error instanceof InputError) {
     context.io.stderr(
@@ -190,7 +205,7 @@ function describe(error: unknown): string {
       if (current.message !== '') parts.push(current.message);
       current = current.cause;
     } else {
-      parts.push(String(current));
+      parts.push(typeof current === 'string' ? current : JSON.stringify(current));
       break;
     }
   }

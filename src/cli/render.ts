@@ -132,14 +132,18 @@ export function deploymentSummary(
   versions: ReadonlyMap<number, number>,
   steps: readonly number[],
 ): string {
-  const from = deployment.from_release_id === null ? 'none' : `v${versions.get(deployment.from_release_id) ?? '?'}`;
+  const from =
+    deployment.from_release_id === null
+      ? 'none'
+      : `v${versions.get(deployment.from_release_id) ?? '?'}`;
   const to = `v${versions.get(deployment.to_release_id) ?? '?'}`;
   const head = `#${deployment.id} ${deployment.kind} ${from} → ${to}`;
   if (deployment.outcome !== null) {
     return `${head}: ${deployment.outcome}${deployment.reason !== null ? ` (${deployment.reason})` : ''}`;
   }
   const step = steps[deployment.step_index];
-  const stepText = step !== undefined ? `, step ${deployment.step_index + 1} of ${steps.length} (${step}%)` : '';
+  const stepText =
+    step !== undefined ? `, step ${deployment.step_index + 1} of ${steps.length} (${step}%)` : '';
   const flags = [
     deployment.paused ? 'paused' : undefined,
     deployment.promote_requested_at !== null ? 'promote requested' : undefined,

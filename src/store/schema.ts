@@ -60,13 +60,7 @@ export interface ReleaseTable {
 
 export type DeploymentKind = 'deploy' | 'config' | 'rollback';
 export type DeploymentPhase =
-  | 'pending'
-  | 'preparing'
-  | 'verifying'
-  | 'progressing'
-  | 'baking'
-  | 'rolling_back'
-  | 'finished';
+  'pending' | 'preparing' | 'verifying' | 'progressing' | 'baking' | 'rolling_back' | 'finished';
 export type DeploymentOutcome = 'succeeded' | 'rolled_back' | 'failed' | 'replaced';
 
 export interface DeploymentTable {

@@ -19,16 +19,22 @@ const FOLLOW_POLL_MS = 500;
 /** Desired against observed, per service: what `berth status` shows. */
 function statusOf(history: ServiceHistory) {
   const { service, versions } = history;
-  const live = service.current_release_id === null ? null : (versions.get(service.current_release_id) ?? null);
+  const live =
+    service.current_release_id === null ? null : (versions.get(service.current_release_id) ?? null);
   return {
     name: service.name,
-    desired: { count: service.desired_count, version: history.active !== undefined ? (versions.get(history.active.to_release_id) ?? null) : live },
+    desired: {
+      count: service.desired_count,
+      version:
+        history.active !== undefined ? (versions.get(history.active.to_release_id) ?? null) : live,
+    },
     observed:
       service.observed_at === null
         ? null
         : { runningCount: service.observed_running_count, at: iso(service.observed_at) },
     liveVersion: live,
-    activeDeployment: history.active !== undefined ? deploymentJson(history.active, versions) : null,
+    activeDeployment:
+      history.active !== undefined ? deploymentJson(history.active, versions) : null,
     currentStep:
       history.active !== undefined
         ? {
@@ -83,7 +89,9 @@ export async function history(context: CliContext, rawName: string): Promise<num
     json: {
       service: service.name,
       liveVersion:
-        service.current_release_id === null ? null : (versions.get(service.current_release_id) ?? null),
+        service.current_release_id === null
+          ? null
+          : (versions.get(service.current_release_id) ?? null),
       releases: releases.map(releaseJson),
       deployments: deployments.map((deployment) => deploymentJson(deployment, versions)),
     },
@@ -116,7 +124,8 @@ export async function events(
   flags: { follow?: boolean; limit?: string },
 ): Promise<number> {
   const name = parseServiceName('NAME', rawName);
-  const limit = flags.limit === undefined ? 1000 : parseCount('--limit', flags.limit, { min: 1, max: 100000 });
+  const limit =
+    flags.limit === undefined ? 1000 : parseCount('--limit', flags.limit, { min: 1, max: 100000 });
   return context.withDatabase(async (db) => {
     const service = await findService(db, name);
     let lastId = 0;

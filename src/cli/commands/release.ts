@@ -66,7 +66,10 @@ export async function configSet(
   for (const assignment of flags.secret ?? []) {
     const [key, arn] = parseSecretAssignment('--secret', assignment);
     if (key in set) {
-      throw new InputError('--secret', `${key} is given both as a value and as a secret; choose one`);
+      throw new InputError(
+        '--secret',
+        `${key} is given both as a value and as a secret; choose one`,
+      );
     }
     secrets[key] = arn;
   }
@@ -150,7 +153,11 @@ export async function rollback(
   });
 }
 
-export async function scale(context: CliContext, rawName: string, rawCount: string): Promise<number> {
+export async function scale(
+  context: CliContext,
+  rawName: string,
+  rawCount: string,
+): Promise<number> {
   const name = parseServiceName('NAME', rawName);
   const desiredCount = parseCount('COUNT', rawCount, { min: 0, max: 5000 });
   const { service, previousCount } = await context.withDatabase((db) =>
@@ -163,7 +170,11 @@ export async function scale(context: CliContext, rawName: string, rawCount: stri
   return 0;
 }
 
-export async function control(context: CliContext, rawName: string, what: Control): Promise<number> {
+export async function control(
+  context: CliContext,
+  rawName: string,
+  what: Control,
+): Promise<number> {
   const name = parseServiceName('NAME', rawName);
   const { deployment } = await context.withDatabase((db) =>
     controlDeployment(db, { actor: context.actor, name, control: what }),

@@ -26,13 +26,13 @@ export async function serviceCreate(
   flags: ServiceFlags & { message?: string },
 ): Promise<number> {
   const name = parseServiceName('NAME', rawName);
-  const parsed = parseServiceFlags(flags);
+  const parsed = parseServiceFlags(flags, 'create');
   const spec = newServiceFrom(parsed, name);
   const message = flags.message === undefined ? null : parseMessage('--message', flags.message);
-  warnShortInterval(context, spec.policy.analysisIntervalSeconds);
   const created = await context.withDatabase((db) =>
     createService(db, { actor: context.actor, name, ...spec, message }),
   );
+  warnShortInterval(context, spec.policy.analysisIntervalSeconds);
   context.print({
     json: {
       service: serviceJson(created.service),
@@ -55,8 +55,7 @@ export async function serviceUpdate(
   flags: ServiceFlags & { replace?: boolean },
 ): Promise<number> {
   const name = parseServiceName('NAME', rawName);
-  const parsed = parseServiceFlags(flags);
-  if (parsed.interval !== undefined) warnShortInterval(context, parsed.interval);
+  const parsed = parseServiceFlags(flags, 'update');
   const outcome = await context.withDatabase(async (db) => {
     const service = await findService(db, name);
     const base =
@@ -67,6 +66,7 @@ export async function serviceUpdate(
       launchType: service.launch_type,
       cpu: base?.cpu ?? 256,
       memory: base?.memory ?? 512,
+      hasNetwork: service.subnets.length > 0,
     });
     return changeService(db, {
       actor: context.actor,
@@ -76,6 +76,7 @@ export async function serviceUpdate(
     });
   });
   const requested = outcome.requested;
+  if (parsed.interval !== undefined) warnShortInterval(context, parsed.interval);
   context.print({
     json: {
       service: serviceJson(outcome.service),
@@ -127,9 +128,7 @@ export async function serviceList(context: CliContext): Promise<number> {
                 ? '-'
                 : `v${history.versions.get(history.service.current_release_id) ?? '?'}`,
               history.releases[0] !== undefined ? `v${history.releases[0].version}` : '-',
-              history.active !== undefined
-                ? `#${history.active.id} ${history.active.phase}`
-                : '-',
+              history.active !== undefined ? `#${history.active.id} ${history.active.phase}` : '-',
             ]),
           ]),
   });
