@@ -40,18 +40,32 @@ export async function notifyChange(db: Db, serviceId: number, reason: string): P
   await sql`select pg_notify(${CHANGES_CHANNEL}, ${payload})`.execute(db);
 }
 
-/** A service's audit log in order, after `afterId` when given. */
+/**
+ * A service's audit log in order: the newest `limit` entries, or those after `afterId` when
+ * following.
+ */
 export async function listEvents(
   db: Db,
   serviceId: number,
   options: { afterId?: number; limit?: number } = {},
 ): Promise<AuditEvent[]> {
-  return db
+  const limit = options.limit ?? 1000;
+  if (options.afterId !== undefined) {
+    return db
+      .selectFrom('events')
+      .selectAll()
+      .where('service_id', '=', serviceId)
+      .where('id', '>', options.afterId)
+      .orderBy('id')
+      .limit(limit)
+      .execute();
+  }
+  const newest = await db
     .selectFrom('events')
     .selectAll()
     .where('service_id', '=', serviceId)
-    .where('id', '>', options.afterId ?? 0)
-    .orderBy('id')
-    .limit(options.limit ?? 1000)
+    .orderBy('id', 'desc')
+    .limit(limit)
     .execute();
+  return newest.reverse();
 }
