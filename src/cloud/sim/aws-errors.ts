@@ -1,0 +1,56 @@
+import { CloudWatchServiceException } from '@aws-sdk/client-cloudwatch';
+import { ECRServiceException } from '@aws-sdk/client-ecr';
+import { ECSServiceException } from '@aws-sdk/client-ecs';
+import { ElasticLoadBalancingV2ServiceException } from '@aws-sdk/client-elastic-load-balancing-v2';
+
+/** The four AWS APIs Berth uses, as the simulated AWS names them. */
+export type SimApi = 'ecs' | 'elbv2' | 'ecr' | 'cloudwatch';
+
+const BASES = {
+  ecs: ECSServiceException,
+  elbv2: ElasticLoadBalancingV2ServiceException,
+  ecr: ECRServiceException,
+  cloudwatch: CloudWatchServiceException,
+} as const;
+
+/**
+ * An error with the class, name, fault and status AWS gives it, so that code handling real AWS
+ * errors (by `name`, `$fault`, `$retryable`, `instanceof ECSServiceException`) handles the
+ * simulated ones the same way.
+ */
+export function awsError(
+  api: SimApi,
+  name: string,
+  message: string,
+  options: { fault?: 'client' | 'server'; status?: number; throttling?: boolean } = {},
+): Error {
+  const fault = options.fault ?? 'client';
+  const Base = BASES[api];
+  const error = new Base({
+    name,
+    $fault: fault,
+    message,
+    $metadata: {
+      httpStatusCode: options.status ?? (fault === 'server' ? 500 : 400),
+      requestId: `sim-${Math.random().toString(16).slice(2, 10)}`,
+    },
+  });
+  if (options.throttling === true) Object.assign(error, { $retryable: { throttling: true } });
+  return error;
+}
+
+/** The throttling error each API answers with when its token bucket is empty. */
+export const THROTTLING_ERROR: Record<SimApi, string> = {
+  ecs: 'ThrottlingException',
+  elbv2: 'Throttling',
+  ecr: 'ThrottlingException',
+  cloudwatch: 'Throttling',
+};
+
+/** The internal error each API answers with on a 5xx. */
+export const SERVER_ERROR: Record<SimApi, string> = {
+  ecs: 'ServerException',
+  elbv2: 'InternalFailure',
+  ecr: 'ServerException',
+  cloudwatch: 'InternalServiceFault',
+};

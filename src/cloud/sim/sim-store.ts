@@ -1,0 +1,143 @@
+import { sql, type Kysely } from 'kysely';
+
+/** One simulated operation's view of the cloud: documents by kind and id, in one transaction. */
+export interface SimTx {
+  /** Milliseconds since the epoch, the same for the whole operation. */
+  readonly now: number;
+  get<T>(kind: string, id: string): Promise<T | undefined>;
+  /** Every document of a kind, or those whose id starts with `idPrefix`. */
+  list<T>(kind: string, idPrefix?: string): Promise<T[]>;
+  put(kind: string, id: string, doc: unknown): Promise<void>;
+  delete(kind: string, id: string): Promise<void>;
+  setting<T>(key: string): Promise<T | undefined>;
+}
+
+/** Serialises the simulated AWS's operations across every process sharing the database. */
+const SIM_LOCK = 0x73696d; // "sim"
+
+// The simulated AWS is a cloud, not part of Berth's store: its persistence lives beside it.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type AnyDb = Kysely<any>;
+
+export class SimStore {
+  readonly #db: AnyDb;
+  readonly #clock: () => number;
+
+  constructor(db: AnyDb, clock: () => number = Date.now) {
+    this.#db = db;
+    this.#clock = clock;
+  }
+
+  now(): number {
+    return this.#clock();
+  }
+
+  /** Runs one operation atomically: no two operations, from any process, interleave. */
+  async operation<T>(work: (tx: SimTx) => Promise<T>): Promise<T> {
+    return this.#db.transaction().execute(async (trx) => {
+      await sql`select pg_advisory_xact_lock(${SIM_LOCK})`.execute(trx);
+      const now = this.#clock();
+      const tx: SimTx = {
+        now,
+        get: async <T>(kind: string, id: string) => {
+          const row = await sql<{ doc: T }>`
+            select doc from berth_sim.resources where kind = ${kind} and id = ${id}`.execute(trx);
+          return row.rows[0]?.doc;
+        },
+        list: async <T>(kind: string, idPrefix?: string) => {
+          const rows =
+            idPrefix === undefined
+              ? await sql<{ doc: T }>`
+                  select doc from berth_sim.resources where kind = ${kind} order by id`.execute(trx)
+              : await sql<{ doc: T }>`
+                  select doc from berth_sim.resources
+                  where kind = ${kind} and starts_with(id, ${idPrefix}) order by id`.execute(trx);
+          return rows.rows.map((row) => row.doc);
+        },
+        put: async (kind: string, id: string, doc: unknown) => {
+          await sql`
+            insert into berth_sim.resources (kind, id, doc, updated_at)
+            values (${kind}, ${id}, ${JSON.stringify(doc)}::jsonb, now())
+            on conflict (kind, id) do update set doc = excluded.doc, updated_at = now()`.execute(
+            trx,
+          );
+        },
+        delete: async (kind: string, id: string) => {
+          await sql`delete from berth_sim.resources where kind = ${kind} and id = ${id}`.execute(
+            trx,
+          );
+        },
+        setting: async <T>(key: string) => {
+          const row = await sql<{ value: T }>`
+            select value from berth_sim.settings where key = ${key}`.execute(trx);
+          return row.rows[0]?.value;
+        },
+      };
+      return work(tx);
+    });
+  }
+
+  async countCall(api: string, operation: string): Promise<void> {
+    await sql`
+      insert into berth_sim.calls (api, operation, count) values (${api}, ${operation}, 1)
+      on conflict (api, operation) do update set count = berth_sim.calls.count + 1`.execute(
+      this.#db,
+    );
+  }
+
+  async callCounts(): Promise<Record<string, number>> {
+    const rows = await sql<{ api: string; operation: string; count: number }>`
+      select api, operation, count::int as count from berth_sim.calls`.execute(this.#db);
+    return Object.fromEntries(rows.rows.map((row) => [`${row.api}:${row.operation}`, row.count]));
+  }
+
+  async resetCalls(): Promise<void> {
+    await sql`delete from berth_sim.calls`.execute(this.#db);
+  }
+
+  async putSetting(key: string, value: unknown): Promise<void> {
+    await sql`
+      insert into berth_sim.settings (key, value) values (${key}, ${JSON.stringify(value)}::jsonb)
+      on conflict (key) do update set value = excluded.value`.execute(this.#db);
+  }
+
+  async setting<T>(key: string): Promise<T | undefined> {
+    const row = await sql<{ value: T }>`
+      select value from berth_sim.settings where key = ${key}`.execute(this.#db);
+    return row.rows[0]?.value;
+  }
+
+  /**
+   * Takes one token from a shared bucket refilled at `ratePerSecond` up to `burst`; false when
+   * empty (the caller answers with a throttling error).
+   */
+  async takeToken(name: string, burst: number, ratePerSecond: number): Promise<boolean> {
+    return this.#db.transaction().execute(async (trx) => {
+      const now = this.#clock();
+      await sql`
+        insert into berth_sim.buckets (name, tokens, refilled_at)
+        values (${name}, ${burst}, to_timestamp(${now / 1000}))
+        on conflict (name) do nothing`.execute(trx);
+      const row = await sql<{ tokens: number; refilled_at: Date }>`
+        select tokens, refilled_at from berth_sim.buckets where name = ${name} for update`.execute(
+        trx,
+      );
+      const bucket = row.rows[0];
+      if (bucket === undefined) return true;
+      const elapsed = Math.max(0, (now - bucket.refilled_at.getTime()) / 1000);
+      const tokens = Math.min(burst, bucket.tokens + elapsed * ratePerSecond);
+      const allowed = tokens >= 1;
+      await sql`
+        update berth_sim.buckets set tokens = ${allowed ? tokens - 1 : tokens},
+          refilled_at = to_timestamp(${now / 1000}) where name = ${name}`.execute(trx);
+      return allowed;
+    });
+  }
+
+  /** Forgets the whole cloud: resources, counts, settings and buckets. */
+  async reset(): Promise<void> {
+    await sql`truncate berth_sim.resources, berth_sim.calls, berth_sim.settings, berth_sim.buckets`.execute(
+      this.#db,
+    );
+  }
+}
