@@ -39,6 +39,23 @@ export function awsError(
   return error;
 }
 
+/** The constructor of one of an SDK's modeled exceptions (`ClusterNotFoundException`, …). */
+export type ModeledException<E extends Error> = new (options: {
+  message: string;
+  $metadata: { httpStatusCode?: number; requestId?: string };
+}) => E;
+
+/**
+ * An instance of the SDK's own class for a client error that has one, so that `instanceof
+ * ClusterNotFoundException` works against the simulation as it does against AWS.
+ */
+export function modeledError<E extends Error>(ErrorClass: ModeledException<E>, message: string): E {
+  return new ErrorClass({
+    message,
+    $metadata: { httpStatusCode: 400, requestId: `sim-${Math.random().toString(16).slice(2, 10)}` },
+  });
+}
+
 /** The throttling error each API answers with when its token bucket is empty. */
 export const THROTTLING_ERROR: Record<SimApi, string> = {
   ecs: 'ThrottlingException',

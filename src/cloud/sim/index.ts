@@ -1,0 +1,65 @@
+import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
+import { ECRClient } from '@aws-sdk/client-ecr';
+import { ECSClient } from '@aws-sdk/client-ecs';
+import { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
+import type { Kysely } from 'kysely';
+import { cloudwatchHandlers, type CloudWatchOptions } from './cloudwatch.ts';
+import { ecrHandlers } from './ecr.ts';
+import { ecsHandlers } from './ecs.ts';
+import { elbv2Handlers } from './elbv2.ts';
+import { SimulatedAws, type SimOptions } from './simulated-aws.ts';
+
+export { behaviourOf, HEALTHY, PROFILES_ENV, type BehaviourProfile } from './behaviour.ts';
+export {
+  bootstrapSimulatedService,
+  SIM_LOAD_BALANCER,
+  targetGroupName,
+  type SimulatedServiceInfrastructure,
+} from './bootstrap.ts';
+export { DEFAULT_RPS } from './cloudwatch.ts';
+export { SIM_NETWORK } from './model.ts';
+export { SimulatedAws, type SimContext, type SimFaults, type SimOptions } from './simulated-aws.ts';
+
+/** Options of the whole simulated cloud. */
+export interface SimulatedAwsOptions extends SimOptions, CloudWatchOptions {}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the sim's tables are untyped
+type AnyDb = Kysely<any>;
+
+/** The simulated AWS over `db`'s `berth_sim` schema, answering ECS, ELBv2, ECR and CloudWatch. */
+export function createSimulatedAws(db: AnyDb, options: SimulatedAwsOptions = {}): SimulatedAws {
+  return new SimulatedAws(db, options)
+    .register('ecs', ecsHandlers)
+    .register('elbv2', elbv2Handlers)
+    .register('ecr', ecrHandlers)
+    .register('cloudwatch', cloudwatchHandlers(options));
+}
+
+/** Real SDK v3 clients of the four APIs Berth uses. */
+export interface SimulatedClients {
+  ecs: ECSClient;
+  elbv2: ElasticLoadBalancingV2Client;
+  ecr: ECRClient;
+  cloudwatch: CloudWatchClient;
+}
+
+/**
+ * The real SDK clients, answered by the simulation instead of the network. One attempt each: a
+ * throttled or failed call reaches the caller, whose own retry policy is what is under test.
+ */
+export function simulatedClients(
+  sim: SimulatedAws,
+  region: string = sim.context.region,
+): SimulatedClients {
+  const config = {
+    region,
+    credentials: { accessKeyId: 'AKIDSIMULATED', secretAccessKey: 'simulated' },
+    maxAttempts: 1,
+  };
+  return {
+    ecs: sim.attach(new ECSClient(config)),
+    elbv2: sim.attach(new ElasticLoadBalancingV2Client(config)),
+    ecr: sim.attach(new ECRClient(config)),
+    cloudwatch: sim.attach(new CloudWatchClient(config)),
+  };
+}

@@ -1,0 +1,1041 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import {
+  GetMetricDataCommand,
+  InvalidParameterValueException,
+  PutMetricDataCommand,
+  type MetricDataQuery,
+} from '@aws-sdk/client-cloudwatch';
+import {
+  CreateRepositoryCommand,
+  DescribeImagesCommand,
+  ImageNotFoundException,
+  PutImageCommand,
+  RepositoryNotFoundException,
+} from '@aws-sdk/client-ecr';
+import {
+  ClientException,
+  ClusterNotFoundException,
+  CreateServiceCommand,
+  CreateTaskSetCommand,
+  DeleteTaskSetCommand,
+  DescribeServicesCommand,
+  DescribeTaskDefinitionCommand,
+  DescribeTaskSetsCommand,
+  InvalidParameterException,
+  RegisterTaskDefinitionCommand,
+  ServiceNotFoundException,
+  TaskSetNotFoundException,
+  UpdateServiceCommand,
+  UpdateServicePrimaryTaskSetCommand,
+  UpdateTaskSetCommand,
+  type TaskSet,
+} from '@aws-sdk/client-ecs';
+import {
+  DescribeLoadBalancersCommand,
+  DescribeRulesCommand,
+  DescribeTargetGroupsCommand,
+  DescribeTargetHealthCommand,
+  ModifyRuleCommand,
+  RuleNotFoundException,
+  TargetGroupNotFoundException,
+} from '@aws-sdk/client-elastic-load-balancing-v2';
+import {
+  behaviourOf,
+  bootstrapSimulatedService,
+  createSimulatedAws,
+  simulatedClients,
+  targetGroupName,
+  type SimulatedClients,
+  type SimulatedAws,
+  type SimulatedAwsOptions,
+  type SimulatedServiceInfrastructure,
+} from '../src/cloud/sim/index.ts';
+import { testDatabase } from './support/database.ts';
+
+/*
+ * The simulated AWS through the real SDK clients, over a database of each test's own: the
+ * shapes, ARNs and errors AWS gives, tasks that start over time, and ALB metrics generated from
+ * the traffic the rule's weights send.
+ */
+
+const CLUSTER = 'prod';
+const SERVICE = 'web';
+const PORT = 8080;
+
+/** A minute boundary, so that one-minute metric buckets start where the scenario does. */
+const T0 = Date.UTC(2026, 10, 23, 14, 0, 0);
+
+interface Cloud {
+  sim: SimulatedAws;
+  aws: SimulatedClients;
+}
+
+/**
+ * A simulated cloud on a fresh database. Throttling is off unless a scenario is about it, so that
+ * scenarios with many calls test what they say.
+ */
+async function aCloud(label: string, options: SimulatedAwsOptions = {}): Promise<Cloud> {
+  const { db } = await testDatabase(label);
+  const sim = createSimulatedAws(db, { throttling: false, ...options });
+  return { sim, aws: simulatedClients(sim) };
+}
+
+/** A clock the scenario moves by hand. */
+function aClock(start = T0) {
+  let now = start;
+  return {
+    now: () => now,
+    advance(ms: number) {
+      now += ms;
+    },
+  };
+}
+
+/** The bootstrapped infrastructure and an EXTERNAL service with `desiredCount` tasks. */
+async function anExternalService(
+  aws: SimulatedClients,
+  desiredCount = 10,
+): Promise<SimulatedServiceInfrastructure> {
+  const infrastructure = await bootstrapSimulatedService(aws, {
+    name: SERVICE,
+    cluster: CLUSTER,
+    port: PORT,
+  });
+  await aws.ecs.send(
+    new CreateServiceCommand({
+      cluster: CLUSTER,
+      serviceName: SERVICE,
+      desiredCount,
+      deploymentController: { type: 'EXTERNAL' },
+    }),
+  );
+  return infrastructure;
+}
+
+async function aTaskDefinition(aws: SimulatedClients, image: string): Promise<string> {
+  const registered = await aws.ecs.send(
+    new RegisterTaskDefinitionCommand({
+      family: SERVICE,
+      networkMode: 'awsvpc',
+      requiresCompatibilities: ['FARGATE'],
+      cpu: '256',
+      memory: '512',
+      containerDefinitions: [{ name: 'app', image, portMappings: [{ containerPort: PORT }] }],
+      tags: [{ key: 'berth:release', value: image }],
+    }),
+  );
+  return registered.taskDefinition?.taskDefinitionArn ?? assert.fail('no task definition ARN');
+}
+
+async function aTaskSet(
+  aws: SimulatedClients,
+  options: { image: string; targetGroupArn: string; percent: number; clientToken?: string },
+): Promise<TaskSet> {
+  const created = await aws.ecs.send(
+    new CreateTaskSetCommand({
+      cluster: CLUSTER,
+      service: SERVICE,
+      externalId: options.image,
+      taskDefinition: await aTaskDefinition(aws, options.image),
+      launchType: 'FARGATE',
+      networkConfiguration: {
+        awsvpcConfiguration: { subnets: ['subnet-0a3c5e7f9b1d2e401'], assignPublicIp: 'DISABLED' },
+      },
+      loadBalancers: [
+        { targetGroupArn: options.targetGroupArn, containerName: 'app', containerPort: PORT },
+      ],
+      scale: { unit: 'PERCENT', value: options.percent },
+      clientToken: options.clientToken,
+    }),
+  );
+  return created.taskSet ?? assert.fail('no task set');
+}
+
+async function describeTaskSet(
+  aws: SimulatedClients,
+  taskSetArn: string | undefined,
+): Promise<TaskSet> {
+  const described = await aws.ecs.send(
+    new DescribeTaskSetsCommand({
+      cluster: CLUSTER,
+      service: SERVICE,
+      taskSets: [taskSetArn ?? ''],
+    }),
+  );
+  return described.taskSets?.[0] ?? assert.fail(`no task set ${taskSetArn ?? ''}`);
+}
+
+async function setWeights(
+  aws: SimulatedClients,
+  infrastructure: SimulatedServiceInfrastructure,
+  [a, b]: [number, number],
+): Promise<void> {
+  const [groupA, groupB] = infrastructure.targetGroupArns;
+  await aws.elbv2.send(
+    new ModifyRuleCommand({
+      RuleArn: infrastructure.listenerRuleArn,
+      Actions: [
+        {
+          Type: 'forward',
+          ForwardConfig: {
+            TargetGroups: [
+              { TargetGroupArn: groupA, Weight: a },
+              { TargetGroupArn: groupB, Weight: b },
+            ],
+          },
+        },
+      ],
+    }),
+  );
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Polls `read` until `done` holds, for a few seconds at most. */
+async function eventually<T>(read: () => Promise<T>, done: (value: T) => boolean): Promise<T> {
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    const value = await read();
+    if (done(value)) return value;
+    if (Date.now() > deadline) assert.fail(`still not done: ${JSON.stringify(value)}`);
+    await sleep(100);
+  }
+}
+
+describe('the simulated AWS', () => {
+  it('gives ARNs the shapes AWS gives them', async () => {
+    const { aws } = await aCloud('arn shapes');
+    const infrastructure = await anExternalService(aws);
+    const taskSet = await aTaskSet(aws, {
+      image: 'web:v1',
+      targetGroupArn: infrastructure.targetGroupArns[0],
+      percent: 100,
+    });
+    const [service] =
+      (await aws.ecs.send(new DescribeServicesCommand({ cluster: CLUSTER, services: [SERVICE] })))
+        .services ?? [];
+    const [loadBalancer] =
+      (await aws.elbv2.send(new DescribeLoadBalancersCommand({ Names: ['berth-sim'] })))
+        .LoadBalancers ?? [];
+
+    const prefix = 'arn:aws:ecs:us-east-1:123456789012:';
+    const elb = 'arn:aws:elasticloadbalancing:us-east-1:123456789012:';
+    assert.equal(service?.clusterArn, `${prefix}cluster/prod`);
+    assert.equal(service?.serviceArn, `${prefix}service/prod/web`);
+    assert.equal(taskSet.taskDefinition, `${prefix}task-definition/web:1`);
+    assert.match(
+      taskSet.taskSetArn ?? '',
+      /^arn:aws:ecs:us-east-1:123456789012:task-set\/prod\/web\/ecs-svc\/\d{19}$/,
+    );
+    assert.equal(taskSet.taskSetArn, `${prefix}task-set/prod/web/${taskSet.id ?? ''}`);
+    assert.match(
+      loadBalancer?.LoadBalancerArn ?? '',
+      new RegExp(`^${elb}loadbalancer/app/berth-sim/[0-9a-f]{16}$`),
+    );
+    assert.match(
+      infrastructure.listenerRuleArn,
+      new RegExp(`^${elb}listener-rule/app/berth-sim/[0-9a-f]{16}/[0-9a-f]{16}/[0-9a-f]{16}$`),
+    );
+    for (const [i, arn] of infrastructure.targetGroupArns.entries()) {
+      assert.match(arn, new RegExp(`^${elb}targetgroup/web-${'ab'[i] ?? ''}/[0-9a-f]{16}$`));
+    }
+    assert.ok(service?.createdAt instanceof Date, 'dates are Dates, as the SDK gives them');
+  });
+
+  it('starts the tasks of a task set at 10 % of 10: one task, running after its start time', async () => {
+    const { aws } = await aCloud('task set starts');
+    const infrastructure = await anExternalService(aws, 10);
+    const created = await aTaskSet(aws, {
+      image: 'web:v1',
+      targetGroupArn: infrastructure.targetGroupArns[1],
+      percent: 10,
+    });
+
+    assert.equal(created.computedDesiredCount, 1);
+    assert.equal(created.runningCount, 0);
+    assert.equal(created.pendingCount, 1);
+    assert.equal(created.stabilityStatus, 'STABILIZING');
+    assert.equal(created.status, 'ACTIVE', 'a new task set serves no production traffic yet');
+
+    const running = await eventually(
+      () => describeTaskSet(aws, created.taskSetArn),
+      (taskSet) => taskSet.runningCount === 1,
+    );
+    assert.equal(running.pendingCount, 0);
+    const steady = await eventually(
+      () => describeTaskSet(aws, created.taskSetArn),
+      (taskSet) => taskSet.stabilityStatus === 'STEADY_STATE',
+    );
+    assert.ok((steady.stabilityStatusAt?.getTime() ?? 0) > (created.createdAt?.getTime() ?? 0));
+    const [service] =
+      (await aws.ecs.send(new DescribeServicesCommand({ cluster: CLUSTER, services: [SERVICE] })))
+        .services ?? [];
+    assert.equal(service?.runningCount, 1, 'an EXTERNAL service counts its task sets’ tasks');
+    assert.deepEqual(
+      service?.taskSets?.map((taskSet) => taskSet.taskSetArn),
+      [created.taskSetArn],
+    );
+  });
+
+  it('registers the task in its target group, initial and then healthy', async () => {
+    const clock = aClock();
+    const { aws } = await aCloud('target health', { clock: clock.now });
+    const infrastructure = await anExternalService(aws, 2);
+    await aTaskSet(aws, {
+      image: 'web:v1',
+      targetGroupArn: infrastructure.targetGroupArns[0],
+      percent: 100,
+    });
+    const health = async () =>
+      (
+        await aws.elbv2.send(
+          new DescribeTargetHealthCommand({ TargetGroupArn: infrastructure.targetGroupArns[0] }),
+        )
+      ).TargetHealthDescriptions ?? [];
+
+    assert.deepEqual(await health(), [], 'a task is registered once it runs');
+    clock.advance(1000);
+    const registered = await health();
+    assert.deepEqual(
+      registered.map((target) => target.TargetHealth?.State),
+      ['initial', 'initial'],
+    );
+    for (const target of registered) {
+      assert.match(target.Target?.Id ?? '', /^10\.0\.\d{1,3}\.\d{1,3}$/);
+      assert.equal(target.Target?.Port, PORT);
+    }
+    clock.advance(500);
+    assert.deepEqual(
+      (await health()).map((target) => target.TargetHealth?.State),
+      ['healthy', 'healthy'],
+    );
+  });
+
+  it('never runs the task of a crash-looping image, whose target stays unhealthy', async () => {
+    const clock = aClock();
+    const { aws } = await aCloud('crash loop', { clock: clock.now });
+    const infrastructure = await anExternalService(aws, 1);
+    const created = await aTaskSet(aws, {
+      image: 'web:v2-crash',
+      targetGroupArn: infrastructure.targetGroupArns[1],
+      percent: 100,
+    });
+    clock.advance(60_000);
+
+    const taskSet = await describeTaskSet(aws, created.taskSetArn);
+    assert.equal(taskSet.runningCount, 0);
+    assert.equal(taskSet.pendingCount, 1);
+    assert.equal(taskSet.stabilityStatus, 'STABILIZING');
+    const health = await aws.elbv2.send(
+      new DescribeTargetHealthCommand({ TargetGroupArn: infrastructure.targetGroupArns[1] }),
+    );
+    assert.deepEqual(
+      health.TargetHealthDescriptions?.map((target) => target.TargetHealth?.State),
+      ['unhealthy'],
+    );
+  });
+
+  it('makes one task set of two CreateTaskSet calls with one client token', async () => {
+    const { sim, aws } = await aCloud('task set client token');
+    const infrastructure = await anExternalService(aws);
+    const options = {
+      image: 'web:v1',
+      targetGroupArn: infrastructure.targetGroupArns[0],
+      percent: 50,
+      clientToken: 'deploy-7-canary',
+    };
+    const first = await aTaskSet(aws, options);
+    const second = await aTaskSet(aws, options);
+
+    assert.equal(second.taskSetArn, first.taskSetArn);
+    const all = await aws.ecs.send(
+      new DescribeTaskSetsCommand({ cluster: CLUSTER, service: SERVICE }),
+    );
+    assert.equal(all.taskSets?.length, 1);
+    assert.equal((await sim.callCounts())['ecs:CreateTaskSet'], 2);
+  });
+
+  it('returns the service for a CreateService retried with its token, and refuses another', async () => {
+    const { aws } = await aCloud('service client token');
+    await bootstrapSimulatedService(aws, { name: SERVICE, cluster: CLUSTER, port: PORT });
+    const create = (clientToken: string) =>
+      aws.ecs.send(
+        new CreateServiceCommand({
+          cluster: CLUSTER,
+          serviceName: SERVICE,
+          desiredCount: 2,
+          deploymentController: { type: 'EXTERNAL' },
+          clientToken,
+        }),
+      );
+    const first = await create('token-1');
+    const retried = await create('token-1');
+
+    assert.equal(retried.service?.serviceArn, first.service?.serviceArn);
+    await assert.rejects(create('token-2'), (error: unknown) => {
+      assert.ok(error instanceof InvalidParameterException);
+      assert.equal(error.message, 'Creation of service was not idempotent.');
+      return true;
+    });
+  });
+
+  it('reads back the weights ModifyRule set, and keeps the history of weight changes', async () => {
+    const { aws } = await aCloud('rule weights');
+    const infrastructure = await anExternalService(aws);
+    await setWeights(aws, infrastructure, [90, 10]);
+
+    const [rule] =
+      (
+        await aws.elbv2.send(
+          new DescribeRulesCommand({ RuleArns: [infrastructure.listenerRuleArn] }),
+        )
+      ).Rules ?? [];
+    assert.deepEqual(rule?.Actions?.[0]?.ForwardConfig?.TargetGroups, [
+      { TargetGroupArn: infrastructure.targetGroupArns[0], Weight: 90 },
+      { TargetGroupArn: infrastructure.targetGroupArns[1], Weight: 10 },
+    ]);
+    assert.deepEqual(rule?.Conditions?.[0]?.PathPatternConfig?.Values, ['/web/*']);
+    assert.equal(
+      Object.keys(rule ?? {}).some((key) => key.startsWith('_')),
+      false,
+      'bookkeeping stays inside the simulation',
+    );
+  });
+
+  it('makes the given task set primary and the previous primary active', async () => {
+    const { aws } = await aCloud('primary task set');
+    const infrastructure = await anExternalService(aws);
+    const [groupA, groupB] = infrastructure.targetGroupArns;
+    const stable = await aTaskSet(aws, { image: 'web:v1', targetGroupArn: groupA, percent: 100 });
+    const canary = await aTaskSet(aws, { image: 'web:v2', targetGroupArn: groupB, percent: 10 });
+    const primary = (arn: string | undefined) =>
+      aws.ecs.send(
+        new UpdateServicePrimaryTaskSetCommand({
+          cluster: CLUSTER,
+          service: SERVICE,
+          primaryTaskSet: arn,
+        }),
+      );
+
+    await primary(stable.taskSetArn);
+    assert.equal((await describeTaskSet(aws, stable.taskSetArn)).status, 'PRIMARY');
+    const promoted = await primary(canary.taskSetArn);
+
+    assert.equal(promoted.taskSet?.status, 'PRIMARY');
+    assert.equal((await describeTaskSet(aws, canary.taskSetArn)).status, 'PRIMARY');
+    assert.equal((await describeTaskSet(aws, stable.taskSetArn)).status, 'ACTIVE');
+    const [service] =
+      (await aws.ecs.send(new DescribeServicesCommand({ cluster: CLUSTER, services: [SERVICE] })))
+        .services ?? [];
+    assert.equal(service?.taskDefinition, canary.taskDefinition);
+  });
+
+  it('refuses to delete the primary task set without force, and deletes it with force', async () => {
+    const { aws } = await aCloud('delete primary');
+    const infrastructure = await anExternalService(aws);
+    const stable = await aTaskSet(aws, {
+      image: 'web:v1',
+      targetGroupArn: infrastructure.targetGroupArns[0],
+      percent: 100,
+    });
+    await aws.ecs.send(
+      new UpdateServicePrimaryTaskSetCommand({
+        cluster: CLUSTER,
+        service: SERVICE,
+        primaryTaskSet: stable.taskSetArn,
+      }),
+    );
+    const remove = (force?: boolean) =>
+      aws.ecs.send(
+        new DeleteTaskSetCommand({
+          cluster: CLUSTER,
+          service: SERVICE,
+          taskSet: stable.taskSetArn,
+          force,
+        }),
+      );
+
+    await assert.rejects(remove(), InvalidParameterException);
+    const deleted = await remove(true);
+    assert.equal(deleted.taskSet?.status, 'DRAINING');
+    const described = await aws.ecs.send(
+      new DescribeTaskSetsCommand({
+        cluster: CLUSTER,
+        service: SERVICE,
+        taskSets: [stable.taskSetArn ?? ''],
+      }),
+    );
+    assert.deepEqual(described.failures, [{ arn: stable.taskSetArn, reason: 'MISSING' }]);
+    await assert.rejects(remove(true), TaskSetNotFoundException);
+  });
+
+  it('rescales every task set of an EXTERNAL service when its desired count changes', async () => {
+    const { aws } = await aCloud('rescale task sets');
+    const infrastructure = await anExternalService(aws, 10);
+    const [groupA, groupB] = infrastructure.targetGroupArns;
+    const stable = await aTaskSet(aws, { image: 'web:v1', targetGroupArn: groupA, percent: 100 });
+    const canary = await aTaskSet(aws, { image: 'web:v2', targetGroupArn: groupB, percent: 25 });
+    assert.equal(canary.computedDesiredCount, 3, 'ECS rounds a task set’s share up');
+
+    await aws.ecs.send(
+      new UpdateServiceCommand({ cluster: CLUSTER, service: SERVICE, desiredCount: 4 }),
+    );
+    assert.equal((await describeTaskSet(aws, stable.taskSetArn)).computedDesiredCount, 4);
+    assert.equal((await describeTaskSet(aws, canary.taskSetArn)).computedDesiredCount, 1);
+
+    const updated = await aws.ecs.send(
+      new UpdateTaskSetCommand({
+        cluster: CLUSTER,
+        service: SERVICE,
+        taskSet: canary.taskSetArn,
+        scale: { unit: 'PERCENT', value: 100 },
+      }),
+    );
+    assert.equal(updated.taskSet?.computedDesiredCount, 4);
+  });
+
+  it('runs the tasks of a service under the ECS controller as one deployment', async () => {
+    const clock = aClock();
+    const { aws } = await aCloud('ecs controller', { clock: clock.now });
+    await bootstrapSimulatedService(aws, { name: SERVICE, cluster: CLUSTER, port: PORT });
+    const created = await aws.ecs.send(
+      new CreateServiceCommand({
+        cluster: CLUSTER,
+        serviceName: SERVICE,
+        desiredCount: 2,
+        taskDefinition: await aTaskDefinition(aws, 'web:v1'),
+      }),
+    );
+    assert.equal(created.service?.deployments?.[0]?.rolloutState, 'IN_PROGRESS');
+    clock.advance(1000);
+
+    const [service] =
+      (await aws.ecs.send(new DescribeServicesCommand({ cluster: CLUSTER, services: [SERVICE] })))
+        .services ?? [];
+    assert.equal(service?.runningCount, 2);
+    assert.equal(service?.deployments?.[0]?.rolloutState, 'COMPLETED');
+    assert.equal(service?.taskSets, undefined, 'only EXTERNAL services have task sets');
+  });
+
+  it('refuses DescribeServices of 11 services and lists unknown ones in failures', async () => {
+    const { aws } = await aCloud('describe services');
+    await anExternalService(aws);
+    const names = Array.from({ length: 11 }, (_, i) => `svc-${i}`);
+
+    await assert.rejects(
+      aws.ecs.send(new DescribeServicesCommand({ cluster: CLUSTER, services: names })),
+      InvalidParameterException,
+    );
+    const described = await aws.ecs.send(
+      new DescribeServicesCommand({ cluster: CLUSTER, services: [SERVICE, 'nope'] }),
+    );
+    assert.deepEqual(
+      described.services?.map((service) => service.serviceName),
+      [SERVICE],
+    );
+    assert.deepEqual(described.failures, [
+      { arn: 'arn:aws:ecs:us-east-1:123456789012:service/prod/nope', reason: 'MISSING' },
+    ]);
+  });
+
+  it('answers for missing things with the error classes AWS uses', async () => {
+    const { aws } = await aCloud('missing things');
+    const infrastructure = await anExternalService(aws);
+    await aws.ecr.send(new CreateRepositoryCommand({ repositoryName: 'web' }));
+    const elb = 'arn:aws:elasticloadbalancing:us-east-1:123456789012:';
+
+    await assert.rejects(
+      aws.ecs.send(new DescribeServicesCommand({ cluster: 'nowhere', services: [SERVICE] })),
+      ClusterNotFoundException,
+    );
+    await assert.rejects(
+      aws.ecs.send(
+        new UpdateServiceCommand({ cluster: CLUSTER, service: 'nope', desiredCount: 1 }),
+      ),
+      ServiceNotFoundException,
+    );
+    await assert.rejects(
+      aws.ecs.send(
+        new UpdateTaskSetCommand({
+          cluster: CLUSTER,
+          service: SERVICE,
+          taskSet: 'ecs-svc/1234567890123456789',
+          scale: { unit: 'PERCENT', value: 50 },
+        }),
+      ),
+      TaskSetNotFoundException,
+    );
+    await assert.rejects(
+      aws.ecs.send(new DescribeTaskDefinitionCommand({ taskDefinition: 'nope:1' })),
+      (error: unknown) =>
+        error instanceof ClientException && error.message === 'Unable to describe task definition.',
+    );
+    await assert.rejects(
+      aws.elbv2.send(
+        new DescribeRulesCommand({ RuleArns: [`${infrastructure.listenerRuleArn.slice(0, -1)}0`] }),
+      ),
+      RuleNotFoundException,
+    );
+    await assert.rejects(
+      aws.elbv2.send(
+        new DescribeTargetGroupsCommand({
+          TargetGroupArns: [`${elb}targetgroup/nope/0123456789abcdef`],
+        }),
+      ),
+      TargetGroupNotFoundException,
+    );
+    await assert.rejects(
+      aws.ecr.send(
+        new DescribeImagesCommand({ repositoryName: 'nope', imageIds: [{ imageTag: 'v1' }] }),
+      ),
+      RepositoryNotFoundException,
+    );
+    await assert.rejects(
+      aws.ecr.send(
+        new DescribeImagesCommand({ repositoryName: 'web', imageIds: [{ imageTag: 'v9' }] }),
+      ),
+      ImageNotFoundException,
+    );
+  });
+
+  it('describes a task definition by family, family:revision or ARN, with tags on request', async () => {
+    const { aws } = await aCloud('task definitions');
+    await aTaskDefinition(aws, 'web:v1');
+    const second = await aTaskDefinition(aws, 'web:v2');
+
+    for (const ref of ['web', 'web:2', second]) {
+      const described = await aws.ecs.send(
+        new DescribeTaskDefinitionCommand({ taskDefinition: ref }),
+      );
+      assert.equal(described.taskDefinition?.revision, 2, ref);
+      assert.equal(described.tags, undefined);
+    }
+    const first = await aws.ecs.send(
+      new DescribeTaskDefinitionCommand({ taskDefinition: 'web:1', include: ['TAGS'] }),
+    );
+    assert.equal(first.taskDefinition?.containerDefinitions?.[0]?.image, 'web:v1');
+    assert.deepEqual(first.tags, [{ key: 'berth:release', value: 'web:v1' }]);
+  });
+
+  it('digests a pushed manifest, and finds the image by tag and by digest', async () => {
+    const { aws } = await aCloud('ecr images');
+    await aws.ecr.send(new CreateRepositoryCommand({ repositoryName: 'web' }));
+    const manifest = JSON.stringify({
+      schemaVersion: 2,
+      layers: [{ size: 1000 }],
+      config: { size: 10 },
+    });
+    const pushed = await aws.ecr.send(
+      new PutImageCommand({ repositoryName: 'web', imageManifest: manifest, imageTag: 'v1' }),
+    );
+    const digest = pushed.image?.imageId?.imageDigest ?? '';
+
+    assert.match(digest, /^sha256:[0-9a-f]{64}$/);
+    for (const imageId of [{ imageTag: 'v1' }, { imageDigest: digest }]) {
+      const [detail] =
+        (
+          await aws.ecr.send(
+            new DescribeImagesCommand({ repositoryName: 'web', imageIds: [imageId] }),
+          )
+        ).imageDetails ?? [];
+      assert.equal(detail?.imageDigest, digest);
+      assert.deepEqual(detail?.imageTags, ['v1']);
+      assert.equal(detail?.registryId, '123456789012');
+      assert.ok(detail?.imagePushedAt instanceof Date);
+    }
+  });
+
+  it('reads the behaviour of a digest-pinned image from its tags in the simulated ECR', async () => {
+    const clock = aClock();
+    const { aws } = await aCloud('pinned crash', { clock: clock.now });
+    const infrastructure = await anExternalService(aws, 1);
+    await aws.ecr.send(new CreateRepositoryCommand({ repositoryName: 'web' }));
+    const pushed = await aws.ecr.send(
+      new PutImageCommand({
+        repositoryName: 'web',
+        imageManifest: '{"v":"crash"}',
+        imageTag: 'v2-crash',
+      }),
+    );
+    const image = `123456789012.dkr.ecr.us-east-1.amazonaws.com/web@${pushed.image?.imageId?.imageDigest ?? ''}`;
+    const created = await aTaskSet(aws, {
+      image,
+      targetGroupArn: infrastructure.targetGroupArns[1],
+      percent: 100,
+    });
+    clock.advance(60_000);
+
+    assert.equal((await describeTaskSet(aws, created.taskSetArn)).runningCount, 0);
+  });
+
+  it('bootstraps a service idempotently, with one shared load balancer', async () => {
+    const { aws } = await aCloud('bootstrap');
+    const first = await bootstrapSimulatedService(aws, {
+      name: 'web',
+      cluster: CLUSTER,
+      port: PORT,
+    });
+    const again = await bootstrapSimulatedService(aws, {
+      name: 'web',
+      cluster: CLUSTER,
+      port: PORT,
+    });
+    const other = await bootstrapSimulatedService(aws, {
+      name: 'api',
+      cluster: CLUSTER,
+      port: PORT,
+    });
+
+    assert.deepEqual(again, first);
+    assert.notEqual(other.listenerRuleArn, first.listenerRuleArn);
+    const rules =
+      (
+        await aws.elbv2.send(
+          new DescribeRulesCommand({ RuleArns: [first.listenerRuleArn, other.listenerRuleArn] }),
+        )
+      ).Rules ?? [];
+    assert.deepEqual(
+      rules.map((rule) => rule.Priority),
+      ['1', '2'],
+    );
+    const balancers =
+      (await aws.elbv2.send(new DescribeLoadBalancersCommand({}))).LoadBalancers ?? [];
+    assert.equal(balancers.length, 1);
+    const [group] =
+      (
+        await aws.elbv2.send(
+          new DescribeTargetGroupsCommand({ TargetGroupArns: [first.targetGroupArns[0]] }),
+        )
+      ).TargetGroups ?? [];
+    assert.equal(group?.TargetType, 'ip');
+    assert.equal(group?.HealthCheckPath, '/');
+    assert.deepEqual(group?.LoadBalancerArns, [balancers[0]?.LoadBalancerArn]);
+  });
+
+  it('keeps its cloud for another SimulatedAws on the same database', async () => {
+    const { db } = await testDatabase('survives');
+    const first = simulatedClients(createSimulatedAws(db, { throttling: false }));
+    const infrastructure = await anExternalService(first);
+    const created = await aTaskSet(first, {
+      image: 'web:v1',
+      targetGroupArn: infrastructure.targetGroupArns[0],
+      percent: 100,
+    });
+
+    const second = simulatedClients(createSimulatedAws(db, { throttling: false }));
+    assert.equal((await describeTaskSet(second, created.taskSetArn)).computedDesiredCount, 10);
+    assert.deepEqual(
+      await bootstrapSimulatedService(second, { name: SERVICE, cluster: CLUSTER, port: PORT }),
+      infrastructure,
+    );
+  });
+
+  it('makes the same ARNs from the same seed on two fresh databases', async () => {
+    const arnsOf = async (label: string, seed: number) => {
+      const { aws } = await aCloud(label, { seed });
+      const infrastructure = await anExternalService(aws);
+      const taskSet = await aTaskSet(aws, {
+        image: 'web:v1',
+        targetGroupArn: infrastructure.targetGroupArns[0],
+        percent: 100,
+      });
+      return [
+        infrastructure.listenerRuleArn,
+        ...infrastructure.targetGroupArns,
+        taskSet.taskSetArn,
+      ];
+    };
+    const one = await arnsOf('seed one', 7);
+    const two = await arnsOf('seed two', 7);
+    const other = await arnsOf('seed other', 8);
+
+    assert.deepEqual(two, one);
+    assert.notDeepEqual(other, one);
+  });
+
+  it('answers an injected throttling fault with a retryable ThrottlingException', async () => {
+    const { sim, aws } = await aCloud('injected throttling');
+    await sim.injectFaults({
+      failNext: { 'ecs:DescribeClusters': { count: 1, kind: 'throttling' } },
+    });
+
+    await assert.rejects(
+      bootstrapSimulatedService(aws, { name: SERVICE, cluster: CLUSTER, port: PORT }),
+      (error: unknown) => {
+        assert.ok(error instanceof Error);
+        assert.equal(error.name, 'ThrottlingException');
+        assert.deepEqual((error as { $retryable?: unknown }).$retryable, { throttling: true });
+        return true;
+      },
+    );
+    await bootstrapSimulatedService(aws, { name: SERVICE, cluster: CLUSTER, port: PORT });
+  });
+
+  it('throttles calls beyond the burst in a tight loop', async () => {
+    const { aws } = await aCloud('token bucket', { throttling: true });
+    let answered = 0;
+    const flood = async () => {
+      for (;;) {
+        await aws.ecs
+          .send(new UpdateServiceCommand({ cluster: 'nowhere', service: SERVICE }))
+          .catch((error: unknown) => {
+            if (!(error instanceof ClusterNotFoundException)) throw error;
+          });
+        answered += 1;
+        if (answered > 500) assert.fail('never throttled');
+      }
+    };
+
+    await assert.rejects(flood(), (error: unknown) => {
+      assert.ok(error instanceof Error);
+      assert.equal(error.name, 'ThrottlingException');
+      return true;
+    });
+    assert.ok(answered >= 50, `the burst of 50 is answered first (answered ${answered})`);
+  });
+});
+
+describe('the generated ALB metrics', () => {
+  /**
+   * A rollout in progress: `stable` on group a at 100 %, `canary` on group b at 10 %, both
+   * healthy, and then the rule's weights set and five minutes of traffic.
+   */
+  async function aRollout(
+    label: string,
+    images: { stable: string; canary: string },
+    weights: [number, number],
+  ) {
+    const clock = aClock();
+    const cloud = await aCloud(label, { clock: clock.now });
+    const infrastructure = await anExternalService(cloud.aws, 10);
+    const [groupA, groupB] = infrastructure.targetGroupArns;
+    await aTaskSet(cloud.aws, { image: images.stable, targetGroupArn: groupA, percent: 100 });
+    await aTaskSet(cloud.aws, { image: images.canary, targetGroupArn: groupB, percent: 10 });
+    clock.advance(2000);
+    await setWeights(cloud.aws, infrastructure, weights);
+    clock.advance(5 * 60_000 + 2000);
+    const [loadBalancer] =
+      (await cloud.aws.elbv2.send(new DescribeLoadBalancersCommand({ Names: ['berth-sim'] })))
+        .LoadBalancers ?? [];
+    return { ...cloud, infrastructure, loadBalancerArn: loadBalancer?.LoadBalancerArn ?? '' };
+  }
+
+  type Rollout = Awaited<ReturnType<typeof aRollout>>;
+
+  /** The datapoints of one metric of one target group over minutes 1 to 5 of the traffic. */
+  async function metric(
+    rollout: Rollout,
+    group: 0 | 1,
+    metricName: string,
+    stat: string,
+  ): Promise<{ timestamps: Date[]; values: number[] }> {
+    const query = albQuery('m', rollout, group, metricName, stat);
+    const result = await rollout.aws.cloudwatch.send(
+      new GetMetricDataCommand({
+        MetricDataQueries: [query],
+        StartTime: new Date(T0 + 60_000),
+        EndTime: new Date(T0 + 5 * 60_000),
+      }),
+    );
+    const [data] = result.MetricDataResults ?? [];
+    assert.equal(data?.StatusCode, 'Complete');
+    return { timestamps: data?.Timestamps ?? [], values: data?.Values ?? [] };
+  }
+
+  function albQuery(
+    id: string,
+    rollout: Rollout,
+    group: 0 | 1,
+    metricName: string,
+    stat: string,
+  ): MetricDataQuery {
+    const resource = (arn: string) => arn.split(':').slice(5).join(':');
+    return {
+      Id: id,
+      MetricStat: {
+        Metric: {
+          Namespace: 'AWS/ApplicationELB',
+          MetricName: metricName,
+          Dimensions: [
+            {
+              Name: 'LoadBalancer',
+              Value: resource(rollout.loadBalancerArn).replace('loadbalancer/', ''),
+            },
+            { Name: 'TargetGroup', Value: resource(rollout.infrastructure.targetGroupArns[group]) },
+          ],
+        },
+        Period: 60,
+        Stat: stat,
+      },
+    };
+  }
+
+  const sum = (values: number[]) => values.reduce((total, value) => total + value, 0);
+
+  it('sends the canary target group its weight’s share of the requests, newest first', async () => {
+    const rollout = await aRollout(
+      'metrics share',
+      { stable: 'web:v1', canary: 'web:v2' },
+      [90, 10],
+    );
+    const stable = await metric(rollout, 0, 'RequestCount', 'Sum');
+    const canary = await metric(rollout, 1, 'RequestCount', 'Sum');
+
+    assert.equal(canary.values.length, 4, 'one datapoint a minute');
+    assert.deepEqual(canary.values, [300, 300, 300, 300], '50 requests a second, 10 % of them');
+    assert.deepEqual(stable.values, [2700, 2700, 2700, 2700]);
+    const times = canary.timestamps.map((timestamp) => timestamp.getTime());
+    assert.deepEqual(
+      times,
+      [4, 3, 2, 1].map((minute) => T0 + minute * 60_000),
+    );
+    const share = sum(canary.values) / (sum(canary.values) + sum(stable.values));
+    assert.ok(Math.abs(share - 0.1) < 0.01, `canary share ${share}`);
+  });
+
+  it('answers about 30 % of a 5xx image’s requests with a 5xx', async () => {
+    const rollout = await aRollout(
+      'metrics 5xx',
+      { stable: 'web:v1', canary: 'web:v2-5xx' },
+      [90, 10],
+    );
+    const requests = await metric(rollout, 1, 'RequestCount', 'Sum');
+    const errors = await metric(rollout, 1, 'HTTPCode_Target_5XX_Count', 'Sum');
+    const stableErrors = await metric(rollout, 0, 'HTTPCode_Target_5XX_Count', 'Sum');
+    const stableRequests = await metric(rollout, 0, 'RequestCount', 'Sum');
+
+    const rate = sum(errors.values) / sum(requests.values);
+    assert.ok(rate > 0.25 && rate < 0.35, `canary 5xx rate ${rate}`);
+    const stableRate = sum(stableErrors.values) / sum(stableRequests.values);
+    assert.ok(stableRate < 0.01, `stable 5xx rate ${stableRate}`);
+  });
+
+  it('gives a slow image a p99 response time near 2 seconds (CloudWatch reports seconds)', async () => {
+    const rollout = await aRollout(
+      'metrics slow',
+      { stable: 'web:v1', canary: 'web:v2-slow' },
+      [90, 10],
+    );
+    const canary = await metric(rollout, 1, 'TargetResponseTime', 'p99');
+    const stable = await metric(rollout, 0, 'TargetResponseTime', 'p99');
+    const average = await metric(rollout, 0, 'TargetResponseTime', 'Average');
+
+    assert.equal(canary.values.length, 4);
+    for (const p99 of canary.values) assert.ok(p99 > 1.7 && p99 < 2.3, `canary p99 ${p99} s`);
+    for (const p99 of stable.values) assert.ok(p99 > 0.1 && p99 < 0.14, `stable p99 ${p99} s`);
+    for (const mean of average.values)
+      assert.ok(mean > 0.03 && mean < 0.05, `stable mean ${mean} s`);
+  });
+
+  it('has no datapoints for a target group of weight 0: missing data is not zero', async () => {
+    const rollout = await aRollout(
+      'metrics weight 0',
+      { stable: 'web:v1', canary: 'web:v2' },
+      [100, 0],
+    );
+    const canary = await metric(rollout, 1, 'RequestCount', 'Sum');
+    const stable = await metric(rollout, 0, 'RequestCount', 'Sum');
+
+    assert.deepEqual(canary.values, []);
+    assert.deepEqual(stable.values, [3000, 3000, 3000, 3000]);
+  });
+
+  it('sends nothing to a target group without healthy targets: the others take its share', async () => {
+    const rollout = await aRollout(
+      'metrics crash',
+      { stable: 'web:v1', canary: 'web:v2-crash' },
+      [50, 50],
+    );
+    const canary = await metric(rollout, 1, 'RequestCount', 'Sum');
+    const stable = await metric(rollout, 0, 'RequestCount', 'Sum');
+
+    assert.deepEqual(canary.values, []);
+    assert.deepEqual(stable.values, [3000, 3000, 3000, 3000]);
+  });
+
+  it('returns datapoints put for a metric instead of generating them', async () => {
+    const rollout = await aRollout('metrics put', { stable: 'web:v1', canary: 'web:v2' }, [90, 10]);
+    const query = albQuery('m', rollout, 1, 'RequestCount', 'Sum');
+    await rollout.aws.cloudwatch.send(
+      new PutMetricDataCommand({
+        Namespace: 'AWS/ApplicationELB',
+        MetricData: [
+          {
+            MetricName: 'RequestCount',
+            Dimensions: query.MetricStat?.Metric?.Dimensions,
+            Timestamp: new Date(T0 + 90_000),
+            Value: 7,
+          },
+          {
+            MetricName: 'RequestCount',
+            Dimensions: query.MetricStat?.Metric?.Dimensions,
+            Timestamp: new Date(T0 + 100_000),
+            Value: 5,
+          },
+        ],
+      }),
+    );
+
+    const canary = await metric(rollout, 1, 'RequestCount', 'Sum');
+    assert.deepEqual(canary.values, [12]);
+    assert.deepEqual(canary.timestamps, [new Date(T0 + 60_000)]);
+  });
+
+  it('refuses more than 500 queries in one GetMetricData', async () => {
+    const rollout = await aRollout('metrics 501', { stable: 'web:v1', canary: 'web:v2' }, [90, 10]);
+    const queries = Array.from({ length: 501 }, (_, i) =>
+      albQuery(`q${i}`, rollout, 0, 'RequestCount', 'Sum'),
+    );
+
+    await assert.rejects(
+      rollout.aws.cloudwatch.send(
+        new GetMetricDataCommand({
+          MetricDataQueries: queries,
+          StartTime: new Date(T0),
+          EndTime: new Date(T0 + 60_000),
+        }),
+      ),
+      InvalidParameterValueException,
+    );
+  });
+});
+
+describe('behaviour profiles', () => {
+  it('reads an image’s behaviour from the words in its tag', () => {
+    assert.equal(behaviourOf('web:v2-5xx', '').errorRate, 0.3);
+    assert.equal(behaviourOf('registry:5000/web:v2-slow', '').p99Ms, 2000);
+    assert.equal(behaviourOf('web:v2-crash', '').crash, true);
+    assert.deepEqual(
+      behaviourOf('web5xx:v2', ''),
+      behaviourOf('web:v2', ''),
+      'only the tag counts',
+    );
+    assert.equal(behaviourOf('web:v2', '').errorRate, 0.001);
+  });
+
+  it('lets the first matching entry of a profile file override the tag', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'berth-sim-'));
+    const file = join(dir, 'profiles.json');
+    await writeFile(
+      file,
+      JSON.stringify({ 'web:v3': { startMs: 10, errorRate: 0.5 }, web: { startMs: 20 } }),
+    );
+
+    assert.deepEqual(
+      { ...behaviourOf('web:v3-slow', file) },
+      { errorRate: 0.5, p99Ms: 2000, avgMs: 600, startMs: 10, healthMs: 500, crash: false },
+    );
+    assert.equal(behaviourOf('web:v4', file).startMs, 20);
+    assert.equal(behaviourOf('api:v1', file).startMs, 1000);
+  });
+
+  it('names target groups within ELB’s 32 characters', () => {
+    assert.equal(targetGroupName('web', 'a'), 'web-a');
+    const long = targetGroupName('billing_api-with-a-very-long-service-name', 'b');
+    assert.ok(long.length <= 32 && /^[A-Za-z0-9-]+$/.test(long) && long.endsWith('-b'), long);
+  });
+});
