@@ -3,6 +3,7 @@ import { SchemaBehindError } from '../store/connection.ts';
 import { InputError } from '../validation/input-error.ts';
 import { CliContext, type CliIo } from './context.ts';
 import { migrate, up } from './commands/admin.ts';
+import { worker } from './commands/worker.ts';
 import { events, history, status } from './commands/read.ts';
 import {
   configSet,
@@ -84,9 +85,16 @@ function buildProgram(context: CliContext, setExit: (code: number) => void): Com
   command(program, 'migrate', 'apply pending schema migrations (safe to run concurrently)').action(
     act(() => migrate(context)),
   );
-  command(program, 'up', 'start the database (embedded unless DATABASE_URL) and keep it up').action(
-    act(() => up(context)),
-  );
+  command(
+    program,
+    'up',
+    'all in one: database, migrations and workers (simulated AWS by default)',
+  ).action(act(() => up(context)));
+  command(
+    program,
+    'worker',
+    'run reconcile loops (AWS by default; BERTH_CLOUD=sim for the simulator)',
+  ).action(act(() => worker(context, 'aws')));
 
   const service = program.command('service').description('create, list, show and update services');
   service.configureOutput(write).exitOverride();

@@ -7,6 +7,8 @@ import { migrateToLatest, pendingMigrations } from './migrate.ts';
 /** An open database and how to let go of it. */
 export interface OpenDatabase {
   db: Db;
+  /** Its connection string (with password: never log it; see redactUrl). */
+  url: string;
   /** Where it came from, for messages: `DATABASE_URL` or the embedded data folder. */
   source: string;
   /** Migrations applied while opening (the embedded database, or `migrate: true`). */
@@ -55,7 +57,13 @@ export async function openDatabase(
       await db.destroy();
       throw error;
     }
-    return { db, source: 'DATABASE_URL', applied, close: () => db.destroy() };
+    return {
+      db,
+      url: environment.databaseUrl,
+      source: 'DATABASE_URL',
+      applied,
+      close: () => db.destroy(),
+    };
   }
 
   const server = await openEmbeddedPostgres(environment.dataDir, logger);
@@ -70,6 +78,7 @@ export async function openDatabase(
   }
   return {
     db,
+    url: server.url,
     source: `embedded postgres in ${environment.dataDir}`,
     applied,
     close: async () => {

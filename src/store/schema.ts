@@ -31,6 +31,13 @@ export interface ServiceTable {
   next_reconcile_at: Generated<Date>;
   observed_running_count: number | null;
   observed_at: Date | null;
+  primary_task_set_arn: string | null;
+  warm_task_set_arn: string | null;
+  warm_release_id: number | null;
+  warm_until: Date | null;
+  rollback_window_seconds: Generated<number>;
+  max_5xx_rate_increase: number | null;
+  infrastructure_problem: string | null;
   created_at: Generated<Date>;
   updated_at: Generated<Date>;
 }
@@ -56,6 +63,8 @@ export interface ReleaseTable {
   content_hash: string;
   created_by: string;
   created_at: Generated<Date>;
+  failed_at: Date | null;
+  failure_reason: string | null;
 }
 
 export type DeploymentKind = 'deploy' | 'config' | 'rollback';
@@ -82,6 +91,10 @@ export interface DeploymentTable {
   created_at: Generated<Date>;
   updated_at: Generated<Date>;
   finished_at: Date | null;
+  canary_task_set_arn: string | null;
+  canary_target_group: 'a' | 'b' | null;
+  weights_verified_at: Date | null;
+  bake_started_at: Date | null;
 }
 
 export type Verdict = 'pass' | 'fail' | 'inconclusive';

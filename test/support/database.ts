@@ -47,6 +47,8 @@ export async function dropDatabase(name: string): Promise<void> {
 export interface TestDatabase {
   url: string;
   db: Db;
+  /** Runs `cleanup` when the test ends, before the database is dropped (last deferred first). */
+  defer(cleanup: () => Promise<void>): void;
 }
 
 /**
@@ -57,9 +59,11 @@ export async function testDatabase(label: string): Promise<TestDatabase> {
   const name = `berth_t_${createHash('sha1').update(label).digest('hex').slice(0, 10)}_${randomBytes(4).toString('hex')}`;
   const url = await createDatabase(name, { migrated: true });
   const db = connect(url);
+  const cleanups: (() => Promise<void>)[] = [];
   after(async () => {
+    for (const cleanup of cleanups.reverse()) await cleanup();
     await db.destroy();
     await dropDatabase(name);
   });
-  return { url, db };
+  return { url, db, defer: (cleanup) => cleanups.push(cleanup) };
 }

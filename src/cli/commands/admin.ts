@@ -1,4 +1,6 @@
 import { once } from 'node:events';
+import { startWorkers } from '../../../workers/workers.ts';
+import { createLogger } from '../../logging.ts';
 import type { CliContext } from '../context.ts';
 
 export async function migrate(context: CliContext): Promise<number> {
@@ -17,20 +19,30 @@ export async function migrate(context: CliContext): Promise<number> {
 }
 
 /**
- * Keeps the database up (the embedded one, or DATABASE_URL's, migrated) until interrupted, so
- * that other `berth` commands in this folder connect to it instead of starting their own.
+ * All in one: the database (the embedded one unless DATABASE_URL), migrated, and worker loops
+ * against the simulated AWS unless BERTH_CLOUD=aws. Other `berth` commands in this folder
+ * connect to the same database. SIGINT/SIGTERM drain the workers and stop.
  */
 export async function up(context: CliContext): Promise<number> {
+  const cloud = context.environment.cloud ?? 'sim';
+  const logger = createLogger({ level: context.environment.logLevel ?? 'info', name: 'berth-up' });
   return context.withDatabase(
-    async (_db, opened) => {
+    async (db, opened) => {
+      const running = startWorkers({
+        db,
+        databaseUrl: opened.url,
+        cloud,
+        environment: context.environment,
+        logger,
+      });
       context.note(
-        `berth is up: ${opened.source}, schema current${opened.applied.length > 0 ? ` (applied ${opened.applied.join(', ')})` : ''}`,
+        `berth is up: ${opened.source}, schema current${opened.applied.length > 0 ? ` (applied ${opened.applied.join(', ')})` : ''}; ` +
+          `${running.workers.length} worker(s) on ${cloud === 'sim' ? 'the simulated AWS' : 'AWS'}`,
       );
-      context.note(
-        'other berth commands run from here use this database; the reconcile workers are not part of this build yet. Ctrl-C stops.',
-      );
+      context.note('other berth commands run from here use this database. Ctrl-C stops.');
       if (!context.io.signal.aborted) await once(context.io.signal, 'abort');
-      context.note('stopping');
+      context.note('stopping: draining the workers');
+      await running.stop();
       return 0;
     },
     { migrate: true },

@@ -1,0 +1,170 @@
+import type { ObservedService } from '../cloud/cloud.ts';
+import { readServiceState } from '../store/leases.ts';
+import { updateServiceRuntime } from '../store/rollout.ts';
+import type { Service } from '../store/schema.ts';
+import { fenced, record, type PassContext, type PassResult } from './context.ts';
+import { EVENTS } from './reasons.ts';
+import { reconcileDeployment } from './rollout.ts';
+
+/**
+ * One level-triggered pass over one leased service: re-read it, make sure its traffic
+ * infrastructure is known, then either move its deployment on or, when it has none, correct
+ * drift. Returns when to look again; "not yet" is a requeue, never an error.
+ */
+export async function reconcileService(pass: PassContext, serviceId: number): Promise<PassResult> {
+  const state = await readServiceState(pass.db, serviceId);
+  const service = await ensureInfrastructure(pass, state.service);
+  if (service === undefined) return { requeueAfterMs: pass.settings.resyncMs };
+  if (state.deployment !== undefined) {
+    return reconcileDeployment(pass, service, state.deployment);
+  }
+  const observed = await pass.cloud.describeServices(service.cluster, [service.ecs_service_name]);
+  await resyncIdle(pass, service, observed.get(service.ecs_service_name));
+  return { requeueAfterMs: jittered(pass.settings.resyncMs) };
+}
+
+/** Resync period with up to 10 % jitter, so that services created together spread out. */
+export function jittered(ms: number): number {
+  return Math.round(ms * (1 + Math.random() * 0.1));
+}
+
+/**
+ * The listener rule and target groups belong to the infrastructure. On the simulated AWS they
+ * are provided as a bootstrap would; elsewhere a clear event says what is missing, once, and
+ * the service waits. Undefined while missing.
+ */
+async function ensureInfrastructure(
+  pass: PassContext,
+  service: Service,
+): Promise<Service | undefined> {
+  if (
+    service.listener_rule_arn !== null &&
+    service.target_group_a_arn !== null &&
+    service.target_group_b_arn !== null
+  ) {
+    return service;
+  }
+  if (pass.infrastructure !== undefined) {
+    const release = await pass.db
+      .selectFrom('releases')
+      .select('container_port')
+      .where('service_id', '=', service.id)
+      .orderBy('version', 'desc')
+      .executeTakeFirstOrThrow();
+    const provided = await pass.infrastructure.provide({
+      name: service.name,
+      cluster: service.cluster,
+      containerPort: release.container_port,
+    });
+    const [a, b] = provided.targetGroupArns;
+    await record(
+      pass,
+      {
+        serviceId: service.id,
+        kind: EVENTS.infrastructureProvided,
+        message: `listener rule and target groups provided by the simulated AWS`,
+        data: { listenerRule: provided.listenerRuleArn, targetGroups: provided.targetGroupArns },
+      },
+      (trx) =>
+        updateServiceRuntime(trx, service.id, {
+          listener_rule_arn: provided.listenerRuleArn,
+          target_group_a_arn: a,
+          target_group_b_arn: b,
+          infrastructure_problem: null,
+        }),
+    );
+    return {
+      ...service,
+      listener_rule_arn: provided.listenerRuleArn,
+      target_group_a_arn: a,
+      target_group_b_arn: b,
+    };
+  }
+  const problem =
+    `service ${service.name} has no listener rule and target groups: create them (Terraform, ` +
+    `CloudFormation or berth infra bootstrap) and run berth service update ${service.name} ` +
+    `--listener-rule ARN --target-groups ARN_A,ARN_B`;
+  if (service.infrastructure_problem !== problem) {
+    await record(
+      pass,
+      { serviceId: service.id, kind: EVENTS.infrastructureMissing, message: problem },
+      (trx) => updateServiceRuntime(trx, service.id, { infrastructure_problem: problem }),
+    );
+  }
+  return undefined;
+}
+
+/**
+ * A service with no deployment: put back what was changed behind Berth's back (the desired
+ * count, the primary task set), record what it saw, and retire the previous release's warm
+ * task set once its rollback window has passed. `observed` comes from a batched
+ * DescribeServices, so a fleet at rest costs one read per ten services.
+ */
+export async function resyncIdle(
+  pass: PassContext,
+  service: Service,
+  observed: ObservedService | undefined,
+): Promise<void> {
+  const { cloud } = pass;
+  if (observed === undefined) {
+    if (service.current_release_id !== null) {
+      pass.logger.warn(
+        { service: service.name },
+        'ECS service not found; it returns with the next deployment',
+      );
+    }
+    return;
+  }
+  if (observed.desiredCount !== service.desired_count) {
+    await cloud.setDesiredCount(service.cluster, service.ecs_service_name, service.desired_count);
+    await record(pass, {
+      serviceId: service.id,
+      kind: EVENTS.drift,
+      message: `desired count of ${service.ecs_service_name} was ${observed.desiredCount}; set back to ${service.desired_count}`,
+      data: {
+        field: 'desiredCount',
+        observed: observed.desiredCount,
+        desired: service.desired_count,
+      },
+    });
+  }
+  const primary = observed.taskSets.find((set) => set.status === 'PRIMARY');
+  const ours = service.primary_task_set_arn;
+  if (ours !== null && primary?.arn !== ours && observed.taskSets.some((set) => set.arn === ours)) {
+    await cloud.setPrimaryTaskSet(service.cluster, service.ecs_service_name, ours);
+    await record(pass, {
+      serviceId: service.id,
+      kind: EVENTS.drift,
+      message: `primary task set was ${primary?.arn ?? 'none'}; set back to ${ours}`,
+      data: { field: 'primaryTaskSet', observed: primary?.arn ?? null, desired: ours },
+    });
+  }
+  const warm = service.warm_task_set_arn;
+  if (warm !== null && service.warm_until !== null && service.warm_until <= pass.now()) {
+    await cloud.deleteTaskSet(service.cluster, service.ecs_service_name, warm);
+    await record(
+      pass,
+      {
+        serviceId: service.id,
+        kind: EVENTS.warmRetired,
+        message: `rollback window over: warm task set ${warm} deleted`,
+        data: { taskSet: warm },
+      },
+      (trx) =>
+        updateServiceRuntime(trx, service.id, {
+          warm_task_set_arn: null,
+          warm_release_id: null,
+          warm_until: null,
+        }),
+    );
+  }
+  const running = observed.runningCount;
+  if (service.observed_running_count !== running || service.observed_at === null) {
+    await fenced(pass, (trx) =>
+      updateServiceRuntime(trx, service.id, {
+        observed_running_count: running,
+        observed_at: pass.now(),
+      }),
+    );
+  }
+}

@@ -1,0 +1,158 @@
+import { sql } from 'kysely';
+import type { Db } from './database.ts';
+import type {
+  AnalysisWindow,
+  Deployment,
+  DeploymentOutcome,
+  DeploymentPhase,
+  Release,
+  Service,
+} from './schema.ts';
+
+/** The writes the workers make while they roll a release out; callers fence them with a lease. */
+
+export async function updateDeployment(
+  db: Db,
+  id: number,
+  changes: Partial<{
+    phase: DeploymentPhase;
+    step_index: number;
+    step_entered_at: Date;
+    canary_task_set_arn: string | null;
+    canary_target_group: 'a' | 'b';
+    weights_verified_at: Date | null;
+    bake_started_at: Date | null;
+  }>,
+): Promise<Deployment> {
+  return db
+    .updateTable('deployments')
+    .set({ ...changes, updated_at: sql<Date>`now()` })
+    .where('id', '=', id)
+    .returningAll()
+    .executeTakeFirstOrThrow();
+}
+
+export async function endDeployment(
+  db: Db,
+  id: number,
+  outcome: DeploymentOutcome,
+  reason: string,
+): Promise<void> {
+  await db
+    .updateTable('deployments')
+    .set({
+      outcome,
+      reason,
+      phase: 'finished',
+      finished_at: sql<Date>`now()`,
+      updated_at: sql<Date>`now()`,
+    })
+    .where('id', '=', id)
+    .where('finished_at', 'is', null)
+    .execute();
+}
+
+export async function updateServiceRuntime(
+  db: Db,
+  id: number,
+  changes: Partial<
+    Pick<
+      Service,
+      | 'current_release_id'
+      | 'primary_task_set_arn'
+      | 'live_target_group'
+      | 'warm_task_set_arn'
+      | 'warm_release_id'
+      | 'warm_until'
+      | 'listener_rule_arn'
+      | 'target_group_a_arn'
+      | 'target_group_b_arn'
+      | 'infrastructure_problem'
+      | 'observed_running_count'
+      | 'observed_at'
+    >
+  >,
+): Promise<void> {
+  await db
+    .updateTable('services')
+    .set({ ...changes, updated_at: sql<Date>`now()` })
+    .where('id', '=', id)
+    .execute();
+}
+
+export async function updateRelease(
+  db: Db,
+  id: number,
+  changes: Partial<
+    Pick<Release, 'image_digest' | 'task_definition_arn' | 'failed_at' | 'failure_reason'>
+  >,
+): Promise<void> {
+  await db.updateTable('releases').set(changes).where('id', '=', id).execute();
+}
+
+export async function analysisWindows(
+  db: Db,
+  deploymentId: number,
+  stepIndex: number,
+): Promise<AnalysisWindow[]> {
+  return db
+    .selectFrom('analysis_windows')
+    .selectAll()
+    .where('deployment_id', '=', deploymentId)
+    .where('step_index', '=', stepIndex)
+    .orderBy('window_index')
+    .execute();
+}
+
+export interface NewAnalysisWindow {
+  deploymentId: number;
+  stepIndex: number;
+  windowIndex: number;
+  startedAt: Date;
+  endedAt: Date;
+  canary: {
+    requests: number | null;
+    errors5xx: number | null;
+    rate5xx: number | null;
+    p99Ms: number | null;
+    avgMs: number | null;
+  };
+  baseline: {
+    requests: number | null;
+    errors5xx: number | null;
+    rate5xx: number | null;
+    p99Ms: number | null;
+    avgMs: number | null;
+  } | null;
+  thresholds: Record<string, unknown>;
+  verdict: 'pass' | 'fail' | 'inconclusive';
+  reason: string;
+}
+
+/** Records a judged window; a window judged before (by a worker that died) is kept as it was. */
+export async function recordAnalysisWindow(db: Db, window: NewAnalysisWindow): Promise<void> {
+  await db
+    .insertInto('analysis_windows')
+    .values({
+      deployment_id: window.deploymentId,
+      step_index: window.stepIndex,
+      window_index: window.windowIndex,
+      started_at: window.startedAt,
+      ended_at: window.endedAt,
+      canary_requests: window.canary.requests,
+      canary_5xx: window.canary.errors5xx,
+      canary_5xx_rate: window.canary.rate5xx,
+      canary_p99_ms: window.canary.p99Ms,
+      canary_avg_ms: window.canary.avgMs,
+      baseline_requests: window.baseline?.requests ?? null,
+      baseline_5xx: window.baseline?.errors5xx ?? null,
+      baseline_5xx_rate: window.baseline?.rate5xx ?? null,
+      baseline_p99_ms: window.baseline?.p99Ms ?? null,
+      baseline_avg_ms: window.baseline?.avgMs ?? null,
+      thresholds: JSON.stringify(window.thresholds),
+      verdict: window.verdict,
+      reason: window.reason,
+    })
+    .onConflict((oc) => oc.constraint('analysis_windows_once').doNothing())
+    .execute();
+}

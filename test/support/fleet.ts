@@ -1,0 +1,147 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { AwsCloud } from '../../src/cloud/aws-cloud.ts';
+import {
+  bootstrapSimulatedService,
+  createSimulatedAws,
+  simulatedClients,
+} from '../../src/cloud/sim/index.ts';
+import type { SimulatedAws } from '../../src/cloud/sim/simulated-aws.ts';
+import { createLogger } from '../../src/logging.ts';
+import type { InfrastructureProvider } from '../../src/reconciler/context.ts';
+import { Worker } from '../../src/reconciler/worker-loop.ts';
+import { berth, berthJson, type CliResult } from './cli.ts';
+import { testDatabase, type TestDatabase } from './database.ts';
+
+/**
+ * Flags that make a canary run in seconds on the simulated AWS: one-second windows, a short
+ * bake, few requests needed (the sim sends 200 requests/second per service in these tests).
+ */
+export const FAST_POLICY = [
+  '--interval',
+  '1s',
+  '--bake',
+  '1s',
+  '--min-requests',
+  '10',
+  '--failure-limit',
+  '1',
+  '--progress-deadline',
+  '15s',
+  '--desired',
+  '10',
+] as const;
+
+export const SIM_ENV = { BERTH_CLOUD: 'sim' } as const;
+
+/** A database, the simulated AWS on it, and in-process workers that stop when the test ends. */
+export interface Fleet extends TestDatabase {
+  sim: SimulatedAws;
+  cloud: AwsCloud;
+  infrastructure: InfrastructureProvider;
+  startWorker(name?: string, options?: { leaseMs?: number }): Worker;
+  berth(args: readonly string[]): Promise<CliResult>;
+  json<T>(args: readonly string[]): Promise<T>;
+  /** Polls `check` until it returns a value other than undefined, or fails after `timeoutMs`. */
+  until<T>(what: string, check: () => Promise<T | undefined>, timeoutMs?: number): Promise<T>;
+  deployment(name: string): Promise<DeploymentView>;
+}
+
+export interface DeploymentView {
+  id: number;
+  phase: string;
+  outcome: string | null;
+  reason: string | null;
+  stepIndex: number;
+  toVersion: number;
+  finished: boolean;
+}
+
+export async function aFleet(label: string, options: { rps?: number } = {}): Promise<Fleet> {
+  const database = await testDatabase(label);
+  const logger = createLogger({ level: process.env['BERTH_TEST_LOG_LEVEL'] ?? 'silent' });
+  const sim = createSimulatedAws(database.db, { seed: 7 });
+  await sim.store.putSetting('rps', options.rps ?? 200);
+  const clients = simulatedClients(sim);
+  const cloud = new AwsCloud(clients, logger);
+  const infrastructure: InfrastructureProvider = {
+    provide: (service) =>
+      bootstrapSimulatedService(clients, {
+        name: service.name,
+        cluster: service.cluster,
+        port: service.containerPort,
+      }),
+  };
+  const workers: Worker[] = [];
+  database.defer(async () => {
+    await Promise.all(workers.map((worker) => worker.stop()));
+  });
+  const fleet: Fleet = {
+    ...database,
+    sim,
+    cloud,
+    infrastructure,
+    startWorker: (name = `w${workers.length + 1}`, workerOptions = {}) => {
+      const worker = new Worker({
+        db: database.db,
+        databaseUrl: database.url,
+        cloud,
+        logger,
+        name,
+        infrastructure,
+        pollMs: 100,
+        leaseMs: workerOptions.leaseMs ?? 5_000,
+        errorBackoffMs: 200,
+        settings: { resyncMs: 60_000, waitMs: 200 },
+      });
+      worker.start();
+      workers.push(worker);
+      return worker;
+    },
+    berth: (args) => berth(database.url, args, { env: SIM_ENV }),
+    json: <T>(args: readonly string[]) => berthJson<T>(database.url, args),
+    until: async <T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 30_000) => {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const value = await check();
+        if (value !== undefined) return value;
+        if (Date.now() > deadline)
+          throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+        await sleep(100);
+      }
+    },
+    deployment: async (name) => {
+      const history = await berthJson<{ deployments: DeploymentView[] }>(database.url, [
+        'history',
+        name,
+      ]);
+      const newest = history.deployments[0];
+      if (newest === undefined) throw new Error(`${name} has no deployment`);
+      return newest;
+    },
+  };
+  return fleet;
+}
+
+/** Waits for the newest deployment of `name` to finish and returns it. */
+export async function finished(
+  fleet: Fleet,
+  name: string,
+  timeoutMs = 40_000,
+): Promise<DeploymentView> {
+  return fleet.until(
+    `the deployment of ${name} to finish`,
+    async () => {
+      const deployment = await fleet.deployment(name);
+      return deployment.finished ? deployment : undefined;
+    },
+    timeoutMs,
+  );
+}
+
+/** Counts of mutating AWS calls the sim answered, by `api:Operation`. */
+export async function mutations(sim: SimulatedAws): Promise<Record<string, number>> {
+  const counts = await sim.callCounts();
+  return Object.fromEntries(
+    Object.entries(counts).filter(([key]) => !/:(Describe|Get|List)/.test(key)),
+  );
+}

@@ -1,0 +1,77 @@
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { AwsCloud, awsClients, type AwsClients } from '../src/cloud/aws-cloud.ts';
+import {
+  bootstrapSimulatedService,
+  createSimulatedAws,
+  simulatedClients,
+} from '../src/cloud/sim/index.ts';
+import type { BerthEnvironment } from '../src/config.ts';
+import type { Logger } from '../src/logging.ts';
+import type { InfrastructureProvider } from '../src/reconciler/context.ts';
+import { Worker } from '../src/reconciler/worker-loop.ts';
+import type { Db } from '../src/store/database.ts';
+
+/** Worker loops running in this process. */
+export interface RunningWorkers {
+  workers: Worker[];
+  /** Stops claiming, finishes the passes in flight, gives leases back. */
+  stop(): Promise<void>;
+}
+
+/** The SDK clients and, on the simulated AWS, the stand-in for an infrastructure bootstrap. */
+export function cloudFor(
+  kind: 'sim' | 'aws',
+  db: Db,
+  environment: BerthEnvironment,
+): { clients: AwsClients; infrastructure: InfrastructureProvider | undefined } {
+  if (kind === 'aws') return { clients: awsClients(), infrastructure: undefined };
+  const sim = createSimulatedAws(db, { seed: environment.simSeed });
+  const clients = simulatedClients(sim);
+  return {
+    clients,
+    infrastructure: {
+      provide: (service) =>
+        bootstrapSimulatedService(clients, {
+          name: service.name,
+          cluster: service.cluster,
+          port: service.containerPort,
+        }),
+    },
+  };
+}
+
+/** Starts `environment.workers` reconcile loops against the chosen cloud. */
+export function startWorkers(options: {
+  db: Db;
+  databaseUrl: string;
+  cloud: 'sim' | 'aws';
+  environment: BerthEnvironment;
+  logger: Logger;
+}): RunningWorkers {
+  const { db, environment, logger } = options;
+  const { clients, infrastructure } = cloudFor(options.cloud, db, environment);
+  const cloud = new AwsCloud(clients, logger);
+  const prefix = `${hostname()}-${process.pid}-${randomBytes(2).toString('hex')}`;
+  const workers = Array.from({ length: environment.workers }, (_, index) => {
+    const worker = new Worker({
+      db,
+      databaseUrl: options.databaseUrl,
+      cloud,
+      logger,
+      name: environment.workers > 1 ? `${prefix}-${index + 1}` : prefix,
+      infrastructure,
+      leaseMs: environment.leaseSeconds * 1000,
+      pollMs: environment.pollMs,
+      settings: { resyncMs: environment.resyncSeconds * 1000 },
+    });
+    worker.start();
+    return worker;
+  });
+  return {
+    workers,
+    stop: async () => {
+      await Promise.all(workers.map((worker) => worker.stop()));
+    },
+  };
+}
