@@ -285,6 +285,8 @@ describe('berth refuses bad input: exit 2, one line naming the field, nothing wr
       { ...create('api', '--failure-limit', '0'), field: '--failure-limit' },
       { ...create('api', '--failure-limit', '101'), field: '--failure-limit' },
       { ...create('api', '--progress-deadline', '1s'), field: '--progress-deadline' },
+      { ...create('api', '--rollback-window', '2d'), field: '--rollback-window' },
+      { ...create('api', '--max-5xx-increase', '2'), field: '--max-5xx-increase' },
       { ...create('api', '--message', 'first line\nsecond line'), field: '--message' },
       { ...create('api', '--message', '   '), field: '--message', mentions: ['empty'] },
     ]);

@@ -124,6 +124,8 @@ describe('berth service', () => {
       minRequests: 50,
       failureLimit: 3,
       progressDeadlineSeconds: 600,
+      rollbackWindowSeconds: 600,
+      max5xxRateIncrease: null,
     });
     assert.equal(shown.traffic?.liveTargetGroup, 'a');
     assert.deepEqual([shown.latestRelease.cpu, shown.latestRelease.memory], [512, 2048]);

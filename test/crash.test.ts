@@ -1,40 +1,7 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { it } from 'node:test';
-import { BIN, ROOT } from './support/cli.ts';
-import { aFleet, FAST_POLICY, finished, mutations, type Fleet } from './support/fleet.ts';
-
-function workerProcess(fleet: Fleet, name: string): ChildProcess {
-  const child = spawn(process.execPath, [BIN, 'worker'], {
-    cwd: ROOT,
-    env: {
-      ...process.env,
-      DATABASE_URL: fleet.url,
-      BERTH_CLOUD: 'sim',
-      BERTH_SIM_SEED: '7',
-      BERTH_LEASE_SECONDS: '2',
-      BERTH_POLL_MS: '100',
-      BERTH_LOG_LEVEL: 'warn',
-      BERTH_ACTOR: name,
-    },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let stderr = '';
-  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  fleet.defer(async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGKILL');
-      await once(child, 'exit');
-    }
-  });
-  child.on('exit', (code, signal) => {
-    if (code !== 0 && signal !== 'SIGKILL' && signal !== 'SIGTERM') {
-      process.stderr.write(`worker ${name} exited ${code ?? signal ?? ''}: ${stderr}\n`);
-    }
-  });
-  return child;
-}
+import { aFleet, FAST_POLICY, finished, mutations, workerProcess } from './support/fleet.ts';
 
 it('a worker killed with SIGKILL mid-rollout is succeeded by another that finishes it, repeating nothing but idempotent writes', async () => {
   const fleet = await aFleet('sigkill');

@@ -267,6 +267,23 @@ describe('manual controls', () => {
   });
 });
 
+describe('the rollback window', () => {
+  it('the previous release stays warm for the rollback window, then is retired', async () => {
+    const fleet = await aFleet('rollback window');
+    fleet.startWorker();
+    await liveService(fleet, 'web', ['--rollback-window', '3s']);
+    await fleet.berth(['deploy', 'web', '--image', 'nginx:1.28']);
+    assert.equal((await finished(fleet, 'web')).outcome, 'succeeded');
+    assert.equal((await ecsState(fleet)).observed.taskSets.length, 2, 'v1 warm beside v2');
+    await fleet.until('the warm task set to be retired', async () =>
+      (await eventKinds(fleet)).includes('service.warm_task_set_retired') ? true : undefined,
+    );
+    const after = await ecsState(fleet);
+    assert.equal(after.observed.taskSets.length, 1);
+    assert.equal(after.service.warm_task_set_arn, null);
+  });
+});
+
 describe('drift and faults', () => {
   it('a desired count changed behind Berth’s back is put back and recorded', async () => {
     const fleet = await aFleet('drift');

@@ -69,6 +69,8 @@ async function newService(): Promise<RequestedRelease> {
       minRequests: 100,
       failureLimit: 3,
       progressDeadlineSeconds: 600,
+      rollbackWindowSeconds: 600,
+      max5xxRateIncrease: null,
     },
     release: SPEC,
     message: null,

@@ -57,6 +57,8 @@ export function serviceJson(service: Service) {
       minRequests: service.min_requests,
       failureLimit: service.failure_limit,
       progressDeadlineSeconds: service.progress_deadline_seconds,
+      rollbackWindowSeconds: service.rollback_window_seconds,
+      max5xxRateIncrease: service.max_5xx_rate_increase,
     },
     observed:
       service.observed_at !== null
@@ -158,6 +160,10 @@ export function policyLine(service: Service): string {
     `windows of ${formatDuration(service.analysis_interval_seconds)}, ` +
     `max 5xx ${service.max_5xx_rate}, max p99 ${service.max_p99_ms}ms, ` +
     `min ${service.min_requests} requests, fail after ${service.failure_limit} breaching window(s), ` +
-    `progress deadline ${formatDuration(service.progress_deadline_seconds)}`
+    `progress deadline ${formatDuration(service.progress_deadline_seconds)}, ` +
+    `rollback window ${formatDuration(service.rollback_window_seconds)}` +
+    (service.max_5xx_rate_increase !== null
+      ? `, max 5xx increase over stable ${service.max_5xx_rate_increase}`
+      : '')
   );
 }

@@ -48,6 +48,8 @@ export interface ServiceFlags {
   minRequests?: string;
   failureLimit?: string;
   progressDeadline?: string;
+  rollbackWindow?: string;
+  max5xxIncrease?: string;
 }
 
 export function addServiceFlags(command: Command, mode: 'create' | 'update'): Command {
@@ -86,7 +88,15 @@ export function addServiceFlags(command: Command, mode: 'create' | 'update'): Co
     .option('--max-p99 <latency>', 'highest canary p99 latency that passes (default 800ms)')
     .option('--min-requests <count>', 'requests a window needs before it is judged (default 100)')
     .option('--failure-limit <count>', 'breaching windows that fail the canary (default 2)')
-    .option('--progress-deadline <duration>', 'time a step may take to turn healthy (default 10m)');
+    .option('--progress-deadline <duration>', 'time a step may take to turn healthy (default 10m)')
+    .option(
+      '--rollback-window <duration>',
+      'how long the previous release stays warm for an instant rollback (default 10m)',
+    )
+    .option(
+      '--max-5xx-increase <rate>',
+      "fail when the canary's 5xx rate exceeds the stable one's by more than this (default: no check)",
+    );
   // Defined after --public-ip, so that leaving both out stays undefined (commander's rule).
   if (!required) command.option('--no-public-ip', 'stop assigning public IPs to tasks');
   return command;
@@ -101,6 +111,8 @@ const DEFAULT_POLICY: RolloutPolicy = {
   minRequests: 100,
   failureLimit: 2,
   progressDeadlineSeconds: 600,
+  rollbackWindowSeconds: 600,
+  max5xxRateIncrease: null,
 };
 
 /** Every flag parsed on its own; undefined where it was not given. */
@@ -143,6 +155,10 @@ export function parseServiceFlags(flags: ServiceFlags, mode: 'create' | 'update'
     progressDeadline: opt(flags.progressDeadline, (raw) =>
       parseDuration('--progress-deadline', raw, { minSeconds: 10, maxSeconds: 86400 }),
     ),
+    rollbackWindow: opt(flags.rollbackWindow, (raw) =>
+      parseDuration('--rollback-window', raw, { minSeconds: 0, maxSeconds: 86400 }),
+    ),
+    max5xxIncrease: opt(flags.max5xxIncrease, (raw) => parseRate('--max-5xx-increase', raw)),
   };
   checkTogether(flags, ['listenerRule', '--listener-rule'], ['targetGroups', '--target-groups']);
   checkTogether(flags, ['subnets', '--subnets'], ['securityGroups', '--security-groups']);
@@ -217,6 +233,8 @@ export function newServiceFrom(
       minRequests: flags.minRequests ?? DEFAULT_POLICY.minRequests,
       failureLimit: flags.failureLimit ?? DEFAULT_POLICY.failureLimit,
       progressDeadlineSeconds: flags.progressDeadline ?? DEFAULT_POLICY.progressDeadlineSeconds,
+      rollbackWindowSeconds: flags.rollbackWindow ?? DEFAULT_POLICY.rollbackWindowSeconds,
+      max5xxRateIncrease: flags.max5xxIncrease ?? DEFAULT_POLICY.max5xxRateIncrease,
     },
     release: {
       image: flags.image.reference,
@@ -280,5 +298,7 @@ export function serviceUpdateFrom(
   if (flags.minRequests !== undefined) policy.minRequests = flags.minRequests;
   if (flags.failureLimit !== undefined) policy.failureLimit = flags.failureLimit;
   if (flags.progressDeadline !== undefined) policy.progressDeadlineSeconds = flags.progressDeadline;
+  if (flags.rollbackWindow !== undefined) policy.rollbackWindowSeconds = flags.rollbackWindow;
+  if (flags.max5xxIncrease !== undefined) policy.max5xxRateIncrease = flags.max5xxIncrease;
   return { settings, policy, release };
 }

@@ -20,7 +20,14 @@ export async function reconcileService(pass: PassContext, serviceId: number): Pr
   }
   const observed = await pass.cloud.describeServices(service.cluster, [service.ecs_service_name]);
   await resyncIdle(pass, service, observed.get(service.ecs_service_name));
-  return { requeueAfterMs: jittered(pass.settings.resyncMs) };
+  return { requeueAfterMs: idleRequeueMs(pass, service) };
+}
+
+/** The resync period, or sooner when the warm task set's rollback window ends first. */
+export function idleRequeueMs(pass: PassContext, service: Service): number {
+  const resync = jittered(pass.settings.resyncMs);
+  if (service.warm_until === null) return resync;
+  return Math.max(100, Math.min(resync, service.warm_until.getTime() - pass.now().getTime() + 100));
 }
 
 /** Resync period with up to 10 % jitter, so that services created together spread out. */

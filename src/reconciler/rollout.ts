@@ -222,7 +222,9 @@ class Rollout {
     for (const stray of strays) {
       await this.#mutate(
         'DeleteTaskSet',
-        `deleted task set ${stray.arn} that no deployment owns`,
+        stray.arn === service.warm_task_set_arn
+          ? `deleted the previous release's warm task set to make room for the canary`
+          : `deleted task set ${stray.arn}, left by a replaced deployment`,
         { taskSet: stray.arn },
         () => cloud.deleteTaskSet(service.cluster, service.ecs_service_name, stray.arn),
       );
@@ -251,6 +253,13 @@ class Rollout {
         warm_until: null,
       };
     }
+  }
+
+  /** `a` or `b` for one of the service's target group ARNs. */
+  #side(arn: string): string {
+    if (arn === this.service.target_group_a_arn) return 'a';
+    if (arn === this.service.target_group_b_arn) return 'b';
+    return arn;
   }
 
   /** All traffic to the live target group. */
@@ -484,9 +493,12 @@ class Rollout {
     if (rule === null) throw new Error(`service ${this.service.name} has no listener rule`);
     const { cloud } = this.pass_;
     if (sameWeights(await cloud.readRuleWeights(rule), want)) return true;
+    const described = Object.entries(want)
+      .map(([arn, weight]) => `${this.#side(arn)} ${weight}`)
+      .join(', ');
     await this.#mutate(
       'ModifyRule',
-      `listener rule weights set to ${Object.values(want).join('/')}`,
+      `listener rule weights set: target group ${described}`,
       { rule, weights: want },
       () => cloud.setRuleWeights(rule, want),
     );
@@ -626,11 +638,8 @@ class Rollout {
         );
       },
     );
-    return {
-      requeueAfterMs: keepWarm
-        ? service.rollback_window_seconds * 1000
-        : this.pass_.settings.resyncMs,
-    };
+    // Look again soon: the idle pass that follows records what now runs.
+    return { requeueAfterMs: this.pass_.settings.waitMs };
   }
 
   /**
@@ -684,7 +693,7 @@ class Rollout {
         );
       },
     );
-    return { requeueAfterMs: this.pass_.settings.resyncMs };
+    return { requeueAfterMs: this.pass_.settings.waitMs };
   }
 
   /**
@@ -743,7 +752,7 @@ class Rollout {
         await endDeployment(trx, this.deployment.id, 'rolled_back', reason);
       },
     );
-    return { requeueAfterMs: this.pass_.settings.resyncMs };
+    return { requeueAfterMs: this.pass_.settings.waitMs };
   }
 
   /** Stops before any traffic moved (an image that does not exist, say). */
@@ -761,6 +770,6 @@ class Rollout {
         await endDeployment(trx, this.deployment.id, 'failed', reason);
       },
     );
-    return { requeueAfterMs: this.pass_.settings.resyncMs };
+    return { requeueAfterMs: this.pass_.settings.waitMs };
   }
 }

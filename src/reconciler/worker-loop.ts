@@ -12,7 +12,7 @@ import {
   type PassContext,
   type ReconcileSettings,
 } from './context.ts';
-import { jittered, reconcileService, resyncIdle } from './reconcile.ts';
+import { idleRequeueMs, reconcileService, resyncIdle } from './reconcile.ts';
 
 export interface WorkerOptions {
   db: Db;
@@ -159,7 +159,7 @@ export class Worker {
       for (const claim of group) {
         await this.#guarded(claim.service, claim.lease, async (pass) => {
           await resyncIdle(pass, claim.service, observed.get(claim.service.ecs_service_name));
-          return { requeueAfterMs: jittered(pass.settings.resyncMs) };
+          return { requeueAfterMs: idleRequeueMs(pass, claim.service) };
         });
       }
     }

@@ -36,6 +36,10 @@ export interface RolloutPolicy {
   failureLimit: number;
   /** How long a step may take for its tasks to run and turn healthy. */
   progressDeadlineSeconds: number;
+  /** How long the previous release's task set stays warm after a promotion, for instant rollback. */
+  rollbackWindowSeconds: number;
+  /** Fail when the canary's 5xx rate exceeds the stable one's by more than this; null = no check. */
+  max5xxRateIncrease: number | null;
 }
 
 /** The service-level settings: where it runs and how traffic reaches it. */
@@ -110,6 +114,8 @@ export async function createService(
       min_requests: policy.minRequests,
       failure_limit: policy.failureLimit,
       progress_deadline_seconds: policy.progressDeadlineSeconds,
+      rollback_window_seconds: policy.rollbackWindowSeconds,
+      max_5xx_rate_increase: policy.max5xxRateIncrease,
       current_release_id: null,
       lease_owner: null,
       lease_until: null,
@@ -469,6 +475,8 @@ function policyColumns(policy: Partial<RolloutPolicy>) {
     min_requests: policy.minRequests,
     failure_limit: policy.failureLimit,
     progress_deadline_seconds: policy.progressDeadlineSeconds,
+    rollback_window_seconds: policy.rollbackWindowSeconds,
+    max_5xx_rate_increase: policy.max5xxRateIncrease,
   });
 }
 

@@ -1,3 +1,5 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AwsCloud } from '../../src/cloud/aws-cloud.ts';
 import {
@@ -9,7 +11,7 @@ import type { SimulatedAws } from '../../src/cloud/sim/simulated-aws.ts';
 import { createLogger } from '../../src/logging.ts';
 import type { InfrastructureProvider } from '../../src/reconciler/context.ts';
 import { Worker } from '../../src/reconciler/worker-loop.ts';
-import { berth, berthJson, type CliResult } from './cli.ts';
+import { berth, berthJson, BIN, ROOT, type CliResult } from './cli.ts';
 import { testDatabase, type TestDatabase } from './database.ts';
 
 /**
@@ -144,4 +146,36 @@ export async function mutations(sim: SimulatedAws): Promise<Record<string, numbe
   return Object.fromEntries(
     Object.entries(counts).filter(([key]) => !/:(Describe|Get|List)/.test(key)),
   );
+}
+
+/** A real `berth worker` process on the fleet's database and simulated AWS, killed when the test ends. */
+export function workerProcess(fleet: Fleet, name: string): ChildProcess {
+  const child = spawn(process.execPath, [BIN, 'worker'], {
+    cwd: ROOT,
+    env: {
+      ...process.env,
+      DATABASE_URL: fleet.url,
+      BERTH_CLOUD: 'sim',
+      BERTH_SIM_SEED: '7',
+      BERTH_LEASE_SECONDS: '2',
+      BERTH_POLL_MS: '100',
+      BERTH_LOG_LEVEL: 'warn',
+      BERTH_ACTOR: name,
+    },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  fleet.defer(async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGKILL');
+      await once(child, 'exit');
+    }
+  });
+  child.on('exit', (code, signal) => {
+    if (code !== 0 && signal !== 'SIGKILL' && signal !== 'SIGTERM') {
+      process.stderr.write(`worker ${name} exited ${code ?? signal ?? ''}: ${stderr}\n`);
+    }
+  });
+  return child;
 }
