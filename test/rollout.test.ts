@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, it } from 'node:test';
-import { UpdateServiceCommand } from '@aws-sdk/client-ecs';
+import { CreateRepositoryCommand, PutImageCommand } from '@aws-sdk/client-ecr';
+import { DescribeTaskDefinitionCommand, UpdateServiceCommand } from '@aws-sdk/client-ecs';
 import { simulatedClients } from '../src/cloud/sim/index.ts';
 import { aFleet, FAST_POLICY, finished, mutations, type Fleet } from './support/fleet.ts';
 
@@ -196,6 +197,59 @@ describe('a rollout on the simulated AWS', () => {
       .executeTakeFirstOrThrow();
     assert.notEqual(release.task_definition_arn, null);
     assert.match(release.task_definition_arn ?? '', /task-definition\/berth-web:2$/);
+  });
+});
+
+describe('images in ECR', () => {
+  const REGISTRY = '123456789012.dkr.ecr.us-east-1.amazonaws.com';
+
+  it('a tag is resolved to its digest, and the task definition runs that digest', async () => {
+    const fleet = await aFleet('ecr digest');
+    const clients = simulatedClients(fleet.sim);
+    await clients.ecr.send(new CreateRepositoryCommand({ repositoryName: 'shop' }));
+    const pushed = await clients.ecr.send(
+      new PutImageCommand({
+        repositoryName: 'shop',
+        imageTag: 'v2',
+        imageManifest: '{"layers":["v2"]}',
+      }),
+    );
+    const digest = pushed.image?.imageId?.imageDigest ?? '';
+    assert.match(digest, /^sha256:[a-f0-9]{64}$/);
+    fleet.startWorker();
+    await liveService(fleet);
+    await fleet.berth(['deploy', 'web', '--image', `${REGISTRY}/shop:v2`]);
+    const deployment = await finished(fleet, 'web');
+    assert.equal(deployment.outcome, 'succeeded', deployment.reason ?? '');
+    const release = await fleet.db
+      .selectFrom('releases')
+      .selectAll()
+      .where('version', '=', 2)
+      .executeTakeFirstOrThrow();
+    assert.equal(release.image_digest, digest);
+    assert.ok((await eventKinds(fleet)).includes('release.image_resolved'));
+    const described = await clients.ecs.send(
+      new DescribeTaskDefinitionCommand({ taskDefinition: release.task_definition_arn ?? '' }),
+    );
+    assert.equal(
+      described.taskDefinition?.containerDefinitions?.[0]?.image,
+      `${REGISTRY}/shop@${digest}`,
+    );
+  });
+
+  it('an image that does not exist stops the deployment before any ECS change, with an event that says so', async () => {
+    const fleet = await aFleet('ecr missing');
+    fleet.startWorker();
+    await liveService(fleet);
+    const before = await mutations(fleet.sim);
+    await fleet.berth(['deploy', 'web', '--image', `${REGISTRY}/shop:v9`]);
+    const deployment = await finished(fleet, 'web');
+    assert.equal(deployment.outcome, 'failed');
+    assert.match(deployment.reason ?? '', /image not found: RepositoryNotFoundException/);
+    const after = await mutations(fleet.sim);
+    assert.equal(after['ecs:CreateTaskSet'], before['ecs:CreateTaskSet'], 'no task set created');
+    assert.equal(after['ecs:RegisterTaskDefinition'], before['ecs:RegisterTaskDefinition']);
+    assert.ok((await eventKinds(fleet)).includes('deployment.failed'));
   });
 });
 

@@ -2,6 +2,7 @@ import {
   CloudWatchClient,
   GetMetricDataCommand,
   type MetricDataQuery,
+  type MetricDataResult,
 } from '@aws-sdk/client-cloudwatch';
 import { DescribeImagesCommand, ECRClient } from '@aws-sdk/client-ecr';
 import {
@@ -342,19 +343,30 @@ export class AwsCloud implements Cloud {
     const all = queries.flatMap((query, index) => metricQueries(query, index, period));
     for (let i = 0; i < all.length; i += METRIC_QUERIES_PER_CALL) {
       const chunk = all.slice(i, i + METRIC_QUERIES_PER_CALL);
-      const output = await this.#call('cloudwatch:GetMetricData', () =>
-        this.#clients.cloudwatch.send(
-          new GetMetricDataCommand({
-            MetricDataQueries: chunk.map((entry) => entry.query),
-            StartTime: start,
-            EndTime: end,
-          }),
-        ),
-      );
-      for (const result of output.MetricDataResults ?? []) {
-        const entry = chunk.find((candidate) => candidate.query.Id === result.Id);
-        if (entry === undefined) continue;
-        const values = result.Values ?? [];
+      // A long window of short periods can exceed one page of datapoints: follow NextToken.
+      const pages: MetricDataResult[] = [];
+      let nextToken: string | undefined;
+      do {
+        const output = await this.#call('cloudwatch:GetMetricData', () =>
+          this.#clients.cloudwatch.send(
+            new GetMetricDataCommand({
+              MetricDataQueries: chunk.map((entry) => entry.query),
+              StartTime: start,
+              EndTime: end,
+              ...(nextToken !== undefined ? { NextToken: nextToken } : {}),
+            }),
+          ),
+        );
+        pages.push(...(output.MetricDataResults ?? []));
+        nextToken = output.NextToken;
+      } while (nextToken !== undefined);
+      const valuesById = new Map<string, number[]>();
+      for (const result of pages) {
+        if (result.Id === undefined) continue;
+        valuesById.set(result.Id, [...(valuesById.get(result.Id) ?? []), ...(result.Values ?? [])]);
+      }
+      for (const entry of chunk) {
+        const values = valuesById.get(entry.query.Id ?? '') ?? [];
         const metrics = results.get(entry.key) ?? {
           requests: null,
           errors5xx: null,
@@ -366,7 +378,9 @@ export class AwsCloud implements Cloud {
           if (entry.field === 'requests' || entry.field === 'errors5xx') {
             metrics[entry.field] = values.reduce((sum, value) => sum + value, 0);
           } else if (entry.field === 'p99Ms') {
-            metrics.p99Ms = Math.max(...values) * 1000; // TargetResponseTime is in seconds
+            // A window's p99 cannot be rebuilt from its periods' p99s; the worst one is the
+            // conservative reading. TargetResponseTime is in seconds.
+            metrics.p99Ms = Math.max(...values) * 1000;
           } else {
             metrics.avgMs = (values.reduce((sum, value) => sum + value, 0) / values.length) * 1000;
           }
