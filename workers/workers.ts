@@ -63,7 +63,11 @@ export function startWorkers(options: {
       infrastructure,
       leaseMs: environment.leaseSeconds * 1000,
       pollMs: environment.pollMs,
-      settings: { resyncMs: environment.resyncSeconds * 1000 },
+      settings: {
+        resyncMs: environment.resyncSeconds * 1000,
+        // ALB metrics reach CloudWatch a minute or two late; the simulated AWS has them at once.
+        metricsDelayMs: options.cloud === 'aws' ? 120_000 : 0,
+      },
     });
     worker.start();
     return worker;

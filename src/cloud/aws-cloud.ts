@@ -411,11 +411,13 @@ function observeTaskSet(taskSet: TaskSet): ObservedTaskSet {
   };
 }
 
-/** CloudWatch accepts periods of 1, 5, 10, 30 s or a multiple of 60 s. */
+/**
+ * CloudWatch accepts periods of 1, 5, 10, 30 s or a multiple of 60 s, and aligns its buckets to
+ * them: the longest such period that divides the window, so that whole buckets tile it.
+ */
 function metricPeriod(windowSeconds: number): number {
   if (windowSeconds % 60 === 0) return windowSeconds;
-  if (windowSeconds >= 60) return 60;
-  for (const period of [30, 10, 5, 1]) if (windowSeconds % period === 0) return period;
+  for (const period of [30, 10, 5]) if (windowSeconds % period === 0) return period;
   return 1;
 }
 

@@ -9,8 +9,6 @@ export const REASONS = {
   analysisFailed: 'canary analysis failed',
   progressDeadline: 'progress deadline exceeded',
   imageMissing: 'image not found',
-  replaced: 'replaced by a newer deployment',
-  firstReleaseFailed: 'first release did not become healthy',
 } as const;
 
 /** Event kinds the workers append; see README "Audit log". */
@@ -27,7 +25,6 @@ export const EVENTS = {
   rollingBack: 'deployment.rolling_back',
   rolledBack: 'deployment.rolled_back',
   failed: 'deployment.failed',
-  paused: 'deployment.held',
   drift: 'service.drift_corrected',
   warmRetired: 'service.warm_task_set_retired',
 } as const;

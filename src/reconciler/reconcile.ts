@@ -1,8 +1,9 @@
 import type { ObservedService } from '../cloud/cloud.ts';
 import { readServiceState } from '../store/leases.ts';
+import { latestRelease } from '../store/releases.ts';
 import { updateServiceRuntime } from '../store/rollout.ts';
 import type { Service } from '../store/schema.ts';
-import { fenced, record, type PassContext, type PassResult } from './context.ts';
+import { fenced, mutate, record, type PassContext, type PassResult } from './context.ts';
 import { EVENTS } from './reasons.ts';
 import { reconcileDeployment } from './rollout.ts';
 
@@ -52,12 +53,9 @@ async function ensureInfrastructure(
     return service;
   }
   if (pass.infrastructure !== undefined) {
-    const release = await pass.db
-      .selectFrom('releases')
-      .select('container_port')
-      .where('service_id', '=', service.id)
-      .orderBy('version', 'desc')
-      .executeTakeFirstOrThrow();
+    const release = await latestRelease(pass.db, service.id);
+    if (release === undefined)
+      throw new Error(`service ${service.name} (#${service.id}) has no release`);
     const provided = await pass.infrastructure.provide({
       name: service.name,
       cluster: service.cluster,
@@ -123,7 +121,20 @@ export async function resyncIdle(
     return;
   }
   if (observed.desiredCount !== service.desired_count) {
-    await cloud.setDesiredCount(service.cluster, service.ecs_service_name, service.desired_count);
+    await mutate(
+      pass,
+      {
+        serviceId: service.id,
+        operation: 'UpdateService',
+        message: `drift: desired count of ${service.ecs_service_name} was ${observed.desiredCount}; setting it back to ${service.desired_count}`,
+        data: {
+          field: 'desiredCount',
+          observed: observed.desiredCount,
+          desired: service.desired_count,
+        },
+      },
+      () => cloud.setDesiredCount(service.cluster, service.ecs_service_name, service.desired_count),
+    );
     await record(pass, {
       serviceId: service.id,
       kind: EVENTS.drift,
@@ -138,7 +149,16 @@ export async function resyncIdle(
   const primary = observed.taskSets.find((set) => set.status === 'PRIMARY');
   const ours = service.primary_task_set_arn;
   if (ours !== null && primary?.arn !== ours && observed.taskSets.some((set) => set.arn === ours)) {
-    await cloud.setPrimaryTaskSet(service.cluster, service.ecs_service_name, ours);
+    await mutate(
+      pass,
+      {
+        serviceId: service.id,
+        operation: 'UpdateServicePrimaryTaskSet',
+        message: `drift: primary task set was ${primary?.arn ?? 'none'}; setting it back to ${ours}`,
+        data: { taskSet: ours },
+      },
+      () => cloud.setPrimaryTaskSet(service.cluster, service.ecs_service_name, ours),
+    );
     await record(pass, {
       serviceId: service.id,
       kind: EVENTS.drift,
@@ -148,7 +168,16 @@ export async function resyncIdle(
   }
   const warm = service.warm_task_set_arn;
   if (warm !== null && service.warm_until !== null && service.warm_until <= pass.now()) {
-    await cloud.deleteTaskSet(service.cluster, service.ecs_service_name, warm);
+    await mutate(
+      pass,
+      {
+        serviceId: service.id,
+        operation: 'DeleteTaskSet',
+        message: `rollback window over: deleting the warm task set ${warm}`,
+        data: { taskSet: warm },
+      },
+      () => cloud.deleteTaskSet(service.cluster, service.ecs_service_name, warm),
+    );
     await record(
       pass,
       {

@@ -1,4 +1,5 @@
-import { judge, stepOutcome, type Judgement, type Verdict } from '../analysis/judge.ts';
+import { createHash } from 'node:crypto';
+import { judge, stepOutcome, type Verdict } from '../analysis/judge.ts';
 import type { ObservedService, ObservedTaskSet, RuleWeights } from '../cloud/cloud.ts';
 import { findRelease } from '../store/releases.ts';
 import {
@@ -10,7 +11,7 @@ import {
   updateServiceRuntime,
 } from '../store/rollout.ts';
 import type { Deployment, Release, Service } from '../store/schema.ts';
-import { fenced, record, type PassContext, type PassResult } from './context.ts';
+import { fenced, mutate, record, type PassContext, type PassResult } from './context.ts';
 import { EVENTS, REASONS } from './reasons.ts';
 
 /**
@@ -44,30 +45,29 @@ function sameWeights(a: RuleWeights, b: RuleWeights): boolean {
   return true;
 }
 
-function operationKind(operation: string): string {
-  return operation.replace(/([a-z])([A-Z])/g, '$1_$2').toLowerCase();
-}
-
 class Rollout {
-  readonly pass_: PassContext;
+  readonly ctx: PassContext;
   service: Service;
   deployment: Deployment;
   readonly target: Release;
 
   constructor(pass: PassContext, service: Service, deployment: Deployment, target: Release) {
-    this.pass_ = pass;
+    this.ctx = { ...pass, logger: pass.logger.child({ deployment: deployment.id }) };
     this.service = service;
     this.deployment = deployment;
     this.target = target;
   }
 
-  /** Nothing is live yet: the release goes straight to 100 %, with nothing to analyse against. */
+  /**
+   * Straight to 100 %, no analysis: nothing is live yet (a first release has nothing to be
+   * compared with), or the service is scaled to zero (no traffic to judge).
+   */
   get first(): boolean {
-    return this.service.current_release_id === null;
+    return this.service.current_release_id === null || this.service.desired_count === 0;
   }
 
   get now(): Date {
-    return this.pass_.now();
+    return this.ctx.now();
   }
 
   async pass(): Promise<PassResult> {
@@ -86,7 +86,7 @@ class Rollout {
   // ---- events and fenced writes -------------------------------------------------------------
 
   async #event(kind: string, message: string, data: Record<string, unknown> = {}): Promise<void> {
-    await record(this.pass_, {
+    await record(this.ctx, {
       serviceId: this.service.id,
       deploymentId: this.deployment.id,
       kind,
@@ -95,25 +95,23 @@ class Rollout {
     });
   }
 
-  /** Runs one AWS mutation and records it in the audit log. */
+  /** Runs one AWS write, recorded in the audit log first (see `mutate`). */
   async #mutate<T>(
     operation: string,
     message: string,
     data: Record<string, unknown>,
     call: () => Promise<T>,
   ): Promise<T> {
-    const result = await call();
-    this.pass_.logger.info({ operation, ...data }, message);
-    await this.#event(`${EVENTS.awsMutation}.${operationKind(operation)}`, message, {
-      operation,
-      ...data,
-    });
-    return result;
+    return mutate(
+      this.ctx,
+      { serviceId: this.service.id, deploymentId: this.deployment.id, operation, message, data },
+      call,
+    );
   }
 
   async #setDeployment(changes: Parameters<typeof updateDeployment>[2]): Promise<void> {
     let updated: Deployment | undefined;
-    await fenced(this.pass_, async (trx) => {
+    await fenced(this.ctx, async (trx) => {
       updated = await updateDeployment(trx, this.deployment.id, changes);
     });
     if (updated !== undefined) this.deployment = updated;
@@ -122,7 +120,7 @@ class Rollout {
   // ---- observation --------------------------------------------------------------------------
 
   async #observeService(): Promise<ObservedService | undefined> {
-    const found = await this.pass_.cloud.describeServices(this.service.cluster, [
+    const found = await this.ctx.cloud.describeServices(this.service.cluster, [
       this.service.ecs_service_name,
     ]);
     return found.get(this.service.ecs_service_name);
@@ -146,7 +144,7 @@ class Rollout {
 
   /** ECS service, image digest, task definition; then the first step. Undefined when done. */
   async prepare(): Promise<PassResult | undefined> {
-    const { cloud } = this.pass_;
+    const { cloud } = this.ctx;
     const service = this.service;
     if (this.deployment.phase === 'pending') await this.#setDeployment({ phase: 'preparing' });
 
@@ -165,7 +163,7 @@ class Rollout {
           }),
       );
       observed = await this.#observeService();
-      if (observed === undefined) return { requeueAfterMs: this.pass_.settings.waitMs };
+      if (observed === undefined) return { requeueAfterMs: this.ctx.settings.waitMs };
     }
     if (observed.desiredCount !== service.desired_count) {
       await this.#mutate(
@@ -182,12 +180,19 @@ class Rollout {
       this.deployment.kind === 'rollback' &&
       service.warm_release_id === this.target.id &&
       service.warm_task_set_arn !== null &&
-      observed.taskSets.some((set) => set.arn === service.warm_task_set_arn)
+      observed.taskSets.some(
+        (set) =>
+          set.arn === service.warm_task_set_arn &&
+          set.computedDesiredCount > 0 &&
+          set.runningCount >= set.computedDesiredCount,
+      )
     ) {
       return this.instantRollback(service.warm_task_set_arn);
     }
 
-    await this.#clearStrayTaskSets(observed);
+    if (!(await this.#clearStrayTaskSets(observed))) {
+      return { requeueAfterMs: this.ctx.settings.waitMs };
+    }
 
     const imageReady = await this.#resolveImage();
     if (imageReady !== undefined) return imageReady;
@@ -210,14 +215,15 @@ class Rollout {
    * deployment or kept warm for the previous release go, after the rule stops sending them
    * traffic.
    */
-  async #clearStrayTaskSets(observed: ObservedService): Promise<void> {
-    const { cloud } = this.pass_;
+  async #clearStrayTaskSets(observed: ObservedService): Promise<boolean> {
+    const { cloud } = this.ctx;
     const service = this.service;
     const keep = new Set([service.primary_task_set_arn, this.deployment.canary_task_set_arn]);
     const strays = observed.taskSets.filter((set) => !keep.has(set.arn));
-    if (strays.length === 0) return;
+    if (strays.length === 0) return true;
     if (service.listener_rule_arn !== null && service.current_release_id !== null) {
-      await this.#ensureWeights(this.#stableOnly());
+      // Nothing is deleted while the rule might still send it traffic.
+      if (!(await this.#ensureWeights(this.#stableOnly()))) return false;
     }
     for (const stray of strays) {
       await this.#mutate(
@@ -231,7 +237,7 @@ class Rollout {
     }
     if (service.warm_task_set_arn !== null) {
       await record(
-        this.pass_,
+        this.ctx,
         {
           serviceId: service.id,
           deploymentId: this.deployment.id,
@@ -253,6 +259,7 @@ class Rollout {
         warm_until: null,
       };
     }
+    return true;
   }
 
   /** `a` or `b` for one of the service's target group ARNs. */
@@ -272,14 +279,14 @@ class Rollout {
   async #resolveImage(): Promise<PassResult | undefined> {
     if (this.target.image_digest !== null || this.target.task_definition_arn !== null)
       return undefined;
-    const resolution = await this.pass_.cloud.resolveImage(this.target.image);
+    const resolution = await this.ctx.cloud.resolveImage(this.target.image);
     if (resolution.kind === 'missing') {
       return this.#fail(`${REASONS.imageMissing}: ${resolution.message}`);
     }
     if (resolution.kind === 'resolved') {
       const digest = resolution.digest;
       await record(
-        this.pass_,
+        this.ctx,
         {
           serviceId: this.service.id,
           deploymentId: this.deployment.id,
@@ -302,7 +309,7 @@ class Rollout {
       release.image_digest !== null && !release.image.includes('@')
         ? `${release.image.replace(/:[^/:]+$/, '')}@${release.image_digest}`
         : release.image;
-    const arn = await this.pass_.cloud.ensureTaskDefinition({
+    const arn = await this.ctx.cloud.ensureTaskDefinition({
       family: `berth-${service.name}`,
       containerName: service.container_name,
       image,
@@ -314,10 +321,12 @@ class Rollout {
       secrets: release.secrets,
       taskRoleArn: release.task_role_arn,
       executionRoleArn: release.execution_role_arn,
-      contentHash: release.content_hash,
+      // The image as run, digest included: a tag pushed again must not reuse the revision
+      // registered for what the tag pointed at before.
+      contentHash: createHash('sha256').update(`${release.content_hash}\n${image}`).digest('hex'),
     });
     await record(
-      this.pass_,
+      this.ctx,
       {
         serviceId: service.id,
         deploymentId: this.deployment.id,
@@ -340,6 +349,10 @@ class Rollout {
       await this.advanceStep(lastStep);
     }
     const percent = this.first ? 100 : (service.steps[this.deployment.step_index] ?? 100);
+    // Paused before this step moved any traffic: hold here (an abort still goes through).
+    if (this.deployment.paused && this.deployment.weights_verified_at === null) {
+      return { requeueAfterMs: this.ctx.settings.waitMs };
+    }
 
     // 1. The canary task set, at the step's scale.
     const canary = await this.#ensureCanary(percent);
@@ -356,14 +369,14 @@ class Rollout {
           { healthy: healthy.healthy, desired: canary.computedDesiredCount, waitedMs: waited },
         );
       }
-      return { requeueAfterMs: this.pass_.settings.waitMs };
+      return { requeueAfterMs: this.ctx.settings.waitMs };
     }
 
     // 3. The rule's weights, written absolutely and read back.
     const verified = await this.#ensureWeights(
       this.first ? { ...this.#weightsFor(100) } : this.#weightsFor(percent),
     );
-    if (!verified) return { requeueAfterMs: Math.min(this.pass_.settings.waitMs * 2, 10_000) };
+    if (!verified) return { requeueAfterMs: Math.min(this.ctx.settings.waitMs * 2, 10_000) };
     if (this.deployment.weights_verified_at === null) {
       await this.#setDeployment({ weights_verified_at: this.now });
       await this.#event(
@@ -378,11 +391,11 @@ class Rollout {
 
     // 4. Analysis of every window completed since the weights were verified.
     const analysis = await this.#analyse();
-    if (analysis.failed !== undefined) {
-      return this.rollBack(`${REASONS.analysisFailed}: ${analysis.failed.reason}`, {
-        canary: analysis.failed.canary,
-        thresholds: analysis.failed.thresholds,
-      });
+    if (analysis.failure !== undefined) {
+      return this.rollBack(
+        `${REASONS.analysisFailed}: ${analysis.failure.reason}`,
+        analysis.failure.data,
+      );
     }
 
     // 5. Is the step complete?
@@ -402,9 +415,13 @@ class Rollout {
       await this.#setDeployment({ phase: 'baking', bake_started_at: bakeStarted });
     }
     const baked = this.now.getTime() - bakeStarted.getTime() >= service.bake_seconds * 1000;
-    if (!baked) {
+    // Missing data is never a pass: at 100 % too, the newest window must have passed — unless
+    // a person promoted the release, whose word stands in for the analysis (a failing window
+    // still rolls it back).
+    const judged = analysis.outcome === 'pass' || this.deployment.promote_requested_at !== null;
+    if (!baked || !judged) {
       const left = bakeStarted.getTime() + service.bake_seconds * 1000 - this.now.getTime();
-      return { requeueAfterMs: Math.min(left, analysis.nextWindowInMs) };
+      return { requeueAfterMs: Math.max(100, Math.min(left, analysis.nextWindowInMs)) };
     }
     return this.promote(canary);
   }
@@ -421,7 +438,7 @@ class Rollout {
   }
 
   async #ensureCanary(percent: number): Promise<ObservedTaskSet | undefined> {
-    const { cloud } = this.pass_;
+    const { cloud } = this.ctx;
     const service = this.service;
     const canaryArn = this.deployment.canary_task_set_arn;
     const taskDefinition = this.target.task_definition_arn;
@@ -429,6 +446,17 @@ class Rollout {
       throw new Error(`release v${this.target.version} has no task definition`);
     if (canaryArn === null) {
       const side = this.#canarySide;
+      const externalId = `berth/${service.name}/v${this.target.version}/deployment-${this.deployment.id}`;
+      // A worker that died between CreateTaskSet and recording its ARN left it running: adopt
+      // it rather than make a second one.
+      const orphan = (await this.#observeService())?.taskSets.find(
+        (set) => set.externalId === externalId,
+      );
+      if (orphan !== undefined) {
+        await this.#setDeployment({ canary_task_set_arn: orphan.arn, canary_target_group: side });
+        return orphan;
+      }
+      const entered = (this.deployment.step_entered_at ?? this.now).getTime();
       const created = await this.#mutate(
         'CreateTaskSet',
         `created canary task set for v${this.target.version} at ${percent} % on target group ${side}`,
@@ -451,8 +479,10 @@ class Rollout {
                     assignPublicIp: service.assign_public_ip,
                   }
                 : null,
-            clientToken: `berth-deployment-${this.deployment.id}`,
-            externalId: `berth/${service.name}/v${this.target.version}/deployment-${this.deployment.id}`,
+            // Same deployment and step, same token: a retried call returns the first task set.
+            // A canary deleted behind Berth's back is made again in a step entered anew.
+            clientToken: `berth-${this.deployment.id}-${this.deployment.step_index}-${entered}`,
+            externalId,
           }),
       );
       await this.#setDeployment({ canary_task_set_arn: created.arn, canary_target_group: side });
@@ -461,8 +491,8 @@ class Rollout {
     const observed = await this.#observeService();
     const canary = observed?.taskSets.find((set) => set.arn === canaryArn);
     if (canary === undefined) {
-      // Deleted behind our back: make it again (a new token, since the old one names it).
-      await this.#setDeployment({ canary_task_set_arn: null });
+      // Deleted behind our back: make it again, in the step entered anew (a new token).
+      await this.#setDeployment({ canary_task_set_arn: null, step_entered_at: this.now });
       return undefined;
     }
     if (canary.scalePercent !== percent) {
@@ -478,10 +508,11 @@ class Rollout {
   }
 
   async #healthy(canary: ObservedTaskSet): Promise<{ ready: boolean; healthy: number }> {
-    if (canary.computedDesiredCount === 0 || canary.runningCount < canary.computedDesiredCount) {
-      return { ready: false, healthy: 0 };
+    if (canary.computedDesiredCount === 0) {
+      return { ready: this.service.desired_count === 0, healthy: 0 };
     }
-    const healthy = await this.pass_.cloud.healthyTargetCount(
+    if (canary.runningCount < canary.computedDesiredCount) return { ready: false, healthy: 0 };
+    const healthy = await this.ctx.cloud.healthyTargetCount(
       targetGroup(this.service, this.#canarySide),
     );
     return { ready: healthy >= canary.computedDesiredCount, healthy };
@@ -491,7 +522,7 @@ class Rollout {
   async #ensureWeights(want: RuleWeights): Promise<boolean> {
     const rule = this.service.listener_rule_arn;
     if (rule === null) throw new Error(`service ${this.service.name} has no listener rule`);
-    const { cloud } = this.pass_;
+    const { cloud } = this.ctx;
     if (sameWeights(await cloud.readRuleWeights(rule), want)) return true;
     const described = Object.entries(want)
       .map(([arn, weight]) => `${this.#side(arn)} ${weight}`)
@@ -507,15 +538,22 @@ class Rollout {
 
   async #analyse(): Promise<{
     outcome: 'pass' | 'fail' | 'pending';
-    failed: Judgement | undefined;
+    /** Why the step failed, with the numbers: from this pass's judgement or a recorded one. */
+    failure: { reason: string; data: Record<string, unknown> } | undefined;
     nextWindowInMs: number;
   }> {
     const service = this.service;
     const interval = service.analysis_interval_seconds * 1000;
-    const start = this.deployment.weights_verified_at ?? this.now;
-    const complete = Math.floor((this.now.getTime() - start.getTime()) / interval);
+    // Windows start at the first interval boundary after the weights were verified: CloudWatch
+    // aligns its buckets to the period, so an unaligned window would count parts of the
+    // buckets on either side (and traffic from before the weights changed).
+    const verified = (this.deployment.weights_verified_at ?? this.now).getTime();
+    const start = new Date(Math.ceil(verified / interval) * interval);
+    // CloudWatch publishes ALB metrics with a delay: a window is judged once that has passed.
+    const settled = this.now.getTime() - this.ctx.settings.metricsDelayMs;
+    const complete = Math.max(0, Math.floor((settled - start.getTime()) / interval));
     const recorded = await analysisWindows(
-      this.pass_.db,
+      this.ctx.db,
       this.deployment.id,
       this.deployment.step_index,
     );
@@ -532,7 +570,7 @@ class Rollout {
     for (let index = recorded.length; index < complete; index++) {
       const windowStart = new Date(start.getTime() + index * interval);
       const windowEnd = new Date(windowStart.getTime() + interval);
-      const metrics = await this.pass_.cloud.targetGroupMetrics(
+      const metrics = await this.ctx.cloud.targetGroupMetrics(
         [
           { key: 'canary', loadBalancerArn: rule, targetGroupArn: canaryGroup },
           { key: 'baseline', loadBalancerArn: rule, targetGroupArn: stableGroup },
@@ -547,7 +585,7 @@ class Rollout {
       const rate = (m: typeof canary) =>
         m.requests !== null && m.requests > 0 ? (m.errors5xx ?? 0) / m.requests : null;
       await record(
-        this.pass_,
+        this.ctx,
         {
           serviceId: service.id,
           deploymentId: this.deployment.id,
@@ -571,14 +609,37 @@ class Rollout {
       );
       verdicts.push(judgement.verdict);
       if (stepOutcome(verdicts, service.failure_limit) === 'fail') {
-        return { outcome: 'fail', failed: judgement, nextWindowInMs: 0 };
+        return {
+          outcome: 'fail',
+          failure: {
+            reason: judgement.reason,
+            data: { canary: judgement.canary, thresholds: judgement.thresholds },
+          },
+          nextWindowInMs: 0,
+        };
       }
+    }
+    // Failed before, but the worker that judged it died before rolling back: roll back now,
+    // with the numbers it recorded.
+    if (stepOutcome(verdicts, service.failure_limit) === 'fail') {
+      const last = recorded.filter((window) => window.verdict === 'fail').at(-1);
+      return {
+        outcome: 'fail',
+        failure: {
+          reason: last?.reason ?? 'failing windows recorded',
+          data: { window: last?.window_index ?? null },
+        },
+        nextWindowInMs: 0,
+      };
     }
     const nextWindowEnd = start.getTime() + (complete + 1) * interval;
     return {
       outcome: stepOutcome(verdicts, service.failure_limit),
-      failed: undefined,
-      nextWindowInMs: Math.max(100, nextWindowEnd - this.now.getTime() + 50),
+      failure: undefined,
+      nextWindowInMs: Math.max(
+        100,
+        nextWindowEnd + this.ctx.settings.metricsDelayMs - this.now.getTime() + 50,
+      ),
     };
   }
 
@@ -586,7 +647,7 @@ class Rollout {
 
   /** The canary becomes primary; the old primary stays warm for the rollback window. */
   async promote(canary: ObservedTaskSet): Promise<PassResult> {
-    const { cloud } = this.pass_;
+    const { cloud } = this.ctx;
     const service = this.service;
     if (canary.status !== 'PRIMARY') {
       await this.#mutate(
@@ -609,7 +670,7 @@ class Rollout {
     }
     const version = this.target.version;
     await record(
-      this.pass_,
+      this.ctx,
       {
         serviceId: service.id,
         deploymentId: this.deployment.id,
@@ -639,7 +700,7 @@ class Rollout {
       },
     );
     // Look again soon: the idle pass that follows records what now runs.
-    return { requeueAfterMs: this.pass_.settings.waitMs };
+    return { requeueAfterMs: this.ctx.settings.waitMs };
   }
 
   /**
@@ -647,12 +708,14 @@ class Rollout {
    * all traffic back to it, then it becomes primary again.
    */
   async instantRollback(warmArn: string): Promise<PassResult> {
-    const { cloud } = this.pass_;
+    const { cloud } = this.ctx;
     const service = this.service;
     const warmSide = other(service.live_target_group);
     const live = targetGroup(service, service.live_target_group);
     const warm = targetGroup(service, warmSide);
-    await this.#ensureWeights({ [warm]: 100, [live]: 0 });
+    if (!(await this.#ensureWeights({ [warm]: 100, [live]: 0 }))) {
+      return { requeueAfterMs: this.ctx.settings.waitMs };
+    }
     await this.#mutate(
       'UpdateServicePrimaryTaskSet',
       `warm task set of v${this.target.version} is primary again`,
@@ -661,7 +724,7 @@ class Rollout {
     );
     const previous = service.primary_task_set_arn;
     await record(
-      this.pass_,
+      this.ctx,
       {
         serviceId: service.id,
         deploymentId: this.deployment.id,
@@ -693,7 +756,7 @@ class Rollout {
         );
       },
     );
-    return { requeueAfterMs: this.pass_.settings.waitMs };
+    return { requeueAfterMs: this.ctx.settings.waitMs };
   }
 
   /**
@@ -703,11 +766,11 @@ class Rollout {
    * finishes the job.
    */
   async rollBack(reason: string, data: Record<string, unknown>): Promise<PassResult> {
-    const { cloud } = this.pass_;
+    const { cloud } = this.ctx;
     const service = this.service;
     if (this.deployment.phase !== 'rolling_back') {
       await record(
-        this.pass_,
+        this.ctx,
         {
           serviceId: service.id,
           deploymentId: this.deployment.id,
@@ -716,28 +779,34 @@ class Rollout {
           data,
         },
         async (trx) => {
-          await trx
-            .updateTable('deployments')
-            .set({ phase: 'rolling_back', reason })
-            .where('id', '=', this.deployment.id)
-            .execute();
+          await updateDeployment(trx, this.deployment.id, { phase: 'rolling_back', reason });
         },
       );
       this.deployment = { ...this.deployment, phase: 'rolling_back', reason };
     }
-    if (!this.first && service.listener_rule_arn !== null)
-      await this.#ensureWeights(this.#stableOnly());
-    const canary = this.deployment.canary_task_set_arn;
-    if (canary !== null && canary !== service.primary_task_set_arn) {
+    if (!this.first && service.listener_rule_arn !== null) {
+      // Nothing is deleted while the rule might still send it traffic.
+      if (!(await this.#ensureWeights(this.#stableOnly()))) {
+        return { requeueAfterMs: this.ctx.settings.waitMs };
+      }
+    }
+    // The canary, and any task set a worker made but died before recording: everything but
+    // the primary and the warm one goes.
+    const keep = new Set([service.primary_task_set_arn, service.warm_task_set_arn]);
+    const observed = await this.#observeService();
+    const doomed = (observed?.taskSets ?? []).map((set) => set.arn).filter((arn) => !keep.has(arn));
+    for (const arn of doomed) {
       await this.#mutate(
         'DeleteTaskSet',
-        `canary task set of v${this.target.version} deleted`,
-        { taskSet: canary },
-        () => cloud.deleteTaskSet(service.cluster, service.ecs_service_name, canary),
+        arn === this.deployment.canary_task_set_arn
+          ? `canary task set of v${this.target.version} deleted`
+          : `task set ${arn} deleted with the rollback`,
+        { taskSet: arn },
+        () => cloud.deleteTaskSet(service.cluster, service.ecs_service_name, arn),
       );
     }
     await record(
-      this.pass_,
+      this.ctx,
       {
         serviceId: service.id,
         deploymentId: this.deployment.id,
@@ -752,13 +821,13 @@ class Rollout {
         await endDeployment(trx, this.deployment.id, 'rolled_back', reason);
       },
     );
-    return { requeueAfterMs: this.pass_.settings.waitMs };
+    return { requeueAfterMs: this.ctx.settings.waitMs };
   }
 
   /** Stops before any traffic moved (an image that does not exist, say). */
   async #fail(reason: string): Promise<PassResult> {
     await record(
-      this.pass_,
+      this.ctx,
       {
         serviceId: this.service.id,
         deploymentId: this.deployment.id,
@@ -770,6 +839,6 @@ class Rollout {
         await endDeployment(trx, this.deployment.id, 'failed', reason);
       },
     );
-    return { requeueAfterMs: this.pass_.settings.waitMs };
+    return { requeueAfterMs: this.ctx.settings.waitMs };
   }
 }

@@ -3,8 +3,14 @@ import pg from 'pg';
 import type { Cloud } from '../cloud/cloud.ts';
 import type { Logger } from '../logging.ts';
 import type { Db } from '../store/database.ts';
-import { CHANGES_CHANNEL } from '../store/events.ts';
-import { claimDueServices, LeaseLostError, releaseLease, type Lease } from '../store/leases.ts';
+import { appendEventOnce, CHANGES_CHANNEL } from '../store/events.ts';
+import {
+  claimDueServices,
+  LeaseLostError,
+  releaseLease,
+  servicesWithActiveDeployments,
+  type Lease,
+} from '../store/leases.ts';
 import type { Service } from '../store/schema.ts';
 import {
   DEFAULT_SETTINGS,
@@ -59,7 +65,7 @@ export class Worker {
       errorBackoffMs: 5_000,
       ...options,
       infrastructure: options.infrastructure,
-      settings: { ...DEFAULT_SETTINGS, ...options.settings },
+      settings: { ...DEFAULT_SETTINGS, leaseMs: options.leaseMs ?? 30_000, ...options.settings },
     };
   }
 
@@ -123,16 +129,7 @@ export class Worker {
     const claims = await claimDueServices(db, this.name, batchSize, leaseMs);
     if (claims.length === 0) return 0;
     const ids = claims.map((claim) => claim.service.id);
-    const busy = new Set(
-      (
-        await db
-          .selectFrom('deployments')
-          .select('service_id')
-          .where('service_id', 'in', ids)
-          .where('finished_at', 'is', null)
-          .execute()
-      ).map((row) => row.service_id),
-    );
+    const busy = await servicesWithActiveDeployments(db, ids);
     const idle = claims.filter(
       (claim) => !busy.has(claim.service.id) && claim.service.listener_rule_arn !== null,
     );
@@ -213,6 +210,14 @@ export class Worker {
       { err: error, worker: this.name, service: service.name },
       'pass failed; retrying later',
     );
+    // Users read the audit log, not the workers' logs: say what keeps failing, once.
+    const message = `pass failed, retrying: ${describeError(error)}`;
+    await appendEventOnce(db, {
+      serviceId: service.id,
+      actor: `worker:${this.name}`,
+      kind: 'service.pass_failed',
+      message,
+    }).catch(() => undefined);
     await releaseLease(db, lease, errorBackoffMs).catch(() => undefined);
   }
 
@@ -254,4 +259,15 @@ export class Worker {
       retry();
     }
   }
+}
+
+/** `Name: message` of an error and its causes, for the audit log. */
+function describeError(error: unknown): string {
+  const parts: string[] = [];
+  let current: unknown = error;
+  for (let depth = 0; current instanceof Error && depth < 4; depth++) {
+    parts.push(`${current.name}: ${current.message}`);
+    current = current.cause;
+  }
+  return parts.length > 0 ? parts.join(' <- ') : String(error);
 }

@@ -69,3 +69,19 @@ export async function listEvents(
     .execute();
   return newest.reverse();
 }
+
+/**
+ * Appends `event` unless the service's newest event already says the same: a failure retried
+ * every few seconds is recorded once, not once per retry.
+ */
+export async function appendEventOnce(db: Db, event: NewEvent): Promise<void> {
+  const newest = await db
+    .selectFrom('events')
+    .select(['kind', 'message'])
+    .where('service_id', '=', event.serviceId)
+    .orderBy('id', 'desc')
+    .limit(1)
+    .executeTakeFirst();
+  if (newest?.kind === event.kind && newest.message === event.message) return;
+  await appendEvent(db, event);
+}

@@ -36,7 +36,8 @@ export async function claimDueServices(
     with due as (
       select id from services
       where (lease_until is null and next_reconcile_at <= now()) or lease_until < now()
-      order by next_reconcile_at
+      -- A dead worker's service (its lease lapsed) queues by the lapse, not behind everything.
+      order by least(next_reconcile_at, coalesce(lease_until, next_reconcile_at))
       limit ${limit}
       for update skip locked
     )
@@ -93,15 +94,21 @@ export async function withLease<T>(
   db: Db,
   lease: Lease,
   work: (trx: Db) => Promise<T>,
+  renewForMs?: number,
 ): Promise<T> {
   return db.transaction().execute(async (trx) => {
+    // Checking and extending in one statement: the row lock holds the lease until commit.
     const held = await trx
-      .selectFrom('services')
-      .select('id')
+      .updateTable('services')
+      .set(
+        renewForMs !== undefined
+          ? { lease_until: sql<Date>`now() + make_interval(secs => ${renewForMs / 1000})` }
+          : { lease_owner: lease.owner },
+      )
       .where('id', '=', lease.serviceId)
       .where('lease_epoch', '=', lease.epoch)
       .where('lease_owner', '=', lease.owner)
-      .forUpdate()
+      .returning('id')
       .executeTakeFirst();
     if (held === undefined) throw new LeaseLostError(lease);
     return work(trx);
@@ -122,4 +129,19 @@ export async function readServiceState(db: Db, serviceId: number) {
     .where('finished_at', 'is', null)
     .executeTakeFirst();
   return { service, deployment };
+}
+
+/** Services among `ids` with an unfinished deployment. */
+export async function servicesWithActiveDeployments(
+  db: Db,
+  ids: readonly number[],
+): Promise<Set<number>> {
+  if (ids.length === 0) return new Set();
+  const rows = await db
+    .selectFrom('deployments')
+    .select('service_id')
+    .where('service_id', 'in', ids)
+    .where('finished_at', 'is', null)
+    .execute();
+  return new Set(rows.map((row) => row.service_id));
 }

@@ -22,6 +22,7 @@ export async function updateDeployment(
     canary_target_group: 'a' | 'b';
     weights_verified_at: Date | null;
     bake_started_at: Date | null;
+    reason: string;
   }>,
 ): Promise<Deployment> {
   return db
