@@ -1,27 +1,12 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { it } from 'node:test';
-import { aFleet, FAST_POLICY, finished, mutations, workerProcess } from './support/fleet.ts';
+import { aFleet, aLiveService, finished, mutations, workerProcess } from './support/fleet.ts';
 
 it('a worker killed with SIGKILL mid-rollout is succeeded by another that finishes it, repeating nothing but idempotent writes', async () => {
   const fleet = await aFleet('sigkill');
   const first = workerProcess(fleet, 'first');
-  const created = await fleet.berth([
-    'service',
-    'create',
-    'web',
-    '--cluster',
-    'demo',
-    '--image',
-    'nginx:1.27',
-    '--port',
-    '80',
-    ...FAST_POLICY,
-    '--interval',
-    '2s',
-  ]);
-  assert.equal(created.code, 0, created.stderr);
-  assert.equal((await finished(fleet, 'web')).outcome, 'succeeded');
+  await aLiveService(fleet, 'web', ['--interval', '2s']);
 
   await fleet.berth(['deploy', 'web', '--image', 'nginx:1.28']);
   await fleet.until('the canary to take 10 % of traffic', async () => {
@@ -59,20 +44,7 @@ it('a worker killed with SIGKILL mid-rollout is succeeded by another that finish
 it('SIGTERM drains a worker: it exits 0 and holds no lease', async () => {
   const fleet = await aFleet('sigterm');
   const worker = workerProcess(fleet, 'draining');
-  const created = await fleet.berth([
-    'service',
-    'create',
-    'web',
-    '--cluster',
-    'demo',
-    '--image',
-    'nginx:1.27',
-    '--port',
-    '80',
-    ...FAST_POLICY,
-  ]);
-  assert.equal(created.code, 0, created.stderr);
-  assert.equal((await finished(fleet, 'web')).outcome, 'succeeded');
+  await aLiveService(fleet);
   await fleet.berth(['deploy', 'web', '--image', 'nginx:1.28']);
   await fleet.until('the rollout to start', async () => {
     const deployment = await fleet.deployment('web');

@@ -3,7 +3,7 @@ import { it } from 'node:test';
 import { createLogger } from '../src/logging.ts';
 import { DEFAULT_SETTINGS, mutate } from '../src/reconciler/context.ts';
 import { claimDueServices, LeaseLostError } from '../src/store/leases.ts';
-import { aFleet, FAST_POLICY, finished } from './support/fleet.ts';
+import { aFleet, aLiveService, finished } from './support/fleet.ts';
 
 it('a worker whose lease was taken over makes no AWS call and records nothing', async () => {
   const fleet = await aFleet('stale lease');
@@ -56,22 +56,7 @@ it('a worker whose lease was taken over makes no AWS call and records nothing', 
 it('a failing window recorded by a worker that died before rolling back still rolls the canary back', async () => {
   const fleet = await aFleet('recorded failure');
   fleet.startWorker();
-  const created = await fleet.berth([
-    'service',
-    'create',
-    'web',
-    '--cluster',
-    'demo',
-    '--image',
-    'nginx:1.27',
-    '--port',
-    '80',
-    ...FAST_POLICY,
-    '--interval',
-    '30s',
-  ]);
-  assert.equal(created.code, 0, created.stderr);
-  assert.equal((await finished(fleet, 'web')).outcome, 'succeeded');
+  await aLiveService(fleet, 'web', ['--interval', '30s']);
   await fleet.berth(['deploy', 'web', '--image', 'nginx:1.28']);
   const deployment = await fleet.until('the canary to take traffic', async () => {
     const row = await fleet.db

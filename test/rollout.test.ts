@@ -4,27 +4,9 @@ import { describe, it } from 'node:test';
 import { CreateRepositoryCommand, PutImageCommand } from '@aws-sdk/client-ecr';
 import { DescribeTaskDefinitionCommand, UpdateServiceCommand } from '@aws-sdk/client-ecs';
 import { simulatedClients } from '../src/cloud/sim/index.ts';
-import { aFleet, FAST_POLICY, finished, mutations, type Fleet } from './support/fleet.ts';
+import { aFleet, aLiveService, finished, mutations, type Fleet } from './support/fleet.ts';
 
-/** A service whose first release is live, with the fast test policy. */
-async function liveService(fleet: Fleet, name = 'web', extra: readonly string[] = []) {
-  const created = await fleet.berth([
-    'service',
-    'create',
-    name,
-    '--cluster',
-    'demo',
-    '--image',
-    'nginx:1.27',
-    '--port',
-    '80',
-    ...FAST_POLICY,
-    ...extra,
-  ]);
-  assert.equal(created.code, 0, created.stderr);
-  const first = await finished(fleet, name);
-  assert.equal(first.outcome, 'succeeded', first.reason ?? '');
-}
+const liveService = aLiveService;
 
 async function ecsState(fleet: Fleet, name = 'web') {
   const service = await fleet.db

@@ -26,5 +26,6 @@ export const EVENTS = {
   rolledBack: 'deployment.rolled_back',
   failed: 'deployment.failed',
   drift: 'service.drift_corrected',
+  serviceMissing: 'service.ecs_service_missing',
   warmRetired: 'service.warm_task_set_retired',
 } as const;

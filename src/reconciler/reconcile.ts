@@ -1,4 +1,5 @@
 import type { ObservedService } from '../cloud/cloud.ts';
+import { appendEventOnce } from '../store/events.ts';
 import { readServiceState } from '../store/leases.ts';
 import { latestRelease } from '../store/releases.ts';
 import { updateServiceRuntime } from '../store/rollout.ts';
@@ -113,10 +114,14 @@ export async function resyncIdle(
   const { cloud } = pass;
   if (observed === undefined) {
     if (service.current_release_id !== null) {
-      pass.logger.warn(
-        { service: service.name },
-        'ECS service not found; it returns with the next deployment',
-      );
+      // Deleted behind Berth's back: recreating it would bring back nothing that runs; the next
+      // deployment (berth rollback, or a deploy) creates it again with its task set.
+      await appendEventOnce(pass.db, {
+        serviceId: service.id,
+        actor: pass.actor,
+        kind: EVENTS.serviceMissing,
+        message: `ECS service ${service.ecs_service_name} is missing from cluster ${service.cluster}; the next deployment creates it again`,
+      });
     }
     return;
   }

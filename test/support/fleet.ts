@@ -179,3 +179,29 @@ export function workerProcess(fleet: Fleet, name: string): ChildProcess {
   });
   return child;
 }
+
+/** `berth service create NAME` with the fast policy, and its first release live. */
+export async function aLiveService(
+  fleet: Fleet,
+  name = 'web',
+  extra: readonly string[] = [],
+): Promise<void> {
+  const created = await fleet.berth([
+    'service',
+    'create',
+    name,
+    '--cluster',
+    'demo',
+    '--image',
+    'nginx:1.27',
+    '--port',
+    '80',
+    ...FAST_POLICY,
+    ...extra,
+  ]);
+  if (created.code !== 0) throw new Error(`service create ${name} failed: ${created.stderr}`);
+  const first = await finished(fleet, name);
+  if (first.outcome !== 'succeeded') {
+    throw new Error(`the first release of ${name} did not go live: ${first.reason ?? ''}`);
+  }
+}
