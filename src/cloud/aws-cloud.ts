@@ -172,7 +172,6 @@ export class AwsCloud implements Cloud {
       // A family with no revision yet: ECS answers ClientException.
       if ((error as { name?: string }).name !== 'ClientException') throw error;
     }
-    const fargate = spec.launchType === 'FARGATE';
     const output = await this.#call('ecs:RegisterTaskDefinition', () =>
       this.#clients.ecs.send(
         new RegisterTaskDefinitionCommand({
@@ -197,7 +196,9 @@ export class AwsCloud implements Cloud {
                 name,
                 valueFrom,
               })),
-              ...(fargate ? {} : { memory: spec.memory }),
+              // The task's memory as the container's hard limit too: valid on Fargate and EC2, and
+              // emulators such as moto require it.
+              memory: spec.memory,
             },
           ],
           tags: [{ key: CONTENT_HASH_TAG, value: spec.contentHash }],
@@ -281,7 +282,12 @@ export class AwsCloud implements Cloud {
         ),
       );
     } catch (error) {
-      if ((error as { name?: string }).name !== 'TaskSetNotFoundException') throw error;
+      // Gone already is done. AWS says TaskSetNotFoundException; moto a ClientException.
+      const { name, message } = error as { name?: string; message?: string };
+      const gone =
+        name === 'TaskSetNotFoundException' ||
+        (name === 'ClientException' && /does not exist/i.test(message ?? ''));
+      if (!gone) throw error;
     }
   }
 

@@ -19,7 +19,7 @@ export interface Moto {
   stop(): Promise<void>;
 }
 
-/** The image DESIGN §7's compose stack and testcontainers use. */
+/** The moto image run under testcontainers (DESIGN §7). */
 export const MOTO_IMAGE = 'motoserver/moto:5.1.0';
 
 /** How long a moto started here may take to answer. */
@@ -192,4 +192,47 @@ export function motoClients(endpoint: string): AwsClients {
     ecr: new ECRClient(config),
     cloudwatch: new CloudWatchClient(config),
   };
+}
+
+/** A VPC and two of its subnets (in two zones), as a load balancer and awsvpc tasks need. */
+export interface MotoNetwork {
+  vpcId: string;
+  subnets: [string, string];
+}
+
+/**
+ * The default VPC and subnets moto makes on start and on every reset (with new ids each time).
+ * Berth has no EC2 client, so this asks moto's EC2 query API directly; moto checks no
+ * signature, only which service the credential scope names.
+ */
+export async function motoDefaultNetwork(endpoint: string): Promise<MotoNetwork> {
+  const response = await fetch(`${endpoint}/`, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/x-www-form-urlencoded; charset=utf-8',
+      authorization:
+        'AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/ec2/aws4_request, ' +
+        'SignedHeaders=host, Signature=0',
+    },
+    body: 'Action=DescribeSubnets&Version=2016-11-15',
+  });
+  const xml = await response.text();
+  if (!response.ok) throw new Error(`moto DescribeSubnets answered ${response.status}: ${xml}`);
+  // Default subnets carry no tags, so no <item> nests inside theirs.
+  const subnets = [...xml.matchAll(/<item>([\s\S]*?)<\/item>/g)]
+    .map(([, item = '']) => ({
+      subnetId: /<subnetId>([^<]+)<\/subnetId>/.exec(item)?.[1],
+      vpcId: /<vpcId>([^<]+)<\/vpcId>/.exec(item)?.[1],
+      zone: /<availabilityZone>([^<]+)<\/availabilityZone>/.exec(item)?.[1],
+      isDefault: /<defaultForAz>true<\/defaultForAz>/.test(item),
+    }))
+    .filter((subnet) => subnet.isDefault && subnet.subnetId !== undefined);
+  const first = subnets[0];
+  const other = subnets.find(
+    (subnet) => subnet.vpcId === first?.vpcId && subnet.zone !== first?.zone,
+  );
+  if (first?.subnetId === undefined || first.vpcId === undefined || other?.subnetId === undefined) {
+    throw new Error(`moto has no default VPC with subnets in two zones: ${xml.slice(0, 500)}`);
+  }
+  return { vpcId: first.vpcId, subnets: [first.subnetId, other.subnetId] };
 }
