@@ -36,6 +36,7 @@ import type {
   TaskDefinitionSpec,
   TaskSetSpec,
 } from './cloud.ts';
+import { RateLimiter } from './rate-limit.ts';
 import { withRetries } from './retry.ts';
 
 /** The SDK clients Berth uses; real AWS, moto or the simulated AWS answer them alike. */
@@ -67,14 +68,24 @@ export function awsClients(region?: string): AwsClients {
 export class AwsCloud implements Cloud {
   readonly #clients: AwsClients;
   readonly #logger: Logger;
+  readonly #limiter: RateLimiter;
 
-  constructor(clients: AwsClients, logger: Logger) {
+  constructor(clients: AwsClients, logger: Logger, limiter: RateLimiter = new RateLimiter()) {
     this.#clients = clients;
     this.#logger = logger;
+    this.#limiter = limiter;
   }
 
+  /** Every call waits its turn in its API group (rollbacks first), then retries as needed. */
   #call<T>(what: string, operation: () => Promise<T>): Promise<T> {
-    return withRetries(what, operation, this.#logger);
+    return withRetries(
+      what,
+      async () => {
+        await this.#limiter.acquire(what);
+        return operation();
+      },
+      this.#logger,
+    );
   }
 
   async describeServices(

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { judge, stepOutcome, type Verdict } from '../analysis/judge.ts';
 import type { ObservedService, ObservedTaskSet, RuleWeights } from '../cloud/cloud.ts';
+import { asRollback } from '../cloud/rate-limit.ts';
 import { findRelease } from '../store/releases.ts';
 import {
   analysisWindows,
@@ -708,6 +709,10 @@ class Rollout {
    * all traffic back to it, then it becomes primary again.
    */
   async instantRollback(warmArn: string): Promise<PassResult> {
+    return asRollback(() => this.#instantRollback(warmArn));
+  }
+
+  async #instantRollback(warmArn: string): Promise<PassResult> {
     const { cloud } = this.ctx;
     const service = this.service;
     const warmSide = other(service.live_target_group);
@@ -766,6 +771,11 @@ class Rollout {
    * finishes the job.
    */
   async rollBack(reason: string, data: Record<string, unknown>): Promise<PassResult> {
+    // Its AWS calls go before any other waiting for the same API's rate limit.
+    return asRollback(() => this.#rollBack(reason, data));
+  }
+
+  async #rollBack(reason: string, data: Record<string, unknown>): Promise<PassResult> {
     const { cloud } = this.ctx;
     const service = this.service;
     if (this.deployment.phase !== 'rolling_back') {

@@ -1,0 +1,117 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+
+/** Rollback calls go before everything else waiting for the same API group. */
+export type CallPriority = 'rollback' | 'normal';
+
+const currentPriority = new AsyncLocalStorage<CallPriority>();
+
+/** Runs `work` with its AWS calls marked as part of a rollback: they jump the queues. */
+export function asRollback<T>(work: () => Promise<T>): Promise<T> {
+  return currentPriority.run('rollback', work);
+}
+
+export interface Rate {
+  /** Sustained calls per second. */
+  perSecond: number;
+  /** Calls allowed at once before the sustained rate applies. */
+  burst: number;
+}
+
+/**
+ * Berth's own request rates per API group, kept under the quotas AWS publishes (ECS: reads 20/s
+ * and writes about 5/s sustained per account and region; ELB and ECR lower; CloudWatch
+ * GetMetricData 50/s), so that a fleet of rollouts slows itself down instead of being throttled.
+ */
+export const DEFAULT_RATES: Record<string, Rate> = {
+  'ecs:read': { perSecond: 15, burst: 40 },
+  'ecs:write': { perSecond: 4, burst: 10 },
+  'elbv2:read': { perSecond: 8, burst: 20 },
+  'elbv2:write': { perSecond: 4, burst: 10 },
+  'ecr:read': { perSecond: 8, burst: 20 },
+  'cloudwatch:read': { perSecond: 40, burst: 50 },
+};
+
+/** `ecs:DescribeServices` → `ecs:read`, `ecs:UpdateTaskSet` → `ecs:write`. */
+export function apiGroup(call: string): string {
+  const [api, operation = ''] = call.split(':');
+  return `${api ?? ''}:${/^(Describe|Get|List)/.test(operation) ? 'read' : 'write'}`;
+}
+
+interface Waiter {
+  priority: CallPriority;
+  grant: () => void;
+}
+
+class Bucket {
+  readonly rate: Rate;
+  tokens: number;
+  refilledAt: number;
+  readonly waiters: Waiter[] = [];
+  timer: NodeJS.Timeout | undefined;
+
+  constructor(rate: Rate, now: number) {
+    this.rate = rate;
+    this.tokens = rate.burst;
+    this.refilledAt = now;
+  }
+}
+
+/**
+ * Token buckets per API group, in this process. A call waits for a token; waiting rollback
+ * calls are served before any other waiting call of the group.
+ */
+export class RateLimiter {
+  readonly #rates: Record<string, Rate>;
+  readonly #buckets = new Map<string, Bucket>();
+  readonly #now: () => number;
+
+  constructor(rates: Record<string, Rate> = DEFAULT_RATES, now: () => number = Date.now) {
+    this.#rates = rates;
+    this.#now = now;
+  }
+
+  /** Resolves when the call may go; `priority` defaults to the caller's (see `asRollback`). */
+  acquire(
+    call: string,
+    priority: CallPriority = currentPriority.getStore() ?? 'normal',
+  ): Promise<void> {
+    const group = apiGroup(call);
+    const rate = this.#rates[group];
+    if (rate === undefined) return Promise.resolve();
+    let bucket = this.#buckets.get(group);
+    if (bucket === undefined) {
+      bucket = new Bucket(rate, this.#now());
+      this.#buckets.set(group, bucket);
+    }
+    const waiting = bucket;
+    return new Promise<void>((resolve) => {
+      const waiter = { priority, grant: resolve };
+      // Rollbacks go after earlier rollbacks but before every normal call.
+      const at =
+        priority === 'rollback'
+          ? waiting.waiters.findIndex((other) => other.priority === 'normal')
+          : -1;
+      if (at === -1) waiting.waiters.push(waiter);
+      else waiting.waiters.splice(at, 0, waiter);
+      this.#drain(waiting);
+    });
+  }
+
+  #drain(bucket: Bucket): void {
+    const now = this.#now();
+    const elapsed = Math.max(0, now - bucket.refilledAt) / 1000;
+    bucket.tokens = Math.min(bucket.rate.burst, bucket.tokens + elapsed * bucket.rate.perSecond);
+    bucket.refilledAt = now;
+    while (bucket.tokens >= 1 && bucket.waiters.length > 0) {
+      bucket.tokens -= 1;
+      bucket.waiters.shift()?.grant();
+    }
+    if (bucket.waiters.length > 0 && bucket.timer === undefined) {
+      const waitMs = Math.ceil(((1 - bucket.tokens) / bucket.rate.perSecond) * 1000);
+      bucket.timer = setTimeout(() => {
+        bucket.timer = undefined;
+        this.#drain(bucket);
+      }, waitMs);
+    }
+  }
+}
