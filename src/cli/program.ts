@@ -3,6 +3,7 @@ import { SchemaBehindError } from '../store/connection.ts';
 import { InputError } from '../validation/input-error.ts';
 import { CliContext, type CliIo } from './context.ts';
 import { migrate, up } from './commands/admin.ts';
+import { infraBootstrap } from './commands/infra.ts';
 import { worker } from './commands/worker.ts';
 import { events, history, status } from './commands/read.ts';
 import {
@@ -171,6 +172,17 @@ function buildProgram(context: CliContext, setExit: (code: number) => void): Com
     .option('--follow', 'keep printing new events until interrupted')
     .option('--limit <count>', 'at most this many events (default 1000)')
     .action(act((name: string, flags: never) => events(context, name, flags)));
+  const infra = program.command('infra').description('make the AWS resources services need');
+  infra.configureOutput(write).exitOverride();
+  command(infra, 'bootstrap', 'cluster, load balancer, target groups, rules and ECR repositories')
+    .option('--cluster <cluster>', 'ECS cluster name or ARN (made when missing)')
+    .option('--load-balancer <name>', 'application load balancer to use (made when missing)')
+    .option(
+      '--service <NAME:PORT[:IMAGE_REPO:TAG]>',
+      'a service to make room for (repeatable)',
+      collect,
+    )
+    .action(act((flags: never) => infraBootstrap(context, flags)));
   return program;
 }
 
