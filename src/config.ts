@@ -22,6 +22,8 @@ export interface BerthEnvironment {
   pollMs: number;
   /** Seed of the simulated AWS. */
   simSeed: number;
+  /** How long after a window ends its metrics are judged; undefined = the cloud's default. */
+  metricsDelaySeconds: number | undefined;
 }
 
 export function readEnvironment(env: NodeJS.ProcessEnv): BerthEnvironment {
@@ -36,6 +38,10 @@ export function readEnvironment(env: NodeJS.ProcessEnv): BerthEnvironment {
     resyncSeconds: positive(env['BERTH_RESYNC_SECONDS'], 60),
     pollMs: positive(env['BERTH_POLL_MS'], 1000),
     simSeed: positive(env['BERTH_SIM_SEED'], 1),
+    metricsDelaySeconds:
+      env['BERTH_METRICS_DELAY_SECONDS'] === undefined || env['BERTH_METRICS_DELAY_SECONDS'] === ''
+        ? undefined
+        : nonNegative(env['BERTH_METRICS_DELAY_SECONDS']),
   };
 }
 
@@ -66,4 +72,12 @@ function defaultActor(): string {
 
 function nonEmpty(value: string | undefined): string | undefined {
   return value === undefined || value.trim() === '' ? undefined : value;
+}
+
+function nonNegative(value: string): number {
+  const number = Number(value);
+  if (!Number.isFinite(number) || number < 0) {
+    throw new Error(`expected a number of seconds, 0 or more, got ${JSON.stringify(value)}`);
+  }
+  return number;
 }

@@ -66,7 +66,8 @@ export function startWorkers(options: {
       settings: {
         resyncMs: environment.resyncSeconds * 1000,
         // ALB metrics reach CloudWatch a minute or two late; the simulated AWS has them at once.
-        metricsDelayMs: options.cloud === 'aws' ? 120_000 : 0,
+        metricsDelayMs:
+          (environment.metricsDelaySeconds ?? (options.cloud === 'aws' ? 120 : 0)) * 1000,
       },
     });
     worker.start();
