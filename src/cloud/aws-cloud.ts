@@ -2,7 +2,6 @@ import {
   CloudWatchClient,
   GetMetricDataCommand,
   type MetricDataQuery,
-  type MetricDataResult,
 } from '@aws-sdk/client-cloudwatch';
 import { DescribeImagesCommand, ECRClient } from '@aws-sdk/client-ecr';
 import {
@@ -105,7 +104,9 @@ export class AwsCloud implements Cloud {
           status: service.status ?? 'UNKNOWN',
           desiredCount: service.desiredCount ?? 0,
           runningCount: service.runningCount ?? 0,
-          taskSets: (service.taskSets ?? []).map(observeTaskSet),
+          taskSets: (service.taskSets ?? []).map((taskSet) =>
+            observeTaskSet(taskSet, service.desiredCount ?? 0),
+          ),
         });
       }
     }
@@ -358,29 +359,28 @@ export class AwsCloud implements Cloud {
     const period = metricPeriod(seconds);
     const results = new Map<string, TargetGroupMetrics>();
     const all = queries.flatMap((query, index) => metricQueries(query, index, period));
-    for (let i = 0; i < all.length; i += METRIC_QUERIES_PER_CALL) {
-      const chunk = all.slice(i, i + METRIC_QUERIES_PER_CALL);
-      // A long window of short periods can exceed one page of datapoints: follow NextToken.
-      const pages: MetricDataResult[] = [];
-      let nextToken: string | undefined;
-      do {
-        const output = await this.#call('cloudwatch:GetMetricData', () =>
-          this.#clients.cloudwatch.send(
-            new GetMetricDataCommand({
-              MetricDataQueries: chunk.map((entry) => entry.query),
-              StartTime: start,
-              EndTime: end,
-              ...(nextToken !== undefined ? { NextToken: nextToken } : {}),
-            }),
-          ),
+    // Percentiles go in calls of their own: an endpoint that cannot compute them (moto answers
+    // 500) must not cost the counts, and the judgement falls back to the average without them.
+    const plain = all.filter((entry) => entry.field !== 'p99Ms');
+    const percentiles = all.filter((entry) => entry.field === 'p99Ms');
+    const batches: { chunk: typeof all; optional: boolean }[] = [];
+    for (let i = 0; i < plain.length; i += METRIC_QUERIES_PER_CALL) {
+      batches.push({ chunk: plain.slice(i, i + METRIC_QUERIES_PER_CALL), optional: false });
+    }
+    for (let i = 0; i < percentiles.length; i += METRIC_QUERIES_PER_CALL) {
+      batches.push({ chunk: percentiles.slice(i, i + METRIC_QUERIES_PER_CALL), optional: true });
+    }
+    for (const { chunk, optional } of batches) {
+      let valuesById: Map<string, number[]>;
+      try {
+        valuesById = await this.#metricValues(chunk, start, end, optional);
+      } catch (error) {
+        if (!optional) throw error;
+        this.#logger.warn(
+          { err: error },
+          'percentile metrics unavailable; windows are judged on the average latency',
         );
-        pages.push(...(output.MetricDataResults ?? []));
-        nextToken = output.NextToken;
-      } while (nextToken !== undefined);
-      const valuesById = new Map<string, number[]>();
-      for (const result of pages) {
-        if (result.Id === undefined) continue;
-        valuesById.set(result.Id, [...(valuesById.get(result.Id) ?? []), ...(result.Values ?? [])]);
+        continue;
       }
       for (const entry of chunk) {
         const values = valuesById.get(entry.query.Id ?? '') ?? [];
@@ -412,16 +412,61 @@ export class AwsCloud implements Cloud {
     }
     return results;
   }
+
+  /** Values per query id over the window, following NextToken across pages. */
+  async #metricValues(
+    chunk: readonly { query: MetricDataQuery }[],
+    start: Date,
+    end: Date,
+    optional: boolean,
+  ): Promise<Map<string, number[]>> {
+    const valuesById = new Map<string, number[]>();
+    let nextToken: string | undefined;
+    do {
+      const send = () =>
+        this.#clients.cloudwatch.send(
+          new GetMetricDataCommand({
+            MetricDataQueries: chunk.map((entry) => entry.query),
+            StartTime: start,
+            EndTime: end,
+            ...(nextToken !== undefined ? { NextToken: nextToken } : {}),
+          }),
+        );
+      const output = await withRetries(
+        'cloudwatch:GetMetricData',
+        async () => {
+          await this.#limiter.acquire('cloudwatch:GetMetricData');
+          return send();
+        },
+        this.#logger,
+        optional ? { attempts: 2, baseDelayMs: 100, maxDelayMs: 500 } : undefined,
+      );
+      for (const result of output.MetricDataResults ?? []) {
+        if (result.Id === undefined) continue;
+        valuesById.set(result.Id, [...(valuesById.get(result.Id) ?? []), ...(result.Values ?? [])]);
+      }
+      nextToken = output.NextToken;
+    } while (nextToken !== undefined);
+    return valuesById;
+  }
 }
 
-function observeTaskSet(taskSet: TaskSet): ObservedTaskSet {
+/**
+ * `serviceDesiredCount` fills in `computedDesiredCount` where an endpoint leaves it out (moto
+ * does), computed the way ECS does: the task set's percent of the service, rounded up.
+ */
+function observeTaskSet(taskSet: TaskSet, serviceDesiredCount?: number): ObservedTaskSet {
+  const scale = taskSet.scale?.value ?? 0;
+  const computed =
+    taskSet.computedDesiredCount ??
+    (serviceDesiredCount !== undefined ? Math.ceil((serviceDesiredCount * scale) / 100) : 0);
   return {
     arn: taskSet.taskSetArn ?? '',
     status: taskSet.status ?? 'UNKNOWN',
     taskDefinition: taskSet.taskDefinition ?? '',
     externalId: taskSet.externalId,
-    scalePercent: taskSet.scale?.value ?? 0,
-    computedDesiredCount: taskSet.computedDesiredCount ?? 0,
+    scalePercent: scale,
+    computedDesiredCount: computed,
     runningCount: taskSet.runningCount ?? 0,
     stabilityStatus: taskSet.stabilityStatus ?? 'STABILIZING',
     targetGroupArn: taskSet.loadBalancers?.[0]?.targetGroupArn,

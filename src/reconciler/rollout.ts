@@ -512,7 +512,8 @@ class Rollout {
     if (canary.computedDesiredCount === 0) {
       return { ready: this.service.desired_count === 0, healthy: 0 };
     }
-    if (canary.runningCount < canary.computedDesiredCount) return { ready: false, healthy: 0 };
+    // The target group's health is what decides: a task that runs but fails its health checks
+    // serves nothing.
     const healthy = await this.ctx.cloud.healthyTargetCount(
       targetGroup(this.service, this.#canarySide),
     );

@@ -1,0 +1,246 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { after, it } from 'node:test';
+import { PutMetricDataCommand } from '@aws-sdk/client-cloudwatch';
+import { DescribeServicesCommand } from '@aws-sdk/client-ecs';
+import {
+  DeregisterTargetsCommand,
+  DescribeRulesCommand,
+  DescribeTargetHealthCommand,
+  RegisterTargetsCommand,
+} from '@aws-sdk/client-elastic-load-balancing-v2';
+import { loadBalancerDimension, targetGroupDimension } from '../src/cloud/aws-cloud.ts';
+import { BIN, ROOT, berth } from './support/cli.ts';
+import { testDatabase } from './support/database.ts';
+import { FAST_POLICY } from './support/fleet.ts';
+import { motoClients, sharedMoto, stopSharedMoto } from './support/moto.ts';
+
+after(stopSharedMoto);
+
+const CLUSTER = 'demo';
+const AWS_ENV = {
+  AWS_REGION: 'us-east-1',
+  AWS_ACCESS_KEY_ID: 'testing',
+  AWS_SECRET_ACCESS_KEY: 'testing',
+};
+
+it('berth worker with BERTH_CLOUD=aws takes a service through a good release and a bad one on moto', async (t) => {
+  const moto = await sharedMoto();
+  await moto.reset();
+  const clients = motoClients(moto.endpoint);
+  const env = { ...AWS_ENV, AWS_ENDPOINT_URL: moto.endpoint };
+  const database = await testDatabase('moto rollout');
+  const url = database.url;
+
+  const boot = await berth(
+    '',
+    [
+      'infra',
+      'bootstrap',
+      '--cluster',
+      CLUSTER,
+      '--load-balancer',
+      'berth',
+      '--service',
+      'web:80',
+      '--json',
+    ],
+    { env },
+  );
+  assert.equal(boot.code, 0, boot.stderr);
+  const infra = JSON.parse(boot.stdout) as {
+    services: { listenerRuleArn: string; targetGroupArns: [string, string] }[];
+  };
+  const rule = infra.services[0]?.listenerRuleArn ?? '';
+  const [groupA, groupB] = infra.services[0]?.targetGroupArns ?? ['', ''];
+
+  const created = await berth(url, [
+    'service',
+    'create',
+    'web',
+    '--cluster',
+    CLUSTER,
+    '--image',
+    'nginx:1.27',
+    '--port',
+    '80',
+    '--listener-rule',
+    rule,
+    '--target-groups',
+    `${groupA},${groupB}`,
+    ...FAST_POLICY,
+    '--interval',
+    '2s',
+  ]);
+  assert.equal(created.code, 0, created.stderr);
+
+  const worker = spawn(process.execPath, [BIN, 'worker'], {
+    cwd: ROOT,
+    env: {
+      ...process.env,
+      ...env,
+      DATABASE_URL: url,
+      BERTH_CLOUD: 'aws',
+      BERTH_METRICS_DELAY_SECONDS: '0',
+      BERTH_POLL_MS: '100',
+      BERTH_LOG_LEVEL: 'error',
+    },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let workerErr = '';
+  worker.stderr.on('data', (chunk: Buffer) => (workerErr += chunk.toString()));
+
+  // moto stores API state only: it starts no task and moves no traffic. This loop plays the
+  // part ECS and the ALB would: it registers a healthy target per task a task set should run,
+  // and puts the ALB metrics the rule's weights would produce — 30 % 5xx from v3's tasks.
+  let playing = true;
+  const stand = (async () => {
+    let ip = 0;
+    while (playing) {
+      const service = (
+        await clients.ecs.send(new DescribeServicesCommand({ cluster: CLUSTER, services: ['web'] }))
+      ).services?.[0];
+      const desired = service?.desiredCount ?? 0;
+      const wanted = new Map<string, number>([
+        [groupA, 0],
+        [groupB, 0],
+      ]);
+      const bad = new Set<string>();
+      for (const set of service?.taskSets ?? []) {
+        const group = set.loadBalancers?.[0]?.targetGroupArn ?? '';
+        wanted.set(
+          group,
+          (wanted.get(group) ?? 0) + Math.ceil((desired * (set.scale?.value ?? 0)) / 100),
+        );
+        if ((set.externalId ?? '').includes('/v3/')) bad.add(group);
+      }
+      for (const [group, count] of wanted) {
+        const targets =
+          (await clients.elbv2.send(new DescribeTargetHealthCommand({ TargetGroupArn: group })))
+            .TargetHealthDescriptions ?? [];
+        if (targets.length < count) {
+          const add = Array.from({ length: count - targets.length }, () => ({
+            Id: `10.9.${Math.floor(++ip / 250)}.${(ip % 250) + 1}`,
+            Port: 80,
+          }));
+          await clients.elbv2.send(
+            new RegisterTargetsCommand({ TargetGroupArn: group, Targets: add }),
+          );
+        } else if (targets.length > count) {
+          const remove = targets
+            .slice(count)
+            .map((target) => ({ Id: target.Target?.Id ?? '', Port: 80 }));
+          await clients.elbv2.send(
+            new DeregisterTargetsCommand({ TargetGroupArn: group, Targets: remove }),
+          );
+        }
+      }
+      const actions = (await clients.elbv2.send(new DescribeRulesCommand({ RuleArns: [rule] })))
+        .Rules?.[0]?.Actions;
+      const weights = actions?.[0]?.ForwardConfig?.TargetGroups ?? [];
+      const now = new Date();
+      for (const { TargetGroupArn: group = '', Weight: weight = 0 } of weights) {
+        if (weight === 0) continue;
+        const requests = Math.round((50 * weight) / 100);
+        const dimensions = [
+          { Name: 'LoadBalancer', Value: loadBalancerDimension(rule) },
+          { Name: 'TargetGroup', Value: targetGroupDimension(group) },
+        ];
+        await clients.cloudwatch.send(
+          new PutMetricDataCommand({
+            Namespace: 'AWS/ApplicationELB',
+            MetricData: [
+              {
+                MetricName: 'RequestCount',
+                Dimensions: dimensions,
+                Timestamp: now,
+                Value: requests,
+                Unit: 'Count',
+              },
+              {
+                MetricName: 'HTTPCode_Target_5XX_Count',
+                Dimensions: dimensions,
+                Timestamp: now,
+                Value: bad.has(group) ? Math.round(requests * 0.3) : 0,
+                Unit: 'Count',
+              },
+              {
+                MetricName: 'TargetResponseTime',
+                Dimensions: dimensions,
+                Timestamp: now,
+                Value: 0.05,
+                Unit: 'Seconds',
+              },
+            ],
+          }),
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  })();
+  database.defer(async () => {
+    playing = false;
+    await stand;
+    if (worker.exitCode === null) {
+      worker.kill('SIGKILL');
+      await once(worker, 'exit');
+    }
+  });
+
+  const newest = async (timeoutMs = 60_000) => {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const history = JSON.parse((await berth(url, ['history', 'web', '--json'])).stdout) as {
+        deployments: { finished: boolean; outcome: string | null; reason: string | null }[];
+      };
+      const deployment = history.deployments[0];
+      if (deployment?.finished === true) return deployment;
+      if (Date.now() > deadline)
+        assert.fail(`no deployment finished in time; worker said: ${workerErr}`);
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  };
+  const state = async () => {
+    const service = (
+      await clients.ecs.send(new DescribeServicesCommand({ cluster: CLUSTER, services: ['web'] }))
+    ).services?.[0];
+    const weights = Object.fromEntries(
+      (
+        (await clients.elbv2.send(new DescribeRulesCommand({ RuleArns: [rule] }))).Rules?.[0]
+          ?.Actions?.[0]?.ForwardConfig?.TargetGroups ?? []
+      ).map((group) => [group.TargetGroupArn ?? '', group.Weight ?? 0]),
+    );
+    const primary = service?.taskSets?.find((set) => set.status === 'PRIMARY');
+    return {
+      weights,
+      primaryGroup: primary?.loadBalancers?.[0]?.targetGroupArn,
+      sets: service?.taskSets ?? [],
+    };
+  };
+
+  assert.equal((await newest()).outcome, 'succeeded', 'v1 is live');
+
+  assert.equal((await berth(url, ['deploy', 'web', '--image', 'nginx:1.28'])).code, 0);
+  const good = await newest();
+  assert.equal(good.outcome, 'succeeded', good.reason ?? '');
+  let now = await state();
+  assert.deepEqual(now.weights, { [groupA]: 0, [groupB]: 100 }, "moto's rule sends all to v2");
+  assert.equal(now.primaryGroup, groupB, "v2's task set is primary");
+
+  assert.equal((await berth(url, ['deploy', 'web', '--image', 'nginx:1.29-5xx'])).code, 0);
+  const bad = await newest();
+  assert.equal(bad.outcome, 'rolled_back');
+  assert.match(bad.reason ?? '', /5xx rate 0\.\d+ > 0\.01/);
+  now = await state();
+  assert.deepEqual(now.weights, { [groupA]: 0, [groupB]: 100 }, 'weights back on v2');
+  assert.equal(now.primaryGroup, groupB, 'v2 stays primary');
+  assert.deepEqual(
+    now.sets.map((set) => set.loadBalancers?.[0]?.targetGroupArn),
+    [groupB],
+    "v3's canary is gone (and v1's warm task set made way for it)",
+  );
+  t.diagnostic(
+    `worker stderr: ${workerErr.trim() === '' ? '(empty)' : workerErr.trim().slice(0, 400)}`,
+  );
+});
