@@ -75,16 +75,23 @@ export class AwsCloud implements Cloud {
     this.#limiter = limiter;
   }
 
-  /** Every call waits its turn in its API group (rollbacks first), then retries as needed. */
-  #call<T>(what: string, operation: () => Promise<T>): Promise<T> {
-    return withRetries(
-      what,
-      async () => {
-        await this.#limiter.acquire(what);
-        return operation();
-      },
-      this.#logger,
-    );
+  /**
+   * Every call waits its turn in its API group (rollbacks first), then retries as needed; what
+   * still fails is explained in terms of the operation and the resource (see `explainAwsError`).
+   */
+  async #call<T>(what: string, resource: string, operation: () => Promise<T>): Promise<T> {
+    try {
+      return await withRetries(
+        what,
+        async () => {
+          await this.#limiter.acquire(what);
+          return operation();
+        },
+        this.#logger,
+      );
+    } catch (error) {
+      throw explainAwsError(what, resource, error);
+    }
   }
 
   async describeServices(
@@ -94,7 +101,7 @@ export class AwsCloud implements Cloud {
     const found = new Map<string, ObservedService>();
     for (let i = 0; i < names.length; i += DESCRIBE_SERVICES_BATCH) {
       const batch = names.slice(i, i + DESCRIBE_SERVICES_BATCH);
-      const output = await this.#call('ecs:DescribeServices', () =>
+      const output = await this.#call('ecs:DescribeServices', `cluster ${cluster}`, () =>
         this.#clients.ecs.send(new DescribeServicesCommand({ cluster, services: batch })),
       );
       for (const service of output.services ?? []) {
@@ -119,7 +126,7 @@ export class AwsCloud implements Cloud {
     desiredCount: number;
     clientToken: string;
   }): Promise<void> {
-    await this.#call('ecs:CreateService', () =>
+    await this.#call('ecs:CreateService', `service ${input.cluster}/${input.name}`, () =>
       this.#clients.ecs.send(
         new CreateServiceCommand({
           cluster: input.cluster,
@@ -133,7 +140,7 @@ export class AwsCloud implements Cloud {
   }
 
   async setDesiredCount(cluster: string, service: string, count: number): Promise<void> {
-    await this.#call('ecs:UpdateService', () =>
+    await this.#call('ecs:UpdateService', `service ${cluster}/${service}`, () =>
       this.#clients.ecs.send(new UpdateServiceCommand({ cluster, service, desiredCount: count })),
     );
   }
@@ -142,7 +149,7 @@ export class AwsCloud implements Cloud {
     const ecr = parseEcrImage(image);
     if (ecr === undefined) return { kind: 'not-in-ecr' };
     try {
-      const output = await this.#call('ecr:DescribeImages', () =>
+      const output = await this.#call('ecr:DescribeImages', `repository ${ecr.repository}`, () =>
         this.#clients.ecr.send(
           new DescribeImagesCommand({
             registryId: ecr.registryId,
@@ -172,10 +179,13 @@ export class AwsCloud implements Cloud {
     // family's latest revision when it carries this content's hash (a crash between
     // registering and recording the ARN must not register again).
     try {
-      const latest = await this.#call('ecs:DescribeTaskDefinition', () =>
-        this.#clients.ecs.send(
-          new DescribeTaskDefinitionCommand({ taskDefinition: spec.family, include: ['TAGS'] }),
-        ),
+      const latest = await this.#call(
+        'ecs:DescribeTaskDefinition',
+        `task definition family ${spec.family}`,
+        () =>
+          this.#clients.ecs.send(
+            new DescribeTaskDefinitionCommand({ taskDefinition: spec.family, include: ['TAGS'] }),
+          ),
       );
       const hash = latest.tags?.find((tag) => tag.key === CONTENT_HASH_TAG)?.value;
       const arn = latest.taskDefinition?.taskDefinitionArn;
@@ -184,38 +194,41 @@ export class AwsCloud implements Cloud {
       // A family with no revision yet: ECS answers ClientException.
       if ((error as { name?: string }).name !== 'ClientException') throw error;
     }
-    const output = await this.#call('ecs:RegisterTaskDefinition', () =>
-      this.#clients.ecs.send(
-        new RegisterTaskDefinitionCommand({
-          family: spec.family,
-          requiresCompatibilities: [spec.launchType],
-          networkMode: 'awsvpc',
-          cpu: String(spec.cpu),
-          memory: String(spec.memory),
-          ...(spec.taskRoleArn !== null ? { taskRoleArn: spec.taskRoleArn } : {}),
-          ...(spec.executionRoleArn !== null ? { executionRoleArn: spec.executionRoleArn } : {}),
-          containerDefinitions: [
-            {
-              name: spec.containerName,
-              image: spec.image,
-              essential: true,
-              portMappings: [{ containerPort: spec.containerPort, protocol: 'tcp' }],
-              environment: Object.entries(spec.environment).map(([name, value]) => ({
-                name,
-                value,
-              })),
-              secrets: Object.entries(spec.secrets).map(([name, valueFrom]) => ({
-                name,
-                valueFrom,
-              })),
-              // The task's memory as the container's hard limit too: valid on Fargate and EC2, and
-              // emulators such as moto require it.
-              memory: spec.memory,
-            },
-          ],
-          tags: [{ key: CONTENT_HASH_TAG, value: spec.contentHash }],
-        }),
-      ),
+    const output = await this.#call(
+      'ecs:RegisterTaskDefinition',
+      `task definition family ${spec.family}`,
+      () =>
+        this.#clients.ecs.send(
+          new RegisterTaskDefinitionCommand({
+            family: spec.family,
+            requiresCompatibilities: [spec.launchType],
+            networkMode: 'awsvpc',
+            cpu: String(spec.cpu),
+            memory: String(spec.memory),
+            ...(spec.taskRoleArn !== null ? { taskRoleArn: spec.taskRoleArn } : {}),
+            ...(spec.executionRoleArn !== null ? { executionRoleArn: spec.executionRoleArn } : {}),
+            containerDefinitions: [
+              {
+                name: spec.containerName,
+                image: spec.image,
+                essential: true,
+                portMappings: [{ containerPort: spec.containerPort, protocol: 'tcp' }],
+                environment: Object.entries(spec.environment).map(([name, value]) => ({
+                  name,
+                  value,
+                })),
+                secrets: Object.entries(spec.secrets).map(([name, valueFrom]) => ({
+                  name,
+                  valueFrom,
+                })),
+                // The task's memory as the container's hard limit too: valid on Fargate and EC2, and
+                // emulators such as moto require it.
+                memory: spec.memory,
+              },
+            ],
+            tags: [{ key: CONTENT_HASH_TAG, value: spec.contentHash }],
+          }),
+        ),
     );
     const arn = output.taskDefinition?.taskDefinitionArn;
     if (arn === undefined)
@@ -225,36 +238,39 @@ export class AwsCloud implements Cloud {
 
   async createTaskSet(spec: TaskSetSpec): Promise<ObservedTaskSet> {
     const network = spec.network;
-    const output = await this.#call('ecs:CreateTaskSet', () =>
-      this.#clients.ecs.send(
-        new CreateTaskSetCommand({
-          cluster: spec.cluster,
-          service: spec.service,
-          taskDefinition: spec.taskDefinitionArn,
-          externalId: spec.externalId,
-          launchType: spec.launchType,
-          loadBalancers: [
-            {
-              targetGroupArn: spec.targetGroupArn,
-              containerName: spec.containerName,
-              containerPort: spec.containerPort,
-            },
-          ],
-          ...(network !== null
-            ? {
-                networkConfiguration: {
-                  awsvpcConfiguration: {
-                    subnets: network.subnets,
-                    securityGroups: network.securityGroups,
-                    assignPublicIp: network.assignPublicIp ? 'ENABLED' : 'DISABLED',
+    const output = await this.#call(
+      'ecs:CreateTaskSet',
+      `service ${spec.cluster}/${spec.service}`,
+      () =>
+        this.#clients.ecs.send(
+          new CreateTaskSetCommand({
+            cluster: spec.cluster,
+            service: spec.service,
+            taskDefinition: spec.taskDefinitionArn,
+            externalId: spec.externalId,
+            launchType: spec.launchType,
+            loadBalancers: [
+              {
+                targetGroupArn: spec.targetGroupArn,
+                containerName: spec.containerName,
+                containerPort: spec.containerPort,
+              },
+            ],
+            ...(network !== null
+              ? {
+                  networkConfiguration: {
+                    awsvpcConfiguration: {
+                      subnets: network.subnets,
+                      securityGroups: network.securityGroups,
+                      assignPublicIp: network.assignPublicIp ? 'ENABLED' : 'DISABLED',
+                    },
                   },
-                },
-              }
-            : {}),
-          scale: { unit: 'PERCENT', value: spec.scalePercent },
-          clientToken: spec.clientToken,
-        }),
-      ),
+                }
+              : {}),
+            scale: { unit: 'PERCENT', value: spec.scalePercent },
+            clientToken: spec.clientToken,
+          }),
+        ),
     );
     if (output.taskSet === undefined) throw new Error(`CreateTaskSet returned no task set`);
     return observeTaskSet(output.taskSet);
@@ -266,7 +282,7 @@ export class AwsCloud implements Cloud {
     taskSetArn: string,
     percent: number,
   ): Promise<void> {
-    await this.#call('ecs:UpdateTaskSet', () =>
+    await this.#call('ecs:UpdateTaskSet', taskSetArn, () =>
       this.#clients.ecs.send(
         new UpdateTaskSetCommand({
           cluster,
@@ -279,7 +295,7 @@ export class AwsCloud implements Cloud {
   }
 
   async setPrimaryTaskSet(cluster: string, service: string, taskSetArn: string): Promise<void> {
-    await this.#call('ecs:UpdateServicePrimaryTaskSet', () =>
+    await this.#call('ecs:UpdateServicePrimaryTaskSet', taskSetArn, () =>
       this.#clients.ecs.send(
         new UpdateServicePrimaryTaskSetCommand({ cluster, service, primaryTaskSet: taskSetArn }),
       ),
@@ -288,7 +304,7 @@ export class AwsCloud implements Cloud {
 
   async deleteTaskSet(cluster: string, service: string, taskSetArn: string): Promise<void> {
     try {
-      await this.#call('ecs:DeleteTaskSet', () =>
+      await this.#call('ecs:DeleteTaskSet', taskSetArn, () =>
         this.#clients.ecs.send(
           new DeleteTaskSetCommand({ cluster, service, taskSet: taskSetArn, force: true }),
         ),
@@ -304,7 +320,7 @@ export class AwsCloud implements Cloud {
   }
 
   async readRuleWeights(ruleArn: string): Promise<RuleWeights> {
-    const output = await this.#call('elbv2:DescribeRules', () =>
+    const output = await this.#call('elbv2:DescribeRules', ruleArn, () =>
       this.#clients.elbv2.send(new DescribeRulesCommand({ RuleArns: [ruleArn] })),
     );
     const weights: RuleWeights = {};
@@ -321,7 +337,7 @@ export class AwsCloud implements Cloud {
   }
 
   async setRuleWeights(ruleArn: string, weights: RuleWeights): Promise<void> {
-    await this.#call('elbv2:ModifyRule', () =>
+    await this.#call('elbv2:ModifyRule', ruleArn, () =>
       this.#clients.elbv2.send(
         new ModifyRuleCommand({
           RuleArn: ruleArn,
@@ -342,7 +358,7 @@ export class AwsCloud implements Cloud {
   }
 
   async healthyTargetCount(targetGroupArn: string): Promise<number> {
-    const output = await this.#call('elbv2:DescribeTargetHealth', () =>
+    const output = await this.#call('elbv2:DescribeTargetHealth', targetGroupArn, () =>
       this.#clients.elbv2.send(new DescribeTargetHealthCommand({ TargetGroupArn: targetGroupArn })),
     );
     return (output.TargetHealthDescriptions ?? []).filter(
@@ -546,4 +562,36 @@ export function parseEcrImage(
   const [, registryId, repository, tag, digest] = match;
   if (registryId === undefined || repository === undefined) return undefined;
   return { registryId, repository, tag, digest };
+}
+
+const ACCESS_DENIED = new Set([
+  'AccessDenied',
+  'AccessDeniedException',
+  'UnauthorizedOperation',
+  'UnauthorizedException',
+  'NotAuthorized',
+]);
+
+/**
+ * An AWS error rewritten so that a person can act on it: a refusal names the IAM action and the
+ * resource to grant, a missing thing names itself. The error keeps AWS's `name` (callers test
+ * it, e.g. TaskSetNotFoundException) and the original as its `cause`.
+ */
+export function explainAwsError(call: string, resource: string, error: unknown): Error {
+  if (!(error instanceof Error))
+    return new Error(`${call} on ${resource} failed: ${String(error)}`);
+  const action = call.replace(/^elbv2:/, 'elasticloadbalancing:');
+  let message: string;
+  if (ACCESS_DENIED.has(error.name)) {
+    message =
+      `${error.name}: the role Berth runs as may not call ${action} on ${resource}; ` +
+      `allow "${action}" for it (see docs/iam-policy.json). AWS said: ${error.message}`;
+  } else if (/NotFound(Exception)?$/.test(error.name)) {
+    message = `${error.name}: ${call} found no ${resource} (${error.message})`;
+  } else {
+    message = `${error.name}: ${call} on ${resource} failed: ${error.message}`;
+  }
+  const explained = new Error(message, { cause: error });
+  explained.name = error.name;
+  return explained;
 }
