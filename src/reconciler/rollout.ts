@@ -2,10 +2,10 @@ import { createHash } from 'node:crypto';
 import { judge, stepOutcome, type Verdict } from '../analysis/judge.ts';
 import type { ObservedService, ObservedTaskSet, RuleWeights } from '../cloud/cloud.ts';
 import { asRollback } from '../cloud/rate-limit.ts';
+import { finishDeployment } from '../store/deployments.ts';
 import { findRelease } from '../store/releases.ts';
 import {
   analysisWindows,
-  endDeployment,
   recordAnalysisWindow,
   updateDeployment,
   updateRelease,
@@ -693,7 +693,7 @@ class Rollout {
               }
             : {}),
         });
-        await endDeployment(
+        await finishDeployment(
           trx,
           this.deployment.id,
           'succeeded',
@@ -754,7 +754,7 @@ class Rollout {
           canary_task_set_arn: warmArn,
           canary_target_group: warmSide,
         });
-        await endDeployment(
+        await finishDeployment(
           trx,
           this.deployment.id,
           'succeeded',
@@ -829,7 +829,7 @@ class Rollout {
         if (this.deployment.kind !== 'rollback') {
           await updateRelease(trx, this.target.id, { failed_at: this.now, failure_reason: reason });
         }
-        await endDeployment(trx, this.deployment.id, 'rolled_back', reason);
+        await finishDeployment(trx, this.deployment.id, 'rolled_back', reason);
       },
     );
     return { requeueAfterMs: this.ctx.settings.waitMs };
@@ -847,7 +847,7 @@ class Rollout {
       },
       async (trx) => {
         await updateRelease(trx, this.target.id, { failed_at: this.now, failure_reason: reason });
-        await endDeployment(trx, this.deployment.id, 'failed', reason);
+        await finishDeployment(trx, this.deployment.id, 'failed', reason);
       },
     );
     return { requeueAfterMs: this.ctx.settings.waitMs };

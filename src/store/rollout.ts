@@ -1,13 +1,6 @@
 import { sql } from 'kysely';
 import type { Db } from './database.ts';
-import type {
-  AnalysisWindow,
-  Deployment,
-  DeploymentOutcome,
-  DeploymentPhase,
-  Release,
-  Service,
-} from './schema.ts';
+import type { AnalysisWindow, Deployment, DeploymentPhase, Release, Service } from './schema.ts';
 
 /** The writes the workers make while they roll a release out; callers fence them with a lease. */
 
@@ -31,26 +24,6 @@ export async function updateDeployment(
     .where('id', '=', id)
     .returningAll()
     .executeTakeFirstOrThrow();
-}
-
-export async function endDeployment(
-  db: Db,
-  id: number,
-  outcome: DeploymentOutcome,
-  reason: string,
-): Promise<void> {
-  await db
-    .updateTable('deployments')
-    .set({
-      outcome,
-      reason,
-      phase: 'finished',
-      finished_at: sql<Date>`now()`,
-      updated_at: sql<Date>`now()`,
-    })
-    .where('id', '=', id)
-    .where('finished_at', 'is', null)
-    .execute();
 }
 
 export async function updateServiceRuntime(
