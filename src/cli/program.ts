@@ -95,7 +95,7 @@ function buildProgram(context: CliContext, setExit: (code: number) => void): Com
     program,
     'worker',
     'run reconcile loops (AWS by default; BERTH_CLOUD=sim for the simulator)',
-  ).action(act(() => worker(context, 'aws')));
+  ).action(act(() => worker(context)));
 
   const service = program.command('service').description('create, list, show and update services');
   service.configureOutput(write).exitOverride();

@@ -94,28 +94,8 @@ export async function createService(
     const { settings, policy } = request;
     const service = await insertService(trx, {
       name: request.name,
-      cluster: settings.cluster,
-      ecs_service_name: settings.ecsServiceName,
-      desired_count: settings.desiredCount,
-      container_name: settings.containerName,
-      launch_type: settings.launchType,
-      subnets: settings.subnets,
-      security_groups: settings.securityGroups,
-      assign_public_ip: settings.assignPublicIp,
-      health_check_path: settings.healthCheckPath,
-      listener_rule_arn: settings.listenerRuleArn,
-      target_group_a_arn: settings.targetGroupArns?.[0] ?? null,
-      target_group_b_arn: settings.targetGroupArns?.[1] ?? null,
-      steps: policy.steps,
-      bake_seconds: policy.bakeSeconds,
-      analysis_interval_seconds: policy.analysisIntervalSeconds,
-      max_5xx_rate: policy.max5xxRate,
-      max_p99_ms: policy.maxP99Ms,
-      min_requests: policy.minRequests,
-      failure_limit: policy.failureLimit,
-      progress_deadline_seconds: policy.progressDeadlineSeconds,
-      rollback_window_seconds: policy.rollbackWindowSeconds,
-      max_5xx_rate_increase: policy.max5xxRateIncrease,
+      ...settingsRow(settings),
+      ...policyRow(policy),
       current_release_id: null,
       lease_owner: null,
       lease_until: null,
@@ -465,8 +445,8 @@ async function requestRelease(
   return { release, deployment };
 }
 
-function policyColumns(policy: Partial<RolloutPolicy>) {
-  return dropUndefined({
+function policyRow(policy: RolloutPolicy) {
+  return {
     steps: policy.steps,
     bake_seconds: policy.bakeSeconds,
     analysis_interval_seconds: policy.analysisIntervalSeconds,
@@ -477,11 +457,11 @@ function policyColumns(policy: Partial<RolloutPolicy>) {
     progress_deadline_seconds: policy.progressDeadlineSeconds,
     rollback_window_seconds: policy.rollbackWindowSeconds,
     max_5xx_rate_increase: policy.max5xxRateIncrease,
-  });
+  };
 }
 
-function settingsColumns(settings: Partial<ServiceSettings>) {
-  return dropUndefined({
+function settingsRow(settings: ServiceSettings) {
+  return {
     cluster: settings.cluster,
     ecs_service_name: settings.ecsServiceName,
     desired_count: settings.desiredCount,
@@ -492,9 +472,19 @@ function settingsColumns(settings: Partial<ServiceSettings>) {
     assign_public_ip: settings.assignPublicIp,
     health_check_path: settings.healthCheckPath,
     listener_rule_arn: settings.listenerRuleArn,
+    // Undefined (not null) when absent: an update that does not name them leaves them alone.
     target_group_a_arn: settings.targetGroupArns?.[0],
     target_group_b_arn: settings.targetGroupArns?.[1],
-  });
+  };
+}
+
+/** The columns of the fields given; what was not given (undefined) is left out. */
+function policyColumns(policy: Partial<RolloutPolicy>) {
+  return dropUndefined(policyRow(policy as RolloutPolicy));
+}
+
+function settingsColumns(settings: Partial<ServiceSettings>) {
+  return dropUndefined(settingsRow(settings as ServiceSettings));
 }
 
 function dropUndefined<T extends Record<string, unknown>>(

@@ -1,6 +1,4 @@
-import { once } from 'node:events';
-import { startWorkers } from '../../../workers/workers.ts';
-import { createLogger } from '../../logging.ts';
+import { runWorkers } from './worker.ts';
 import type { CliContext } from '../context.ts';
 
 export async function migrate(context: CliContext): Promise<number> {
@@ -23,28 +21,16 @@ export async function migrate(context: CliContext): Promise<number> {
  * against the simulated AWS unless BERTH_CLOUD=aws. Other `berth` commands in this folder
  * connect to the same database. SIGINT/SIGTERM drain the workers and stop.
  */
-export async function up(context: CliContext): Promise<number> {
-  const cloud = context.environment.cloud ?? 'sim';
-  const logger = createLogger({ level: context.environment.logLevel ?? 'info', name: 'berth-up' });
-  return context.withDatabase(
-    async (db, opened) => {
-      const running = startWorkers({
-        db,
-        databaseUrl: opened.url,
-        cloud,
-        environment: context.environment,
-        logger,
-      });
-      context.note(
-        `berth is up: ${opened.source}, schema current${opened.applied.length > 0 ? ` (applied ${opened.applied.join(', ')})` : ''}; ` +
-          `${running.workers.length} worker(s) on ${cloud === 'sim' ? 'the simulated AWS' : 'AWS'}`,
-      );
-      context.note('other berth commands run from here use this database. Ctrl-C stops.');
-      if (!context.io.signal.aborted) await once(context.io.signal, 'abort');
-      context.note('stopping: draining the workers');
-      await running.stop();
-      return 0;
-    },
-    { migrate: true },
-  );
+export function up(context: CliContext): Promise<number> {
+  return runWorkers(context, {
+    defaultCloud: 'sim',
+    migrate: true,
+    loggerName: 'berth-up',
+    started: (opened, workers, cloud) => [
+      `berth is up: ${opened.source}, schema current${opened.applied.length > 0 ? ` (applied ${opened.applied.join(', ')})` : ''}; ` +
+        `${workers} worker(s) on ${cloud}`,
+      'other berth commands run from here use this database. Ctrl-C stops.',
+    ],
+    stopping: 'stopping: draining the workers',
+  });
 }
