@@ -54,7 +54,7 @@ import {
   type SimulatedAwsOptions,
   type SimulatedServiceInfrastructure,
 } from '../src/cloud/sim/index.ts';
-import { testDatabase } from './support/database.ts';
+import { testDatabase, type TestDatabase } from './support/database.ts';
 
 /*
  * The simulated AWS through the real SDK clients, over a database of each test's own: the
@@ -72,6 +72,7 @@ const T0 = Date.UTC(2026, 10, 23, 14, 0, 0);
 interface Cloud {
   sim: SimulatedAws;
   aws: SimulatedClients;
+  db: TestDatabase['db'];
 }
 
 /**
@@ -81,7 +82,7 @@ interface Cloud {
 async function aCloud(label: string, options: SimulatedAwsOptions = {}): Promise<Cloud> {
   const { db } = await testDatabase(label);
   const sim = createSimulatedAws(db, { throttling: false, ...options });
-  return { sim, aws: simulatedClients(sim) };
+  return { sim, aws: simulatedClients(sim), db };
 }
 
 /** A clock the scenario moves by hand. */
@@ -808,9 +809,10 @@ describe('the generated ALB metrics', () => {
     label: string,
     images: { stable: string; canary: string },
     weights: [number, number],
+    options: SimulatedAwsOptions = {},
   ) {
     const clock = aClock();
-    const cloud = await aCloud(label, { clock: clock.now });
+    const cloud = await aCloud(label, { clock: clock.now, ...options });
     const infrastructure = await anExternalService(cloud.aws, 10);
     const [groupA, groupB] = infrastructure.targetGroupArns;
     await aTaskSet(cloud.aws, { image: images.stable, targetGroupArn: groupA, percent: 100 });
@@ -821,7 +823,12 @@ describe('the generated ALB metrics', () => {
     const [loadBalancer] =
       (await cloud.aws.elbv2.send(new DescribeLoadBalancersCommand({ Names: ['berth-sim'] })))
         .LoadBalancers ?? [];
-    return { ...cloud, infrastructure, loadBalancerArn: loadBalancer?.LoadBalancerArn ?? '' };
+    return {
+      ...cloud,
+      clock,
+      infrastructure,
+      loadBalancerArn: loadBalancer?.LoadBalancerArn ?? '',
+    };
   }
 
   type Rollout = Awaited<ReturnType<typeof aRollout>>;
@@ -876,6 +883,19 @@ describe('the generated ALB metrics', () => {
 
   const sum = (values: number[]) => values.reduce((total, value) => total + value, 0);
 
+  /**
+   * Request counts are Poisson around the expected count: each within six standard deviations of
+   * it, which any seed meets but once in hundreds of millions of buckets.
+   */
+  function assertPoisson(values: readonly number[], expected: number, label: string): void {
+    for (const value of values) {
+      assert.ok(
+        Math.abs(value - expected) <= 6 * Math.sqrt(expected),
+        `${label}: ${value} requests, expected about ${expected}`,
+      );
+    }
+  }
+
   it('sends the canary target group its weight’s share of the requests, newest first', async () => {
     const rollout = await aRollout(
       'metrics share',
@@ -886,15 +906,16 @@ describe('the generated ALB metrics', () => {
     const canary = await metric(rollout, 1, 'RequestCount', 'Sum');
 
     assert.equal(canary.values.length, 4, 'one datapoint a minute');
-    assert.deepEqual(canary.values, [300, 300, 300, 300], '50 requests a second, 10 % of them');
-    assert.deepEqual(stable.values, [2700, 2700, 2700, 2700]);
+    assertPoisson(canary.values, 300, 'canary, 50 requests a second, 10 % of them');
+    assertPoisson(stable.values, 2700, 'stable');
     const times = canary.timestamps.map((timestamp) => timestamp.getTime());
     assert.deepEqual(
       times,
       [4, 3, 2, 1].map((minute) => T0 + minute * 60_000),
     );
+    // 1,200 canary requests of 12,000: the share's standard deviation is under 0.003.
     const share = sum(canary.values) / (sum(canary.values) + sum(stable.values));
-    assert.ok(Math.abs(share - 0.1) < 0.01, `canary share ${share}`);
+    assert.ok(Math.abs(share - 0.1) < 0.02, `canary share ${share}`);
   });
 
   it('answers about 30 % of a 5xx image’s requests with a 5xx', async () => {
@@ -908,27 +929,86 @@ describe('the generated ALB metrics', () => {
     const stableErrors = await metric(rollout, 0, 'HTTPCode_Target_5XX_Count', 'Sum');
     const stableRequests = await metric(rollout, 0, 'RequestCount', 'Sum');
 
+    // About 1,200 requests each failing with probability 0.3: a standard deviation of 0.013.
     const rate = sum(errors.values) / sum(requests.values);
-    assert.ok(rate > 0.25 && rate < 0.35, `canary 5xx rate ${rate}`);
+    assert.ok(rate > 0.2 && rate < 0.4, `canary 5xx rate ${rate}`);
+    for (const [i, count] of errors.values.entries()) {
+      assert.ok(count <= (requests.values[i] ?? 0), 'a bucket fails no more requests than it has');
+    }
     const stableRate = sum(stableErrors.values) / sum(stableRequests.values);
     assert.ok(stableRate < 0.01, `stable 5xx rate ${stableRate}`);
   });
 
   it('gives a slow image a p99 response time near 2 seconds (CloudWatch reports seconds)', async () => {
+    // Half the traffic each, so that a minute's p99 rests on some 1,500 requests, 15 of them
+    // above it: even so it scatters by a tenth, and the bounds below are those no seed leaves
+    // (beyond six standard deviations of the order statistic).
     const rollout = await aRollout(
       'metrics slow',
       { stable: 'web:v1', canary: 'web:v2-slow' },
-      [90, 10],
+      [50, 50],
     );
     const canary = await metric(rollout, 1, 'TargetResponseTime', 'p99');
     const stable = await metric(rollout, 0, 'TargetResponseTime', 'p99');
     const average = await metric(rollout, 0, 'TargetResponseTime', 'Average');
 
     assert.equal(canary.values.length, 4);
-    for (const p99 of canary.values) assert.ok(p99 > 1.7 && p99 < 2.3, `canary p99 ${p99} s`);
-    for (const p99 of stable.values) assert.ok(p99 > 0.1 && p99 < 0.14, `stable p99 ${p99} s`);
+    for (const p99 of canary.values) assert.ok(p99 > 1.3 && p99 < 3.3, `canary p99 ${p99} s`);
+    for (const p99 of stable.values) assert.ok(p99 > 0.08 && p99 < 0.19, `stable p99 ${p99} s`);
     for (const mean of average.values)
-      assert.ok(mean > 0.03 && mean < 0.05, `stable mean ${mean} s`);
+      assert.ok(mean > 0.035 && mean < 0.045, `stable mean ${mean} s`);
+  });
+
+  it('answers the same datapoints for a window asked for again, in any process of the seed', async () => {
+    const rollout = await aRollout(
+      'metrics twice',
+      { stable: 'web:v1', canary: 'web:v2-5xx' },
+      [90, 10],
+      { seed: 7 },
+    );
+    const ask = async (aws: SimulatedClients) => {
+      const result = await aws.cloudwatch.send(
+        new GetMetricDataCommand({
+          MetricDataQueries: [
+            albQuery('requests', rollout, 1, 'RequestCount', 'Sum'),
+            albQuery('errors', rollout, 1, 'HTTPCode_Target_5XX_Count', 'Sum'),
+            albQuery('p99', rollout, 1, 'TargetResponseTime', 'p99'),
+            albQuery('average', rollout, 1, 'TargetResponseTime', 'Average'),
+            albQuery('samples', rollout, 1, 'TargetResponseTime', 'SampleCount'),
+          ],
+          StartTime: new Date(T0),
+          EndTime: new Date(T0 + 5 * 60_000),
+        }),
+      );
+      return (result.MetricDataResults ?? []).map(({ Id, Timestamps, Values }) => ({
+        Id,
+        Timestamps,
+        Values,
+      }));
+    };
+    const first = await ask(rollout.aws);
+    // A worker that crashed reads the same window again, later, or from a process of its own.
+    rollout.clock.advance(10 * 60_000);
+    const again = await ask(rollout.aws);
+    const restart = (seed: number) =>
+      simulatedClients(
+        createSimulatedAws(rollout.db, { throttling: false, clock: rollout.clock.now, seed }),
+      );
+
+    assert.equal(first[0]?.Values?.length, 5);
+    assert.deepEqual(again, first);
+    assert.deepEqual(await ask(restart(7)), first);
+    assert.notDeepEqual(
+      (await ask(restart(8))).map((result) => result.Values),
+      first.map((result) => result.Values),
+      'another seed draws other traffic',
+    );
+    // The statistics of one bucket come from the same drawn requests.
+    const [requests, errors, , , samples] = first;
+    assert.deepEqual(samples?.Values, requests?.Values);
+    for (const [i, count] of (errors?.Values ?? []).entries()) {
+      assert.ok(count <= (requests?.Values?.[i] ?? 0), `${count} 5xx in bucket ${i}`);
+    }
   });
 
   it('has no datapoints for a target group of weight 0: missing data is not zero', async () => {
@@ -941,7 +1021,8 @@ describe('the generated ALB metrics', () => {
     const stable = await metric(rollout, 0, 'RequestCount', 'Sum');
 
     assert.deepEqual(canary.values, []);
-    assert.deepEqual(stable.values, [3000, 3000, 3000, 3000]);
+    assert.equal(stable.values.length, 4);
+    assertPoisson(stable.values, 3000, 'stable');
   });
 
   it('sends nothing to a target group without healthy targets: the others take its share', async () => {
@@ -954,7 +1035,8 @@ describe('the generated ALB metrics', () => {
     const stable = await metric(rollout, 0, 'RequestCount', 'Sum');
 
     assert.deepEqual(canary.values, []);
-    assert.deepEqual(stable.values, [3000, 3000, 3000, 3000]);
+    assert.equal(stable.values.length, 4);
+    assertPoisson(stable.values, 3000, 'stable');
   });
 
   it('returns datapoints put for a metric instead of generating them', async () => {

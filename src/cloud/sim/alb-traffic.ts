@@ -41,20 +41,30 @@ export interface AlbBucket {
   avgMs: number;
 }
 
-/** Expected (fractional) traffic of a bucket, before rounding and noise. */
+/** Expected (fractional) traffic of a bucket, before it is drawn. */
 interface ServedTraffic {
   requests: number;
   errors: number;
-  /** Σ requests × p99, to average latencies by the requests that saw them. */
-  p99Weighted: number;
-  avgWeighted: number;
+  /** Expected requests by latency profile (`avgMs:p99Ms`): the bucket's latencies mix them. */
+  latencies: Map<string, LatencyShare>;
+}
+
+interface LatencyShare {
+  requests: number;
+  avgMs: number;
+  p99Ms: number;
 }
 
 /**
- * The traffic that `targetGroups` served, by bucket start; a bucket with no requests is absent
- * (CloudWatch has no datapoint for it: missing data is not zero). Request counts are rounded;
- * 5xx counts and latencies get ±10 % deterministic noise from `random`, keyed by `noiseKey` and
- * the bucket.
+ * The traffic that `targetGroups` served, by bucket start, drawn as real traffic scatters: the
+ * request count is Poisson around the expected count, each request fails with the bucket's error
+ * rate (a binomial 5xx count), and the latencies are log-normal, fitted to each profile's mean
+ * and p99, so a bucket's p99 and average scatter as those of its requests would. A bucket that
+ * draws no requests is absent (CloudWatch has no datapoint for it: missing data is not zero).
+ *
+ * Every draw comes from `random`, keyed by `noise.key`, the period, the bucket start and what is
+ * drawn: the same bucket asked for again answers the same numbers (a worker re-reading a window
+ * after a crash sees what it saw), and one seed replays one run.
  */
 export function albBuckets(
   model: TrafficModel,
@@ -76,14 +86,18 @@ export function albBuckets(
   }
   const buckets = new Map<Millis, AlbBucket>();
   for (const [start, traffic] of served) {
-    const requests = Math.round(traffic.requests);
+    // The period is part of the key: a minute and the five minutes starting with it are
+    // different quantities, each drawn on its own.
+    const uniform = (what: string) =>
+      openUnit(noise.random(`${what}:${noise.key}:${range.periodMs}:${start}`));
+    const requests = poisson(traffic.requests, uniform('requests'));
     if (requests === 0) continue;
-    const jitter = (what: string) => 0.9 + 0.2 * noise.random(`${what}:${noise.key}:${start}`);
+    const errorRate = traffic.requests > 0 ? traffic.errors / traffic.requests : 0;
     buckets.set(start, {
       requests,
-      errors: Math.min(requests, Math.round(traffic.errors * jitter('5xx'))),
-      p99Ms: (traffic.p99Weighted / traffic.requests) * jitter('p99'),
-      avgMs: (traffic.avgWeighted / traffic.requests) * jitter('avg'),
+      // Drawn from the requests drawn, so a bucket never fails more requests than it answered.
+      errors: binomial(requests, errorRate, uniform('5xx')),
+      ...drawLatencies(mixtureOf(traffic), requests, uniform),
     });
   }
   return buckets;
@@ -116,21 +130,27 @@ function addRuleTraffic(
       .filter(([arn]) => healthy(arn).length > 0)
       .reduce((sum, [, w]) => sum + w, 0);
     const requests = (model.rps * (to - from) * weight) / totalWeight / 1000;
-    // Requests spread evenly over the healthy targets, each answering as its image behaves.
-    const profiles = serving.map((target) => behaviour(target.image));
-    const mean = (pick: (profile: BehaviourProfile) => number) =>
-      profiles.reduce((sum, profile) => sum + pick(profile), 0) / profiles.length;
     const bucket = Math.floor(from / range.periodMs) * range.periodMs;
     const traffic = served.get(bucket) ?? {
       requests: 0,
       errors: 0,
-      p99Weighted: 0,
-      avgWeighted: 0,
+      latencies: new Map<string, LatencyShare>(),
     };
     traffic.requests += requests;
-    traffic.errors += requests * mean((profile) => profile.errorRate);
-    traffic.p99Weighted += requests * mean((profile) => profile.p99Ms);
-    traffic.avgWeighted += requests * mean((profile) => profile.avgMs);
+    // Requests spread evenly over the healthy targets, each answering as its image behaves.
+    const share = requests / serving.length;
+    for (const target of serving) {
+      const profile = behaviour(target.image);
+      traffic.errors += share * profile.errorRate;
+      const key = `${profile.avgMs}:${profile.p99Ms}`;
+      const latency = traffic.latencies.get(key) ?? {
+        requests: 0,
+        avgMs: profile.avgMs,
+        p99Ms: profile.p99Ms,
+      };
+      latency.requests += share;
+      traffic.latencies.set(key, latency);
+    }
     served.set(bucket, traffic);
   }
 }
@@ -201,4 +221,260 @@ function latencyPercentileMs(p: number, avgMs: number, p99Ms: number): number {
   if (p <= 50) return (medianMs * p) / 50;
   if (p <= 99) return medianMs + ((p99Ms - medianMs) * (p - 50)) / 49;
   return p99Ms * (1 + (p - 99) * 0.5);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Drawing a bucket. Every draw is a pure function of the seed, the bucket and its expected
+// traffic. Counts invert their distribution at one keyed uniform, so that the counts of the
+// bucket in progress grow with its traffic from one read to the next instead of jumping about.
+
+/** Above this mean a Poisson count is drawn from its normal approximation. */
+const POISSON_NORMAL_ABOVE = 50;
+
+/** Above this n·min(p, 1 − p) a binomial count is drawn from its normal approximation. */
+const BINOMIAL_NORMAL_ABOVE = 10;
+
+/**
+ * Up to this many requests a bucket draws every request's latency; above, its p99 and mean are
+ * drawn from their sampling distributions, so that 5,000 requests a second cost no more than 5.
+ */
+const LATENCIES_DRAWN_UP_TO = 100;
+
+/** The 99th percentile of the standard normal distribution. */
+const Z99 = 2.3263478740408408;
+
+/** One log-normal component of a bucket's latencies, in milliseconds. */
+interface LogNormal {
+  /** Share of the bucket's requests, 0 to 1. */
+  weight: number;
+  mu: number;
+  sigma: number;
+}
+
+/** A uniform in (0, 1): the seeded generator may give 0, whose logarithm no draw can use. */
+function openUnit(u: number): number {
+  return Math.min(Math.max(u, 2 ** -33), 1 - 2 ** -33);
+}
+
+/** A Poisson count of mean `mean` at the uniform `u`. */
+function poisson(mean: number, u: number): number {
+  if (!(mean > 0)) return 0;
+  if (mean > POISSON_NORMAL_ABOVE) {
+    return Math.max(0, Math.round(mean + Math.sqrt(mean) * normalQuantile(u)));
+  }
+  // Inversion: the smallest k whose cumulative probability reaches u. e^−50 is far from
+  // underflow, and the cap only guards against rounding leaving the sum a hair below u.
+  let k = 0;
+  let probability = Math.exp(-mean);
+  let cumulative = probability;
+  while (cumulative < u && k < 1000) {
+    k += 1;
+    probability *= mean / k;
+    cumulative += probability;
+  }
+  return k;
+}
+
+/** A binomial count of `n` trials of probability `p` at the uniform `u`. */
+function binomial(n: number, p: number, u: number): number {
+  if (n <= 0 || !(p > 0)) return 0;
+  if (p >= 1) return n;
+  // The failures of the complement, so that the inversion below starts where the mass is.
+  if (p > 0.5) return n - binomial(n, 1 - p, 1 - u);
+  if (n * p > BINOMIAL_NORMAL_ABOVE) {
+    const drawn = Math.round(n * p + Math.sqrt(n * p * (1 - p)) * normalQuantile(u));
+    return Math.min(n, Math.max(0, drawn));
+  }
+  // Inversion; with n·p ≤ 10 and p ≤ ½, P(0) = (1 − p)ⁿ stays above e^−14.
+  let k = 0;
+  let probability = Math.exp(n * Math.log1p(-p));
+  let cumulative = probability;
+  while (cumulative < u && k < n) {
+    probability *= ((n - k) / (k + 1)) * (p / (1 - p));
+    k += 1;
+    cumulative += probability;
+  }
+  return k;
+}
+
+/**
+ * A Gamma(`shape`, 1) variate, `shape` ≥ 1, by Marsaglia and Tsang's method: a normal draw
+ * squeezed and accepted or not, each attempt drawing its own two keyed uniforms.
+ */
+function gammaVariate(shape: number, uniform: (what: string) => number): number {
+  const d = shape - 1 / 3;
+  const c = 1 / Math.sqrt(9 * d);
+  for (let attempt = 0; attempt < 64; attempt++) {
+    const z = normalQuantile(uniform(`${attempt}:z`));
+    if (1 + c * z <= 0) continue;
+    const logV = 3 * Math.log1p(c * z);
+    const v = Math.exp(logV);
+    if (Math.log(uniform(`${attempt}:u`)) < (z * z) / 2 + d - d * v + d * logV) return d * v;
+  }
+  // Each attempt is accepted with a probability above 95 %: 64 rejections do not happen.
+  return shape;
+}
+
+/**
+ * The log-normal whose mean is `avgMs` and whose 99th percentile is `p99Ms`: from
+ * mean = e^(μ + σ²/2) and p99 = e^(μ + z₉₉σ), σ is the smaller root of σ²/2 − z₉₉σ + ln(p99/mean).
+ * A p99 over 15 times the mean has no such log-normal; then σ = z₉₉, which keeps the p99 and
+ * lowers the mean. A p99 not above the mean leaves every request at the p99.
+ */
+function fitLogNormal(avgMs: number, p99Ms: number): { mu: number; sigma: number } {
+  const mean = Math.max(avgMs, 1e-3);
+  const p99 = Math.max(p99Ms, 1e-3);
+  const spread = Math.log(p99 / mean);
+  const sigma = spread <= 0 ? 0 : Z99 - Math.sqrt(Math.max(0, Z99 * Z99 - 2 * spread));
+  return { mu: Math.log(p99) - Z99 * sigma, sigma };
+}
+
+/** The bucket's latency distribution: one log-normal per profile, weighted by its requests. */
+function mixtureOf(traffic: ServedTraffic): LogNormal[] {
+  const shares = [...traffic.latencies.values()].filter((share) => share.requests > 0);
+  const total = shares.reduce((sum, share) => sum + share.requests, 0);
+  return shares.map((share) => ({
+    weight: share.requests / total,
+    ...fitLogNormal(share.avgMs, share.p99Ms),
+  }));
+}
+
+/**
+ * The p99 and mean latency of `n` requests drawn from `mixture`. The p99 is the ⌈0.99n⌉-th
+ * smallest latency, the rank CloudWatch's percentiles of stored values use too.
+ */
+function drawLatencies(
+  mixture: readonly LogNormal[],
+  n: number,
+  uniform: (what: string) => number,
+): { p99Ms: number; avgMs: number } {
+  const rank = Math.ceil((99 * n) / 100);
+  if (n <= LATENCIES_DRAWN_UP_TO) {
+    const latencies: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const component =
+        mixture.length === 1 ? mixture[0] : pick(mixture, uniform(`latency:${i}:component`));
+      if (component === undefined) break;
+      latencies.push(
+        Math.exp(component.mu + component.sigma * normalQuantile(uniform(`latency:${i}`))),
+      );
+    }
+    latencies.sort((a, b) => a - b);
+    return {
+      p99Ms: latencies[rank - 1] ?? 0,
+      avgMs: latencies.reduce((sum, latency) => sum + latency, 0) / latencies.length,
+    };
+  }
+  // The rank-th smallest of n latencies is F⁻¹(U₍rank₎), and U₍rank₎ ~ Beta(rank, n + 1 − rank):
+  // its tail 1 − U₍rank₎ = G₁ / (G₁ + G₂), G₁ ~ Gamma(n + 1 − rank), G₂ ~ Gamma(rank). Exact
+  // for any n, and the tail stays precise where U₍rank₎ is a hair below 1.
+  const above = gammaVariate(n + 1 - rank, (what) => uniform(`p99:above:${what}`));
+  const below = gammaVariate(rank, (what) => uniform(`p99:below:${what}`));
+  const p99Ms = upperQuantile(mixture, above / (above + below));
+  // The mean of n latencies: by the central limit theorem nearly normal, but a long tail skews
+  // it at a few hundred requests and a normal could go negative; a log-normal with the same mean
+  // and variance (Fenton–Wilkinson) keeps its skew and its sign.
+  const mean = mixture.reduce((sum, c) => sum + c.weight * Math.exp(c.mu + c.sigma ** 2 / 2), 0);
+  const square = mixture.reduce(
+    (sum, c) => sum + c.weight * Math.exp(2 * c.mu + 2 * c.sigma ** 2),
+    0,
+  );
+  const spread = Math.log1p(Math.max(0, square - mean * mean) / (n * mean * mean));
+  const z = normalQuantile(uniform('avg'));
+  return { p99Ms, avgMs: mean * Math.exp(-spread / 2 + Math.sqrt(spread) * z) };
+}
+
+/** The component of a mixture that the uniform `u` falls in. */
+function pick(mixture: readonly LogNormal[], u: number): LogNormal | undefined {
+  let cumulative = 0;
+  for (const component of mixture) {
+    cumulative += component.weight;
+    if (u < cumulative) return component;
+  }
+  return mixture[mixture.length - 1];
+}
+
+/** The latency that a share `tail` of `mixture`'s requests exceeds. */
+function upperQuantile(mixture: readonly LogNormal[], tail: number): number {
+  const [only] = mixture;
+  if (only === undefined) return 0;
+  if (mixture.length === 1) return Math.exp(only.mu - only.sigma * normalQuantile(tail));
+  // A mixture has no closed-form quantile: bisect its survival function in log-latency.
+  const widest = Math.max(...mixture.map((c) => c.sigma));
+  let low = Math.min(...mixture.map((c) => c.mu)) - 40 * widest - 1;
+  let high = Math.max(...mixture.map((c) => c.mu)) + 40 * widest + 1;
+  const survival = (logMs: number) =>
+    mixture.reduce((sum, c) => {
+      const exceeds = c.sigma === 0 ? (logMs < c.mu ? 1 : 0) : normalTail((logMs - c.mu) / c.sigma);
+      return sum + c.weight * exceeds;
+    }, 0);
+  for (let i = 0; i < 100; i++) {
+    const middle = (low + high) / 2;
+    if (survival(middle) > tail) low = middle;
+    else high = middle;
+  }
+  return Math.exp((low + high) / 2);
+}
+
+/** P(Z > z) for a standard normal Z: erfc by its Chebyshev fit, relative error below 1.2e-7. */
+function normalTail(z: number): number {
+  const x = Math.abs(z) / Math.SQRT2;
+  const t = 1 / (1 + 0.5 * x);
+  const poly = horner(
+    [
+      0.17087277, -0.82215223, 1.48851587, -1.13520398, 0.27886807, -0.18628806, 0.09678418,
+      0.37409196, 1.00002368, -1.26551223,
+    ],
+    t,
+  );
+  const erfc = t * Math.exp(-x * x + poly);
+  return z >= 0 ? erfc / 2 : 1 - erfc / 2;
+}
+
+/**
+ * The standard normal quantile of `p` in (0, 1), by Acklam's rational approximation (relative
+ * error below 1.2e-9): one uniform per normal draw, and monotone in it.
+ */
+function normalQuantile(p: number): number {
+  const low = 0.02425;
+  if (p < low || p > 1 - low) {
+    const q = Math.sqrt(-2 * Math.log(p < low ? p : 1 - p));
+    const x =
+      horner(
+        [
+          -7.784894002430293e-3, -3.223964580411365e-1, -2.400758277161838, -2.549732539343734,
+          4.374664141464968, 2.938163982698783,
+        ],
+        q,
+      ) /
+      horner(
+        [7.784695709041462e-3, 3.224671290700398e-1, 2.445134137142996, 3.754408661907416, 1],
+        q,
+      );
+    return p < low ? x : -x;
+  }
+  const q = p - 0.5;
+  const r = q * q;
+  return (
+    (horner(
+      [
+        -3.969683028665376e1, 2.209460984245205e2, -2.759285104469687e2, 1.38357751867269e2,
+        -3.066479806614716e1, 2.506628277459239,
+      ],
+      r,
+    ) *
+      q) /
+    horner(
+      [
+        -5.447609879822406e1, 1.615858368580409e2, -1.556989798598866e2, 6.680131188771972e1,
+        -1.328068155288572e1, 1,
+      ],
+      r,
+    )
+  );
+}
+
+/** The polynomial with `coefficients`, highest power first, at `x`. */
+function horner(coefficients: readonly number[], x: number): number {
+  return coefficients.reduce((sum, coefficient) => sum * x + coefficient, 0);
 }
