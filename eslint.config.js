@@ -2,6 +2,21 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
+/** `@aws-sdk/*` (values and types) belongs to the Cloud implementations in src/cloud. */
+const awsSdkWall = {
+  group: ['@aws-sdk/*'],
+  message:
+    'AWS SDK only in src/cloud: go through the Cloud interface (src/cloud/cloud.ts), or add the call there.',
+};
+
+/** Kysely's raw `sql` tag belongs to the store: everyone else calls the store's functions. */
+const sqlWall = {
+  name: 'kysely',
+  importNames: ['sql'],
+  message:
+    "Raw SQL only in src/store (and the simulator's src/cloud/sim/sim-store.ts): add a store function and call it.",
+};
+
 export default tseslint.config(
   { ignores: ['node_modules/', '.berth/', 'coverage/'] },
   js.configs.recommended,
@@ -18,9 +33,38 @@ export default tseslint.config(
     },
   },
   {
-    // The CLI's own output and the test runner's progress are the only places that print.
-    files: ['src/cli/**', 'bin/**', 'test/run.ts'],
+    // The CLI's own output, the test runner's progress and the benchmarks' tables are the only
+    // places that print.
+    files: ['src/cli/**', 'bin/**', 'test/run.ts', 'bench/**'],
     rules: { 'no-console': 'off' },
+  },
+  // The house's walls. ESLint replaces a rule's options rather than merging them, so each
+  // block below states the whole list of walls that still apply to its files.
+  {
+    rules: { 'no-restricted-imports': ['error', { patterns: [awsSdkWall], paths: [sqlWall] }] },
+  },
+  {
+    // The Cloud interface's implementations: the AWS adapter and the simulated AWS.
+    files: [
+      'src/cloud/**',
+      // berth infra bootstrap builds its own SDK clients from the endpoint and region it is
+      // given, before any Cloud exists, and hands them to src/cloud/bootstrap.ts.
+      'src/cli/commands/infra.ts',
+      // Benchmarks may drive the SDK clients (real or simulated) directly.
+      'bench/**',
+    ],
+    rules: { 'no-restricted-imports': ['error', { paths: [sqlWall] }] },
+  },
+  {
+    // The store, and the migrations that build its schema, are where SQL is written.
+    files: ['src/store/**', 'migrations/**'],
+    rules: { 'no-restricted-imports': ['error', { patterns: [awsSdkWall] }] },
+  },
+  {
+    // Tests reach behind every wall to set up and inspect; the simulated AWS keeps its state in
+    // Postgres through its own store.
+    files: ['test/**', 'src/cloud/sim/sim-store.ts'],
+    rules: { 'no-restricted-imports': 'off' },
   },
   {
     // node:test's describe() and it() return promises that the runner itself awaits.
