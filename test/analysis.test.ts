@@ -1,262 +1,315 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
-import { judge, REASONS, stepOutcome } from '../src/analysis/judge.ts';
-import type { Thresholds, WindowMetrics } from '../src/analysis/judge.ts';
+import {
+  judgeStep,
+  REASONS,
+  type AnalysisPolicy,
+  type WindowMetrics,
+  type WindowPair,
+} from '../src/analysis/judge.ts';
+import {
+  boundary,
+  errorIncreaseTest,
+  errorRateTest,
+  hypothesesFor,
+} from '../src/analysis/sequential-test.ts';
+import { analysisDeadline, windowSchedule } from '../src/analysis/windows.ts';
 
-/** A healthy window: 1000 requests, 2 of them 5xx, p99 300 ms, average 120 ms. */
+/** A window of the canary: 5 requests, none of them 5xx, p99 120 ms, average 40 ms. */
 function aWindow(overrides: Partial<WindowMetrics> = {}): WindowMetrics {
-  return { requests: 1000, errors5xx: 2, p99Ms: 300, avgMs: 120, ...overrides };
+  return { requests: 5, errors5xx: 0, p99Ms: 120, avgMs: 40, ...overrides };
 }
 
-/** The default policy: at most 1 % 5xx, p99 at most 800 ms, at least 100 requests, no baseline check. */
-function thresholds(overrides: Partial<Thresholds> = {}): Thresholds {
+/** `count` canary windows alike, with no baseline. */
+function windows(count: number, overrides: Partial<WindowMetrics> = {}): WindowPair[] {
+  return Array.from({ length: count }, () => ({ canary: aWindow(overrides), baseline: null }));
+}
+
+/** The default policy: at most 1 % 5xx at 0.95, p99 at most 800 ms, at least 100 requests. */
+function policy(overrides: Partial<AnalysisPolicy> = {}): AnalysisPolicy {
   return {
     max5xxRate: 0.01,
     maxP99Ms: 800,
     minRequests: 100,
     max5xxRateIncrease: null,
+    confidence: 0.95,
+    failureLimit: 2,
     ...overrides,
   };
 }
 
-describe('judge', () => {
-  it('passes a healthy window and names the measured values', () => {
-    const j = judge(aWindow(), null, thresholds());
-    assert.equal(j.verdict, 'pass');
-    assert.equal(j.code, REASONS.WithinThresholds);
-    assert.match(j.reason, /5xx rate 0\.002 <= 0\.01 \(2 of 1000 requests\)/);
-    assert.match(j.reason, /p99 latency 300 ms <= 800 ms/);
-    assert.deepEqual(j.canary, {
-      requests: 1000,
-      errors5xx: 2,
-      rate5xx: 0.002,
-      latencyMs: 300,
-      latencySource: 'p99',
-    });
-    assert.equal(j.baseline, null);
-    assert.deepEqual(j.thresholds, thresholds());
+describe('errorRateTest (Wald SPRT on pooled counts)', () => {
+  it('decides between a quarter of the threshold and twice it', () => {
+    assert.deepEqual(hypothesesFor(0.01), { good: 0.0025, bad: 0.02 });
+    assert.ok(Math.abs(boundary(0.95) - Math.log(20)) < 1e-12);
   });
 
-  it('fails a window with 30 % 5xx and puts the rate and counts in the reason', () => {
-    const j = judge(aWindow({ requests: 300, errors5xx: 93 }), null, thresholds());
-    assert.equal(j.verdict, 'fail');
-    assert.equal(j.code, REASONS.ErrorRateExceeded);
-    assert.equal(j.reason, '5xx rate 0.31 > 0.01 (93 of 300 requests)');
-    assert.equal(j.canary.rate5xx, 0.31);
+  it('passes a clean canary once the evidence reaches the confidence, not before', () => {
+    const rules = { maxRate: 0.01, confidence: 0.95, minRequests: 20 };
+    const early = errorRateTest({ requests: 100, errors: 0 }, rules);
+    assert.equal(early.decision, 'continue');
+    assert.ok(early.confidence > 0 && early.confidence < 0.95, String(early.confidence));
+    assert.equal(early.favours, 'good');
+    const needed = 100 + (early.moreRequestsToPass ?? NaN);
+    assert.equal(errorRateTest({ requests: needed - 1, errors: 0 }, rules).decision, 'continue');
+    const passed = errorRateTest({ requests: needed, errors: 0 }, rules);
+    assert.equal(passed.decision, 'pass');
+    assert.ok(passed.confidence >= 0.95);
+    assert.equal(passed.moreRequestsToPass, 0);
+    // 0.98^n <= 0.05 needs n >= 149: no honest test passes a 2 % release sooner on 0 errors.
+    assert.ok(needed >= 149 && needed <= 200, String(needed));
   });
 
-  it('gives the rate to 3 significant digits', () => {
-    const j = judge(aWindow({ requests: 300, errors5xx: 100 }), null, thresholds());
-    assert.equal(j.reason, '5xx rate 0.333 > 0.01 (100 of 300 requests)');
-  });
-
-  it('fails a window whose p99 of 2000 ms is above 800 ms', () => {
-    const j = judge(aWindow({ p99Ms: 2000 }), null, thresholds());
-    assert.equal(j.verdict, 'fail');
-    assert.equal(j.code, REASONS.LatencyExceeded);
-    assert.equal(j.reason, 'p99 latency 2000 ms > 800 ms');
-  });
-
-  it('falls back to the average latency when p99 is missing, and says so', () => {
-    const j = judge(aWindow({ p99Ms: null, avgMs: 120 }), null, thresholds());
-    assert.equal(j.verdict, 'pass');
-    assert.equal(j.canary.latencySource, 'average');
-    assert.equal(j.canary.latencyMs, 120);
-    assert.match(j.reason, /average latency 120 ms <= 800 ms \(no p99 datapoint; average used/);
-  });
-
-  it('fails on the average latency when p99 is missing and the average is too high', () => {
-    const j = judge(aWindow({ p99Ms: null, avgMs: 950 }), null, thresholds());
-    assert.equal(j.verdict, 'fail');
-    assert.equal(j.code, REASONS.LatencyExceeded);
-    assert.equal(
-      j.reason,
-      'average latency 950 ms > 800 ms (no p99 datapoint; average used instead)',
+  it('fails a 30 % canary on a handful of requests, whatever the minimum', () => {
+    const failed = errorRateTest(
+      { requests: 10, errors: 3 },
+      { maxRate: 0.01, confidence: 0.95, minRequests: 5000 },
     );
+    assert.equal(failed.decision, 'fail');
+    assert.equal(failed.favours, 'bad');
+    assert.equal(failed.moreRequestsToPass, null);
   });
 
-  it('is inconclusive when neither p99 nor average latency has a datapoint', () => {
-    const j = judge(aWindow({ p99Ms: null, avgMs: null }), null, thresholds());
-    assert.equal(j.verdict, 'inconclusive');
-    assert.equal(j.code, REASONS.NoLatencyData);
-    assert.equal(j.canary.latencySource, null);
-    assert.match(j.reason, /no TargetResponseTime datapoint .* for 1000 requests/);
-  });
-
-  it('is inconclusive with too few requests, even when every one of them failed', () => {
-    const j = judge(aWindow({ requests: 12, errors5xx: 12 }), null, thresholds());
-    assert.equal(j.verdict, 'inconclusive');
-    assert.equal(j.code, REASONS.NotEnoughTraffic);
-    assert.equal(j.reason, '12 requests, fewer than the 100 needed');
-  });
-
-  it('is inconclusive when there is no RequestCount datapoint at all', () => {
-    const j = judge(aWindow({ requests: null, errors5xx: null }), null, thresholds());
-    assert.equal(j.verdict, 'inconclusive');
-    assert.equal(j.code, REASONS.NotEnoughTraffic);
-    assert.match(j.reason, /no RequestCount datapoint.*fewer than the 100 needed/);
-    assert.equal(j.canary.rate5xx, null);
-  });
-
-  it('counts a missing 5xx datapoint as 0 errors when there was traffic', () => {
-    const j = judge(aWindow({ requests: 500, errors5xx: null }), null, thresholds());
-    assert.equal(j.verdict, 'pass');
-    assert.equal(j.canary.errors5xx, 0);
-    assert.equal(j.canary.rate5xx, 0);
-    assert.match(j.reason, /5xx rate 0 <= 0\.01 \(0 of 500 requests\)/);
-  });
-
-  it('fails on an increase over the baseline only when that check is configured', () => {
-    const canary = aWindow({ requests: 1000, errors5xx: 8 });
-    const baseline = aWindow({ requests: 5000, errors5xx: 0 });
-
-    const unconfigured = judge(canary, baseline, thresholds());
-    assert.equal(unconfigured.verdict, 'pass');
-
-    const configured = judge(canary, baseline, thresholds({ max5xxRateIncrease: 0.005 }));
-    assert.equal(configured.verdict, 'fail');
-    assert.equal(configured.code, REASONS.ErrorRateIncreaseExceeded);
-    assert.match(configured.reason, /0\.008 above the stable baseline's 0, more than the 0\.005/);
-    assert.match(configured.reason, /8 of 1000 requests; baseline 0 of 5000 requests/);
-    assert.deepEqual(configured.baseline, { requests: 5000, rate5xx: 0, latencyMs: 300 });
-  });
-
-  it('passes an increase over the baseline that is within the allowed one', () => {
-    const j = judge(
-      aWindow({ requests: 1000, errors5xx: 8 }),
-      aWindow({ requests: 1000, errors5xx: 5 }),
-      thresholds({ max5xxRateIncrease: 0.005 }),
+  it('does not fail on one 5xx among 20 requests: a single error is not enough evidence', () => {
+    const one = errorRateTest(
+      { requests: 20, errors: 1 },
+      { maxRate: 0.01, confidence: 0.95, minRequests: 20 },
     );
-    assert.equal(j.verdict, 'pass');
-    assert.match(j.reason, /0\.003 above the stable baseline's 0\.005, within 0\.005/);
+    assert.equal(one.decision, 'continue');
   });
 
-  it('skips the baseline comparison when the baseline had fewer than the minimum requests', () => {
-    const j = judge(
-      aWindow({ requests: 1000, errors5xx: 8 }),
-      aWindow({ requests: 40, errors5xx: 0 }),
-      thresholds({ max5xxRateIncrease: 0.005 }),
+  it('holds a pass until the pooled minimum is met', () => {
+    const rules = { maxRate: 0.01, confidence: 0.95, minRequests: 5000 };
+    const result = errorRateTest({ requests: 1000, errors: 0 }, rules);
+    assert.equal(result.decision, 'continue');
+    assert.equal(result.moreRequestsToPass, 4000);
+  });
+
+  it('never passes on no requests, even with a minimum of 0', () => {
+    const none = errorRateTest(
+      { requests: 0, errors: 0 },
+      { maxRate: 0.01, confidence: 0.95, minRequests: 0 },
     );
-    assert.equal(j.verdict, 'pass');
-    assert.equal(j.code, REASONS.WithinThresholds);
-    assert.match(j.reason, /baseline comparison skipped: 40 requests, fewer than the 100 needed/);
+    assert.equal(none.decision, 'continue');
+    assert.ok((none.moreRequestsToPass ?? 0) >= 1);
   });
 
-  it('reports the error rate when both the error rate and the latency fail', () => {
-    const j = judge(aWindow({ requests: 300, errors5xx: 93, p99Ms: 2000 }), null, thresholds());
-    assert.equal(j.verdict, 'fail');
-    assert.equal(j.code, REASONS.ErrorRateExceeded);
+  it('fails at once on any 5xx when the threshold is 0', () => {
+    const rules = { maxRate: 0, confidence: 0.95, minRequests: 10 };
+    assert.equal(errorRateTest({ requests: 50, errors: 1 }, rules).decision, 'fail');
+    assert.equal(errorRateTest({ requests: 50, errors: 0 }, rules).decision, 'continue');
   });
 
-  it('reports the error rate when it fails and there is no latency data', () => {
-    const j = judge(
-      aWindow({ requests: 300, errors5xx: 93, p99Ms: null, avgMs: null }),
-      null,
-      thresholds(),
-    );
-    assert.equal(j.code, REASONS.ErrorRateExceeded);
-  });
-
-  it('passes a window exactly at the thresholds: equal is not a breach', () => {
-    const j = judge(aWindow({ requests: 300, errors5xx: 3, p99Ms: 800 }), null, thresholds());
-    assert.equal(j.verdict, 'pass');
-    assert.equal(j.canary.rate5xx, 0.01);
-  });
-
-  it('passes an increase over the baseline exactly equal to the allowed one', () => {
-    const j = judge(
-      // 0.07 - 0.06 is 0.010000000000000009 in floating point.
-      aWindow({ requests: 100, errors5xx: 7 }),
-      aWindow({ requests: 100, errors5xx: 6 }),
-      thresholds({ max5xxRate: 0.1, max5xxRateIncrease: 0.01 }),
-    );
-    assert.equal(j.verdict, 'pass');
-  });
-
-  it('passes exactly the minimum number of requests', () => {
-    const j = judge(aWindow({ requests: 100, errors5xx: 1 }), null, thresholds());
-    assert.equal(j.verdict, 'pass');
-  });
-
-  it('prints more digits when 3 would make a breaching rate look equal to the threshold', () => {
-    const j = judge(aWindow({ requests: 10000, errors5xx: 101 }), null, thresholds());
-    assert.equal(j.verdict, 'fail');
-    assert.match(j.reason, /^5xx rate 0\.0101 > 0\.01/);
-    const close = judge(aWindow({ requests: 100000, errors5xx: 1001 }), null, thresholds());
-    assert.match(close.reason, /^5xx rate 0\.01001 > 0\.01/);
-  });
-
-  it('is inconclusive with 0 requests and a minimum of 0, without dividing by zero', () => {
-    const j = judge(
-      aWindow({ requests: 0, errors5xx: null }),
-      null,
-      thresholds({ minRequests: 0 }),
-    );
-    assert.equal(j.verdict, 'inconclusive');
-    assert.equal(j.code, REASONS.NotEnoughTraffic);
-    assert.equal(j.canary.rate5xx, null);
-    assert.match(j.reason, /0 requests, so no 5xx rate can be computed/);
-  });
-
-  it('treats negative and NaN inputs as missing, never as healthy', () => {
-    const noTraffic = judge(aWindow({ requests: Number.NaN }), null, thresholds());
-    assert.equal(noTraffic.verdict, 'inconclusive');
-    assert.equal(noTraffic.canary.requests, null);
-
-    const negative = judge(aWindow({ requests: -5 }), null, thresholds());
-    assert.equal(negative.verdict, 'inconclusive');
-
-    const noLatency = judge(aWindow({ p99Ms: Number.NaN, avgMs: -1 }), null, thresholds());
-    assert.equal(noLatency.verdict, 'inconclusive');
-    assert.equal(noLatency.code, REASONS.NoLatencyData);
-
-    const avgFallback = judge(aWindow({ p99Ms: -1, avgMs: 950 }), null, thresholds());
-    assert.equal(avgFallback.code, REASONS.LatencyExceeded);
-    assert.equal(avgFallback.canary.latencySource, 'average');
-  });
-
-  it('copies the thresholds, so a later change to the policy does not alter the judgement', () => {
-    const policy = thresholds();
-    const j = judge(aWindow(), null, policy);
-    policy.max5xxRate = 0.5;
-    assert.equal(j.thresholds.max5xxRate, 0.01);
+  it('needs more evidence for a higher confidence', () => {
+    const at = (confidence: number) =>
+      errorRateTest({ requests: 0, errors: 0 }, { maxRate: 0.01, confidence, minRequests: 0 })
+        .moreRequestsToPass ?? NaN;
+    assert.ok(at(0.99) > at(0.95), `${at(0.99)} > ${at(0.95)}`);
   });
 });
 
-describe('stepOutcome', () => {
-  it('is pending after one failure when the limit is 2', () => {
-    assert.equal(stepOutcome(['fail'], 2), 'pending');
+describe('errorIncreaseTest (two-sample, baseline rate profiled out)', () => {
+  const rules = { maxIncrease: 0.01, confidence: 0.95, minRequests: 100 };
+
+  it('fails a canary well above a noisy baseline', () => {
+    const result = errorIncreaseTest(
+      { requests: 200, errors: 20 },
+      { requests: 1800, errors: 18 },
+      rules,
+    );
+    assert.equal(result.decision, 'fail');
   });
 
-  it('fails once the limit is reached, counting failures that are not consecutive', () => {
-    assert.equal(stepOutcome(['fail', 'inconclusive', 'fail'], 2), 'fail');
+  it('passes a canary at the baseline rate once there is enough of both', () => {
+    const result = errorIncreaseTest(
+      { requests: 3000, errors: 15 },
+      { requests: 27000, errors: 135 },
+      rules,
+    );
+    assert.equal(result.decision, 'pass');
   });
 
-  it('is pending after only an inconclusive window: inconclusive is never a pass', () => {
-    assert.equal(stepOutcome(['inconclusive'], 2), 'pending');
+  it('keeps going on too little evidence and says how much more it needs', () => {
+    const result = errorIncreaseTest(
+      { requests: 50, errors: 1 },
+      { requests: 450, errors: 4 },
+      rules,
+    );
+    assert.equal(result.decision, 'continue');
+    assert.ok((result.moreRequestsToPass ?? 0) > 50);
+  });
+});
+
+describe('judgeStep', () => {
+  it('pools the windows of a step and says how much more it needs', () => {
+    const j = judgeStep(windows(11), policy({ minRequests: 20 }));
+    assert.equal(j.verdict, 'inconclusive');
+    assert.equal(j.code, REASONS.NotEnoughEvidence);
+    assert.deepEqual(j.pooled.canary, { requests: 55, errors5xx: 0, rate5xx: 0 });
+    assert.equal(j.pooled.windows, 11);
+    assert.match(
+      j.reason,
+      /^5xx 0 of 55 requests over 11 windows \(rate 0\), confidence 0\.\d+ of 0\.95 that it is below 0\.01; about \d+ more requests needed$/,
+    );
   });
 
-  it('passes when the newest window passed and the limit was not reached', () => {
-    assert.equal(stepOutcome(['fail', 'pass'], 2), 'pass');
+  it('passes at low traffic once the pooled evidence is enough: 5 requests a window', () => {
+    let count = 1;
+    while (judgeStep(windows(count), policy({ minRequests: 20 })).verdict !== 'pass') count++;
+    assert.ok(count <= 40, `${count} windows of 5 requests`);
+    const j = judgeStep(windows(count), policy({ minRequests: 20 }));
+    assert.equal(j.code, REASONS.WithinThresholds);
+    assert.match(
+      j.reason,
+      /^5xx rate 0 <= 0\.01: 0 of \d+ requests over \d+ windows, confidence 0\.9\d+ \(0\.95 needed\); p99 latency 120 ms <= 800 ms$/,
+    );
   });
 
-  it('is pending when a pass is followed by an inconclusive window', () => {
-    assert.equal(stepOutcome(['pass', 'inconclusive'], 2), 'pending');
+  it('fails a 30 % canary and gives the counts and the confidence', () => {
+    const pairs = [
+      ...windows(2, { errors5xx: 2 }),
+      { canary: aWindow({ errors5xx: 1 }), baseline: null },
+    ];
+    const j = judgeStep(pairs, policy());
+    assert.equal(j.verdict, 'fail');
+    assert.equal(j.code, REASONS.ErrorRateExceeded);
+    assert.match(
+      j.reason,
+      /^5xx rate 0\.333 > 0\.01: 5 of 15 requests over 3 windows, confidence (0\.9\d+|> 0\.9999) \(0\.95 needed\)$/,
+    );
   });
 
-  it('fails on the failure limit even when the newest window passed', () => {
-    assert.equal(stepOutcome(['fail', 'fail', 'pass'], 2), 'fail');
+  it('judges latency per window and fails after the failure limit of breaching windows', () => {
+    const one = judgeStep(windows(1, { p99Ms: 2000 }), policy());
+    assert.equal(one.verdict, 'inconclusive');
+    assert.equal(one.latency.breaches, 1);
+    const two = judgeStep(windows(2, { p99Ms: 2000 }), policy());
+    assert.equal(two.verdict, 'fail');
+    assert.equal(two.code, REASONS.LatencyExceeded);
+    assert.match(two.reason, /p99 latency 2000 ms > 800 ms; 2 of 2 windows above it \(limit 2\)/);
   });
 
-  it('is pending before any window was judged', () => {
-    assert.equal(stepOutcome([], 2), 'pending');
+  it('never passes a window with no latency datapoint, even when errors passed', () => {
+    const pairs = [...windows(60), ...windows(1, { p99Ms: null, avgMs: null })];
+    const j = judgeStep(pairs, policy({ minRequests: 20 }));
+    assert.equal(j.errors.decision, 'pass');
+    assert.equal(j.verdict, 'inconclusive');
+    assert.equal(j.code, REASONS.NoLatencyData);
   });
 
-  it('reads a failure limit below 1 as 1', () => {
-    assert.equal(stepOutcome([], 0), 'pending');
-    assert.equal(stepOutcome(['pass'], 0), 'pass');
-    assert.equal(stepOutcome(['fail'], 0), 'fail');
-    assert.equal(stepOutcome(['fail'], Number.NaN), 'fail');
+  it('falls back to the average latency when p99 is missing, and says so', () => {
+    const j = judgeStep(windows(60, { p99Ms: null, avgMs: 100 }), policy({ minRequests: 20 }));
+    assert.equal(j.verdict, 'pass');
+    assert.match(
+      j.reason,
+      /average latency 100 ms <= 800 ms \(no p99 datapoint; average used instead\)/,
+    );
+  });
+
+  it('counts a missing 5xx datapoint beside requests as 0 errors and a missing window as none', () => {
+    const pairs: WindowPair[] = [
+      { canary: aWindow({ errors5xx: null }), baseline: null },
+      { canary: { requests: null, errors5xx: null, p99Ms: null, avgMs: null }, baseline: null },
+    ];
+    const j = judgeStep(pairs, policy());
+    assert.deepEqual(j.pooled.canary, { requests: 5, errors5xx: 0, rate5xx: 0 });
+    assert.equal(j.verdict, 'inconclusive');
+  });
+
+  it('treats negative, NaN and impossible inputs as missing, never as healthy', () => {
+    const j = judgeStep(
+      windows(3, { requests: -5, errors5xx: Number.NaN, p99Ms: Number.POSITIVE_INFINITY }),
+      policy({ minRequests: 0 }),
+    );
+    assert.equal(j.pooled.canary.requests, 0);
+    assert.notEqual(j.verdict, 'pass');
+    const more = judgeStep(windows(1, { requests: 3, errors5xx: 9 }), policy());
+    assert.equal(more.pooled.canary.errors5xx, 3, 'never more 5xx than requests');
+  });
+
+  it('compares with the baseline only when configured, on pooled counts of both', () => {
+    const pairs = Array.from({ length: 20 }, () => ({
+      canary: aWindow({ requests: 10, errors5xx: 1 }),
+      baseline: aWindow({ requests: 90, errors5xx: 1 }),
+    }));
+    const plain = judgeStep(pairs, policy({ max5xxRate: 0.5 }));
+    assert.equal(plain.increase, null);
+    const compared = judgeStep(pairs, policy({ max5xxRate: 0.5, max5xxRateIncrease: 0.01 }));
+    assert.equal(compared.verdict, 'fail');
+    assert.equal(compared.code, REASONS.ErrorRateIncreaseExceeded);
+    assert.match(compared.reason, /baseline 20 of 1800 requests/);
+  });
+
+  it('skips the baseline comparison when the stable group had too little traffic (at 100 %)', () => {
+    const pairs = Array.from({ length: 40 }, () => ({
+      canary: aWindow(),
+      baseline: { requests: null, errors5xx: null, p99Ms: null, avgMs: null },
+    }));
+    const j = judgeStep(pairs, policy({ max5xxRateIncrease: 0.01, minRequests: 20 }));
+    assert.equal(j.increase, null);
+    assert.match(j.increaseSkipped ?? '', /baseline comparison skipped/);
+    assert.equal(j.verdict, 'pass');
+  });
+
+  it('copies the policy, so a later change does not alter the judgement', () => {
+    const rules = policy();
+    const j = judgeStep(windows(1), rules);
+    rules.max5xxRate = 0.5;
+    assert.equal(j.policy.max5xxRate, 0.01);
+  });
+});
+
+describe('windowSchedule', () => {
+  const at = (ms: number) => new Date(Date.UTC(2026, 11, 2, 12, 0, 0) + ms);
+
+  it('starts windows at the first interval boundary after the weights were verified', () => {
+    const s = windowSchedule({
+      weightsVerifiedAt: at(1_500),
+      intervalMs: 1_000,
+      metricsDelayMs: 0,
+      now: at(5_100),
+      judged: 0,
+    });
+    assert.deepEqual(
+      s.due.map((w) => [w.index, w.start.getTime() - at(0).getTime()]),
+      [
+        [0, 2_000],
+        [1, 3_000],
+        [2, 4_000],
+      ],
+    );
+    assert.equal(s.nextDueAt.getTime(), at(6_000).getTime());
+  });
+
+  it('waits for the metrics delay after a window ends, and skips windows already judged', () => {
+    const s = windowSchedule({
+      weightsVerifiedAt: at(0),
+      intervalMs: 60_000,
+      metricsDelayMs: 120_000,
+      now: at(170_000),
+      judged: 1,
+    });
+    // Window 1 ends at 120 s; its metrics are complete at 240 s.
+    assert.deepEqual(
+      s.due.map((w) => w.index),
+      [],
+    );
+    assert.equal(s.nextDueAt.getTime(), at(120_000 + 120_000).getTime());
+    const later = windowSchedule({
+      weightsVerifiedAt: at(0),
+      intervalMs: 60_000,
+      metricsDelayMs: 120_000,
+      now: at(301_000),
+      judged: 1,
+    });
+    assert.deepEqual(
+      later.due.map((w) => w.index),
+      [1, 2],
+    );
+  });
+
+  it('puts the analysis deadline max-analysis after the weights were verified', () => {
+    assert.equal(analysisDeadline(at(0), 20_000).getTime(), at(20_000).getTime());
   });
 });

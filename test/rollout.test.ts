@@ -91,7 +91,10 @@ describe('a rollout on the simulated AWS', () => {
     const deployment = await finished(fleet, 'web');
     assert.equal(deployment.outcome, 'rolled_back');
     assert.equal(deployment.stepIndex, 0, 'it never left the 10 % step');
-    assert.match(deployment.reason ?? '', /canary analysis failed: 5xx rate 0\.\d+ > 0\.01/);
+    assert.match(
+      deployment.reason ?? '',
+      /canary analysis failed: 5xx rate 0\.\d+ > 0\.01: \d+ of \d+ requests over \d+ windows?, confidence (0\.9\d+|> 0\.9999) \(0\.95 needed\)/,
+    );
     const after = await ecsState(fleet);
     assert.deepEqual(
       after.weights,
@@ -120,30 +123,6 @@ describe('a rollout on the simulated AWS', () => {
     const deployment = await finished(fleet, 'web');
     assert.equal(deployment.outcome, 'rolled_back');
     assert.match(deployment.reason ?? '', /p99 latency \d+(\.\d+)? ms > 800 ms/);
-  });
-
-  it('too little traffic is inconclusive, never a pass', async () => {
-    const fleet = await aFleet('inconclusive', { rps: 20 });
-    fleet.startWorker();
-    await liveService(fleet);
-    await fleet.berth(['deploy', 'web', '--image', 'nginx:1.28']);
-    const deployment = await fleet.deployment('web');
-    const windows = await fleet.until('three judged windows', async () => {
-      const rows = await fleet.db
-        .selectFrom('analysis_windows')
-        .selectAll()
-        .where('deployment_id', '=', deployment.id)
-        .execute();
-      return rows.length >= 3 ? rows : undefined;
-    });
-    assert.ok(
-      windows.every((w) => w.verdict === 'inconclusive'),
-      JSON.stringify(windows.map((w) => w.reason)),
-    );
-    assert.match(windows[0]?.reason ?? '', /fewer than the 10 needed/);
-    const still = await fleet.deployment('web');
-    assert.equal(still.finished, false);
-    assert.equal(still.stepIndex, 0, 'no step passes on inconclusive windows');
   });
 
   it('a task set that never turns healthy is rolled back at the progress deadline', async () => {

@@ -71,6 +71,8 @@ async function newService(): Promise<RequestedRelease> {
       progressDeadlineSeconds: 600,
       rollbackWindowSeconds: 600,
       max5xxRateIncrease: null,
+      confidence: 0.95,
+      maxAnalysisSeconds: 1800,
     },
     release: SPEC,
     message: null,

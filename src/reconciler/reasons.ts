@@ -9,6 +9,10 @@ export const REASONS = {
   analysisFailed: 'canary analysis failed',
   progressDeadline: 'progress deadline exceeded',
   imageMissing: 'image not found',
+  /** The analysis deadline passed before the errors could be judged either way. */
+  notEnoughTraffic: 'not enough traffic to judge',
+  /** The analysis deadline passed with errors judged but another check (latency) undecided. */
+  undecided: 'analysis undecided',
 } as const;
 
 /** Event kinds the workers append; see README "Audit log". */

@@ -73,9 +73,14 @@ export async function finishDeployment(
 /** Manual controls, recorded on the deployment for the workers to act on at their next pass. */
 export type Control = 'promote' | 'abort' | 'pause' | 'resume';
 
-export async function recordControl(db: Db, id: number, control: Control): Promise<Deployment> {
+export async function recordControl(
+  db: Db,
+  id: number,
+  control: Control,
+  actor: string,
+): Promise<Deployment> {
   const changes = {
-    promote: { promote_requested_at: sql<Date>`now()` },
+    promote: { promote_requested_at: sql<Date>`now()`, promote_requested_by: actor },
     abort: { abort_requested_at: sql<Date>`now()` },
     pause: { paused: true },
     resume: { paused: false },

@@ -40,6 +40,10 @@ export interface RolloutPolicy {
   rollbackWindowSeconds: number;
   /** Fail when the canary's 5xx rate exceeds the stable one's by more than this; null = no check. */
   max5xxRateIncrease: number | null;
+  /** How sure a verdict must be: each wrong-verdict probability is at most 1 − confidence. */
+  confidence: number;
+  /** How long one step's analysis may stay undecided before the canary is rolled back. */
+  maxAnalysisSeconds: number;
 }
 
 /** The service-level settings: where it runs and how traffic reaches it. */
@@ -338,7 +342,7 @@ export async function controlDeployment(
         `${service.name} has no unfinished deployment to ${request.control}`,
       );
     }
-    const deployment = await recordControl(trx, active.id, request.control);
+    const deployment = await recordControl(trx, active.id, request.control, request.actor);
     await appendEvent(trx, {
       serviceId: service.id,
       deploymentId: deployment.id,
@@ -457,6 +461,8 @@ function policyRow(policy: RolloutPolicy) {
     progress_deadline_seconds: policy.progressDeadlineSeconds,
     rollback_window_seconds: policy.rollbackWindowSeconds,
     max_5xx_rate_increase: policy.max5xxRateIncrease,
+    confidence: policy.confidence,
+    max_analysis_seconds: policy.maxAnalysisSeconds,
   };
 }
 

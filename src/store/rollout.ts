@@ -1,26 +1,42 @@
 import { sql } from 'kysely';
 import type { Db } from './database.ts';
-import type { AnalysisWindow, Deployment, DeploymentPhase, Release, Service } from './schema.ts';
+import type {
+  AnalysisWindow,
+  Deployment,
+  DeploymentPhase,
+  PolicySnapshot,
+  Release,
+  Service,
+} from './schema.ts';
 
 /** The writes the workers make while they roll a release out; callers fence them with a lease. */
+
+/** What a pass may change on a deployment it moves on. */
+export type DeploymentProgress = Partial<{
+  phase: DeploymentPhase;
+  step_index: number;
+  step_entered_at: Date;
+  canary_task_set_arn: string | null;
+  canary_target_group: 'a' | 'b';
+  weights_verified_at: Date | null;
+  bake_started_at: Date | null;
+  reason: string;
+  policy: PolicySnapshot;
+}>;
 
 export async function updateDeployment(
   db: Db,
   id: number,
-  changes: Partial<{
-    phase: DeploymentPhase;
-    step_index: number;
-    step_entered_at: Date;
-    canary_task_set_arn: string | null;
-    canary_target_group: 'a' | 'b';
-    weights_verified_at: Date | null;
-    bake_started_at: Date | null;
-    reason: string;
-  }>,
+  changes: DeploymentProgress,
 ): Promise<Deployment> {
+  const { policy, ...rest } = changes;
   return db
     .updateTable('deployments')
-    .set({ ...changes, updated_at: sql<Date>`now()` })
+    .set({
+      ...rest,
+      ...(policy !== undefined ? { policy: JSON.stringify(policy) } : {}),
+      updated_at: sql<Date>`now()`,
+    })
     .where('id', '=', id)
     .returningAll()
     .executeTakeFirstOrThrow();
@@ -64,18 +80,18 @@ export async function updateRelease(
   await db.updateTable('releases').set(changes).where('id', '=', id).execute();
 }
 
+/** The judged windows of one step of a deployment, or of all its steps, oldest first. */
 export async function analysisWindows(
   db: Db,
   deploymentId: number,
-  stepIndex: number,
+  stepIndex?: number,
 ): Promise<AnalysisWindow[]> {
-  return db
+  let query = db
     .selectFrom('analysis_windows')
     .selectAll()
-    .where('deployment_id', '=', deploymentId)
-    .where('step_index', '=', stepIndex)
-    .orderBy('window_index')
-    .execute();
+    .where('deployment_id', '=', deploymentId);
+  if (stepIndex !== undefined) query = query.where('step_index', '=', stepIndex);
+  return query.orderBy('step_index').orderBy('window_index').execute();
 }
 
 export interface NewAnalysisWindow {
@@ -101,6 +117,16 @@ export interface NewAnalysisWindow {
   thresholds: Record<string, unknown>;
   verdict: 'pass' | 'fail' | 'inconclusive';
   reason: string;
+  /** Evidence pooled over the step up to this window. */
+  pooled: {
+    canaryRequests: number;
+    canary5xx: number;
+    baselineRequests: number | null;
+    baseline5xx: number | null;
+  };
+  confidence: number;
+  moreRequestsNeeded: number | null;
+  evidence: Record<string, unknown>;
 }
 
 /** Records a judged window; a window judged before (by a worker that died) is kept as it was. */
@@ -126,7 +152,36 @@ export async function recordAnalysisWindow(db: Db, window: NewAnalysisWindow): P
       thresholds: JSON.stringify(window.thresholds),
       verdict: window.verdict,
       reason: window.reason,
+      pooled_canary_requests: window.pooled.canaryRequests,
+      pooled_canary_5xx: window.pooled.canary5xx,
+      pooled_baseline_requests: window.pooled.baselineRequests,
+      pooled_baseline_5xx: window.pooled.baseline5xx,
+      confidence: window.confidence,
+      more_requests_needed: window.moreRequestsNeeded,
+      evidence: JSON.stringify(window.evidence),
     })
     .onConflict((oc) => oc.constraint('analysis_windows_once').doNothing())
     .execute();
+}
+
+/**
+ * The service's rollout policy as a deployment keeps it. `first`: nothing to compare with yet
+ * (no live release, or scaled to zero), so the deployment goes straight to 100 %.
+ */
+export function policySnapshotOf(service: Service, first: boolean): PolicySnapshot {
+  return {
+    steps: [...service.steps],
+    bakeSeconds: service.bake_seconds,
+    analysisIntervalSeconds: service.analysis_interval_seconds,
+    max5xxRate: service.max_5xx_rate,
+    maxP99Ms: service.max_p99_ms,
+    minRequests: service.min_requests,
+    failureLimit: service.failure_limit,
+    confidence: service.confidence,
+    maxAnalysisSeconds: service.max_analysis_seconds,
+    progressDeadlineSeconds: service.progress_deadline_seconds,
+    rollbackWindowSeconds: service.rollback_window_seconds,
+    max5xxRateIncrease: service.max_5xx_rate_increase,
+    first,
+  };
 }

@@ -37,6 +37,10 @@ export interface ServiceTable {
   warm_until: Date | null;
   rollback_window_seconds: Generated<number>;
   max_5xx_rate_increase: number | null;
+  /** How sure a verdict must be, 0.6–0.9999 (Wald SPRT error bound 1 − confidence). */
+  confidence: Generated<number>;
+  /** How long one step's analysis may run undecided before the canary is rolled back. */
+  max_analysis_seconds: Generated<number>;
   infrastructure_problem: string | null;
   created_at: Generated<Date>;
   updated_at: Generated<Date>;
@@ -95,6 +99,34 @@ export interface DeploymentTable {
   canary_target_group: 'a' | 'b' | null;
   weights_verified_at: Date | null;
   bake_started_at: Date | null;
+  /** The rollout policy in force, snapshotted when the deployment was first claimed. */
+  policy: ColumnType<PolicySnapshot | null, string | null, string | null>;
+  /** Who asked for the promotion (`berth promote`), beside `promote_requested_at`. */
+  promote_requested_by: string | null;
+}
+
+/**
+ * What a deployment is judged by, fixed when a worker first claims it: a later change to the
+ * service (or `berth scale 0`) applies to the next deployment, never to a step under way.
+ */
+export interface PolicySnapshot {
+  steps: number[];
+  bakeSeconds: number;
+  analysisIntervalSeconds: number;
+  max5xxRate: number;
+  maxP99Ms: number;
+  minRequests: number;
+  failureLimit: number;
+  confidence: number;
+  maxAnalysisSeconds: number;
+  progressDeadlineSeconds: number;
+  rollbackWindowSeconds: number;
+  max5xxRateIncrease: number | null;
+  /**
+   * Nothing to compare with when it started: no live release yet, or scaled to zero. Such a
+   * deployment goes straight to 100 % without analysis.
+   */
+  first: boolean;
 }
 
 export type Verdict = 'pass' | 'fail' | 'inconclusive';
@@ -119,6 +151,17 @@ export interface AnalysisWindowTable {
   thresholds: ColumnType<Record<string, unknown>, string, string>;
   verdict: Verdict;
   reason: string;
+  /** Evidence pooled over the step up to and including this window. */
+  pooled_canary_requests: number | null;
+  pooled_canary_5xx: number | null;
+  pooled_baseline_requests: number | null;
+  pooled_baseline_5xx: number | null;
+  /** Confidence the sequential test reached (towards the side it favours), 0–1. */
+  confidence: number | null;
+  /** Requests the canary still needed to pass after this window; null once failed. */
+  more_requests_needed: number | null;
+  /** The whole step judgement as stored (tests, latency, hypotheses). */
+  evidence: ColumnType<Record<string, unknown>, string | undefined, string>;
   created_at: Generated<Date>;
 }
 

@@ -1,0 +1,165 @@
+import {
+  judgeStep,
+  type AnalysisPolicy,
+  type StepJudgement,
+  type WindowMetrics,
+  type WindowPair,
+} from '../../analysis/judge.ts';
+import { windowSchedule } from '../../analysis/windows.ts';
+import { analysisWindows, recordAnalysisWindow } from '../../store/rollout.ts';
+import type { AnalysisWindow } from '../../store/schema.ts';
+import { record } from '../context.ts';
+import { EVENTS, REASONS } from '../reasons.ts';
+import { canarySide, other, proceed, targetGroup, type Run, type StageResult } from './run.ts';
+
+/** The step's analysis after this pass: its newest judgement and when the next window is due. */
+export interface StepAnalysis {
+  /** Undefined until a first window was judged. */
+  judgement: StepJudgement | undefined;
+  nextWindowInMs: number;
+}
+
+/** The analysis policy of a deployment's snapshot. */
+export function analysisPolicy(run: Run): AnalysisPolicy {
+  const { policy } = run;
+  return {
+    max5xxRate: policy.max5xxRate,
+    maxP99Ms: policy.maxP99Ms,
+    minRequests: policy.minRequests,
+    max5xxRateIncrease: policy.max5xxRateIncrease,
+    confidence: policy.confidence,
+    failureLimit: policy.failureLimit,
+  };
+}
+
+/**
+ * Stage 5: every window completed since the step's weights were verified is read and judged on
+ * the evidence pooled over the step so far; each judgement is recorded (with an event carrying
+ * its line) as soon as it is made, so a worker that dies mid-way leaves what it judged. A
+ * failing judgement ends the stage with a rollback.
+ */
+export async function analyseStep(run: Run): Promise<StageResult<StepAnalysis>> {
+  const { service, deployment, ctx } = run;
+  const verifiedAt = deployment.weights_verified_at ?? ctx.now();
+  const policy = analysisPolicy(run);
+  const recorded = await analysisWindows(ctx.db, deployment.id, deployment.step_index);
+  // Failed before, but the worker that judged it died before rolling back: roll back now, with
+  // the numbers it recorded.
+  const failed = recorded.find((window) => window.verdict === 'fail');
+  if (failed !== undefined) return failure(failed.reason, { window: failed.window_index });
+
+  const pairs: WindowPair[] = recorded.map(pairOf);
+  let judgement = pairs.length > 0 ? judgeStep(pairs, policy) : undefined;
+  const schedule = windowSchedule({
+    weightsVerifiedAt: verifiedAt,
+    intervalMs: run.policy.analysisIntervalSeconds * 1000,
+    metricsDelayMs: ctx.settings.metricsDelayMs,
+    now: ctx.now(),
+    judged: recorded.length,
+  });
+  const rule = service.listener_rule_arn ?? '';
+  const canaryGroup = targetGroup(service, canarySide(run));
+  const stableGroup = targetGroup(service, other(canarySide(run)));
+  for (const span of schedule.due) {
+    const metrics = await ctx.cloud.targetGroupMetrics(
+      [
+        { key: 'canary', loadBalancerArn: rule, targetGroupArn: canaryGroup },
+        { key: 'baseline', loadBalancerArn: rule, targetGroupArn: stableGroup },
+      ],
+      span.start,
+      span.end,
+    );
+    const pair = {
+      canary: metrics.get('canary') ?? NONE,
+      baseline: metrics.get('baseline') ?? NONE,
+    };
+    pairs.push(pair);
+    judgement = judgeStep(pairs, policy);
+    const step = deployment.step_index;
+    const j = judgement;
+    await record(
+      ctx,
+      {
+        serviceId: service.id,
+        deploymentId: deployment.id,
+        kind: EVENTS.windowJudged,
+        message: `step ${step + 1} window ${span.index + 1}: ${j.verdict} — ${j.reason}`,
+        data: {
+          step,
+          window: span.index,
+          verdict: j.verdict,
+          pooledRequests: j.pooled.canary.requests,
+          pooled5xx: j.pooled.canary.errors5xx,
+          confidence: j.errors.confidence,
+          moreRequestsNeeded: j.moreRequestsNeeded,
+        },
+      },
+      (trx) =>
+        recordAnalysisWindow(trx, {
+          deploymentId: deployment.id,
+          stepIndex: step,
+          windowIndex: span.index,
+          startedAt: span.start,
+          endedAt: span.end,
+          canary: { ...pair.canary, rate5xx: j.window.canary.rate5xx },
+          baseline: { ...pair.baseline, rate5xx: j.window.baseline?.rate5xx ?? null },
+          thresholds: { ...policy },
+          verdict: j.verdict,
+          reason: j.reason,
+          pooled: {
+            canaryRequests: j.pooled.canary.requests,
+            canary5xx: j.pooled.canary.errors5xx,
+            baselineRequests: j.pooled.baseline?.requests ?? null,
+            baseline5xx: j.pooled.baseline?.errors5xx ?? null,
+          },
+          confidence: j.errors.confidence,
+          moreRequestsNeeded: j.moreRequestsNeeded,
+          evidence: {
+            code: j.code,
+            errors: j.errors,
+            increase: j.increase,
+            increaseSkipped: j.increaseSkipped,
+            latency: j.latency,
+          },
+        }),
+    );
+    if (j.verdict === 'fail') {
+      return failure(j.reason, {
+        code: j.code,
+        pooled: j.pooled,
+        confidence: j.errors.confidence,
+        latency: j.latency,
+        policy,
+      });
+    }
+  }
+  return proceed({
+    judgement,
+    nextWindowInMs: Math.max(100, schedule.nextDueAt.getTime() - ctx.now().getTime() + 50),
+  });
+}
+
+const NONE: WindowMetrics = { requests: null, errors5xx: null, p99Ms: null, avgMs: null };
+
+function failure(reason: string, data: Record<string, unknown>): StageResult<never> {
+  return { next: 'rollBack', reason: `${REASONS.analysisFailed}: ${reason}`, data };
+}
+
+/** A recorded window as the judge reads it. */
+function pairOf(window: AnalysisWindow): WindowPair {
+  return {
+    canary: {
+      requests: window.canary_requests,
+      errors5xx: window.canary_5xx,
+      p99Ms: window.canary_p99_ms,
+      avgMs: window.canary_avg_ms,
+    },
+    // As read live: a baseline without datapoints is all nulls, not absent.
+    baseline: {
+      requests: window.baseline_requests,
+      errors5xx: window.baseline_5xx,
+      p99Ms: window.baseline_p99_ms,
+      avgMs: window.baseline_avg_ms,
+    },
+  };
+}

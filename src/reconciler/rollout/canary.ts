@@ -1,0 +1,116 @@
+import type { ObservedTaskSet } from '../../cloud/cloud.ts';
+import { REASONS } from '../reasons.ts';
+import {
+  advance,
+  canarySide,
+  mutation,
+  observeService,
+  proceed,
+  requeue,
+  targetGroup,
+  type Run,
+  type StageResult,
+} from './run.ts';
+
+/**
+ * Stage 2: the canary task set on its target group, at the step's percent. Made once per step
+ * (its client token derives from the deployment and step), adopted if a worker died between
+ * making it and recording it, scaled absolutely.
+ */
+export async function canaryTaskSet(
+  run: Run,
+  percent: number,
+): Promise<StageResult<ObservedTaskSet>> {
+  const { service, target } = run;
+  const { cloud } = run.ctx;
+  const taskDefinition = target.task_definition_arn;
+  if (taskDefinition === null) throw new Error(`release v${target.version} has no task definition`);
+  const canaryArn = run.deployment.canary_task_set_arn;
+  if (canaryArn === null) {
+    const side = canarySide(run);
+    const externalId = `berth/${service.name}/v${target.version}/deployment-${run.deployment.id}`;
+    const orphan = (await observeService(run))?.taskSets.find(
+      (set) => set.externalId === externalId,
+    );
+    if (orphan !== undefined) {
+      advance(run, { canary_task_set_arn: orphan.arn, canary_target_group: side });
+      return proceed(orphan);
+    }
+    const entered = (run.deployment.step_entered_at ?? run.ctx.now()).getTime();
+    const created = await mutation(
+      run,
+      'CreateTaskSet',
+      `created canary task set for v${target.version} at ${percent} % on target group ${side}`,
+      { percent, targetGroup: targetGroup(service, side) },
+      () =>
+        cloud.createTaskSet({
+          cluster: service.cluster,
+          service: service.ecs_service_name,
+          taskDefinitionArn: taskDefinition,
+          targetGroupArn: targetGroup(service, side),
+          containerName: service.container_name,
+          containerPort: target.container_port,
+          scalePercent: percent,
+          launchType: service.launch_type,
+          network:
+            service.subnets.length > 0
+              ? {
+                  subnets: service.subnets,
+                  securityGroups: service.security_groups,
+                  assignPublicIp: service.assign_public_ip,
+                }
+              : null,
+          // Same deployment and step, same token: a retried call returns the first task set.
+          // A canary deleted behind Berth's back is made again in a step entered anew.
+          clientToken: `berth-${run.deployment.id}-${run.deployment.step_index}-${entered}`,
+          externalId,
+        }),
+    );
+    advance(run, { canary_task_set_arn: created.arn, canary_target_group: side });
+    return proceed(created);
+  }
+  const canary = (await observeService(run))?.taskSets.find((set) => set.arn === canaryArn);
+  if (canary === undefined) {
+    // Deleted behind our back: make it again, in the step entered anew (a new token).
+    advance(run, { canary_task_set_arn: null, step_entered_at: run.ctx.now() });
+    return requeue(0);
+  }
+  if (canary.scalePercent !== percent) {
+    await mutation(
+      run,
+      'UpdateTaskSet',
+      `canary task set scaled to ${percent} %`,
+      { taskSet: canaryArn, percent },
+      () => cloud.setTaskSetScale(service.cluster, service.ecs_service_name, canaryArn, percent),
+    );
+    return proceed({ ...canary, scalePercent: percent, runningCount: 0 });
+  }
+  return proceed(canary);
+}
+
+/**
+ * Stage 3: the canary's tasks healthy in its target group (the ALB's view decides: a task that
+ * runs but fails its health checks serves nothing), within the progress deadline.
+ */
+export async function canaryHealth(run: Run, canary: ObservedTaskSet): Promise<StageResult> {
+  const { service } = run;
+  let healthy = 0;
+  let ready: boolean;
+  if (canary.computedDesiredCount === 0) {
+    ready = service.desired_count === 0;
+  } else {
+    healthy = await run.ctx.cloud.healthyTargetCount(targetGroup(service, canarySide(run)));
+    ready = healthy >= canary.computedDesiredCount;
+  }
+  if (ready) return proceed(undefined);
+  const entered = run.deployment.step_entered_at ?? run.ctx.now();
+  const waited = run.ctx.now().getTime() - entered.getTime();
+  if (waited > run.policy.progressDeadlineSeconds * 1000) {
+    return {
+      next: 'rollBack',
+      reason: `${REASONS.progressDeadline}: ${healthy} of ${canary.computedDesiredCount} tasks healthy after ${Math.round(waited / 1000)}s`,
+      data: { healthy, desired: canary.computedDesiredCount, waitedMs: waited },
+    };
+  }
+  return requeue(run.ctx.settings.waitMs);
+}

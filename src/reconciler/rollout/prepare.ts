@@ -1,0 +1,200 @@
+import { createHash } from 'node:crypto';
+import type { ObservedService } from '../../cloud/cloud.ts';
+import { updateRelease, updateServiceRuntime } from '../../store/rollout.ts';
+import { record } from '../context.ts';
+import { EVENTS, REASONS } from '../reasons.ts';
+import {
+  advance,
+  ensureWeights,
+  mutation,
+  observeService,
+  other,
+  proceed,
+  requeue,
+  stableOnly,
+  type Run,
+  type StageResult,
+} from './run.ts';
+
+/** What preparing found: nothing more to do, or a warm task set to roll back to at once. */
+export type Prepared = { kind: 'ready' } | { kind: 'instantRollback'; warmArn: string };
+
+/**
+ * Stage 1: the ECS service, its desired count, the image's digest and the task definition; then
+ * the deployment enters its first step (straight to the last for a first release).
+ */
+export async function prepare(run: Run): Promise<StageResult<Prepared>> {
+  const { service } = run;
+  const { cloud } = run.ctx;
+  if (run.deployment.phase === 'pending') advance(run, { phase: 'preparing' });
+
+  let observed = await observeService(run);
+  if (observed === undefined) {
+    await mutation(
+      run,
+      'CreateService',
+      `created ECS service ${service.ecs_service_name} (EXTERNAL deployment controller)`,
+      { cluster: service.cluster, desiredCount: service.desired_count },
+      () =>
+        cloud.createService({
+          cluster: service.cluster,
+          name: service.ecs_service_name,
+          desiredCount: service.desired_count,
+          clientToken: `berth-service-${service.id}`,
+        }),
+    );
+    observed = await observeService(run);
+    if (observed === undefined) return requeue(run.ctx.settings.waitMs);
+  }
+  if (observed.desiredCount !== service.desired_count) {
+    await mutation(
+      run,
+      'UpdateService',
+      `desired count of ${service.ecs_service_name} set to ${service.desired_count}`,
+      { from: observed.desiredCount, to: service.desired_count },
+      () => cloud.setDesiredCount(service.cluster, service.ecs_service_name, service.desired_count),
+    );
+  }
+
+  // Instant rollback: the release asked for still runs, warm, on the other target group.
+  const warm = service.warm_task_set_arn;
+  if (
+    run.deployment.kind === 'rollback' &&
+    service.warm_release_id === run.target.id &&
+    warm !== null &&
+    observed.taskSets.some(
+      (set) =>
+        set.arn === warm &&
+        set.computedDesiredCount > 0 &&
+        set.runningCount >= set.computedDesiredCount,
+    )
+  ) {
+    return proceed({ kind: 'instantRollback', warmArn: warm });
+  }
+
+  if (!(await clearStrayTaskSets(run, observed))) return requeue(run.ctx.settings.waitMs);
+
+  const image = await resolveImage(run);
+  if (image.next !== 'continue') return image;
+  await ensureTaskDefinition(run);
+
+  const first = run.policy.first;
+  advance(run, {
+    phase: 'progressing',
+    step_index: first ? run.policy.steps.length - 1 : 0,
+    step_entered_at: run.ctx.now(),
+    canary_target_group: first ? service.live_target_group : other(service.live_target_group),
+    weights_verified_at: null,
+    bake_started_at: null,
+  });
+  return proceed({ kind: 'ready' });
+}
+
+/**
+ * A canary needs the idle target group to itself: task sets left there by a replaced
+ * deployment or kept warm for the previous release go, after the rule stops sending them
+ * traffic. False while the weights are not yet verified.
+ */
+async function clearStrayTaskSets(run: Run, observed: ObservedService): Promise<boolean> {
+  const { service } = run;
+  const keep = new Set([service.primary_task_set_arn, run.deployment.canary_task_set_arn]);
+  const strays = observed.taskSets.filter((set) => !keep.has(set.arn));
+  if (strays.length === 0) return true;
+  if (service.listener_rule_arn !== null && service.current_release_id !== null) {
+    // Nothing is deleted while the rule might still send it traffic.
+    if (!(await ensureWeights(run, stableOnly(service)))) return false;
+  }
+  for (const stray of strays) {
+    await mutation(
+      run,
+      'DeleteTaskSet',
+      stray.arn === service.warm_task_set_arn
+        ? `deleted the previous release's warm task set to make room for the canary`
+        : `deleted task set ${stray.arn}, left by a replaced deployment`,
+      { taskSet: stray.arn },
+      () => run.ctx.cloud.deleteTaskSet(service.cluster, service.ecs_service_name, stray.arn),
+    );
+  }
+  if (service.warm_task_set_arn !== null) {
+    await record(
+      run.ctx,
+      {
+        serviceId: service.id,
+        deploymentId: run.deployment.id,
+        kind: EVENTS.warmRetired,
+        message: `warm task set of the previous release retired for the new deployment`,
+        data: { taskSet: service.warm_task_set_arn },
+      },
+      (trx) =>
+        updateServiceRuntime(trx, service.id, {
+          warm_task_set_arn: null,
+          warm_release_id: null,
+          warm_until: null,
+        }),
+    );
+  }
+  return true;
+}
+
+async function resolveImage(run: Run): Promise<StageResult> {
+  const { target } = run;
+  if (target.image_digest !== null || target.task_definition_arn !== null)
+    return proceed(undefined);
+  const resolution = await run.ctx.cloud.resolveImage(target.image);
+  if (resolution.kind === 'missing') {
+    return { next: 'fail', reason: `${REASONS.imageMissing}: ${resolution.message}` };
+  }
+  if (resolution.kind === 'resolved') {
+    const digest = resolution.digest;
+    await record(
+      run.ctx,
+      {
+        serviceId: run.service.id,
+        deploymentId: run.deployment.id,
+        kind: EVENTS.imageResolved,
+        message: `${target.image} resolved to ${digest}`,
+        data: { version: target.version, digest },
+      },
+      (trx) => updateRelease(trx, target.id, { image_digest: digest }),
+    );
+    target.image_digest = digest;
+  }
+  return proceed(undefined);
+}
+
+async function ensureTaskDefinition(run: Run): Promise<void> {
+  const { target: release, service } = run;
+  if (release.task_definition_arn !== null) return;
+  const image =
+    release.image_digest !== null && !release.image.includes('@')
+      ? `${release.image.replace(/:[^/:]+$/, '')}@${release.image_digest}`
+      : release.image;
+  const arn = await run.ctx.cloud.ensureTaskDefinition({
+    family: `berth-${service.name}`,
+    containerName: service.container_name,
+    image,
+    containerPort: release.container_port,
+    cpu: release.cpu,
+    memory: release.memory,
+    launchType: service.launch_type,
+    environment: release.environment,
+    secrets: release.secrets,
+    taskRoleArn: release.task_role_arn,
+    executionRoleArn: release.execution_role_arn,
+    // The image as run, digest included: a tag pushed again must not reuse the revision
+    // registered for what the tag pointed at before.
+    contentHash: createHash('sha256').update(`${release.content_hash}\n${image}`).digest('hex'),
+  });
+  await record(
+    run.ctx,
+    {
+      serviceId: service.id,
+      deploymentId: run.deployment.id,
+      kind: EVENTS.taskDefinitionReady,
+      message: `task definition ${arn} for v${release.version}`,
+      data: { version: release.version, taskDefinition: arn },
+    },
+    (trx) => updateRelease(trx, release.id, { task_definition_arn: arn }),
+  );
+  release.task_definition_arn = arn;
+}

@@ -1,0 +1,102 @@
+import type { StepJudgement } from '../../analysis/judge.ts';
+import { analysisDeadline } from '../../analysis/windows.ts';
+import { formatDuration } from '../../validation/fields.ts';
+import { formatConfidence } from '../../analysis/judge.ts';
+import type { PolicySnapshot } from '../../store/schema.ts';
+import { REASONS } from '../reasons.ts';
+import { advance, type Run } from './run.ts';
+
+/** What a step's state calls for. */
+export type StepCompletion =
+  | { kind: 'advance' }
+  | { kind: 'promote' }
+  | { kind: 'wait'; afterMs: number }
+  | { kind: 'undecided'; reason: string; data: Record<string, unknown> };
+
+/**
+ * The one place that says whether a step is complete. Pure.
+ *
+ * - Undecided when the analysis deadline passes (the verdict always comes: the canary is rolled
+ *   back with the evidence it had and needed), unless a person paused the deployment.
+ * - Paused: hold.
+ * - Below 100 %: complete once the step's judgement is a pass.
+ * - At 100 %: complete once the judgement is a pass and the bake time has passed.
+ */
+export function stepCompletion(input: {
+  policy: PolicySnapshot;
+  lastStep: boolean;
+  paused: boolean;
+  judgement: StepJudgement | undefined;
+  weightsVerifiedAt: Date;
+  bakeStartedAt: Date;
+  nextWindowInMs: number;
+  now: Date;
+}): StepCompletion {
+  const { policy, judgement, now } = input;
+  const passed = judgement?.verdict === 'pass';
+  const deadline = analysisDeadline(input.weightsVerifiedAt, policy.maxAnalysisSeconds * 1000);
+  if (!passed && !input.paused && now >= deadline) {
+    return { kind: 'undecided', ...undecided(policy, judgement, now, input.weightsVerifiedAt) };
+  }
+  if (input.paused) return { kind: 'wait', afterMs: input.nextWindowInMs };
+  const untilDeadline = Math.max(100, deadline.getTime() - now.getTime() + 50);
+  if (!input.lastStep) {
+    return passed
+      ? { kind: 'advance' }
+      : { kind: 'wait', afterMs: Math.min(input.nextWindowInMs, untilDeadline) };
+  }
+  const bakeLeft = input.bakeStartedAt.getTime() + policy.bakeSeconds * 1000 - now.getTime();
+  if (passed && bakeLeft <= 0) return { kind: 'promote' };
+  const waits = [input.nextWindowInMs, Math.max(100, bakeLeft)];
+  if (!passed) waits.push(untilDeadline);
+  return { kind: 'wait', afterMs: Math.min(...waits) };
+}
+
+/** Why a step ran out of time, with what it had and what it needed. */
+function undecided(
+  policy: PolicySnapshot,
+  judgement: StepJudgement | undefined,
+  now: Date,
+  since: Date,
+): { reason: string; data: Record<string, unknown> } {
+  const elapsed = formatDuration(Math.round((now.getTime() - since.getTime()) / 1000));
+  const seen = judgement?.pooled.canary.requests ?? 0;
+  const more = judgement?.moreRequestsNeeded ?? Math.max(1, policy.minRequests);
+  const data = {
+    requests: seen,
+    errors5xx: judgement?.pooled.canary.errors5xx ?? 0,
+    windows: judgement?.pooled.windows ?? 0,
+    confidence: judgement?.errors.confidence ?? 0,
+    needed: seen + more,
+    maxAnalysisSeconds: policy.maxAnalysisSeconds,
+  };
+  if (
+    judgement !== undefined &&
+    judgement.errors.decision === 'pass' &&
+    judgement.code !== 'NotEnoughEvidence'
+  ) {
+    return {
+      reason: `${REASONS.undecided}: ${judgement.reason} after ${elapsed}`,
+      data,
+    };
+  }
+  const confidence =
+    judgement === undefined ? '' : `, confidence ${formatConfidence(judgement.errors.confidence)}`;
+  return {
+    reason:
+      `${REASONS.notEnoughTraffic}: ${seen} ${seen === 1 ? 'request' : 'requests'} in ${elapsed}` +
+      ` (${data.errors5xx} 5xx${confidence}); about ${seen + more} needed at ${policy.confidence}`,
+    data,
+  };
+}
+
+/** The one place the step index moves. */
+export function advanceStep(run: Run, stepIndex: number): void {
+  advance(run, {
+    step_index: stepIndex,
+    step_entered_at: run.ctx.now(),
+    weights_verified_at: null,
+    bake_started_at: null,
+    phase: 'progressing',
+  });
+}
