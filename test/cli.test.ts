@@ -123,12 +123,56 @@ describe('berth service', () => {
       maxP99Ms: 1500,
       minRequests: 50,
       failureLimit: 3,
+      confidence: 0.95,
+      maxAnalysisSeconds: 1800,
       progressDeadlineSeconds: 600,
       rollbackWindowSeconds: 600,
       max5xxRateIncrease: null,
     });
     assert.equal(shown.traffic?.liveTargetGroup, 'a');
     assert.deepEqual([shown.latestRelease.cpu, shown.latestRelease.memory], [512, 2048]);
+  });
+
+  it('accepts --confidence and --max-analysis on create and update, and stores them', async () => {
+    const t = await testDatabase('service confidence');
+    const stored = () =>
+      t.db
+        .selectFrom('services')
+        .select(['confidence', 'max_analysis_seconds'])
+        .where('name', '=', 'web')
+        .executeTakeFirstOrThrow();
+    await aService(t.url, 'web', ['--confidence', '99.99%', '--max-analysis', '1h30m']);
+    assert.deepEqual(await stored(), { confidence: 0.9999, max_analysis_seconds: 5400 });
+    const shown = await berth(t.url, ['service', 'show', 'web']);
+    assert.match(shown.stdout, /confidence 0\.9999, analysis at most 1h30m/);
+
+    const updated = await berth(t.url, [
+      'service',
+      'update',
+      'web',
+      '--confidence',
+      '0.6',
+      '--max-analysis',
+      '45',
+    ]);
+    assert.equal(updated.code, 0, updated.stderr);
+    assert.deepEqual(await stored(), { confidence: 0.6, max_analysis_seconds: 45 });
+    const json = await berthJson<{ policy: { confidence: number; maxAnalysisSeconds: number } }>(
+      t.url,
+      ['service', 'show', 'web'],
+    );
+    assert.deepEqual([json.policy.confidence, json.policy.maxAnalysisSeconds], [0.6, 45]);
+  });
+
+  it('create without --confidence or --max-analysis stores 0.95 and 30m', async () => {
+    const t = await testDatabase('service confidence defaults');
+    await aService(t.url, 'web');
+    const row = await t.db
+      .selectFrom('services')
+      .select(['confidence', 'max_analysis_seconds'])
+      .where('name', '=', 'web')
+      .executeTakeFirstOrThrow();
+    assert.deepEqual(row, { confidence: 0.95, max_analysis_seconds: 1800 });
   });
 
   it('create warns that a window under a minute is short for CloudWatch', async () => {

@@ -7,6 +7,7 @@ import {
   formatDuration,
   InputError,
   parseClusterName,
+  parseConfidence,
   parseCount,
   parseDuration,
   parseEnvAssignment,
@@ -904,6 +905,51 @@ describe('parseRate', () => {
     rejects(() => parseRate('--rate', '0x1'), '--rate', '"0x1"');
     rejects(() => parseRate('--rate', 'low'), '--rate', '"low"');
     rejects(() => parseRate('--rate', ''), '--rate', '""');
+  });
+});
+
+describe('parseConfidence', () => {
+  it('parses decimals from 0.6 to 0.9999, both included', () => {
+    assert.equal(parseConfidence('--confidence', '0.95'), 0.95);
+    assert.equal(parseConfidence('--confidence', '0.6'), 0.6);
+    assert.equal(parseConfidence('--confidence', '0.9999'), 0.9999);
+    assert.equal(parseConfidence('--confidence', '.99'), 0.99);
+  });
+
+  it('parses percentages, keeping 99.99% exactly 0.9999', () => {
+    assert.equal(parseConfidence('--confidence', '95%'), 0.95);
+    assert.equal(parseConfidence('--confidence', '60%'), 0.6);
+    assert.equal(parseConfidence('--confidence', '99.9%'), 0.999);
+    assert.equal(parseConfidence('--confidence', '99.99%'), 0.9999);
+  });
+
+  it('refuses values outside 0.6 to 0.9999, saying what is valid', () => {
+    rejects(
+      () => parseConfidence('--confidence', '0.59'),
+      '--confidence',
+      q('0.59'),
+      '0.6 to 0.9999',
+    );
+    rejects(() => parseConfidence('--confidence', '1'), '--confidence', q('1'), '0.95', '95%');
+    rejects(() => parseConfidence('--confidence', '0.99999'), '--confidence', q('0.99999'));
+    rejects(() => parseConfidence('--confidence', '100%'), '--confidence', q('100%'));
+    rejects(() => parseConfidence('--confidence', '59.9%'), '--confidence', q('59.9%'));
+    rejects(() => parseConfidence('--confidence', '0'), '--confidence');
+  });
+
+  it('suggests the percentage sign for a bare number that would be a valid percentage', () => {
+    rejects(() => parseConfidence('--confidence', '95'), '--confidence', 'did you mean 95%?');
+    rejects(() => parseConfidence('--confidence', '99.5'), '--confidence', 'did you mean 99.5%?');
+    assert.throws(
+      () => parseConfidence('--confidence', '500'),
+      (e: unknown) => e instanceof InputError && !e.message.includes('did you mean'),
+    );
+  });
+
+  it('refuses NaN, Infinity, negatives, words, hex and empty strings', () => {
+    for (const raw of ['NaN', 'Infinity', '-0.95', 'high', '0x1', '', ' 0.95', '95 %', '0.95%%']) {
+      rejects(() => parseConfidence('--confidence', raw), '--confidence', q(raw));
+    }
   });
 });
 

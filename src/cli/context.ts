@@ -54,13 +54,30 @@ export class CliContext {
     this.io.stderr(`${line}\n`);
   }
 
+  /** A warning on stderr: `warning: …`, or `{"warning": …}` with --json. */
   warn(line: string): void {
     this.io.stderr(this.json ? `${JSON.stringify({ warning: line })}\n` : `warning: ${line}\n`);
   }
 
-  print(output: Output): void {
-    if (this.json) this.io.stdout(`${JSON.stringify(output.json, null, 2)}\n`);
-    else if (output.text !== '')
+  /**
+   * A change seen while following something (`--wait`): with --json one JSON object on one line
+   * of stdout, so that a reader can act on each as it comes; else a note on stderr.
+   */
+  event(json: Record<string, unknown>, line: string): void {
+    if (this.json) this.io.stdout(`${JSON.stringify(json)}\n`);
+    else this.io.stderr(`${line}\n`);
+  }
+
+  /**
+   * The command's result on stdout. `lines`: the JSON document on one line, for output that
+   * continues as JSON lines (`--wait`), so that every line of stdout is one JSON object.
+   */
+  print(output: Output, options: { lines?: boolean } = {}): void {
+    if (this.json) {
+      this.io.stdout(
+        `${JSON.stringify(output.json, null, options.lines === true ? undefined : 2)}\n`,
+      );
+    } else if (output.text !== '')
       this.io.stdout(output.text.endsWith('\n') ? output.text : `${output.text}\n`);
   }
 }

@@ -1,4 +1,13 @@
-import type { AuditEvent, Deployment, Release, Service } from '../store/schema.ts';
+import { formatConfidence, formatRate } from '../analysis/judge.ts';
+import type { StepEvidence } from '../store/history.ts';
+import type {
+  AnalysisWindow,
+  AuditEvent,
+  Deployment,
+  PolicySnapshot,
+  Release,
+  Service,
+} from '../store/schema.ts';
 import { formatDuration } from '../validation/fields.ts';
 
 /** Rows of cells as aligned columns, the first row a header. */
@@ -19,10 +28,12 @@ export function table(rows: readonly (readonly string[])[]): string {
     .join('\n');
 }
 
+/** A date as ISO 8601 for JSON output; null stays null. */
 export function iso(date: Date | null): string | null {
   return date === null ? null : date.toISOString();
 }
 
+/** A service as `--json` shows it. */
 export function serviceJson(service: Service) {
   return {
     name: service.name,
@@ -56,6 +67,8 @@ export function serviceJson(service: Service) {
       maxP99Ms: service.max_p99_ms,
       minRequests: service.min_requests,
       failureLimit: service.failure_limit,
+      confidence: service.confidence,
+      maxAnalysisSeconds: service.max_analysis_seconds,
       progressDeadlineSeconds: service.progress_deadline_seconds,
       rollbackWindowSeconds: service.rollback_window_seconds,
       max5xxRateIncrease: service.max_5xx_rate_increase,
@@ -69,6 +82,7 @@ export function serviceJson(service: Service) {
   };
 }
 
+/** A release as `--json` shows it. */
 export function releaseJson(release: Release) {
   return {
     version: release.version,
@@ -101,6 +115,7 @@ export function deploymentJson(deployment: Deployment, versions: ReadonlyMap<num
     stepEnteredAt: iso(deployment.step_entered_at),
     paused: deployment.paused,
     promoteRequestedAt: iso(deployment.promote_requested_at),
+    promoteRequestedBy: deployment.promote_requested_by,
     abortRequestedAt: iso(deployment.abort_requested_at),
     finished: deployment.finished_at !== null,
     outcome: deployment.outcome,
@@ -109,9 +124,12 @@ export function deploymentJson(deployment: Deployment, versions: ReadonlyMap<num
     requestedBy: deployment.requested_by,
     createdAt: iso(deployment.created_at),
     finishedAt: iso(deployment.finished_at),
+    // Null until a worker first claims the deployment and fixes the policy it runs under.
+    policy: deployment.policy,
   };
 }
 
+/** An audit event as `--json` shows it. */
 export function eventJson(event: AuditEvent) {
   return {
     id: event.id,
@@ -124,16 +142,21 @@ export function eventJson(event: AuditEvent) {
   };
 }
 
+/** An audit event as one line of text. */
 export function eventLine(event: AuditEvent): string {
   return `${event.at.toISOString()}  ${event.kind.padEnd(28)} ${event.message}  (${event.actor})`;
 }
 
-/** `v3 → v4 deploy, progressing at step 1 of 2 (10%)` */
+/**
+ * `#4 deploy v3 → v4: progressing, step 1 of 2 (10%)`. The steps are the deployment's own
+ * (its policy snapshot) once a worker has claimed it, else `steps`, the service's current ones.
+ */
 export function deploymentSummary(
   deployment: Deployment,
   versions: ReadonlyMap<number, number>,
-  steps: readonly number[],
+  serviceSteps: readonly number[],
 ): string {
+  const steps = stepsOf(deployment, serviceSteps);
   const from =
     deployment.from_release_id === null
       ? 'none'
@@ -154,16 +177,183 @@ export function deploymentSummary(
   return `${head}: ${deployment.phase}${stepText}${flags.length > 0 ? ` [${flags.join(', ')}]` : ''}`;
 }
 
-export function policyLine(service: Service): string {
-  return (
-    `steps ${service.steps.join(',')}%, bake ${formatDuration(service.bake_seconds)}, ` +
-    `windows of ${formatDuration(service.analysis_interval_seconds)}, ` +
-    `max 5xx ${service.max_5xx_rate}, max p99 ${service.max_p99_ms}ms, ` +
-    `min ${service.min_requests} requests, fail after ${service.failure_limit} breaching window(s), ` +
-    `progress deadline ${formatDuration(service.progress_deadline_seconds)}, ` +
-    `rollback window ${formatDuration(service.rollback_window_seconds)}` +
-    (service.max_5xx_rate_increase !== null
-      ? `, max 5xx increase over stable ${service.max_5xx_rate_increase}`
-      : '')
+/**
+ * The steps a deployment runs: those of the policy it was claimed under, or the service's
+ * current ones while no worker has claimed it yet (they are what it will be claimed under).
+ */
+export function stepsOf(
+  deployment: Deployment,
+  serviceSteps: readonly number[],
+): readonly number[] {
+  return deployment.policy?.steps ?? serviceSteps;
+}
+
+/** A rollout policy without `first`: what a service has and a deployment keeps. */
+export type PolicyFields = Omit<PolicySnapshot, 'first'>;
+
+/** Each field of a policy in words, in the order `policyLine` shows them. */
+function policyParts(policy: PolicyFields): [keyof PolicyFields, string][] {
+  const parts: [keyof PolicyFields, string][] = [
+    ['steps', `steps ${policy.steps.join(',')}%`],
+    ['bakeSeconds', `bake ${formatDuration(policy.bakeSeconds)}`],
+    ['analysisIntervalSeconds', `windows of ${formatDuration(policy.analysisIntervalSeconds)}`],
+    ['max5xxRate', `max 5xx ${policy.max5xxRate}`],
+    ['maxP99Ms', `max p99 ${policy.maxP99Ms}ms`],
+    ['minRequests', `min ${policy.minRequests} requests a step`],
+    ['failureLimit', `fail after ${policy.failureLimit} slow window(s)`],
+    ['confidence', `confidence ${policy.confidence}`],
+    ['maxAnalysisSeconds', `analysis at most ${formatDuration(policy.maxAnalysisSeconds)}`],
+    [
+      'progressDeadlineSeconds',
+      `progress deadline ${formatDuration(policy.progressDeadlineSeconds)}`,
+    ],
+    ['rollbackWindowSeconds', `rollback window ${formatDuration(policy.rollbackWindowSeconds)}`],
+  ];
+  if (policy.max5xxRateIncrease !== null) {
+    parts.push(['max5xxRateIncrease', `max 5xx increase over stable ${policy.max5xxRateIncrease}`]);
+  }
+  return parts;
+}
+
+/** A policy on one line: `steps 10,100%, bake 5m, …, confidence 0.95, analysis at most 30m, …`. */
+export function policyLine(policy: PolicyFields): string {
+  return policyParts(policy)
+    .map(([, text]) => text)
+    .join(', ');
+}
+
+/**
+ * The fields in which a deployment's policy snapshot differs from `current`, in words and with
+ * the snapshot's values (`steps 10,50,100%, confidence 0.9`); empty when they agree.
+ */
+export function policyDifference(snapshot: PolicySnapshot, current: PolicyFields): string[] {
+  const differs = (key: keyof PolicyFields) =>
+    JSON.stringify(snapshot[key] ?? null) !== JSON.stringify(current[key]);
+  // `first` says how the deployment started, not what a person set: it is no difference.
+  const keys = (Object.keys(current) as (keyof PolicyFields | 'first')[]).filter(
+    (key): key is keyof PolicyFields => key !== 'first' && differs(key),
   );
+  // Words for the snapshot's values; a field it lacks (written by an older Berth) borrows the
+  // current value only so that the words can be made, and is named as missing.
+  const texts = new Map(policyParts({ ...current, ...snapshot }));
+  return keys.map((key) =>
+    (snapshot[key] as unknown) === undefined
+      ? `${key} not recorded`
+      : key === 'max5xxRateIncrease' && snapshot.max5xxRateIncrease === null
+        ? 'no max 5xx increase over stable'
+        : (texts.get(key) ?? key),
+  );
+}
+
+/** What `status` and `--wait` report of the analysis of a step so far. */
+export interface EvidenceView {
+  stepIndex: number;
+  percent: number | null;
+  windows: number;
+  canaryRequests: number;
+  canary5xx: number;
+  /** Pooled 5xx rate; null while there were no requests. */
+  rate5xx: number | null;
+  /** The confidence the sequential test reached toward the side it favours, 0–1. */
+  confidence: number | null;
+  /** `good`: the rate looks below the threshold; `bad`: above; null when not recorded. */
+  favours: 'good' | 'bad' | null;
+  confidenceNeeded: number;
+  max5xxRate: number;
+  moreRequestsNeeded: number | null;
+  /** Canary requests a second over the step so far; null when no time or no traffic has passed. */
+  requestsPerSecond: number | null;
+  /** `moreRequestsNeeded` at `requestsPerSecond`, in whole seconds; null when either is unknown. */
+  etaSeconds: number | null;
+  verdict: AnalysisWindow['verdict'];
+  reason: string;
+}
+
+/**
+ * The evidence of a step from its newest judged window, or null for a row written before
+ * analysis was pooled (it has no pooled counts). `policy` gives the thresholds it was judged by.
+ */
+export function evidenceView(
+  evidence: StepEvidence,
+  policy: Pick<PolicyFields, 'confidence' | 'max5xxRate'>,
+  percent: number | null,
+): EvidenceView | null {
+  const { newest } = evidence;
+  const requests = newest.pooled_canary_requests;
+  if (requests === null) return null;
+  const errors = newest.pooled_canary_5xx ?? 0;
+  const seconds = (newest.ended_at.getTime() - evidence.firstStartedAt.getTime()) / 1000;
+  const requestsPerSecond = seconds > 0 && requests > 0 ? requests / seconds : null;
+  const more = newest.more_requests_needed;
+  return {
+    stepIndex: newest.step_index,
+    percent,
+    windows: evidence.windows,
+    canaryRequests: requests,
+    canary5xx: errors,
+    rate5xx: requests > 0 ? errors / requests : null,
+    confidence: newest.confidence,
+    favours: favoursOf(newest),
+    confidenceNeeded: policy.confidence,
+    max5xxRate: policy.max5xxRate,
+    moreRequestsNeeded: more,
+    requestsPerSecond,
+    etaSeconds: etaSeconds(more, requestsPerSecond),
+    verdict: newest.verdict,
+    reason: newest.reason,
+  };
+}
+
+/** Whole seconds until `more` requests arrive at the pace so far; null when it cannot be said. */
+function etaSeconds(more: number | null, perSecond: number | null): number | null {
+  if (more === null) return null; // failed: no number of requests would make it pass
+  if (more === 0) return 0;
+  return perSecond === null ? null : Math.ceil(more / perSecond);
+}
+
+/** Which side the error test leaned to, from the stored judgement; a failed step leaned bad. */
+function favoursOf(window: AnalysisWindow): 'good' | 'bad' | null {
+  const errors = (window.evidence as { errors?: { favours?: unknown } }).errors;
+  const favours = errors?.favours;
+  if (favours === 'good' || favours === 'bad') return favours;
+  return window.verdict === 'fail' ? 'bad' : null;
+}
+
+/**
+ * One line of evidence: `0 of 55 requests 5xx over 11 windows (rate 0), confidence 0.61 of 0.95
+ * (below 0.01); about 115 more requests needed, ~23s at 5.0 req/s`.
+ */
+export function evidenceLine(view: EvidenceView): string {
+  const over = `${view.windows} ${view.windows === 1 ? 'window' : 'windows'}`;
+  const rate = view.rate5xx === null ? '' : ` (rate ${formatRate(view.rate5xx, view.max5xxRate)})`;
+  const side =
+    view.favours === null
+      ? ''
+      : ` (${view.favours === 'good' ? 'below' : 'above'} ${view.max5xxRate})`;
+  const confidence =
+    view.confidence === null
+      ? ''
+      : `, confidence ${formatConfidence(view.confidence)} of ${view.confidenceNeeded}${side}`;
+  const head = `${view.canary5xx} of ${view.canaryRequests} ${view.canaryRequests === 1 ? 'request' : 'requests'} 5xx over ${over}${rate}${confidence}`;
+  if (view.verdict === 'fail') return `${head}; the step failed: ${view.reason}`;
+  if (view.verdict === 'pass') return `${head}; the step passed`;
+  const more = view.moreRequestsNeeded;
+  if (more === null || more === 0) return `${head}; ${view.reason}`;
+  const pace =
+    view.requestsPerSecond === null || view.etaSeconds === null
+      ? ', no canary traffic measured yet'
+      : `, ~${formatDuration(view.etaSeconds)} at ${formatPerSecond(view.requestsPerSecond)} req/s`;
+  return `${head}; about ${more} more ${more === 1 ? 'request' : 'requests'} needed${pace}`;
+}
+
+/** A rate of requests to 2 significant digits or one decimal: `5.0`, `0.25`, `120`. */
+function formatPerSecond(perSecond: number): string {
+  if (perSecond >= 100) return String(Math.round(perSecond));
+  if (perSecond >= 1) return perSecond.toFixed(1);
+  return perSecond.toPrecision(2);
+}
+
+/** `step 1 (10%) window 7` — people count steps and windows from 1. */
+export function windowLabel(window: AnalysisWindow, percent: number | null): string {
+  return `step ${window.step_index + 1}${percent !== null ? ` (${percent}%)` : ''} window ${window.window_index + 1}`;
 }

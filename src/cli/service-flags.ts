@@ -6,6 +6,7 @@ import {
   checkTaskSize,
   InputError,
   parseClusterName,
+  parseConfidence,
   parseCount,
   parseDuration,
   parseHealthPath,
@@ -47,11 +48,14 @@ export interface ServiceFlags {
   maxP99?: string;
   minRequests?: string;
   failureLimit?: string;
+  confidence?: string;
+  maxAnalysis?: string;
   progressDeadline?: string;
   rollbackWindow?: string;
   max5xxIncrease?: string;
 }
 
+/** Adds the flags `service create` and `service update` share; create's three are required. */
 export function addServiceFlags(command: Command, mode: 'create' | 'update'): Command {
   const required = mode === 'create';
   const cluster = '--cluster <cluster>';
@@ -86,8 +90,22 @@ export function addServiceFlags(command: Command, mode: 'create' | 'update'): Co
     .option('--interval <duration>', 'analysis window length (default 1m)')
     .option('--max-5xx-rate <rate>', 'highest canary 5xx rate that passes (default 0.01)')
     .option('--max-p99 <latency>', 'highest canary p99 latency that passes (default 800ms)')
-    .option('--min-requests <count>', 'requests a window needs before it is judged (default 100)')
-    .option('--failure-limit <count>', 'breaching windows that fail the canary (default 2)')
+    .option(
+      '--min-requests <count>',
+      'requests a step needs, pooled over its windows, before it can pass (default 100)',
+    )
+    .option(
+      '--failure-limit <count>',
+      'windows whose p99 breaches the threshold that fail a step (default 2)',
+    )
+    .option(
+      '--confidence <level>',
+      'how sure a verdict must be, 0.6–0.9999 or 60%–99.99% (default 0.95)',
+    )
+    .option(
+      '--max-analysis <duration>',
+      "longest a step's analysis may stay undecided before the canary is rolled back (default 30m)",
+    )
     .option('--progress-deadline <duration>', 'time a step may take to turn healthy (default 10m)')
     .option(
       '--rollback-window <duration>',
@@ -110,6 +128,8 @@ const DEFAULT_POLICY: RolloutPolicy = {
   maxP99Ms: 800,
   minRequests: 100,
   failureLimit: 2,
+  confidence: 0.95,
+  maxAnalysisSeconds: 1800,
   progressDeadlineSeconds: 600,
   rollbackWindowSeconds: 600,
   max5xxRateIncrease: null,
@@ -151,6 +171,10 @@ export function parseServiceFlags(flags: ServiceFlags, mode: 'create' | 'update'
     ),
     failureLimit: opt(flags.failureLimit, (raw) =>
       parseCount('--failure-limit', raw, { min: 1, max: 100 }),
+    ),
+    confidence: opt(flags.confidence, (raw) => parseConfidence('--confidence', raw)),
+    maxAnalysis: opt(flags.maxAnalysis, (raw) =>
+      parseDuration('--max-analysis', raw, { minSeconds: 1, maxSeconds: 86400 }),
     ),
     progressDeadline: opt(flags.progressDeadline, (raw) =>
       parseDuration('--progress-deadline', raw, { minSeconds: 10, maxSeconds: 86400 }),
@@ -232,6 +256,8 @@ export function newServiceFrom(
       maxP99Ms: flags.maxP99 ?? DEFAULT_POLICY.maxP99Ms,
       minRequests: flags.minRequests ?? DEFAULT_POLICY.minRequests,
       failureLimit: flags.failureLimit ?? DEFAULT_POLICY.failureLimit,
+      confidence: flags.confidence ?? DEFAULT_POLICY.confidence,
+      maxAnalysisSeconds: flags.maxAnalysis ?? DEFAULT_POLICY.maxAnalysisSeconds,
       progressDeadlineSeconds: flags.progressDeadline ?? DEFAULT_POLICY.progressDeadlineSeconds,
       rollbackWindowSeconds: flags.rollbackWindow ?? DEFAULT_POLICY.rollbackWindowSeconds,
       max5xxRateIncrease: flags.max5xxIncrease ?? DEFAULT_POLICY.max5xxRateIncrease,
@@ -297,6 +323,8 @@ export function serviceUpdateFrom(
   if (flags.maxP99 !== undefined) policy.maxP99Ms = flags.maxP99;
   if (flags.minRequests !== undefined) policy.minRequests = flags.minRequests;
   if (flags.failureLimit !== undefined) policy.failureLimit = flags.failureLimit;
+  if (flags.confidence !== undefined) policy.confidence = flags.confidence;
+  if (flags.maxAnalysis !== undefined) policy.maxAnalysisSeconds = flags.maxAnalysis;
   if (flags.progressDeadline !== undefined) policy.progressDeadlineSeconds = flags.progressDeadline;
   if (flags.rollbackWindow !== undefined) policy.rollbackWindowSeconds = flags.rollbackWindow;
   if (flags.max5xxIncrease !== undefined) policy.max5xxRateIncrease = flags.max5xxIncrease;

@@ -21,6 +21,7 @@ export type { ArnParts } from './arn.ts';
 export { parseHealthPath, parsePort, parseSecurityGroupIds, parseSubnetIds } from './network.ts';
 export {
   formatDuration,
+  parseConfidence,
   parseCount,
   parseDuration,
   parseLatency,

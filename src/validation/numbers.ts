@@ -143,6 +143,35 @@ export function parseRate(field: string, raw: string): number {
   return rate;
 }
 
+const MIN_CONFIDENCE = 0.6;
+const MAX_CONFIDENCE = 0.9999;
+
+/**
+ * How sure a canary verdict must be, from 0.6 to 0.9999 inclusive: a decimal (`0.95`) or a
+ * percentage (`95%`, `99.9%`). Above 0.9999 a step would need so many requests that it could
+ * never pass; below 0.6 a verdict is little better than a coin toss.
+ */
+export function parseConfidence(field: string, raw: string): number {
+  const percent = PERCENT.exec(raw);
+  let confidence = NaN;
+  // Shifting the decimal point in the text, not dividing by 100, keeps `99.99%` exactly 0.9999
+  // (99.99 / 100 is 0.9998999999999999 in binary floating point, just below the limit).
+  if (percent !== null) confidence = Number(`${percent[1] ?? ''}e-2`);
+  else if (DECIMAL.test(raw)) confidence = Number(raw);
+  if (!(confidence >= MIN_CONFIDENCE && confidence <= MAX_CONFIDENCE)) {
+    // `95` is a percentage without its sign far more often than a confidence of 9500.
+    const hint =
+      percent === null && confidence >= MIN_CONFIDENCE * 100 && confidence <= MAX_CONFIDENCE * 100
+        ? `; did you mean ${raw}%?`
+        : '';
+    throw new InputError(
+      field,
+      `${quote(raw)} is not a confidence from ${MIN_CONFIDENCE} to ${MAX_CONFIDENCE}; expected a decimal such as 0.95 or a percentage such as 95%${hint}`,
+    );
+  }
+  return confidence;
+}
+
 /** A whole decimal number (digits only: no sign, exponent or spaces) within `limits`. */
 export function parseCount(
   field: string,

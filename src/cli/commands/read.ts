@@ -1,6 +1,15 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { listEvents } from '../../store/events.ts';
-import { serviceHistory, type ServiceHistory } from '../../store/history.ts';
+import {
+  failedWindows,
+  serviceHistory,
+  stepEvidence,
+  type ServiceHistory,
+  type StepEvidence,
+} from '../../store/history.ts';
+import { policySnapshotOf } from '../../store/rollout.ts';
+import type { AnalysisWindow, Service } from '../../store/schema.ts';
+import type { Db } from '../../store/database.ts';
 import { findService, listServices } from '../../store/services.ts';
 import { parseCount, parseServiceName } from '../../validation/fields.ts';
 import type { CliContext } from '../context.ts';
@@ -8,17 +17,45 @@ import {
   deploymentJson,
   deploymentSummary,
   eventJson,
+  evidenceLine,
+  evidenceView,
   eventLine,
   iso,
   releaseJson,
+  stepsOf,
   table,
 } from '../render.ts';
 
 const FOLLOW_POLL_MS = 500;
 
+/** What `berth status` reads of one service. */
+interface StatusInputs {
+  history: ServiceHistory;
+  /** The analysis of the active deployment's current step so far, when it has judged windows. */
+  evidence: StepEvidence | undefined;
+  /** The active deployment's failed windows, read only when a person promoted it. */
+  failed: AnalysisWindow[];
+}
+
+async function statusInputs(db: Db, service: Service): Promise<StatusInputs> {
+  const history = await serviceHistory(db, service);
+  const active = history.active;
+  if (active === undefined) return { history, evidence: undefined, failed: [] };
+  const [evidence, failed] = await Promise.all([
+    stepEvidence(db, active.id, active.step_index),
+    active.promote_requested_at !== null ? failedWindows(db, active.id) : Promise.resolve([]),
+  ]);
+  return { history, evidence, failed };
+}
+
 /** Desired against observed, per service: what `berth status` shows. */
-function statusOf(history: ServiceHistory) {
-  const { service, versions } = history;
+function statusOf({ history, evidence, failed }: StatusInputs) {
+  const { service, versions, active } = history;
+  const steps = active !== undefined ? stepsOf(active, service.steps) : service.steps;
+  const percent = active !== undefined ? (steps[active.step_index] ?? null) : null;
+  // Judged by the policy the deployment was claimed under; the service's own before that.
+  const policy = active?.policy ?? policySnapshotOf(service, false);
+  const overridden = failed.at(-1);
   const live =
     service.current_release_id === null ? null : (versions.get(service.current_release_id) ?? null);
   return {
@@ -36,35 +73,57 @@ function statusOf(history: ServiceHistory) {
     activeDeployment:
       history.active !== undefined ? deploymentJson(history.active, versions) : null,
     currentStep:
-      history.active !== undefined
+      active !== undefined ? { index: active.step_index, percent, of: steps.length } : null,
+    evidence: evidence !== undefined ? evidenceView(evidence, policy, percent) : null,
+    overriddenFailure:
+      active !== undefined && active.promote_requested_at !== null && overridden !== undefined
         ? {
-            index: history.active.step_index,
-            percent: service.steps[history.active.step_index] ?? null,
-            of: service.steps.length,
+            promotedBy: active.promote_requested_by,
+            promotedAt: iso(active.promote_requested_at),
+            stepIndex: overridden.step_index,
+            windowIndex: overridden.window_index,
+            reason: overridden.reason,
           }
         : null,
   };
 }
 
+type Status = ReturnType<typeof statusOf>;
+
+/** The lines below the table: evidence so far, and a promotion that overrode a failure. */
+function statusNotes(s: Status, prefix: string): string[] {
+  const lines: string[] = [];
+  if (s.evidence !== null) lines.push(`${prefix}evidence: ${evidenceLine(s.evidence)}`);
+  if (s.overriddenFailure !== null) {
+    lines.push(
+      `${prefix}promoted by ${s.overriddenFailure.promotedBy ?? 'someone'}, overriding a failing window: ${s.overriddenFailure.reason}`,
+    );
+  }
+  return lines;
+}
+
+/** `berth status [NAME]`: desired against observed, the deployment under way and its evidence. */
 export async function status(context: CliContext, rawName: string | undefined): Promise<number> {
   const name = rawName === undefined ? undefined : parseServiceName('NAME', rawName);
-  const histories = await context.withDatabase(async (db) => {
+  const inputs = await context.withDatabase(async (db) => {
     const services = name === undefined ? await listServices(db) : [await findService(db, name)];
-    return Promise.all(services.map((service) => serviceHistory(db, service)));
+    return Promise.all(services.map((service) => statusInputs(db, service)));
   });
-  const statuses = histories.map(statusOf);
-  const observed = (s: ReturnType<typeof statusOf>) =>
+  const rows = inputs.map((input) => ({ history: input.history, s: statusOf(input) }));
+  const statuses = rows.map((row) => row.s);
+  // Below the table: alone, a service's lines need no name; in the list of all, they do.
+  const notes = statuses.flatMap((s) => statusNotes(s, name === undefined ? `${s.name} ` : ''));
+  const observed = (s: Status) =>
     s.observed === null ? 'not yet observed' : `${s.observed.runningCount ?? '?'} running`;
   context.print({
     json: name === undefined ? statuses : statuses[0],
     text:
-      histories.length === 0
+      rows.length === 0
         ? 'no services yet'
-        : table([
-            ['SERVICE', 'DESIRED', 'OBSERVED', 'LIVE', 'DEPLOYMENT'],
-            ...histories.map((history, i) => {
-              const s = statuses[i] ?? statusOf(history);
-              return [
+        : [
+            table([
+              ['SERVICE', 'DESIRED', 'OBSERVED', 'LIVE', 'DEPLOYMENT'],
+              ...rows.map(({ history, s }) => [
                 history.service.name,
                 `${s.desired.count} × ${s.desired.version !== null ? `v${s.desired.version}` : '-'}`,
                 observed(s),
@@ -72,13 +131,15 @@ export async function status(context: CliContext, rawName: string | undefined): 
                 history.active !== undefined
                   ? deploymentSummary(history.active, history.versions, history.service.steps)
                   : 'none in progress',
-              ];
-            }),
-          ]),
+              ]),
+            ]),
+            ...notes,
+          ].join('\n'),
   });
   return 0;
 }
 
+/** `berth history NAME`: releases and deployments, newest first. */
 export async function history(context: CliContext, rawName: string): Promise<number> {
   const name = parseServiceName('NAME', rawName);
   const result = await context.withDatabase(async (db) =>
@@ -118,6 +179,7 @@ export async function history(context: CliContext, rawName: string): Promise<num
   return 0;
 }
 
+/** `berth events NAME [--follow]`: the audit log, and what is appended to it while following. */
 export async function events(
   context: CliContext,
   rawName: string,

@@ -201,18 +201,22 @@ async function reportRequested(
   const { service, release, deployment, replaced } = requested;
   const versions = new Map([[release.id, release.version]]);
   const verb = deployment.kind === 'rollback' ? 'rollback to' : 'release';
-  context.print({
-    json: {
-      release: releaseJson(release),
-      deployment: deploymentJson(deployment, versions),
-      replacedDeploymentId: replaced?.id ?? null,
+  context.print(
+    {
+      json: {
+        release: releaseJson(release),
+        deployment: deploymentJson(deployment, versions),
+        replacedDeploymentId: replaced?.id ?? null,
+      },
+      text:
+        `${service.name}: ${verb} v${release.version} requested as deployment #${deployment.id}` +
+        (replaced !== undefined ? ` (replacing #${replaced.id})` : ''),
     },
-    text:
-      `${service.name}: ${verb} v${release.version} requested as deployment #${deployment.id}` +
-      (replaced !== undefined ? ` (replacing #${replaced.id})` : ''),
-  });
+    // Waiting, JSON lines follow the request: one line for it too, so that every line parses.
+    { lines: wait },
+  );
   if (!wait) return 0;
-  const finished = await waitForDeployment(context, db, deployment.id, service.steps);
+  const finished = await waitForDeployment(context, db, deployment.id, service);
   if (finished === undefined) return 130;
   return finished.outcome === 'succeeded' ? 0 : 1;
 }

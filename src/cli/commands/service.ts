@@ -1,12 +1,14 @@
 import { changeService, createService } from '../../store/desired-state.ts';
 import { serviceHistory } from '../../store/history.ts';
 import { findRelease, latestRelease } from '../../store/releases.ts';
+import { policySnapshotOf } from '../../store/rollout.ts';
 import { findService, listServices } from '../../store/services.ts';
 import { parseMessage, parseServiceName } from '../../validation/fields.ts';
 import type { CliContext } from '../context.ts';
 import {
   deploymentJson,
   deploymentSummary,
+  policyDifference,
   policyLine,
   releaseJson,
   serviceJson,
@@ -20,6 +22,7 @@ import {
 } from '../service-flags.ts';
 import { warnShortInterval } from './warnings.ts';
 
+/** `berth service create`: the service, release v1 and its first deployment. */
 export async function serviceCreate(
   context: CliContext,
   rawName: string,
@@ -49,6 +52,7 @@ export async function serviceCreate(
   return 0;
 }
 
+/** `berth service update`: policy and settings at once; task changes make a release. */
 export async function serviceUpdate(
   context: CliContext,
   rawName: string,
@@ -100,6 +104,7 @@ export async function serviceUpdate(
   return 0;
 }
 
+/** `berth service list`. */
 export async function serviceList(context: CliContext): Promise<number> {
   const rows = await context.withDatabase(async (db) => {
     const services = await listServices(db);
@@ -135,6 +140,7 @@ export async function serviceList(context: CliContext): Promise<number> {
   return 0;
 }
 
+/** `berth service show`: settings, policy, releases and the deployment under way. */
 export async function serviceShow(context: CliContext, rawName: string): Promise<number> {
   const name = parseServiceName('NAME', rawName);
   const history = await context.withDatabase(async (db) =>
@@ -146,6 +152,17 @@ export async function serviceShow(context: CliContext, rawName: string): Promise
       ? undefined
       : history.releases.find((release) => release.id === service.current_release_id);
   const latest = history.releases[0];
+  const current = policySnapshotOf(service, false);
+  // A deployment keeps the policy it was claimed under; a change since applies to the next one.
+  const snapshot = history.active?.policy ?? null;
+  const differences = snapshot === null ? [] : policyDifference(snapshot, current);
+  const note =
+    history.active !== undefined && differences.length > 0
+      ? [
+          `  note:         deployment #${history.active.id} runs under the policy it started with ` +
+            `(${differences.join(', ')}); the current policy applies to the next deployment`,
+        ]
+      : [];
   context.print({
     json: {
       ...serviceJson(service),
@@ -153,6 +170,8 @@ export async function serviceShow(context: CliContext, rawName: string): Promise
       latestRelease: latest !== undefined ? releaseJson(latest) : null,
       activeDeployment:
         history.active !== undefined ? deploymentJson(history.active, history.versions) : null,
+      activeDeploymentPolicy: snapshot,
+      policyDiffers: differences.length > 0,
     },
     text: [
       `service ${service.name}`,
@@ -165,10 +184,11 @@ export async function serviceShow(context: CliContext, rawName: string): Promise
       }`,
       `  network:      ${service.subnets.length > 0 ? `subnets ${service.subnets.join(',')}, security groups ${service.security_groups.join(',')}${service.assign_public_ip ? ', public IP' : ''}` : 'default'}`,
       `  health path:  ${service.health_check_path}`,
-      `  policy:       ${policyLine(service)}`,
+      `  policy:       ${policyLine(current)}`,
       `  live:         ${live !== undefined ? `v${live.version} ${live.image}` : 'none yet'}`,
       `  latest:       ${latest !== undefined ? `v${latest.version} ${latest.image} (cpu ${latest.cpu}, memory ${latest.memory} MiB, port ${latest.container_port})` : 'none'}`,
       `  deployment:   ${history.active !== undefined ? deploymentSummary(history.active, history.versions, service.steps) : 'none in progress'}`,
+      ...note,
     ].join('\n'),
   });
   return 0;
