@@ -7,16 +7,24 @@
  * canary's windows are drawn once and shown to every rule, so the rules are compared on the
  * same traffic rather than on three different samples of it.
  *
+ * A second part measures the two-sample test against the stable baseline (`errorIncreaseTest`,
+ * `--max-5xx-rate-increase`): canaries at 10 % of the traffic beside a baseline at 90 %, at a
+ * quiet and a noisy baseline rate, for true increases below, at and above the allowed one. Its
+ * error bounds are only approximate (the baseline's rate is profiled out, and a profile
+ * likelihood ratio is no martingale under a composite null), so its figures are measured against
+ * the bounds and printed, but they do not decide the exit code.
+ *
  * Pure and seeded: no clock in the figures, no database, no AWS. The seed is printed and can be
  * set with BENCH_SEED, so a surprising figure can be reproduced exactly. Everything printed is
  * also written to bench/results/judgement.json, which is meant to be committed.
  *
- * Exit code: 0 when the new rule meets every target, 1 when one is missed, 2 on a bad BENCH_SEED.
+ * Exit code: 0 when the new one-sample rule meets every target, 1 when one is missed, 2 on a bad
+ * BENCH_SEED. The two-sample part's targets are informational.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { errorRateTest } from '../src/analysis/sequential-test.ts';
+import { boundary, errorIncreaseTest, errorRateTest } from '../src/analysis/sequential-test.ts';
 
 /** The policy every canary is judged against: `--max-5xx-rate 0.01`. */
 const MAX_5XX_RATE = 0.01;
@@ -84,7 +92,7 @@ function streamSeed(seed: number, index: number): number {
   return (h ^ (h >>> 16)) >>> 0;
 }
 
-/** Poisson(mean) by Knuth's product of uniforms: exact, and quick for a mean of 5. */
+/** Poisson(mean) by Knuth's product of uniforms: exact, and quick enough for means of 5 and 45. */
 function poisson(random: Random, mean: number): number {
   const limit = Math.exp(-mean);
   let count = 0;
@@ -427,6 +435,309 @@ function checkTargets(rows: readonly RowResult[]): TargetResult[] {
 }
 
 // ---------------------------------------------------------------------------------------------
+// The two-sample test against the baseline
+
+/** `--max-5xx-rate-increase 0.01`: the canary may answer at most 1 point more 5xx than stable. */
+const MAX_INCREASE = 0.01;
+/** The stable baseline beside a canary at 10 % of the traffic: 90 % of 50 requests a window. */
+const BASELINE_MEAN_REQUESTS_PER_WINDOW = 45;
+/** The baseline's true 5xx rates: a quiet service, and a noisy one at twice the allowed increase. */
+const BASELINE_RATES = [0.001, 0.02] as const;
+/** The canary's true increase over the baseline: none, t / 4 (good point), t, 2 t (bad point), 5 t. */
+const TRUE_INCREASES = [0, 0.0025, 0.01, 0.02, 0.05] as const;
+/**
+ * Simulated canaries per baseline rate and increase: a share near 5 % has a standard error of
+ * 0.34 points. Fewer than the one-sample part's: each window costs a profile likelihood (two
+ * golden-section searches), and the whole bench should stay under ~40 s on 2 cores.
+ */
+const INCREASE_RUNS_PER_ROW = 4_000;
+/** Runs per row whose every window is also put to the full test (see `pooledIncreaseRule`). */
+const CHECKED_RUNS_PER_ROW = 10;
+/** The bound both wrong calls are measured against: 1 − confidence. */
+const INCREASE_TARGET_BOUND = 0.05;
+/** Stream indices of the two-sample rows, clear of the one-sample rates' (0 up). */
+const INCREASE_STREAM_BASE = 1000;
+
+/** The two-sample test's policy, as `judgeStep` passes it. */
+interface IncreasePolicy {
+  maxIncrease: number;
+  confidence: number;
+  minRequests: number;
+}
+
+const INCREASE_POLICY: IncreasePolicy = {
+  maxIncrease: MAX_INCREASE,
+  confidence: CONFIDENCE,
+  minRequests: DEFAULT_MIN_REQUESTS,
+};
+
+/** One analysis window of the canary and of the stable baseline beside it, over the same period. */
+export interface PairCounts {
+  canary: Counts;
+  baseline: Counts;
+}
+
+/** Judges one canary step against its baseline window by window; made afresh for every canary. */
+export type PairJudge = (window: PairCounts) => StepDecision;
+
+/**
+ * What `errorIncreaseTest` decides on these counts, at the cost of its log-likelihood ratio alone.
+ *
+ * A full call that does not decide goes on to search for the canary requests still needed to
+ * pass, a doubling and bisection over further ratios that takes some nine tenths of its time and
+ * that a simulation has no use for. Asked at confidence 0, the test's boundaries meet at 0 and it
+ * returns without that search; its ratio does not depend on the confidence. The boundaries are
+ * then applied as the test applies them: fail at ln LR ≥ ln(1 / (1 − c)), pass at
+ * ln LR ≤ −ln(1 / (1 − c)) once `minRequests` canary requests (and at least one) were seen.
+ */
+function screenIncrease(canary: Counts, baseline: Counts, policy: IncreasePolicy): StepDecision {
+  const { logLikelihoodRatio: llr } = errorIncreaseTest(canary, baseline, {
+    ...policy,
+    confidence: 0,
+  });
+  const limit = boundary(policy.confidence);
+  if (llr >= limit) return 'fail';
+  const enough = canary.requests > 0 && canary.requests >= policy.minRequests;
+  return llr <= -limit && enough ? 'pass' : 'continue';
+}
+
+/**
+ * The two-sample rule as `judgeStep` runs it: `errorIncreaseTest` on the canary's and the
+ * baseline's counts pooled since the step began, asked after every window once the baseline has
+ * served `minRequests` requests of its own (before that, judgeStep skips the comparison).
+ *
+ * Every decision is the full test's, at the policy's confidence; only the windows it would not
+ * decide are found by `screenIncrease`. With `checkEveryWindow`, every window goes to the full
+ * test as well; any disagreement throws, so the shortcut is shown, not assumed, to change
+ * nothing. `tally.compared` counts the windows put to both.
+ */
+export function pooledIncreaseRule(
+  policy: IncreasePolicy,
+  tally: { compared: number },
+  checkEveryWindow: boolean,
+): PairJudge {
+  const canary: Counts = { requests: 0, errors: 0 };
+  const baseline: Counts = { requests: 0, errors: 0 };
+  return (window) => {
+    canary.requests += window.canary.requests;
+    canary.errors += window.canary.errors;
+    baseline.requests += window.baseline.requests;
+    baseline.errors += window.baseline.errors;
+    if (baseline.requests < Math.max(1, policy.minRequests)) return 'continue';
+    const screened = screenIncrease(canary, baseline, policy);
+    if (screened === 'continue' && !checkEveryWindow) return 'continue';
+    const { decision } = errorIncreaseTest(canary, baseline, policy);
+    tally.compared++;
+    if (decision !== screened) {
+      throw new Error(
+        `two-sample screen says ${screened} but errorIncreaseTest says ${decision} at canary ` +
+          `${canary.errors}/${canary.requests}, baseline ${baseline.errors}/${baseline.requests}`,
+      );
+    }
+    return decision;
+  };
+}
+
+/** One row of the two-sample part: the baseline's true 5xx rate and the canary's increase on it. */
+interface IncreaseScenario {
+  baselineRate: number;
+  increase: number;
+}
+
+/** One window of a canary at 10 % of the traffic and of the baseline at 90 %. */
+function drawPairWindow(random: Random, scenario: IncreaseScenario): PairCounts {
+  const canaryRate = scenario.baselineRate + scenario.increase;
+  const canaryRequests = poisson(random, MEAN_REQUESTS_PER_WINDOW);
+  const baselineRequests = poisson(random, BASELINE_MEAN_REQUESTS_PER_WINDOW);
+  return {
+    canary: { requests: canaryRequests, errors: binomial(random, canaryRequests, canaryRate) },
+    baseline: {
+      requests: baselineRequests,
+      errors: binomial(random, baselineRequests, scenario.baselineRate),
+    },
+  };
+}
+
+/**
+ * One canary against its baseline, until the test passes or fails it or the deadline is reached;
+ * `requests` are the canary's own, the ones `minRequests` counts.
+ */
+function simulateIncreaseCanary(
+  random: Random,
+  scenario: IncreaseScenario,
+  judge: PairJudge,
+): CanaryOutcome {
+  let requests = 0;
+  for (let windows = 1; windows <= DEADLINE_WINDOWS; windows++) {
+    const window = drawPairWindow(random, scenario);
+    requests += window.canary.requests;
+    const decision = judge(window);
+    if (decision !== 'continue') {
+      return { result: decision === 'pass' ? 'promoted' : 'failed', requests, windows };
+    }
+  }
+  return { result: 'undecided', requests, windows: DEADLINE_WINDOWS };
+}
+
+/** The two-sample test's figures at one baseline rate and true increase. */
+export interface IncreaseRowResult {
+  baselineRate: number;
+  increase: number;
+  runs: number;
+  /** Passed by the test: the canary is promoted. */
+  passed: Share;
+  /** Failed by the test itself, before the deadline. */
+  failed: Share;
+  /** Still undecided at the deadline: rolled back. */
+  undecided: Share;
+  /** At an increase ≤ maxIncrease / 4: share failed by the test; else null. */
+  falseFail: Share | null;
+  /** At an increase ≥ 2 × maxIncrease: share passed (promoted); else null. */
+  falsePass: Share | null;
+  /** Canary requests pooled at the decision, over runs decided before the deadline. */
+  medianCanaryRequestsToDecision: number | null;
+  medianWindowsToDecision: number | null;
+}
+
+function summariseIncrease(
+  scenario: IncreaseScenario,
+  outcomes: readonly CanaryOutcome[],
+): IncreaseRowResult {
+  const runs = outcomes.length;
+  const count = (result: CanaryOutcome['result']) =>
+    outcomes.filter((o) => o.result === result).length;
+  const passed = shareOf(count('promoted'), runs);
+  const failed = shareOf(count('failed'), runs);
+  const decided = outcomes.filter((o) => o.result !== 'undecided');
+  return {
+    ...scenario,
+    runs,
+    passed,
+    failed,
+    undecided: shareOf(count('undecided'), runs),
+    // Between the two points either call may come: neither is wrong there.
+    falseFail: scenario.increase <= MAX_INCREASE / 4 ? failed : null,
+    falsePass: scenario.increase >= 2 * MAX_INCREASE ? passed : null,
+    medianCanaryRequestsToDecision: median(decided.map((o) => o.requests)),
+    medianWindowsToDecision: median(decided.map((o) => o.windows)),
+  };
+}
+
+/** A seed of its own for each row, so adding a baseline rate or an increase moves no other row. */
+function increaseSeed(seed: number, baselineIndex: number, increaseIndex: number): number {
+  return streamSeed(streamSeed(seed, INCREASE_STREAM_BASE + baselineIndex), increaseIndex);
+}
+
+/** One row's simulated canaries; the full-test checks draw no random numbers of their own. */
+function simulateIncreaseRow(
+  seed: number,
+  scenario: IncreaseScenario,
+  tally: { compared: number },
+): IncreaseRowResult {
+  const random = mulberry32(seed);
+  const outcomes: CanaryOutcome[] = [];
+  for (let run = 0; run < INCREASE_RUNS_PER_ROW; run++) {
+    const judge = pooledIncreaseRule(INCREASE_POLICY, tally, run < CHECKED_RUNS_PER_ROW);
+    outcomes.push(simulateIncreaseCanary(random, scenario, judge));
+  }
+  return summariseIncrease(scenario, outcomes);
+}
+
+/** A bound the two-sample test is measured against: informational, not in the exit code. */
+export interface IncreaseTargetResult {
+  id: string;
+  description: string;
+  /** The description without its row, as the table's last column shows it. */
+  check: string;
+  baselineRate: number;
+  increase: number;
+  bound: number;
+  direction: 'atMost';
+  measured: Share;
+  met: boolean;
+}
+
+/** False fails at increases ≤ t / 4 and false passes at ≥ 2 t, each at most 5 %. */
+function checkIncreaseTargets(rows: readonly IncreaseRowResult[]): IncreaseTargetResult[] {
+  return rows.flatMap((row) => {
+    const at = `baseline ${formatRate(row.baselineRate)}, increase ${formatRate(row.increase)}`;
+    const wrongCalls = [
+      { kind: 'false-fail', what: 'false fail', measured: row.falseFail },
+      { kind: 'false-pass', what: 'false pass', measured: row.falsePass },
+    ];
+    return wrongCalls.flatMap(({ kind, what, measured }) => {
+      if (measured === null) return [];
+      const check = `${what} <= ${formatRate(INCREASE_TARGET_BOUND)}`;
+      return [
+        {
+          id: `${kind}-baseline-${row.baselineRate}-increase-${row.increase}`,
+          description: `${at}: ${check}`,
+          check,
+          baselineRate: row.baselineRate,
+          increase: row.increase,
+          bound: INCREASE_TARGET_BOUND,
+          direction: 'atMost' as const,
+          measured,
+          met: measured.runs > 0 && measured.share <= INCREASE_TARGET_BOUND,
+        },
+      ];
+    });
+  });
+}
+
+/** The two-sample part as printed and as written under `increase` in judgement.json. */
+interface IncreaseReport {
+  test: 'errorIncreaseTest';
+  /** Its error bounds are approximate: measured here, not guaranteed. */
+  guarantee: 'approximate';
+  /** Its targets are informational: the exit code follows the one-sample targets only. */
+  affectsExitCode: false;
+  runsPerRow: number;
+  settings: Record<string, unknown>;
+  /** Windows put to both the screen and the full test (see `pooledIncreaseRule`): all agreed. */
+  windowsCheckedAgainstFullTest: number;
+  elapsedMs: number;
+  rows: IncreaseRowResult[];
+  targets: IncreaseTargetResult[];
+  allTargetsMet: boolean;
+}
+
+/** Simulates every baseline rate and increase and measures the test against its bounds. */
+function measureIncrease(seed: number): IncreaseReport {
+  const started = performance.now();
+  const tally = { compared: 0 };
+  const rows = BASELINE_RATES.flatMap((baselineRate, b) =>
+    TRUE_INCREASES.map((increase, i) =>
+      simulateIncreaseRow(increaseSeed(seed, b, i), { baselineRate, increase }, tally),
+    ),
+  );
+  const elapsedMs = Math.round(performance.now() - started);
+  const targets = checkIncreaseTargets(rows);
+  return {
+    test: 'errorIncreaseTest',
+    guarantee: 'approximate',
+    affectsExitCode: false,
+    runsPerRow: INCREASE_RUNS_PER_ROW,
+    settings: {
+      maxIncrease: MAX_INCREASE,
+      confidence: CONFIDENCE,
+      minRequests: DEFAULT_MIN_REQUESTS,
+      canaryMeanRequestsPerWindow: MEAN_REQUESTS_PER_WINDOW,
+      baselineMeanRequestsPerWindow: BASELINE_MEAN_REQUESTS_PER_WINDOW,
+      deadlineWindows: DEADLINE_WINDOWS,
+      baselineRates: BASELINE_RATES,
+      trueIncreases: TRUE_INCREASES,
+      checkedRunsPerRow: CHECKED_RUNS_PER_ROW,
+    },
+    windowsCheckedAgainstFullTest: tally.compared,
+    elapsedMs,
+    rows,
+    targets,
+    allTargetsMet: targets.every((t) => t.met),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
 // Output
 
 function formatRate(rate: number): string {
@@ -481,6 +792,44 @@ function rowLine(rule: RuleSpec, row: RowResult, targets: readonly TargetResult[
   ]);
 }
 
+const INCREASE_COLUMNS = [
+  { title: 'baseline', width: 8, right: true },
+  { title: 'increase', width: 8, right: true },
+  { title: 'false fail', width: 14, right: false },
+  { title: 'false pass', width: 14, right: false },
+  { title: 'undecided', width: 14, right: false },
+  { title: 'median canary req', width: 17, right: true },
+  { title: 'median win', width: 10, right: true },
+  { title: 'measured against', width: 0, right: false },
+] as const;
+
+function increaseTableLine(cells: readonly string[]): string {
+  return cells
+    .map((cell, i) => {
+      const column = INCREASE_COLUMNS[i];
+      const width = column?.width ?? 0;
+      return column?.right === true ? cell.padStart(width) : cell.padEnd(width);
+    })
+    .join('  ')
+    .trimEnd();
+}
+
+function increaseRowLine(row: IncreaseRowResult, targets: readonly IncreaseTargetResult[]): string {
+  const marks = targets
+    .filter((t) => t.baselineRate === row.baselineRate && t.increase === row.increase)
+    .map((t) => `${t.check}: ${t.met ? 'met' : 'MISSED'}`);
+  return increaseTableLine([
+    formatRate(row.baselineRate),
+    formatRate(row.increase),
+    formatShare(row.falseFail),
+    formatShare(row.falsePass),
+    formatShare(row.undecided),
+    formatNumber(row.medianCanaryRequestsToDecision),
+    formatNumber(row.medianWindowsToDecision),
+    marks.join('; '),
+  ]);
+}
+
 /** The machine the figures came from: they are only comparable on like hardware. */
 function machine(): { cpu: string; cores: number; node: string; platform: string } {
   const cpus = os.cpus();
@@ -513,7 +862,10 @@ interface Report {
   elapsedMs: number;
   rules: { id: string; title: string; atDeadline: RuleSpec['atDeadline']; rows: RowResult[] }[];
   targets: TargetResult[];
+  /** The one-sample targets only: these decide the exit code. */
   allTargetsMet: boolean;
+  /** The two-sample test against the baseline, measured but not in the exit code. */
+  increase: IncreaseReport;
 }
 
 /** Simulates every true rate under every rule and checks the targets. */
@@ -547,6 +899,7 @@ function measure(seed: number): Report {
     rules,
     targets,
     allTargetsMet: targets.every((t) => t.met),
+    increase: measureIncrease(seed),
   };
 }
 
@@ -580,6 +933,42 @@ function printReport(report: Report): void {
   }
   const missed = report.targets.filter((t) => !t.met).map((t) => t.description);
   print(missed.length === 0 ? 'all targets met' : `missed: ${missed.join('; ')}`);
+  printIncrease(report.increase);
+}
+
+function printIncrease(part: IncreaseReport): void {
+  print();
+  print(
+    `TWO-SAMPLE test against the stable baseline (errorIncreaseTest), maxIncrease ${MAX_INCREASE}, confidence ${CONFIDENCE}, ` +
+      `minRequests ${DEFAULT_MIN_REQUESTS}, deadline ${DEADLINE_WINDOWS} windows (undecided = rolled back)`,
+  );
+  print(
+    `canary requests per window ~ Poisson(${MEAN_REQUESTS_PER_WINDOW}) (10 % of the traffic), baseline ~ Poisson(${BASELINE_MEAN_REQUESTS_PER_WINDOW}) (90 %); ` +
+      `${part.runsPerRow} canaries per row; ran in ${(part.elapsedMs / 1000).toFixed(1)} s`,
+  );
+  print(
+    "this test's error bounds are APPROXIMATE: the baseline's rate is profiled out, and a profile likelihood ratio " +
+      'is not a martingale under a composite null, so the 1 − confidence bound is not guaranteed; these figures measure it',
+  );
+  print(
+    `asked, as judgeStep asks it, once the baseline has served ${DEFAULT_MIN_REQUESTS} requests; false fail = failed by the test ` +
+      `at an increase <= t/4 (undecided canaries are rolled back too), false pass = passed at an increase >= 2t`,
+  );
+  print(
+    `every decision is the full errorIncreaseTest's; the windows between were screened by its log-likelihood ratio, ` +
+      `checked against the full test on ${part.windowsCheckedAgainstFullTest} windows: all agree`,
+  );
+  print(increaseTableLine(INCREASE_COLUMNS.map((c) => c.title)));
+  for (const row of part.rows) print(increaseRowLine(row, part.targets));
+  print();
+  print('measured against (informational: the exit code follows the one-sample targets only)');
+  for (const t of part.targets) {
+    print(
+      `target ${t.met ? 'met   ' : 'MISSED'}  ${t.description}: measured ${formatShare(t.measured)}`,
+    );
+  }
+  const met = part.targets.filter((t) => t.met).length;
+  print(`two-sample: ${met} of ${part.targets.length} measured-against targets met`);
 }
 
 function writeResults(report: Report): void {

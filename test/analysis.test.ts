@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
 import {
+  formatConfidence,
   judgeStep,
   REASONS,
   type AnalysisPolicy,
@@ -150,13 +151,18 @@ describe('judgeStep', () => {
     assert.equal(j.pooled.windows, 11);
     assert.match(
       j.reason,
-      /^5xx 0 of 55 requests over 11 windows \(rate 0\), confidence 0\.\d+ of 0\.95 that it is below 0\.01; about \d+ more requests needed$/,
+      /^5xx 0 of 55 requests over 11 windows \(rate 0\), confidence 0\.\d+ of 0\.95 toward at most 0\.0025 \(vs at least 0\.02\); about \d+ more requests needed$/,
     );
   });
 
   it('passes at low traffic once the pooled evidence is enough: 5 requests a window', () => {
     let count = 1;
-    while (judgeStep(windows(count), policy({ minRequests: 20 })).verdict !== 'pass') count++;
+    while (
+      count < 100 &&
+      judgeStep(windows(count), policy({ minRequests: 20 })).verdict !== 'pass'
+    ) {
+      count++;
+    }
     assert.ok(count <= 40, `${count} windows of 5 requests`);
     const j = judgeStep(windows(count), policy({ minRequests: 20 }));
     assert.equal(j.code, REASONS.WithinThresholds);
@@ -188,6 +194,26 @@ describe('judgeStep', () => {
     assert.equal(two.verdict, 'fail');
     assert.equal(two.code, REASONS.LatencyExceeded);
     assert.match(two.reason, /p99 latency 2000 ms > 800 ms; 2 of 2 windows above it \(limit 2\)/);
+  });
+
+  it('says so when the newest window breached the latency threshold below the failure limit', () => {
+    const pairs = [...windows(60), ...windows(1, { p99Ms: 2000 })];
+    const j = judgeStep(pairs, policy({ minRequests: 20, failureLimit: 3 }));
+    assert.equal(j.verdict, 'inconclusive');
+    assert.equal(j.code, REASONS.LatencyBreached);
+    assert.match(
+      j.reason,
+      /^p99 latency 2000 ms > 800 ms in the newest window: 1 of 61 windows above it \(limit 3\)/,
+    );
+    const early = judgeStep(windows(2, { p99Ms: 2000 }), policy({ failureLimit: 3 }));
+    assert.match(early.reason, /p99 latency 2000 ms > 800 ms \(2 of 2 windows above it, limit 3\)/);
+  });
+
+  it('never shows a confidence rounded up to the one it has not reached', () => {
+    assert.equal(formatConfidence(0.9496), '0.94');
+    assert.equal(formatConfidence(0.995), '0.995');
+    assert.equal(formatConfidence(0.99996), '> 0.9999');
+    assert.equal(formatConfidence(1), '> 0.9999');
   });
 
   it('never passes a window with no latency datapoint, even when errors passed', () => {

@@ -301,6 +301,11 @@ describe('berth refuses bad input: exit 2, one line naming the field, nothing wr
       },
       { ...create('api', '--max-analysis', '25h'), field: '--max-analysis', mentions: ['24h'] },
       { ...create('api', '--max-analysis', '10 min'), field: '--max-analysis' },
+      {
+        ...create('api', '--interval', '10s', '--max-analysis', '5s'),
+        field: '--max-analysis',
+        mentions: ['shorter than one analysis window'],
+      },
       { ...create('api', '--progress-deadline', '1s'), field: '--progress-deadline' },
       { ...create('api', '--rollback-window', '2d'), field: '--rollback-window' },
       { ...create('api', '--max-5xx-increase', '2'), field: '--max-5xx-increase' },
@@ -373,6 +378,11 @@ describe('berth refuses bad input: exit 2, one line naming the field, nothing wr
       { args: ['service', 'update', 'web', '--confidence', '50%'], field: '--confidence' },
       { args: ['service', 'update', 'web', '--max-analysis', '2d'], field: '--max-analysis' },
       { args: ['service', 'update', 'web', '--max-analysis', '0'], field: '--max-analysis' },
+      {
+        args: ['service', 'update', 'web', '--max-analysis', '30s'],
+        field: '--max-analysis',
+        mentions: ['--interval 1m'],
+      },
       {
         args: ['service', 'update', 'web', '--progress-deadline', '1s'],
         field: '--progress-deadline',

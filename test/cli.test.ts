@@ -153,15 +153,15 @@ describe('berth service', () => {
       '--confidence',
       '0.6',
       '--max-analysis',
-      '45',
+      '90',
     ]);
     assert.equal(updated.code, 0, updated.stderr);
-    assert.deepEqual(await stored(), { confidence: 0.6, max_analysis_seconds: 45 });
+    assert.deepEqual(await stored(), { confidence: 0.6, max_analysis_seconds: 90 });
     const json = await berthJson<{ policy: { confidence: number; maxAnalysisSeconds: number } }>(
       t.url,
       ['service', 'show', 'web'],
     );
-    assert.deepEqual([json.policy.confidence, json.policy.maxAnalysisSeconds], [0.6, 45]);
+    assert.deepEqual([json.policy.confidence, json.policy.maxAnalysisSeconds], [0.6, 90]);
   });
 
   it('create without --confidence or --max-analysis stores 0.95 and 30m', async () => {

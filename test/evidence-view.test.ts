@@ -176,7 +176,7 @@ describe('berth status shows the evidence of the step under way', () => {
     assert.equal(
       lines.at(-1),
       'evidence: 0 of 55 requests 5xx over 11 windows (rate 0), confidence 0.61 of 0.95 ' +
-        '(below 0.01); about 115 more requests needed, ~23s at 5.0 req/s',
+        'toward at most 0.0025 (vs at least 0.02); about 115 more requests needed, ~23s at 5.0 req/s',
     );
 
     const json = await berthJson<StatusJson>(t.url, ['status', 'web']);
@@ -252,7 +252,7 @@ describe('berth status shows the evidence of the step under way', () => {
     const text = await berth(t.url, ['status', 'web']);
     assert.match(
       text.stdout,
-      /evidence: 2 of 10 requests 5xx over 2 windows \(rate 0\.2\), confidence 0\.999 of 0\.95 \(above 0\.01\); the step failed: 5xx rate 0\.2 > 0\.01/,
+      /evidence: 2 of 10 requests 5xx over 2 windows \(rate 0\.2\), confidence 0\.999 of 0\.95 toward at least 0\.02 \(vs at most 0\.0025\); the step failed: 5xx rate 0\.2 > 0\.01/,
     );
   });
 
@@ -494,7 +494,7 @@ describe('--wait follows the analysis window by window', () => {
     assert.equal(await waiting, undefined, 'interrupted, the deployment goes on');
     assert.match(
       stderr,
-      /deployment #2: still pending at 10% after \d+s; evidence: 0 of 55 requests 5xx over 11 windows \(rate 0\), confidence 0\.61 of 0\.95 \(below 0\.01\); about 115 more requests needed, ~23s at 5\.0 req\/s/,
+      /deployment #2: still pending at 10% after \d+s; evidence: 0 of 55 requests 5xx over 11 windows \(rate 0\), confidence 0\.61 of 0\.95 toward at most 0\.0025 \(vs at least 0\.02\); about 115 more requests needed, ~23s at 5\.0 req\/s/,
     );
   });
 });

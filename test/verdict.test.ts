@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, it } from 'node:test';
 import type { PolicySnapshot } from '../src/store/schema.ts';
 import { aFleet, aLiveService, finished, type Fleet } from './support/fleet.ts';
@@ -104,7 +103,19 @@ describe('a verdict that always comes', () => {
     await fleet.berth(['deploy', 'web', '--image', 'nginx:1.28']);
     const id = await canaryTakesTraffic(fleet);
     assert.equal((await fleet.berth(['service', 'update', 'web', '--steps', '50,100'])).code, 0);
-    await sleep(2_000);
+    // Several passes later (three more windows judged), the step is still the one it started.
+    const judged = async () =>
+      (
+        await fleet.db
+          .selectFrom('analysis_windows')
+          .select('id')
+          .where('deployment_id', '=', id)
+          .execute()
+      ).length;
+    const before = await judged();
+    await fleet.until('three more windows judged', async () =>
+      (await judged()) >= before + 3 ? true : undefined,
+    );
     const service = await fleet.db
       .selectFrom('services')
       .selectAll()

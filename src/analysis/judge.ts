@@ -8,7 +8,12 @@
  * Latency is judged window by window: CloudWatch gives a p99 per period, not the requests
  * behind it, so p99s cannot be pooled.
  */
-import { errorIncreaseTest, errorRateTest, type SequentialDecision } from './sequential-test.ts';
+import {
+  describeSide,
+  errorIncreaseTest,
+  errorRateTest,
+  type SequentialDecision,
+} from './sequential-test.ts';
 
 /** ALB metrics of one target group over one analysis window; null = CloudWatch returned no datapoint. */
 export interface WindowMetrics {
@@ -38,7 +43,11 @@ export interface AnalysisPolicy {
   minRequests: number;
   /** Optional: fail when the canary's 5xx rate exceeds the stable baseline's by more than this (absolute, 0..1). */
   max5xxRateIncrease: number | null;
-  /** How sure a verdict must be, 0.6..0.9999: each wrong-verdict probability is at most 1 − confidence. */
+  /**
+   * How sure a verdict must be, 0.6..0.9999: a release at a quarter of the threshold fails, and
+   * one at twice it passes, each with probability at most 1 − confidence (between the two,
+   * either verdict may come).
+   */
   confidence: number;
   /** Windows whose p99 breaches the threshold that fail the step. */
   failureLimit: number;
@@ -96,6 +105,8 @@ export const REASONS = {
   ErrorRateIncreaseExceeded: 'ErrorRateIncreaseExceeded',
   /** Fail: `failureLimit` windows had a latency above `maxP99Ms`. */
   LatencyExceeded: 'LatencyExceeded',
+  /** Inconclusive: the newest window's latency is above `maxP99Ms`, fewer than `failureLimit` times yet. */
+  LatencyBreached: 'LatencyBreached',
   /** Pass: errors below the threshold with the configured confidence, and latency within it. */
   WithinThresholds: 'WithinThresholds',
 } as const;
@@ -236,7 +247,19 @@ export function judgeStep(windows: readonly WindowPair[], policy: AnalysisPolicy
       : increaseSkipped !== null
         ? `; ${increaseSkipped}`
         : '';
+  // A breach below the failure limit is not a failure yet, but it is said, with its numbers.
+  const breached = latest.latencyMs !== null && latest.latencyMs > policy.maxP99Ms;
+  const breachText = breached
+    ? `; ${latencyText} > ${policy.maxP99Ms} ms${fallback} (${breaches} of ${over} above it, limit ${limit})`
+    : '';
   if (errors.decision === 'pass' && (increase === null || increase.decision === 'pass')) {
+    if (breached) {
+      return result(
+        'inconclusive',
+        REASONS.LatencyBreached,
+        `${latencyText} > ${policy.maxP99Ms} ms${fallback} in the newest window: ${breaches} of ${over} above it (limit ${limit}); errors are within ${policy.max5xxRate}: ${counts}`,
+      );
+    }
     if (latencyVerdict === 'pass') {
       return result(
         'pass',
@@ -256,7 +279,8 @@ export function judgeStep(windows: readonly WindowPair[], policy: AnalysisPolicy
     REASONS.NotEnoughEvidence,
     `5xx ${counts}` +
       (canary.rate5xx === null ? '' : ` (rate ${rate})`) +
-      `, confidence ${formatConfidence(errors.confidence)} of ${policy.confidence} that it is ${errors.favours === 'good' ? 'below' : 'above'} ${policy.max5xxRate}` +
+      `, confidence ${formatConfidence(errors.confidence)} of ${policy.confidence} ${describeSide(errors.favours, errors.hypotheses)}` +
+      breachText +
       `; about ${more} more ${more === 1 ? 'request' : 'requests'} needed` +
       increaseText,
   );
@@ -275,15 +299,18 @@ function pool(readings: readonly Reading[]): PooledCounts {
 }
 
 /**
- * Confidence to 2 decimals, or up to 4 when 2 would round it up to 1 ("0.9996", not "1.00");
+ * Confidence to 2 decimals, or up to 4 when 2 would show 1 ("0.9996", not "1.00");
  * past that, "> 0.9999": evidence is never certainty.
  */
 export function formatConfidence(confidence: number): string {
+  // Truncated, never rounded up: 0.9496 must not read as the 0.95 it has not reached. More
+  // digits only while the shown ones are all nines.
   for (let digits = 2; digits <= 4; digits++) {
-    const shown = confidence.toFixed(digits);
-    if (Number(shown) < 1) return shown;
+    const scale = 10 ** digits;
+    const shown = Math.floor(confidence * scale + 1e-9) / scale;
+    if (shown < 1 - 1 / scale - 1e-12) return digits === 2 ? shown.toFixed(2) : String(shown);
   }
-  return '> 0.9999';
+  return confidence > 0.9999 ? '> 0.9999' : '0.9999';
 }
 
 /**

@@ -49,6 +49,18 @@ export interface SequentialDecision {
   hypotheses: Hypotheses;
 }
 
+/**
+ * Which of the two points the evidence leans to, in words: the confidence is about these two
+ * points, not about the threshold between them.
+ */
+export function describeSide(favours: 'good' | 'bad', hypotheses: Hypotheses): string {
+  const good = Number(hypotheses.good.toPrecision(3));
+  const bad = Number(hypotheses.bad.toPrecision(3));
+  return favours === 'good'
+    ? `toward at most ${good} (vs at least ${bad})`
+    : `toward at least ${bad} (vs at most ${good})`;
+}
+
 /** ln(1 / (1 − c)): the fail boundary of ln LR; its negative is the pass boundary. */
 export function boundary(confidence: number): number {
   return -Math.log(1 - confidence);

@@ -1,4 +1,5 @@
 import { formatConfidence, formatRate } from '../analysis/judge.ts';
+import { describeSide, hypothesesFor } from '../analysis/sequential-test.ts';
 import type { StepEvidence } from '../store/history.ts';
 import type {
   AnalysisWindow,
@@ -327,9 +328,7 @@ export function evidenceLine(view: EvidenceView): string {
   const over = `${view.windows} ${view.windows === 1 ? 'window' : 'windows'}`;
   const rate = view.rate5xx === null ? '' : ` (rate ${formatRate(view.rate5xx, view.max5xxRate)})`;
   const side =
-    view.favours === null
-      ? ''
-      : ` (${view.favours === 'good' ? 'below' : 'above'} ${view.max5xxRate})`;
+    view.favours === null ? '' : ` ${describeSide(view.favours, hypothesesFor(view.max5xxRate))}`;
   const confidence =
     view.confidence === null
       ? ''

@@ -4,6 +4,7 @@ import type { ReleaseSpec } from '../store/releases.ts';
 import {
   arnParts,
   checkTaskSize,
+  formatDuration,
   InputError,
   parseClusterName,
   parseConfidence,
@@ -222,6 +223,19 @@ function checkTogether(
   }
 }
 
+/**
+ * A step's analysis must outlast at least one window, or every step would roll back undecided
+ * with no window judged.
+ */
+function checkAnalysisSpan(intervalSeconds: number, maxAnalysisSeconds: number): void {
+  if (maxAnalysisSeconds < intervalSeconds) {
+    throw new InputError(
+      '--max-analysis',
+      `${formatDuration(maxAnalysisSeconds)} is shorter than one analysis window (--interval ${formatDuration(intervalSeconds)}); give at least the interval, better several`,
+    );
+  }
+}
+
 /** The full description of a new service, defaults filled in. */
 export function newServiceFrom(
   flags: ParsedServiceFlags,
@@ -234,6 +248,10 @@ export function newServiceFrom(
   if (flags.cluster === undefined || flags.image === undefined || flags.port === undefined) {
     throw new Error('commander let a required option through'); // requiredOption guarantees them
   }
+  checkAnalysisSpan(
+    flags.interval ?? DEFAULT_POLICY.analysisIntervalSeconds,
+    flags.maxAnalysis ?? DEFAULT_POLICY.maxAnalysisSeconds,
+  );
   return {
     settings: {
       cluster: flags.cluster,
@@ -279,7 +297,14 @@ export function newServiceFrom(
 /** Only what was given, for `service update`. */
 export function serviceUpdateFrom(
   flags: ParsedServiceFlags,
-  current: { launchType: LaunchType; cpu: number; memory: number; hasNetwork: boolean },
+  current: {
+    launchType: LaunchType;
+    cpu: number;
+    memory: number;
+    hasNetwork: boolean;
+    intervalSeconds: number;
+    maxAnalysisSeconds: number;
+  },
 ): ServiceUpdate {
   if (flags.publicIp === true && flags.subnets === undefined && !current.hasNetwork) {
     throw new InputError(
@@ -295,6 +320,12 @@ export function serviceUpdateFrom(
   }
   if (flags.cpu !== undefined || flags.memory !== undefined) {
     checkTaskSize(current.launchType, flags.cpu ?? current.cpu, flags.memory ?? current.memory);
+  }
+  if (flags.interval !== undefined || flags.maxAnalysis !== undefined) {
+    checkAnalysisSpan(
+      flags.interval ?? current.intervalSeconds,
+      flags.maxAnalysis ?? current.maxAnalysisSeconds,
+    );
   }
   const release: ServiceUpdate['release'] = {};
   if (flags.image !== undefined) {

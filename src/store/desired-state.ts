@@ -40,7 +40,10 @@ export interface RolloutPolicy {
   rollbackWindowSeconds: number;
   /** Fail when the canary's 5xx rate exceeds the stable one's by more than this; null = no check. */
   max5xxRateIncrease: number | null;
-  /** How sure a verdict must be: each wrong-verdict probability is at most 1 − confidence. */
+  /**
+   * How sure a verdict must be: a release at a quarter of `max5xxRate` fails, and one at twice
+   * it passes, each with probability at most 1 − confidence.
+   */
   confidence: number;
   /** How long one step's analysis may stay undecided before the canary is rolled back. */
   maxAnalysisSeconds: number;

@@ -71,6 +71,8 @@ export async function serviceUpdate(
       cpu: base?.cpu ?? 256,
       memory: base?.memory ?? 512,
       hasNetwork: service.subnets.length > 0,
+      intervalSeconds: service.analysis_interval_seconds,
+      maxAnalysisSeconds: service.max_analysis_seconds,
     });
     return changeService(db, {
       actor: context.actor,
