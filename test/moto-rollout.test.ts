@@ -3,11 +3,12 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { after, it } from 'node:test';
 import { PutMetricDataCommand } from '@aws-sdk/client-cloudwatch';
-import { DescribeServicesCommand } from '@aws-sdk/client-ecs';
+import { CreateTaskSetCommand, DescribeServicesCommand } from '@aws-sdk/client-ecs';
 import {
   DeregisterTargetsCommand,
   DescribeRulesCommand,
   DescribeTargetHealthCommand,
+  ModifyRuleCommand,
   RegisterTargetsCommand,
 } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { loadBalancerDimension, targetGroupDimension } from '../src/cloud/aws-cloud.ts';
@@ -84,6 +85,7 @@ it('berth worker with BERTH_CLOUD=aws takes a service through a good release and
       BERTH_CLOUD: 'aws',
       BERTH_METRICS_DELAY_SECONDS: '0',
       BERTH_POLL_MS: '100',
+      BERTH_RESYNC_SECONDS: '3',
       BERTH_LOG_LEVEL: 'error',
     },
     stdio: ['ignore', 'ignore', 'pipe'],
@@ -240,6 +242,49 @@ it('berth worker with BERTH_CLOUD=aws takes a service through a good release and
     [groupB],
     "v3's canary is gone (and v1's warm task set made way for it)",
   );
+
+  // A stale writer (a worker paused mid-call and resumed after the rollback) moves all weight to
+  // the idle group and leaves a task set with a Berth-style external id: within one resync (3 s
+  // here) both are put back.
+  const stable = now.sets[0];
+  await clients.elbv2.send(
+    new ModifyRuleCommand({
+      RuleArn: rule,
+      Actions: [
+        {
+          Type: 'forward',
+          ForwardConfig: {
+            TargetGroups: [
+              { TargetGroupArn: groupA, Weight: 100 },
+              { TargetGroupArn: groupB, Weight: 0 },
+            ],
+          },
+        },
+      ],
+    }),
+  );
+  await clients.ecs.send(
+    new CreateTaskSetCommand({
+      cluster: CLUSTER,
+      service: 'web',
+      taskDefinition: stable?.taskDefinition,
+      externalId: 'berth/web/v3/deployment-3',
+      loadBalancers: [{ targetGroupArn: groupA, containerName: 'web', containerPort: 80 }],
+      // moto starts no task at 0 %, and needs no network for it.
+      scale: { value: 0, unit: 'PERCENT' },
+      launchType: 'FARGATE',
+    }),
+  );
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    now = await state();
+    const repaired =
+      now.weights[groupA] === 0 && now.weights[groupB] === 100 && now.sets.length === 1;
+    if (repaired) break;
+    if (Date.now() > deadline)
+      assert.fail(`not repaired: ${JSON.stringify(now.weights)}, ${now.sets.length} task sets`);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
   t.diagnostic(
     `worker stderr: ${workerErr.trim() === '' ? '(empty)' : workerErr.trim().slice(0, 400)}`,
   );

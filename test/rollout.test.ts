@@ -310,7 +310,7 @@ describe('drift and faults', () => {
     );
     await fleet.db.updateTable('services').set({ next_reconcile_at: new Date() }).execute();
     await fleet.until('the drift to be corrected', async () =>
-      (await eventKinds(fleet)).includes('service.drift_corrected') ? true : undefined,
+      (await eventKinds(fleet)).includes('drift.desired_count_restored') ? true : undefined,
     );
     const { observed } = await ecsState(fleet);
     assert.equal(observed.desiredCount, 10);

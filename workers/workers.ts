@@ -4,7 +4,9 @@ import { AwsCloud, awsClients, type AwsClients } from '../src/cloud/aws-cloud.ts
 import {
   bootstrapSimulatedService,
   createSimulatedAws,
+  simFaultsFromEnvironment,
   simulatedClients,
+  type SimFaults,
 } from '../src/cloud/sim/index.ts';
 import type { BerthEnvironment } from '../src/config.ts';
 import type { Logger } from '../src/logging.ts';
@@ -26,7 +28,7 @@ export function cloudFor(
   environment: BerthEnvironment,
 ): { clients: AwsClients; infrastructure: InfrastructureProvider | undefined } {
   if (kind === 'aws') return { clients: awsClients(), infrastructure: undefined };
-  const sim = createSimulatedAws(db, { seed: environment.simSeed });
+  const sim = createSimulatedAws(db, { seed: environment.simSeed, faults: simFaultsFromEnv() });
   const clients = simulatedClients(sim);
   return {
     clients,
@@ -39,6 +41,15 @@ export function cloudFor(
         }),
     },
   };
+}
+
+/**
+ * BERTH_SIM_FAULTS, BERTH_SIM_LATENCY_MS and BERTH_SIM_TIMEOUT_MS, for the simulated AWS: set in
+ * the shared cloud on its first call, so every process on the database applies them. A bad value
+ * is an InputError naming the variable (exit 2).
+ */
+function simFaultsFromEnv(): SimFaults | undefined {
+  return simFaultsFromEnvironment(process.env);
 }
 
 /** Starts `environment.workers` reconcile loops against the chosen cloud. */
@@ -62,6 +73,7 @@ export function startWorkers(options: {
       name: environment.workers > 1 ? `${prefix}-${index + 1}` : prefix,
       infrastructure,
       leaseMs: environment.leaseSeconds * 1000,
+      concurrency: environment.passConcurrency,
       pollMs: environment.pollMs,
       settings: {
         resyncMs: environment.resyncSeconds * 1000,

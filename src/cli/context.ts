@@ -1,7 +1,13 @@
 import { readEnvironment, type BerthEnvironment } from '../config.ts';
 import { createLogger, type Logger } from '../logging.ts';
-import { openDatabase, type OpenDatabase } from '../store/connection.ts';
+import {
+  explainDatabaseError,
+  openDatabase,
+  type OpenDatabase,
+  type WaitForDatabase,
+} from '../store/connection.ts';
 import type { Db } from '../store/database.ts';
+import { InputError } from '../validation/input-error.ts';
 
 /** Where the CLI reads and writes: the real process, or a test's capture. */
 export interface CliIo {
@@ -20,32 +26,60 @@ export interface Output {
 
 export class CliContext {
   readonly io: CliIo;
-  readonly environment: BerthEnvironment;
   readonly logger: Logger;
   json = false;
+  readonly #environment: BerthEnvironment | InputError;
 
   constructor(io: CliIo) {
     this.io = io;
-    this.environment = readEnvironment(io.env);
+    // A bad variable is reported when a command runs, as bad input (exit 2), so that it honours
+    // --json and `--help` still works.
+    try {
+      this.#environment = readEnvironment(io.env);
+    } catch (error) {
+      if (!(error instanceof InputError)) throw error;
+      this.#environment = error;
+    }
     // The CLI speaks through its output; its logs stay quiet unless asked for.
-    this.logger = createLogger({ level: this.environment.logLevel ?? 'warn', name: 'berth-cli' });
+    const level = this.#environment instanceof InputError ? undefined : this.#environment.logLevel;
+    this.logger = createLogger({ level: level ?? 'warn', name: 'berth-cli' });
+  }
+
+  /** The environment's settings; throws the InputError of the first bad variable. */
+  get environment(): BerthEnvironment {
+    if (this.#environment instanceof InputError) throw this.#environment;
+    return this.#environment;
+  }
+
+  /** Checks the environment before a command reads or writes anything. */
+  checkEnvironment(): void {
+    if (this.#environment instanceof InputError) throw this.#environment;
   }
 
   get actor(): string {
     return this.environment.actor;
   }
 
-  /** Opens the database for one command and always lets go of it. */
+  /**
+   * Opens the database for one command and always lets go of it. A database that cannot be
+   * reached, at the start or halfway, is a DatabaseUnreachableError naming where it was looked
+   * for; with `wait`, one that is down is waited for.
+   */
   async withDatabase<T>(
     work: (db: Db, opened: OpenDatabase) => Promise<T>,
-    options: { migrate?: boolean } = {},
+    options: { migrate?: boolean; wait?: WaitForDatabase } = {},
   ): Promise<T> {
     const opened = await openDatabase(this.environment, this.logger, options);
+    let result: T;
     try {
-      return await work(opened.db, opened);
-    } finally {
-      await opened.close();
+      result = await work(opened.db, opened);
+    } catch (error) {
+      // Letting go of a database that went away may fail too; what the command hit matters more.
+      await opened.close().catch(() => undefined);
+      throw explainDatabaseError(error, opened.url, opened.source);
     }
+    await opened.close();
+    return result;
   }
 
   /** Progress and warnings: stderr, so that stdout stays the command's result. */

@@ -80,6 +80,8 @@ function buildProgram(context: CliContext, setExit: (code: number) => void): Com
     async (...args: unknown[]): Promise<void> => {
       const cmd = args[args.length - 1] as Command;
       context.json = cmd.opts<{ json?: boolean }>().json === true;
+      // Like a bad flag: before the command reads or writes anything.
+      context.checkEnvironment();
       setExit(await (run as (...a: unknown[]) => Promise<number>)(...args.slice(0, -1)));
     };
 
@@ -216,13 +218,21 @@ function reportError(context: CliContext, error: unknown): number {
   return EXIT.failed;
 }
 
-/** The message and its causes on one line: `could not start …: EACCES …`. */
+/**
+ * The message and its causes on one line: `could not start …: EACCES …`. A cause whose text its
+ * wrapper already quotes is not repeated; an AggregateError (both addresses of `localhost`
+ * refusing) has no message of its own and is told by its members'.
+ */
 function describe(error: unknown): string {
   const parts: string[] = [];
   let current: unknown = error;
   for (let depth = 0; current !== undefined && current !== null && depth < 5; depth++) {
     if (current instanceof Error) {
-      if (current.message !== '') parts.push(current.message);
+      const text =
+        current.message === '' && current instanceof AggregateError
+          ? [...new Set(current.errors.map((member: unknown) => describe(member)))].join('; ')
+          : current.message;
+      if (text !== '' && !parts.some((part) => part.includes(text))) parts.push(text);
       current = current.cause;
     } else {
       parts.push(typeof current === 'string' ? current : JSON.stringify(current));

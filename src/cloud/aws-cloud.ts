@@ -22,6 +22,7 @@ import {
   DescribeTargetHealthCommand,
   ElasticLoadBalancingV2Client,
   ModifyRuleCommand,
+  type Action,
 } from '@aws-sdk/client-elastic-load-balancing-v2';
 import type { Logger } from '../logging.ts';
 import type {
@@ -35,8 +36,9 @@ import type {
   TaskDefinitionSpec,
   TaskSetSpec,
 } from './cloud.ts';
+import { callSignal, LeaseDeadlineError } from './cloud.ts';
 import { RateLimiter } from './rate-limit.ts';
-import { withRetries } from './retry.ts';
+import { withRetries, type RetryPolicy } from './retry.ts';
 
 /** The SDK clients Berth uses; real AWS, moto or the simulated AWS answer them alike. */
 export interface AwsClients {
@@ -44,6 +46,45 @@ export interface AwsClients {
   elbv2: ElasticLoadBalancingV2Client;
   ecr: ECRClient;
   cloudwatch: CloudWatchClient;
+}
+
+/** What `#call` hands each SDK `send`: the signal that abandons it at the lease's deadline. */
+interface SendOptions {
+  abortSignal?: AbortSignal;
+}
+
+/**
+ * An AWS call abandoned by its caller: the lease's deadline came (the cause a `TimeoutError`),
+ * or the lease was found lost (the cause a `LeaseLostError`). Named `AbortError`, as the SDK
+ * names an aborted request: the caller's own doing, so neither retried (unlike a `TimeoutError`
+ * in transit) nor explained as AWS's answer.
+ */
+export class CallAbandonedError extends Error {
+  constructor(call: string, resource: string, reason: unknown) {
+    const timedOut = (reason as { name?: string } | undefined)?.name === 'TimeoutError';
+    super(
+      timedOut
+        ? `${call} on ${resource} abandoned: the lease it runs under would lapse first`
+        : `${call} on ${resource} abandoned: ${(reason as Error | undefined)?.message ?? 'aborted'}`,
+      { cause: reason },
+    );
+    this.name = 'AbortError';
+  }
+}
+
+/** `call`'s outcome, or the signal's reason as soon as it aborts, whichever comes first. */
+function untilAborted<T>(call: Promise<T>, signal: AbortSignal): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const abort = () => {
+      // A DOMException (TimeoutError) or the LeaseLostError the worker aborts with.
+      reject(signal.reason as Error);
+    };
+    if (signal.aborted) abort();
+    signal.addEventListener('abort', abort, { once: true });
+    call.then(resolve, reject).finally(() => {
+      signal.removeEventListener('abort', abort);
+    });
+  });
 }
 
 /** DescribeServices takes at most ten services per call. */
@@ -78,18 +119,44 @@ export class AwsCloud implements Cloud {
   /**
    * Every call waits its turn in its API group (rollbacks first), then retries as needed; what
    * still fails is explained in terms of the operation and the resource (see `explainAwsError`).
+   *
+   * Under a lease (`withCallDeadline`) each attempt, once it has its turn, is started only with
+   * the deadline's margin left, and carries a signal that abandons it when the lease would
+   * lapse: the SDK aborts the HTTP request, and the caller stops waiting even where there is no
+   * request to abort (the simulated AWS answers in-process). What no deadline can bound: a
+   * process paused (GC, SIGSTOP, a VM migrating) between the check and the send, or a request
+   * that reached AWS just before its abort, can still land a write after the lease passed to
+   * another worker. Every write is an absolute value and every pass asserts the whole desired
+   * state, so the next owner's pass puts such a write right.
    */
-  async #call<T>(what: string, resource: string, operation: () => Promise<T>): Promise<T> {
+  async #call<T>(
+    what: string,
+    resource: string,
+    operation: (options: SendOptions) => Promise<T>,
+    policy?: RetryPolicy,
+  ): Promise<T> {
     try {
       return await withRetries(
         what,
         async () => {
           await this.#limiter.acquire(what);
-          return operation();
+          const signal = callSignal(what);
+          if (signal === undefined) return operation({});
+          try {
+            return await untilAborted(operation({ abortSignal: signal }), signal);
+          } catch (error) {
+            if (signal.aborted && error === signal.reason) {
+              throw new CallAbandonedError(what, resource, error);
+            }
+            throw error;
+          }
         },
         this.#logger,
+        policy,
       );
     } catch (error) {
+      // The caller's deadline, not AWS's answer: nothing to explain.
+      if (error instanceof LeaseDeadlineError || error instanceof CallAbandonedError) throw error;
       throw explainAwsError(what, resource, error);
     }
   }
@@ -101,8 +168,8 @@ export class AwsCloud implements Cloud {
     const found = new Map<string, ObservedService>();
     for (let i = 0; i < names.length; i += DESCRIBE_SERVICES_BATCH) {
       const batch = names.slice(i, i + DESCRIBE_SERVICES_BATCH);
-      const output = await this.#call('ecs:DescribeServices', `cluster ${cluster}`, () =>
-        this.#clients.ecs.send(new DescribeServicesCommand({ cluster, services: batch })),
+      const output = await this.#call('ecs:DescribeServices', `cluster ${cluster}`, (options) =>
+        this.#clients.ecs.send(new DescribeServicesCommand({ cluster, services: batch }), options),
       );
       for (const service of output.services ?? []) {
         if (service.serviceName === undefined || service.status === 'INACTIVE') continue;
@@ -126,7 +193,7 @@ export class AwsCloud implements Cloud {
     desiredCount: number;
     clientToken: string;
   }): Promise<void> {
-    await this.#call('ecs:CreateService', `service ${input.cluster}/${input.name}`, () =>
+    await this.#call('ecs:CreateService', `service ${input.cluster}/${input.name}`, (options) =>
       this.#clients.ecs.send(
         new CreateServiceCommand({
           cluster: input.cluster,
@@ -135,13 +202,17 @@ export class AwsCloud implements Cloud {
           deploymentController: { type: 'EXTERNAL' },
           clientToken: input.clientToken,
         }),
+        options,
       ),
     );
   }
 
   async setDesiredCount(cluster: string, service: string, count: number): Promise<void> {
-    await this.#call('ecs:UpdateService', `service ${cluster}/${service}`, () =>
-      this.#clients.ecs.send(new UpdateServiceCommand({ cluster, service, desiredCount: count })),
+    await this.#call('ecs:UpdateService', `service ${cluster}/${service}`, (options) =>
+      this.#clients.ecs.send(
+        new UpdateServiceCommand({ cluster, service, desiredCount: count }),
+        options,
+      ),
     );
   }
 
@@ -149,18 +220,22 @@ export class AwsCloud implements Cloud {
     const ecr = parseEcrImage(image);
     if (ecr === undefined) return { kind: 'not-in-ecr' };
     try {
-      const output = await this.#call('ecr:DescribeImages', `repository ${ecr.repository}`, () =>
-        this.#clients.ecr.send(
-          new DescribeImagesCommand({
-            registryId: ecr.registryId,
-            repositoryName: ecr.repository,
-            imageIds: [
-              ecr.digest !== undefined
-                ? { imageDigest: ecr.digest }
-                : { imageTag: ecr.tag ?? 'latest' },
-            ],
-          }),
-        ),
+      const output = await this.#call(
+        'ecr:DescribeImages',
+        `repository ${ecr.repository}`,
+        (options) =>
+          this.#clients.ecr.send(
+            new DescribeImagesCommand({
+              registryId: ecr.registryId,
+              repositoryName: ecr.repository,
+              imageIds: [
+                ecr.digest !== undefined
+                  ? { imageDigest: ecr.digest }
+                  : { imageTag: ecr.tag ?? 'latest' },
+              ],
+            }),
+            options,
+          ),
       );
       const digest = output.imageDetails?.[0]?.imageDigest;
       if (digest === undefined) return { kind: 'missing', message: `ECR has no image ${image}` };
@@ -174,7 +249,10 @@ export class AwsCloud implements Cloud {
     }
   }
 
-  async ensureTaskDefinition(spec: TaskDefinitionSpec): Promise<string> {
+  async ensureTaskDefinition(
+    spec: TaskDefinitionSpec,
+    beforeRegister?: () => Promise<void>,
+  ): Promise<string> {
     // RegisterTaskDefinition has no idempotency token and revisions are never freed: reuse the
     // family's latest revision when it carries this content's hash (a crash between
     // registering and recording the ARN must not register again).
@@ -182,9 +260,10 @@ export class AwsCloud implements Cloud {
       const latest = await this.#call(
         'ecs:DescribeTaskDefinition',
         `task definition family ${spec.family}`,
-        () =>
+        (options) =>
           this.#clients.ecs.send(
             new DescribeTaskDefinitionCommand({ taskDefinition: spec.family, include: ['TAGS'] }),
+            options,
           ),
       );
       const hash = latest.tags?.find((tag) => tag.key === CONTENT_HASH_TAG)?.value;
@@ -194,10 +273,11 @@ export class AwsCloud implements Cloud {
       // A family with no revision yet: ECS answers ClientException.
       if ((error as { name?: string }).name !== 'ClientException') throw error;
     }
+    await beforeRegister?.();
     const output = await this.#call(
       'ecs:RegisterTaskDefinition',
       `task definition family ${spec.family}`,
-      () =>
+      (options) =>
         this.#clients.ecs.send(
           new RegisterTaskDefinitionCommand({
             family: spec.family,
@@ -228,6 +308,7 @@ export class AwsCloud implements Cloud {
             ],
             tags: [{ key: CONTENT_HASH_TAG, value: spec.contentHash }],
           }),
+          options,
         ),
     );
     const arn = output.taskDefinition?.taskDefinitionArn;
@@ -241,7 +322,7 @@ export class AwsCloud implements Cloud {
     const output = await this.#call(
       'ecs:CreateTaskSet',
       `service ${spec.cluster}/${spec.service}`,
-      () =>
+      (options) =>
         this.#clients.ecs.send(
           new CreateTaskSetCommand({
             cluster: spec.cluster,
@@ -270,6 +351,7 @@ export class AwsCloud implements Cloud {
             scale: { unit: 'PERCENT', value: spec.scalePercent },
             clientToken: spec.clientToken,
           }),
+          options,
         ),
     );
     if (output.taskSet === undefined) throw new Error(`CreateTaskSet returned no task set`);
@@ -282,7 +364,7 @@ export class AwsCloud implements Cloud {
     taskSetArn: string,
     percent: number,
   ): Promise<void> {
-    await this.#call('ecs:UpdateTaskSet', taskSetArn, () =>
+    await this.#call('ecs:UpdateTaskSet', taskSetArn, (options) =>
       this.#clients.ecs.send(
         new UpdateTaskSetCommand({
           cluster,
@@ -290,54 +372,71 @@ export class AwsCloud implements Cloud {
           taskSet: taskSetArn,
           scale: { unit: 'PERCENT', value: percent },
         }),
+        options,
       ),
     );
   }
 
   async setPrimaryTaskSet(cluster: string, service: string, taskSetArn: string): Promise<void> {
-    await this.#call('ecs:UpdateServicePrimaryTaskSet', taskSetArn, () =>
+    await this.#call('ecs:UpdateServicePrimaryTaskSet', taskSetArn, (options) =>
       this.#clients.ecs.send(
         new UpdateServicePrimaryTaskSetCommand({ cluster, service, primaryTaskSet: taskSetArn }),
+        options,
       ),
     );
   }
 
   async deleteTaskSet(cluster: string, service: string, taskSetArn: string): Promise<void> {
     try {
-      await this.#call('ecs:DeleteTaskSet', taskSetArn, () =>
+      await this.#call('ecs:DeleteTaskSet', taskSetArn, (options) =>
         this.#clients.ecs.send(
           new DeleteTaskSetCommand({ cluster, service, taskSet: taskSetArn, force: true }),
+          options,
         ),
       );
     } catch (error) {
       // Gone already is done. AWS says TaskSetNotFoundException; moto a ClientException.
-      const { name, message } = error as { name?: string; message?: string };
+      // The explained error keeps AWS's own words in its cause.
+      const { name, message, cause } = error as {
+        name?: string;
+        message?: string;
+        cause?: { message?: string };
+      };
+      const said = `${message ?? ''} ${cause?.message ?? ''}`;
       const gone =
         name === 'TaskSetNotFoundException' ||
-        (name === 'ClientException' && /does not exist/i.test(message ?? ''));
+        (name === 'ClientException' && /does not exist/i.test(said));
       if (!gone) throw error;
     }
   }
 
   async readRuleWeights(ruleArn: string): Promise<RuleWeights> {
-    const output = await this.#call('elbv2:DescribeRules', ruleArn, () =>
-      this.#clients.elbv2.send(new DescribeRulesCommand({ RuleArns: [ruleArn] })),
+    const output = await this.#call('elbv2:DescribeRules', ruleArn, (options) =>
+      this.#clients.elbv2.send(new DescribeRulesCommand({ RuleArns: [ruleArn] }), options),
     );
-    const weights: RuleWeights = {};
-    for (const action of output.Rules?.[0]?.Actions ?? []) {
-      if (action.Type !== 'forward') continue;
-      for (const group of action.ForwardConfig?.TargetGroups ?? []) {
-        if (group.TargetGroupArn !== undefined) weights[group.TargetGroupArn] = group.Weight ?? 1;
-      }
-      if (action.ForwardConfig === undefined && action.TargetGroupArn !== undefined) {
-        weights[action.TargetGroupArn] = 1;
+    return forwardWeights(output.Rules?.[0]?.Actions ?? []);
+  }
+
+  async readRulesWeights(ruleArns: readonly string[]): Promise<Map<string, RuleWeights>> {
+    const unique = [...new Set(ruleArns)];
+    const found = new Map<string, RuleWeights>();
+    for (let i = 0; i < unique.length; i += RULES_PER_CALL) {
+      const chunk = unique.slice(i, i + RULES_PER_CALL);
+      const output = await this.#call(
+        'elbv2:DescribeRules',
+        `${chunk.length} listener rules`,
+        (options) =>
+          this.#clients.elbv2.send(new DescribeRulesCommand({ RuleArns: chunk }), options),
+      );
+      for (const rule of output.Rules ?? []) {
+        if (rule.RuleArn !== undefined) found.set(rule.RuleArn, forwardWeights(rule.Actions ?? []));
       }
     }
-    return weights;
+    return found;
   }
 
   async setRuleWeights(ruleArn: string, weights: RuleWeights): Promise<void> {
-    await this.#call('elbv2:ModifyRule', ruleArn, () =>
+    await this.#call('elbv2:ModifyRule', ruleArn, (options) =>
       this.#clients.elbv2.send(
         new ModifyRuleCommand({
           RuleArn: ruleArn,
@@ -353,13 +452,17 @@ export class AwsCloud implements Cloud {
             },
           ],
         }),
+        options,
       ),
     );
   }
 
   async healthyTargetCount(targetGroupArn: string): Promise<number> {
-    const output = await this.#call('elbv2:DescribeTargetHealth', targetGroupArn, () =>
-      this.#clients.elbv2.send(new DescribeTargetHealthCommand({ TargetGroupArn: targetGroupArn })),
+    const output = await this.#call('elbv2:DescribeTargetHealth', targetGroupArn, (options) =>
+      this.#clients.elbv2.send(
+        new DescribeTargetHealthCommand({ TargetGroupArn: targetGroupArn }),
+        options,
+      ),
     );
     return (output.TargetHealthDescriptions ?? []).filter(
       (target) => target.TargetHealth?.State === 'healthy',
@@ -371,9 +474,31 @@ export class AwsCloud implements Cloud {
     start: Date,
     end: Date,
   ): Promise<Map<string, TargetGroupMetrics>> {
-    const seconds = Math.max(1, Math.round((end.getTime() - start.getTime()) / 1000));
+    const windows = await this.targetGroupMetricWindows(
+      queries,
+      start,
+      end.getTime() - start.getTime(),
+      1,
+    );
+    return new Map([...windows].map(([key, [metrics = noMetrics()]]) => [key, metrics]));
+  }
+
+  async targetGroupMetricWindows(
+    queries: readonly MetricsQuery[],
+    start: Date,
+    windowMs: number,
+    count: number,
+  ): Promise<Map<string, TargetGroupMetrics[]>> {
+    const seconds = Math.max(1, Math.round(windowMs / 1000));
     const period = metricPeriod(seconds);
-    const results = new Map<string, TargetGroupMetrics>();
+    const end = new Date(start.getTime() + windowMs * count);
+    const results = new Map<string, TargetGroupMetrics[]>();
+    for (const query of queries) {
+      results.set(
+        query.key,
+        Array.from({ length: count }, () => noMetrics()),
+      );
+    }
     const all = queries.flatMap((query, index) => metricQueries(query, index, period));
     // Percentiles go in calls of their own: an endpoint that cannot compute them (moto answers
     // 500) must not cost the counts, and the judgement falls back to the average without them.
@@ -387,11 +512,13 @@ export class AwsCloud implements Cloud {
       batches.push({ chunk: percentiles.slice(i, i + METRIC_QUERIES_PER_CALL), optional: true });
     }
     for (const { chunk, optional } of batches) {
-      let valuesById: Map<string, number[]>;
+      let pointsById: Map<string, MetricPoint[]>;
       try {
-        valuesById = await this.#metricValues(chunk, start, end, optional);
+        pointsById = await this.#metricPoints(chunk, start, end, optional);
       } catch (error) {
-        if (!optional) throw error;
+        const abandoned =
+          error instanceof LeaseDeadlineError || error instanceof CallAbandonedError;
+        if (!optional || abandoned) throw error;
         this.#logger.warn(
           { err: error },
           'percentile metrics unavailable; windows are judged on the average latency',
@@ -399,71 +526,62 @@ export class AwsCloud implements Cloud {
         continue;
       }
       for (const entry of chunk) {
-        const values = valuesById.get(entry.query.Id ?? '') ?? [];
-        const metrics = results.get(entry.key) ?? {
-          requests: null,
-          errors5xx: null,
-          p99Ms: null,
-          avgMs: null,
-        };
-        // No datapoint is "no data", never zero: the judgement decides what that means.
-        if (values.length > 0) {
-          if (entry.field === 'requests' || entry.field === 'errors5xx') {
-            metrics[entry.field] = values.reduce((sum, value) => sum + value, 0);
-          } else if (entry.field === 'p99Ms') {
-            // A window's p99 cannot be rebuilt from its periods' p99s; the worst one is the
-            // conservative reading. TargetResponseTime is in seconds.
-            metrics.p99Ms = Math.max(...values) * 1000;
-          } else {
-            metrics.avgMs = (values.reduce((sum, value) => sum + value, 0) / values.length) * 1000;
-          }
+        const windows = results.get(entry.key) ?? [];
+        // A datapoint is a period's bucket, named by its start: the window it starts in. One
+        // that starts before `start` (CloudWatch rounds an unaligned StartTime down) is the
+        // first window's, as a read of that window alone would count it.
+        const byWindow = Array.from({ length: count }, (): number[] => []);
+        for (const point of pointsById.get(entry.query.Id ?? '') ?? []) {
+          const at = Math.floor((point.at - start.getTime()) / windowMs);
+          byWindow[Math.min(count - 1, Math.max(0, at))]?.push(point.value);
         }
-        results.set(entry.key, metrics);
-      }
-    }
-    for (const query of queries) {
-      if (!results.has(query.key)) {
-        results.set(query.key, { requests: null, errors5xx: null, p99Ms: null, avgMs: null });
+        byWindow.forEach((values, index) => {
+          const metrics = windows[index];
+          if (metrics !== undefined) summarise(metrics, entry.field, values);
+        });
       }
     }
     return results;
   }
 
-  /** Values per query id over the window, following NextToken across pages. */
-  async #metricValues(
+  /** Datapoints per query id over `[start, end)`, following NextToken across pages. */
+  async #metricPoints(
     chunk: readonly { query: MetricDataQuery }[],
     start: Date,
     end: Date,
     optional: boolean,
-  ): Promise<Map<string, number[]>> {
-    const valuesById = new Map<string, number[]>();
+  ): Promise<Map<string, MetricPoint[]>> {
+    const pointsById = new Map<string, MetricPoint[]>();
     let nextToken: string | undefined;
     do {
-      const send = () =>
-        this.#clients.cloudwatch.send(
-          new GetMetricDataCommand({
-            MetricDataQueries: chunk.map((entry) => entry.query),
-            StartTime: start,
-            EndTime: end,
-            ...(nextToken !== undefined ? { NextToken: nextToken } : {}),
-          }),
-        );
-      const output = await withRetries(
+      const token = nextToken;
+      const output = await this.#call(
         'cloudwatch:GetMetricData',
-        async () => {
-          await this.#limiter.acquire('cloudwatch:GetMetricData');
-          return send();
-        },
-        this.#logger,
+        `${chunk.length} metric queries`,
+        (options) =>
+          this.#clients.cloudwatch.send(
+            new GetMetricDataCommand({
+              MetricDataQueries: chunk.map((entry) => entry.query),
+              StartTime: start,
+              EndTime: end,
+              ...(token !== undefined ? { NextToken: token } : {}),
+            }),
+            options,
+          ),
         optional ? { attempts: 2, baseDelayMs: 100, maxDelayMs: 500 } : undefined,
       );
       for (const result of output.MetricDataResults ?? []) {
         if (result.Id === undefined) continue;
-        valuesById.set(result.Id, [...(valuesById.get(result.Id) ?? []), ...(result.Values ?? [])]);
+        const points = pointsById.get(result.Id) ?? [];
+        (result.Values ?? []).forEach((value, index) => {
+          const at = result.Timestamps?.[index]?.getTime() ?? start.getTime();
+          points.push({ at, value });
+        });
+        pointsById.set(result.Id, points);
       }
       nextToken = output.NextToken;
     } while (nextToken !== undefined);
-    return valuesById;
+    return pointsById;
   }
 }
 
@@ -489,10 +607,56 @@ function observeTaskSet(taskSet: TaskSet, serviceDesiredCount?: number): Observe
   };
 }
 
+/** One datapoint: its period's start and its value. */
+interface MetricPoint {
+  at: number;
+  value: number;
+}
+
+/** No datapoint is "no data", never zero: the judgement decides what that means. */
+function noMetrics(): TargetGroupMetrics {
+  return { requests: null, errors5xx: null, p99Ms: null, avgMs: null };
+}
+
+/** One window's value of `field` from the values of its periods (none: left null). */
+function summarise(metrics: TargetGroupMetrics, field: MetricField, values: number[]): void {
+  if (values.length === 0) return;
+  if (field === 'requests' || field === 'errors5xx') {
+    metrics[field] = values.reduce((sum, value) => sum + value, 0);
+  } else if (field === 'p99Ms') {
+    // A window's p99 cannot be rebuilt from its periods' p99s; the worst one is the
+    // conservative reading. TargetResponseTime is in seconds.
+    metrics.p99Ms = Math.max(...values) * 1000;
+  } else {
+    metrics.avgMs = (values.reduce((sum, value) => sum + value, 0) / values.length) * 1000;
+  }
+}
+
 /**
  * CloudWatch accepts periods of 1, 5, 10, 30 s or a multiple of 60 s, and aligns its buckets to
  * them: the longest such period that divides the window, so that whole buckets tile it.
  */
+/**
+ * Rules asked for in one DescribeRules: AWS documents no limit on RuleArns, so this stays at a
+ * size that an idle batch of services fills (ten to a DescribeServices, their rules together).
+ */
+const RULES_PER_CALL = 20;
+
+/** Target group → weight of a rule's forward action (a plain forward has weight 1). */
+function forwardWeights(actions: readonly Action[]): RuleWeights {
+  const weights: RuleWeights = {};
+  for (const action of actions) {
+    if (action.Type !== 'forward') continue;
+    for (const group of action.ForwardConfig?.TargetGroups ?? []) {
+      if (group.TargetGroupArn !== undefined) weights[group.TargetGroupArn] = group.Weight ?? 1;
+    }
+    if (action.ForwardConfig === undefined && action.TargetGroupArn !== undefined) {
+      weights[action.TargetGroupArn] = 1;
+    }
+  }
+  return weights;
+}
+
 function metricPeriod(windowSeconds: number): number {
   if (windowSeconds % 60 === 0) return windowSeconds;
   for (const period of [30, 10, 5]) if (windowSeconds % period === 0) return period;
@@ -574,22 +738,81 @@ const ACCESS_DENIED = new Set([
 
 /**
  * An AWS error rewritten so that a person can act on it: a refusal names the IAM action and the
- * resource to grant, a missing thing names itself. The error keeps AWS's `name` (callers test
- * it, e.g. TaskSetNotFoundException) and the original as its `cause`.
+ * resource to grant, a missing thing names itself, an endpoint that does not answer names the
+ * endpoint (and the variable that set it). The message says the operation and AWS's words once
+ * each (`ecs:DescribeServices failed: cannot reach the AWS endpoint http://127.0.0.1:4566
+ * (AWS_ENDPOINT_URL): connect ECONNREFUSED 127.0.0.1:4566`). The error's name is not in the
+ * message, where printers that show names would say it twice (`Error: Error: …`); it stays on
+ * `name` (callers test it, e.g. TaskSetNotFoundException). The original is the `cause`.
  */
 export function explainAwsError(call: string, resource: string, error: unknown): Error {
   if (!(error instanceof Error))
     return new Error(`${call} on ${resource} failed: ${String(error)}`);
   const action = call.replace(/^elbv2:/, 'elasticloadbalancing:');
+  const network = error as {
+    code?: unknown;
+    address?: unknown;
+    port?: unknown;
+    hostname?: unknown;
+  };
+  const code = typeof network.code === 'string' ? network.code : undefined;
   let message: string;
   if (ACCESS_DENIED.has(error.name)) {
     message =
-      `${error.name}: the role Berth runs as may not call ${action} on ${resource}; ` +
+      `the role Berth runs as may not call ${action} on ${resource}; ` +
       `allow "${action}" for it (see docs/iam-policy.json). AWS said: ${error.message}`;
   } else if (/NotFound(Exception)?$/.test(error.name)) {
-    message = `${error.name}: ${call} found no ${resource} (${error.message})`;
+    message = `${call} found no ${resource} (${error.message})`;
+  } else if (
+    error.name === 'TimeoutError' ||
+    (code !== undefined &&
+      /^(ECONNREFUSED|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH|ETIMEDOUT|ECONNRESET|EPIPE)$/.test(
+        code,
+      ))
+  ) {
+    // Where the socket went, from the error (a timeout does not say); shown as the configured
+    // endpoint when one of the SDK's endpoint variables points there, so that the person knows
+    // which setting to check.
+    const host = [network.address, network.hostname].find((value) => typeof value === 'string');
+    const port = typeof network.port === 'number' ? `:${network.port}` : '';
+    let endpoint =
+      typeof host === 'string' ? `${host.includes(':') ? `[${host}]` : host}${port}` : undefined;
+    const api = call.slice(0, call.indexOf(':'));
+    const service = (
+      {
+        ecs: 'ECS',
+        elbv2: 'ELASTIC_LOAD_BALANCING_V2',
+        ecr: 'ECR',
+        cloudwatch: 'CLOUDWATCH',
+        ec2: 'EC2',
+      } as Partial<Record<string, string>>
+    )[api];
+    const variables = [
+      ...(service !== undefined ? [`AWS_ENDPOINT_URL_${service}`] : []),
+      'AWS_ENDPOINT_URL',
+    ];
+    for (const variable of variables) {
+      const value = process.env[variable];
+      if (value === undefined || value === '') continue;
+      let url: URL;
+      try {
+        url = new URL(value);
+      } catch {
+        continue;
+      }
+      const urlHost = url.hostname.replace(/^\[(.*)\]$/, '$1');
+      const urlPort = `:${url.port !== '' ? url.port : url.protocol === 'https:' ? '443' : '80'}`;
+      if (host === undefined || (urlHost === host && (port === '' || urlPort === port))) {
+        endpoint = `${value.replace(/\/+$/, '')} (${variable})`;
+        break;
+      }
+    }
+    const lost = code === 'ECONNRESET' || code === 'EPIPE';
+    message =
+      `${call} failed: ${lost ? 'lost the connection to' : 'cannot reach'} ` +
+      `${endpoint !== undefined ? `the AWS endpoint ${endpoint}` : 'AWS'}: ${error.message}`;
   } else {
-    message = `${error.name}: ${call} on ${resource} failed: ${error.message}`;
+    message = `${call} on ${resource} failed: ${error.message}`;
   }
   const explained = new Error(message, { cause: error });
   explained.name = error.name;

@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import type { LaunchType } from '../store/schema.ts';
 
 /** One ECS task set as the reconciler needs to see it. */
@@ -88,7 +89,9 @@ export type ImageResolution =
  * The cloud as the reconciler sees it. Every write is an absolute value (a scale percent, a set
  * of weights, a desired count), never a delta, so that a worker whose lease lapsed can only
  * write what the next owner rewrites. Implemented over the AWS SDK v3 clients (`AwsCloud`),
- * which also talk to moto and to the simulated AWS.
+ * which also talk to moto and to the simulated AWS. A call made under `withCallDeadline` is not
+ * started without the deadline's margin left, and is abandoned (its HTTP request aborted) when
+ * the deadline passes.
  */
 export interface Cloud {
   /** Services by name (absent = does not exist), batched ten to a DescribeServices call. */
@@ -104,8 +107,15 @@ export interface Cloud {
   }): Promise<void>;
   setDesiredCount(cluster: string, service: string, count: number): Promise<void>;
   resolveImage(image: string): Promise<ImageResolution>;
-  /** The ARN of a task definition with this content: found by its hash tag, else registered. */
-  ensureTaskDefinition(spec: TaskDefinitionSpec): Promise<string>;
+  /**
+   * The ARN of a task definition with this content: found by its hash tag, else registered.
+   * `beforeRegister` runs just before a registration (not when one is found): the caller
+   * records the write under its lease there, as for every other AWS write.
+   */
+  ensureTaskDefinition(
+    spec: TaskDefinitionSpec,
+    beforeRegister?: () => Promise<void>,
+  ): Promise<string>;
   createTaskSet(spec: TaskSetSpec): Promise<ObservedTaskSet>;
   setTaskSetScale(
     cluster: string,
@@ -117,6 +127,8 @@ export interface Cloud {
   /** Deletes a task set; one that is already gone is fine. */
   deleteTaskSet(cluster: string, service: string, taskSetArn: string): Promise<void>;
   readRuleWeights(ruleArn: string): Promise<RuleWeights>;
+  /** The weights of many rules in as few DescribeRules calls as fit; a rule not found is absent. */
+  readRulesWeights(ruleArns: readonly string[]): Promise<Map<string, RuleWeights>>;
   setRuleWeights(ruleArn: string, weights: RuleWeights): Promise<void>;
   healthyTargetCount(targetGroupArn: string): Promise<number>;
   /** ALB metrics of many target groups over one window, in as few GetMetricData calls as fit. */
@@ -125,4 +137,79 @@ export interface Cloud {
     start: Date,
     end: Date,
   ): Promise<Map<string, TargetGroupMetrics>>;
+  /**
+   * The same metrics over `count` consecutive windows of `windowMs` from `start`, per query key
+   * the windows in order, each as `targetGroupMetrics` would read it alone — but in one
+   * GetMetricData range (one call set), so that a backlog of windows costs what one window does.
+   */
+  targetGroupMetricWindows(
+    queries: readonly MetricsQuery[],
+    start: Date,
+    windowMs: number,
+    count: number,
+  ): Promise<Map<string, TargetGroupMetrics[]>>;
+}
+
+/**
+ * How long the AWS calls of a pass may take: until the lease it holds lapses, less a safety
+ * margin. Read afresh at every call, so that a renewal made meanwhile (the worker's heartbeat,
+ * or a write) gives later calls more time.
+ */
+export interface CallDeadline {
+  /** When the lease lapses at the earliest, as `performance.now()`; -Infinity once lost. */
+  readonly expiresAt: number;
+  /**
+   * Kept back from every call, for acting on its answer and for the database's own clock: a call
+   * is not started with less than this left, and is aborted this long before the lease lapses.
+   */
+  readonly marginMs: number;
+  /** Aborted when the lease is found lost: calls in flight stop at once. */
+  readonly signal?: AbortSignal | undefined;
+}
+
+/**
+ * Raised instead of starting an AWS call (or a write recorded for one) with less than the
+ * safety margin of the lease left. The pass ends; its lease is given back, or lapses and is
+ * claimed again.
+ */
+export class LeaseDeadlineError extends Error {
+  constructor(what: string, leftMs: number, marginMs: number, options?: ErrorOptions) {
+    super(
+      leftMs === Number.NEGATIVE_INFINITY
+        ? `${what} not started: the lease is lost`
+        : `${what} not started: ${Math.max(0, Math.round(leftMs))} ms of the lease left, ` +
+            `and ${Math.round(marginMs)} ms are kept back`,
+      options,
+    );
+    this.name = 'LeaseDeadlineError';
+  }
+}
+
+const currentDeadline = new AsyncLocalStorage<CallDeadline>();
+
+/** Runs `work` with every AWS call it makes bounded by `deadline` (see `Cloud`). */
+export function withCallDeadline<T>(deadline: CallDeadline, work: () => Promise<T>): Promise<T> {
+  return currentDeadline.run(deadline, work);
+}
+
+/**
+ * The signal a call about to start must carry, or undefined when the caller has no deadline
+ * (the CLI, `berth infra bootstrap`: no lease, no bound). Throws `LeaseDeadlineError` when less
+ * than the margin is left.
+ */
+export function callSignal(what: string): AbortSignal | undefined {
+  const deadline = currentDeadline.getStore();
+  if (deadline === undefined) return undefined;
+  if (deadline.signal?.aborted === true) {
+    // The lease was found lost: the reason (a LeaseLostError) is kept as the cause.
+    throw new LeaseDeadlineError(what, Number.NEGATIVE_INFINITY, deadline.marginMs, {
+      cause: deadline.signal.reason,
+    });
+  }
+  const left = deadline.expiresAt - performance.now();
+  if (left === Number.POSITIVE_INFINITY) return deadline.signal;
+  const callMs = Math.floor(left - deadline.marginMs);
+  if (callMs < 1) throw new LeaseDeadlineError(what, left, deadline.marginMs);
+  const timeout = AbortSignal.timeout(callMs);
+  return deadline.signal !== undefined ? AbortSignal.any([timeout, deadline.signal]) : timeout;
 }

@@ -13,22 +13,75 @@ const THROTTLING_NAMES = new Set([
   'SlowDown',
 ]);
 
+/**
+ * Failures in transit, as the SDK's HTTP handler reports them (`TimeoutError`) or Node's sockets
+ * do: the request may have reached AWS and taken effect, and only its answer was lost. An
+ * `AbortError` is not one of them: it is the caller's own deadline, and must not be retried.
+ */
+const IN_TRANSIT_NAMES = new Set(['TimeoutError', 'RequestTimeout', 'RequestTimeoutException']);
+const IN_TRANSIT_CODES = new Set(['ECONNRESET', 'EPIPE', 'ETIMEDOUT']);
+
+/**
+ * Writes that may be sent again after their answer was lost, because a second one changes
+ * nothing more than the first did: creates that carry a client token (ECS answers a repeat with
+ * the first result), absolute updates, deletes whose repeat finds the thing gone (the adapter
+ * takes that as done), and ELB creates documented as idempotent for the same settings. Reads
+ * (`Describe…`, `Get…`, `List…`) are always repeatable. Anything else —
+ * `ecs:RegisterTaskDefinition` (no token: a repeat registers another revision), `elbv2:CreateRule`,
+ * `ecr:PutImage`, `ecr:CreateRepository` — is not retried after a failure in transit: the caller's
+ * next pass looks for what the lost call may have made before it writes again.
+ */
+const REPEATABLE_WRITES = new Set([
+  'ecs:CreateService',
+  'ecs:CreateTaskSet',
+  'ecs:UpdateService',
+  'ecs:UpdateTaskSet',
+  'ecs:UpdateServicePrimaryTaskSet',
+  'ecs:DeleteTaskSet',
+  'elbv2:ModifyRule',
+  'elbv2:CreateLoadBalancer',
+  'elbv2:CreateTargetGroup',
+  'elbv2:CreateListener',
+]);
+
 interface AwsLikeError {
   name?: string;
+  code?: string;
   $fault?: string;
   $retryable?: unknown;
   $metadata?: { httpStatusCode?: number };
 }
 
-/** Throttling and server-side faults are worth retrying; anything else is an answer. */
-export function isRetryable(error: unknown): boolean {
+/**
+ * Throttling and server-side faults are worth retrying: AWS refused the call before it took
+ * effect. A failure in transit is retried only for a `call` (`ecs:CreateTaskSet`) that is safe
+ * to send twice (see REPEATABLE_WRITES). Anything else is an answer.
+ */
+export function isRetryable(error: unknown, call?: string): boolean {
   if (typeof error !== 'object' || error === null) return false;
   const e = error as AwsLikeError;
   if (e.name !== undefined && THROTTLING_NAMES.has(e.name)) return true;
   if (e.$retryable !== undefined) return true;
   if (e.$fault === 'server') return true;
   const status = e.$metadata?.httpStatusCode;
-  return status !== undefined && status >= 500;
+  if (status !== undefined && status >= 500) return true;
+  return isInTransit(e) && call !== undefined && isRepeatable(call);
+}
+
+/** Whether the answer to a call was lost on the way: it may or may not have taken effect. */
+export function isInTransit(error: unknown): boolean {
+  if (typeof error !== 'object' || error === null) return false;
+  const e = error as AwsLikeError;
+  return (
+    (e.name !== undefined && IN_TRANSIT_NAMES.has(e.name)) ||
+    (e.code !== undefined && IN_TRANSIT_CODES.has(e.code))
+  );
+}
+
+/** Whether sending `call` (`api:Operation`) twice has the effect of sending it once. */
+export function isRepeatable(call: string): boolean {
+  const operation = call.slice(call.indexOf(':') + 1);
+  return /^(Describe|Get|List)/.test(operation) || REPEATABLE_WRITES.has(call);
 }
 
 export interface RetryPolicy {
@@ -41,9 +94,12 @@ export const DEFAULT_RETRY: RetryPolicy = { attempts: 8, baseDelayMs: 100, maxDe
 
 /**
  * Calls `operation` until it answers, retrying throttling and 5xx with capped exponential
- * backoff and full jitter (AWS's advice, so that many workers do not retry in step). The SDK
- * clients are built with `maxAttempts: 1` so that this is the one retry policy, the same against
- * AWS, moto and the simulated AWS.
+ * backoff and full jitter (AWS's advice, so that many workers do not retry in step), and a
+ * timeout or a dropped connection when `what` (`api:Operation`) is safe to send twice. The
+ * operation must send the same request each time — the same client token above all — so that
+ * a create whose answer was lost is answered with what it made. The SDK clients are built with
+ * `maxAttempts: 1` so that this is the one retry policy, the same against AWS, moto and the
+ * simulated AWS.
  */
 export async function withRetries<T>(
   what: string,
@@ -55,7 +111,7 @@ export async function withRetries<T>(
     try {
       return await operation();
     } catch (error) {
-      if (!isRetryable(error) || attempt >= policy.attempts) throw error;
+      if (!isRetryable(error, what) || attempt >= policy.attempts) throw error;
       const ceiling = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (attempt - 1));
       const delay = Math.round(Math.random() * ceiling);
       logger.warn(

@@ -1,4 +1,9 @@
-import type { Cloud } from '../cloud/cloud.ts';
+import {
+  LeaseDeadlineError,
+  withCallDeadline,
+  type CallDeadline,
+  type Cloud,
+} from '../cloud/cloud.ts';
 import type { Logger } from '../logging.ts';
 import type { Db } from '../store/database.ts';
 import { appendEvent } from '../store/events.ts';
@@ -24,7 +29,7 @@ export interface ReconcileSettings {
    * minute or more late; the simulated AWS has them at once.
    */
   metricsDelayMs: number;
-  /** The lease length, renewed before every AWS write. */
+  /** The lease length, renewed before every AWS write and every `leaseMs / 3` during a pass. */
   leaseMs: number;
 }
 
@@ -46,6 +51,45 @@ export interface PassContext {
   infrastructure: InfrastructureProvider | undefined;
   settings: ReconcileSettings;
   now(): Date;
+}
+
+/**
+ * What a pass keeps back from its lease: no AWS call or write is started with less left, and
+ * every call is abandoned this long before the lease would lapse. Ten percent, at least 2 s for
+ * the time an answer takes to act on and for clock slop, yet never more than a quarter of a
+ * short lease (tests and `BERTH_LEASE_SECONDS=2` must still leave the calls their time).
+ */
+export function leaseMarginMs(leaseMs: number): number {
+  return Math.min(Math.max(2_000, leaseMs / 10), leaseMs / 4);
+}
+
+/**
+ * The deadline of AWS calls made under `leases` (see `CallDeadline`): the earliest expiry, as
+ * last renewed, of those not yet lost; and at once when `lost` aborts.
+ */
+export function leaseDeadline(
+  leases: readonly Lease[],
+  leaseMs: number,
+  lost?: AbortSignal,
+): CallDeadline {
+  return {
+    get expiresAt() {
+      const held = leases.filter((lease) => lease.expiresAt !== Number.NEGATIVE_INFINITY);
+      if (held.length === 0) return Number.NEGATIVE_INFINITY;
+      return Math.min(...held.map((lease) => lease.expiresAt ?? Number.POSITIVE_INFINITY));
+    },
+    marginMs: leaseMarginMs(leaseMs),
+    signal: lost,
+  };
+}
+
+/** Runs a pass's `work` with every AWS call it makes bounded by the pass's lease. */
+export function underLease<T>(
+  pass: PassContext,
+  work: () => Promise<T>,
+  lost?: AbortSignal,
+): Promise<T> {
+  return withCallDeadline(leaseDeadline([pass.lease], pass.settings.leaseMs, lost), work);
 }
 
 /** "Check again later": never an error. */
@@ -71,7 +115,12 @@ export async function record(
   await withLease(
     pass.db,
     pass.lease,
-    async (trx) => {
+    async (trx, expiresAt) => {
+      // Renewed just now, so short only if the renewal itself was slow (a lock wait, a pause):
+      // then neither this entry nor the AWS write it may announce is made.
+      const left = (expiresAt ?? Number.POSITIVE_INFINITY) - performance.now();
+      const margin = leaseMarginMs(pass.settings.leaseMs);
+      if (left < margin) throw new LeaseDeadlineError(event.kind, left, margin);
       if (writes !== undefined) await writes(trx);
       await appendEvent(trx, { ...event, actor: pass.actor });
     },
@@ -82,7 +131,9 @@ export async function record(
 /**
  * One AWS write, recorded in the audit log under the lease — and renewing it — *before* the
  * call: a worker whose lease lapsed makes no call, and a crash right after the call cannot lose
- * the entry. A call that then fails is recorded as failed.
+ * the entry. The entry is not made, nor the call, with less than the lease's safety margin left
+ * after the renewal; the call itself is bounded by the lease (see `underLease`). A call that
+ * then fails is recorded as failed.
  */
 export async function mutate<T>(
   pass: PassContext,
@@ -114,7 +165,10 @@ export async function mutate<T>(
       serviceId: event.serviceId,
       deploymentId: event.deploymentId ?? null,
       kind: `aws.mutation_failed.${kind}`,
-      message: `${event.operation} failed: ${name}: ${(error as Error).message}`,
+      // An explained AWS error names its operation already: said once.
+      message: (error as Error).message.includes(event.operation)
+        ? `${name}: ${(error as Error).message}`
+        : `${event.operation} failed: ${name}: ${(error as Error).message}`,
       data,
     }).catch(() => undefined);
     throw error;

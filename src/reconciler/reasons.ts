@@ -29,7 +29,16 @@ export const EVENTS = {
   rollingBack: 'deployment.rolling_back',
   rolledBack: 'deployment.rolled_back',
   failed: 'deployment.failed',
-  drift: 'service.drift_corrected',
+  /** A `berth scale` applied to ECS (during a rollout too). */
+  scaleApplied: 'service.scale_applied',
+  /** Drift put back: what was found and what was set, in the message. */
+  desiredCountRestored: 'drift.desired_count_restored',
+  weightsRestored: 'drift.weights_restored',
+  primaryRestored: 'drift.primary_restored',
+  scaleRestored: 'drift.task_set_scale_restored',
+  taskSetRemoved: 'drift.task_set_removed',
+  /** Task sets Berth did not make: reported once, left alone. */
+  foreignTaskSet: 'drift.foreign_task_set',
   serviceMissing: 'service.ecs_service_missing',
   warmRetired: 'service.warm_task_set_retired',
 } as const;

@@ -1,9 +1,15 @@
-import type { ObservedService } from '../cloud/cloud.ts';
+import type { ObservedService, RuleWeights } from '../cloud/cloud.ts';
 import { appendEventOnce } from '../store/events.ts';
 import { readServiceState } from '../store/leases.ts';
 import { latestRelease } from '../store/releases.ts';
 import { updateServiceRuntime } from '../store/rollout.ts';
 import type { Service } from '../store/schema.ts';
+import {
+  assertDesiredCount,
+  assertIdleTraffic,
+  assertPrimary,
+  assertTaskSets,
+} from './assert-service.ts';
 import { fenced, mutate, record, type PassContext, type PassResult } from './context.ts';
 import { EVENTS } from './reasons.ts';
 import { reconcileDeployment } from './rollout.ts';
@@ -101,15 +107,18 @@ async function ensureInfrastructure(
 }
 
 /**
- * A service with no deployment: put back what was changed behind Berth's back (the desired
- * count, the primary task set), record what it saw, and retire the previous release's warm
- * task set once its rollback window has passed. `observed` comes from a batched
- * DescribeServices, so a fleet at rest costs one read per ten services.
+ * A service with no deployment: assert its whole desired state — the desired count, the rule's
+ * weights all on the live release, the live task set primary and at 100 %, no task set but the
+ * live one and the warm one within its rollback window — and record what it saw. `observed`
+ * comes from a batched DescribeServices, so a fleet at rest costs one read per ten services,
+ * plus one DescribeRules per service per resync.
  */
 export async function resyncIdle(
   pass: PassContext,
   service: Service,
   observed: ObservedService | undefined,
+  /** The rule's weights when a batched DescribeRules read them; else read here. */
+  weights?: RuleWeights,
 ): Promise<void> {
   const { cloud } = pass;
   if (observed === undefined) {
@@ -125,52 +134,16 @@ export async function resyncIdle(
     }
     return;
   }
-  if (observed.desiredCount !== service.desired_count) {
-    await mutate(
-      pass,
-      {
-        serviceId: service.id,
-        operation: 'UpdateService',
-        message: `drift: desired count of ${service.ecs_service_name} was ${observed.desiredCount}; setting it back to ${service.desired_count}`,
-        data: {
-          field: 'desiredCount',
-          observed: observed.desiredCount,
-          desired: service.desired_count,
-        },
-      },
-      () => cloud.setDesiredCount(service.cluster, service.ecs_service_name, service.desired_count),
-    );
-    await record(pass, {
-      serviceId: service.id,
-      kind: EVENTS.drift,
-      message: `desired count of ${service.ecs_service_name} was ${observed.desiredCount}; set back to ${service.desired_count}`,
-      data: {
-        field: 'desiredCount',
-        observed: observed.desiredCount,
-        desired: service.desired_count,
-      },
-    });
-  }
-  const primary = observed.taskSets.find((set) => set.status === 'PRIMARY');
-  const ours = service.primary_task_set_arn;
-  if (ours !== null && primary?.arn !== ours && observed.taskSets.some((set) => set.arn === ours)) {
-    await mutate(
-      pass,
-      {
-        serviceId: service.id,
-        operation: 'UpdateServicePrimaryTaskSet',
-        message: `drift: primary task set was ${primary?.arn ?? 'none'}; setting it back to ${ours}`,
-        data: { taskSet: ours },
-      },
-      () => cloud.setPrimaryTaskSet(service.cluster, service.ecs_service_name, ours),
-    );
-    await record(pass, {
-      serviceId: service.id,
-      kind: EVENTS.drift,
-      message: `primary task set was ${primary?.arn ?? 'none'}; set back to ${ours}`,
-      data: { field: 'primaryTaskSet', observed: primary?.arn ?? null, desired: ours },
-    });
-  }
+  await assertDesiredCount(pass, service, observed);
+  await assertIdleTraffic(pass, service, weights);
+  await assertPrimary(pass, service, observed);
+  // The warm task set is kept here; past its rollback window it is retired below, with its own event.
+  await assertTaskSets(
+    pass,
+    service,
+    observed,
+    new Set([service.primary_task_set_arn, service.warm_task_set_arn]),
+  );
   const warm = service.warm_task_set_arn;
   if (warm !== null && service.warm_until !== null && service.warm_until <= pass.now()) {
     await mutate(

@@ -7,8 +7,9 @@ import { analyseStep } from './rollout/analysis.ts';
 import { canaryHealth, canaryTaskSet } from './rollout/canary.ts';
 import { fail, instantRollback, promote, rollBack } from './rollout/finish.ts';
 import { prepare } from './rollout/prepare.ts';
+import { assertRolloutService } from './rollout/service-state.ts';
 import {
-  advance,
+  applyProgress,
   isLastStep,
   note,
   stepPercent,
@@ -21,8 +22,8 @@ import { stepTraffic } from './rollout/traffic.ts';
 
 /**
  * One pass of a service's unfinished deployment, in the manner of Argo Rollouts'
- * `rolloutCanary`: the stages run in a fixed order — prepare, canary task set, health, traffic,
- * analysis — and the pass returns early while one is unfinished; `stepCompletion` alone says
+ * `rolloutCanary`: the stages run in a fixed order — prepare, the service's own state, canary
+ * task set, health, traffic, analysis — and the pass returns early while one is unfinished; `stepCompletion` alone says
  * whether a step is complete, and `advanceStep` alone moves the step index. What the pass
  * decides is written once at its end, under the lease; every AWS write is recorded in the
  * audit log before it is made.
@@ -66,7 +67,12 @@ async function beginRun(pass: PassContext, service: Service, deployment: Deploym
     progress: {},
     notes: [],
   };
-  if (deployment.policy === null) advance(run, { policy: snapshot });
+  if (deployment.policy === null) {
+    // Written before any AWS call: a worker that dies in this first pass leaves its successor
+    // the same policy, not a new snapshot of a service changed since.
+    applyProgress(run, { policy: snapshot });
+    await writeProgress(run);
+  }
   return run;
 }
 
@@ -82,6 +88,8 @@ async function rolloutPass(run: Run): Promise<PassResult> {
     if (prepared.value.kind === 'instantRollback')
       return instantRollback(run, prepared.value.warmArn);
   }
+
+  await assertRolloutService(run);
 
   // A person's promotion skips the remaining steps and the analysis.
   const promoted = run.deployment.promote_requested_at !== null;
@@ -113,7 +121,7 @@ async function rolloutPass(run: Run): Promise<PassResult> {
   const lastStep = isLastStep(run);
   const verifiedAt = run.deployment.weights_verified_at ?? run.ctx.now();
   if (lastStep && run.deployment.phase !== 'baking') {
-    advance(run, {
+    applyProgress(run, {
       phase: 'baking',
       bake_started_at: run.deployment.bake_started_at ?? verifiedAt,
     });

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
-import type { Cloud } from '../cloud/cloud.ts';
+import { withCallDeadline, type Cloud, type RuleWeights } from '../cloud/cloud.ts';
 import type { Logger } from '../logging.ts';
 import type { Db } from '../store/database.ts';
 import { appendEventOnce, CHANGES_CHANNEL } from '../store/events.ts';
@@ -8,12 +8,15 @@ import {
   claimDueServices,
   LeaseLostError,
   releaseLease,
+  renewLeases,
   servicesWithActiveDeployments,
   type Lease,
 } from '../store/leases.ts';
 import type { Service } from '../store/schema.ts';
 import {
   DEFAULT_SETTINGS,
+  leaseDeadline,
+  underLease,
   type InfrastructureProvider,
   type PassContext,
   type ReconcileSettings,
@@ -29,8 +32,16 @@ export interface WorkerOptions {
   name: string;
   infrastructure?: InfrastructureProvider | undefined;
   settings?: Partial<ReconcileSettings>;
-  /** Services claimed per round. */
+  /**
+   * Services claimed at once: by default ten, one DescribeServices call's worth of idle
+   * services. A new batch is claimed whenever that much room is free.
+   */
   batchSize?: number;
+  /**
+   * Passes run at once (`BERTH_PASS_CONCURRENCY`), so that a slow service holds up only its own
+   * pass. A worker holds at most this many services plus one batch waiting for a turn.
+   */
+  concurrency?: number;
   /** How long a claim lasts; a worker that dies holds its services this long at most. */
   leaseMs?: number;
   /** Fallback poll when no notification arrives. */
@@ -39,12 +50,26 @@ export interface WorkerOptions {
   errorBackoffMs?: number;
 }
 
+/** A service this worker has claimed and not yet given back. */
+interface Claim {
+  service: Service;
+  lease: Lease;
+  /** Aborted, with a `LeaseLostError`, when the heartbeat finds the lease taken over. */
+  lost: AbortController;
+  /** Given back (or lost): the heartbeat leaves it alone. */
+  done: boolean;
+}
+
 /**
- * A reconcile worker: claims due services, runs one pass on each, gives them back with their
+ * A reconcile worker: claims due services, runs a pass on each, gives them back with their
  * next due time, and waits for a notification or the poll interval. Any number of workers on
  * any number of machines share one database; leases keep them off each other's services.
  * Shaped like graphile-worker's and pg-boss's loops: each pass catches its own errors, so
- * nothing escapes the loop, and `stop()` waits for the round in flight.
+ * nothing escapes the loop, and `stop()` waits for the passes in flight.
+ *
+ * Up to `concurrency` passes run at once. A heartbeat renews every lease the worker holds —
+ * running or waiting for its turn — every third of the lease, so a pass longer than the lease
+ * keeps it, and one that finds it lost stops its AWS calls at once.
  */
 export class Worker {
   readonly #options: Required<Omit<WorkerOptions, 'infrastructure' | 'settings'>> & {
@@ -56,10 +81,19 @@ export class Worker {
   #nudge: AbortController = new AbortController();
   #listener: pg.Client | undefined;
   #listenRetry: NodeJS.Timeout | undefined;
+  readonly #held = new Map<number, Claim>();
+  /** Set while the loop waits for held services to be given back. */
+  #waitingForRoom = false;
+  readonly #tasks = new Set<Promise<void>>();
+  #running = 0;
+  readonly #turns: (() => void)[] = [];
+  #heartbeat: NodeJS.Timeout | undefined;
+  #renewal: Promise<void> | undefined;
 
   constructor(options: WorkerOptions) {
     this.#options = {
-      batchSize: 50,
+      batchSize: 10,
+      concurrency: 8,
       leaseMs: 30_000,
       pollMs: 1_000,
       errorBackoffMs: 5_000,
@@ -81,35 +115,49 @@ export class Worker {
   start(): void {
     if (this.#loop !== undefined) return;
     void this.#listen();
+    this.#heartbeat = setInterval(() => {
+      this.#renewal ??= this.#renewHeld().finally(() => (this.#renewal = undefined));
+    }, this.#options.leaseMs / 3);
     this.#loop = this.#run();
   }
 
-  /** Stops claiming, lets the round in flight finish (it gives its leases back), and returns. */
+  /** Stops claiming, lets the passes in flight finish (they give their leases back), and returns. */
   async stop(): Promise<void> {
     this.#stopping = true;
     this.#nudge.abort();
     if (this.#listenRetry !== undefined) clearTimeout(this.#listenRetry);
     await this.#loop;
+    clearInterval(this.#heartbeat);
+    await this.#renewal;
     const listener = this.#listener;
     this.#listener = undefined;
     await listener?.end().catch(() => undefined);
   }
 
   async #run(): Promise<void> {
-    const { logger } = this.#options;
+    const { logger, batchSize, concurrency, pollMs, errorBackoffMs } = this.#options;
     logger.info({ worker: this.name }, 'worker started');
     while (!this.#stopping) {
-      let claimed: number;
-      try {
-        claimed = await this.#round();
-      } catch (error) {
-        logger.error({ err: error, worker: this.name }, 'worker round failed');
-        await this.#wait(this.#options.errorBackoffMs);
+      // A batch is claimed only when it fits beside the passes that can run: nothing claimed waits
+      // behind more than one batch (its lease renewed meanwhile), and a slot freed finds work.
+      if (this.#held.size > concurrency) {
+        this.#waitingForRoom = true;
+        await this.#wait(pollMs);
+        this.#waitingForRoom = false;
         continue;
       }
-      // A full batch means more may be due: go again at once.
-      if (claimed < this.#options.batchSize) await this.#wait(this.#options.pollMs);
+      let claimed: number;
+      try {
+        claimed = await this.#claim();
+      } catch (error) {
+        logger.error({ err: error, worker: this.name }, 'claiming services failed');
+        await this.#wait(errorBackoffMs);
+        continue;
+      }
+      // A full batch means more may be due: go again as soon as there is room.
+      if (claimed < batchSize) await this.#wait(pollMs);
     }
+    while (this.#tasks.size > 0) await Promise.all(this.#tasks);
     logger.info({ worker: this.name }, 'worker stopped');
   }
 
@@ -123,87 +171,152 @@ export class Worker {
     if (!this.stopping) this.#nudge = new AbortController();
   }
 
-  /** One round: claim, pass, give back. Returns how many services it claimed. */
-  async #round(): Promise<number> {
-    const { db, batchSize, leaseMs, cloud } = this.#options;
-    const claims = await claimDueServices(db, this.name, batchSize, leaseMs);
-    if (claims.length === 0) return 0;
-    const ids = claims.map((claim) => claim.service.id);
-    const busy = await servicesWithActiveDeployments(db, ids);
+  /**
+   * Claims a batch and queues its passes: each service with a deployment on its own; idle ones
+   * read together, one DescribeServices per ten of a cluster, then resynced each on its own.
+   * Returns how many services it claimed.
+   */
+  async #claim(): Promise<number> {
+    const { db, batchSize, leaseMs } = this.#options;
+    const claims: Claim[] = (await claimDueServices(db, this.name, batchSize, leaseMs)).map(
+      (claim) => ({ ...claim, lost: new AbortController(), done: false }),
+    );
+    for (const claim of claims) this.#held.set(claim.service.id, claim);
+    let busy: Set<number>;
+    try {
+      busy = await servicesWithActiveDeployments(
+        db,
+        claims.map((claim) => claim.service.id),
+      );
+    } catch (error) {
+      // Held leases are renewed: give these back rather than keep them from other workers.
+      await Promise.all(claims.map((claim) => this.#failed(claim, error)));
+      throw error;
+    }
     const idle = claims.filter(
       (claim) => !busy.has(claim.service.id) && claim.service.listener_rule_arn !== null,
     );
-    const active = claims.filter((claim) => !idle.includes(claim));
-
-    // Idle services: one DescribeServices per ten of them, per cluster.
-    const byCluster = new Map<string, typeof idle>();
+    const byCluster = new Map<string, Claim[]>();
     for (const claim of idle) {
       const group = byCluster.get(claim.service.cluster) ?? [];
       group.push(claim);
       byCluster.set(claim.service.cluster, group);
     }
-    for (const [cluster, group] of byCluster) {
-      let observed: Awaited<ReturnType<Cloud['describeServices']>>;
-      try {
-        observed = await cloud.describeServices(
-          cluster,
-          group.map((claim) => claim.service.ecs_service_name),
-        );
-      } catch (error) {
-        for (const claim of group) await this.#failed(claim.service, claim.lease, error);
-        continue;
-      }
-      for (const claim of group) {
-        await this.#guarded(claim.service, claim.lease, async (pass) => {
-          await resyncIdle(pass, claim.service, observed.get(claim.service.ecs_service_name));
-          return { requeueAfterMs: idleRequeueMs(pass, claim.service) };
-        });
-      }
-    }
-    for (const claim of active) {
-      if (this.#stopping) {
-        await releaseLease(db, claim.lease, 0);
-        continue;
-      }
-      await this.#guarded(claim.service, claim.lease, (pass) =>
-        reconcileService(pass, claim.service.id),
+    for (const group of byCluster.values()) this.#queue(group, () => this.#resyncIdle(group));
+    for (const claim of claims) {
+      if (idle.includes(claim)) continue;
+      this.#queue([claim], () =>
+        this.#pass(claim, (pass) => reconcileService(pass, claim.service.id)),
       );
     }
     return claims.length;
   }
 
-  /** Runs one pass; whatever it throws is logged and the service retried after a backoff. */
-  async #guarded(
-    service: Service,
-    lease: Lease,
+  /** Idle services of one cluster: read in one batched DescribeServices, then resynced. */
+  async #resyncIdle(group: readonly Claim[]): Promise<void> {
+    const { cloud, settings } = this.#options;
+    const cluster = group[0]?.service.cluster ?? '';
+    let observed: Awaited<ReturnType<Cloud['describeServices']>>;
+    const deadline = leaseDeadline(
+      group.map((claim) => claim.lease),
+      settings.leaseMs,
+    );
+    try {
+      observed = await withCallDeadline(deadline, () =>
+        cloud.describeServices(
+          cluster,
+          group.map((claim) => claim.service.ecs_service_name),
+        ),
+      );
+    } catch (error) {
+      await Promise.all(group.map((claim) => this.#failed(claim, error)));
+      return;
+    }
+    // Their rules too, in one DescribeRules; should it fail (a rule deleted behind Berth's
+    // back fails the whole call), each pass reads its own and says which is missing.
+    const rules = group.flatMap((claim) =>
+      claim.service.listener_rule_arn === null ? [] : [claim.service.listener_rule_arn],
+    );
+    const weights = await withCallDeadline(deadline, () => cloud.readRulesWeights(rules)).catch(
+      () => new Map<string, RuleWeights>(),
+    );
+    for (const claim of group) {
+      this.#queue([claim], () =>
+        this.#pass(claim, async (pass) => {
+          const rule = claim.service.listener_rule_arn;
+          await resyncIdle(
+            pass,
+            claim.service,
+            observed.get(claim.service.ecs_service_name),
+            rule === null ? undefined : weights.get(rule),
+          );
+          return { requeueAfterMs: idleRequeueMs(pass, claim.service) };
+        }),
+      );
+    }
+  }
+
+  /**
+   * Runs `work` when a pass slot is free; by then a stopping worker gives the claims back
+   * instead. Whatever `work` throws it has handled: tasks never reject.
+   */
+  #queue(claims: readonly Claim[], work: () => Promise<void>): void {
+    const task = (async () => {
+      if (this.#running < this.#options.concurrency) this.#running++;
+      else await new Promise<void>((turn) => this.#turns.push(turn));
+      try {
+        if (this.#stopping) {
+          await Promise.all(claims.map((claim) => this.#giveBack(claim, 0)));
+        } else {
+          await work();
+        }
+      } finally {
+        // The slot passes straight to the next task waiting, if any.
+        const next = this.#turns.shift();
+        if (next !== undefined) next();
+        else this.#running--;
+      }
+    })();
+    this.#tasks.add(task);
+    void task.finally(() => this.#tasks.delete(task));
+  }
+
+  /**
+   * Runs one pass with its AWS calls bounded by the lease; whatever it throws is logged and the
+   * service retried after a backoff.
+   */
+  async #pass(
+    claim: Claim,
     work: (pass: PassContext) => Promise<{ requeueAfterMs: number }>,
   ): Promise<void> {
     const { db, cloud, logger, infrastructure, settings } = this.#options;
     const pass: PassContext = {
       db,
       cloud,
-      logger: logger.child({ worker: this.name, service: service.name }),
-      lease,
+      logger: logger.child({ worker: this.name, service: claim.service.name }),
+      lease: claim.lease,
       actor: `worker:${this.name}`,
       infrastructure,
       settings,
       now: () => new Date(),
     };
     try {
-      const result = await work(pass);
-      await releaseLease(db, lease, result.requeueAfterMs);
+      const result = await underLease(pass, () => work(pass), claim.lost.signal);
+      await this.#giveBack(claim, result.requeueAfterMs);
     } catch (error) {
-      await this.#failed(service, lease, error);
+      await this.#failed(claim, error);
     }
   }
 
-  async #failed(service: Service, lease: Lease, error: unknown): Promise<void> {
+  async #failed(claim: Claim, error: unknown): Promise<void> {
     const { db, logger, errorBackoffMs } = this.#options;
-    if (error instanceof LeaseLostError) {
+    const { service } = claim;
+    if (causedBy(error, LeaseLostError)) {
       logger.warn(
         { worker: this.name, service: service.name },
         'lease lost; another worker has the service',
       );
+      this.#forget(claim);
       return;
     }
     logger.error(
@@ -218,7 +331,55 @@ export class Worker {
       kind: 'service.pass_failed',
       message,
     }).catch(() => undefined);
-    await releaseLease(db, lease, errorBackoffMs).catch(() => undefined);
+    await this.#giveBack(claim, errorBackoffMs);
+  }
+
+  /** Releases the lease, due again after `requeueMs` (a no-op if it was lost meanwhile). */
+  async #giveBack(claim: Claim, requeueMs: number): Promise<void> {
+    claim.done = true;
+    try {
+      await releaseLease(this.#options.db, claim.lease, requeueMs);
+    } catch (error) {
+      // It lapses by itself; the heartbeat no longer renews it.
+      this.#options.logger.warn(
+        { err: error, worker: this.name, service: claim.service.name },
+        'could not give the lease back',
+      );
+    }
+    this.#forget(claim);
+  }
+
+  #forget(claim: Claim): void {
+    claim.done = true;
+    this.#held.delete(claim.service.id);
+    if (this.#waitingForRoom) this.#nudge.abort();
+  }
+
+  /**
+   * The heartbeat: one fenced statement extends every lease held. A lease found lost aborts its
+   * pass's AWS calls; its next write would fail on the fence anyway.
+   */
+  async #renewHeld(): Promise<void> {
+    const { db, leaseMs, logger } = this.#options;
+    const claims = [...this.#held.values()].filter((claim) => !claim.done);
+    if (claims.length === 0) return;
+    let lost: Set<number>;
+    try {
+      lost = await renewLeases(
+        db,
+        claims.map((claim) => claim.lease),
+        leaseMs,
+      );
+    } catch (error) {
+      // The next beat tries again; the passes' own writes renew too, and calls stop at the
+      // deadline of what was last renewed.
+      logger.warn({ err: error, worker: this.name }, 'could not renew leases');
+      return;
+    }
+    for (const claim of claims) {
+      if (!lost.has(claim.service.id) || claim.done) continue;
+      claim.lost.abort(new LeaseLostError(claim.lease));
+    }
   }
 
   /**
@@ -261,12 +422,27 @@ export class Worker {
   }
 }
 
+/** Whether `error`, or one of its causes, is a `type`. */
+function causedBy(error: unknown, type: abstract new (...args: never[]) => Error): boolean {
+  let current: unknown = error;
+  for (let depth = 0; current instanceof Error && depth < 4; depth++) {
+    const { cause } = current;
+    if (current instanceof type) return true;
+    current = cause;
+  }
+  return false;
+}
+
 /** `Name: message` of an error and its causes, for the audit log. */
 function describeError(error: unknown): string {
   const parts: string[] = [];
   let current: unknown = error;
   for (let depth = 0; current instanceof Error && depth < 4; depth++) {
-    parts.push(`${current.name}: ${current.message}`);
+    // A cause the message already quotes (as explained AWS errors do) is said once.
+    const said = parts.join(' ');
+    if (depth === 0 || !said.includes(current.message)) {
+      parts.push(`${current.name}: ${current.message}`);
+    }
     current = current.cause;
   }
   return parts.length > 0 ? parts.join(' <- ') : String(error);

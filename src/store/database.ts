@@ -23,6 +23,28 @@ const types: pg.CustomTypesConfig = {
   getTypeParser: typeParser as pg.CustomTypesConfig['getTypeParser'],
 };
 
+/**
+ * How long opening one connection may take. Without it a server that drops packets (a wrong
+ * security group, a failover in progress) holds a connection attempt for the kernel's TCP
+ * timeout, about two minutes.
+ */
+const CONNECT_TIMEOUT_MS = 10_000;
+
+/**
+ * The pool's clients, with a connect timeout of their own. The pool's `connectionTimeoutMillis`
+ * would also bound how long a query waits for a free client, which a busy worker may
+ * legitimately do; this bounds only the connection attempt.
+ */
+class TimedClient extends pg.Client {
+  constructor(config?: string | pg.ClientConfig) {
+    super(
+      typeof config === 'string'
+        ? { connectionString: config, connectionTimeoutMillis: CONNECT_TIMEOUT_MS }
+        : { ...config, connectionTimeoutMillis: CONNECT_TIMEOUT_MS },
+    );
+  }
+}
+
 /** A Kysely instance over a `pg` pool. Close it with `db.destroy()`. */
 export function connect(connectionString: string, options: { max?: number } = {}): Db {
   const pool = new pg.Pool({
@@ -30,6 +52,7 @@ export function connect(connectionString: string, options: { max?: number } = {}
     max: options.max ?? 4,
     types,
     application_name: 'berth',
+    Client: TimedClient,
   });
   // An idle client that loses its server (a restart, a failover) must not crash the process:
   // the pool drops it and the next query gets a fresh connection.

@@ -2,11 +2,19 @@ import { sql } from 'kysely';
 import type { Db } from './database.ts';
 import type { Service } from './schema.ts';
 
-/** The right to act on one service until `until`, fenced by `epoch`. */
+/** The right to act on one service until its `lease_until`, fenced by `epoch`. */
 export interface Lease {
   serviceId: number;
   owner: string;
   epoch: number;
+  /**
+   * When the lease lapses at the earliest, on this process's monotonic clock
+   * (`performance.now()`): set when claimed, moved on by every renewal that commits, -Infinity
+   * once a renewal found it lost. It is measured from before the statement that set
+   * `lease_until` was sent, so it is never later than the database's own expiry, whatever the
+   * two clocks say. Absent for a lease built by hand: no deadline.
+   */
+  expiresAt?: number;
 }
 
 /** Raised when a write finds the lease taken over: the worker must stop acting on the service. */
@@ -32,6 +40,7 @@ export async function claimDueServices(
   limit: number,
   leaseMs: number,
 ): Promise<{ service: Service; lease: Lease }[]> {
+  const sentAt = performance.now();
   const rows = await sql<Service>`
     with due as (
       select id from services
@@ -50,7 +59,12 @@ export async function claimDueServices(
     returning s.*`.execute(db);
   return rows.rows.map((service) => ({
     service,
-    lease: { serviceId: service.id, owner, epoch: service.lease_epoch },
+    lease: {
+      serviceId: service.id,
+      owner,
+      epoch: service.lease_epoch,
+      expiresAt: sentAt + leaseMs,
+    },
   }));
 }
 
@@ -74,35 +88,85 @@ export async function releaseLease(db: Db, lease: Lease, requeueMs: number): Pro
     .execute();
 }
 
+/**
+ * `lease_until` pushed to `leaseMs` from now, never pulled back: renewals that overlap (a
+ * heartbeat and a write) may commit in either order, and the later expiry must stand for the
+ * holder's own reckoning (`Lease.expiresAt`, the latest of them) to stay on the safe side.
+ */
+function extendedUntil(leaseMs: number) {
+  return sql<Date>`greatest(lease_until, now() + make_interval(secs => ${leaseMs / 1000}))`;
+}
+
+/** Records a renewal that committed: sent at `sentAt`, for `leaseMs`. */
+function renewed(lease: Lease, sentAt: number, leaseMs: number): void {
+  lease.expiresAt = Math.max(lease.expiresAt ?? Number.NEGATIVE_INFINITY, sentAt + leaseMs);
+}
+
 /** Extends a lease held through a long pass; false when it was lost. */
 export async function renewLease(db: Db, lease: Lease, leaseMs: number): Promise<boolean> {
-  const result = await db
+  const lost = await renewLeases(db, [lease], leaseMs);
+  return lost.size === 0;
+}
+
+/**
+ * Extends, in one statement, every lease a worker holds (its heartbeat); returns the service
+ * ids of those it found lost, whose `expiresAt` it sets to -Infinity.
+ */
+export async function renewLeases(
+  db: Db,
+  leases: readonly Lease[],
+  leaseMs: number,
+): Promise<Set<number>> {
+  if (leases.length === 0) return new Set();
+  const sentAt = performance.now();
+  const owner = leases[0]?.owner ?? '';
+  const rows = await db
     .updateTable('services')
-    .set({ lease_until: sql<Date>`now() + make_interval(secs => ${leaseMs / 1000})` })
-    .where('id', '=', lease.serviceId)
-    .where('lease_epoch', '=', lease.epoch)
-    .where('lease_owner', '=', lease.owner)
-    .executeTakeFirst();
-  return result.numUpdatedRows > 0n;
+    .set({ lease_until: extendedUntil(leaseMs) })
+    .where('lease_owner', '=', owner)
+    .where((eb) =>
+      eb.or(
+        leases.map((lease) =>
+          eb.and([eb('id', '=', lease.serviceId), eb('lease_epoch', '=', lease.epoch)]),
+        ),
+      ),
+    )
+    .returning('id')
+    .execute();
+  const held = new Set(rows.map((row) => row.id));
+  const lost = new Set<number>();
+  for (const lease of leases) {
+    if (held.has(lease.serviceId)) {
+      renewed(lease, sentAt, leaseMs);
+    } else {
+      lease.expiresAt = Number.NEGATIVE_INFINITY;
+      lost.add(lease.serviceId);
+    }
+  }
+  return lost;
 }
 
 /**
  * Runs `work` in a transaction that first checks — and locks — the lease: every write-back of a
- * pass goes through here, so a worker whose lease lapsed writes nothing.
+ * pass goes through here, so a worker whose lease lapsed writes nothing. With `renewForMs` the
+ * lease is extended too; once that commits, `lease.expiresAt` says so. `work` is given the
+ * expiry the renewal will have set (on `Lease.expiresAt`'s clock), to decide whether enough of
+ * the lease is left for what it is about to do.
  */
 export async function withLease<T>(
   db: Db,
   lease: Lease,
-  work: (trx: Db) => Promise<T>,
+  work: (trx: Db, expiresAt: number | undefined) => Promise<T>,
   renewForMs?: number,
 ): Promise<T> {
-  return db.transaction().execute(async (trx) => {
+  const sentAt = performance.now();
+  const result = await db.transaction().execute(async (trx) => {
     // Checking and extending in one statement: the row lock holds the lease until commit.
     const held = await trx
       .updateTable('services')
       .set(
         renewForMs !== undefined
-          ? { lease_until: sql<Date>`now() + make_interval(secs => ${renewForMs / 1000})` }
+          ? { lease_until: extendedUntil(renewForMs) }
           : { lease_owner: lease.owner },
       )
       .where('id', '=', lease.serviceId)
@@ -111,8 +175,10 @@ export async function withLease<T>(
       .returning('id')
       .executeTakeFirst();
     if (held === undefined) throw new LeaseLostError(lease);
-    return work(trx);
+    return work(trx, renewForMs !== undefined ? sentAt + renewForMs : lease.expiresAt);
   });
+  if (renewForMs !== undefined) renewed(lease, sentAt, renewForMs);
+  return result;
 }
 
 /** The service and its unfinished deployment, re-read at the start of every pass. */

@@ -60,6 +60,8 @@ export async function updateServiceRuntime(
       | 'infrastructure_problem'
       | 'observed_running_count'
       | 'observed_at'
+      | 'applied_desired_count'
+      | 'reported_foreign_task_sets'
     >
   >,
 ): Promise<void> {

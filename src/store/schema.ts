@@ -42,6 +42,10 @@ export interface ServiceTable {
   /** How long one step's analysis may run undecided before the canary is rolled back. */
   max_analysis_seconds: Generated<number>;
   infrastructure_problem: string | null;
+  /** The desired count Berth last wrote to ECS: a different one there is drift, a different one here a scale. */
+  applied_desired_count: number | null;
+  /** Task sets not made by Berth that were reported already (reported once, never removed). */
+  reported_foreign_task_sets: Generated<string[]>;
   created_at: Generated<Date>;
   updated_at: Generated<Date>;
 }

@@ -40,11 +40,16 @@ export interface Fleet extends TestDatabase {
   sim: SimulatedAws;
   cloud: AwsCloud;
   infrastructure: InfrastructureProvider;
-  startWorker(name?: string, options?: { leaseMs?: number }): Worker;
+  startWorker(name?: string, options?: { leaseMs?: number; resyncMs?: number }): Worker;
   berth(args: readonly string[]): Promise<CliResult>;
   json<T>(args: readonly string[]): Promise<T>;
   /** Polls `check` until it returns a value other than undefined, or fails after `timeoutMs`. */
-  until<T>(what: string, check: () => Promise<T | undefined>, timeoutMs?: number): Promise<T>;
+  until<T>(
+    what: string,
+    check: () => Promise<T | undefined>,
+    timeoutMs?: number,
+    pollMs?: number,
+  ): Promise<T>;
   deployment(name: string): Promise<DeploymentView>;
 }
 
@@ -93,7 +98,7 @@ export async function aFleet(label: string, options: { rps?: number } = {}): Pro
         pollMs: 100,
         leaseMs: workerOptions.leaseMs ?? 5_000,
         errorBackoffMs: 200,
-        settings: { resyncMs: 60_000, waitMs: 200 },
+        settings: { resyncMs: workerOptions.resyncMs ?? 60_000, waitMs: 200 },
       });
       worker.start();
       workers.push(worker);
@@ -101,14 +106,19 @@ export async function aFleet(label: string, options: { rps?: number } = {}): Pro
     },
     berth: (args) => berth(database.url, args, { env: SIM_ENV }),
     json: <T>(args: readonly string[]) => berthJson<T>(database.url, args),
-    until: async <T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 30_000) => {
+    until: async <T>(
+      what: string,
+      check: () => Promise<T | undefined>,
+      timeoutMs = 30_000,
+      pollMs = 100,
+    ) => {
       const deadline = Date.now() + timeoutMs;
       for (;;) {
         const value = await check();
         if (value !== undefined) return value;
         if (Date.now() > deadline)
           throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-        await sleep(100);
+        await sleep(pollMs);
       }
     },
     deployment: async (name) => {
@@ -149,7 +159,11 @@ export async function mutations(sim: SimulatedAws): Promise<Record<string, numbe
 }
 
 /** A real `berth worker` process on the fleet's database and simulated AWS, killed when the test ends. */
-export function workerProcess(fleet: Fleet, name: string): ChildProcess {
+export function workerProcess(
+  fleet: Fleet,
+  name: string,
+  env: Record<string, string> = {},
+): ChildProcess {
   const child = spawn(process.execPath, [BIN, 'worker'], {
     cwd: ROOT,
     env: {
@@ -161,6 +175,7 @@ export function workerProcess(fleet: Fleet, name: string): ChildProcess {
       BERTH_POLL_MS: '100',
       BERTH_LOG_LEVEL: 'warn',
       BERTH_ACTOR: name,
+      ...env,
     },
     stdio: ['ignore', 'ignore', 'pipe'],
   });

@@ -71,3 +71,25 @@ export const SERVER_ERROR: Record<SimApi, string> = {
   ecr: 'ServerException',
   cloudwatch: 'InternalServiceFault',
 };
+
+/**
+ * What an SDK client throws when no answer comes in time: an error named `TimeoutError`, as
+ * `@smithy/node-http-handler` names its socket and request timeouts. It carries no `$metadata`,
+ * since no response arrived.
+ */
+export function networkTimeout(message: string): Error {
+  return Object.assign(new Error(message), { name: 'TimeoutError' });
+}
+
+/**
+ * What an SDK client throws when the caller's `abortSignal` fires, as `@smithy/node-http-handler`
+ * builds it: an `AbortError` whose cause is the signal's reason.
+ */
+export function requestAborted(signal: AbortSignal): Error {
+  const reason: unknown = signal.reason;
+  const error = new Error(
+    'Request aborted',
+    reason instanceof Error ? { cause: reason } : undefined,
+  );
+  return Object.assign(error, { name: 'AbortError' });
+}

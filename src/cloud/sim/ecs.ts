@@ -42,6 +42,7 @@ import {
   type UpdateTaskSetCommandOutput,
 } from '@aws-sdk/client-ecs';
 import { modeledError } from './aws-errors.ts';
+import { earlierRequest, rememberRequest, requireClientToken } from './client-tokens.ts';
 import { behaviourImage } from './ecr.ts';
 import { targetGroupLoadBalancers } from './elbv2.ts';
 import { emptyFleet, scaleFleet } from './fleet.ts';
@@ -181,6 +182,7 @@ async function createService(
   input: CreateServiceCommandInput,
   ctx: SimContext,
 ): Promise<Output<CreateServiceCommandOutput>> {
+  if (input.clientToken !== undefined) requireClientToken(input.clientToken);
   const cluster = await requireCluster(tx, ctx, input.cluster);
   const name = input.serviceName ?? '';
   if (!ECS_NAME.test(name)) {
@@ -189,12 +191,20 @@ async function createService(
     );
   }
   const arn = serviceArn(ctx, cluster.clusterName, name);
-  const existing = await tx.get<ServiceDoc>(KIND.service, arn);
-  if (existing !== undefined) {
+  const token =
+    input.clientToken === undefined
+      ? undefined
+      : { operation: 'ecs:CreateService', scope: cluster.clusterArn, token: input.clientToken };
+  if (token !== undefined) {
     // A retried create (same client token) gets the service it made; any other is refused.
-    if (input.clientToken !== undefined && input.clientToken === existing._clientToken) {
-      return { service: await serviceOutput(tx, existing, true) };
+    const earlier = await earlierRequest(tx, token);
+    if (earlier !== undefined) {
+      const made = await tx.get<ServiceDoc>(KIND.service, earlier.resourceArn);
+      if (made !== undefined) return { service: await serviceOutput(tx, made, true) };
+      return earlier.answer as Output<CreateServiceCommandOutput>;
     }
+  }
+  if ((await tx.get<ServiceDoc>(KIND.service, arn)) !== undefined) {
     throw invalidParameter('Creation of service was not idempotent.');
   }
   const controller = input.deploymentController?.type ?? 'ECS';
@@ -238,7 +248,9 @@ async function createService(
     service._deployment = await newDeployment(tx, ctx, service, taskDefinition);
   }
   await tx.put(KIND.service, arn, service);
-  return { service: await serviceOutput(tx, service, true) };
+  const answer = { service: await serviceOutput(tx, service, true) };
+  if (token !== undefined) await rememberRequest(tx, token, arn, answer);
+  return answer;
 }
 
 async function describeServices(
@@ -634,15 +646,25 @@ async function createTaskSet(
   input: CreateTaskSetCommandInput,
   ctx: SimContext,
 ): Promise<Output<CreateTaskSetCommandOutput>> {
+  if (input.clientToken !== undefined) requireClientToken(input.clientToken);
   const cluster = await requireCluster(tx, ctx, input.cluster);
   const service = await requireService(tx, ctx, cluster, input.service);
   requireExternal(service);
-  if (input.clientToken !== undefined) {
-    // A retried create (same client token) gets the task set it made.
-    const made = (await taskSetsOf(tx, service)).find(
-      (taskSet) => taskSet._clientToken === input.clientToken,
-    );
-    if (made !== undefined) return { taskSet: taskSetOutput(made, tx.now, true) };
+  const token =
+    input.clientToken === undefined
+      ? undefined
+      : { operation: 'ecs:CreateTaskSet', scope: cluster.clusterArn, token: input.clientToken };
+  if (token !== undefined) {
+    // A retried create (same client token) gets the task set it made: as it is now, or, deleted
+    // since, as the first answer described it.
+    const earlier = await earlierRequest(tx, token);
+    if (earlier !== undefined) {
+      const made = (await taskSetsOf(tx, service)).find(
+        (taskSet) => taskSet.taskSetArn === earlier.resourceArn,
+      );
+      if (made !== undefined) return { taskSet: taskSetOutput(made, tx.now, true) };
+      return earlier.answer as Output<CreateTaskSetCommandOutput>;
+    }
   }
   const taskDefinition = await requireTaskDefinition(tx, ctx, input.taskDefinition ?? '');
   const loadBalancers = input.loadBalancers ?? [];
@@ -681,7 +703,9 @@ async function createTaskSet(
   };
   const scaled = await scaleTaskSet(tx, ctx, taskSet, service, scale);
   await putTaskSet(tx, scaled);
-  return { taskSet: taskSetOutput(scaled, tx.now, true) };
+  const answer = { taskSet: taskSetOutput(scaled, tx.now, true) };
+  if (token !== undefined) await rememberRequest(tx, token, scaled.taskSetArn, answer);
+  return answer;
 }
 
 async function describeTaskSets(

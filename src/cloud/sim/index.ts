@@ -18,7 +18,20 @@ export {
 } from './bootstrap.ts';
 export { DEFAULT_RPS } from './cloudwatch.ts';
 export { SIM_NETWORK } from './model.ts';
-export { SimulatedAws, type SimContext, type SimFaults, type SimOptions } from './simulated-aws.ts';
+export {
+  DEFAULT_TIMEOUT_MS,
+  FAULTS_ENV,
+  LATENCY_ENV,
+  parseFaultRates,
+  parseLatency,
+  simFaultsFromEnvironment,
+  TIMEOUT_ENV,
+  type SimFaultKind,
+  type SimFaultRates,
+  type SimFaults,
+} from './faults.ts';
+export { CLIENT_TOKEN_TTL_MS, type ClientTokenRecord } from './client-tokens.ts';
+export { SimulatedAws, type SimContext, type SimOptions } from './simulated-aws.ts';
 
 /** Options of the whole simulated cloud. */
 export interface SimulatedAwsOptions extends SimOptions, CloudWatchOptions {}

@@ -54,6 +54,8 @@ export const KIND = {
   metricSeries: 'cloudwatch:metric-series',
   /** By sequence name: counters that make ids deterministic. */
   counter: 'sim:counter',
+  /** By `OPERATION SCOPE TOKEN`: what a create made with a client token answered. */
+  clientToken: 'sim:client-token',
 } as const;
 
 /**

@@ -10,6 +10,12 @@ export interface SimTx {
   put(kind: string, id: string, doc: unknown): Promise<void>;
   delete(kind: string, id: string): Promise<void>;
   setting<T>(key: string): Promise<T | undefined>;
+  /**
+   * A setting, locked until the operation ends: a change written back from it with
+   * `putSetting` cannot be lost to a concurrent writer in another process.
+   */
+  settingForUpdate<T>(key: string): Promise<T | undefined>;
+  putSetting(key: string, value: unknown): Promise<void>;
 }
 
 /** Serialises the simulated AWS's operations across every process sharing the database. */
@@ -72,17 +78,28 @@ export class SimStore {
             select value from berth_sim.settings where key = ${key}`.execute(trx);
           return row.rows[0]?.value;
         },
+        settingForUpdate: async <T>(key: string) => {
+          const row = await sql<{ value: T }>`
+            select value from berth_sim.settings where key = ${key} for update`.execute(trx);
+          return row.rows[0]?.value;
+        },
+        putSetting: async (key: string, value: unknown) => {
+          await sql`
+            insert into berth_sim.settings (key, value) values (${key}, ${JSON.stringify(value)}::jsonb)
+            on conflict (key) do update set value = excluded.value`.execute(trx);
+        },
       };
       return work(tx);
     });
   }
 
-  async countCall(api: string, operation: string): Promise<void> {
-    await sql`
+  /** Counts one call; returns its ordinal among the calls of that operation, from any process. */
+  async countCall(api: string, operation: string): Promise<number> {
+    const row = await sql<{ count: number }>`
       insert into berth_sim.calls (api, operation, count) values (${api}, ${operation}, 1)
-      on conflict (api, operation) do update set count = berth_sim.calls.count + 1`.execute(
-      this.#db,
-    );
+      on conflict (api, operation) do update set count = berth_sim.calls.count + 1
+      returning count::int as count`.execute(this.#db);
+    return row.rows[0]?.count ?? 0;
   }
 
   async callCounts(): Promise<Record<string, number>> {
@@ -99,6 +116,19 @@ export class SimStore {
     await sql`
       insert into berth_sim.settings (key, value) values (${key}, ${JSON.stringify(value)}::jsonb)
       on conflict (key) do update set value = excluded.value`.execute(this.#db);
+  }
+
+  /**
+   * Sets the given top-level members of an object setting and keeps the others, in one
+   * statement: two processes changing different members both win.
+   */
+  async mergeSetting(key: string, members: Record<string, unknown>): Promise<void> {
+    await sql`
+      insert into berth_sim.settings (key, value) values (${key}, ${JSON.stringify(members)}::jsonb)
+      on conflict (key) do update set value = case
+        when jsonb_typeof(berth_sim.settings.value) = 'object'
+        then berth_sim.settings.value || excluded.value
+        else excluded.value end`.execute(this.#db);
   }
 
   async setting<T>(key: string): Promise<T | undefined> {

@@ -1,5 +1,23 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Kysely } from 'kysely';
-import { awsError, SERVER_ERROR, THROTTLING_ERROR, type SimApi } from './aws-errors.ts';
+import {
+  awsError,
+  networkTimeout,
+  requestAborted,
+  SERVER_ERROR,
+  THROTTLING_ERROR,
+  type SimApi,
+} from './aws-errors.ts';
+import {
+  DEFAULT_TIMEOUT_MS,
+  drawFault,
+  drawLatency,
+  type SimFaultKind,
+  type SimFaultRates,
+  type SimFaults,
+} from './faults.ts';
+import { clientTokenRecord, type ClientTokenRecord } from './client-tokens.ts';
+import { KIND } from './model.ts';
 import { SimStore, type SimTx } from './sim-store.ts';
 
 /** Answers one AWS operation from the simulated cloud's state. */
@@ -25,14 +43,11 @@ export interface SimOptions {
   clock?: () => number;
   /** Enforce AWS's published request rates (token buckets per API group). Default true. */
   throttling?: boolean;
-}
-
-/** Faults a test injects into the shared cloud (stored, so every process sees them). */
-export interface SimFaults {
-  /** Per operation (`ecs:UpdateTaskSet`) or per API (`ecs:*`): how many of the next calls fail. */
-  failNext?: Record<string, { count: number; kind: 'throttling' | 'server' }>;
-  /** Extra latency in milliseconds added to every call. */
-  latencyMs?: number;
+  /**
+   * Faults to set in the shared cloud before this instance's first call (from the environment:
+   * see `simFaultsFromEnvironment`); the members given replace theirs, the others stay.
+   */
+  faults?: SimFaults;
 }
 
 interface RateLimit {
@@ -77,12 +92,17 @@ export class SimulatedAws {
   readonly context: SimContext;
   readonly #handlers = new Map<string, SimHandler>();
   readonly #throttling: boolean;
+  readonly #seed: number;
+  #initialFaults: SimFaults | undefined;
+  #applyingInitialFaults: Promise<void> | undefined;
 
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the sim's tables are untyped
   constructor(db: Kysely<any>, options: SimOptions = {}) {
     this.store = new SimStore(db, options.clock);
     this.#throttling = options.throttling ?? true;
+    this.#initialFaults = options.faults;
     const seed = options.seed ?? 1;
+    this.#seed = seed;
     this.context = {
       region: options.region ?? 'us-east-1',
       account: options.account ?? '123456789012',
@@ -101,13 +121,20 @@ export class SimulatedAws {
   /** Makes `client` talk to this simulation instead of the network. */
   attach<C extends object>(client: C): C {
     (client as unknown as AnyClient).middlewareStack.add(
-      (_next: unknown, context: { clientName?: string; commandName?: string }) =>
+      (_next: unknown, context: MiddlewareContext) =>
         async (args: { input: Record<string, unknown> }) => {
           const api = CLIENT_APIS[context.clientName ?? ''];
           const operation = (context.commandName ?? '').replace(/Command$/, '');
           if (api === undefined)
             throw new Error(`the simulated AWS has no ${context.clientName ?? 'unnamed'} client`);
-          const output = await this.call(api, operation, args.input);
+          // `client.send(command, { abortSignal })` puts the signal in the smithy context.
+          const signal = context.__smithy_context?.abortSignal;
+          const output = await this.call(
+            api,
+            operation,
+            args.input,
+            signal instanceof AbortSignal ? signal : undefined,
+          );
           return { output: { ...output, $metadata: { httpStatusCode: 200 } }, response: {} };
         },
       { step: 'initialize', name: 'berthSimulatedAws', priority: 'high' },
@@ -115,32 +142,34 @@ export class SimulatedAws {
     return client;
   }
 
-  /** Answers one operation: rate limit, injected faults, then the handler in one transaction. */
-  async call(api: SimApi, operation: string, input: Record<string, unknown>): Promise<object> {
+  /**
+   * Answers one operation: latency, the faults drawn for this call, the rate limit, then the
+   * handler in one transaction. A fault injected with `failNext` is taken in that same
+   * transaction, so that across processes each is taken once, and a `lost` answer's write and
+   * the taking of its fault commit together. Nothing waits while holding the cloud's lock.
+   */
+  async call(
+    api: SimApi,
+    operation: string,
+    input: Record<string, unknown>,
+    signal?: AbortSignal,
+  ): Promise<object> {
     const key = `${api}:${operation}`;
     const handler = this.#handlers.get(key);
     if (handler === undefined) {
       throw awsError(api, 'UnsupportedOperation', `the simulated AWS does not implement ${key}`);
     }
-    await this.store.countCall(api, operation);
+    await this.#applyInitialFaults();
+    // The call's ordinal among all calls of its operation, from every process, decides its
+    // fate: the same seed and the same order of calls give the same faults.
+    const ordinal = await this.store.countCall(api, operation);
+    const draw = (what: string) => seededRandom(`${this.#seed}:${what}:${key}:${ordinal}`);
     const faults = (await this.store.setting<SimFaults>('faults')) ?? {};
-    if (faults.latencyMs !== undefined && faults.latencyMs > 0) {
-      await new Promise((resolve) => setTimeout(resolve, faults.latencyMs));
-    }
-    const injected = await this.#takeFault(faults, key, `${api}:*`);
-    if (injected === 'throttling') {
-      throw awsError(api, THROTTLING_ERROR[api], 'Rate exceeded', { throttling: true });
-    }
-    if (injected === 'server') {
-      throw awsError(
-        api,
-        SERVER_ERROR[api],
-        'We encountered an internal error. Please try again.',
-        {
-          fault: 'server',
-        },
-      );
-    }
+    const latency = drawLatency(faults, draw('latency'));
+    if (latency > 0) await pause(latency, signal);
+
+    const drawn = drawFault(faults.rates, draw('fault'));
+    if (drawn !== undefined && drawn !== 'lost') return this.#fail(api, key, drawn, faults, signal);
     if (this.#throttling) {
       const limit = RATE_LIMITS[key] ?? RATE_LIMITS[`${api}:*`];
       const bucket = RATE_LIMITS[key] !== undefined ? key : `${api}:*`;
@@ -151,33 +180,137 @@ export class SimulatedAws {
         throw awsError(api, THROTTLING_ERROR[api], 'Rate exceeded', { throttling: true });
       }
     }
-    return this.store.operation((tx) => handler(tx, input, this.context));
+    // A call abandoned before it reaches AWS does nothing.
+    if (signal?.aborted === true) throw requestAborted(signal);
+    const pending = hasInjectedFault(faults, key, `${api}:*`);
+    const answer = await this.store.operation(
+      async (tx): Promise<{ output?: object; fault?: SimFaultKind }> => {
+        const injected = pending ? await takeInjectedFault(tx, key, `${api}:*`) : undefined;
+        if (injected !== undefined && injected !== 'lost') return { fault: injected };
+        // A lost answer: the write commits with the taking of its fault, then the caller waits.
+        return { output: await handler(tx, input, this.context), fault: injected ?? drawn };
+      },
+    );
+    if (answer.fault !== undefined) return this.#fail(api, key, answer.fault, faults, signal);
+    return answer.output ?? {};
   }
 
-  /** Fails the next `count` calls of an operation (`ecs:UpdateTaskSet`) or API (`ecs:*`). */
+  /**
+   * Sets faults in the shared cloud, for every process on the database: the members given
+   * replace theirs (`failNext` as a whole), the others stay. `failNext` fails the next `count`
+   * calls of an operation (`ecs:UpdateTaskSet`) or an API (`ecs:*`).
+   */
   async injectFaults(faults: SimFaults): Promise<void> {
-    await this.store.putSetting('faults', faults);
+    await this.store.mergeSetting('faults', { ...faults });
+  }
+
+  /** Chances per call of each fault, for every process on the database (`BERTH_SIM_FAULTS`). */
+  async setFaultRates(rates: SimFaultRates): Promise<void> {
+    await this.injectFaults({ rates });
+  }
+
+  /** The faults every process on the database applies now. */
+  async faults(): Promise<SimFaults> {
+    return (await this.store.setting<SimFaults>('faults')) ?? {};
+  }
+
+  /** No faults and no extra latency, for every process on the database. */
+  async clearFaults(): Promise<void> {
+    await this.store.putSetting('faults', {});
   }
 
   async callCounts(): Promise<Record<string, number>> {
     return this.store.callCounts();
   }
 
-  async #takeFault(
-    faults: SimFaults,
-    ...keys: string[]
-  ): Promise<'throttling' | 'server' | undefined> {
-    const failNext = faults.failNext ?? {};
-    for (const key of keys) {
-      const fault = failNext[key];
-      if (fault !== undefined && fault.count > 0) {
-        fault.count -= 1;
-        await this.store.putSetting('faults', { ...faults, failNext });
-        return fault.kind;
-      }
-    }
-    return undefined;
+  /** The client tokens creates were made with, and how often each was replayed. */
+  async clientTokens(): Promise<ClientTokenRecord[]> {
+    const docs = await this.store.operation((tx) => tx.list<ClientTokenRecord>(KIND.clientToken));
+    return docs.map(clientTokenRecord);
   }
+
+  /** Writes the faults this instance was created with, once, before its first call. */
+  async #applyInitialFaults(): Promise<void> {
+    const initial = this.#initialFaults;
+    if (initial === undefined) return;
+    this.#applyingInitialFaults ??= this.injectFaults(initial).then(
+      () => {
+        this.#initialFaults = undefined;
+      },
+      (error: unknown) => {
+        // Tried again by the next call: the database may be back by then.
+        this.#applyingInitialFaults = undefined;
+        throw error;
+      },
+    );
+    await this.#applyingInitialFaults;
+  }
+
+  /** Fails a call as `kind` does: at once, or after hanging as a network timeout would. */
+  async #fail(
+    api: SimApi,
+    key: string,
+    kind: SimFaultKind,
+    faults: SimFaults,
+    signal: AbortSignal | undefined,
+  ): Promise<never> {
+    if (kind === 'throttling') {
+      throw awsError(api, THROTTLING_ERROR[api], 'Rate exceeded', { throttling: true });
+    }
+    if (kind === 'server') {
+      throw awsError(
+        api,
+        SERVER_ERROR[api],
+        'We encountered an internal error. Please try again.',
+        { fault: 'server' },
+      );
+    }
+    const timeoutMs = faults.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    await pause(timeoutMs, signal);
+    throw networkTimeout(
+      kind === 'lost'
+        ? `the simulated AWS lost its answer to ${key} (the call took effect); no answer within ${timeoutMs} ms`
+        : `the simulated AWS gave no answer to ${key} within ${timeoutMs} ms (the call did not take effect)`,
+    );
+  }
+}
+
+/** Whether the faults read before the call hold an injected one for it: most calls skip the lock. */
+function hasInjectedFault(faults: SimFaults, ...keys: string[]): boolean {
+  return keys.some((key) => (faults.failNext?.[key]?.count ?? 0) > 0);
+}
+
+/** Takes one injected fault for the call, the operation's before the API's, under a row lock. */
+async function takeInjectedFault(tx: SimTx, ...keys: string[]): Promise<SimFaultKind | undefined> {
+  const faults = await tx.settingForUpdate<SimFaults>('faults');
+  const failNext = faults?.failNext ?? {};
+  for (const key of keys) {
+    const fault = failNext[key];
+    if (fault !== undefined && fault.count > 0) {
+      await tx.putSetting('faults', {
+        ...faults,
+        failNext: { ...failNext, [key]: { ...fault, count: fault.count - 1 } },
+      });
+      return fault.kind;
+    }
+  }
+  return undefined;
+}
+
+/** Waits `ms`, or until `signal` aborts, failing then as an aborted SDK call does. */
+async function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  try {
+    await sleep(ms, undefined, signal === undefined ? undefined : { signal });
+  } catch (error) {
+    if (signal?.aborted === true) throw requestAborted(signal);
+    throw error;
+  }
+}
+
+interface MiddlewareContext {
+  clientName?: string;
+  commandName?: string;
+  __smithy_context?: { abortSignal?: unknown };
 }
 
 interface AnyClient {

@@ -60,18 +60,25 @@ export async function analyseStep(run: Run): Promise<StageResult<StepAnalysis>> 
   const rule = service.listener_rule_arn ?? '';
   const canaryGroup = targetGroup(service, canarySide(run));
   const stableGroup = targetGroup(service, other(canarySide(run)));
-  for (const span of schedule.due) {
-    const metrics = await ctx.cloud.targetGroupMetrics(
-      [
-        { key: 'canary', loadBalancerArn: rule, targetGroupArn: canaryGroup },
-        { key: 'baseline', loadBalancerArn: rule, targetGroupArn: stableGroup },
-      ],
-      span.start,
-      span.end,
-    );
+  // Every window due is read at once: after a slow pass or a worker's death, a backlog of
+  // windows costs one GetMetricData range, not one call set per window.
+  const first = schedule.due[0];
+  const series =
+    first === undefined
+      ? new Map<string, WindowMetrics[]>()
+      : await ctx.cloud.targetGroupMetricWindows(
+          [
+            { key: 'canary', loadBalancerArn: rule, targetGroupArn: canaryGroup },
+            { key: 'baseline', loadBalancerArn: rule, targetGroupArn: stableGroup },
+          ],
+          first.start,
+          run.policy.analysisIntervalSeconds * 1000,
+          schedule.due.length,
+        );
+  for (const [offset, span] of schedule.due.entries()) {
     const pair = {
-      canary: metrics.get('canary') ?? NONE,
-      baseline: metrics.get('baseline') ?? NONE,
+      canary: series.get('canary')?.[offset] ?? NONE,
+      baseline: series.get('baseline')?.[offset] ?? NONE,
     };
     pairs.push(pair);
     judgement = judgeStep(pairs, policy);

@@ -1,7 +1,8 @@
 import type { ObservedTaskSet } from '../../cloud/cloud.ts';
+import { canaryExternalId } from '../assert-service.ts';
 import { REASONS } from '../reasons.ts';
 import {
-  advance,
+  applyProgress,
   canarySide,
   mutation,
   observeService,
@@ -28,12 +29,12 @@ export async function canaryTaskSet(
   const canaryArn = run.deployment.canary_task_set_arn;
   if (canaryArn === null) {
     const side = canarySide(run);
-    const externalId = `berth/${service.name}/v${target.version}/deployment-${run.deployment.id}`;
+    const externalId = canaryExternalId(service.name, target.version, run.deployment.id);
     const orphan = (await observeService(run))?.taskSets.find(
       (set) => set.externalId === externalId,
     );
     if (orphan !== undefined) {
-      advance(run, { canary_task_set_arn: orphan.arn, canary_target_group: side });
+      applyProgress(run, { canary_task_set_arn: orphan.arn, canary_target_group: side });
       return proceed(orphan);
     }
     const entered = (run.deployment.step_entered_at ?? run.ctx.now()).getTime();
@@ -66,13 +67,13 @@ export async function canaryTaskSet(
           externalId,
         }),
     );
-    advance(run, { canary_task_set_arn: created.arn, canary_target_group: side });
+    applyProgress(run, { canary_task_set_arn: created.arn, canary_target_group: side });
     return proceed(created);
   }
   const canary = (await observeService(run))?.taskSets.find((set) => set.arn === canaryArn);
   if (canary === undefined) {
     // Deleted behind our back: make it again, in the step entered anew (a new token).
-    advance(run, { canary_task_set_arn: null, step_entered_at: run.ctx.now() });
+    applyProgress(run, { canary_task_set_arn: null, step_entered_at: run.ctx.now() });
     return requeue(0);
   }
   if (canary.scalePercent !== percent) {
@@ -83,7 +84,9 @@ export async function canaryTaskSet(
       { taskSet: canaryArn, percent },
       () => cloud.setTaskSetScale(service.cluster, service.ecs_service_name, canaryArn, percent),
     );
-    return proceed({ ...canary, scalePercent: percent, runningCount: 0 });
+    // Look again once ECS has worked out the new task count: judged on the old one, the health
+    // check would pass at once and the weights move before the new tasks run.
+    return requeue(run.ctx.settings.waitMs);
   }
   return proceed(canary);
 }

@@ -3,10 +3,11 @@ import { asRollback } from '../../cloud/rate-limit.ts';
 import { finishDeployment } from '../../store/deployments.ts';
 import { updateRelease, updateServiceRuntime } from '../../store/rollout.ts';
 import type { Db } from '../../store/database.ts';
+import { BERTH_EXTERNAL_ID } from '../assert-service.ts';
 import { record, type PassResult } from '../context.ts';
 import { EVENTS, REASONS } from '../reasons.ts';
 import {
-  advance,
+  applyProgress,
   canarySide,
   ensureWeights,
   gatheredWritten,
@@ -128,7 +129,7 @@ export function instantRollback(run: Run, warmArn: string): Promise<PassResult> 
       () => run.ctx.cloud.setPrimaryTaskSet(service.cluster, service.ecs_service_name, warmArn),
     );
     const previous = service.primary_task_set_arn;
-    advance(run, { canary_task_set_arn: warmArn, canary_target_group: warmSide });
+    applyProgress(run, { canary_task_set_arn: warmArn, canary_target_group: warmSide });
     await close(
       run,
       {
@@ -175,7 +176,7 @@ export function rollBack(
     const { service, target } = run;
     const { cloud } = run.ctx;
     if (run.deployment.phase !== 'rolling_back') {
-      advance(run, { phase: 'rolling_back', reason });
+      applyProgress(run, { phase: 'rolling_back', reason });
       await close(
         run,
         { kind: EVENTS.rollingBack, message: `rolling back v${target.version}: ${reason}`, data },
@@ -198,7 +199,10 @@ export function rollBack(
     // the primary and the warm one goes.
     const keep = new Set([service.primary_task_set_arn, service.warm_task_set_arn]);
     const observed = await observeService(run);
-    const doomed = (observed?.taskSets ?? []).map((set) => set.arn).filter((arn) => !keep.has(arn));
+    // Task sets Berth did not make are never deleted (the passes that follow report them).
+    const doomed = (observed?.taskSets ?? [])
+      .filter((set) => !keep.has(set.arn) && (set.externalId ?? '').startsWith(BERTH_EXTERNAL_ID))
+      .map((set) => set.arn);
     for (const arn of doomed) {
       await mutation(
         run,

@@ -1,10 +1,12 @@
 import { createHash } from 'node:crypto';
 import type { ObservedService } from '../../cloud/cloud.ts';
 import { updateRelease, updateServiceRuntime } from '../../store/rollout.ts';
+import { assertDesiredCount, assertTaskSets, BERTH_EXTERNAL_ID } from '../assert-service.ts';
 import { record } from '../context.ts';
+import { advanceStep } from './step.ts';
 import { EVENTS, REASONS } from '../reasons.ts';
 import {
-  advance,
+  applyProgress,
   ensureWeights,
   mutation,
   observeService,
@@ -26,7 +28,7 @@ export type Prepared = { kind: 'ready' } | { kind: 'instantRollback'; warmArn: s
 export async function prepare(run: Run): Promise<StageResult<Prepared>> {
   const { service } = run;
   const { cloud } = run.ctx;
-  if (run.deployment.phase === 'pending') advance(run, { phase: 'preparing' });
+  if (run.deployment.phase === 'pending') applyProgress(run, { phase: 'preparing' });
 
   let observed = await observeService(run);
   if (observed === undefined) {
@@ -46,15 +48,7 @@ export async function prepare(run: Run): Promise<StageResult<Prepared>> {
     observed = await observeService(run);
     if (observed === undefined) return requeue(run.ctx.settings.waitMs);
   }
-  if (observed.desiredCount !== service.desired_count) {
-    await mutation(
-      run,
-      'UpdateService',
-      `desired count of ${service.ecs_service_name} set to ${service.desired_count}`,
-      { from: observed.desiredCount, to: service.desired_count },
-      () => cloud.setDesiredCount(service.cluster, service.ecs_service_name, service.desired_count),
-    );
-  }
+  await assertDesiredCount(run.ctx, service, observed, run.deployment.id);
 
   // Instant rollback: the release asked for still runs, warm, on the other target group.
   const warm = service.warm_task_set_arn;
@@ -78,15 +72,10 @@ export async function prepare(run: Run): Promise<StageResult<Prepared>> {
   if (image.next !== 'continue') return image;
   await ensureTaskDefinition(run);
 
-  const first = run.policy.first;
-  advance(run, {
-    phase: 'progressing',
-    step_index: first ? run.policy.steps.length - 1 : 0,
-    step_entered_at: run.ctx.now(),
-    canary_target_group: first ? service.live_target_group : other(service.live_target_group),
-    weights_verified_at: null,
-    bake_started_at: null,
-  });
+  const live = service.live_target_group;
+  applyProgress(run, { canary_target_group: run.policy.first ? live : other(live) });
+  // A first release goes straight to its last step.
+  advanceStep(run, run.policy.first ? run.policy.steps.length - 1 : 0);
   return proceed({ kind: 'ready' });
 }
 
@@ -98,7 +87,13 @@ export async function prepare(run: Run): Promise<StageResult<Prepared>> {
 async function clearStrayTaskSets(run: Run, observed: ObservedService): Promise<boolean> {
   const { service } = run;
   const keep = new Set([service.primary_task_set_arn, run.deployment.canary_task_set_arn]);
-  const strays = observed.taskSets.filter((set) => !keep.has(set.arn));
+  const others = observed.taskSets.filter((set) => !keep.has(set.arn));
+  // Task sets Berth did not make are reported, never deleted.
+  const foreign = others.filter((set) => !(set.externalId ?? '').startsWith(BERTH_EXTERNAL_ID));
+  await assertTaskSets(run.ctx, service, { ...observed, taskSets: foreign }, new Set(), {
+    deploymentId: run.deployment.id,
+  });
+  const strays = others.filter((set) => !foreign.includes(set));
   if (strays.length === 0) return true;
   if (service.listener_rule_arn !== null && service.current_release_id !== null) {
     // Nothing is deleted while the rule might still send it traffic.
@@ -157,7 +152,7 @@ async function resolveImage(run: Run): Promise<StageResult> {
       },
       (trx) => updateRelease(trx, target.id, { image_digest: digest }),
     );
-    target.image_digest = digest;
+    run.target = { ...target, image_digest: digest };
   }
   return proceed(undefined);
 }
@@ -169,22 +164,36 @@ async function ensureTaskDefinition(run: Run): Promise<void> {
     release.image_digest !== null && !release.image.includes('@')
       ? `${release.image.replace(/:[^/:]+$/, '')}@${release.image_digest}`
       : release.image;
-  const arn = await run.ctx.cloud.ensureTaskDefinition({
-    family: `berth-${service.name}`,
-    containerName: service.container_name,
-    image,
-    containerPort: release.container_port,
-    cpu: release.cpu,
-    memory: release.memory,
-    launchType: service.launch_type,
-    environment: release.environment,
-    secrets: release.secrets,
-    taskRoleArn: release.task_role_arn,
-    executionRoleArn: release.execution_role_arn,
-    // The image as run, digest included: a tag pushed again must not reuse the revision
-    // registered for what the tag pointed at before.
-    contentHash: createHash('sha256').update(`${release.content_hash}\n${image}`).digest('hex'),
-  });
+  const family = `berth-${service.name}`;
+  // RegisterTaskDefinition has no idempotency token: recorded under the lease before it is
+  // made, as every AWS write is, so a worker whose lease lapsed registers nothing.
+  const beforeRegister = () =>
+    record(run.ctx, {
+      serviceId: service.id,
+      deploymentId: run.deployment.id,
+      kind: 'aws.mutation.register_task_definition',
+      message: `registering a task definition in family ${family} for v${release.version}`,
+      data: { operation: 'RegisterTaskDefinition', family, version: release.version },
+    });
+  const arn = await run.ctx.cloud.ensureTaskDefinition(
+    {
+      family,
+      containerName: service.container_name,
+      image,
+      containerPort: release.container_port,
+      cpu: release.cpu,
+      memory: release.memory,
+      launchType: service.launch_type,
+      environment: release.environment,
+      secrets: release.secrets,
+      taskRoleArn: release.task_role_arn,
+      executionRoleArn: release.execution_role_arn,
+      // The image as run, digest included: a tag pushed again must not reuse the revision
+      // registered for what the tag pointed at before.
+      contentHash: createHash('sha256').update(`${release.content_hash}\n${image}`).digest('hex'),
+    },
+    beforeRegister,
+  );
   await record(
     run.ctx,
     {
@@ -196,5 +205,5 @@ async function ensureTaskDefinition(run: Run): Promise<void> {
     },
     (trx) => updateRelease(trx, release.id, { task_definition_arn: arn }),
   );
-  release.task_definition_arn = arn;
+  run.target = { ...release, task_definition_arn: arn };
 }

@@ -16,7 +16,8 @@ export interface Run {
   readonly service: Service;
   /** The deployment as read, with this pass's progress applied. */
   deployment: Deployment;
-  readonly target: Release;
+  /** The release deployed; replaced (never changed in place) when preparing learns its digest or task definition. */
+  target: Release;
   readonly policy: PolicySnapshot;
   /** Changes to write back at the end of the pass. */
   progress: DeploymentProgress;
@@ -42,7 +43,7 @@ export const proceed = <T>(value: T): StageResult<T> => ({ next: 'continue', val
 export const requeue = (afterMs: number): StageResult<never> => ({ next: 'requeue', afterMs });
 
 /** Applies progress to the run's view of the deployment and queues it for the end of the pass. */
-export function advance(run: Run, progress: DeploymentProgress): void {
+export function applyProgress(run: Run, progress: DeploymentProgress): void {
   run.progress = { ...run.progress, ...progress };
   run.deployment = {
     ...run.deployment,

@@ -1,10 +1,10 @@
 import type { StepJudgement } from '../../analysis/judge.ts';
 import { analysisDeadline } from '../../analysis/windows.ts';
 import { formatDuration } from '../../validation/fields.ts';
-import { formatConfidence } from '../../analysis/judge.ts';
+import { formatConfidence, REASONS as VERDICT_REASONS } from '../../analysis/judge.ts';
 import type { PolicySnapshot } from '../../store/schema.ts';
 import { REASONS } from '../reasons.ts';
-import { advance, type Run } from './run.ts';
+import { applyProgress, type Run } from './run.ts';
 
 /** What a step's state calls for. */
 export type StepCompletion =
@@ -70,18 +70,23 @@ function undecided(
     needed: seen + more,
     maxAnalysisSeconds: policy.maxAnalysisSeconds,
   };
+  if (judgement === undefined) {
+    // Not the traffic's fault: the deadline came before a first window could be judged.
+    return {
+      reason: `${REASONS.undecided}: no analysis window was judged in ${elapsed} (windows of ${formatDuration(policy.analysisIntervalSeconds)})`,
+      data,
+    };
+  }
   if (
-    judgement !== undefined &&
     judgement.errors.decision === 'pass' &&
-    judgement.code !== 'NotEnoughEvidence'
+    judgement.code !== VERDICT_REASONS.NotEnoughEvidence
   ) {
     return {
       reason: `${REASONS.undecided}: ${judgement.reason} after ${elapsed}`,
       data,
     };
   }
-  const confidence =
-    judgement === undefined ? '' : `, confidence ${formatConfidence(judgement.errors.confidence)}`;
+  const confidence = `, confidence ${formatConfidence(judgement.errors.confidence)}`;
   return {
     reason:
       `${REASONS.notEnoughTraffic}: ${seen} ${seen === 1 ? 'request' : 'requests'} in ${elapsed}` +
@@ -92,7 +97,7 @@ function undecided(
 
 /** The one place the step index moves. */
 export function advanceStep(run: Run, stepIndex: number): void {
-  advance(run, {
+  applyProgress(run, {
     step_index: stepIndex,
     step_entered_at: run.ctx.now(),
     weights_verified_at: null,

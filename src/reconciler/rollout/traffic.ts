@@ -1,6 +1,6 @@
 import { EVENTS } from '../reasons.ts';
 import {
-  advance,
+  applyProgress,
   ensureWeights,
   note,
   proceed,
@@ -19,7 +19,7 @@ export async function stepTraffic(run: Run, percent: number): Promise<StageResul
     return requeue(Math.min(run.ctx.settings.waitMs * 2, 10_000));
   }
   if (run.deployment.weights_verified_at === null) {
-    advance(run, { weights_verified_at: run.ctx.now() });
+    applyProgress(run, { weights_verified_at: run.ctx.now() });
     const { policy, target } = run;
     note(run, {
       kind: EVENTS.stepStarted,

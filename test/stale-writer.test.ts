@@ -1,0 +1,88 @@
+import assert from 'node:assert/strict';
+import { it } from 'node:test';
+import { aFleet, aLiveService, finished, workerProcess } from './support/fleet.ts';
+
+/*
+ * DESIGN's promise, proven with real processes: a stale writer can only write what the next
+ * owner rewrites. Worker A is stopped (SIGSTOP) right after it recorded the step's ModifyRule,
+ * while the simulated AWS (400 ms a call for A) has not applied it yet; worker B takes the
+ * service over when A's 2 s lease lapses, and the deployment is aborted; A resumes and its
+ * write lands late. Within one resync (2 s for B) the weights are back on the live release.
+ */
+it('a worker stopped mid-ModifyRule and resumed after another rolled back leaves nothing behind', async (t) => {
+  const fleet = await aFleet('stale writer');
+  const setup = fleet.startWorker('setup');
+  await aLiveService(fleet, 'web', ['--min-requests', '1000000', '--max-analysis', '1h']);
+  await setup.stop();
+  const service = await fleet.db
+    .selectFrom('services')
+    .selectAll()
+    .where('name', '=', 'web')
+    .executeTakeFirstOrThrow();
+  const rule = service.listener_rule_arn ?? '';
+  const [live, idle] =
+    service.live_target_group === 'a'
+      ? [service.target_group_a_arn ?? '', service.target_group_b_arn ?? '']
+      : [service.target_group_b_arn ?? '', service.target_group_a_arn ?? ''];
+
+  const a = workerProcess(fleet, 'A', { BERTH_SIM_LATENCY_MS: '400' });
+  assert.equal((await fleet.berth(['deploy', 'web', '--image', 'nginx:1.28'])).code, 0);
+  await fleet.until(
+    "A's ModifyRule for the 10 % step to be recorded",
+    async () =>
+      (await fleet.db
+        .selectFrom('events')
+        .select('id')
+        .where('kind', '=', 'aws.mutation.modify_rule')
+        .where('deployment_id', 'is not', null)
+        .executeTakeFirst()) ?? undefined,
+    30_000,
+    25,
+  );
+  a.kill('SIGSTOP');
+  const stoppedAt = await fleet.cloud.readRuleWeights(rule);
+
+  workerProcess(fleet, 'B', { BERTH_RESYNC_SECONDS: '2' });
+  assert.equal((await fleet.berth(['abort', 'web'])).code, 0);
+  const deployment = await finished(fleet, 'web', 30_000);
+  assert.equal(deployment.outcome, 'rolled_back');
+  a.kill('SIGCONT');
+
+  // A's late write, if the simulated AWS took it, lands now; B's next resync puts it back.
+  const landed = await fleet
+    .until(
+      "A's late ModifyRule",
+      async () => {
+        const weights = await fleet.cloud.readRuleWeights(rule);
+        return (weights[idle] ?? 0) > 0 ? weights : undefined;
+      },
+      3_000,
+      25,
+    )
+    .catch(() => undefined);
+  await fleet.until(
+    'the weights back on the live release',
+    async () => {
+      const weights = await fleet.cloud.readRuleWeights(rule);
+      return weights[live] === 100 && weights[idle] === 0 ? true : undefined;
+    },
+    6_000,
+  );
+  if (landed !== undefined) {
+    const restored = await fleet.db
+      .selectFrom('events')
+      .select('message')
+      .where('kind', '=', 'drift.weights_restored')
+      .executeTakeFirst();
+    assert.ok(restored, 'the repair is in the audit log');
+  }
+  const observed = (await fleet.cloud.describeServices('demo', ['web'])).get('web');
+  assert.deepEqual(
+    observed?.taskSets.map((set) => set.arn),
+    [service.primary_task_set_arn],
+    'no canary task set left',
+  );
+  t.diagnostic(
+    `weights when A stopped: ${JSON.stringify(stoppedAt)}; A's late write ${landed === undefined ? 'did not land (aborted at its deadline)' : `landed: ${JSON.stringify(landed)}`}`,
+  );
+});
