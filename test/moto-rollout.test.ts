@@ -3,7 +3,11 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { after, it } from 'node:test';
 import { PutMetricDataCommand } from '@aws-sdk/client-cloudwatch';
-import { CreateTaskSetCommand, DescribeServicesCommand } from '@aws-sdk/client-ecs';
+import {
+  CreateTaskSetCommand,
+  DescribeServicesCommand,
+  UpdateServiceCommand,
+} from '@aws-sdk/client-ecs';
 import {
   DeregisterTargetsCommand,
   DescribeRulesCommand,
@@ -216,6 +220,7 @@ it('berth worker with BERTH_CLOUD=aws takes a service through a good release and
     const primary = service?.taskSets?.find((set) => set.status === 'PRIMARY');
     return {
       weights,
+      desiredCount: service?.desiredCount,
       primaryGroup: primary?.loadBalancers?.[0]?.targetGroupArn,
       sets: service?.taskSets ?? [],
     };
@@ -244,8 +249,8 @@ it('berth worker with BERTH_CLOUD=aws takes a service through a good release and
   );
 
   // A stale writer (a worker paused mid-call and resumed after the rollback) moves all weight to
-  // the idle group and leaves a task set with a Berth-style external id: within one resync (3 s
-  // here) both are put back.
+  // the idle group and leaves a task set with a Berth-style external id, and someone changes the
+  // desired count by hand: within one resync (3 s here) all three are put back.
   const stable = now.sets[0];
   await clients.elbv2.send(
     new ModifyRuleCommand({
@@ -275,14 +280,22 @@ it('berth worker with BERTH_CLOUD=aws takes a service through a good release and
       launchType: 'FARGATE',
     }),
   );
+  await clients.ecs.send(
+    new UpdateServiceCommand({ cluster: CLUSTER, service: 'web', desiredCount: 3 }),
+  );
   const deadline = Date.now() + 20_000;
   for (;;) {
     now = await state();
     const repaired =
-      now.weights[groupA] === 0 && now.weights[groupB] === 100 && now.sets.length === 1;
+      now.weights[groupA] === 0 &&
+      now.weights[groupB] === 100 &&
+      now.sets.length === 1 &&
+      now.desiredCount === 10;
     if (repaired) break;
     if (Date.now() > deadline)
-      assert.fail(`not repaired: ${JSON.stringify(now.weights)}, ${now.sets.length} task sets`);
+      assert.fail(
+        `not repaired: ${JSON.stringify(now.weights)}, ${now.sets.length} task sets, desired ${now.desiredCount ?? '?'}`,
+      );
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
   t.diagnostic(
