@@ -1,4 +1,5 @@
 import { hostname, userInfo } from 'node:os';
+import { simFaultsFromEnvironment, type SimFaults } from './cloud/sim/faults.ts';
 import { InputError } from './validation/input-error.ts';
 import { oneOf, quote } from './validation/quote.ts';
 
@@ -18,6 +19,8 @@ export interface BerthEnvironment {
   workers: number;
   /** Passes each worker loop runs at once. */
   passConcurrency: number;
+  /** BERTH_SIM_FAULTS, BERTH_SIM_LATENCY_MS, BERTH_SIM_TIMEOUT_MS, parsed; undefined when unset. */
+  simFaults: SimFaults | undefined;
   /** Lease of a claimed service; a dead worker's services wait this long. */
   leaseSeconds: number;
   /** Re-read period of idle services. */
@@ -55,6 +58,8 @@ export function readEnvironment(env: NodeJS.ProcessEnv): BerthEnvironment {
     pollMs: wholeNumber(env, 'BERTH_POLL_MS', { min: 10, max: 3_600_000, fallback: 1000 }),
     simSeed: wholeNumber(env, 'BERTH_SIM_SEED', { min: 0, max: 4_294_967_295, fallback: 1 }),
     metricsDelaySeconds: seconds(env, 'BERTH_METRICS_DELAY_SECONDS', { min: 0, max: 3600 }),
+    // Checked here too, whatever the command and the cloud: a typo must not pass unseen.
+    simFaults: simFaultsFromEnvironment(env),
   };
 }
 

@@ -105,18 +105,27 @@ describe('every pass asserts the whole desired state', () => {
       },
       RESYNC_MS * 3,
     );
-    const removed = await eventsOf(fleet, 'drift.task_set_removed');
+    // The event follows the DeleteTaskSet that ECS has just answered.
+    const removed = await fleet.until('the removal to be recorded', async () => {
+      const found = await eventsOf(fleet, 'drift.task_set_removed');
+      return found.length > 0 ? found : undefined;
+    });
     assert.match(removed[0]?.message ?? '', /berth\/web\/v7\/deployment-99/);
-    // Two more resyncs: the foreign task set stays, reported once.
+    // Reported, then two more resyncs (counted by the lease epoch): it stays, reported once.
     await fleet.until(
-      'two more resyncs',
+      'the foreign task set to be reported',
       async () => {
         const service = await serviceRow(fleet);
         return service.reported_foreign_task_sets.includes(foreign) ? true : undefined;
       },
       RESYNC_MS * 3,
     );
-    await new Promise((resolve) => setTimeout(resolve, RESYNC_MS * 2));
+    const epoch = (await serviceRow(fleet)).lease_epoch;
+    await fleet.until(
+      'two more resyncs',
+      async () => ((await serviceRow(fleet)).lease_epoch >= epoch + 2 ? true : undefined),
+      RESYNC_MS * 4,
+    );
     const observed = (await fleet.cloud.describeServices('demo', ['web'])).get('web');
     assert.ok(
       observed?.taskSets.some((set) => set.arn === foreign),
@@ -151,7 +160,13 @@ describe('every pass asserts the whole desired state', () => {
     const canary = observed.taskSets.find((set) => set.status !== 'PRIMARY');
     assert.equal(canary?.scalePercent, 10, 'the canary keeps its percent');
     assert.equal(canary?.computedDesiredCount, 2, '10 % of 20');
-    assert.equal((await eventsOf(fleet, 'service.scale_applied')).length, 1);
+    // The event follows the call that ECS has just answered.
+    const applied = await fleet.until('the scale to be recorded', async () => {
+      const found = await eventsOf(fleet, 'service.scale_applied');
+      return found.length > 0 ? found : undefined;
+    });
+    assert.equal(applied.length, 1);
+    assert.match(applied[0]?.message ?? '', /desired count 10 → 20 applied to ECS/);
     assert.equal((await eventsOf(fleet, 'drift.desired_count_restored')).length, 0);
     assert.equal((await fleet.deployment('web')).finished, false, 'still paused');
     assert.equal((await fleet.berth(['abort', 'web'])).code, 0);

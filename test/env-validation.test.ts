@@ -85,6 +85,9 @@ describe('a bad variable is refused like a bad flag: exit 2, one line naming it 
     ],
     ['BERTH_DATA_DIR', '   ', /" {3}" is blank; expected a folder/],
     ['BERTH_ACTOR', ' ', /" " is blank/],
+    // Checked for every command, not only where the simulated AWS is built.
+    ['BERTH_SIM_FAULTS', 'throttle=2', /"throttle=2" is not one/],
+    ['BERTH_SIM_LATENCY_MS', 'fast', /BERTH_SIM_LATENCY_MS/],
   ];
   for (const [variable, value, says] of cases) {
     it(`${variable}=${JSON.stringify(value)}`, async () => {

@@ -53,19 +53,23 @@ interface AwsLikeError {
 }
 
 /**
- * Throttling and server-side faults are worth retrying: AWS refused the call before it took
- * effect. A failure in transit is retried only for a `call` (`ecs:CreateTaskSet`) that is safe
- * to send twice (see REPEATABLE_WRITES). Anything else is an answer.
+ * Throttling is worth retrying: AWS refused the call before it took effect. A server fault (a
+ * 500, 503 or 504) and a failure in transit may have come after the call took effect, so they
+ * are retried only for a `call` (`ecs:CreateTaskSet`) that is safe to send twice (see
+ * REPEATABLE_WRITES): a RegisterTaskDefinition answered with a 500 is not sent again — the next
+ * pass finds the revision by its content hash. Anything else is an answer.
  */
 export function isRetryable(error: unknown, call?: string): boolean {
   if (typeof error !== 'object' || error === null) return false;
   const e = error as AwsLikeError;
   if (e.name !== undefined && THROTTLING_NAMES.has(e.name)) return true;
-  if (e.$retryable !== undefined) return true;
-  if (e.$fault === 'server') return true;
+  if ((e.$retryable as { throttling?: boolean } | undefined)?.throttling === true) return true;
+  const repeatable = call !== undefined && isRepeatable(call);
   const status = e.$metadata?.httpStatusCode;
-  if (status !== undefined && status >= 500) return true;
-  return isInTransit(e) && call !== undefined && isRepeatable(call);
+  const serverFault =
+    e.$retryable !== undefined || e.$fault === 'server' || (status !== undefined && status >= 500);
+  if (serverFault) return repeatable || call === undefined;
+  return isInTransit(e) && repeatable;
 }
 
 /** Whether the answer to a call was lost on the way: it may or may not have taken effect. */

@@ -81,7 +81,12 @@ export class Worker {
   #nudge: AbortController = new AbortController();
   #listener: pg.Client | undefined;
   #listenRetry: NodeJS.Timeout | undefined;
-  readonly #held = new Map<number, Claim>();
+  /**
+   * Claims held, by service and lease epoch: a service whose lease lapsed and that this worker
+   * claimed again while the old pass still runs is two entries, so that the old pass ending
+   * does not drop the new claim from the heartbeat.
+   */
+  readonly #held = new Map<string, Claim>();
   /** Set while the loop waits for held services to be given back. */
   #waitingForRoom = false;
   readonly #tasks = new Set<Promise<void>>();
@@ -181,7 +186,7 @@ export class Worker {
     const claims: Claim[] = (await claimDueServices(db, this.name, batchSize, leaseMs)).map(
       (claim) => ({ ...claim, lost: new AbortController(), done: false }),
     );
-    for (const claim of claims) this.#held.set(claim.service.id, claim);
+    for (const claim of claims) this.#held.set(heldKey(claim), claim);
     let busy: Set<number>;
     try {
       busy = await servicesWithActiveDeployments(
@@ -351,7 +356,7 @@ export class Worker {
 
   #forget(claim: Claim): void {
     claim.done = true;
-    this.#held.delete(claim.service.id);
+    this.#held.delete(heldKey(claim));
     if (this.#waitingForRoom) this.#nudge.abort();
   }
 
@@ -434,6 +439,10 @@ function causedBy(error: unknown, type: abstract new (...args: never[]) => Error
 }
 
 /** `Name: message` of an error and its causes, for the audit log. */
+function heldKey(claim: { service: { id: number }; lease: { epoch: number } }): string {
+  return `${claim.service.id}:${claim.lease.epoch}`;
+}
+
 function describeError(error: unknown): string {
   const parts: string[] = [];
   let current: unknown = error;

@@ -49,7 +49,9 @@ class TimedClient extends pg.Client {
 export function connect(connectionString: string, options: { max?: number } = {}): Db {
   const pool = new pg.Pool({
     connectionString,
-    max: options.max ?? 4,
+    // Enough for a worker's default eight passes at once, its claim and its heartbeat (and, on
+    // the simulated AWS, the calls those passes make); opened only as they are needed.
+    max: options.max ?? 12,
     types,
     application_name: 'berth',
     Client: TimedClient,

@@ -143,8 +143,8 @@ export class SimulatedAws {
   }
 
   /**
-   * Answers one operation: latency, the faults drawn for this call, the rate limit, then the
-   * handler in one transaction. A fault injected with `failNext` is taken in that same
+   * Answers one operation: half its latency, the faults drawn for this call, the rate limit, the
+   * handler in one transaction, then the other half. A fault injected with `failNext` is taken in that same
    * transaction, so that across processes each is taken once, and a `lost` answer's write and
    * the taking of its fault commit together. Nothing waits while holding the cloud's lock.
    */
@@ -166,7 +166,9 @@ export class SimulatedAws {
     const draw = (what: string) => seededRandom(`${this.#seed}:${what}:${key}:${ordinal}`);
     const faults = (await this.store.setting<SimFaults>('faults')) ?? {};
     const latency = drawLatency(faults, draw('latency'));
-    if (latency > 0) await pause(latency, signal);
+    // Half the latency on the way to AWS: a call abandoned there does nothing.
+    if (latency > 0) await pause(latency / 2, signal);
+    if (signal?.aborted === true) throw requestAborted(signal);
 
     const drawn = drawFault(faults.rates, draw('fault'));
     if (drawn !== undefined && drawn !== 'lost') return this.#fail(api, key, drawn, faults, signal);
@@ -180,8 +182,6 @@ export class SimulatedAws {
         throw awsError(api, THROTTLING_ERROR[api], 'Rate exceeded', { throttling: true });
       }
     }
-    // A call abandoned before it reaches AWS does nothing.
-    if (signal?.aborted === true) throw requestAborted(signal);
     const pending = hasInjectedFault(faults, key, `${api}:*`);
     const answer = await this.store.operation(
       async (tx): Promise<{ output?: object; fault?: SimFaultKind }> => {
@@ -192,6 +192,10 @@ export class SimulatedAws {
       },
     );
     if (answer.fault !== undefined) return this.#fail(api, key, answer.fault, faults, signal);
+    // Half on the way back: the call has taken effect whether or not its caller still waits, as
+    // a request on the wire does when its client gives up — the late write a paused worker can
+    // still make, which the next pass's assertion of the desired state puts back.
+    if (latency > 0) await pause(latency / 2, signal);
     return answer.output ?? {};
   }
 

@@ -3,7 +3,9 @@ import { updateDeployment, type DeploymentProgress } from '../../store/rollout.t
 import { appendEvent } from '../../store/events.ts';
 import type { Db } from '../../store/database.ts';
 import type { Deployment, PolicySnapshot, Release, Service } from '../../store/schema.ts';
+import { describeWeights } from '../assert-service.ts';
 import { fenced, mutate, type PassContext } from '../context.ts';
+import { EVENTS } from '../reasons.ts';
 
 /**
  * One pass of one deployment: what was read at its start, the policy the deployment is held to,
@@ -176,11 +178,21 @@ export async function ensureWeights(
   run: Run,
   want: RuleWeights,
   why = 'listener rule weights set',
+  /** The weights were verified before: a difference now is drift, said as such. */
+  verified = false,
 ): Promise<boolean> {
   const rule = run.service.listener_rule_arn;
   if (rule === null) throw new Error(`service ${run.service.name} has no listener rule`);
   const { cloud } = run.ctx;
-  if (sameWeights(await cloud.readRuleWeights(rule), want)) return true;
+  const found = await cloud.readRuleWeights(rule);
+  if (sameWeights(found, want)) return true;
+  if (verified) {
+    note(run, {
+      kind: EVENTS.weightsRestored,
+      message: `found ${describeWeights(run.service, found)}, set ${describeWeights(run.service, want)}`,
+      data: { rule, found, set: want },
+    });
+  }
   const described = Object.entries(want)
     .map(([arn, weight]) => `${sideOf(run.service, arn)} ${weight}`)
     .join(', ');

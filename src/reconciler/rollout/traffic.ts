@@ -15,7 +15,8 @@ import {
  * analysis counts from the moment they were verified.
  */
 export async function stepTraffic(run: Run, percent: number): Promise<StageResult> {
-  if (!(await ensureWeights(run, weightsFor(run, percent)))) {
+  const verified = run.deployment.weights_verified_at !== null;
+  if (!(await ensureWeights(run, weightsFor(run, percent), undefined, verified))) {
     return requeue(Math.min(run.ctx.settings.waitMs * 2, 10_000));
   }
   if (run.deployment.weights_verified_at === null) {
