@@ -5,8 +5,8 @@ import { aFleet, aLiveService, finished, workerProcess } from './support/fleet.t
 /*
  * DESIGN's promise, proven with real processes: a stale writer can only write what the next
  * owner rewrites. Worker A is stopped (SIGSTOP) right after it recorded the step's ModifyRule,
- * while its request is on its way to the simulated AWS (800 ms a call for A, half each way);
- * worker B takes the service over when A's 2 s lease lapses, and the deployment is aborted; A
+ * while its request is on its way to the simulated AWS (2 s a call for A, half each way);
+ * worker B takes the service over when A's 6 s lease lapses, and the deployment is aborted; A
  * resumes, its request arrives, and the write lands late — its caller's deadline cannot recall
  * a request already sent. Within one resync (2 s for B) the weights are back on the live release,
  * with an event saying what was found.
@@ -27,7 +27,9 @@ it('a worker stopped mid-ModifyRule and resumed after another rolled back leaves
       ? [service.target_group_a_arn ?? '', service.target_group_b_arn ?? '']
       : [service.target_group_b_arn ?? '', service.target_group_a_arn ?? ''];
 
-  const a = workerProcess(fleet, 'A', { BERTH_SIM_LATENCY_MS: '800' });
+  // A's calls take 2 s (1 s each way), so the test stops it on the way with time to spare, even
+  // on a loaded machine; its lease (6 s) is long enough for such calls.
+  const a = workerProcess(fleet, 'A', { BERTH_SIM_LATENCY_MS: '2000', BERTH_LEASE_SECONDS: '6' });
   assert.equal((await fleet.berth(['deploy', 'web', '--image', 'nginx:1.28'])).code, 0);
   await fleet.until(
     "A's ModifyRule for the 10 % step to be recorded",
@@ -42,6 +44,9 @@ it('a worker stopped mid-ModifyRule and resumed after another rolled back leaves
     25,
   );
   a.kill('SIGSTOP');
+  // The latency A asked for is the shared cloud's; B works at full speed. A's request already
+  // on its way keeps the latency it drew.
+  await fleet.sim.clearFaults();
   const stoppedAt = await fleet.cloud.readRuleWeights(rule);
 
   workerProcess(fleet, 'B', { BERTH_RESYNC_SECONDS: '2' });
