@@ -31,6 +31,8 @@ export interface BerthEnvironment {
   simSeed: number;
   /** How long after a window ends its metrics are judged; undefined = the cloud's default. */
   metricsDelaySeconds: number | undefined;
+  /** Bearer token the daemon's HTTP endpoints require (all but /healthz); needed off loopback. */
+  httpToken: string | undefined;
 }
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -58,12 +60,25 @@ export function readEnvironment(env: NodeJS.ProcessEnv): BerthEnvironment {
     pollMs: wholeNumber(env, 'BERTH_POLL_MS', { min: 10, max: 3_600_000, fallback: 1000 }),
     simSeed: wholeNumber(env, 'BERTH_SIM_SEED', { min: 0, max: 4_294_967_295, fallback: 1 }),
     metricsDelaySeconds: seconds(env, 'BERTH_METRICS_DELAY_SECONDS', { min: 0, max: 3600 }),
+    httpToken: httpToken(given(env, 'BERTH_HTTP_TOKEN')),
     // Checked here too, whatever the command and the cloud: a typo must not pass unseen.
     simFaults: simFaultsFromEnvironment(env),
   };
 }
 
 /** The variable's value, or undefined when it is unset or empty. */
+/** A bearer token: printable ASCII without spaces, 16 to 512 characters. Never echoed. */
+function httpToken(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  if (!/^[\x21-\x7e]{16,512}$/.test(value)) {
+    throw new InputError(
+      'BERTH_HTTP_TOKEN',
+      'must be 16 to 512 printable characters without spaces (e.g. `openssl rand -hex 32`)',
+    );
+  }
+  return value;
+}
+
 function given(env: NodeJS.ProcessEnv, name: string): string | undefined {
   const value = env[name];
   return value === undefined || value === '' ? undefined : value;

@@ -50,7 +50,8 @@ describe('the embedded postgres', () => {
 
   it('commands connect to the server `berth up` runs instead of starting a second one', async () => {
     const env = await freshDataDir();
-    const upProcess = spawn(process.execPath, [BIN, 'up'], {
+    // Port 0: a free port, so that tests running at once do not contend for 7070.
+    const upProcess = spawn(process.execPath, [BIN, 'up', '--http', '127.0.0.1:0'], {
       cwd: ROOT,
       env: { ...process.env, BERTH_ACTOR: ACTOR, ...env },
       stdio: ['ignore', 'ignore', 'pipe'],

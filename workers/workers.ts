@@ -11,6 +11,7 @@ import {
 import type { BerthEnvironment } from '../src/config.ts';
 import type { Logger } from '../src/logging.ts';
 import type { InfrastructureProvider } from '../src/reconciler/context.ts';
+import { awsCallObserver } from '../src/reconciler/metrics.ts';
 import { Worker } from '../src/reconciler/worker-loop.ts';
 import type { Db } from '../src/store/database.ts';
 
@@ -62,7 +63,7 @@ export function startWorkers(options: {
 }): RunningWorkers {
   const { db, environment, logger } = options;
   const { clients, infrastructure } = cloudFor(options.cloud, db, environment);
-  const cloud = new AwsCloud(clients, logger);
+  const cloud = new AwsCloud(clients, logger, undefined, awsCallObserver);
   const prefix = `${hostname()}-${process.pid}-${randomBytes(2).toString('hex')}`;
   const workers = Array.from({ length: environment.workers }, (_, index) => {
     const worker = new Worker({

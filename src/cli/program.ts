@@ -88,16 +88,22 @@ function buildProgram(context: CliContext, setExit: (code: number) => void): Com
   command(program, 'migrate', 'apply pending schema migrations (safe to run concurrently)').action(
     act(() => migrate(context)),
   );
-  command(
-    program,
-    'up',
-    'all in one: database, migrations and workers (simulated AWS by default)',
-  ).action(act(() => up(context)));
+  command(program, 'up', 'all in one: database, migrations and workers (simulated AWS by default)')
+    .option(
+      '--http <[HOST:]PORT>',
+      'serve /healthz, /readyz and /metrics here (default 127.0.0.1:7070)',
+    )
+    .action(act((flags: never) => up(context, flags)));
   command(
     program,
     'worker',
     'run reconcile loops (AWS by default; BERTH_CLOUD=sim for the simulator)',
-  ).action(act(() => worker(context)));
+  )
+    .option(
+      '--http <[HOST:]PORT>',
+      'serve /healthz, /readyz and /metrics here (default: not at all)',
+    )
+    .action(act((flags: never) => worker(context, flags)));
 
   const service = program.command('service').description('create, list, show and update services');
   service.configureOutput(write).exitOverride();

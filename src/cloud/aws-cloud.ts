@@ -38,7 +38,7 @@ import type {
 } from './cloud.ts';
 import { callSignal, LeaseDeadlineError } from './cloud.ts';
 import { RateLimiter } from './rate-limit.ts';
-import { withRetries, type RetryPolicy } from './retry.ts';
+import { isThrottling, withRetries, type RetryPolicy } from './retry.ts';
 
 /** The SDK clients Berth uses; real AWS, moto or the simulated AWS answer them alike. */
 export interface AwsClients {
@@ -105,15 +105,33 @@ export function awsClients(region?: string): AwsClients {
   };
 }
 
+/**
+ * What `AwsCloud` tells an onlooker about its calls (the daemon's metrics count them), so that
+ * this module knows nothing of how they are counted.
+ */
+export interface AwsCallObserver {
+  /** A call finished (after its retries): `ok`, `error`, or `abandoned` at a lease's deadline. */
+  called(operation: string, outcome: 'ok' | 'error' | 'abandoned', seconds: number): void;
+  /** One attempt was answered with a throttling error. */
+  throttled(operation: string): void;
+}
+
 export class AwsCloud implements Cloud {
   readonly #clients: AwsClients;
   readonly #logger: Logger;
   readonly #limiter: RateLimiter;
+  readonly #observer: AwsCallObserver | undefined;
 
-  constructor(clients: AwsClients, logger: Logger, limiter: RateLimiter = new RateLimiter()) {
+  constructor(
+    clients: AwsClients,
+    logger: Logger,
+    limiter: RateLimiter = new RateLimiter(),
+    observer?: AwsCallObserver,
+  ) {
     this.#clients = clients;
     this.#logger = logger;
     this.#limiter = limiter;
+    this.#observer = observer;
   }
 
   /**
@@ -135,28 +153,39 @@ export class AwsCloud implements Cloud {
     operation: (options: SendOptions) => Promise<T>,
     policy?: RetryPolicy,
   ): Promise<T> {
+    const started = performance.now();
+    const observed = (outcome: 'ok' | 'error' | 'abandoned'): void => {
+      this.#observer?.called(what, outcome, (performance.now() - started) / 1000);
+    };
     try {
-      return await withRetries(
+      const result = await withRetries(
         what,
         async () => {
           await this.#limiter.acquire(what);
           const signal = callSignal(what);
-          if (signal === undefined) return operation({});
           try {
+            if (signal === undefined) return await operation({});
             return await untilAborted(operation({ abortSignal: signal }), signal);
           } catch (error) {
-            if (signal.aborted && error === signal.reason) {
+            if (signal?.aborted === true && error === signal.reason) {
               throw new CallAbandonedError(what, resource, error);
             }
+            if (isThrottling(error)) this.#observer?.throttled(what);
             throw error;
           }
         },
         this.#logger,
         policy,
       );
+      observed('ok');
+      return result;
     } catch (error) {
       // The caller's deadline, not AWS's answer: nothing to explain.
-      if (error instanceof LeaseDeadlineError || error instanceof CallAbandonedError) throw error;
+      if (error instanceof LeaseDeadlineError || error instanceof CallAbandonedError) {
+        observed('abandoned');
+        throw error;
+      }
+      observed('error');
       throw explainAwsError(what, resource, error);
     }
   }

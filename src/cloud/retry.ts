@@ -62,14 +62,21 @@ interface AwsLikeError {
 export function isRetryable(error: unknown, call?: string): boolean {
   if (typeof error !== 'object' || error === null) return false;
   const e = error as AwsLikeError;
-  if (e.name !== undefined && THROTTLING_NAMES.has(e.name)) return true;
-  if ((e.$retryable as { throttling?: boolean } | undefined)?.throttling === true) return true;
+  if (isThrottling(e)) return true;
   const repeatable = call !== undefined && isRepeatable(call);
   const status = e.$metadata?.httpStatusCode;
   const serverFault =
     e.$retryable !== undefined || e.$fault === 'server' || (status !== undefined && status >= 500);
   if (serverFault) return repeatable || call === undefined;
   return isInTransit(e) && repeatable;
+}
+
+/** Whether AWS refused the call for its rate (ThrottlingException and kin). */
+export function isThrottling(error: unknown): boolean {
+  if (typeof error !== 'object' || error === null) return false;
+  const e = error as AwsLikeError;
+  if (e.name !== undefined && THROTTLING_NAMES.has(e.name)) return true;
+  return (e.$retryable as { throttling?: boolean } | undefined)?.throttling === true;
 }
 
 /** Whether the answer to a call was lost on the way: it may or may not have taken effect. */

@@ -12,6 +12,7 @@ import {
   servicesWithActiveDeployments,
   type Lease,
 } from '../store/leases.ts';
+import { reconcilePassDuration, reconcilePasses } from './metrics.ts';
 import type { Service } from '../store/schema.ts';
 import {
   DEFAULT_SETTINGS,
@@ -124,6 +125,11 @@ export class Worker {
       this.#renewal ??= this.#renewHeld().finally(() => (this.#renewal = undefined));
     }, this.#options.leaseMs / 3);
     this.#loop = this.#run();
+  }
+
+  /** Leases this worker holds now (running or waiting for their turn). */
+  get leasesHeld(): number {
+    return this.#held.size;
   }
 
   /** Stops claiming, lets the passes in flight finish (they give their leases back), and returns. */
@@ -305,10 +311,17 @@ export class Worker {
       settings,
       now: () => new Date(),
     };
+    const started = performance.now();
+    const counted = (outcome: 'ok' | 'error' | 'lease_lost'): void => {
+      reconcilePasses.inc({ outcome });
+      reconcilePassDuration.observe({ outcome }, (performance.now() - started) / 1000);
+    };
     try {
       const result = await underLease(pass, () => work(pass), claim.lost.signal);
+      counted('ok');
       await this.#giveBack(claim, result.requeueAfterMs);
     } catch (error) {
+      counted(causedBy(error, LeaseLostError) ? 'lease_lost' : 'error');
       await this.#failed(claim, error);
     }
   }

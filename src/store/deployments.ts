@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import type { Db } from './database.ts';
-import type { Deployment, DeploymentKind, DeploymentOutcome } from './schema.ts';
+import type { Deployment, DeploymentKind, DeploymentOutcome, DeploymentPhase } from './schema.ts';
 
 /** The service's unfinished deployment, if any (there is at most one: a unique index says so). */
 export async function activeDeployment(db: Db, serviceId: number): Promise<Deployment | undefined> {
@@ -100,4 +100,16 @@ export async function listDeployments(db: Db, serviceId: number): Promise<Deploy
     .where('service_id', '=', serviceId)
     .orderBy('id', 'desc')
     .execute();
+}
+
+/** Deployments by phase and outcome (null while unfinished): one grouped count, for /metrics. */
+export async function countDeploymentsByPhase(
+  db: Db,
+): Promise<{ phase: DeploymentPhase; outcome: DeploymentOutcome | null; count: number }[]> {
+  const rows = await db
+    .selectFrom('deployments')
+    .select(['phase', 'outcome', (eb) => eb.fn.countAll<string>().as('count')])
+    .groupBy(['phase', 'outcome'])
+    .execute();
+  return rows.map((row) => ({ phase: row.phase, outcome: row.outcome, count: Number(row.count) }));
 }

@@ -70,3 +70,8 @@ export async function pendingMigrations(db: Db): Promise<string[]> {
   const migrations = await migratorFor(db).getMigrations();
   return migrations.filter((migration) => migration.executedAt === undefined).map((m) => m.name);
 }
+
+/** Answers when the database does: `select 1`. */
+export async function pingDatabase(db: Db): Promise<void> {
+  await sql`select 1`.execute(db);
+}

@@ -1,4 +1,4 @@
-import { runWorkers } from './worker.ts';
+import { DEFAULT_HTTP, httpFlag, runWorkers, type HttpFlags } from './worker.ts';
 import type { CliContext } from '../context.ts';
 
 export async function migrate(context: CliContext): Promise<number> {
@@ -21,8 +21,9 @@ export async function migrate(context: CliContext): Promise<number> {
  * against the simulated AWS unless BERTH_CLOUD=aws. Other `berth` commands in this folder
  * connect to the same database. SIGINT/SIGTERM drain the workers and stop.
  */
-export function up(context: CliContext): Promise<number> {
+export function up(context: CliContext, flags: HttpFlags = {}): Promise<number> {
   return runWorkers(context, {
+    http: httpFlag(flags, DEFAULT_HTTP),
     defaultCloud: 'sim',
     migrate: true,
     loggerName: 'berth-up',

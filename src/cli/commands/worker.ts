@@ -1,5 +1,12 @@
 import { once } from 'node:events';
 import { startWorkers } from '../../../workers/workers.ts';
+import {
+  checkHttpExposure,
+  DEFAULT_HTTP,
+  parseHttpAddress,
+  startDaemon,
+  type HttpAddress,
+} from '../../daemon/server.ts';
 import { createLogger } from '../../logging.ts';
 import { DatabaseWaitAbortedError, type OpenDatabase } from '../../store/connection.ts';
 import type { CliContext } from '../context.ts';
@@ -21,8 +28,13 @@ export async function runWorkers(
     loggerName: string;
     started: (opened: OpenDatabase, workers: number, cloud: string) => string[];
     stopping: string;
+    /** Where to serve /healthz, /readyz and /metrics; undefined: not at all. */
+    http?: HttpAddress | undefined;
   },
 ): Promise<number> {
+  const { http } = options;
+  // Like a bad flag: before anything is opened.
+  if (http !== undefined) checkHttpExposure(http, context.environment.httpToken);
   const kind = context.environment.cloud ?? options.defaultCloud;
   const logger = createLogger({
     level: context.environment.logLevel ?? 'info',
@@ -38,11 +50,35 @@ export async function runWorkers(
           environment: context.environment,
           logger,
         });
+        let daemon;
+        try {
+          daemon =
+            http === undefined
+              ? undefined
+              : await startDaemon(http, {
+                  db,
+                  logger,
+                  token: context.environment.httpToken,
+                  leasesHeld: () =>
+                    running.workers.reduce((sum, worker) => sum + worker.leasesHeld, 0),
+                });
+        } catch (error) {
+          await running.stop();
+          throw new Error(
+            `could not serve on ${http?.host ?? ''}:${http?.port ?? ''} (--http): ${
+              error instanceof Error ? error.message : String(error)
+            }`,
+            { cause: error },
+          );
+        }
         const cloud = kind === 'sim' ? 'the simulated AWS' : 'AWS';
         for (const line of options.started(opened, running.workers.length, cloud))
           context.note(line);
+        if (daemon !== undefined)
+          context.note(`serving /healthz, /readyz and /metrics on ${daemon.url}`);
         if (!context.io.signal.aborted) await once(context.io.signal, 'abort');
         context.note(options.stopping);
+        await daemon?.close();
         await running.stop();
         return 0;
       },
@@ -86,8 +122,9 @@ function formatDelay(ms: number): string {
  * `berth worker`: reconcile loops only. Defaults to real AWS (the SDK's standard
  * configuration); BERTH_CLOUD=sim runs against the simulated AWS.
  */
-export function worker(context: CliContext): Promise<number> {
+export function worker(context: CliContext, flags: HttpFlags = {}): Promise<number> {
   return runWorkers(context, {
+    http: httpFlag(flags, undefined),
     defaultCloud: 'aws',
     migrate: false,
     loggerName: 'berth-worker',
@@ -97,3 +134,18 @@ export function worker(context: CliContext): Promise<number> {
     stopping: 'draining: finishing passes in flight and giving leases back',
   });
 }
+
+/** `--http` as commander hands it over. */
+export interface HttpFlags {
+  http?: string;
+}
+
+/** The `--http` address, else `fallback`; a bad value is an InputError naming --http. */
+export function httpFlag(
+  flags: HttpFlags,
+  fallback: HttpAddress | undefined,
+): HttpAddress | undefined {
+  return flags.http === undefined ? fallback : parseHttpAddress('--http', flags.http);
+}
+
+export { DEFAULT_HTTP };

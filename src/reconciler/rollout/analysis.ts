@@ -9,6 +9,7 @@ import { windowSchedule } from '../../analysis/windows.ts';
 import { analysisWindows, recordAnalysisWindow } from '../../store/rollout.ts';
 import type { AnalysisWindow } from '../../store/schema.ts';
 import { record } from '../context.ts';
+import { verdicts } from '../metrics.ts';
 import { EVENTS, REASONS } from '../reasons.ts';
 import { canarySide, other, proceed, targetGroup, type Run, type StageResult } from './run.ts';
 
@@ -130,6 +131,7 @@ export async function analyseStep(run: Run): Promise<StageResult<StepAnalysis>> 
           },
         }),
     );
+    verdicts.inc({ verdict: j.verdict });
     if (j.verdict === 'fail') {
       return failure(j.reason, {
         code: j.code,

@@ -5,6 +5,7 @@ import { updateRelease, updateServiceRuntime } from '../../store/rollout.ts';
 import type { Db } from '../../store/database.ts';
 import { BERTH_EXTERNAL_ID } from '../assert-service.ts';
 import { record, type PassResult } from '../context.ts';
+import { rollbacks } from '../metrics.ts';
 import { EVENTS, REASONS } from '../reasons.ts';
 import {
   applyProgress,
@@ -228,6 +229,7 @@ export function rollBack(
         await finishDeployment(trx, run.deployment.id, 'rolled_back', recorded);
       },
     );
+    rollbacks.inc();
     return { requeueAfterMs: run.ctx.settings.waitMs };
   });
 }
