@@ -5,7 +5,7 @@ import type { Cloud, MetricsQuery } from '../src/cloud/cloud.ts';
 import { createLogger } from '../src/logging.ts';
 import type { InfrastructureProvider } from '../src/reconciler/context.ts';
 import { Worker } from '../src/reconciler/worker-loop.ts';
-import { aFleet, aLiveService, FAST_POLICY, finished, type Fleet } from './support/fleet.ts';
+import { aFastService, aFleet, aLiveService, finished, type Fleet } from './support/fleet.ts';
 
 /** How much slower every AWS call for the slow service is. */
 const SLOW_CALL_MS = 2_000;
@@ -69,28 +69,12 @@ function aWorker(fleet: Fleet, cloud: Cloud, infrastructure: InfrastructureProvi
   return worker;
 }
 
-async function create(fleet: Fleet, name: string): Promise<void> {
-  const created = await fleet.berth([
-    'service',
-    'create',
-    name,
-    '--cluster',
-    'demo',
-    '--image',
-    'nginx:1.27',
-    '--port',
-    '80',
-    ...FAST_POLICY,
-  ]);
-  assert.equal(created.code, 0, created.stderr);
-}
-
 it('a slow service does not delay a fast one on the same worker', async () => {
   const fleet = await aFleet('slow beside fast');
   const slow = new Set(['slow']);
   const { cloud, calls } = slowedCloud(fleet.cloud, slow);
-  await create(fleet, 'slow');
-  await create(fleet, 'fast');
+  await aFastService(fleet, 'slow');
+  await aFastService(fleet, 'fast');
   const began = Date.now();
   aWorker(fleet, cloud, notingRules(fleet, slow)).start();
 

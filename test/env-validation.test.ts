@@ -2,20 +2,11 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { readEnvironment } from '../src/config.ts';
 import { InputError } from '../src/validation/input-error.ts';
+import { serviceCreateArgs } from './support/builders.ts';
 import { berth } from './support/cli.ts';
 import { testDatabase, type TestDatabase } from './support/database.ts';
 
-const CREATE_WEB = [
-  'service',
-  'create',
-  'web',
-  '--cluster',
-  'demo',
-  '--image',
-  'nginx:1.27',
-  '--port',
-  '80',
-] as const;
+const CREATE_WEB = serviceCreateArgs('web');
 
 /** Rows the CLI may have written: none, after a refusal. */
 async function rowsWritten(t: TestDatabase): Promise<{ services: number; events: number }> {

@@ -10,7 +10,7 @@ import { ECSClient } from '@aws-sdk/client-ecs';
 import { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { AwsCloud } from '../src/cloud/aws-cloud.ts';
 import { createLogger } from '../src/logging.ts';
-import { TRAFFIC_FLAGS } from './support/builders.ts';
+import { serviceCreateArgs, TRAFFIC_FLAGS } from './support/builders.ts';
 import { ACTOR, BIN, berth, ROOT } from './support/cli.ts';
 import { testDatabase } from './support/database.ts';
 
@@ -177,18 +177,7 @@ it('a command against a database that is down says which database and why, witho
   );
   assert.equal(text.stdout, '');
 
-  const json = await berth(url, [
-    'service',
-    'create',
-    'web',
-    '--cluster',
-    'demo',
-    '--image',
-    'nginx:1.27',
-    '--port',
-    '80',
-    '--json',
-  ]);
+  const json = await berth(url, serviceCreateArgs('web', ['--json']));
   assert.equal(json.code, 1);
   assert.equal(json.stderr.trimEnd().split('\n').length, 1, 'one JSON object on one line');
   assert.deepEqual(JSON.parse(json.stderr), {
@@ -250,18 +239,7 @@ it('an AWS endpoint that is down is named with the operation, and the cause is s
 
 it('berth worker on an AWS endpoint that is down says which operation and which endpoint, in its log and in the audit log', async () => {
   const t = await testDatabase('aws endpoint down');
-  const created = await berth(t.url, [
-    'service',
-    'create',
-    'web',
-    '--cluster',
-    'demo',
-    '--image',
-    'nginx:1.27',
-    '--port',
-    '80',
-    ...TRAFFIC_FLAGS,
-  ]);
+  const created = await berth(t.url, serviceCreateArgs('web', TRAFFIC_FLAGS));
   assert.equal(created.code, 0, created.stderr);
   const port = await closedPort();
   const endpoint = `http://127.0.0.1:${port}`;

@@ -16,7 +16,7 @@ import {
 } from '../src/reconciler/context.ts';
 import { Worker } from '../src/reconciler/worker-loop.ts';
 import { claimDueServices, type Lease } from '../src/store/leases.ts';
-import { aFleet, aLiveService, FAST_POLICY, type Fleet } from './support/fleet.ts';
+import { aFastService, aFleet, aLiveService, type Fleet } from './support/fleet.ts';
 
 const logger = createLogger({ level: process.env['BERTH_TEST_LOG_LEVEL'] ?? 'silent' });
 
@@ -48,22 +48,6 @@ function aPass(fleet: Fleet, cloud: Cloud, lease: Lease, leaseMs: number): PassC
     settings: { ...DEFAULT_SETTINGS, leaseMs },
     now: () => new Date(),
   };
-}
-
-async function aService(fleet: Fleet, name: string): Promise<void> {
-  const created = await fleet.berth([
-    'service',
-    'create',
-    name,
-    '--cluster',
-    'demo',
-    '--image',
-    'nginx:1.27',
-    '--port',
-    '80',
-    ...FAST_POLICY,
-  ]);
-  assert.equal(created.code, 0, created.stderr);
 }
 
 /**
@@ -193,7 +177,7 @@ it('a pass that outlasts its lease keeps it: renewed while it runs, claimed by n
 
 it('an AWS call that would outlast the lease is abandoned before the lease lapses', async () => {
   const fleet = await aFleet('call deadline');
-  await aService(fleet, 'web');
+  await aFastService(fleet, 'web');
   const leaseMs = 2_000;
   const [claim] = await claimDueServices(fleet.db, 'one', 1, leaseMs);
   assert.ok(claim);
@@ -249,7 +233,7 @@ it('an AWS call that would outlast the lease is abandoned before the lease lapse
 
 it('an AWS call is not started with less than the safety margin of the lease left', async () => {
   const fleet = await aFleet('margin');
-  await aService(fleet, 'web');
+  await aFastService(fleet, 'web');
   const leaseMs = 2_000;
   const [claim] = await claimDueServices(fleet.db, 'one', 1, leaseMs);
   assert.ok(claim);

@@ -318,7 +318,7 @@ export function formatConfidence(confidence: number): string {
  * a row read back) cannot be a count or a latency, so they are treated as missing rather than
  * allowed to pass a comparison: NaN > threshold is false, which would read as healthy.
  */
-export function read(metrics: WindowMetrics): Reading {
+function read(metrics: WindowMetrics): Reading {
   const requests = measured(metrics.requests);
   // AWS quirk: ALB publishes no HTTPCode_Target_5XX_Count datapoint for a period with no 5xx
   // responses (its metrics are only reported when non-zero), so beside a request count a
@@ -341,7 +341,7 @@ function measured(value: number | null): number | null {
   return typeof value === 'number' && Number.isFinite(value) && value >= 0 ? value : null;
 }
 
-export function requestsText(n: number): string {
+function requestsText(n: number): string {
   return `${n} ${n === 1 ? 'request' : 'requests'}`;
 }
 

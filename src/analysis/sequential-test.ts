@@ -92,6 +92,27 @@ function confidenceOf(llr: number): { confidence: number; favours: 'good' | 'bad
 }
 
 /**
+ * The decision once the ratio is known: fail past the upper boundary; else pass when neither the
+ * lower boundary (`toBoundary`: requests without a 5xx still needed to reach it, computed only
+ * when not there yet) nor the minimum sample asks for more requests, and go on otherwise.
+ */
+function decide(
+  llr: number,
+  limit: number,
+  hypotheses: Hypotheses,
+  requests: number,
+  minRequests: number,
+  toBoundary: () => number,
+): SequentialDecision {
+  const { confidence, favours } = confidenceOf(llr);
+  const seen = { logLikelihoodRatio: llr, confidence, favours, hypotheses };
+  if (llr >= limit) return { ...seen, decision: 'fail', moreRequestsToPass: null };
+  const toPass = llr <= -limit ? 0 : toBoundary();
+  const more = Math.max(toPass, minRequests - requests, requests === 0 ? 1 : 0);
+  return { ...seen, decision: more === 0 ? 'pass' : 'continue', moreRequestsToPass: more };
+}
+
+/**
  * One-sample SPRT: is the canary's pooled 5xx rate below `maxRate`? Passes only once at least
  * `minRequests` were seen; fails as soon as the evidence crosses the fail boundary, whatever
  * the sample size (a release answering 30 % 5xx needs no minimum to be stopped).
@@ -118,29 +139,11 @@ export function errorRateTest(
   const llr =
     logLikelihood(requests, errors, hypotheses.bad) -
     logLikelihood(requests, errors, hypotheses.good);
-  const { confidence, favours } = confidenceOf(llr);
-  if (llr >= limit) {
-    return {
-      decision: 'fail',
-      logLikelihoodRatio: llr,
-      confidence,
-      favours,
-      moreRequestsToPass: null,
-      hypotheses,
-    };
-  }
   // Each request answered without a 5xx moves the ratio down by this much.
   const perSuccess = Math.log((1 - hypotheses.good) / (1 - hypotheses.bad));
-  const toBoundary = llr <= -limit ? 0 : Math.ceil((llr + limit) / perSuccess - 1e-9);
-  const more = Math.max(toBoundary, policy.minRequests - requests, requests === 0 ? 1 : 0);
-  return {
-    decision: more === 0 ? 'pass' : 'continue',
-    logLikelihoodRatio: llr,
-    confidence,
-    favours,
-    moreRequestsToPass: more,
-    hypotheses,
-  };
+  return decide(llr, limit, hypotheses, requests, policy.minRequests, () =>
+    Math.ceil((llr + limit) / perSuccess - 1e-9),
+  );
 }
 
 /**
@@ -208,17 +211,6 @@ export function errorIncreaseTest(
   const hypotheses = hypothesesFor(policy.maxIncrease);
   const limit = boundary(policy.confidence);
   const llr = increaseLlr(canary, baseline, hypotheses);
-  const { confidence, favours } = confidenceOf(llr);
-  if (llr >= limit) {
-    return {
-      decision: 'fail',
-      logLikelihoodRatio: llr,
-      confidence,
-      favours,
-      moreRequestsToPass: null,
-      hypotheses,
-    };
-  }
   const baselineShare = canary.requests > 0 ? baseline.requests / canary.requests : 1;
   const baselineRate = baseline.requests > 0 ? baseline.errors / baseline.requests : 0;
   // Requests to pass if the canary sees no more 5xx and the baseline goes on as it has: the
@@ -236,8 +228,7 @@ export function errorIncreaseTest(
       ) <= -limit
     );
   };
-  let toBoundary = 0;
-  if (!(llr <= -limit)) {
+  return decide(llr, limit, hypotheses, canary.requests, policy.minRequests, () => {
     let high = 1;
     while (!passesWith(high) && high < 1e9) high *= 2;
     let low = Math.floor(high / 2);
@@ -246,19 +237,6 @@ export function errorIncreaseTest(
       if (passesWith(mid)) high = mid;
       else low = mid;
     }
-    toBoundary = high;
-  }
-  const more = Math.max(
-    toBoundary,
-    policy.minRequests - canary.requests,
-    canary.requests === 0 ? 1 : 0,
-  );
-  return {
-    decision: more === 0 ? 'pass' : 'continue',
-    logLikelihoodRatio: llr,
-    confidence,
-    favours,
-    moreRequestsToPass: more,
-    hypotheses,
-  };
+    return high;
+  });
 }

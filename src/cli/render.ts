@@ -1,12 +1,14 @@
 import { formatConfidence, formatRate } from '../analysis/judge.ts';
 import { describeSide, hypothesesFor } from '../analysis/sequential-test.ts';
 import type { StepEvidence } from '../store/history.ts';
+import { policyOf } from '../store/rollout.ts';
 import type {
   AnalysisWindow,
   AuditEvent,
   Deployment,
   PolicySnapshot,
   Release,
+  RolloutPolicy,
   Service,
 } from '../store/schema.ts';
 import { formatDuration } from '../validation/fields.ts';
@@ -60,20 +62,7 @@ export function serviceJson(service: Service) {
             liveTargetGroup: service.live_target_group,
           }
         : null,
-    policy: {
-      steps: service.steps,
-      bakeSeconds: service.bake_seconds,
-      analysisIntervalSeconds: service.analysis_interval_seconds,
-      max5xxRate: service.max_5xx_rate,
-      maxP99Ms: service.max_p99_ms,
-      minRequests: service.min_requests,
-      failureLimit: service.failure_limit,
-      confidence: service.confidence,
-      maxAnalysisSeconds: service.max_analysis_seconds,
-      progressDeadlineSeconds: service.progress_deadline_seconds,
-      rollbackWindowSeconds: service.rollback_window_seconds,
-      max5xxRateIncrease: service.max_5xx_rate_increase,
-    },
+    policy: policyOf(service),
     observed:
       service.observed_at !== null
         ? { runningCount: service.observed_running_count, at: iso(service.observed_at) }
@@ -189,12 +178,9 @@ export function stepsOf(
   return deployment.policy?.steps ?? serviceSteps;
 }
 
-/** A rollout policy without `first`: what a service has and a deployment keeps. */
-export type PolicyFields = Omit<PolicySnapshot, 'first'>;
-
 /** Each field of a policy in words, in the order `policyLine` shows them. */
-function policyParts(policy: PolicyFields): [keyof PolicyFields, string][] {
-  const parts: [keyof PolicyFields, string][] = [
+function policyParts(policy: RolloutPolicy): [keyof RolloutPolicy, string][] {
+  const parts: [keyof RolloutPolicy, string][] = [
     ['steps', `steps ${policy.steps.join(',')}%`],
     ['bakeSeconds', `bake ${formatDuration(policy.bakeSeconds)}`],
     ['analysisIntervalSeconds', `windows of ${formatDuration(policy.analysisIntervalSeconds)}`],
@@ -217,7 +203,7 @@ function policyParts(policy: PolicyFields): [keyof PolicyFields, string][] {
 }
 
 /** A policy on one line: `steps 10,100%, bake 5m, …, confidence 0.95, analysis at most 30m, …`. */
-export function policyLine(policy: PolicyFields): string {
+export function policyLine(policy: RolloutPolicy): string {
   return policyParts(policy)
     .map(([, text]) => text)
     .join(', ');
@@ -227,13 +213,11 @@ export function policyLine(policy: PolicyFields): string {
  * The fields in which a deployment's policy snapshot differs from `current`, in words and with
  * the snapshot's values (`steps 10,50,100%, confidence 0.9`); empty when they agree.
  */
-export function policyDifference(snapshot: PolicySnapshot, current: PolicyFields): string[] {
-  const differs = (key: keyof PolicyFields) =>
+export function policyDifference(snapshot: PolicySnapshot, current: RolloutPolicy): string[] {
+  const differs = (key: keyof RolloutPolicy) =>
     JSON.stringify(snapshot[key] ?? null) !== JSON.stringify(current[key]);
-  // `first` says how the deployment started, not what a person set: it is no difference.
-  const keys = (Object.keys(current) as (keyof PolicyFields | 'first')[]).filter(
-    (key): key is keyof PolicyFields => key !== 'first' && differs(key),
-  );
+  // The current policy's keys: `first` says how the deployment started, not what a person set.
+  const keys = (Object.keys(current) as (keyof RolloutPolicy)[]).filter(differs);
   // Words for the snapshot's values; a field it lacks (written by an older Berth) borrows the
   // current value only so that the words can be made, and is named as missing.
   const texts = new Map(policyParts({ ...current, ...snapshot }));
@@ -276,7 +260,7 @@ export interface EvidenceView {
  */
 export function evidenceView(
   evidence: StepEvidence,
-  policy: Pick<PolicyFields, 'confidence' | 'max5xxRate'>,
+  policy: Pick<RolloutPolicy, 'confidence' | 'max5xxRate'>,
   percent: number | null,
 ): EvidenceView | null {
   const { newest } = evidence;

@@ -139,7 +139,8 @@ export function describeWeights(service: Service, weights: RuleWeights): string 
   return `a ${side(service.target_group_a_arn)} / b ${side(service.target_group_b_arn)}`;
 }
 
-function sameWeights(a: RuleWeights, b: RuleWeights): boolean {
+/** Whether two weight sets send the same traffic (a group left out has weight 0). */
+export function sameWeights(a: RuleWeights, b: RuleWeights): boolean {
   const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
   for (const key of keys) if ((a[key] ?? 0) !== (b[key] ?? 0)) return false;
   return true;

@@ -17,7 +17,14 @@ import {
   specOf,
   type ReleaseSpec,
 } from './releases.ts';
-import type { Deployment, DeploymentKind, LaunchType, Release, Service } from './schema.ts';
+import type {
+  Deployment,
+  DeploymentKind,
+  LaunchType,
+  Release,
+  RolloutPolicy,
+  Service,
+} from './schema.ts';
 import { insertService, lockService, updateService } from './services.ts';
 
 /**
@@ -25,29 +32,7 @@ import { insertService, lockService, updateService } from './services.ts';
  * it must, writes, appends to the audit log and notifies the workers — all or nothing.
  */
 
-/** How a service's rollouts proceed and what a canary must stay under. */
-export interface RolloutPolicy {
-  steps: number[];
-  bakeSeconds: number;
-  analysisIntervalSeconds: number;
-  max5xxRate: number;
-  maxP99Ms: number;
-  minRequests: number;
-  failureLimit: number;
-  /** How long a step may take for its tasks to run and turn healthy. */
-  progressDeadlineSeconds: number;
-  /** How long the previous release's task set stays warm after a promotion, for instant rollback. */
-  rollbackWindowSeconds: number;
-  /** Fail when the canary's 5xx rate exceeds the stable one's by more than this; null = no check. */
-  max5xxRateIncrease: number | null;
-  /**
-   * How sure a verdict must be: a release at a quarter of `max5xxRate` fails, and one at twice
-   * it passes, each with probability at most 1 − confidence.
-   */
-  confidence: number;
-  /** How long one step's analysis may stay undecided before the canary is rolled back. */
-  maxAnalysisSeconds: number;
-}
+export type { RolloutPolicy } from './schema.ts';
 
 /** The service-level settings: where it runs and how traffic reaches it. */
 export interface ServiceSettings {

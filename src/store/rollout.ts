@@ -6,6 +6,7 @@ import type {
   DeploymentPhase,
   PolicySnapshot,
   Release,
+  RolloutPolicy,
   Service,
 } from './schema.ts';
 
@@ -166,11 +167,8 @@ export async function recordAnalysisWindow(db: Db, window: NewAnalysisWindow): P
     .execute();
 }
 
-/**
- * The service's rollout policy as a deployment keeps it. `first`: nothing to compare with yet
- * (no live release, or scaled to zero), so the deployment goes straight to 100 %.
- */
-export function policySnapshotOf(service: Service, first: boolean): PolicySnapshot {
+/** The rollout policy columns of a service, as one object. */
+export function policyOf(service: Service): RolloutPolicy {
   return {
     steps: [...service.steps],
     bakeSeconds: service.bake_seconds,
@@ -184,6 +182,13 @@ export function policySnapshotOf(service: Service, first: boolean): PolicySnapsh
     progressDeadlineSeconds: service.progress_deadline_seconds,
     rollbackWindowSeconds: service.rollback_window_seconds,
     max5xxRateIncrease: service.max_5xx_rate_increase,
-    first,
   };
+}
+
+/**
+ * The service's rollout policy as a deployment keeps it. `first`: nothing to compare with yet
+ * (no live release, or scaled to zero), so the deployment goes straight to 100 %.
+ */
+export function policySnapshotOf(service: Service, first: boolean): PolicySnapshot {
+  return { ...policyOf(service), first };
 }

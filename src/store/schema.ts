@@ -109,11 +109,8 @@ export interface DeploymentTable {
   promote_requested_by: string | null;
 }
 
-/**
- * What a deployment is judged by, fixed when a worker first claims it: a later change to the
- * service (or `berth scale 0`) applies to the next deployment, never to a step under way.
- */
-export interface PolicySnapshot {
+/** How a service's rollouts proceed and what a canary must stay under. */
+export interface RolloutPolicy {
   steps: number[];
   bakeSeconds: number;
   analysisIntervalSeconds: number;
@@ -121,11 +118,26 @@ export interface PolicySnapshot {
   maxP99Ms: number;
   minRequests: number;
   failureLimit: number;
-  confidence: number;
-  maxAnalysisSeconds: number;
+  /** How long a step may take for its tasks to run and turn healthy. */
   progressDeadlineSeconds: number;
+  /** How long the previous release's task set stays warm after a promotion, for instant rollback. */
   rollbackWindowSeconds: number;
+  /** Fail when the canary's 5xx rate exceeds the stable one's by more than this; null = no check. */
   max5xxRateIncrease: number | null;
+  /**
+   * How sure a verdict must be: a release at a quarter of `max5xxRate` fails, and one at twice
+   * it passes, each with probability at most 1 − confidence.
+   */
+  confidence: number;
+  /** How long one step's analysis may stay undecided before the canary is rolled back. */
+  maxAnalysisSeconds: number;
+}
+
+/**
+ * What a deployment is judged by, fixed when a worker first claims it: a later change to the
+ * service (or `berth scale 0`) applies to the next deployment, never to a step under way.
+ */
+export interface PolicySnapshot extends RolloutPolicy {
   /**
    * Nothing to compare with when it started: no live release yet, or scaled to zero. Such a
    * deployment goes straight to 100 % without analysis.

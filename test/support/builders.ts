@@ -1,13 +1,9 @@
 import type { CliResult } from './cli.ts';
 import { berth } from './cli.ts';
 
-/** `berth service create` with sensible test defaults; `overrides` are extra flags. */
-export async function aService(
-  url: string,
-  name: string,
-  overrides: readonly string[] = [],
-): Promise<CliResult> {
-  const result = await berth(url, [
+/** The arguments of `berth service create NAME` with sensible test defaults, then `extra`. */
+export function serviceCreateArgs(name: string, extra: readonly string[] = []): string[] {
+  return [
     'service',
     'create',
     name,
@@ -17,8 +13,17 @@ export async function aService(
     'nginx:1.27',
     '--port',
     '80',
-    ...overrides,
-  ]);
+    ...extra,
+  ];
+}
+
+/** `berth service create` with sensible test defaults; `overrides` are extra flags. */
+export async function aService(
+  url: string,
+  name: string,
+  overrides: readonly string[] = [],
+): Promise<CliResult> {
+  const result = await berth(url, serviceCreateArgs(name, overrides));
   if (result.code !== 0) throw new Error(`service create ${name} failed: ${result.stderr}`);
   return result;
 }

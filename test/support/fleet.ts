@@ -11,6 +11,7 @@ import type { SimulatedAws } from '../../src/cloud/sim/simulated-aws.ts';
 import { createLogger } from '../../src/logging.ts';
 import type { InfrastructureProvider } from '../../src/reconciler/context.ts';
 import { Worker } from '../../src/reconciler/worker-loop.ts';
+import { serviceCreateArgs } from './builders.ts';
 import { berth, berthJson, BIN, ROOT, type CliResult } from './cli.ts';
 import { testDatabase, type TestDatabase } from './database.ts';
 
@@ -195,26 +196,23 @@ export function workerProcess(
   return child;
 }
 
+/** `berth service create NAME` with the fast policy (and `extra` flags); fails if refused. */
+export async function aFastService(
+  fleet: Fleet,
+  name = 'web',
+  extra: readonly string[] = [],
+): Promise<void> {
+  const created = await fleet.berth(serviceCreateArgs(name, [...FAST_POLICY, ...extra]));
+  if (created.code !== 0) throw new Error(`service create ${name} failed: ${created.stderr}`);
+}
+
 /** `berth service create NAME` with the fast policy, and its first release live. */
 export async function aLiveService(
   fleet: Fleet,
   name = 'web',
   extra: readonly string[] = [],
 ): Promise<void> {
-  const created = await fleet.berth([
-    'service',
-    'create',
-    name,
-    '--cluster',
-    'demo',
-    '--image',
-    'nginx:1.27',
-    '--port',
-    '80',
-    ...FAST_POLICY,
-    ...extra,
-  ]);
-  if (created.code !== 0) throw new Error(`service create ${name} failed: ${created.stderr}`);
+  await aFastService(fleet, name, extra);
   const first = await finished(fleet, name);
   if (first.outcome !== 'succeeded') {
     throw new Error(`the first release of ${name} did not go live: ${first.reason ?? ''}`);

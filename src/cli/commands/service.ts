@@ -1,7 +1,7 @@
 import { changeService, createService } from '../../store/desired-state.ts';
 import { serviceHistory } from '../../store/history.ts';
 import { findRelease, latestRelease } from '../../store/releases.ts';
-import { policySnapshotOf } from '../../store/rollout.ts';
+import { policyOf } from '../../store/rollout.ts';
 import { findService, listServices } from '../../store/services.ts';
 import { parseMessage, parseServiceName } from '../../validation/fields.ts';
 import type { CliContext } from '../context.ts';
@@ -154,7 +154,7 @@ export async function serviceShow(context: CliContext, rawName: string): Promise
       ? undefined
       : history.releases.find((release) => release.id === service.current_release_id);
   const latest = history.releases[0];
-  const current = policySnapshotOf(service, false);
+  const current = policyOf(service);
   // A deployment keeps the policy it was claimed under; a change since applies to the next one.
   const snapshot = history.active?.policy ?? null;
   const differences = snapshot === null ? [] : policyDifference(snapshot, current);

@@ -3,7 +3,7 @@ import { updateDeployment, type DeploymentProgress } from '../../store/rollout.t
 import { appendEvent } from '../../store/events.ts';
 import type { Db } from '../../store/database.ts';
 import type { Deployment, PolicySnapshot, Release, Service } from '../../store/schema.ts';
-import { describeWeights } from '../assert-service.ts';
+import { describeWeights, liveOnly, sameWeights } from '../assert-service.ts';
 import { fenced, mutate, type PassContext } from '../context.ts';
 import { EVENTS } from '../reasons.ts';
 
@@ -125,7 +125,7 @@ export function targetGroup(service: Service, side: 'a' | 'b'): string {
 }
 
 /** `a` or `b` for one of the service's target group ARNs. */
-export function sideOf(service: Service, arn: string): string {
+function sideOf(service: Service, arn: string): string {
   if (arn === service.target_group_a_arn) return 'a';
   if (arn === service.target_group_b_arn) return 'b';
   return arn;
@@ -156,18 +156,11 @@ export function weightsFor(run: Run, percent: number): RuleWeights {
   };
 }
 
-/** All traffic to the live target group. */
+/** All traffic to the live target group (see `liveOnly`); its target groups must be known. */
 export function stableOnly(service: Service): RuleWeights {
-  return {
-    [targetGroup(service, service.live_target_group)]: 100,
-    [targetGroup(service, other(service.live_target_group))]: 0,
-  };
-}
-
-export function sameWeights(a: RuleWeights, b: RuleWeights): boolean {
-  const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
-  for (const key of keys) if ((a[key] ?? 0) !== (b[key] ?? 0)) return false;
-  return true;
+  const weights = liveOnly(service);
+  if (weights === undefined) throw new Error(`service ${service.name} has no target groups`);
+  return weights;
 }
 
 /**
