@@ -73,6 +73,7 @@ async function newService(): Promise<RequestedRelease> {
       max5xxRateIncrease: null,
       confidence: 0.95,
       maxAnalysisSeconds: 1800,
+      maxFailedLaunches: 3,
     },
     release: SPEC,
     message: null,

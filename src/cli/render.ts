@@ -195,6 +195,12 @@ function policyParts(policy: RolloutPolicy): [keyof RolloutPolicy, string][] {
       `progress deadline ${formatDuration(policy.progressDeadlineSeconds)}`,
     ],
     ['rollbackWindowSeconds', `rollback window ${formatDuration(policy.rollbackWindowSeconds)}`],
+    [
+      'maxFailedLaunches',
+      policy.maxFailedLaunches === 0
+        ? 'failed launches not counted'
+        : `roll back after ${policy.maxFailedLaunches} failed launch(es)`,
+    ],
   ];
   if (policy.max5xxRateIncrease !== null) {
     parts.push(['max5xxRateIncrease', `max 5xx increase over stable ${policy.max5xxRateIncrease}`]);

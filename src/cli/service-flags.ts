@@ -54,6 +54,7 @@ export interface ServiceFlags {
   progressDeadline?: string;
   rollbackWindow?: string;
   max5xxIncrease?: string;
+  maxFailedLaunches?: string;
 }
 
 /** Adds the flags `service create` and `service update` share; create's three are required. */
@@ -115,6 +116,10 @@ export function addServiceFlags(command: Command, mode: 'create' | 'update'): Co
     .option(
       '--max-5xx-increase <rate>',
       "fail when the canary's 5xx rate exceeds the stable one's by more than this (default: no check)",
+    )
+    .option(
+      '--max-failed-launches <count>',
+      'canary tasks that may stop before turning healthy before a rollback, 0–1000; 0 waits for the progress deadline (default 3)',
     );
   // Defined after --public-ip, so that leaving both out stays undefined (commander's rule).
   if (!required) command.option('--no-public-ip', 'stop assigning public IPs to tasks');
@@ -134,6 +139,7 @@ const DEFAULT_POLICY: RolloutPolicy = {
   progressDeadlineSeconds: 600,
   rollbackWindowSeconds: 600,
   max5xxRateIncrease: null,
+  maxFailedLaunches: 3,
 };
 
 /** Every flag parsed on its own; undefined where it was not given. */
@@ -184,6 +190,9 @@ export function parseServiceFlags(flags: ServiceFlags, mode: 'create' | 'update'
       parseDuration('--rollback-window', raw, { minSeconds: 0, maxSeconds: 86400 }),
     ),
     max5xxIncrease: opt(flags.max5xxIncrease, (raw) => parseRate('--max-5xx-increase', raw)),
+    maxFailedLaunches: opt(flags.maxFailedLaunches, (raw) =>
+      parseCount('--max-failed-launches', raw, { min: 0, max: 1000 }),
+    ),
   };
   checkTogether(flags, ['listenerRule', '--listener-rule'], ['targetGroups', '--target-groups']);
   checkTogether(flags, ['subnets', '--subnets'], ['securityGroups', '--security-groups']);
@@ -279,6 +288,7 @@ export function newServiceFrom(
       progressDeadlineSeconds: flags.progressDeadline ?? DEFAULT_POLICY.progressDeadlineSeconds,
       rollbackWindowSeconds: flags.rollbackWindow ?? DEFAULT_POLICY.rollbackWindowSeconds,
       max5xxRateIncrease: flags.max5xxIncrease ?? DEFAULT_POLICY.max5xxRateIncrease,
+      maxFailedLaunches: flags.maxFailedLaunches ?? DEFAULT_POLICY.maxFailedLaunches,
     },
     release: {
       image: flags.image.reference,
@@ -359,5 +369,6 @@ export function serviceUpdateFrom(
   if (flags.progressDeadline !== undefined) policy.progressDeadlineSeconds = flags.progressDeadline;
   if (flags.rollbackWindow !== undefined) policy.rollbackWindowSeconds = flags.rollbackWindow;
   if (flags.max5xxIncrease !== undefined) policy.max5xxRateIncrease = flags.max5xxIncrease;
+  if (flags.maxFailedLaunches !== undefined) policy.maxFailedLaunches = flags.maxFailedLaunches;
   return { settings, policy, release };
 }

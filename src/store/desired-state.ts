@@ -451,6 +451,7 @@ function policyRow(policy: RolloutPolicy) {
     max_5xx_rate_increase: policy.max5xxRateIncrease,
     confidence: policy.confidence,
     max_analysis_seconds: policy.maxAnalysisSeconds,
+    max_failed_launches: policy.maxFailedLaunches,
   };
 }
 

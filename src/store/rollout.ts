@@ -4,6 +4,7 @@ import type {
   AnalysisWindow,
   Deployment,
   DeploymentPhase,
+  ObservedRollout,
   PolicySnapshot,
   Release,
   RolloutPolicy,
@@ -23,6 +24,7 @@ export type DeploymentProgress = Partial<{
   bake_started_at: Date | null;
   reason: string;
   policy: PolicySnapshot;
+  observed: ObservedRollout;
 }>;
 
 export async function updateDeployment(
@@ -30,12 +32,13 @@ export async function updateDeployment(
   id: number,
   changes: DeploymentProgress,
 ): Promise<Deployment> {
-  const { policy, ...rest } = changes;
+  const { policy, observed, ...rest } = changes;
   return db
     .updateTable('deployments')
     .set({
       ...rest,
       ...(policy !== undefined ? { policy: JSON.stringify(policy) } : {}),
+      ...(observed !== undefined ? { observed: JSON.stringify(observed) } : {}),
       updated_at: sql<Date>`now()`,
     })
     .where('id', '=', id)
@@ -182,6 +185,7 @@ export function policyOf(service: Service): RolloutPolicy {
     progressDeadlineSeconds: service.progress_deadline_seconds,
     rollbackWindowSeconds: service.rollback_window_seconds,
     max5xxRateIncrease: service.max_5xx_rate_increase,
+    maxFailedLaunches: service.max_failed_launches,
   };
 }
 

@@ -46,6 +46,8 @@ export interface ServiceTable {
   applied_desired_count: number | null;
   /** Task sets not made by Berth that were reported already (reported once, never removed). */
   reported_foreign_task_sets: Generated<string[]>;
+  /** Canary tasks that may stop before turning healthy before a rollback; 0 = not counted. */
+  max_failed_launches: Generated<number>;
   created_at: Generated<Date>;
   updated_at: Generated<Date>;
 }
@@ -107,6 +109,48 @@ export interface DeploymentTable {
   policy: ColumnType<PolicySnapshot | null, string | null, string | null>;
   /** Who asked for the promotion (`berth promote`), beside `promote_requested_at`. */
   promote_requested_by: string | null;
+  /** What a worker last observed of the deployment's task sets; null until it looked. */
+  observed: ColumnType<ObservedRollout | null, string | null, string | null>;
+}
+
+/** One task set as a worker observed it during a rollout. */
+export interface ObservedTaskSetState {
+  arn: string;
+  /** The tasks ECS wants of it (the service's desired count times its scale, rounded up). */
+  desired: number;
+  running: number;
+  /** Healthy in its target group; null when not read this time. */
+  healthy: number | null;
+}
+
+/** A task ECS stopped, as DescribeTasks tells it. */
+export interface StoppedTaskSeen {
+  taskArn: string;
+  stoppedAt: string;
+  /** ECS's `stopCode`: `EssentialContainerExited`, `TaskFailedToStart`, … */
+  stopCode: string | null;
+  /** ECS's `stoppedReason`, e.g. `Essential container in task exited`. */
+  reason: string;
+  /** The essential container's exit code; null when it never ran or ECS does not say. */
+  exitCode: number | null;
+}
+
+/**
+ * What the worker saw of a rollout's task sets on its last pass that looked: written with the
+ * pass's progress, under the lease, and read by `status`, `watch` and `--wait`.
+ */
+export interface ObservedRollout {
+  /** When the worker looked (ISO 8601). */
+  at: string;
+  canary:
+    | (ObservedTaskSetState & {
+        /** Canary tasks that stopped before turning healthy since the step began. */
+        failedLaunches: number;
+        /** The newest of those stopped tasks, newest first (a few). */
+        stopped: StoppedTaskSeen[];
+      })
+    | null;
+  stable: ObservedTaskSetState | null;
 }
 
 /** How a service's rollouts proceed and what a canary must stay under. */
@@ -131,6 +175,11 @@ export interface RolloutPolicy {
   confidence: number;
   /** How long one step's analysis may stay undecided before the canary is rolled back. */
   maxAnalysisSeconds: number;
+  /**
+   * Canary tasks that may stop before turning healthy (a crash loop) before the canary is
+   * rolled back; 0: not counted, the progress deadline alone decides.
+   */
+  maxFailedLaunches: number;
 }
 
 /**
