@@ -125,10 +125,10 @@ describe('a rollout on the simulated AWS', () => {
     assert.match(deployment.reason ?? '', /p99 latency \d+(\.\d+)? ms > 800 ms/);
   });
 
-  it('a task set that never turns healthy is rolled back at the progress deadline', async () => {
+  it('a task set that never turns healthy is rolled back at the progress deadline when failed launches are not counted', async () => {
     const fleet = await aFleet('progress deadline');
     fleet.startWorker();
-    await liveService(fleet, 'web', ['--progress-deadline', '10s']);
+    await liveService(fleet, 'web', ['--progress-deadline', '10s', '--max-failed-launches', '0']);
     await fleet.berth(['deploy', 'web', '--image', 'nginx:1.28-crash']);
     const deployment = await finished(fleet, 'web', 30_000);
     assert.equal(deployment.outcome, 'rolled_back');

@@ -1110,7 +1110,16 @@ describe('behaviour profiles', () => {
 
     assert.deepEqual(
       { ...behaviourOf('web:v3-slow', file) },
-      { errorRate: 0.5, p99Ms: 2000, avgMs: 600, startMs: 10, healthMs: 500, crash: false },
+      {
+        errorRate: 0.5,
+        p99Ms: 2000,
+        avgMs: 600,
+        startMs: 10,
+        healthMs: 500,
+        crash: false,
+        crashAfterMs: 500,
+        exitCode: 1,
+      },
     );
     assert.equal(behaviourOf('web:v4', file).startMs, 20);
     assert.equal(behaviourOf('api:v1', file).startMs, 1000);

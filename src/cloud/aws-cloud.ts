@@ -10,7 +10,9 @@ import {
   DeleteTaskSetCommand,
   DescribeServicesCommand,
   DescribeTaskDefinitionCommand,
+  DescribeTasksCommand,
   ECSClient,
+  ListTasksCommand,
   RegisterTaskDefinitionCommand,
   UpdateServiceCommand,
   UpdateServicePrimaryTaskSetCommand,
@@ -32,6 +34,7 @@ import type {
   ObservedService,
   ObservedTaskSet,
   RuleWeights,
+  StoppedTask,
   TargetGroupMetrics,
   TaskDefinitionSpec,
   TaskSetSpec,
@@ -496,6 +499,43 @@ export class AwsCloud implements Cloud {
     return (output.TargetHealthDescriptions ?? []).filter(
       (target) => target.TargetHealth?.State === 'healthy',
     ).length;
+  }
+
+  /**
+   * ECS keeps no count of a task set's failed launches (a service's deployments have
+   * `failedTasks`, task sets do not), so the stopped tasks are read instead: ECS starts a task
+   * set's tasks with `startedBy` set to the task set's id (`ecs-svc/…`, the end of its ARN), and
+   * lists stopped tasks for at least an hour. The API reference asks that `startedBy` be the only
+   * filter; `desiredStatus` is accepted beside it, and the same two calls work on AWS, moto and
+   * the simulated AWS. One page (100 tasks) is enough: a rollback comes after a few.
+   */
+  async stoppedTasks(cluster: string, taskSetArn: string): Promise<StoppedTask[]> {
+    const startedBy = taskSetArn.split('/').slice(-2).join('/');
+    const listed = await this.#call('ecs:ListTasks', `task set ${taskSetArn}`, (options) =>
+      this.#clients.ecs.send(
+        new ListTasksCommand({ cluster, startedBy, desiredStatus: 'STOPPED', maxResults: 100 }),
+        options,
+      ),
+    );
+    const arns = listed.taskArns ?? [];
+    if (arns.length === 0) return [];
+    const described = await this.#call('ecs:DescribeTasks', `task set ${taskSetArn}`, (options) =>
+      this.#clients.ecs.send(new DescribeTasksCommand({ cluster, tasks: arns }), options),
+    );
+    return (described.tasks ?? []).flatMap((task): StoppedTask[] => {
+      if (task.taskArn === undefined || task.stoppedAt === undefined) return [];
+      const exited = (task.containers ?? []).find((container) => container.exitCode !== undefined);
+      return [
+        {
+          taskArn: task.taskArn,
+          startedAt: task.startedAt ?? null,
+          stoppedAt: task.stoppedAt,
+          stopCode: task.stopCode ?? null,
+          stoppedReason: task.stoppedReason ?? task.stopCode ?? 'stopped',
+          exitCode: exited?.exitCode ?? null,
+        },
+      ];
+    });
   }
 
   async targetGroupMetrics(

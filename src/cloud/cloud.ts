@@ -62,6 +62,19 @@ export interface TaskSetSpec {
   externalId: string;
 }
 
+/** A task ECS stopped, as DescribeTasks tells it. */
+export interface StoppedTask {
+  taskArn: string;
+  /** When it turned RUNNING; null when it never did (it failed to start). */
+  startedAt: Date | null;
+  stoppedAt: Date;
+  /** `EssentialContainerExited`, `TaskFailedToStart`, `ServiceSchedulerInitiated`, … */
+  stopCode: string | null;
+  stoppedReason: string;
+  /** The exit code of the first container that has one; null when none ran to an exit. */
+  exitCode: number | null;
+}
+
 /** Target group ARN → weight, as the listener rule forwards. */
 export type RuleWeights = Record<string, number>;
 
@@ -131,6 +144,11 @@ export interface Cloud {
   readRulesWeights(ruleArns: readonly string[]): Promise<Map<string, RuleWeights>>;
   setRuleWeights(ruleArn: string, weights: RuleWeights): Promise<void>;
   healthyTargetCount(targetGroupArn: string): Promise<number>;
+  /**
+   * The tasks of one task set that ECS stopped lately (it lists them for at least an hour): one
+   * ListTasks page and one DescribeTasks, at most 100 tasks, in no particular order.
+   */
+  stoppedTasks(cluster: string, taskSetArn: string): Promise<StoppedTask[]>;
   /** ALB metrics of many target groups over one window, in as few GetMetricData calls as fit. */
   targetGroupMetrics(
     queries: readonly MetricsQuery[],

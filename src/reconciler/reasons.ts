@@ -13,7 +13,14 @@ export const REASONS = {
   notEnoughTraffic: 'not enough traffic to judge',
   /** The analysis deadline passed with errors judged but another check (latency) undecided. */
   undecided: 'analysis undecided',
+  /** The canary's tasks stopped before turning healthy `--max-failed-launches` times. */
+  failedLaunches: 'canary tasks keep stopping before they turn healthy',
 } as const;
+
+/** How a stopped task ended, as people read it: `exit 1 (Essential container in task exited)`. */
+export function describeStop(task: { exitCode: number | null; reason: string }): string {
+  return task.exitCode === null ? task.reason : `exit ${task.exitCode} (${task.reason})`;
+}
 
 /** Event kinds the workers append; see README "Audit log". */
 export const EVENTS = {

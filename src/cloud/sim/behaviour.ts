@@ -12,8 +12,15 @@ export interface BehaviourProfile {
   startMs: number;
   /** From RUNNING to healthy in the target group, in milliseconds. */
   healthMs: number;
-  /** Tasks exit before they turn RUNNING, forever (a crash loop). */
+  /**
+   * Tasks exit before they turn healthy, forever (a crash loop): each runs `crashAfterMs` past
+   * its start, stops with `exitCode`, and ECS launches a replacement.
+   */
   crash: boolean;
+  /** How long a crashing task's container runs before it exits, in milliseconds. */
+  crashAfterMs: number;
+  /** The exit code a crashing task's essential container stops with. */
+  exitCode: number;
 }
 
 /** A healthy service; quick to start, so that a test runs a whole rollout in seconds. */
@@ -24,6 +31,8 @@ export const HEALTHY: Readonly<BehaviourProfile> = {
   startMs: 1000,
   healthMs: 500,
   crash: false,
+  crashAfterMs: 500,
+  exitCode: 1,
 };
 
 /** The environment variable naming a JSON file of profiles by image substring. */

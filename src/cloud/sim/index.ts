@@ -8,6 +8,7 @@ import { ecrHandlers } from './ecr.ts';
 import { ecsHandlers } from './ecs.ts';
 import { elbv2Handlers } from './elbv2.ts';
 import { SimulatedAws, type SimOptions } from './simulated-aws.ts';
+import { ecsTaskHandlers } from './tasks.ts';
 
 export { behaviourOf, HEALTHY, PROFILES_ENV, type BehaviourProfile } from './behaviour.ts';
 export {
@@ -43,6 +44,7 @@ type AnyDb = Kysely<any>;
 export function createSimulatedAws(db: AnyDb, options: SimulatedAwsOptions = {}): SimulatedAws {
   return new SimulatedAws(db, options)
     .register('ecs', ecsHandlers)
+    .register('ecs', ecsTaskHandlers)
     .register('elbv2', elbv2Handlers)
     .register('ecr', ecrHandlers)
     .register('cloudwatch', cloudwatchHandlers(options));

@@ -1,6 +1,7 @@
 import type { ObservedTaskSet } from '../../cloud/cloud.ts';
 import { canaryExternalId } from '../assert-service.ts';
-import { REASONS } from '../reasons.ts';
+import { describeStop, REASONS } from '../reasons.ts';
+import { failedLaunches, recordObserved } from './observe.ts';
 import {
   applyProgress,
   canarySide,
@@ -91,9 +92,15 @@ export async function canaryTaskSet(
   return proceed(canary);
 }
 
+/** For a deployment snapshotted before `--max-failed-launches` existed. */
+const DEFAULT_MAX_FAILED_LAUNCHES = 3;
+
 /**
  * Stage 3: the canary's tasks healthy in its target group (the ALB's view decides: a task that
- * runs but fails its health checks serves nothing), within the progress deadline.
+ * runs but fails its health checks serves nothing), within the progress deadline. While they
+ * are not, the canary's stopped tasks are read (two calls, only then): a crash loop is rolled
+ * back after `maxFailedLaunches` failed launches, with the last one's exit code and reason,
+ * instead of waiting out the deadline. What was seen is recorded for `status` and `watch`.
  */
 export async function canaryHealth(run: Run, canary: ObservedTaskSet): Promise<StageResult> {
   const { service } = run;
@@ -105,8 +112,32 @@ export async function canaryHealth(run: Run, canary: ObservedTaskSet): Promise<S
     healthy = await run.ctx.cloud.healthyTargetCount(targetGroup(service, canarySide(run)));
     ready = healthy >= canary.computedDesiredCount;
   }
-  if (ready) return proceed(undefined);
   const entered = run.deployment.step_entered_at ?? run.ctx.now();
+  const maxFailed = run.policy.maxFailedLaunches ?? DEFAULT_MAX_FAILED_LAUNCHES;
+  const failures =
+    ready || maxFailed === 0
+      ? undefined
+      : failedLaunches(await run.ctx.cloud.stoppedTasks(service.cluster, canary.arn), entered);
+  await recordObserved(run, canary, healthy, failures);
+  if (ready) return proceed(undefined);
+  const last = failures?.[0];
+  if (failures !== undefined && last !== undefined && failures.length >= maxFailed) {
+    return {
+      next: 'rollBack',
+      reason:
+        `${REASONS.failedLaunches}: ${failures.length} failed ${failures.length === 1 ? 'launch' : 'launches'} ` +
+        `(at most ${maxFailed}), the last: ${describeStop(last)}`,
+      data: {
+        failedLaunches: failures.length,
+        maxFailedLaunches: maxFailed,
+        exitCode: last.exitCode,
+        stoppedReason: last.reason,
+        stopCode: last.stopCode,
+        healthy,
+        desired: canary.computedDesiredCount,
+      },
+    };
+  }
   const waited = run.ctx.now().getTime() - entered.getTime();
   if (waited > run.policy.progressDeadlineSeconds * 1000) {
     return {

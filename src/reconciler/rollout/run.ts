@@ -25,6 +25,8 @@ export interface Run {
   progress: DeploymentProgress;
   /** Events to append with the progress. */
   notes: Note[];
+  /** The ECS service as this pass last described it (for the observed task sets). */
+  observedService?: ObservedService | undefined;
 }
 
 /** An audit-log entry a stage leaves for the end of the pass. */
@@ -112,7 +114,8 @@ export function mutation<T>(
 export async function observeService(run: Run): Promise<ObservedService | undefined> {
   const { cluster, ecs_service_name: name } = run.service;
   const found = await run.ctx.cloud.describeServices(cluster, [name]);
-  return found.get(name);
+  run.observedService = found.get(name);
+  return run.observedService;
 }
 
 export const other = (side: 'a' | 'b'): 'a' | 'b' => (side === 'a' ? 'b' : 'a');
