@@ -21,6 +21,8 @@ const code = await runCli(process.argv.slice(2), {
   },
   env: process.env,
   signal: controller.signal,
+  isTTY: process.stderr.isTTY,
+  columns: process.stderr.columns,
 });
 
 // Exit with the command's code even if something (a timer, a socket) would keep the process

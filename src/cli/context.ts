@@ -16,6 +16,10 @@ export interface CliIo {
   env: NodeJS.ProcessEnv;
   /** Aborted on SIGINT/SIGTERM: long commands (`up`, `events --follow`, `--wait`) end cleanly. */
   signal: AbortSignal;
+  /** stderr is a terminal: live views are redrawn in place there instead of appended. */
+  isTTY?: boolean;
+  /** The terminal's width, when it is one. */
+  columns?: number | undefined;
 }
 
 /** What a command produced: the `--json` document and the lines a person reads. */
@@ -49,6 +53,11 @@ export class CliContext {
   get environment(): BerthEnvironment {
     if (this.#environment instanceof InputError) throw this.#environment;
     return this.#environment;
+  }
+
+  /** Whether live views may redraw in place (stderr is a terminal). */
+  get isTTY(): boolean {
+    return this.io.isTTY === true;
   }
 
   /** Checks the environment before a command reads or writes anything. */

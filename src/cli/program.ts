@@ -4,6 +4,7 @@ import { InputError } from '../validation/input-error.ts';
 import { CliContext, type CliIo } from './context.ts';
 import { migrate, up } from './commands/admin.ts';
 import { infraBootstrap } from './commands/infra.ts';
+import { watch } from './commands/watch.ts';
 import { worker } from './commands/worker.ts';
 import { events, history, status } from './commands/read.ts';
 import {
@@ -173,6 +174,11 @@ function buildProgram(context: CliContext, setExit: (code: number) => void): Com
   command(program, 'status [NAME]', 'desired against observed, active deployment and step').action(
     act((name: string | undefined) => status(context, name)),
   );
+  command(
+    program,
+    'watch <NAME>',
+    'the live view of the active (or newest) deployment until it finishes; exit 1 unless it goes live',
+  ).action(act((name: string) => watch(context, name)));
   command(program, 'history <NAME>', 'releases and deployments, newest first').action(
     act((name: string) => history(context, name)),
   );

@@ -1,10 +1,28 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Db } from '../store/database.ts';
 import { findDeployment, windowsJudgedAfter } from '../store/history.ts';
+import { findRelease } from '../store/releases.ts';
 import { policySnapshotOf } from '../store/rollout.ts';
 import type { AnalysisWindow, Deployment, Service } from '../store/schema.ts';
 import type { CliContext } from './context.ts';
-import { evidenceLine, evidenceView, iso, stepsOf, windowLabel } from './render.ts';
+import {
+  deploymentSummary,
+  evidenceLine,
+  evidenceView,
+  iso,
+  stepsOf,
+  windowLabel,
+} from './render.ts';
+import {
+  observedKey,
+  tasksLine,
+  timeLeftOf,
+  timeLeftText,
+  viewLines,
+  weightsLine,
+  weightsOf,
+  windowNumbers,
+} from './rollout-view.ts';
 
 const POLL_MS = 500;
 const HEARTBEAT_MS = 30_000;
@@ -23,11 +41,15 @@ interface StepSeen {
 }
 
 /**
- * Follows a deployment until it finishes, printing each change of phase or step, each window as
- * it is judged, a promotion, and the outcome; and a line every 30 s while nothing changes (with
- * the evidence so far), so that a long wait never looks hung. With --json each change is one
- * JSON line on stdout (`{"event":"window"|"phase"|"promoted"|"outcome", …}`). Returns the
- * finished deployment, or undefined when the user interrupted the wait (the deployment goes on).
+ * Follows a deployment until it finishes. On a terminal the live view (see `rollout-view.ts`) is
+ * redrawn in place; otherwise each change is a line on stderr — a change of phase or step, the
+ * weights, the task sets' counts and failed launches, each window as it is judged (its numbers
+ * beside the thresholds), a promotion, the outcome — and a line every 30 s while nothing
+ * changes (with the evidence and the time left), so that a long wait never looks hung. With
+ * --json each change is one JSON line on stdout (`{"event":"phase"|"weights"|"tasks"|"window"|
+ * "promoted"|"outcome", …}`), always ending with the outcome (`outcome: null` when the wait was
+ * interrupted). Returns the finished deployment, or undefined when the user interrupted the
+ * wait (the deployment goes on).
  */
 export async function waitForDeployment(
   context: CliContext,
@@ -39,11 +61,20 @@ export async function waitForDeployment(
   const pollMs = timing.pollMs ?? POLL_MS;
   const heartbeatMs = timing.heartbeatMs ?? HEARTBEAT_MS;
   const started = Date.now();
+  const screen = context.isTTY && !context.json ? new Screen(context) : undefined;
+  /** A change as a JSON line, or as a line of text unless the view is redrawn instead. */
+  const change = (json: Record<string, unknown>, line: string) => {
+    if (screen === undefined) context.event(json, line);
+  };
   let lastState = '';
+  let lastWeights = '';
+  let lastObserved = '';
   let lastChange = Date.now();
   let lastWindowId = 0;
   let promotionShown = false;
+  const recentWindows: string[] = [];
   const seen = new Map<number, StepSeen>();
+  const versions = await releaseVersions(db, await findDeployment(db, id));
   for (;;) {
     // The deployment before its windows: a deployment seen finished then has every window it
     // judged already committed, so none is missed by returning below.
@@ -72,7 +103,10 @@ export async function waitForDeployment(
       seen.set(window.step_index, step);
       const percent = percentOf(window.step_index);
       const evidence = evidenceView({ ...step, newest: window }, policy, percent);
-      context.event(
+      const line = `${windowLabel(window, percent)}: ${window.verdict} — ${window.reason} [${windowNumbers(window, policy)}]`;
+      recentWindows.push(line);
+      if (recentWindows.length > RECENT_WINDOWS) recentWindows.shift();
+      change(
         {
           event: 'window',
           deploymentId: id,
@@ -83,9 +117,15 @@ export async function waitForDeployment(
           endedAt: iso(window.ended_at),
           verdict: window.verdict,
           reason: window.reason,
+          canary: {
+            requests: window.canary_requests,
+            errors5xx: window.canary_5xx,
+            p99Ms: window.canary_p99_ms,
+          },
+          thresholds: { max5xxRate: policy.max5xxRate, maxP99Ms: policy.maxP99Ms },
           evidence,
         },
-        `${windowLabel(window, percent)}: ${window.verdict} — ${window.reason}`,
+        line,
       );
       lastChange = now;
     }
@@ -94,12 +134,79 @@ export async function waitForDeployment(
       promotionShown = true;
       const by = deployment.promote_requested_by ?? 'someone';
       const at = deployment.promote_requested_at.toISOString();
-      context.event(
+      const line = `promoted by ${by} at ${at}: skipping the remaining steps and the analysis`;
+      recentWindows.push(line);
+      change(
         { event: 'promoted', deploymentId: id, by: deployment.promote_requested_by, at },
-        `promoted by ${by} at ${at}: skipping the remaining steps and the analysis`,
+        line,
       );
       lastChange = now;
     }
+
+    // Weights and task sets only once a worker has claimed the deployment (its policy fixed),
+    // and not after it finished: the outcome says where the traffic went.
+    const weights =
+      deployment.policy !== null && deployment.finished_at === null
+        ? weightsOf(deployment, steps)
+        : undefined;
+    const timeLeft = timeLeftOf(deployment);
+    if (weights !== undefined) {
+      const key = `${deployment.step_index} ${weights.canary} ${weights.stable} ${weights.verified}`;
+      if (key !== lastWeights) {
+        lastWeights = key;
+        change(
+          {
+            event: 'weights',
+            deploymentId: id,
+            stepIndex: deployment.step_index,
+            percent: percentOf(deployment.step_index),
+            canary: weights.canary,
+            stable: weights.stable,
+            verified: weights.verified,
+            deadline:
+              timeLeft === undefined ? null : { what: timeLeft.what, at: iso(timeLeft.until) },
+          },
+          `deployment #${id} weights: ${weightsLine(weights)}`,
+        );
+        lastChange = now;
+      }
+    }
+    const observedNow = deployment.finished_at === null ? deployment.observed : null;
+    const tasks =
+      observedNow === null ? undefined : tasksLine(observedNow, versions, policy.maxFailedLaunches);
+    if (observedNow !== null && observedKey(observedNow) !== lastObserved) {
+      lastObserved = observedKey(observedNow);
+      if (tasks !== '') {
+        change(
+          {
+            event: 'tasks',
+            deploymentId: id,
+            observedAt: observedNow.at,
+            canary: observedNow.canary,
+            stable: observedNow.stable,
+            maxFailedLaunches: policy.maxFailedLaunches,
+          },
+          `deployment #${id} tasks: ${tasks}`,
+        );
+        lastChange = now;
+      }
+    }
+
+    const current = seen.get(deployment.step_index);
+    const evidence =
+      current === undefined
+        ? null
+        : evidenceView(current, policy, percentOf(deployment.step_index));
+    screen?.draw(
+      viewLines({
+        header: deploymentSummary(deployment, versions.byId, service.steps),
+        weights,
+        tasks: tasks === '' ? undefined : tasks,
+        evidence,
+        windows: recentWindows,
+        timeLeft: timeLeft === undefined ? undefined : timeLeftText(timeLeft, now),
+      }),
+    );
 
     if (deployment.finished_at !== null) {
       context.event(
@@ -117,7 +224,7 @@ export async function waitForDeployment(
     const percent = percentOf(deployment.step_index);
     const state = `${deployment.phase}${percent !== null ? ` at ${percent}%` : ''}${deployment.paused ? ' (paused)' : ''}`;
     if (state !== lastState) {
-      context.event(
+      change(
         {
           event: 'phase',
           deploymentId: id,
@@ -130,24 +237,69 @@ export async function waitForDeployment(
       );
       lastState = state;
       lastChange = now;
-    } else if (now - lastChange >= heartbeatMs) {
-      // Not a change, so no JSON line: a reader of JSON has the windows themselves.
-      const current = seen.get(deployment.step_index);
-      const evidence =
-        current === undefined
-          ? null
-          : evidenceView(current, policy, percentOf(deployment.step_index));
+    } else if (now - lastChange >= heartbeatMs && screen === undefined) {
+      // Not a change, so no JSON line: a reader of JSON has the windows and the deadline.
       context.note(
         `deployment #${id}: still ${state} after ${Math.round((now - started) / 1000)}s` +
-          (evidence !== null ? `; evidence: ${evidenceLine(evidence)}` : ''),
+          (evidence !== null ? `; evidence: ${evidenceLine(evidence)}` : '') +
+          (timeLeft !== undefined ? `; ${timeLeftText(timeLeft, now)}` : ''),
       );
       lastChange = now;
     }
     try {
       await sleep(pollMs, undefined, { signal: context.io.signal });
     } catch {
-      context.note(`stopped waiting; deployment #${id} goes on (berth status to follow it)`);
+      context.event(
+        { event: 'outcome', deploymentId: id, outcome: null, reason: STOPPED_WAITING },
+        `stopped waiting; deployment #${id} goes on (berth status to follow it)`,
+      );
       return undefined;
     }
+  }
+}
+
+/** The reason of the outcome line of a wait that was interrupted. */
+const STOPPED_WAITING = 'stopped waiting; the deployment goes on';
+
+/** How many judged windows the redrawn view keeps on screen. */
+const RECENT_WINDOWS = 5;
+
+/** The versions of a deployment's releases, for the view's words. */
+async function releaseVersions(
+  db: Db,
+  deployment: Deployment,
+): Promise<{ from: number | null; to: number; byId: Map<number, number> }> {
+  const to = await findRelease(db, deployment.to_release_id);
+  const from =
+    deployment.from_release_id === null
+      ? undefined
+      : await findRelease(db, deployment.from_release_id);
+  const byId = new Map([[to.id, to.version]]);
+  if (from !== undefined) byId.set(from.id, from.version);
+  return { from: from?.version ?? null, to: to.version, byId };
+}
+
+/**
+ * The view redrawn in place on a terminal: the cursor goes back up over what was drawn last and
+ * clears to the end of the screen. Lines are cut to the terminal's width, so that none wraps
+ * and the count of lines to go back over stays right.
+ */
+class Screen {
+  readonly #context: CliContext;
+  #drawn: string[] = [];
+
+  constructor(context: CliContext) {
+    this.#context = context;
+  }
+
+  draw(lines: readonly string[]): void {
+    const width = Math.max(20, this.#context.io.columns ?? 100);
+    const cut = lines.map((line) => (line.length > width ? `${line.slice(0, width - 1)}…` : line));
+    if (cut.length === this.#drawn.length && cut.every((line, i) => line === this.#drawn[i])) {
+      return;
+    }
+    const up = this.#drawn.length > 0 ? `\x1b[${this.#drawn.length}A\r\x1b[J` : '';
+    this.#context.io.stderr(`${up}${cut.join('\n')}\n`);
+    this.#drawn = cut;
   }
 }

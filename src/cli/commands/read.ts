@@ -25,6 +25,7 @@ import {
   stepsOf,
   table,
 } from '../render.ts';
+import { tasksLine } from '../rollout-view.ts';
 
 const FOLLOW_POLL_MS = 500;
 
@@ -75,6 +76,25 @@ function statusOf({ history, evidence, failed }: StatusInputs) {
     currentStep:
       active !== undefined ? { index: active.step_index, percent, of: steps.length } : null,
     evidence: evidence !== undefined ? evidenceView(evidence, policy, percent) : null,
+    // What the worker last saw of the task sets: counts, health, failed launches as they happen.
+    tasks:
+      active?.observed != null
+        ? {
+            ...active.observed,
+            maxFailedLaunches: policy.maxFailedLaunches,
+            line: tasksLine(
+              active.observed,
+              {
+                from:
+                  active.from_release_id === null
+                    ? null
+                    : (versions.get(active.from_release_id) ?? null),
+                to: versions.get(active.to_release_id) ?? 0,
+              },
+              policy.maxFailedLaunches,
+            ),
+          }
+        : null,
     overriddenFailure:
       active !== undefined && active.promote_requested_at !== null && overridden !== undefined
         ? {
@@ -93,6 +113,7 @@ type Status = ReturnType<typeof statusOf>;
 /** The lines below the table: evidence so far, and a promotion that overrode a failure. */
 function statusNotes(s: Status, prefix: string): string[] {
   const lines: string[] = [];
+  if (s.tasks !== null && s.tasks.line !== '') lines.push(`${prefix}tasks: ${s.tasks.line}`);
   if (s.evidence !== null) lines.push(`${prefix}evidence: ${evidenceLine(s.evidence)}`);
   if (s.overriddenFailure !== null) {
     lines.push(

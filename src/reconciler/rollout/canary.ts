@@ -1,4 +1,5 @@
 import type { ObservedTaskSet } from '../../cloud/cloud.ts';
+import type { PolicySnapshot } from '../../store/schema.ts';
 import { canaryExternalId } from '../assert-service.ts';
 import { describeStop, REASONS } from '../reasons.ts';
 import { failedLaunches, recordObserved } from './observe.ts';
@@ -113,7 +114,8 @@ export async function canaryHealth(run: Run, canary: ObservedTaskSet): Promise<S
     ready = healthy >= canary.computedDesiredCount;
   }
   const entered = run.deployment.step_entered_at ?? run.ctx.now();
-  const maxFailed = run.policy.maxFailedLaunches ?? DEFAULT_MAX_FAILED_LAUNCHES;
+  const snapshot: Partial<PolicySnapshot> = run.policy;
+  const maxFailed = snapshot.maxFailedLaunches ?? DEFAULT_MAX_FAILED_LAUNCHES;
   const failures =
     ready || maxFailed === 0
       ? undefined

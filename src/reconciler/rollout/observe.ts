@@ -57,8 +57,8 @@ export async function recordObserved(
   const now = run.ctx.now();
   const fresh =
     previous !== null && now.getTime() - Date.parse(previous.at) < OBSERVATION_MAX_AGE_MS;
-  const sameCanary = previous?.canary?.arn === canary.arn;
-  const kept = failures ?? (sameCanary ? (previous?.canary?.stopped ?? []) : []);
+  const before = previous?.canary?.arn === canary.arn ? previous.canary : undefined;
+  const kept = failures ?? before?.stopped ?? [];
   const primary = run.observedService?.taskSets.find(
     (set) => set.arn === run.service.primary_task_set_arn && set.arn !== canary.arn,
   );
@@ -69,8 +69,7 @@ export async function recordObserved(
       desired: canary.computedDesiredCount,
       running: canary.runningCount,
       healthy,
-      failedLaunches:
-        failures?.length ?? (sameCanary ? (previous?.canary?.failedLaunches ?? 0) : 0),
+      failedLaunches: failures?.length ?? before?.failedLaunches ?? 0,
       stopped: kept.slice(0, STOPPED_KEPT),
     },
     stable:
