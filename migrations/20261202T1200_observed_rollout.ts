@@ -13,7 +13,7 @@ export async function up(db: Kysely<any>): Promise<void> {
   await sql`
     alter table services
       add column max_failed_launches integer not null default 3
-        check (max_failed_launches between 0 and 1000)`.execute(db);
+        check (max_failed_launches between 0 and 100)`.execute(db);
   await sql`
     alter table deployments
       add column observed jsonb check (observed is null or jsonb_typeof(observed) = 'object')`.execute(

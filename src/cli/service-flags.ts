@@ -119,7 +119,7 @@ export function addServiceFlags(command: Command, mode: 'create' | 'update'): Co
     )
     .option(
       '--max-failed-launches <count>',
-      'canary tasks that may stop before turning healthy before a rollback, 0–1000; 0 waits for the progress deadline (default 3)',
+      'canary tasks that may stop before turning healthy before a rollback, 0–100; 0 waits for the progress deadline (default 3)',
     );
   // Defined after --public-ip, so that leaving both out stays undefined (commander's rule).
   if (!required) command.option('--no-public-ip', 'stop assigning public IPs to tasks');
@@ -191,7 +191,7 @@ export function parseServiceFlags(flags: ServiceFlags, mode: 'create' | 'update'
     ),
     max5xxIncrease: opt(flags.max5xxIncrease, (raw) => parseRate('--max-5xx-increase', raw)),
     maxFailedLaunches: opt(flags.maxFailedLaunches, (raw) =>
-      parseCount('--max-failed-launches', raw, { min: 0, max: 1000 }),
+      parseCount('--max-failed-launches', raw, { min: 0, max: 100 }),
     ),
   };
   checkTogether(flags, ['listenerRule', '--listener-rule'], ['targetGroups', '--target-groups']);

@@ -143,6 +143,25 @@ export async function waitForDeployment(
       lastChange = now;
     }
 
+    const percent = percentOf(deployment.step_index);
+    const state = `${deployment.phase}${percent !== null ? ` at ${percent}%` : ''}${deployment.paused ? ' (paused)' : ''}`;
+    const stateChanged = deployment.finished_at === null && state !== lastState;
+    if (stateChanged) {
+      change(
+        {
+          event: 'phase',
+          deploymentId: id,
+          phase: deployment.phase,
+          stepIndex: deployment.step_index,
+          percent,
+          paused: deployment.paused,
+        },
+        `deployment #${id}: ${state}`,
+      );
+      lastState = state;
+      lastChange = now;
+    }
+
     // Weights and task sets only once a worker has claimed the deployment (its policy fixed),
     // and not after it finished: the outcome says where the traffic went.
     const weights =
@@ -221,23 +240,7 @@ export async function waitForDeployment(
       return deployment;
     }
 
-    const percent = percentOf(deployment.step_index);
-    const state = `${deployment.phase}${percent !== null ? ` at ${percent}%` : ''}${deployment.paused ? ' (paused)' : ''}`;
-    if (state !== lastState) {
-      change(
-        {
-          event: 'phase',
-          deploymentId: id,
-          phase: deployment.phase,
-          stepIndex: deployment.step_index,
-          percent,
-          paused: deployment.paused,
-        },
-        `deployment #${id}: ${state}`,
-      );
-      lastState = state;
-      lastChange = now;
-    } else if (now - lastChange >= heartbeatMs && screen === undefined) {
+    if (!stateChanged && now - lastChange >= heartbeatMs && screen === undefined) {
       // Not a change, so no JSON line: a reader of JSON has the windows and the deadline.
       context.note(
         `deployment #${id}: still ${state} after ${Math.round((now - started) / 1000)}s` +
