@@ -671,6 +671,26 @@ for (const target of ['moto', 'sim'] as const) {
       }
     });
 
+    it('lists the stopped tasks of a task set by its id (ListTasks startedBy, desiredStatus STOPPED)', async (t) => {
+      const env = await anEnv(target, t);
+      const infra = await setUp(env);
+      await env.cloud.createService({
+        cluster: CLUSTER,
+        name: SERVICE,
+        desiredCount: 2,
+        clientToken: 'contract-stopped-tasks',
+      });
+      const taskSet = await aTaskSet(env, {
+        targetGroupArn: infra.targetGroupArns[0],
+        percent: 100,
+        externalId: 'deploy-1',
+      });
+      // Both accept startedBy (the task set's id) beside desiredStatus STOPPED; a healthy image's
+      // tasks have not stopped, so there is nothing to describe (the crash loop is sim-only, see
+      // test/live-view.test.ts: moto's tasks never stop by themselves).
+      assert.deepEqual(await env.cloud.stoppedTasks(CLUSTER, taskSet.arn), []);
+    });
+
     it('resolves ECR images to digests, and tells missing images from images elsewhere', async (t) => {
       const env = await anEnv(target, t);
       const infra = await setUp(env);
