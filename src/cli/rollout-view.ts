@@ -47,7 +47,7 @@ export function weightsOf(deployment: Deployment, steps: readonly number[]): Vie
 
 /** `canary 10% / stable 90%`, and whether the rule was read back at these weights yet. */
 export function weightsLine(weights: ViewWeights): string {
-  return `canary ${weights.canary}% / stable ${weights.stable}%${weights.verified ? '' : ' (the step’s weights not set yet)'}`;
+  return `canary ${weights.canary}% / stable ${weights.stable}%${weights.verified ? '' : ' (not verified yet)'}`;
 }
 
 /** `1 desired, 0 running, 0 healthy`. */
@@ -159,7 +159,9 @@ export function timeLeftText(left: TimeLeft, now: number): string {
   const span = formatDuration(seconds);
   switch (left.what) {
     case 'bake':
-      return `bake: ${span} left`;
+      return seconds > 0
+        ? `bake: ${span} left`
+        : 'bake done: live once the step’s verdict is a pass';
     case 'analysis':
       return `analysis: at most ${span} left before an undecided step rolls back`;
     case 'tasks':

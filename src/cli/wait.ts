@@ -104,7 +104,10 @@ export async function waitForDeployment(
       const percent = percentOf(window.step_index);
       const evidence = evidenceView({ ...step, newest: window }, policy, percent);
       const line = `${windowLabel(window, percent)}: ${window.verdict} — ${window.reason} [${windowNumbers(window, policy)}]`;
-      recentWindows.push(line);
+      // On screen the evidence line carries the pooled numbers: a window's own fit on a line.
+      recentWindows.push(
+        `${windowLabel(window, percent)}: ${window.verdict} — ${windowNumbers(window, policy)}`,
+      );
       if (recentWindows.length > RECENT_WINDOWS) recentWindows.shift();
       change(
         {
@@ -296,7 +299,9 @@ class Screen {
   }
 
   draw(lines: readonly string[]): void {
-    const width = Math.max(20, this.#context.io.columns ?? 100);
+    // A terminal that does not say its width (0, as under `script`) gets a usual one.
+    const columns = this.#context.io.columns ?? 0;
+    const width = columns > 0 ? Math.max(20, columns) : 120;
     const cut = lines.map((line) => (line.length > width ? `${line.slice(0, width - 1)}…` : line));
     if (cut.length === this.#drawn.length && cut.every((line, i) => line === this.#drawn[i])) {
       return;
