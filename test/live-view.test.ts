@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, it } from 'node:test';
 import { runCli } from '../src/cli/program.ts';
+import { failedLaunches } from '../src/reconciler/rollout/observe.ts';
 import { finishDeployment } from '../src/store/deployments.ts';
 import { aService } from './support/builders.ts';
 import { ACTOR, berth, berthJson } from './support/cli.ts';
@@ -79,6 +80,56 @@ describe('crash loops are seen, not waited out', () => {
       ),
       'the audit log says why',
     );
+  });
+
+  it('counts as failed launches only tasks that failed in this step, not those a scale-down stopped', () => {
+    const step = new Date('2026-12-02T08:00:00Z');
+    const at = (seconds: number) => new Date(step.getTime() + seconds * 1000);
+    const task = (id: string, stoppedAt: Date, stopCode: string | null, reason: string) => ({
+      taskArn: `arn:aws:ecs:us-east-1:123456789012:task/demo/${id}`,
+      startedAt: null,
+      stoppedAt,
+      stopCode,
+      stoppedReason: reason,
+      exitCode: stopCode === 'EssentialContainerExited' ? 137 : null,
+    });
+    const counted = failedLaunches(
+      [
+        task('exited', at(5), 'EssentialContainerExited', 'Essential container in task exited'),
+        task(
+          'earlier-step',
+          at(-5),
+          'EssentialContainerExited',
+          'Essential container in task exited',
+        ),
+        task(
+          'scaled-down',
+          at(6),
+          'ServiceSchedulerInitiated',
+          'Scaling activity initiated by (deployment ecs-svc/1)',
+        ),
+        task(
+          'unhealthy',
+          at(7),
+          'ServiceSchedulerInitiated',
+          'Task failed ELB health checks in (target-group arn:…)',
+        ),
+        task(
+          'no-image',
+          at(8),
+          'TaskFailedToStart',
+          'CannotPullContainerError: pull image manifest has been retried 5 time(s)',
+        ),
+        task('by-a-person', at(9), 'UserInitiated', 'Stopped by user'),
+      ],
+      step,
+    );
+    assert.deepEqual(
+      counted.map((seen) => seen.taskArn.split('/').at(-1)),
+      ['no-image', 'unhealthy', 'exited'],
+      'newest first',
+    );
+    assert.equal(counted[2]?.exitCode, 137);
   });
 
   it('--max-failed-launches is validated and snapshotted with the policy', async () => {
