@@ -1,6 +1,16 @@
 import type { DeploymentDashboard } from '../../store/dashboard.ts';
 import type { AnalysisWindow } from '../../store/schema.ts';
-import { count, ms, percent, serviceLink, state, stateClass, time, version } from './format.ts';
+import {
+  clock,
+  count,
+  ms,
+  percent,
+  serviceLink,
+  state,
+  stateClass,
+  time,
+  version,
+} from './format.ts';
 import { html, type Html } from './html.ts';
 import { liveSection, table } from './layout.ts';
 import { keys, policyFacts } from './service-page.ts';
@@ -135,7 +145,7 @@ function verdicts(view: DeploymentDashboard): Html {
 function verdictRow(window: AnalysisWindow): Html {
   return html`<tr class="verdict-${window.verdict}">
     <td>${window.step_index + 1} · ${window.window_index + 1}</td>
-    <td>${time(window.ended_at)}</td>
+    <td>${clock(window.ended_at)}</td>
     <td class="number">${count(window.canary_requests)} / ${count(window.canary_5xx)}</td>
     <td class="number">${percent(window.canary_5xx_rate)}</td>
     <td class="number">${ms(window.canary_p99_ms)}</td>
