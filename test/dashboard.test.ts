@@ -184,6 +184,13 @@ it('with a token, a browser opens the dashboard once with ?token= and keeps an H
     'web',
   );
 
+  const session = await fetch(`${url}/services/web?token=${TOKEN}&view=all`, {
+    redirect: 'manual',
+  });
+  assert.equal(session.status, 303);
+  assert.equal(session.headers.get('location'), '/services/web?view=all');
+  assert.match(session.headers.get('set-cookie') ?? '', /; HttpOnly; SameSite=Strict; Path=\/$/);
+
   const context = await browser.newContext();
   const page = await context.newPage();
   await page.goto(`${url}/services/web?token=${TOKEN}`);
