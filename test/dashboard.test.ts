@@ -83,6 +83,9 @@ it('the deployment page of a 5xx canary draws its windows and shows the failing 
   // The script has read the JSON once: no window to draw yet.
   await page.locator('[data-chart="rate5xx"][data-points="0"]').waitFor({ timeout: 10_000 });
   await page.evaluate('window.sameDocument = true');
+  const fleetPage = await browser.newPage();
+  await fleetPage.goto(url);
+  assert.match(await text(fleetPage, 'tr[data-service="web"]'), / pending — step 1 of 2 \(10 %\) /);
 
   fleet.startWorker('w2');
   await page
@@ -131,6 +134,17 @@ it('the deployment page of a 5xx canary draws its windows and shows the failing 
   const api = await (await fetch(`${url}/api/deployments/${id}`)).text();
   assert.doesNotMatch(api, new RegExp(SECRET_VALUE));
   await page.close();
+
+  // The fleet page, open all along, has moved on by itself too.
+  await fleetPage
+    .locator('tr[data-service="web"]', { hasText: `#${id} v1 → v3 rolled back` })
+    .waitFor({ timeout: 10_000 });
+  assert.equal(
+    await fleetPage.locator('tr[data-service="web"] td:nth-child(5)').textContent(),
+    '—',
+    'no active deployment',
+  );
+  await fleetPage.close();
 });
 
 it('with JavaScript off, the fleet, service and deployment pages are readable tables', async () => {
