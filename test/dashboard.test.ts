@@ -18,7 +18,8 @@ before(async () => {
   browser = await launchChromium();
 });
 after(async () => {
-  await browser.close();
+  // Undefined when there was no browser to launch: the tests failed saying so.
+  await (browser as Browser | undefined)?.close();
 });
 
 /** The daemon on a free loopback port, serving the fleet's database; closed when the test ends. */
