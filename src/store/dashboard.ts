@@ -190,7 +190,10 @@ export interface DeploymentDashboard {
   to: ReleaseSummary;
   windows: AnalysisWindow[];
   weights: WeightChange[];
+  /** The newest `EVENT_LIMIT` events, oldest first. */
   events: TimelineEvent[];
+  /** Whether older events were left out. */
+  eventsCut: boolean;
 }
 
 /** An audit-log entry as the dashboard shows it: its `data` (secret ARNs among it) stays here. */
@@ -210,7 +213,7 @@ export async function deploymentDashboard(
   const releaseIds = [deployment.to_release_id, deployment.from_release_id].filter(
     (releaseId): releaseId is number => releaseId !== null,
   );
-  const [service, releases, windows, events] = await Promise.all([
+  const [service, releases, windows, newest, ruleWrites] = await Promise.all([
     db
       .selectFrom('services')
       .selectAll()
@@ -226,10 +229,17 @@ export async function deploymentDashboard(
       .execute(),
     db
       .selectFrom('events')
+      .select(['id', 'at', 'actor', 'kind', 'message'])
+      .where('deployment_id', '=', id)
+      .orderBy('id', 'desc')
+      .limit(EVENT_LIMIT)
+      .execute(),
+    db
+      .selectFrom('events')
       .selectAll()
       .where('deployment_id', '=', id)
+      .where('kind', 'in', [MODIFY_RULE, MODIFY_RULE_FAILED])
       .orderBy('id')
-      .limit(EVENT_LIMIT)
       .execute(),
   ]);
   const summaries = new Map(releases.map((row) => [row.id, releaseSummary(row)]));
@@ -247,17 +257,25 @@ export async function deploymentDashboard(
       deployment.from_release_id === null ? undefined : summaries.get(deployment.from_release_id),
     to,
     windows,
-    weights: weightChanges(deployment, service, events),
-    events: events.map(({ id, at, actor, kind, message }) => ({ id, at, actor, kind, message })),
+    weights: weightChanges(deployment, service, ruleWrites),
+    events: newest.reverse(),
+    eventsCut: newest.length === EVENT_LIMIT,
   };
 }
 
-/** A deployment page shows at most this many events (a rollout records a few dozen). */
+/**
+ * A deployment page shows at most this many of its newest events: a rollout records a few
+ * dozen, plus one per judged window (thousands only with one-second windows and long analyses).
+ */
 export const EVENT_LIMIT = 2000;
 
+const MODIFY_RULE = 'aws.mutation.modify_rule';
+const MODIFY_RULE_FAILED = 'aws.mutation_failed.modify_rule';
+
 /**
- * The weights written to the listener rule, from the audit log's `ModifyRule` entries: each is
- * recorded before its call, so a call that then failed (the next entry says so) is left out.
+ * The weights written to the listener rule, from the audit log's `ModifyRule` entries (and
+ * only those, oldest first): each is recorded before its call, so a call that then failed (the
+ * next entry says so) is left out.
  */
 function weightChanges(
   deployment: Deployment,
@@ -270,8 +288,8 @@ function weightChanges(
   if (canaryArn === null) return [];
   const changes: WeightChange[] = [];
   for (const [index, event] of events.entries()) {
-    if (event.kind !== 'aws.mutation.modify_rule') continue;
-    if (events[index + 1]?.kind === 'aws.mutation_failed.modify_rule') continue;
+    if (event.kind !== MODIFY_RULE) continue;
+    if (events[index + 1]?.kind === MODIFY_RULE_FAILED) continue;
     const weights = event.data['weights'];
     if (typeof weights !== 'object' || weights === null) continue;
     const entries = Object.entries(weights as Record<string, unknown>).filter(

@@ -183,7 +183,12 @@ function policy(view: DeploymentDashboard): Html {
 }
 
 function events(view: DeploymentDashboard): Html {
-  return table(
+  const cut = view.eventsCut
+    ? html`<p class="empty">
+        The newest ${view.events.length} events; older ones: berth events ${view.serviceName}
+      </p>`
+    : '';
+  return html`${cut}${table(
     ['at', 'actor', 'kind', 'what happened'],
     view.events.map(
       (event) =>
@@ -195,7 +200,7 @@ function events(view: DeploymentDashboard): Html {
         </tr>`,
     ),
     'No events.',
-  );
+  )}`;
 }
 
 /** What the charts draw, in the units they draw it (seconds since the epoch, percent, ms). */
