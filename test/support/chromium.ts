@@ -40,11 +40,18 @@ function executable(path: string): boolean {
   }
 }
 
-/** A headless Chromium through playwright-core; `--no-sandbox` because CI runs as root. */
+/**
+ * A headless Chromium through playwright-core: `--no-sandbox` because CI runs as root, and
+ * `--disable-dev-shm-usage` because containers often give /dev/shm only 64 MB.
+ */
 export async function launchChromium(): Promise<Browser> {
   const executablePath = findChromium();
   try {
-    return await chromium.launch({ executablePath, args: ['--no-sandbox'], timeout: 30_000 });
+    return await chromium.launch({
+      executablePath,
+      args: ['--no-sandbox', '--disable-dev-shm-usage'],
+      timeout: 30_000,
+    });
   } catch (error) {
     throw new Error(`could not start ${executablePath}: ${(error as Error).message}`, {
       cause: error,
