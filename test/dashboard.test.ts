@@ -199,6 +199,18 @@ it('with a token, a browser opens the dashboard once with ?token= and keeps an H
     'web',
   );
 
+  const bearer = { headers: { Authorization: `Bearer ${TOKEN}` } };
+  for (const nowhere of ['/deployments/99999999999999999999', '/deployments/0', '/services/api']) {
+    const answer = await fetch(`${url}${nowhere}`, bearer);
+    assert.equal(answer.status, 404, nowhere);
+    assert.match(await answer.text(), /<p class="problem">No (deployment|service)/, nowhere);
+  }
+  const missing = await fetch(`${url}/api/deployments/7`, bearer);
+  assert.equal(missing.status, 404);
+  assert.deepEqual(await missing.json(), {
+    error: 'No deployment #7: deployments are numbered 1, 2, …',
+  });
+
   const session = await fetch(`${url}/services/web?token=${TOKEN}&view=all`, {
     redirect: 'manual',
   });

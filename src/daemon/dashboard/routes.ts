@@ -58,6 +58,12 @@ const STATIC_FILES: Record<string, { path: string; type: string }> = {
 
 const staticCache = new Map<string, Buffer>();
 
+/** What a page that names nothing says; the name is escaped where it is shown. */
+const NOT_FOUND = {
+  service: (name: string) => `No service named "${name}".`,
+  deployment: (id: string) => `No deployment #${id}: deployments are numbered 1, 2, …`,
+};
+
 /**
  * The dashboard's answer to a GET of `path`, or undefined when the path is not the dashboard's.
  * `/` the fleet, `/services/NAME`, `/deployments/ID`; the same under `/api/` as JSON (with a
@@ -90,7 +96,7 @@ export async function dashboardResponse(
   if (service !== null) {
     const name = decodeSegment(service[1] ?? '');
     const view = name === undefined ? undefined : await serviceDashboard(db, name);
-    if (view === undefined) return notFound(api, `No service named "${name ?? route}".`);
+    if (view === undefined) return notFound(api, NOT_FOUND.service(name ?? route));
     const revision = revisionOf(view);
     if (api) return json({ revision, live: true, ...view });
     return htmlPage(
@@ -107,13 +113,11 @@ export async function dashboardResponse(
   const deployment = /^\/deployments\/([^/]+)$/.exec(route);
   if (deployment !== null) {
     const raw = deployment[1] ?? '';
-    const id = /^[1-9]\d{0,14}$/.test(raw) ? Number(raw) : undefined;
+    // Ids are bigints read as numbers: beyond a safe integer none is named exactly.
+    const id =
+      /^[1-9]\d*$/.test(raw) && Number.isSafeInteger(Number(raw)) ? Number(raw) : undefined;
     const view = id === undefined ? undefined : await deploymentDashboard(db, id);
-    if (view === undefined)
-      return notFound(
-        api,
-        `No deployment #${decodeSegment(raw) ?? raw}: deployments are numbered 1, 2, …`,
-      );
+    if (view === undefined) return notFound(api, NOT_FOUND.deployment(decodeSegment(raw) ?? raw));
     const revision = revisionOf(view);
     const live = view.deployment.finishedAt === null;
     if (api) return json({ revision, live, ...view, chart: deploymentChartData(view, now) });
