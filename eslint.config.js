@@ -76,6 +76,20 @@ export default tseslint.config(
     },
   },
   {
+    // The dashboard's script runs in the browser as it is served: no types, the browser's globals.
+    files: ['src/daemon/dashboard/static/**/*.js'],
+    extends: [tseslint.configs.disableTypeChecked],
+    languageOptions: {
+      sourceType: 'script',
+      globals: Object.fromEntries(
+        ['document', 'location', 'fetch', 'DOMParser', 'setTimeout', 'uPlot'].map((name) => [
+          name,
+          'readonly',
+        ]),
+      ),
+    },
+  },
+  {
     files: ['eslint.config.js'],
     extends: [tseslint.configs.disableTypeChecked],
   },

@@ -95,6 +95,11 @@ it('berth worker --http serves /healthz, /readyz and /metrics that count passes,
   assert.match(metrics, /^# TYPE berth_analysis_verdicts_total counter$/m);
   assert.match(metrics, /^# TYPE berth_rollbacks_total counter$/m);
   assert.match(metrics, /^# TYPE berth_aws_throttles_total counter$/m);
+
+  const dashboard = await get(`${base}/`);
+  assert.equal(dashboard.status, 200);
+  assert.match(dashboard.body, /<tr data-service="web">/);
+  assert.equal((await get(`${base}/static/uPlot.iife.min.js`)).status, 200);
 });
 
 it('/readyz is 503 with the reason while a migration is pending', async () => {

@@ -1,4 +1,3 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -9,6 +8,8 @@ import type { Db } from '../store/database.ts';
 import { countDeploymentsByPhase } from '../store/deployments.ts';
 import { pendingMigrations, pingDatabase } from '../store/migrate.ts';
 import { InputError } from '../validation/input-error.ts';
+import { checkAccess } from './access.ts';
+import { dashboardResponse } from './dashboard/routes.ts';
 
 /** Where the daemon listens: `--http PORT` or `--http HOST:PORT`. */
 export interface HttpAddress {
@@ -60,7 +61,10 @@ export interface DaemonSources {
   /** Leases held now by this process's workers. */
   leasesHeld: () => number;
   logger: Logger;
-  /** When set, every request but /healthz must carry `Authorization: Bearer <token>`. */
+  /**
+   * When set, every request but /healthz must carry it: `Authorization: Bearer <token>`, or the
+   * session cookie a browser gets from opening a page once with `?token=` (see access.ts).
+   */
   token: string | undefined;
 }
 
@@ -72,10 +76,15 @@ export interface RunningDaemon {
 
 const READY_TIMEOUT_MS = 2000;
 
+const UNAUTHORIZED =
+  'unauthorized: send Authorization: Bearer <BERTH_HTTP_TOKEN>, or open a page once with ' +
+  '?token=<BERTH_HTTP_TOKEN> in a browser\n';
+
 /**
  * The daemon's endpoints on node:http: `/healthz` (the process runs), `/readyz` (the database
- * answers and its schema is current), `/metrics` (Prometheus text). Read-only: anything but GET
- * and HEAD is 405.
+ * answers and its schema is current), `/metrics` (Prometheus text), and the dashboard (`/`,
+ * `/services/NAME`, `/deployments/ID`, their JSON under `/api/`, `/static/`). Read-only:
+ * anything but GET and HEAD is 405.
  */
 export async function startDaemon(
   address: HttpAddress,
@@ -112,7 +121,8 @@ async function handle(
   sources: DaemonSources,
   registry: Registry,
 ): Promise<void> {
-  const path = new URL(request.url ?? '/', 'http://berth').pathname;
+  const url = new URL(request.url ?? '/', 'http://berth');
+  const path = url.pathname;
   if (request.method !== 'GET' && request.method !== 'HEAD') {
     response.setHeader('Allow', 'GET, HEAD');
     reply(response, 405, 'method not allowed\n');
@@ -122,10 +132,23 @@ async function handle(
     reply(response, 200, 'ok\n');
     return;
   }
-  if (sources.token !== undefined && !authorized(request, sources.token)) {
-    response.setHeader('WWW-Authenticate', 'Bearer');
-    reply(response, 401, 'unauthorized: send Authorization: Bearer <BERTH_HTTP_TOKEN>\n');
-    return;
+  if (sources.token !== undefined) {
+    const access = checkAccess(request, url, sources.token);
+    if (access.kind === 'session') {
+      response.writeHead(303, {
+        Location: access.location,
+        'Set-Cookie': access.cookie,
+        'Cache-Control': 'no-store',
+        'Referrer-Policy': 'no-referrer',
+      });
+      response.end();
+      return;
+    }
+    if (access.kind === 'denied') {
+      response.setHeader('WWW-Authenticate', 'Bearer');
+      reply(response, 401, UNAUTHORIZED);
+      return;
+    }
   }
   if (path === '/readyz') {
     const problem = await notReady(sources.db);
@@ -136,6 +159,16 @@ async function handle(
   if (path === '/metrics') {
     const text = await registry.metrics();
     reply(response, 200, text, registry.contentType);
+    return;
+  }
+  const page = await dashboardResponse(sources.db, path, new Date());
+  if (page !== undefined) {
+    response.writeHead(page.status, {
+      ...page.headers,
+      'Content-Type': page.contentType,
+      'Content-Length': Buffer.byteLength(page.body),
+    });
+    response.end(request.method === 'HEAD' ? undefined : page.body);
     return;
   }
   reply(response, 404, 'not found\n');
@@ -153,15 +186,6 @@ function reply(
     'Cache-Control': 'no-store',
   });
   response.end(response.req.method === 'HEAD' ? undefined : body);
-}
-
-/** Compares digests, so that neither the time taken nor a length difference tells anything. */
-function authorized(request: IncomingMessage, token: string): boolean {
-  const header = request.headers.authorization ?? '';
-  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
-  if (match === null) return false;
-  const digest = (value: string): Buffer => createHash('sha256').update(value).digest();
-  return timingSafeEqual(digest(match[1] ?? ''), digest(token));
 }
 
 /** Why the daemon is not ready, in one line; undefined when it is. */

@@ -75,7 +75,7 @@ export async function runWorkers(
         for (const line of options.started(opened, running.workers.length, cloud))
           context.note(line);
         if (daemon !== undefined)
-          context.note(`serving /healthz, /readyz and /metrics on ${daemon.url}`);
+          context.note(`serving the dashboard, /healthz, /readyz and /metrics on ${daemon.url}`);
         if (!context.io.signal.aborted) await once(context.io.signal, 'abort');
         context.note(options.stopping);
         await daemon?.close();
