@@ -93,6 +93,7 @@ function buildProgram(context: CliContext, setExit: (code: number) => void): Com
       '--http <[HOST:]PORT>',
       'serve /healthz, /readyz and /metrics here (default 127.0.0.1:7070)',
     )
+    .option('--no-demo', 'do not seed the demo fleet into a database never used before')
     .action(act((flags: never) => up(context, flags)));
   command(
     program,
