@@ -4,6 +4,7 @@ import { InputError } from '../validation/input-error.ts';
 import { CliContext, type CliIo } from './context.ts';
 import { migrate, up } from './commands/admin.ts';
 import { infraBootstrap } from './commands/infra.ts';
+import { standIn } from './commands/stand-in.ts';
 import { worker } from './commands/worker.ts';
 import { events, history, status } from './commands/read.ts';
 import {
@@ -192,6 +193,18 @@ function buildProgram(context: CliContext, setExit: (code: number) => void): Com
       collect,
     )
     .action(act((flags: never) => infraBootstrap(context, flags)));
+  command(
+    program,
+    'stand-in',
+    'for an AWS emulator (moto): run tasks, register targets, publish ALB metrics',
+  )
+    .option(
+      '--cluster <cluster>',
+      'a cluster to play for (repeatable; default: every one)',
+      collect,
+    )
+    .option('--requests-per-second <n>', 'traffic per service, split by rule weights (default 50)')
+    .action(act((flags: never) => standIn(context, flags)));
   return program;
 }
 
