@@ -168,6 +168,11 @@ describe('docker-compose.yml, piece by piece, against Postgres and moto', () => 
       Promise.resolve(stderr.includes('npx berth watch web')),
     );
     assert.match(stderr, /demo fleet seeded on the simulated AWS: api, checkout, web/);
+    assert.match(
+      stderr,
+      /^dashboard: http:\/\/127\.0\.0\.1:\d+\/$/m,
+      'the address a browser opens',
+    );
     const port = /serving \/healthz, \/readyz and \/metrics on http:\/\/0\.0\.0\.0:(\d+)/.exec(
       stderr,
     )?.[1];

@@ -13,7 +13,15 @@ import { testDatabase } from './support/database.ts';
 /** A data folder of the test's own, as a fresh clone would have: no DATABASE_URL at all. */
 async function freshDataDir(): Promise<string> {
   const dir = await mkdtemp(path.join(tmpdir(), 'berth-start-'));
-  after(() => rm(dir, { recursive: true, force: true }));
+  after(async () => {
+    // A Berth that failed to stop its Postgres (what these tests look for) leaves it to us.
+    const pid = await postmasterPid(dir);
+    if (pid !== undefined && alive(pid)) {
+      process.kill(pid, 'SIGQUIT');
+      await within('the leftover postgres stopped', 30_000, () => Promise.resolve(!alive(pid)));
+    }
+    await rm(dir, { recursive: true, force: true });
+  });
   return dir;
 }
 
@@ -145,6 +153,32 @@ describe('npm start', () => {
       30_000,
       async () => !alive(postgres ?? 0) && (await postmasterPid(dataDir)) === undefined,
     );
+  });
+});
+
+describe('berth up', () => {
+  it('stops the embedded Postgres when its terminal hangs up (SIGHUP)', async () => {
+    const dataDir = await freshDataDir();
+    const inherited = { ...process.env };
+    delete inherited['DATABASE_URL'];
+    const up = spawn(process.execPath, [BIN, 'up', '--http', '127.0.0.1:0', '--no-demo'], {
+      cwd: ROOT,
+      env: { ...inherited, BERTH_ACTOR: ACTOR, BERTH_DATA_DIR: dataDir },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    up.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    after(() => {
+      if (up.exitCode === null && up.signalCode === null) up.kill('SIGKILL');
+    });
+    await within('berth up started', 60_000, () => Promise.resolve(stderr.includes('berth is up')));
+    const postgres = await postmasterPid(dataDir);
+    assert.ok(postgres !== undefined && alive(postgres));
+    up.kill('SIGHUP');
+    const [code] = (await once(up, 'exit')) as [number | null];
+    assert.equal(code, 0, stderr);
+    assert.equal(alive(postgres), false, 'the postmaster is gone');
+    assert.equal(await postmasterPid(dataDir), undefined);
   });
 });
 

@@ -84,7 +84,12 @@ export async function welcomeLines(
 ): Promise<string[]> {
   const names = (await listServices(db)).map((service) => service.name);
   const lines: string[] = [];
-  if (dashboardUrl !== undefined) lines.push(`dashboard: ${dashboardUrl}/`);
+  // Listening on every address (`--http 0.0.0.0:7070`, as in compose): a browser on this machine
+  // opens it on loopback.
+  if (dashboardUrl !== undefined)
+    lines.push(
+      `dashboard: ${dashboardUrl.replace('//0.0.0.0:', '//127.0.0.1:').replace('//[::]:', '//[::1]:')}/`,
+    );
   const demo = DEMO_FLEET.every(({ name }) => names.includes(name));
   if (seeded) lines.push(`demo fleet seeded on the simulated AWS: ${names.join(', ')}`);
   else
