@@ -31,6 +31,7 @@ export function cloudFor(
   logger: Logger,
 ): { clients: AwsClients; infrastructure: InfrastructureProvider | undefined } {
   if (kind === 'aws') return { clients: awsClients(), infrastructure: undefined };
+  const quiet = logger.child({}, { level: 'error' });
   const sim = createSimulatedAws(db, { seed: environment.simSeed, faults: simFaultsFromEnv() });
   const clients = simulatedClients(sim);
   return {
@@ -38,6 +39,8 @@ export function cloudFor(
     infrastructure: {
       // Every step finds what exists before it creates, so the whole bootstrap may run again:
       // a fleet of new services bootstrapping at once (the demo fleet) meets ELB's throttling.
+      // Those retries are expected and not worth a warning; one that still fails fails the pass,
+      // which records it.
       provide: (service) =>
         withRetries(
           'infrastructure:BootstrapSimulatedService',
@@ -47,7 +50,7 @@ export function cloudFor(
               cluster: service.cluster,
               port: service.containerPort,
             }),
-          logger,
+          quiet,
         ),
     },
   };
