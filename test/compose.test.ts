@@ -17,6 +17,7 @@ interface ComposeService {
   ports?: string[];
   profiles?: string[];
   volumes?: string[];
+  healthcheck?: { disable?: boolean };
 }
 
 /** `${NAME:-default}` as compose substitutes it, for a user with no .env file. */
@@ -108,6 +109,15 @@ describe('docker-compose.yml, piece by piece, against Postgres and moto', () => 
     }
     assert.equal(compose.services['workers']?.environment?.['BERTH_CLOUD'], 'aws');
     assert.equal(compose.services['up']?.environment?.['BERTH_CLOUD'], 'sim');
+    // The Dockerfile's healthcheck asks the database: a long-running service without one opts out.
+    for (const [name, service] of Object.entries(compose.services)) {
+      if (service.build === '.' && service.environment?.['DATABASE_URL'] === undefined) {
+        assert.ok(
+          name === 'bootstrap' || service.healthcheck?.disable === true,
+          `${name} runs without a database and must disable the image's healthcheck`,
+        );
+      }
+    }
   });
 
   it("publishes berth up's daemon on the host's loopback only, behind a token", () => {
