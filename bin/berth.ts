@@ -2,22 +2,49 @@
 import { runCli } from '../src/cli/program.ts';
 
 const controller = new AbortController();
-let interrupts = 0;
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+
+/**
+ * `npm start` forwards the terminal's SIGINT to its child, which has had the terminal's own
+ * already: one Ctrl-C arrives twice. Only a signal this long after the first is a person insisting.
+ */
+const SAME_INTERRUPT_MS = 1000;
+let firstSignalAt: number | undefined;
+// SIGHUP: the terminal closed. Each of them lets a long command stop cleanly — drain the
+// workers, close the dashboard, stop the embedded Postgres it started — instead of dying on
+// Node's default action and leaving the postmaster behind.
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
   process.on(signal, () => {
-    // The first signal lets a long command finish cleanly; a second one does not wait.
-    interrupts += 1;
-    if (interrupts > 1) process.exit(130);
+    const now = Date.now();
+    if (firstSignalAt === undefined) {
+      firstSignalAt = now;
+      controller.abort();
+    } else if (now - firstSignalAt > SAME_INTERRUPT_MS) {
+      process.exit(130);
+    }
+  });
+}
+
+/**
+ * A reader that went away (`berth up | tee log` after Ctrl-C, `berth events --follow | head`)
+ * makes every later write fail with EPIPE. Unhandled, that error ends the process on the spot,
+ * before it has stopped the embedded Postgres; handled, it stops the command as a signal would,
+ * and nothing more is written.
+ */
+const output = { gone: false };
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE' && error.code !== 'ERR_STREAM_DESTROYED') throw error;
+    output.gone = true;
     controller.abort();
   });
 }
 
 const code = await runCli(process.argv.slice(2), {
   stdout: (text) => {
-    process.stdout.write(text);
+    if (!output.gone) process.stdout.write(text);
   },
   stderr: (text) => {
-    process.stderr.write(text);
+    if (!output.gone) process.stderr.write(text);
   },
   env: process.env,
   signal: controller.signal,
@@ -27,14 +54,13 @@ const code = await runCli(process.argv.slice(2), {
 
 // Exit with the command's code even if something (a timer, a socket) would keep the process
 // alive. Flush first, since writes to a pipe are asynchronous.
-await new Promise<void>((resolve) => {
-  process.stdout.write('', () => {
-    resolve();
-  });
-});
-await new Promise<void>((resolve) => {
-  process.stderr.write('', () => {
-    resolve();
-  });
-});
+if (!output.gone) {
+  for (const stream of [process.stdout, process.stderr]) {
+    await new Promise<void>((resolve) => {
+      stream.write('', () => {
+        resolve();
+      });
+    });
+  }
+}
 process.exit(code);

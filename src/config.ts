@@ -11,6 +11,8 @@ export interface BerthEnvironment {
   dataDir: string;
   /** pino level for logs on stderr. */
   logLevel: LogLevel | undefined;
+  /** BERTH_LOG_FORMAT: `json` or `pretty`; undefined = pretty when stderr is a terminal. */
+  logFormat: 'json' | 'pretty' | undefined;
   /** Who is asking, as recorded in the audit log. */
   actor: string;
   /** `sim` (the simulated AWS) or `aws` (the SDK's standard configuration); undefined = the command's default. */
@@ -51,6 +53,7 @@ export function readEnvironment(env: NodeJS.ProcessEnv): BerthEnvironment {
     databaseUrl: databaseUrl(given(env, 'DATABASE_URL')),
     dataDir: dataDir(given(env, 'BERTH_DATA_DIR')) ?? '.berth',
     logLevel: logLevel(given(env, 'BERTH_LOG_LEVEL')),
+    logFormat: logFormat(given(env, 'BERTH_LOG_FORMAT')),
     actor: actor(given(env, 'BERTH_ACTOR')) ?? defaultActor(),
     cloud: cloudKind(given(env, 'BERTH_CLOUD')),
     workers: wholeNumber(env, 'BERTH_WORKERS', { min: 1, max: 64, fallback: 1 }),
@@ -134,6 +137,14 @@ function logLevel(value: string | undefined): LogLevel | undefined {
     );
   }
   return level;
+}
+
+function logFormat(value: string | undefined): 'json' | 'pretty' | undefined {
+  if (value === undefined || value === 'json' || value === 'pretty') return value;
+  throw new InputError(
+    'BERTH_LOG_FORMAT',
+    `${quote(value)} is not a log format; expected json (one JSON object a line) or pretty`,
+  );
 }
 
 /** The audit log's actor: one line, as the `actor` column's check allows it. */

@@ -1,4 +1,6 @@
-import { pino, type Logger } from 'pino';
+import { writeSync } from 'node:fs';
+import { pino, type DestinationStream, type Logger } from 'pino';
+import { prettyFactory } from 'pino-pretty';
 
 export type { Logger } from 'pino';
 
@@ -22,16 +24,62 @@ const REDACTED_PATHS = [
   '*.headers.authorization',
 ];
 
-/** One JSON logger per process, writing to stderr so that stdout stays the CLI's output. */
-export function createLogger(options: { level?: string | undefined; name?: string } = {}): Logger {
+/** How log lines look: JSON for machines, or readable lines for a person at a terminal. */
+export type LogFormat = 'json' | 'pretty';
+
+/**
+ * One logger per process, writing to stderr so that stdout stays the CLI's output: JSON lines,
+ * or with `format: 'pretty'` readable ones (pino-pretty). Both write synchronously — pino-pretty
+ * is used as a formatter, not as a worker-thread transport — so that a line logged while
+ * shutting down is on the terminal before the process exits.
+ */
+export function createLogger(
+  options: { level?: string | undefined; name?: string; format?: LogFormat } = {},
+): Logger {
   return pino(
     {
       name: options.name ?? 'berth',
       level: options.level ?? process.env['BERTH_LOG_LEVEL'] ?? 'info',
       redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
     },
-    pino.destination({ dest: 2, sync: true }),
+    options.format === 'pretty' ? prettyStderr() : jsonStderr(),
   );
+}
+
+/**
+ * A reader of stderr that went away (`berth up 2>&1 | tee log`, then Ctrl-C) must not make a
+ * log line throw EPIPE in the middle of a shutdown: the lines that no one can read are dropped.
+ */
+function isBrokenPipe(error: unknown): boolean {
+  return (error as NodeJS.ErrnoException | undefined)?.code === 'EPIPE';
+}
+
+function jsonStderr(): DestinationStream {
+  const destination = pino.destination({ dest: 2, sync: true });
+  destination.on('error', (error: unknown) => {
+    if (!isBrokenPipe(error)) throw error;
+  });
+  return destination;
+}
+
+function prettyStderr(): DestinationStream {
+  const format = prettyFactory({
+    colorize: process.stderr.isTTY,
+    translateTime: 'SYS:HH:MM:ss.l',
+    ignore: 'pid,hostname',
+  });
+  let broken = false;
+  return {
+    write(line: string) {
+      if (broken) return;
+      try {
+        writeSync(2, format(line));
+      } catch (error) {
+        if (!isBrokenPipe(error)) throw error;
+        broken = true;
+      }
+    },
+  };
 }
 
 /** `postgres://user:secret@host/db` → `postgres://user:***@host/db`, for messages and logs. */

@@ -3,7 +3,9 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readFile } from 'node:fs/promises';
 import { after, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { parse } from 'yaml';
+import { readEnvironment } from '../src/config.ts';
 import { BIN, ROOT, berth } from './support/cli.ts';
 import { createDatabase, dropDatabase } from './support/database.ts';
 import { sharedMoto, stopSharedMoto } from './support/moto.ts';
@@ -12,6 +14,31 @@ interface ComposeService {
   build?: string;
   command?: string[];
   environment?: Record<string, string>;
+  ports?: string[];
+  profiles?: string[];
+  volumes?: string[];
+  healthcheck?: { disable?: boolean };
+}
+
+/** `${NAME:-default}` as compose substitutes it, for a user with no .env file. */
+function substituted(value: string): string {
+  return value.replace(
+    /\$\{(\w+):-([^}]*)\}/g,
+    (_all, _name: string, fallback: string) => fallback,
+  );
+}
+
+/** Runs `check` until it is true; fails with `what` after `timeoutMs`. */
+async function within(
+  what: string,
+  timeoutMs: number,
+  check: () => Promise<boolean>,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) assert.fail(`${what} within ${timeoutMs / 1000}s`);
+    await sleep(200);
+  }
 }
 
 // `merge: true`: the file shares the AWS settings through a `<<: *aws` merge key.
@@ -23,7 +50,12 @@ after(stopSharedMoto);
 
 /** The service's environment with the stack's hosts replaced by this test's servers. */
 function environmentOf(name: string, replacements: { databaseUrl: string; motoEndpoint: string }) {
-  const environment = { ...(compose.services[name]?.environment ?? {}) };
+  const environment = Object.fromEntries(
+    Object.entries(compose.services[name]?.environment ?? {}).map(([key, value]) => [
+      key,
+      substituted(value),
+    ]),
+  );
   if (environment['DATABASE_URL'] !== undefined)
     environment['DATABASE_URL'] = replacements.databaseUrl;
   if (environment['AWS_ENDPOINT_URL'] !== undefined) {
@@ -43,21 +75,76 @@ describe('docker-compose.yml, piece by piece, against Postgres and moto', () => 
   after(async () => {
     await dropDatabase(database);
     await dropDatabase(`${database}_workers`);
+    await dropDatabase(`${database}_up`);
   });
 
-  it('builds Berth for its migrate, bootstrap and workers services', () => {
-    for (const name of ['migrate', 'bootstrap', 'workers']) {
+  const berthServices = ['migrate', 'up', 'migrate-moto', 'bootstrap', 'stand-in', 'workers'];
+
+  it('runs Postgres, migrate and berth up by default, and the moto path under --profile moto', () => {
+    const byProfile = (profile: string | undefined) =>
+      Object.entries(compose.services)
+        .filter(([, service]) => service.profiles?.[0] === profile)
+        .map(([name]) => name)
+        .sort();
+    assert.deepEqual(byProfile(undefined), ['migrate', 'postgres', 'up']);
+    assert.deepEqual(byProfile('moto'), [
+      'bootstrap',
+      'migrate-moto',
+      'moto',
+      'stand-in',
+      'workers',
+    ]);
+    for (const name of berthServices) {
       assert.equal(compose.services[name]?.build, '.', `${name} is built from the Dockerfile`);
     }
   });
 
-  it('passes the workers only settings Berth reads', () => {
+  it('passes Berth only settings it reads, each valid as given', () => {
     const known =
-      /^(DATABASE_URL|BERTH_(CLOUD|WORKERS|LEASE_SECONDS|RESYNC_SECONDS|POLL_MS|LOG_LEVEL|ACTOR|DATA_DIR)|AWS_(ENDPOINT_URL|REGION|ACCESS_KEY_ID|SECRET_ACCESS_KEY))$/;
-    for (const key of Object.keys(compose.services['workers']?.environment ?? {})) {
-      assert.match(key, known);
+      /^(DATABASE_URL|BERTH_(CLOUD|WORKERS|LEASE_SECONDS|RESYNC_SECONDS|POLL_MS|LOG_LEVEL|ACTOR|DATA_DIR|HTTP_TOKEN|METRICS_DELAY_SECONDS)|AWS_(ENDPOINT_URL|REGION|ACCESS_KEY_ID|SECRET_ACCESS_KEY))$/;
+    for (const name of berthServices) {
+      const environment = environmentOf(name, { databaseUrl: '', motoEndpoint: '' });
+      for (const key of Object.keys(environment)) assert.match(key, known, `${name}: ${key}`);
+      assert.doesNotThrow(() => readEnvironment(environment), `${name}'s environment`);
     }
     assert.equal(compose.services['workers']?.environment?.['BERTH_CLOUD'], 'aws');
+    assert.equal(compose.services['up']?.environment?.['BERTH_CLOUD'], 'sim');
+    // The Dockerfile's healthcheck asks the database: a long-running service without one opts out.
+    for (const [name, service] of Object.entries(compose.services)) {
+      if (service.build === '.' && service.environment?.['DATABASE_URL'] === undefined) {
+        assert.ok(
+          name === 'bootstrap' || service.healthcheck?.disable === true,
+          `${name} runs without a database and must disable the image's healthcheck`,
+        );
+      }
+    }
+  });
+
+  it("publishes berth up's daemon on the host's loopback only, behind a token", () => {
+    assert.deepEqual(compose.services['up']?.ports, ['127.0.0.1:7070:7070']);
+    assert.deepEqual(commandOf('up'), ['up', '--http', '0.0.0.0:7070']);
+    const token = environmentOf('up', { databaseUrl: '', motoEndpoint: '' })['BERTH_HTTP_TOKEN'];
+    assert.equal(readEnvironment({ BERTH_HTTP_TOKEN: token }).httpToken, token);
+  });
+
+  it("gives the moto profile its own database, made by Postgres's init script", async () => {
+    const mounted = compose.services['postgres']?.volumes ?? [];
+    assert.ok(
+      mounted.includes('./compose/postgres-init.sql:/docker-entrypoint-initdb.d/berth-moto.sql:ro'),
+    );
+    const script = await readFile(new URL('../compose/postgres-init.sql', import.meta.url), 'utf8');
+    for (const name of ['migrate-moto', 'workers']) {
+      const url = new URL(compose.services[name]?.environment?.['DATABASE_URL'] ?? '');
+      assert.match(
+        script,
+        new RegExp(`^create database ${url.pathname.slice(1)} owner berth;$`, 'm'),
+      );
+    }
+    assert.equal(
+      new URL(compose.services['up']?.environment?.['DATABASE_URL'] ?? '').pathname,
+      '/berth',
+      'the simulated AWS stack keeps the database the postgres image makes',
+    );
   });
 
   it('its migrate command migrates an empty database', async () => {
@@ -67,6 +154,65 @@ describe('docker-compose.yml, piece by piece, against Postgres and moto', () => 
     const result = await berth(url, [...commandOf('migrate'), '--json'], { env });
     assert.equal(result.code, 0, result.stderr);
     assert.ok((JSON.parse(result.stdout) as { applied: string[] }).applied.length > 0);
+  });
+
+  it('its up command serves the daemon with the token and takes the demo fleet through rollouts', async () => {
+    const url = await createDatabase(`${database}_up`, { migrated: true });
+    const env = environmentOf('up', { databaseUrl: url, motoEndpoint: '' });
+    // Port 0 instead of 7070: a free port, so that runs at once do not contend.
+    const command = commandOf('up').map((part) => part.replace(/:7070$/, ':0'));
+    const child = spawn(process.execPath, [BIN, ...command], {
+      cwd: ROOT,
+      env: { ...process.env, ...env, BERTH_LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    after(async () => {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGKILL');
+        await once(child, 'exit');
+      }
+    });
+    await within('berth up printed what to try', 60_000, () =>
+      Promise.resolve(stderr.includes('npx berth watch web')),
+    );
+    assert.match(stderr, /demo fleet seeded on the simulated AWS: api, checkout, web/);
+    assert.match(
+      stderr,
+      /^dashboard: http:\/\/127\.0\.0\.1:\d+\/$/m,
+      'the address a browser opens',
+    );
+    const port = /serving \/healthz, \/readyz and \/metrics on http:\/\/0\.0\.0\.0:(\d+)/.exec(
+      stderr,
+    )?.[1];
+    assert.ok(port !== undefined, stderr);
+    const metrics = `http://127.0.0.1:${port}/metrics`;
+    assert.equal((await fetch(metrics)).status, 401, 'no token, no metrics');
+    const authorized = await fetch(metrics, {
+      headers: { authorization: `Bearer ${env['BERTH_HTTP_TOKEN'] ?? ''}` },
+    });
+    assert.equal(authorized.status, 200);
+    assert.match(await authorized.text(), /berth_reconcile_passes_total/);
+
+    const firstOutcome = async (name: string) => {
+      const history = await berth(url, ['history', name, '--json']);
+      return (JSON.parse(history.stdout) as { deployments: { outcome: string | null }[] })
+        .deployments[0]?.outcome;
+    };
+    await within('the demo fleet went live', 90_000, async () => {
+      const outcomes = await Promise.all(['web', 'api', 'checkout'].map(firstOutcome));
+      return outcomes.every((outcome) => outcome === 'succeeded');
+    });
+    // The quick start's bad release, against the stack as compose runs it: a canary, judged,
+    // rolled back.
+    const bad = await berth(url, ['deploy', 'checkout', '--image', 'httpd:2.4-5xx', '--wait']);
+    assert.equal(bad.code, 1, bad.stderr);
+    assert.match(bad.stderr, /rolled_back: canary analysis failed: 5xx rate/);
+
+    child.kill('SIGTERM');
+    const [code] = (await once(child, 'exit')) as [number | null];
+    assert.equal(code, 0, stderr);
   });
 
   it('its bootstrap command creates the demo infrastructure in moto', async () => {
@@ -83,6 +229,26 @@ describe('docker-compose.yml, piece by piece, against Postgres and moto', () => 
       ['web'],
     );
     assert.match(out.services[0]?.listenerRuleArn ?? '', /:listener-rule\/app\/berth-demo\//);
+  });
+
+  it('its stand-in command plays ECS and the ALB for moto until SIGTERM', async () => {
+    const moto = await sharedMoto();
+    const env = environmentOf('stand-in', { databaseUrl: '', motoEndpoint: moto.endpoint });
+    const child = spawn(process.execPath, [BIN, ...commandOf('stand-in')], {
+      cwd: ROOT,
+      env: { ...process.env, ...env, BERTH_LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    await within('the stand-in started', 20_000, () =>
+      Promise.resolve(stderr.includes('standing in for ECS and the ALB')),
+    );
+    assert.match(stderr, new RegExp(`at ${moto.endpoint}: .* on demo;`));
+    child.kill('SIGTERM');
+    const [code] = (await once(child, 'exit')) as [number | null];
+    assert.equal(code, 0, stderr);
+    assert.doesNotMatch(stderr, /tick failed/, 'every tick against moto answered');
   });
 
   it('its workers command starts against moto and drains on SIGTERM', async () => {

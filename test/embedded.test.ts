@@ -51,7 +51,7 @@ describe('the embedded postgres', () => {
   it('commands connect to the server `berth up` runs instead of starting a second one', async () => {
     const env = await freshDataDir();
     // Port 0: a free port, so that tests running at once do not contend for 7070.
-    const upProcess = spawn(process.execPath, [BIN, 'up', '--http', '127.0.0.1:0'], {
+    const upProcess = spawn(process.execPath, [BIN, 'up', '--http', '127.0.0.1:0', '--no-demo'], {
       cwd: ROOT,
       env: { ...process.env, BERTH_ACTOR: ACTOR, ...env },
       stdio: ['ignore', 'ignore', 'pipe'],

@@ -2,20 +2,12 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { after, it } from 'node:test';
-import { PutMetricDataCommand } from '@aws-sdk/client-cloudwatch';
 import {
   CreateTaskSetCommand,
   DescribeServicesCommand,
   UpdateServiceCommand,
 } from '@aws-sdk/client-ecs';
-import {
-  DeregisterTargetsCommand,
-  DescribeRulesCommand,
-  DescribeTargetHealthCommand,
-  ModifyRuleCommand,
-  RegisterTargetsCommand,
-} from '@aws-sdk/client-elastic-load-balancing-v2';
-import { loadBalancerDimension, targetGroupDimension } from '../src/cloud/aws-cloud.ts';
+import { DescribeRulesCommand, ModifyRuleCommand } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { BIN, ROOT, berth } from './support/cli.ts';
 import { testDatabase } from './support/database.ts';
 import { FAST_POLICY } from './support/fleet.ts';
@@ -30,7 +22,7 @@ const AWS_ENV = {
   AWS_SECRET_ACCESS_KEY: 'testing',
 };
 
-it('berth worker with BERTH_CLOUD=aws takes a service through a good release and a bad one on moto', async (t) => {
+it('berth worker with BERTH_CLOUD=aws and berth stand-in take a service through a good release and a bad one on moto', async (t) => {
   const moto = await sharedMoto();
   await moto.reset();
   const clients = motoClients(moto.endpoint);
@@ -97,100 +89,26 @@ it('berth worker with BERTH_CLOUD=aws takes a service through a good release and
   let workerErr = '';
   worker.stderr.on('data', (chunk: Buffer) => (workerErr += chunk.toString()));
 
-  // moto stores API state only: it starts no task and moves no traffic. This loop plays the
-  // part ECS and the ALB would: it registers a healthy target per task a task set should run,
-  // and puts the ALB metrics the rule's weights would produce — 30 % 5xx from v3's tasks.
-  let playing = true;
-  const stand = (async () => {
-    let ip = 0;
-    while (playing) {
-      const service = (
-        await clients.ecs.send(new DescribeServicesCommand({ cluster: CLUSTER, services: ['web'] }))
-      ).services?.[0];
-      const desired = service?.desiredCount ?? 0;
-      const wanted = new Map<string, number>([
-        [groupA, 0],
-        [groupB, 0],
-      ]);
-      const bad = new Set<string>();
-      for (const set of service?.taskSets ?? []) {
-        const group = set.loadBalancers?.[0]?.targetGroupArn ?? '';
-        wanted.set(
-          group,
-          (wanted.get(group) ?? 0) + Math.ceil((desired * (set.scale?.value ?? 0)) / 100),
-        );
-        if ((set.externalId ?? '').includes('/v3/')) bad.add(group);
-      }
-      for (const [group, count] of wanted) {
-        const targets =
-          (await clients.elbv2.send(new DescribeTargetHealthCommand({ TargetGroupArn: group })))
-            .TargetHealthDescriptions ?? [];
-        if (targets.length < count) {
-          const add = Array.from({ length: count - targets.length }, () => ({
-            Id: `10.9.${Math.floor(++ip / 250)}.${(ip % 250) + 1}`,
-            Port: 80,
-          }));
-          await clients.elbv2.send(
-            new RegisterTargetsCommand({ TargetGroupArn: group, Targets: add }),
-          );
-        } else if (targets.length > count) {
-          const remove = targets
-            .slice(count)
-            .map((target) => ({ Id: target.Target?.Id ?? '', Port: 80 }));
-          await clients.elbv2.send(
-            new DeregisterTargetsCommand({ TargetGroupArn: group, Targets: remove }),
-          );
-        }
-      }
-      const actions = (await clients.elbv2.send(new DescribeRulesCommand({ RuleArns: [rule] })))
-        .Rules?.[0]?.Actions;
-      const weights = actions?.[0]?.ForwardConfig?.TargetGroups ?? [];
-      const now = new Date();
-      for (const { TargetGroupArn: group = '', Weight: weight = 0 } of weights) {
-        if (weight === 0) continue;
-        const requests = Math.round((50 * weight) / 100);
-        const dimensions = [
-          { Name: 'LoadBalancer', Value: loadBalancerDimension(rule) },
-          { Name: 'TargetGroup', Value: targetGroupDimension(group) },
-        ];
-        await clients.cloudwatch.send(
-          new PutMetricDataCommand({
-            Namespace: 'AWS/ApplicationELB',
-            MetricData: [
-              {
-                MetricName: 'RequestCount',
-                Dimensions: dimensions,
-                Timestamp: now,
-                Value: requests,
-                Unit: 'Count',
-              },
-              {
-                MetricName: 'HTTPCode_Target_5XX_Count',
-                Dimensions: dimensions,
-                Timestamp: now,
-                Value: bad.has(group) ? Math.round(requests * 0.3) : 0,
-                Unit: 'Count',
-              },
-              {
-                MetricName: 'TargetResponseTime',
-                Dimensions: dimensions,
-                Timestamp: now,
-                Value: 0.05,
-                Unit: 'Seconds',
-              },
-            ],
-          }),
-        );
-      }
-      await new Promise((resolve) => setTimeout(resolve, 250));
-    }
-  })();
+  // moto stores API state only: it starts no task and moves no traffic. `berth stand-in` plays
+  // the part ECS and the ALB would — a healthy target per task a task set should run, and the
+  // ALB metrics the rule's weights produce, 30 % 5xx from the `-5xx` image — as compose runs it.
+  const standIn = spawn(
+    process.execPath,
+    [BIN, 'stand-in', '--cluster', CLUSTER, '--requests-per-second', '200'],
+    {
+      cwd: ROOT,
+      env: { ...process.env, ...env, BERTH_LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  );
+  let standInErr = '';
+  standIn.stderr.on('data', (chunk: Buffer) => (standInErr += chunk.toString()));
   database.defer(async () => {
-    playing = false;
-    await stand;
-    if (worker.exitCode === null) {
-      worker.kill('SIGKILL');
-      await once(worker, 'exit');
+    for (const child of [standIn, worker]) {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGKILL');
+        await once(child, 'exit');
+      }
     }
   });
 
@@ -203,7 +121,9 @@ it('berth worker with BERTH_CLOUD=aws takes a service through a good release and
       const deployment = history.deployments[0];
       if (deployment?.finished === true) return deployment;
       if (Date.now() > deadline)
-        assert.fail(`no deployment finished in time; worker said: ${workerErr}`);
+        assert.fail(
+          `no deployment finished in time; worker said: ${workerErr}; stand-in said: ${standInErr}`,
+        );
       await new Promise((resolve) => setTimeout(resolve, 250));
     }
   };
@@ -298,6 +218,9 @@ it('berth worker with BERTH_CLOUD=aws takes a service through a good release and
       );
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
+  standIn.kill('SIGTERM');
+  const [standInCode] = (await once(standIn, 'exit')) as [number | null];
+  assert.equal(standInCode, 0, `the stand-in stops cleanly: ${standInErr}`);
   t.diagnostic(
     `worker stderr: ${workerErr.trim() === '' ? '(empty)' : workerErr.trim().slice(0, 400)}`,
   );

@@ -11,6 +11,7 @@ import {
 import type { BerthEnvironment } from '../src/config.ts';
 import type { Logger } from '../src/logging.ts';
 import type { InfrastructureProvider } from '../src/reconciler/context.ts';
+import { withRetries } from '../src/cloud/retry.ts';
 import { awsCallObserver } from '../src/reconciler/metrics.ts';
 import { Worker } from '../src/reconciler/worker-loop.ts';
 import type { Db } from '../src/store/database.ts';
@@ -27,19 +28,30 @@ export function cloudFor(
   kind: 'sim' | 'aws',
   db: Db,
   environment: BerthEnvironment,
+  logger: Logger,
 ): { clients: AwsClients; infrastructure: InfrastructureProvider | undefined } {
   if (kind === 'aws') return { clients: awsClients(), infrastructure: undefined };
+  const quiet = logger.child({}, { level: 'error' });
   const sim = createSimulatedAws(db, { seed: environment.simSeed, faults: simFaultsFromEnv() });
   const clients = simulatedClients(sim);
   return {
     clients,
     infrastructure: {
+      // Every step finds what exists before it creates, so the whole bootstrap may run again:
+      // a fleet of new services bootstrapping at once (the demo fleet) meets ELB's throttling.
+      // Those retries are expected and not worth a warning; one that still fails fails the pass,
+      // which records it.
       provide: (service) =>
-        bootstrapSimulatedService(clients, {
-          name: service.name,
-          cluster: service.cluster,
-          port: service.containerPort,
-        }),
+        withRetries(
+          'infrastructure:BootstrapSimulatedService',
+          () =>
+            bootstrapSimulatedService(clients, {
+              name: service.name,
+              cluster: service.cluster,
+              port: service.containerPort,
+            }),
+          quiet,
+        ),
     },
   };
 }
@@ -62,7 +74,7 @@ export function startWorkers(options: {
   logger: Logger;
 }): RunningWorkers {
   const { db, environment, logger } = options;
-  const { clients, infrastructure } = cloudFor(options.cloud, db, environment);
+  const { clients, infrastructure } = cloudFor(options.cloud, db, environment, logger);
   const cloud = new AwsCloud(clients, logger, undefined, awsCallObserver);
   const prefix = `${hostname()}-${process.pid}-${randomBytes(2).toString('hex')}`;
   const workers = Array.from({ length: environment.workers }, (_, index) => {

@@ -5,6 +5,7 @@ import { CliContext, type CliIo } from './context.ts';
 import { migrate, up } from './commands/admin.ts';
 import { infraBootstrap } from './commands/infra.ts';
 import { watch } from './commands/watch.ts';
+import { standIn } from './commands/stand-in.ts';
 import { worker } from './commands/worker.ts';
 import { events, history, status } from './commands/read.ts';
 import {
@@ -94,6 +95,7 @@ function buildProgram(context: CliContext, setExit: (code: number) => void): Com
       '--http <[HOST:]PORT>',
       'serve /healthz, /readyz and /metrics here (default 127.0.0.1:7070)',
     )
+    .option('--no-demo', 'do not seed the demo fleet into a database never used before')
     .action(act((flags: never) => up(context, flags)));
   command(
     program,
@@ -197,6 +199,18 @@ function buildProgram(context: CliContext, setExit: (code: number) => void): Com
       collect,
     )
     .action(act((flags: never) => infraBootstrap(context, flags)));
+  command(
+    program,
+    'stand-in',
+    'for an AWS emulator (moto): run tasks, register targets, publish ALB metrics',
+  )
+    .option(
+      '--cluster <cluster>',
+      'a cluster to play for (repeatable; default: every one)',
+      collect,
+    )
+    .option('--requests-per-second <n>', 'traffic per service, split by rule weights (default 50)')
+    .action(act((flags: never) => standIn(context, flags)));
   return program;
 }
 

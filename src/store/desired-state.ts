@@ -61,54 +61,57 @@ export interface RequestedRelease {
   replaced: Deployment | undefined;
 }
 
-export async function createService(
-  db: Db,
-  request: Actor & {
-    name: string;
-    settings: ServiceSettings;
-    policy: RolloutPolicy;
-    release: ReleaseSpec;
-    message: string | null;
-  },
-): Promise<RequestedRelease> {
-  return db.transaction().execute(async (trx) => {
-    const existing = await trx
-      .selectFrom('services')
-      .select('id')
-      .where('name', '=', request.name)
-      .executeTakeFirst();
-    if (existing !== undefined) {
-      throw new InputError(
-        'NAME',
-        `a service named ${JSON.stringify(request.name)} already exists; change it with berth service update`,
-      );
-    }
-    const { settings, policy } = request;
-    const service = await insertService(trx, {
-      name: request.name,
-      ...settingsRow(settings),
-      ...policyRow(policy),
-      current_release_id: null,
-      lease_owner: null,
-      lease_until: null,
-      observed_running_count: null,
-      observed_at: null,
-    });
-    await appendEvent(trx, {
-      serviceId: service.id,
-      actor: request.actor,
-      kind: 'service.created',
-      message: `service ${service.name} created on cluster ${service.cluster}`,
-      data: { settings, policy },
-    });
-    const { release, deployment } = await requestRelease(trx, service, undefined, {
-      actor: request.actor,
-      spec: request.release,
-      kind: 'deploy',
-      message: request.message,
-    });
-    return { service, release, deployment, replaced: undefined };
+/** What `service create` asks for: the service, its policy and release v1. */
+export interface NewService extends Actor {
+  name: string;
+  settings: ServiceSettings;
+  policy: RolloutPolicy;
+  release: ReleaseSpec;
+  message: string | null;
+}
+
+export async function createService(db: Db, request: NewService): Promise<RequestedRelease> {
+  return db.transaction().execute((trx) => createServiceIn(trx, request));
+}
+
+/** `createService` inside a transaction the caller holds (the demo fleet makes three at once). */
+export async function createServiceIn(trx: Db, request: NewService): Promise<RequestedRelease> {
+  const existing = await trx
+    .selectFrom('services')
+    .select('id')
+    .where('name', '=', request.name)
+    .executeTakeFirst();
+  if (existing !== undefined) {
+    throw new InputError(
+      'NAME',
+      `a service named ${JSON.stringify(request.name)} already exists; change it with berth service update`,
+    );
+  }
+  const { settings, policy } = request;
+  const service = await insertService(trx, {
+    name: request.name,
+    ...settingsRow(settings),
+    ...policyRow(policy),
+    current_release_id: null,
+    lease_owner: null,
+    lease_until: null,
+    observed_running_count: null,
+    observed_at: null,
   });
+  await appendEvent(trx, {
+    serviceId: service.id,
+    actor: request.actor,
+    kind: 'service.created',
+    message: `service ${service.name} created on cluster ${service.cluster}`,
+    data: { settings, policy },
+  });
+  const { release, deployment } = await requestRelease(trx, service, undefined, {
+    actor: request.actor,
+    spec: request.release,
+    kind: 'deploy',
+    message: request.message,
+  });
+  return { service, release, deployment, replaced: undefined };
 }
 
 export async function deployImage(

@@ -1,5 +1,6 @@
 import { DEFAULT_HTTP, httpFlag, runWorkers, type HttpFlags } from './worker.ts';
 import type { CliContext } from '../context.ts';
+import { seedDemoFleet, welcomeLines } from '../demo-fleet.ts';
 
 export async function migrate(context: CliContext): Promise<number> {
   const { applied, source } = await context.withDatabase(
@@ -21,7 +22,12 @@ export async function migrate(context: CliContext): Promise<number> {
  * against the simulated AWS unless BERTH_CLOUD=aws. Other `berth` commands in this folder
  * connect to the same database. SIGINT/SIGTERM drain the workers and stop.
  */
-export function up(context: CliContext, flags: HttpFlags = {}): Promise<number> {
+export function up(
+  context: CliContext,
+  flags: HttpFlags & { demo?: boolean } = {},
+): Promise<number> {
+  // On the simulated AWS only: real AWS gets no services it was not asked for.
+  const demo = flags.demo !== false && (context.environment.cloud ?? 'sim') === 'sim';
   return runWorkers(context, {
     http: httpFlag(flags, DEFAULT_HTTP),
     defaultCloud: 'sim',
@@ -32,6 +38,8 @@ export function up(context: CliContext, flags: HttpFlags = {}): Promise<number> 
         `${workers} worker(s) on ${cloud}`,
       'other berth commands run from here use this database. Ctrl-C stops.',
     ],
+    welcome: async (db, daemonUrl) =>
+      welcomeLines(db, demo && (await seedDemoFleet(db)), daemonUrl),
     stopping: 'stopping: draining the workers',
   });
 }

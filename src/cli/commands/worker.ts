@@ -9,6 +9,7 @@ import {
 } from '../../daemon/server.ts';
 import { createLogger } from '../../logging.ts';
 import { DatabaseWaitAbortedError, type OpenDatabase } from '../../store/connection.ts';
+import type { Db } from '../../store/database.ts';
 import type { CliContext } from '../context.ts';
 
 /**
@@ -30,6 +31,8 @@ export async function runWorkers(
     stopping: string;
     /** Where to serve /healthz, /readyz and /metrics; undefined: not at all. */
     http?: HttpAddress | undefined;
+    /** Lines printed once running (after `started`): `berth up`'s dashboard and demo fleet. */
+    welcome?: (db: Db, daemonUrl: string | undefined) => Promise<string[]>;
   },
 ): Promise<number> {
   const { http } = options;
@@ -39,6 +42,8 @@ export async function runWorkers(
   const logger = createLogger({
     level: context.environment.logLevel ?? 'info',
     name: options.loggerName,
+    // Readable lines for a person at a terminal; JSON for anything that stores or parses them.
+    format: context.environment.logFormat ?? (process.stderr.isTTY ? 'pretty' : 'json'),
   });
   try {
     return await context.withDatabase(
@@ -76,6 +81,9 @@ export async function runWorkers(
           context.note(line);
         if (daemon !== undefined)
           context.note(`serving the dashboard, /healthz, /readyz and /metrics on ${daemon.url}`);
+        if (options.welcome !== undefined) {
+          for (const line of await options.welcome(db, daemon?.url)) context.note(line);
+        }
         if (!context.io.signal.aborted) await once(context.io.signal, 'abort');
         context.note(options.stopping);
         await daemon?.close();

@@ -1,0 +1,106 @@
+import type { Db } from '../store/database.ts';
+import { createServiceIn } from '../store/desired-state.ts';
+import { appendEvent } from '../store/events.ts';
+import { seedIfNeverUsed } from '../store/first-use.ts';
+import { listServices } from '../store/services.ts';
+import { newServiceFrom, parseServiceFlags, type ServiceFlags } from './service-flags.ts';
+
+/**
+ * Short enough to watch: two-second windows, a ten-second bake, a minute for tasks to turn
+ * healthy and two for a step to be decided. At the simulated AWS's 50 requests a second a good
+ * release passes its 10 % step in about 40 s; a 5xx image is rolled back in a few seconds.
+ */
+const WATCHABLE_POLICY: ServiceFlags = {
+  cluster: 'demo',
+  desired: '4',
+  steps: '10,100',
+  interval: '2s',
+  bake: '10s',
+  minRequests: '20',
+  maxAnalysis: '2m',
+  progressDeadline: '1m',
+};
+
+/** The services `berth up` opens on, the first time, on the simulated AWS. */
+export const DEMO_FLEET = [
+  { name: 'web', image: 'nginx:1.27', port: '80' },
+  { name: 'api', image: 'traefik/whoami:v1.10', port: '80' },
+  { name: 'checkout', image: 'httpd:2.4', port: '80' },
+] as const;
+
+/** Who the audit log says made the demo fleet. */
+export const DEMO_ACTOR = 'berth up (demo fleet)';
+
+/** What to try once the demo fleet runs: command, then what it shows. */
+export const DEMO_COMMANDS = [
+  [
+    'npx berth deploy web --image nginx:1.28 --wait',
+    'a good release: 10 % → judged → 100 % → live',
+  ],
+  [
+    'npx berth deploy checkout --image httpd:2.4-5xx --wait',
+    '30 % 5xx at 10 %: rolled back, exit 1',
+  ],
+  ['npx berth watch web', 'the live view of a rollout, in a third terminal'],
+] as const;
+
+/**
+ * Seeds the demo fleet when the database has never been used (its audit log is empty), in one
+ * transaction with a `demo.seeded` event; says whether it did.
+ *
+ * Only then, never again: once anything has happened, what the fleet holds is the operator's.
+ * A demo service someone removed stays removed — a controller that brings back what a person took
+ * away would be fighting them — and a database that already has its own services gets none.
+ */
+export async function seedDemoFleet(db: Db): Promise<boolean> {
+  return seedIfNeverUsed(db, async (trx) => {
+    for (const { name, image, port } of DEMO_FLEET) {
+      const spec = newServiceFrom(
+        parseServiceFlags({ ...WATCHABLE_POLICY, image, port }, 'create'),
+        name,
+      );
+      await createServiceIn(trx, {
+        actor: DEMO_ACTOR,
+        name,
+        ...spec,
+        message: 'the demo fleet berth up seeds on first use',
+      });
+    }
+    await appendEvent(trx, {
+      serviceId: null,
+      actor: DEMO_ACTOR,
+      kind: 'demo.seeded',
+      message: `demo fleet seeded on the simulated AWS: ${DEMO_FLEET.map((s) => s.name).join(', ')}`,
+      data: { services: DEMO_FLEET.map((s) => s.name) },
+    });
+  });
+}
+
+/** The lines `berth up` prints under its first: the dashboard, the fleet and what to try. */
+export async function welcomeLines(
+  db: Db,
+  seeded: boolean,
+  dashboardUrl: string | undefined,
+): Promise<string[]> {
+  const names = (await listServices(db)).map((service) => service.name);
+  const lines: string[] = [];
+  // Listening on every address (`--http 0.0.0.0:7070`, as in compose): a browser on this machine
+  // opens it on loopback.
+  if (dashboardUrl !== undefined)
+    lines.push(
+      `dashboard: ${dashboardUrl.replace('//0.0.0.0:', '//127.0.0.1:').replace('//[::]:', '//[::1]:')}/`,
+    );
+  const demo = DEMO_FLEET.every(({ name }) => names.includes(name));
+  if (seeded) lines.push(`demo fleet seeded on the simulated AWS: ${names.join(', ')}`);
+  else
+    lines.push(
+      `${names.length} service(s) as you left them${names.length > 0 ? `: ${names.slice(0, 8).join(', ')}${names.length > 8 ? ', …' : ''}` : ''}`,
+    );
+  if (demo) {
+    lines.push('try, in another terminal in this folder:');
+    const width = Math.max(...DEMO_COMMANDS.map(([command]) => command.length));
+    for (const [command, what] of DEMO_COMMANDS)
+      lines.push(`  ${command.padEnd(width)}  # ${what}`);
+  }
+  return lines;
+}

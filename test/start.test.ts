@@ -1,0 +1,264 @@
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { after, describe, it } from 'node:test';
+import { DEMO_FLEET, seedDemoFleet } from '../src/cli/demo-fleet.ts';
+import { ACTOR, BIN, ROOT, berth, berthJson } from './support/cli.ts';
+import { testDatabase } from './support/database.ts';
+
+/** A data folder of the test's own, as a fresh clone would have: no DATABASE_URL at all. */
+async function freshDataDir(): Promise<string> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'berth-start-'));
+  after(async () => {
+    // A Berth that failed to stop its Postgres (what these tests look for) leaves it to us.
+    const pid = await postmasterPid(dir);
+    if (pid !== undefined && alive(pid)) {
+      process.kill(pid, 'SIGQUIT');
+      await within('the leftover postgres stopped', 30_000, () => Promise.resolve(!alive(pid)));
+    }
+    await rm(dir, { recursive: true, force: true });
+  });
+  return dir;
+}
+
+/** The pid in the data folder's `postmaster.pid`, while there is one. */
+async function postmasterPid(dataDir: string): Promise<number | undefined> {
+  try {
+    const pid = Number(
+      (await readFile(path.join(dataDir, 'pg', 'postmaster.pid'), 'utf8')).split('\n')[0],
+    );
+    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Polls `check` until it is true; fails with `what` after `timeoutMs`. */
+async function within(
+  what: string,
+  timeoutMs: number,
+  check: () => Promise<boolean>,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) assert.fail(`${what} within ${timeoutMs / 1000}s`);
+    await sleep(100);
+  }
+}
+
+/**
+ * A shell pipeline in a process group of its own, as a terminal runs one: a signal to the group
+ * reaches npm, Berth and the reader at once, as Ctrl-C does. Killed when the test ends.
+ */
+function pipeline(script: string, env: NodeJS.ProcessEnv): ChildProcess {
+  const inherited = { ...process.env };
+  delete inherited['DATABASE_URL'];
+  delete inherited['BERTH_HTTP_TOKEN'];
+  delete inherited['BERTH_LOG_FORMAT'];
+  const shell = spawn('sh', ['-c', script], {
+    cwd: ROOT,
+    detached: true,
+    env: { ...inherited, BERTH_ACTOR: ACTOR, ...env },
+    stdio: 'ignore',
+  });
+  after(() => {
+    if (shell.exitCode === null && shell.signalCode === null && shell.pid !== undefined) {
+      try {
+        process.kill(-shell.pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+  });
+  return shell;
+}
+
+describe('npm start', () => {
+  it('opens on the demo fleet, and Ctrl-C with its output piped into tee stops the embedded Postgres too', async () => {
+    const dataDir = await freshDataDir();
+    const log = path.join(dataDir, 'start.log');
+    // Port 0: a free port, so that tests running at once do not contend for 7070.
+    const shell = pipeline(`npm start -- --http 127.0.0.1:0 2>&1 | tee "${log}"`, {
+      BERTH_DATA_DIR: dataDir,
+    });
+    const output = async () => readFile(log, 'utf8').catch(() => '');
+    await within('npm start printed what to try', 120_000, async () =>
+      (await output()).includes('npx berth watch web'),
+    );
+    const printed = await output();
+    assert.match(printed, /^dashboard: http:\/\/127\.0\.0\.1:\d+\/$/m);
+    assert.match(printed, /^demo fleet seeded on the simulated AWS: api, checkout, web$/m);
+    assert.match(printed, /npx berth deploy web --image nginx:1\.28 --wait/);
+    assert.match(printed, /npx berth deploy checkout --image httpd:2\.4-5xx --wait/);
+    // Not a terminal: the logs stay one JSON object a line, for whatever stores them.
+    const logLines = printed.split('\n').filter((line) => line.startsWith('{'));
+    assert.ok(logLines.length > 0, printed);
+    for (const line of logLines)
+      assert.equal(typeof (JSON.parse(line) as { msg: unknown }).msg, 'string');
+
+    const postgres = await postmasterPid(dataDir);
+    assert.ok(postgres !== undefined && alive(postgres), 'berth up runs the embedded postgres');
+    assert.ok(shell.pid !== undefined);
+    process.kill(-shell.pid, 'SIGINT'); // Ctrl-C: npm, node and tee all get it; tee dies at once
+    await within(
+      'the embedded postgres stopped',
+      30_000,
+      async () => !alive(postgres) && (await postmasterPid(dataDir)) === undefined,
+    );
+    await within('npm start exited', 30_000, () =>
+      Promise.resolve(shell.exitCode !== null || shell.signalCode !== null),
+    );
+
+    // The fleet and its history are where they were left.
+    const again = await berth('', ['history', 'web', '--json'], {
+      env: { DATABASE_URL: '', BERTH_DATA_DIR: dataDir },
+    });
+    assert.equal(again.code, 0, again.stderr);
+    assert.deepEqual(
+      (JSON.parse(again.stdout) as { releases: { version: number }[] }).releases.map(
+        (r) => r.version,
+      ),
+      [1],
+    );
+  });
+
+  it('stops cleanly, embedded Postgres included, when the reader of its output goes away first', async () => {
+    const dataDir = await freshDataDir();
+    // head leaves after the first 200 bytes: every later write of berth up meets a closed pipe.
+    const shell = pipeline(`node "${BIN}" up --http 127.0.0.1:0 2>&1 | head -c 200 >/dev/null`, {
+      BERTH_DATA_DIR: dataDir,
+    });
+    let postgres: number | undefined;
+    await within('the pipeline ended', 120_000, async () => {
+      postgres ??= await postmasterPid(dataDir);
+      return shell.exitCode !== null || shell.signalCode !== null;
+    });
+    assert.equal(shell.exitCode, 0, 'berth up stopped as if interrupted, not killed by EPIPE');
+    assert.ok(postgres !== undefined, 'berth up had started the embedded postgres');
+    await within(
+      'the embedded postgres stopped',
+      30_000,
+      async () => !alive(postgres ?? 0) && (await postmasterPid(dataDir)) === undefined,
+    );
+  });
+});
+
+describe('berth up', () => {
+  it('stops the embedded Postgres when its terminal hangs up (SIGHUP)', async () => {
+    const dataDir = await freshDataDir();
+    const inherited = { ...process.env };
+    delete inherited['DATABASE_URL'];
+    const up = spawn(process.execPath, [BIN, 'up', '--http', '127.0.0.1:0', '--no-demo'], {
+      cwd: ROOT,
+      env: { ...inherited, BERTH_ACTOR: ACTOR, BERTH_DATA_DIR: dataDir },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    up.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    after(() => {
+      if (up.exitCode === null && up.signalCode === null) up.kill('SIGKILL');
+    });
+    await within('berth up started', 60_000, () => Promise.resolve(stderr.includes('berth is up')));
+    const postgres = await postmasterPid(dataDir);
+    assert.ok(postgres !== undefined && alive(postgres));
+    up.kill('SIGHUP');
+    const [code] = (await once(up, 'exit')) as [number | null];
+    assert.equal(code, 0, stderr);
+    assert.equal(alive(postgres), false, 'the postmaster is gone');
+    assert.equal(await postmasterPid(dataDir), undefined);
+  });
+});
+
+describe('the demo fleet', () => {
+  it('is seeded into a database never used, once: a restart finds it as it was left', async () => {
+    const database = await testDatabase('demo fleet once');
+    assert.equal(await seedDemoFleet(database.db), true);
+    const services = await berthJson<{ name: string; cluster: string }[]>(database.url, [
+      'service',
+      'list',
+    ]);
+    assert.deepEqual(
+      services.map((service) => service.name).sort(),
+      DEMO_FLEET.map((service) => service.name).sort(),
+    );
+    const web = await berthJson<{ policy: Record<string, unknown> }>(database.url, [
+      'service',
+      'show',
+      'web',
+    ]);
+    assert.deepEqual(web.policy['steps'], [10, 100]);
+    assert.equal(web.policy['analysisIntervalSeconds'], 2);
+    assert.equal(web.policy['bakeSeconds'], 10);
+
+    assert.equal(await seedDemoFleet(database.db), false, 'a second start seeds nothing');
+    assert.equal((await berthJson<unknown[]>(database.url, ['service', 'list'])).length, 3);
+  });
+
+  it('is not seeded into a database that already has services of its own', async () => {
+    const database = await testDatabase('demo fleet not over mine');
+    const created = await berth(database.url, [
+      'service',
+      'create',
+      'shop',
+      '--cluster',
+      'prod',
+      '--image',
+      'nginx:1.27',
+      '--port',
+      '80',
+    ]);
+    assert.equal(created.code, 0, created.stderr);
+    assert.equal(await seedDemoFleet(database.db), false);
+    const services = await berthJson<{ name: string }[]>(database.url, ['service', 'list']);
+    assert.deepEqual(
+      services.map((service) => service.name),
+      ['shop'],
+    );
+  });
+});
+
+describe('the logs of berth up and berth worker', () => {
+  it('are readable lines with BERTH_LOG_FORMAT=pretty (the default on a terminal)', async () => {
+    const database = await testDatabase('pretty logs');
+    const worker = spawn(process.execPath, [BIN, 'worker'], {
+      cwd: ROOT,
+      env: {
+        ...process.env,
+        DATABASE_URL: database.url,
+        BERTH_CLOUD: 'sim',
+        BERTH_LOG_FORMAT: 'pretty',
+        BERTH_LOG_LEVEL: 'info',
+      },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    worker.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    database.defer(async () => {
+      if (worker.exitCode === null && worker.signalCode === null) {
+        worker.kill('SIGKILL');
+        await once(worker, 'exit');
+      }
+    });
+    await within('the worker logged its start', 30_000, () =>
+      Promise.resolve(stderr.includes('worker started')),
+    );
+    worker.kill('SIGTERM');
+    await once(worker, 'exit');
+    assert.match(stderr, /^\[\d\d:\d\d:\d\d\.\d{3}\] INFO \(berth-worker\): worker started$/m);
+    assert.match(stderr, /INFO \(berth-worker\): worker stopped/, 'the last line is flushed');
+    assert.doesNotMatch(stderr, /"level":/);
+  });
+});
