@@ -8,6 +8,7 @@ import {
 import { parseServiceName } from '../../validation/fields.ts';
 import { parseCount } from '../../validation/numbers.ts';
 import { parseNotificationFormat, parseWebhookUrl } from '../../validation/webhook.ts';
+import type { Service } from '../../store/schema.ts';
 import type { CliContext } from '../context.ts';
 import { iso, table } from '../render.ts';
 
@@ -41,6 +42,32 @@ export function targetJson(target: NotificationTargetView) {
 /** `https://hooks.example.com/… HTTP 500 after 3 attempts` */
 export function failureLine(url: string, failing: TargetFailure): string {
   return `${url} ${failing.lastError} after ${failing.attempts} ${failing.attempts === 1 ? 'attempt' : 'attempts'}`;
+}
+
+/** The failing targets that hear about `service`, as `berth status --json` shows them. */
+export function failingJson(
+  failing: readonly (NotificationTargetView & { failing: TargetFailure })[],
+  service: Service,
+) {
+  return failing
+    .filter((target) => target.service === null || target.service === service.name)
+    .map(targetJson);
+}
+
+/**
+ * `notifications: 1 target failing: https://hooks.example.com/… HTTP 500 after 3 attempts`, for
+ * the targets that hear about `service` (all of them without one); undefined when none fails.
+ */
+export function failingLine(
+  failing: readonly (NotificationTargetView & { failing: TargetFailure })[],
+  service: Service | undefined,
+): string | undefined {
+  const concerned = failing.filter(
+    (target) => service === undefined || target.service === null || target.service === service.name,
+  );
+  if (concerned.length === 0) return undefined;
+  const count = `${concerned.length} ${concerned.length === 1 ? 'target' : 'targets'}`;
+  return `notifications: ${count} failing: ${concerned.map((target) => failureLine(target.url, target.failing)).join('; ')}`;
 }
 
 /** `berth notify add URL [--service NAME] [--format slack|json] [--secret]` */
