@@ -169,9 +169,11 @@ async function factsOf(
   let numbersStep: number | undefined;
   if (type === NOTIFICATION_TYPES.stepPassed) {
     const started = event.data['step'];
-    // The first step starting is no pass; a step reached by `berth promote` skipped its
-    // predecessors' analysis.
-    if (typeof started !== 'number' || started < 1) return undefined;
+    // The first step starting is no pass, nor is a first release taking all traffic at once;
+    // a step reached by `berth promote` skipped its predecessors' analysis.
+    if (typeof started !== 'number' || started < 1 || policy === null || policy.first) {
+      return undefined;
+    }
     if (deployment === undefined || deployment.promote_requested_at !== null) return undefined;
     const steps = policy?.steps ?? [];
     step = { index: started - 1, percent: steps[started - 1] ?? null, of: steps.length };
