@@ -34,7 +34,7 @@ export interface BerthEnvironment {
   /** Bearer token the daemon's HTTP endpoints require (all but /healthz); needed off loopback. */
   httpToken: string | undefined;
   /** Deadline of one webhook request. */
-  notifyTimeoutSeconds: number;
+  notifyTimeoutMs: number;
 }
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -63,7 +63,11 @@ export function readEnvironment(env: NodeJS.ProcessEnv): BerthEnvironment {
     simSeed: wholeNumber(env, 'BERTH_SIM_SEED', { min: 0, max: 4_294_967_295, fallback: 1 }),
     metricsDelaySeconds: seconds(env, 'BERTH_METRICS_DELAY_SECONDS', { min: 0, max: 3600 }),
     httpToken: httpToken(given(env, 'BERTH_HTTP_TOKEN')),
-    notifyTimeoutSeconds: seconds(env, 'BERTH_NOTIFY_TIMEOUT_SECONDS', { min: 0.1, max: 60 }) ?? 5,
+    notifyTimeoutMs: wholeNumber(env, 'BERTH_NOTIFY_TIMEOUT_MS', {
+      min: 100,
+      max: 60_000,
+      fallback: 5000,
+    }),
     // Checked here too, whatever the command and the cloud: a typo must not pass unseen.
     simFaults: simFaultsFromEnvironment(env),
   };

@@ -332,7 +332,7 @@ describe('webhook notifications', () => {
 
   it('a worker SIGKILLed mid-delivery is followed by one that redelivers with the same key', async () => {
     const fleet = await aFleet('notify sigkill');
-    const env = { BERTH_NOTIFY_TIMEOUT_SECONDS: '2' };
+    const env = { BERTH_NOTIFY_TIMEOUT_MS: '2000' };
     const first = workerProcess(fleet, 'first', env);
     const receiver = await aWebhookReceiver(() => {
       if (first.exitCode === null && first.signalCode === null) {

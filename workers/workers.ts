@@ -92,7 +92,7 @@ export function startWorkers(options: {
     db,
     logger,
     name: prefix,
-    timeoutMs: environment.notifyTimeoutSeconds * 1000,
+    timeoutMs: environment.notifyTimeoutMs,
   });
   notifications.start();
   return {

@@ -26,7 +26,7 @@ export interface DispatcherOptions {
   logger: Logger;
   /** The worker's name, recorded with each attempt. */
   name: string;
-  /** One request's deadline (`BERTH_NOTIFY_TIMEOUT_SECONDS`); default 5 s. */
+  /** One request's deadline (`BERTH_NOTIFY_TIMEOUT_MS`); default 5 s. */
   timeoutMs?: number;
   /** Requests in flight at once; default 4. */
   concurrency?: number;
