@@ -27,7 +27,9 @@ export async function up(db: Kysely<any>): Promise<void> {
     create table notification_outbox (
       id bigint generated always as identity primary key,
       target_id bigint not null references notification_targets (id) on delete cascade,
-      event_id bigint not null references events (id),
+      -- The audit-log entry reported. No foreign key: events are never deleted, and one would
+      -- make Postgres refuse TRUNCATE events for it before the append-only trigger could.
+      event_id bigint not null,
       -- Sent with every attempt (header and body): the receiver's way to drop a redelivery.
       idempotency_key uuid not null unique default gen_random_uuid(),
       type text not null,
