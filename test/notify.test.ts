@@ -3,7 +3,10 @@ import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { SECRET_ARN } from './support/builders.ts';
+import { appendEvent } from '../src/store/events.ts';
+import { aService, SECRET_ARN } from './support/builders.ts';
+import { berth } from './support/cli.ts';
+import { testDatabase } from './support/database.ts';
 import { aFleet, aLiveService, finished, workerProcess, type Fleet } from './support/fleet.ts';
 import { aDispatcher, aWebhookReceiver, type Received } from './support/webhook-receiver.ts';
 
@@ -384,5 +387,37 @@ describe('webhook notifications', () => {
     assert.equal(attempts.length, 2);
     assert.equal(attempts[1]?.ok, true);
     assert.notEqual(attempts[0]?.worker, attempts[1]?.worker, 'redelivered by the successor');
+  });
+
+  it('a failed verification is told with its exit code and log location, never its command', async () => {
+    const database = await testDatabase('notify verification failed');
+    await aService(database.url, 'web');
+    await berth(database.url, ['notify', 'add', 'https://hooks.example.com/x']);
+    // As the verification stage records it (a RunTask of --verify-command that exited 3).
+    await appendEvent(database.db, {
+      serviceId: 1,
+      deploymentId: 1,
+      actor: 'worker:w1',
+      kind: 'deployment.verification_failed',
+      message: 'verification of v1 failed: exit code 3',
+      data: {
+        exitCode: 3,
+        logGroup: '/ecs/web',
+        logStream: 'verify/web/abc',
+        command: `./smoke --token ${PASSWORD}`,
+      },
+    });
+    const rows = await database.db
+      .selectFrom('notification_outbox')
+      .select(['type', 'facts'])
+      .where('type', '=', 'deployment.verification_failed')
+      .execute();
+    assert.equal(rows.length, 1, 'written with the event');
+    assert.deepEqual(rows[0]?.facts['verification'], {
+      exitCode: 3,
+      logGroup: '/ecs/web',
+      logStream: 'verify/web/abc',
+    });
+    assert.ok(!JSON.stringify(rows[0]?.facts).includes(PASSWORD), 'the command is not told');
   });
 });

@@ -20,6 +20,9 @@ export const notificationAttempts = new Counter({
   registers: [metricsRegistry],
 });
 
+/** After a claim failed (the database away, say): wait this long rather than the poll. */
+const CLAIM_ERROR_BACKOFF_MS = 5_000;
+
 /** How deliveries are paced; shortened by tests. */
 export interface DispatcherOptions {
   db: Db;
@@ -102,6 +105,8 @@ export class NotificationDispatcher {
           claimed = await claimDeliveries(this.#db, this.#name, room, this.leaseMs);
         } catch (error) {
           this.#logger.error({ err: error }, 'claiming notifications failed');
+          await this.#wait(CLAIM_ERROR_BACKOFF_MS);
+          continue;
         }
       }
       for (const delivery of claimed) {
