@@ -24,7 +24,7 @@ async function rowCounts(database: TestDatabase) {
     .selectFrom('events')
     .select((eb) => eb.fn.countAll<number>().as('n'))
     .executeTakeFirstOrThrow();
-  return { targets: Number(targets.n), events: Number(events.n) };
+  return { targets: targets.n, events: events.n };
 }
 
 describe('berth notify', () => {

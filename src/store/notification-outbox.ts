@@ -175,7 +175,7 @@ async function factsOf(
       return undefined;
     }
     if (deployment === undefined || deployment.promote_requested_at !== null) return undefined;
-    const steps = policy?.steps ?? [];
+    const steps = policy.steps;
     step = { index: started - 1, percent: steps[started - 1] ?? null, of: steps.length };
     numbersStep = started - 1;
   }
