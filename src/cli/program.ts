@@ -187,8 +187,8 @@ function buildProgram(context: CliContext, setExit: (code: number) => void): Com
   notify.configureOutput(write).exitOverride();
   command(notify, 'add <URL>', 'add an http(s) webhook, for every service or one')
     .option('--service <NAME>', 'only this service (default: every service)')
-    .option('--format <format>', 'payload: json (documented object) or slack (text and blocks)')
-    .option('--secret', 'the URL carries credentials (user:password@); shown redacted as any')
+    .option('--format <format>', 'payload: json (default; a documented object) or slack')
+    .option('--secret', 'allow credentials in the URL (user:password@, sent as Basic auth)')
     .action(act((url: string, flags: never) => notifyAdd(context, url, flags)));
   command(notify, 'list', 'webhook targets and how their deliveries go').action(
     act(() => notifyList(context)),
