@@ -2,7 +2,7 @@ import {
   NOTIFICATION_TYPES,
   type NotificationFacts,
   type NotifiedNumbers,
-} from '../store/notification-outbox.ts';
+} from '../store/notification-facts.ts';
 import type { NotificationFormat } from '../store/schema.ts';
 
 /** The `json` payload: the facts, and the key a receiver drops redeliveries by. */

@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import type { Db } from './database.ts';
-import { enqueueNotifications, isNotifiedKind } from './notification-outbox.ts';
+import { isNotifiedKind } from './notification-facts.ts';
+import { enqueueNotifications } from './notification-outbox.ts';
 import type { AuditEvent } from './schema.ts';
 
 /** The channel every desired-state change is announced on; workers LISTEN to it. */
