@@ -35,6 +35,8 @@ export interface BerthEnvironment {
   metricsDelaySeconds: number | undefined;
   /** Bearer token the daemon's HTTP endpoints require (all but /healthz); needed off loopback. */
   httpToken: string | undefined;
+  /** Deadline of one webhook request. */
+  notifyTimeoutMs: number;
 }
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -64,6 +66,11 @@ export function readEnvironment(env: NodeJS.ProcessEnv): BerthEnvironment {
     simSeed: wholeNumber(env, 'BERTH_SIM_SEED', { min: 0, max: 4_294_967_295, fallback: 1 }),
     metricsDelaySeconds: seconds(env, 'BERTH_METRICS_DELAY_SECONDS', { min: 0, max: 3600 }),
     httpToken: httpToken(given(env, 'BERTH_HTTP_TOKEN')),
+    notifyTimeoutMs: wholeNumber(env, 'BERTH_NOTIFY_TIMEOUT_MS', {
+      min: 100,
+      max: 60_000,
+      fallback: 5000,
+    }),
     // Checked here too, whatever the command and the cloud: a typo must not pass unseen.
     simFaults: simFaultsFromEnvironment(env),
   };

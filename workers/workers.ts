@@ -10,6 +10,7 @@ import {
 } from '../src/cloud/sim/index.ts';
 import type { BerthEnvironment } from '../src/config.ts';
 import type { Logger } from '../src/logging.ts';
+import { NotificationDispatcher } from '../src/notify/dispatcher.ts';
 import type { InfrastructureProvider } from '../src/reconciler/context.ts';
 import { withRetries } from '../src/cloud/retry.ts';
 import { awsCallObserver } from '../src/reconciler/metrics.ts';
@@ -98,10 +99,18 @@ export function startWorkers(options: {
     worker.start();
     return worker;
   });
+  // Webhooks are delivered by a loop of their own, so that a slow receiver never holds a pass.
+  const notifications = new NotificationDispatcher({
+    db,
+    logger,
+    name: prefix,
+    timeoutMs: environment.notifyTimeoutMs,
+  });
+  notifications.start();
   return {
     workers,
     stop: async () => {
-      await Promise.all(workers.map((worker) => worker.stop()));
+      await Promise.all([...workers.map((worker) => worker.stop()), notifications.stop()]);
     },
   };
 }

@@ -6,6 +6,7 @@ import { migrate, up } from './commands/admin.ts';
 import { infraBootstrap } from './commands/infra.ts';
 import { watch } from './commands/watch.ts';
 import { standIn } from './commands/stand-in.ts';
+import { notifyAdd, notifyList, notifyRemove } from './commands/notify.ts';
 import { worker } from './commands/worker.ts';
 import { events, history, status } from './commands/read.ts';
 import {
@@ -188,6 +189,23 @@ function buildProgram(context: CliContext, setExit: (code: number) => void): Com
     .option('--follow', 'keep printing new events until interrupted')
     .option('--limit <count>', 'at most this many events (default 1000)')
     .action(act((name: string, flags: never) => events(context, name, flags)));
+  const notify = program
+    .command('notify')
+    .description('webhooks told when deployments start, pass a step, roll back or end');
+  notify.configureOutput(write).exitOverride();
+  command(notify, 'add <URL>', 'add an http(s) webhook, for every service or one')
+    .option('--service <NAME>', 'only this service (default: every service)')
+    .option('--format <format>', 'payload: json (default; a documented object) or slack')
+    .option('--secret', 'allow credentials in the URL (user:password@, sent as Basic auth)')
+    .action(act((url: string, flags: never) => notifyAdd(context, url, flags)));
+  command(notify, 'list', 'webhook targets and how their deliveries go').action(
+    act(() => notifyList(context)),
+  );
+  command(
+    notify,
+    'remove <ID>',
+    'remove a webhook target and its undelivered notifications',
+  ).action(act((id: string) => notifyRemove(context, id)));
   const infra = program.command('infra').description('make the AWS resources services need');
   infra.configureOutput(write).exitOverride();
   command(infra, 'bootstrap', 'cluster, load balancer, target groups, rules and ECR repositories')

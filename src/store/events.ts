@@ -1,5 +1,7 @@
 import { sql } from 'kysely';
 import type { Db } from './database.ts';
+import { isNotifiedKind } from './notification-facts.ts';
+import { enqueueNotifications } from './notification-outbox.ts';
 import type { AuditEvent } from './schema.ts';
 
 /** The channel every desired-state change is announced on; workers LISTEN to it. */
@@ -15,8 +17,22 @@ export interface NewEvent {
   data?: Record<string, unknown>;
 }
 
-/** Appends one entry to the audit log (which refuses updates and deletes). */
+/**
+ * Appends one entry to the audit log (which refuses updates and deletes). An entry of a notified
+ * kind (a deployment starting, passing a step, ending) also writes its webhook notifications to
+ * the outbox, in the same transaction: in the caller's, or in one of its own.
+ */
 export async function appendEvent(db: Db, event: NewEvent): Promise<AuditEvent> {
+  if (!isNotifiedKind(event.kind)) return insertEvent(db, event);
+  const appendNotified = async (trx: Db): Promise<AuditEvent> => {
+    const row = await insertEvent(trx, event);
+    await enqueueNotifications(trx, row);
+    return row;
+  };
+  return db.isTransaction ? appendNotified(db) : db.transaction().execute(appendNotified);
+}
+
+async function insertEvent(db: Db, event: NewEvent): Promise<AuditEvent> {
   return db
     .insertInto('events')
     .values({

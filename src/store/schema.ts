@@ -241,6 +241,57 @@ export interface EventTable {
   data: ColumnType<Record<string, unknown>, string | undefined, never>;
 }
 
+export type NotificationFormat = 'json' | 'slack';
+
+/** A webhook that hears about deployments: of one service, or of all (`service_id` null). */
+export interface NotificationTargetTable {
+  id: Generated<number>;
+  /** The whole URL, credentials included when `secret`: never logged or printed (see webhookDisplay). */
+  url: string;
+  secret: Generated<boolean>;
+  service_id: number | null;
+  format: NotificationFormat;
+  created_by: string;
+  created_at: Generated<Date>;
+}
+
+export type NotificationState = 'pending' | 'delivered' | 'gave_up';
+
+/** One notification for one target, written in the transaction of the event it reports. */
+export interface NotificationOutboxTable {
+  id: Generated<number>;
+  target_id: number;
+  event_id: number;
+  /** Stable across redeliveries: sent as the `Idempotency-Key` header and in the body. */
+  idempotency_key: Generated<string>;
+  type: string;
+  /** What is reported, independent of the format (see NotificationFacts). */
+  facts: ColumnType<Record<string, unknown>, string, never>;
+  state: Generated<NotificationState>;
+  /** Attempts begun; the number of the latest is its fencing token. */
+  attempts: Generated<number>;
+  /** When it is due: the next retry, or the deadline of the attempt under way. */
+  next_attempt_at: Generated<Date>;
+  created_at: Generated<Date>;
+  delivered_at: Date | null;
+}
+
+/** One try to deliver an outbox row, as it went. */
+export interface NotificationAttemptTable {
+  id: Generated<number>;
+  outbox_id: number;
+  target_id: number;
+  attempt: number;
+  worker: string;
+  started_at: Generated<Date>;
+  /** Null while under way, and for ever when the worker died during it. */
+  finished_at: Date | null;
+  ok: boolean | null;
+  status: number | null;
+  error: string | null;
+  duration_ms: number | null;
+}
+
 /** The database as Kysely sees it. */
 export interface Database {
   services: ServiceTable;
@@ -248,6 +299,9 @@ export interface Database {
   deployments: DeploymentTable;
   analysis_windows: AnalysisWindowTable;
   events: EventTable;
+  notification_targets: NotificationTargetTable;
+  notification_outbox: NotificationOutboxTable;
+  notification_attempts: NotificationAttemptTable;
 }
 
 export type Service = Selectable<ServiceTable>;
@@ -257,3 +311,6 @@ export type Release = Selectable<ReleaseTable>;
 export type Deployment = Selectable<DeploymentTable>;
 export type AnalysisWindow = Selectable<AnalysisWindowTable>;
 export type AuditEvent = Selectable<EventTable>;
+export type NotificationTarget = Selectable<NotificationTargetTable>;
+export type NotificationOutboxRow = Selectable<NotificationOutboxTable>;
+export type NotificationAttempt = Selectable<NotificationAttemptTable>;

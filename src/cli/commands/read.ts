@@ -7,12 +7,14 @@ import {
   type ServiceHistory,
   type StepEvidence,
 } from '../../store/history.ts';
+import { failingNotificationTargets } from '../../store/notification-targets.ts';
 import { policySnapshotOf } from '../../store/rollout.ts';
 import type { AnalysisWindow, Service } from '../../store/schema.ts';
 import type { Db } from '../../store/database.ts';
 import { findService, listServices } from '../../store/services.ts';
 import { parseCount, parseServiceName } from '../../validation/fields.ts';
 import type { CliContext } from '../context.ts';
+import { failingLine, failingJson } from './notify.ts';
 import {
   deploymentJson,
   deploymentSummary,
@@ -126,14 +128,25 @@ function statusNotes(s: Status, prefix: string): string[] {
 /** `berth status [NAME]`: desired against observed, the deployment under way and its evidence. */
 export async function status(context: CliContext, rawName: string | undefined): Promise<number> {
   const name = rawName === undefined ? undefined : parseServiceName('NAME', rawName);
-  const inputs = await context.withDatabase(async (db) => {
+  const [inputs, failing] = await context.withDatabase(async (db) => {
     const services = name === undefined ? await listServices(db) : [await findService(db, name)];
-    return Promise.all(services.map((service) => statusInputs(db, service)));
+    return Promise.all([
+      Promise.all(services.map((service) => statusInputs(db, service))),
+      failingNotificationTargets(db),
+    ]);
   });
-  const rows = inputs.map((input) => ({ history: input.history, s: statusOf(input) }));
+  const rows = inputs.map((input) => ({
+    history: input.history,
+    s: { ...statusOf(input), failingNotifications: failingJson(failing, input.history.service) },
+  }));
   const statuses = rows.map((row) => row.s);
   // Below the table: alone, a service's lines need no name; in the list of all, they do.
   const notes = statuses.flatMap((s) => statusNotes(s, name === undefined ? `${s.name} ` : ''));
+  const failingNotes = failingLine(
+    failing,
+    name === undefined ? undefined : rows[0]?.history.service,
+  );
+  if (failingNotes !== undefined) notes.push(failingNotes);
   const observed = (s: Status) =>
     s.observed === null ? 'not yet observed' : `${s.observed.runningCount ?? '?'} running`;
   context.print({

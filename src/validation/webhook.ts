@@ -1,0 +1,73 @@
+import { InputError } from './input-error.ts';
+import { oneOf, quote } from './quote.ts';
+
+export const NOTIFICATION_FORMATS = ['json', 'slack'] as const;
+
+/** A URL this long is not a webhook (and the column refuses more). */
+const MAX_URL = 2048;
+
+/**
+ * A webhook URL as `berth notify add` accepts it: http or https, a host, at most 2,048
+ * characters, and credentials (`user:password@`) only when the target is marked secret. A
+ * webhook URL often is a credential in itself (a Slack hook's path is its token), so messages
+ * never repeat it: they say what is wrong and show at most `scheme://host/…`.
+ */
+export function parseWebhookUrl(field: string, raw: string, options: { secret: boolean }): string {
+  if (raw.length > MAX_URL) {
+    throw new InputError(field, `is ${raw.length} characters long; at most ${MAX_URL}`);
+  }
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new InputError(
+      field,
+      'is not a URL (not shown: it may hold a token); expected http(s)://host/path, e.g. https://hooks.example.com/berth',
+    );
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new InputError(
+      field,
+      `is a ${quote(url.protocol)} URL; expected an http:// or https:// URL`,
+    );
+  }
+  if (url.hostname === '') throw new InputError(field, 'has no host; expected http(s)://host/path');
+  if ((url.username !== '' || url.password !== '') && !options.secret) {
+    throw new InputError(
+      field,
+      `carries credentials (${webhookDisplay(raw)} with user:password@, not shown); mark the target --secret to store them, or use a URL without them`,
+    );
+  }
+  return url.toString();
+}
+
+export function parseNotificationFormat(
+  field: string,
+  raw: string | undefined,
+): (typeof NOTIFICATION_FORMATS)[number] {
+  if (raw === undefined) return 'json';
+  const format = NOTIFICATION_FORMATS.find((known) => known === raw);
+  if (format === undefined) {
+    throw new InputError(
+      field,
+      `${quote(raw)} is not a format; expected ${oneOf(NOTIFICATION_FORMATS)}`,
+    );
+  }
+  return format;
+}
+
+/**
+ * A webhook URL as Berth shows it anywhere — in `list`, `status`, logs, errors: scheme and host
+ * (with its port), then `/…` when anything follows. Never the credentials, path or query.
+ */
+export function webhookDisplay(raw: string): string {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    return '(not a URL)';
+  }
+  const more =
+    (url.pathname !== '/' && url.pathname !== '') || url.search !== '' || url.hash !== '';
+  return `${url.protocol}//${url.host}/${more ? '…' : ''}`;
+}
