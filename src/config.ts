@@ -1,6 +1,7 @@
 import { hostname, userInfo } from 'node:os';
 import { simFaultsFromEnvironment, type SimFaults } from './cloud/sim/faults.ts';
 import { InputError } from './validation/input-error.ts';
+import { parseDuration } from './validation/numbers.ts';
 import { oneOf, quote } from './validation/quote.ts';
 
 /** The environment variables Berth reads, in one place (README.md lists them). */
@@ -33,6 +34,8 @@ export interface BerthEnvironment {
   metricsDelaySeconds: number | undefined;
   /** Bearer token the daemon's HTTP endpoints require (all but /healthz); needed off loopback. */
   httpToken: string | undefined;
+  /** How often each followed ECR repository is listed; undefined = the cloud's default. */
+  followIntervalSeconds: number | undefined;
 }
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -61,9 +64,16 @@ export function readEnvironment(env: NodeJS.ProcessEnv): BerthEnvironment {
     simSeed: wholeNumber(env, 'BERTH_SIM_SEED', { min: 0, max: 4_294_967_295, fallback: 1 }),
     metricsDelaySeconds: seconds(env, 'BERTH_METRICS_DELAY_SECONDS', { min: 0, max: 3600 }),
     httpToken: httpToken(given(env, 'BERTH_HTTP_TOKEN')),
+    followIntervalSeconds: followInterval(given(env, 'BERTH_FOLLOW_INTERVAL')),
     // Checked here too, whatever the command and the cloud: a typo must not pass unseen.
     simFaults: simFaultsFromEnvironment(env),
   };
+}
+
+/** `30s`, `5m` or whole seconds, 1 s to 1 h (DescribeImages is rate limited: not faster). */
+function followInterval(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  return parseDuration('BERTH_FOLLOW_INTERVAL', value, { minSeconds: 1, maxSeconds: 3600 });
 }
 
 /** The variable's value, or undefined when it is unset or empty. */

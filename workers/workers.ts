@@ -11,6 +11,7 @@ import {
 import type { BerthEnvironment } from '../src/config.ts';
 import type { Logger } from '../src/logging.ts';
 import type { InfrastructureProvider } from '../src/reconciler/context.ts';
+import { DEFAULT_FOLLOW_INTERVAL_SECONDS, FollowLoop } from '../src/reconciler/follow.ts';
 import { awsCallObserver } from '../src/reconciler/metrics.ts';
 import { Worker } from '../src/reconciler/worker-loop.ts';
 import type { Db } from '../src/store/database.ts';
@@ -86,10 +87,20 @@ export function startWorkers(options: {
     worker.start();
     return worker;
   });
+  // One per process, beside the reconcile loops: it only records deployments, which they run.
+  const follow = new FollowLoop({
+    db,
+    cloud,
+    logger,
+    name: prefix,
+    intervalSeconds:
+      environment.followIntervalSeconds ?? DEFAULT_FOLLOW_INTERVAL_SECONDS[options.cloud],
+  });
+  follow.start();
   return {
     workers,
     stop: async () => {
-      await Promise.all(workers.map((worker) => worker.stop()));
+      await Promise.all([...workers.map((worker) => worker.stop()), follow.stop()]);
     },
   };
 }
