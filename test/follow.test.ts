@@ -4,6 +4,8 @@ import { PutImageCommand } from '@aws-sdk/client-ecr';
 import { sql } from 'kysely';
 import { simulatedClients } from '../src/cloud/sim/index.ts';
 import { simulatedManifest } from '../src/cloud/sim/push.ts';
+import { createLogger } from '../src/logging.ts';
+import { FollowLoop } from '../src/reconciler/follow.ts';
 import { aFleet, aLiveService, workerProcess, type Fleet } from './support/fleet.ts';
 
 const REGISTRY = '123456789012.dkr.ecr.us-east-1.amazonaws.com';
@@ -129,5 +131,52 @@ it('three worker processes turn one push of a matching tag into exactly one depl
   assert.match(
     events.stdout,
     /release\.created\s+release v2 of web: \S+\/web:main-1@sha256:\S+\s+\(ecr\)/,
+  );
+});
+
+it('pushes during a deployment wait for it to finish; then the newest matching push deploys, and the one before it never does', async () => {
+  const fleet = await aFleet('follow while busy');
+  fleet.startWorker();
+  await aLiveService(fleet, 'web', ['--follow', 'web:main-*']);
+  const logger = createLogger({ level: 'silent' });
+  const loop = new FollowLoop({
+    db: fleet.db,
+    cloud: fleet.cloud,
+    logger,
+    name: 'follow',
+    intervalSeconds: 1,
+  });
+  fleet.defer(() => loop.stop());
+
+  // A person's deployment, held at its step so that it is certainly under way.
+  assert.equal((await fleet.berth(['deploy', 'web', '--image', 'nginx:1.28'])).code, 0);
+  assert.equal((await fleet.berth(['pause', 'web'])).code, 0);
+  const skipped = await push(fleet, 'web:main-1');
+  const newest = await push(fleet, 'web:main-2');
+  loop.start();
+  await aWholeLookAt(fleet, 'web');
+  await aWholeLookAt(fleet, 'web');
+  assert.deepEqual(await ecrDeployments(fleet), [], 'nothing replaces a deployment under way');
+
+  assert.equal((await fleet.berth(['resume', 'web'])).code, 0);
+  const deployed = await nthEcrDeploymentFinished(fleet, 1);
+  assert.equal(deployed.digest, newest);
+  assert.equal(deployed.outcome, 'succeeded');
+  await aWholeLookAt(fleet, 'web');
+  await aWholeLookAt(fleet, 'web');
+  const all = await ecrDeployments(fleet);
+  assert.equal(all.length, 1, 'main-1 was pushed before main-2 and is never deployed');
+  assert.notEqual(all[0]?.digest, skipped);
+  const history = await fleet.json<{ deployments: { requestedBy: string; outcome: string }[] }>([
+    'history',
+    'web',
+  ]);
+  assert.deepEqual(
+    history.deployments.map((deployment) => [deployment.requestedBy, deployment.outcome]),
+    [
+      ['ecr', 'succeeded'],
+      ['tester@berth-tests', 'succeeded'],
+      ['tester@berth-tests', 'succeeded'],
+    ],
   );
 });
