@@ -1,0 +1,77 @@
+import assert from 'node:assert/strict';
+import { it } from 'node:test';
+import { finishDeployment } from '../src/store/deployments.ts';
+import { deployPush, type Push } from '../src/store/follow.ts';
+import { serviceCreateArgs } from './support/builders.ts';
+import { berth } from './support/cli.ts';
+import { testDatabase } from './support/database.ts';
+
+const REGISTRY = '123456789012.dkr.ecr.us-east-1.amazonaws.com';
+
+function aPush(tag: string, digestHex: string, pushedAt: string): Push {
+  const digest = `sha256:${digestHex.repeat(64 / digestHex.length)}`;
+  return {
+    repository: 'web',
+    tag,
+    digest,
+    pushedAt: new Date(pushedAt),
+    image: `${REGISTRY}/web:${tag}@${digest}`,
+  };
+}
+
+it('a push offered by many workers at once becomes one deployment; its digest is never offered again, nor an older push, nor to a service that stopped following', async () => {
+  const { db, url } = await testDatabase('follow store');
+  const created = await berth(url, [...serviceCreateArgs('web'), '--follow', 'web:main-*']);
+  assert.equal(created.code, 0, created.stderr);
+  const service = await db.selectFrom('services').selectAll().executeTakeFirstOrThrow();
+  const v1 = await db.selectFrom('deployments').select('id').executeTakeFirstOrThrow();
+  await finishDeployment(db, v1.id, 'succeeded', 'v1 is live');
+  const follower = { id: service.id, name: 'web', repository: 'web', tagPattern: 'main-*' };
+
+  const push = aPush('main-9', 'a9', '2026-12-01T10:00:00Z');
+  const outcomes = await Promise.all(
+    Array.from({ length: 8 }, () => deployPush(db, follower, push, null)),
+  );
+  const kinds = outcomes.map((outcome) => outcome.kind).sort();
+  assert.deepEqual(kinds, ['busy', 'busy', 'busy', 'busy', 'busy', 'busy', 'busy', 'deployed']);
+  const deployed = outcomes.find((outcome) => outcome.kind === 'deployed');
+  assert.ok(deployed?.kind === 'deployed');
+  assert.equal(deployed.requested.deployment.requested_by, 'ecr');
+  assert.equal(deployed.requested.release.image, push.image);
+  assert.equal(deployed.requested.release.image_digest, push.digest);
+
+  // Rolled back: the digest is not offered again, and the primary key refuses a second row.
+  await finishDeployment(db, deployed.requested.deployment.id, 'rolled_back', 'canary failed');
+  assert.equal((await deployPush(db, follower, push, null)).kind, 'known');
+  await assert.rejects(
+    db
+      .insertInto('followed_images')
+      .values({
+        service_id: service.id,
+        image_digest: push.digest,
+        image_tag: 'main-10',
+        image_pushed_at: new Date(),
+        deployment_id: deployed.requested.deployment.id,
+      })
+      .execute(),
+    { code: '23505' },
+  );
+
+  // Pushed before main-9, or before the live image: older, whatever its tag.
+  const older = aPush('main-11', 'b1', '2026-12-01T09:59:59Z');
+  assert.equal((await deployPush(db, follower, older, null)).kind, 'older');
+  const beforeLive = aPush('main-12', 'c1', '2026-12-01T10:00:01Z');
+  const live = new Date('2026-12-01T10:00:02Z');
+  assert.equal((await deployPush(db, follower, beforeLive, live)).kind, 'older');
+
+  // Unfollowed meanwhile: nothing.
+  assert.equal((await berth(url, ['service', 'update', 'web', '--unfollow'])).code, 0);
+  const newer = aPush('main-13', 'd1', '2026-12-01T11:00:00Z');
+  assert.equal((await deployPush(db, follower, newer, null)).kind, 'unfollowed');
+  const count = await db
+    .selectFrom('deployments')
+    .select((eb) => eb.fn.countAll<string>().as('n'))
+    .where('requested_by', '=', 'ecr')
+    .executeTakeFirstOrThrow();
+  assert.equal(Number(count.n), 1);
+});
