@@ -108,12 +108,16 @@ export class FollowLoop {
     for (const follower of followers) {
       await recordFollowProblem(db, follower, null);
       const outcome = await offerNewestPush(db, follower, listing.images);
-      if (outcome !== undefined) {
+      if (outcome?.kind === 'deployed') {
         logger.info(
+          { service: follower.name, repository, deployment: outcome.requested.deployment.id },
+          `deployment #${outcome.requested.deployment.id} of ${follower.name} requested for a push to ${repository}`,
+        );
+      } else if (outcome !== undefined) {
+        // Said at every look while it lasts (a deployment under way takes many): debug only.
+        logger.debug(
           { service: follower.name, repository, outcome: outcome.kind },
-          outcome.kind === 'deployed'
-            ? `deployment #${outcome.requested.deployment.id} of ${follower.name} requested for a push to ${repository}`
-            : `push to ${repository} not deployed to ${follower.name}: ${outcome.kind}`,
+          `newest push to ${repository} not deployed to ${follower.name}: ${outcome.kind}`,
         );
       }
     }
