@@ -1,5 +1,14 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
+import {
+  CreateRepositoryCommand,
+  DescribeImagesCommand,
+  PutImageCommand,
+} from '@aws-sdk/client-ecr';
+import { AwsCloud } from '../src/cloud/aws-cloud.ts';
+import { createSimulatedAws, simulatedClients } from '../src/cloud/sim/index.ts';
+import { simulatedManifest } from '../src/cloud/sim/push.ts';
+import { createLogger } from '../src/logging.ts';
 import { finishDeployment } from '../src/store/deployments.ts';
 import { deployPush, type Push } from '../src/store/follow.ts';
 import { serviceCreateArgs } from './support/builders.ts';
@@ -74,4 +83,55 @@ it('a push offered by many workers at once becomes one deployment; its digest is
     .where('requested_by', '=', 'ecr')
     .executeTakeFirstOrThrow();
   assert.equal(Number(count.n), 1);
+});
+
+it('the simulated ECR pages DescribeImages as ECR does, and the adapter reads every page: tagged images only', async () => {
+  const { db } = await testDatabase('follow paging');
+  const sim = createSimulatedAws(db, { throttling: false });
+  const clients = simulatedClients(sim);
+  const cloud = new AwsCloud(clients, createLogger({ level: 'silent' }));
+  await clients.ecr.send(new CreateRepositoryCommand({ repositoryName: 'web' }));
+  for (const tag of ['main-1', 'main-2', 'main-3', 'dev-4', 'main-5']) {
+    await clients.ecr.send(
+      new PutImageCommand({
+        repositoryName: 'web',
+        imageTag: tag,
+        imageManifest: simulatedManifest(`paging ${tag}`),
+      }),
+    );
+  }
+  // Moving main-5 to a new image leaves the old one untagged: not listed.
+  await clients.ecr.send(
+    new PutImageCommand({
+      repositoryName: 'web',
+      imageTag: 'main-5',
+      imageManifest: simulatedManifest('paging main-5 rebuilt'),
+    }),
+  );
+  const page = await clients.ecr.send(
+    new DescribeImagesCommand({ repositoryName: 'web', maxResults: 2 }),
+  );
+  assert.equal(page.imageDetails?.length, 2);
+  assert.notEqual(page.nextToken, undefined);
+
+  const before = (await sim.callCounts())['ecr:DescribeImages'] ?? 0;
+  const listing = await cloud.listRepositoryImages('web', { pageSize: 2 });
+  assert.equal(
+    (await sim.callCounts())['ecr:DescribeImages'],
+    before + 3,
+    '5 tagged images, 2 a page',
+  );
+  assert.ok(listing.kind === 'listed');
+  assert.deepEqual(listing.images.flatMap((image) => image.tags).sort(), [
+    'dev-4',
+    'main-1',
+    'main-2',
+    'main-3',
+    'main-5',
+  ]);
+  assert.deepEqual(await cloud.listRepositoryImages('api'), {
+    kind: 'missing',
+    message:
+      "ecr:DescribeImages found no repository api (The repository with name 'api' does not exist in the registry with id '123456789012')",
+  });
 });

@@ -282,7 +282,11 @@ export class AwsCloud implements Cloud {
     }
   }
 
-  async listRepositoryImages(repository: string): Promise<RepositoryImages> {
+  async listRepositoryImages(
+    repository: string,
+    options: { pageSize?: number } = {},
+  ): Promise<RepositoryImages> {
+    const pageSize = Math.min(options.pageSize ?? DESCRIBE_IMAGES_PAGE, DESCRIBE_IMAGES_PAGE);
     const region = await this.#clients.ecr.config.region();
     const suffix = region.startsWith('cn-') ? 'amazonaws.com.cn' : 'amazonaws.com';
     const images: PushedImage[] = [];
@@ -298,7 +302,7 @@ export class AwsCloud implements Cloud {
               new DescribeImagesCommand({
                 repositoryName: repository,
                 filter: { tagStatus: 'TAGGED' },
-                maxResults: DESCRIBE_IMAGES_PAGE,
+                maxResults: pageSize,
                 ...(token !== undefined ? { nextToken: token } : {}),
               }),
               options,

@@ -121,8 +121,14 @@ export interface Cloud {
   }): Promise<void>;
   setDesiredCount(cluster: string, service: string, count: number): Promise<void>;
   resolveImage(image: string): Promise<ImageResolution>;
-  /** Every tagged image of an ECR repository of the workers' account, DescribeImages paged. */
-  listRepositoryImages(repository: string): Promise<RepositoryImages>;
+  /**
+   * Every tagged image of an ECR repository of the workers' account: DescribeImages, page after
+   * page (`pageSize` images each, at most and by default 1,000).
+   */
+  listRepositoryImages(
+    repository: string,
+    options?: { pageSize?: number },
+  ): Promise<RepositoryImages>;
   /**
    * The ARN of a task definition with this content: found by its hash tag, else registered.
    * `beforeRegister` runs just before a registration (not when one is found): the caller
