@@ -64,11 +64,11 @@ async function push(fleet: Fleet, image: string): Promise<string> {
   return pushed.digest;
 }
 
-it('three worker processes turn one push of a matching tag into exactly one deployment by ecr that goes live; other tags, older images and a rolled-back digest deploy nothing', async () => {
+it('three worker processes (one of them SIGKILLed on the way) turn one push of a matching tag into exactly one deployment by ecr that goes live; other tags, older images and a rolled-back digest deploy nothing', async () => {
   const fleet = await aFleet('follow three workers');
-  for (const name of ['f1', 'f2', 'f3']) {
-    workerProcess(fleet, name, { BERTH_FOLLOW_INTERVAL: '1' });
-  }
+  const workers = ['f1', 'f2', 'f3'].map((name) =>
+    workerProcess(fleet, name, { BERTH_FOLLOW_INTERVAL: '1' }),
+  );
   await aLiveService(fleet, 'web', ['--follow', 'web:main-*']);
 
   // A matching push: one deployment, whichever of the three workers lists the repository.
@@ -94,6 +94,9 @@ it('three worker processes turn one push of a matching tag into exactly one depl
     new PutImageCommand({ repositoryName: 'web', imageTag: 'build-0', imageManifest: older }),
   );
   const newer = await push(fleet, 'web:main-3');
+  // A worker killed at whatever point it has reached (claiming, listing, recording): the push
+  // is still deployed once, by one of the two left.
+  workers[0]?.kill('SIGKILL');
   assert.equal((await nthEcrDeploymentFinished(fleet, 2)).outcome, 'succeeded');
   await ecr.send(
     new PutImageCommand({ repositoryName: 'web', imageTag: 'main-4', imageManifest: older }),
