@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
+import { AwsCloud } from '../src/cloud/aws-cloud.ts';
+import { createSimulatedAws, simulatedClients } from '../src/cloud/sim/index.ts';
+import { createLogger } from '../src/logging.ts';
 import { serviceCreateArgs } from './support/builders.ts';
 import { berth, berthJson } from './support/cli.ts';
 import { testDatabase } from './support/database.ts';
@@ -91,4 +94,23 @@ it('berth sim push refuses a real cloud and a bad image with exit 2, and pushes 
     /^pushed 123456789012\.dkr\.ecr\.us-east-1\.amazonaws\.com\/web:main-1 \(sha256:[a-f0-9]{64}\)\n$/,
   );
   assert.doesNotMatch(again.stdout, new RegExp(first.digest), 'a rebuild is a new image');
+});
+
+it('berth sim push gets through a simulated AWS that throttles and fails calls, as the workers do', async () => {
+  const { url, db } = await testDatabase('sim push faults');
+  await createSimulatedAws(db).injectFaults({ rates: { throttle: 0.3, error: 0.2, lost: 0.1 } });
+  const digests = new Set<string>();
+  for (const tag of ['main-1', 'main-2', 'main-3', 'main-4']) {
+    const result = await berth(url, ['sim', 'push', `web:${tag}`, '--json']);
+    assert.equal(result.code, 0, result.stderr);
+    digests.add((JSON.parse(result.stdout) as { digest: string }).digest);
+  }
+  assert.equal(digests.size, 4);
+  const listing = await new AwsCloud(
+    simulatedClients(createSimulatedAws(db, { throttling: false })),
+    createLogger({ level: 'silent' }),
+  ).listRepositoryImages('web');
+  // Listed through the same faults, retried.
+  assert.ok(listing.kind === 'listed');
+  assert.deepEqual(new Set(listing.images.map((image) => image.digest)), digests);
 });

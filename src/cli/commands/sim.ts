@@ -16,7 +16,10 @@ export async function simPush(context: CliContext, rawImage: string): Promise<nu
   const target = parseRepositoryTag('REPO:TAG', rawImage);
   if (context.environment.cloud === 'aws') throw new InputError('BERTH_CLOUD', NOT_THE_SIM);
   const pushed = await context.withDatabase(async (db) => {
-    const push = await pushSimulatedImage(db, target, { seed: context.environment.simSeed });
+    const push = await pushSimulatedImage(db, target, {
+      seed: context.environment.simSeed,
+      logger: context.logger,
+    });
     await appendEvent(db, {
       serviceId: null,
       actor: context.actor,

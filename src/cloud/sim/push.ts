@@ -1,10 +1,14 @@
 import { createHash, randomUUID } from 'node:crypto';
 import {
   CreateRepositoryCommand,
+  ImageAlreadyExistsException,
   PutImageCommand,
   RepositoryAlreadyExistsException,
 } from '@aws-sdk/client-ecr';
 import type { Kysely } from 'kysely';
+import type { Logger } from '../../logging.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { isInTransit, isThrottling } from '../retry.ts';
 import { createSimulatedAws, simulatedClients } from './index.ts';
 
 /** What `berth sim push` did. */
@@ -47,38 +51,88 @@ export function simulatedManifest(build: string): string {
 
 /**
  * Pushes a new image to the simulated ECR as `docker push` would (CreateRepository when the
- * repository is missing, then PutImage), through the same SDK clients the workers use.
+ * repository is missing, then PutImage), through the same SDK clients the workers use, retried:
+ * the simulated AWS may be injecting faults (BERTH_SIM_FAULTS).
  */
 export async function pushSimulatedImage(
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the sim's tables are untyped
   db: Kysely<any>,
   target: { repository: string; tag: string },
-  options: { seed?: number } = {},
+  options: { seed?: number; logger: Logger },
 ): Promise<SimulatedPush> {
+  const { logger } = options;
   const sim = createSimulatedAws(db, { seed: options.seed ?? 1, throttling: false });
   const { ecr } = simulatedClients(sim);
+  const manifest = simulatedManifest(`${target.repository}:${target.tag}/${randomUUID()}`);
   try {
-    let createdRepository = true;
-    try {
-      await ecr.send(new CreateRepositoryCommand({ repositoryName: target.repository }));
-    } catch (error) {
-      if (!(error instanceof RepositoryAlreadyExistsException)) throw error;
-      createdRepository = false;
-    }
-    const output = await ecr.send(
-      new PutImageCommand({
-        repositoryName: target.repository,
-        imageTag: target.tag,
-        imageManifest: simulatedManifest(`${target.repository}:${target.tag}/${randomUUID()}`),
-        imageManifestMediaType: DOCKER_MANIFEST,
-      }),
+    const createdRepository = await retried(
+      'ecr:CreateRepository',
+      async () => {
+        try {
+          await ecr.send(new CreateRepositoryCommand({ repositoryName: target.repository }));
+          return true;
+        } catch (error) {
+          if (error instanceof RepositoryAlreadyExistsException) return false;
+          throw error;
+        }
+      },
+      logger,
     );
-    const digest = output.image?.imageId?.imageDigest;
-    if (digest === undefined)
+    const digest = await retried(
+      'ecr:PutImage',
+      async () => {
+        try {
+          const output = await ecr.send(
+            new PutImageCommand({
+              repositoryName: target.repository,
+              imageTag: target.tag,
+              imageManifest: manifest,
+              imageManifestMediaType: DOCKER_MANIFEST,
+            }),
+          );
+          return output.image?.imageId?.imageDigest;
+        } catch (error) {
+          // An attempt whose answer was lost had pushed it: the simulated ECR's digest is that of
+          // the manifest's bytes.
+          if (error instanceof ImageAlreadyExistsException) {
+            return `sha256:${createHash('sha256').update(manifest).digest('hex')}`;
+          }
+          throw error;
+        }
+      },
+      logger,
+    );
+    if (digest === undefined) {
       throw new Error('the simulated ECR answered PutImage without a digest');
+    }
     const registry = `${sim.context.account}.dkr.ecr.${sim.context.region}.amazonaws.com`;
     return { image: `${registry}/${target.repository}:${target.tag}`, digest, createdRepository };
   } finally {
     ecr.destroy();
+  }
+}
+
+/**
+ * Retries throttling, server faults and lost answers alike, with capped exponential backoff and
+ * jitter. Safe only because both calls above are made repeatable by their callers: a repository
+ * or an image found already there (made by an attempt whose answer was lost) counts as made.
+ */
+async function retried<T>(what: string, operation: () => Promise<T>, logger: Logger): Promise<T> {
+  const attempts = 8;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await operation();
+    } catch (error) {
+      const fault = error as { $fault?: string; $metadata?: { httpStatusCode?: number } };
+      const transient =
+        isThrottling(error) ||
+        isInTransit(error) ||
+        fault.$fault === 'server' ||
+        (fault.$metadata?.httpStatusCode ?? 0) >= 500;
+      if (!transient || attempt >= attempts) throw error;
+      const delayMs = Math.round(Math.random() * Math.min(2000, 50 * 2 ** attempt));
+      logger.debug({ call: what, attempt, delayMs }, 'simulated ECR call failed; retrying');
+      await sleep(delayMs);
+    }
   }
 }
