@@ -20,6 +20,10 @@ export async function up(db: Kysely<any>): Promise<void> {
       add column follow_problem text,
       add constraint services_follow_whole
         check ((follow_repository is null) = (follow_tag_pattern is null))`.execute(db);
+  // Every worker asks which repositories are followed a few times an interval: keep it cheap.
+  await sql`
+    create index services_follow_repository on services (follow_repository)
+      where follow_repository is not null`.execute(db);
   await sql`
     create table follow_polls (
       repository text primary key,
@@ -43,6 +47,7 @@ export async function up(db: Kysely<any>): Promise<void> {
 export async function down(db: Kysely<any>): Promise<void> {
   await sql`drop table followed_images`.execute(db);
   await sql`drop table follow_polls`.execute(db);
+  await sql`drop index services_follow_repository`.execute(db);
   await sql`
     alter table services
       drop constraint services_follow_whole,

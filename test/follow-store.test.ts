@@ -9,6 +9,7 @@ import { AwsCloud } from '../src/cloud/aws-cloud.ts';
 import { createSimulatedAws, simulatedClients } from '../src/cloud/sim/index.ts';
 import { simulatedManifest } from '../src/cloud/sim/push.ts';
 import { createLogger } from '../src/logging.ts';
+import { newestMatchingPush } from '../src/reconciler/follow.ts';
 import { finishDeployment } from '../src/store/deployments.ts';
 import { deployPush, type Push } from '../src/store/follow.ts';
 import { serviceCreateArgs } from './support/builders.ts';
@@ -134,4 +135,39 @@ it('the simulated ECR pages DescribeImages as ECR does, and the adapter reads ev
     message:
       "ecr:DescribeImages found no repository api (The repository with name 'api' does not exist in the registry with id '123456789012')",
   });
+});
+
+it('the newest push is the newest image with a matching tag: * matches any run of characters, other tags and older images lose', () => {
+  const image = (digest: string, tags: string[], pushedAt: string) => ({
+    digest: `sha256:${digest.repeat(64 / digest.length)}`,
+    tags,
+    pushedAt: new Date(pushedAt),
+    repositoryUri: `${REGISTRY}/web`,
+  });
+  const images = [
+    image('a1', ['main-1'], '2026-12-01T10:00:00Z'),
+    image('b2', ['dev-9', 'latest'], '2026-12-01T12:00:00Z'),
+    image('c3', ['main-2', 'main-2-rc', 'candidate'], '2026-12-01T11:00:00Z'),
+    image('d4', ['xmain-3'], '2026-12-01T13:00:00Z'),
+  ];
+  const newest = newestMatchingPush('web', 'main-*', images);
+  assert.deepEqual(newest, {
+    repository: 'web',
+    tag: 'main-2-rc',
+    digest: `sha256:${'c3'.repeat(32)}`,
+    pushedAt: new Date('2026-12-01T11:00:00Z'),
+    image: `${REGISTRY}/web:main-2-rc@sha256:${'c3'.repeat(32)}`,
+  });
+  assert.equal(newestMatchingPush('web', '*', images)?.tag, 'xmain-3');
+  assert.equal(newestMatchingPush('web', '*main-*', images)?.tag, 'xmain-3');
+  assert.equal(newestMatchingPush('web', 'main-1', images)?.tag, 'main-1');
+  assert.equal(newestMatchingPush('web', 'main.1', images), undefined, '. is no wildcard');
+  assert.equal(newestMatchingPush('web', 'release-*', images), undefined);
+  // Pushed in the same second (moto's resolution): every worker picks the same one.
+  const tied = [
+    image('e5', ['main-5'], '2026-12-01T14:00:00Z'),
+    image('f6', ['main-6'], '2026-12-01T14:00:00Z'),
+  ];
+  assert.equal(newestMatchingPush('web', 'main-*', tied)?.tag, 'main-6');
+  assert.equal(newestMatchingPush('web', 'main-*', [...tied].reverse())?.tag, 'main-6');
 });
