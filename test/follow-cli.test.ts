@@ -114,3 +114,14 @@ it('berth sim push gets through a simulated AWS that throttles and fails calls, 
   assert.ok(listing.kind === 'listed');
   assert.deepEqual(new Set(listing.images.map((image) => image.digest)), digests);
 });
+
+it('a bad BERTH_FOLLOW_INTERVAL is refused with exit 2 naming the variable, before the worker starts', async () => {
+  for (const value of ['0', 'soon', '2h']) {
+    const result = await berth('', ['worker'], {
+      env: { BERTH_FOLLOW_INTERVAL: value, BERTH_CLOUD: 'sim' },
+    });
+    assert.equal(result.code, 2, value);
+    assert.match(result.stderr, /^error: BERTH_FOLLOW_INTERVAL: /);
+    assert.equal(result.stderr.trim().split('\n').length, 1, result.stderr);
+  }
+});
