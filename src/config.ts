@@ -1,6 +1,7 @@
 import { hostname, userInfo } from 'node:os';
 import { simFaultsFromEnvironment, type SimFaults } from './cloud/sim/faults.ts';
 import { InputError } from './validation/input-error.ts';
+import { parseDuration } from './validation/numbers.ts';
 import { oneOf, quote } from './validation/quote.ts';
 
 /** The environment variables Berth reads, in one place (README.md lists them). */
@@ -37,6 +38,8 @@ export interface BerthEnvironment {
   httpToken: string | undefined;
   /** Deadline of one webhook request. */
   notifyTimeoutMs: number;
+  /** How often each followed ECR repository is listed; undefined = the cloud's default. */
+  followIntervalSeconds: number | undefined;
 }
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -71,9 +74,16 @@ export function readEnvironment(env: NodeJS.ProcessEnv): BerthEnvironment {
       max: 60_000,
       fallback: 5000,
     }),
+    followIntervalSeconds: followInterval(given(env, 'BERTH_FOLLOW_INTERVAL')),
     // Checked here too, whatever the command and the cloud: a typo must not pass unseen.
     simFaults: simFaultsFromEnvironment(env),
   };
+}
+
+/** `30s`, `5m` or whole seconds, 1 s to 1 h (DescribeImages is rate limited: not faster). */
+function followInterval(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  return parseDuration('BERTH_FOLLOW_INTERVAL', value, { minSeconds: 1, maxSeconds: 3600 });
 }
 
 /** The variable's value, or undefined when it is unset or empty. */

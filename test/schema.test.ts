@@ -687,7 +687,7 @@ describe('events: the audit log is append-only', () => {
     await refusedAppendOnly(() => sql`truncate events`.execute(db), 'TRUNCATE');
     await refusedAppendOnly(
       () =>
-        sql`truncate services, releases, deployments, analysis_windows, events,
+        sql`truncate services, releases, deployments, analysis_windows, events, followed_images,
           notification_targets, notification_outbox, notification_attempts`.execute(db),
       'TRUNCATE',
     );

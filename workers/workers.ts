@@ -13,6 +13,7 @@ import type { Logger } from '../src/logging.ts';
 import { NotificationDispatcher } from '../src/notify/dispatcher.ts';
 import type { InfrastructureProvider } from '../src/reconciler/context.ts';
 import { withRetries } from '../src/cloud/retry.ts';
+import { DEFAULT_FOLLOW_INTERVAL_SECONDS, FollowLoop } from '../src/reconciler/follow.ts';
 import { awsCallObserver } from '../src/reconciler/metrics.ts';
 import { Worker } from '../src/reconciler/worker-loop.ts';
 import type { Db } from '../src/store/database.ts';
@@ -107,10 +108,24 @@ export function startWorkers(options: {
     timeoutMs: environment.notifyTimeoutMs,
   });
   notifications.start();
+  // One per process, beside the reconcile loops: it only records deployments, which they run.
+  const follow = new FollowLoop({
+    db,
+    cloud,
+    logger,
+    name: prefix,
+    intervalSeconds:
+      environment.followIntervalSeconds ?? DEFAULT_FOLLOW_INTERVAL_SECONDS[options.cloud],
+  });
+  follow.start();
   return {
     workers,
     stop: async () => {
-      await Promise.all([...workers.map((worker) => worker.stop()), notifications.stop()]);
+      await Promise.all([
+        ...workers.map((worker) => worker.stop()),
+        notifications.stop(),
+        follow.stop(),
+      ]);
     },
   };
 }

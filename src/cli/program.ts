@@ -19,6 +19,7 @@ import {
   scale,
 } from './commands/release.ts';
 import { serviceCreate, serviceList, serviceShow, serviceUpdate } from './commands/service.ts';
+import { simPush } from './commands/sim.ts';
 import { addServiceFlags } from './service-flags.ts';
 
 /** Exit codes of the CLI contract (DESIGN §8). */
@@ -229,6 +230,11 @@ function buildProgram(context: CliContext, setExit: (code: number) => void): Com
     )
     .option('--requests-per-second <n>', 'traffic per service, split by rule weights (default 50)')
     .action(act((flags: never) => standIn(context, flags)));
+  const sim = program.command('sim').description('act on the simulated AWS (demos and tests)');
+  sim.configureOutput(write).exitOverride();
+  command(sim, 'push <REPO:TAG>', 'push a new image to the simulated ECR').action(
+    act((image: string) => simPush(context, image)),
+  );
   return program;
 }
 

@@ -63,6 +63,14 @@ export function serviceJson(service: Service) {
           }
         : null,
     policy: policyOf(service),
+    follow:
+      service.follow_repository !== null
+        ? {
+            repository: service.follow_repository,
+            tagPattern: service.follow_tag_pattern,
+            problem: service.follow_problem,
+          }
+        : null,
     observed:
       service.observed_at !== null
         ? { runningCount: service.observed_running_count, at: iso(service.observed_at) }

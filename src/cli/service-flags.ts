@@ -10,6 +10,7 @@ import {
   parseConfidence,
   parseCount,
   parseDuration,
+  parseFollowTarget,
   parseHealthPath,
   parseImageRef,
   parseLatency,
@@ -55,6 +56,8 @@ export interface ServiceFlags {
   rollbackWindow?: string;
   max5xxIncrease?: string;
   maxFailedLaunches?: string;
+  follow?: string;
+  unfollow?: boolean;
 }
 
 /** Adds the flags `service create` and `service update` share; create's three are required. */
@@ -121,6 +124,11 @@ export function addServiceFlags(command: Command, mode: 'create' | 'update'): Co
       '--max-failed-launches <count>',
       'canary tasks that may stop before turning healthy before a rollback, 0–100; 0 waits for the progress deadline (default 3)',
     );
+  command.option(
+    '--follow <repo:pattern>',
+    'deploy new pushes to this ECR repository whose tag matches, e.g. web:main-* (* the only wildcard)',
+  );
+  if (!required) command.option('--unfollow', 'stop deploying pushes to the followed repository');
   // Defined after --public-ip, so that leaving both out stays undefined (commander's rule).
   if (!required) command.option('--no-public-ip', 'stop assigning public IPs to tasks');
   return command;
@@ -193,7 +201,12 @@ export function parseServiceFlags(flags: ServiceFlags, mode: 'create' | 'update'
     maxFailedLaunches: opt(flags.maxFailedLaunches, (raw) =>
       parseCount('--max-failed-launches', raw, { min: 0, max: 100 }),
     ),
+    follow: opt(flags.follow, (raw) => parseFollowTarget('--follow', raw)),
+    unfollow: flags.unfollow,
   };
+  if (parsed.follow !== undefined && parsed.unfollow === true) {
+    throw new InputError('--unfollow', 'cannot be given with --follow; give one of them');
+  }
   checkTogether(flags, ['listenerRule', '--listener-rule'], ['targetGroups', '--target-groups']);
   checkTogether(flags, ['subnets', '--subnets'], ['securityGroups', '--security-groups']);
   if (mode === 'create' && parsed.publicIp === true && parsed.subnets === undefined) {
@@ -274,6 +287,7 @@ export function newServiceFrom(
       healthCheckPath: flags.healthPath ?? '/',
       listenerRuleArn: flags.listenerRule ?? null,
       targetGroupArns: flags.targetGroups ?? null,
+      follow: flags.follow ?? null,
     },
     policy: {
       steps: flags.steps ?? DEFAULT_POLICY.steps,
@@ -356,6 +370,8 @@ export function serviceUpdateFrom(
   if (flags.subnets !== undefined) settings.subnets = flags.subnets;
   if (flags.securityGroups !== undefined) settings.securityGroups = flags.securityGroups;
   if (flags.publicIp !== undefined) settings.assignPublicIp = flags.publicIp;
+  if (flags.follow !== undefined) settings.follow = flags.follow;
+  if (flags.unfollow === true) settings.follow = null;
   const policy: Partial<RolloutPolicy> = {};
   if (flags.steps !== undefined) policy.steps = flags.steps;
   if (flags.bake !== undefined) policy.bakeSeconds = flags.bake;

@@ -33,6 +33,8 @@ import type {
   MetricsQuery,
   ObservedService,
   ObservedTaskSet,
+  PushedImage,
+  RepositoryImages,
   RuleWeights,
   StoppedTask,
   TargetGroupMetrics,
@@ -95,6 +97,8 @@ const DESCRIBE_SERVICES_BATCH = 10;
 /** GetMetricData takes at most 500 queries; four per target group. */
 const METRIC_QUERIES_PER_CALL = 500;
 const CONTENT_HASH_TAG = 'berth:content-hash';
+/** DescribeImages returns at most 1,000 images per page. */
+const DESCRIBE_IMAGES_PAGE = 1000;
 
 /** Clients for the standard AWS configuration (credentials chain, region, AWS_ENDPOINT_URL). */
 export function awsClients(region?: string): AwsClients {
@@ -279,6 +283,53 @@ export class AwsCloud implements Cloud {
       }
       throw error;
     }
+  }
+
+  async listRepositoryImages(
+    repository: string,
+    options: { pageSize?: number } = {},
+  ): Promise<RepositoryImages> {
+    const pageSize = Math.min(options.pageSize ?? DESCRIBE_IMAGES_PAGE, DESCRIBE_IMAGES_PAGE);
+    const region = await this.#clients.ecr.config.region();
+    const suffix = region.startsWith('cn-') ? 'amazonaws.com.cn' : 'amazonaws.com';
+    const images: PushedImage[] = [];
+    let nextToken: string | undefined;
+    try {
+      do {
+        const token = nextToken;
+        const output = await this.#call(
+          'ecr:DescribeImages',
+          `repository ${repository}`,
+          (options) =>
+            this.#clients.ecr.send(
+              new DescribeImagesCommand({
+                repositoryName: repository,
+                filter: { tagStatus: 'TAGGED' },
+                maxResults: pageSize,
+                ...(token !== undefined ? { nextToken: token } : {}),
+              }),
+              options,
+            ),
+        );
+        for (const detail of output.imageDetails ?? []) {
+          const tags = detail.imageTags ?? [];
+          if (detail.imageDigest === undefined || tags.length === 0) continue;
+          images.push({
+            digest: detail.imageDigest,
+            tags,
+            pushedAt: detail.imagePushedAt ?? new Date(0),
+            repositoryUri: `${detail.registryId ?? ''}.dkr.ecr.${region}.${suffix}/${repository}`,
+          });
+        }
+        nextToken = output.nextToken;
+      } while (nextToken !== undefined && nextToken !== '');
+    } catch (error) {
+      if ((error as { name?: string }).name === 'RepositoryNotFoundException') {
+        return { kind: 'missing', message: (error as Error).message };
+      }
+      throw error;
+    }
+    return { kind: 'listed', images };
   }
 
   async ensureTaskDefinition(

@@ -98,6 +98,20 @@ export type ImageResolution =
   | { kind: 'not-in-ecr' }
   | { kind: 'missing'; message: string };
 
+/** One tagged image in an ECR repository, as DescribeImages lists it. */
+export interface PushedImage {
+  /** `sha256:<64 hex>` */
+  digest: string;
+  tags: string[];
+  pushedAt: Date;
+  /** `ACCOUNT.dkr.ecr.REGION.amazonaws.com/REPO`: with `:TAG@DIGEST`, an image to deploy. */
+  repositoryUri: string;
+}
+
+/** A repository's tagged images (every page), or why there are none to see. */
+export type RepositoryImages =
+  { kind: 'listed'; images: PushedImage[] } | { kind: 'missing'; message: string };
+
 /**
  * The cloud as the reconciler sees it. Every write is an absolute value (a scale percent, a set
  * of weights, a desired count), never a delta, so that a worker whose lease lapsed can only
@@ -120,6 +134,14 @@ export interface Cloud {
   }): Promise<void>;
   setDesiredCount(cluster: string, service: string, count: number): Promise<void>;
   resolveImage(image: string): Promise<ImageResolution>;
+  /**
+   * Every tagged image of an ECR repository of the workers' account: DescribeImages, page after
+   * page (`pageSize` images each, at most and by default 1,000).
+   */
+  listRepositoryImages(
+    repository: string,
+    options?: { pageSize?: number },
+  ): Promise<RepositoryImages>;
   /**
    * The ARN of a task definition with this content: found by its hash tag, else registered.
    * `beforeRegister` runs just before a registration (not when one is found): the caller

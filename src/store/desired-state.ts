@@ -1,3 +1,4 @@
+import type { FollowTarget } from '../validation/follow.ts';
 import { InputError } from '../validation/input-error.ts';
 import type { Db } from './database.ts';
 import {
@@ -47,6 +48,8 @@ export interface ServiceSettings {
   healthCheckPath: string;
   listenerRuleArn: string | null;
   targetGroupArns: [string, string] | null;
+  /** The ECR repository and tag pattern whose pushes deploy (`--follow`); null or absent = none. */
+  follow?: FollowTarget | null;
 }
 
 export interface Actor {
@@ -124,19 +127,34 @@ export async function deployImage(
     replace: boolean;
   },
 ): Promise<RequestedRelease> {
-  return db.transaction().execute(async (trx) => {
-    const service = await lockService(trx, request.name);
-    const replaced = await takeOver(trx, service, request);
-    const base = await baseRelease(trx, service, replaced);
-    const spec = { ...specOf(base), image: request.image, imageDigest: request.imageDigest };
-    const { release, deployment } = await requestRelease(trx, service, replaced, {
-      actor: request.actor,
-      spec,
-      kind: 'deploy',
-      message: request.message,
-    });
-    return { service, release, deployment, replaced };
+  return db.transaction().execute((trx) => deployImageWithin(trx, request));
+}
+
+/**
+ * `deployImage` inside a transaction the caller holds, so that what it records beside the
+ * deployment (the follow loop's one row per image digest) commits with it or not at all.
+ */
+export async function deployImageWithin(
+  trx: Db,
+  request: Actor & {
+    name: string;
+    image: string;
+    imageDigest: string | null;
+    message: string | null;
+    replace: boolean;
+  },
+): Promise<RequestedRelease> {
+  const service = await lockService(trx, request.name);
+  const replaced = await takeOver(trx, service, request);
+  const base = await baseRelease(trx, service, replaced);
+  const spec = { ...specOf(base), image: request.image, imageDigest: request.imageDigest };
+  const { release, deployment } = await requestRelease(trx, service, replaced, {
+    actor: request.actor,
+    spec,
+    kind: 'deploy',
+    message: request.message,
   });
+  return { service, release, deployment, replaced };
 }
 
 export interface ConfigChange {
@@ -473,6 +491,12 @@ function settingsRow(settings: ServiceSettings) {
     // Undefined (not null) when absent: an update that does not name them leaves them alone.
     target_group_a_arn: settings.targetGroupArns?.[0],
     target_group_b_arn: settings.targetGroupArns?.[1],
+    // Likewise: undefined leaves following as it is, null (`--unfollow`) stops it.
+    follow_repository:
+      settings.follow === undefined ? undefined : (settings.follow?.repository ?? null),
+    follow_tag_pattern:
+      settings.follow === undefined ? undefined : (settings.follow?.tagPattern ?? null),
+    ...(settings.follow !== undefined ? { follow_problem: null } : {}),
   };
 }
 

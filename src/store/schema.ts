@@ -48,6 +48,12 @@ export interface ServiceTable {
   reported_foreign_task_sets: Generated<string[]>;
   /** Canary tasks that may stop before turning healthy before a rollback; 0 = not counted. */
   max_failed_launches: Generated<number>;
+  /** The ECR repository whose pushes this service follows (`--follow REPO:PATTERN`); null = none. */
+  follow_repository: string | null;
+  /** The tag pattern pushes must match, `*` the only wildcard; set with `follow_repository`. */
+  follow_tag_pattern: string | null;
+  /** Why following last failed (e.g. the repository does not exist); null once it works. */
+  follow_problem: string | null;
   created_at: Generated<Date>;
   updated_at: Generated<Date>;
 }
@@ -292,9 +298,32 @@ export interface NotificationAttemptTable {
   duration_ms: number | null;
 }
 
+/** One followed repository's poll schedule, claimed by one worker per interval. */
+export interface FollowPollTable {
+  repository: string;
+  next_poll_at: Generated<Date>;
+  polled_by: string | null;
+  /** When it was last claimed for a look. */
+  polled_at: Date | null;
+  /** When the listing of the last look that finished began: pushes before it have been seen. */
+  last_listed_at: Date | null;
+}
+
+/** An image a service's follow deployed: at most one row per service and digest. */
+export interface FollowedImageTable {
+  service_id: number;
+  image_digest: string;
+  image_tag: string;
+  image_pushed_at: Date;
+  deployment_id: number;
+  created_at: Generated<Date>;
+}
+
 /** The database as Kysely sees it. */
 export interface Database {
   services: ServiceTable;
+  follow_polls: FollowPollTable;
+  followed_images: FollowedImageTable;
   releases: ReleaseTable;
   deployments: DeploymentTable;
   analysis_windows: AnalysisWindowTable;

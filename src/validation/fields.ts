@@ -32,3 +32,5 @@ export {
 export { checkTaskSize, parseLaunchType } from './task.ts';
 export type { LaunchType } from './task.ts';
 export { parseMessage } from './text.ts';
+export { parseFollowTarget, parseRepositoryTag, tagMatches } from './follow.ts';
+export type { FollowTarget, RepositoryTag } from './follow.ts';

@@ -186,6 +186,12 @@ export async function serviceShow(context: CliContext, rawName: string): Promise
       }`,
       `  network:      ${service.subnets.length > 0 ? `subnets ${service.subnets.join(',')}, security groups ${service.security_groups.join(',')}${service.assign_public_ip ? ', public IP' : ''}` : 'default'}`,
       `  health path:  ${service.health_check_path}`,
+      `  follows:      ${
+        service.follow_repository === null
+          ? 'no ECR repository (deploys what is asked for)'
+          : `ECR ${service.follow_repository}:${service.follow_tag_pattern ?? ''}, pushes deploy as ecr` +
+            (service.follow_problem !== null ? ` — failing: ${service.follow_problem}` : '')
+      }`,
       `  policy:       ${policyLine(current)}`,
       `  live:         ${live !== undefined ? `v${live.version} ${live.image}` : 'none yet'}`,
       `  latest:       ${latest !== undefined ? `v${latest.version} ${latest.image} (cpu ${latest.cpu}, memory ${latest.memory} MiB, port ${latest.container_port})` : 'none'}`,

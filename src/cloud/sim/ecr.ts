@@ -183,7 +183,7 @@ async function describeImages(
 ): Promise<Output<DescribeImagesCommandOutput>> {
   const repository = await requireRepository(tx, ctx, input.repositoryName);
   const images = await imagesOf(tx, repository.repositoryName);
-  if (input.imageIds === undefined) return { imageDetails: images.map(imageDetail) };
+  if (input.imageIds === undefined) return describeImagePage(images, input);
   const imageDetails: ImageDetail[] = [];
   for (const id of input.imageIds) {
     const image = images.find((candidate) => matches(candidate, id));
@@ -196,6 +196,51 @@ async function describeImages(
     imageDetails.push(imageDetail(image));
   }
   return { imageDetails };
+}
+
+/**
+ * One page of a repository's images, as ECR pages them: at most `maxResults` (1–1000, default
+ * 100), the rest behind an opaque `nextToken`; `filter.tagStatus` keeps tagged or untagged ones.
+ */
+function describeImagePage(
+  all: ImageDoc[],
+  input: DescribeImagesCommandInput,
+): Output<DescribeImagesCommandOutput> {
+  const maxResults = input.maxResults ?? 100;
+  if (!Number.isInteger(maxResults) || maxResults < 1 || maxResults > 1000) {
+    throw modeledError(
+      InvalidParameterException,
+      `Invalid parameter at 'maxResults' failed to satisfy constraint: 'Member must have value less than or equal to 1000'`,
+    );
+  }
+  const status = input.filter?.tagStatus ?? 'ANY';
+  const images = all
+    .filter((image) =>
+      status === 'TAGGED'
+        ? image.imageTags.length > 0
+        : status === 'UNTAGGED'
+          ? image.imageTags.length === 0
+          : true,
+    )
+    .sort((a, b) => a.imageDigest.localeCompare(b.imageDigest));
+  let start = 0;
+  if (input.nextToken !== undefined) {
+    const offset = Number(Buffer.from(input.nextToken, 'base64url').toString('utf8'));
+    if (!Number.isInteger(offset) || offset < 0) {
+      throw modeledError(
+        InvalidParameterException,
+        'Invalid parameter at nextToken: the token is not valid',
+      );
+    }
+    start = offset;
+  }
+  const end = start + maxResults;
+  return {
+    imageDetails: images.slice(start, end).map(imageDetail),
+    ...(end < images.length
+      ? { nextToken: Buffer.from(String(end), 'utf8').toString('base64url') }
+      : {}),
+  };
 }
 
 function matches(image: ImageDoc, id: ImageIdentifier): boolean {
