@@ -24,6 +24,7 @@ import {
   parseTargetGroupPair,
   type LaunchType,
 } from '../validation/fields.ts';
+import { parseCommand } from '../validation/command.ts';
 
 /** The flags `service create` and `service update` share, as commander hands them over. */
 export interface ServiceFlags {
@@ -54,6 +55,9 @@ export interface ServiceFlags {
   progressDeadline?: string;
   rollbackWindow?: string;
   max5xxIncrease?: string;
+  preDeployCommand?: string;
+  verifyCommand?: string;
+  verifyTimeout?: string;
 }
 
 /** Adds the flags `service create` and `service update` share; create's three are required. */
@@ -116,9 +120,27 @@ export function addServiceFlags(command: Command, mode: 'create' | 'update'): Co
       '--max-5xx-increase <rate>',
       "fail when the canary's 5xx rate exceeds the stable one's by more than this (default: no check)",
     );
+  addVerificationFlags(command);
   // Defined after --public-ip, so that leaving both out stays undefined (commander's rule).
   if (!required) command.option('--no-public-ip', 'stop assigning public IPs to tasks');
   return command;
+}
+
+/** The flags of verification tasks (see `verifyRelease`). */
+function addVerificationFlags(command: Command): void {
+  command
+    .option(
+      '--pre-deploy-command <cmd>',
+      "run as sh -c CMD in a one-off task of each new release before its canary, e.g. migrations ('' clears it)",
+    )
+    .option(
+      '--verify-command <cmd>',
+      "run as sh -c CMD in a one-off task after the pre-deploy command, e.g. integration tests ('' clears it)",
+    )
+    .option(
+      '--verify-timeout <duration>',
+      'how long each of those tasks may run before it is stopped and the deployment fails (default 10m)',
+    );
 }
 
 const DEFAULT_POLICY: RolloutPolicy = {
@@ -134,6 +156,9 @@ const DEFAULT_POLICY: RolloutPolicy = {
   progressDeadlineSeconds: 600,
   rollbackWindowSeconds: 600,
   max5xxRateIncrease: null,
+  preDeployCommand: null,
+  verifyCommand: null,
+  verifyTimeoutSeconds: 600,
 };
 
 /** Every flag parsed on its own; undefined where it was not given. */
@@ -184,6 +209,13 @@ export function parseServiceFlags(flags: ServiceFlags, mode: 'create' | 'update'
       parseDuration('--rollback-window', raw, { minSeconds: 0, maxSeconds: 86400 }),
     ),
     max5xxIncrease: opt(flags.max5xxIncrease, (raw) => parseRate('--max-5xx-increase', raw)),
+    preDeployCommand: opt(flags.preDeployCommand, (raw) =>
+      parseCommand('--pre-deploy-command', raw),
+    ),
+    verifyCommand: opt(flags.verifyCommand, (raw) => parseCommand('--verify-command', raw)),
+    verifyTimeout: opt(flags.verifyTimeout, (raw) =>
+      parseDuration('--verify-timeout', raw, { minSeconds: 1, maxSeconds: 86400 }),
+    ),
   };
   checkTogether(flags, ['listenerRule', '--listener-rule'], ['targetGroups', '--target-groups']);
   checkTogether(flags, ['subnets', '--subnets'], ['securityGroups', '--security-groups']);
@@ -279,6 +311,9 @@ export function newServiceFrom(
       progressDeadlineSeconds: flags.progressDeadline ?? DEFAULT_POLICY.progressDeadlineSeconds,
       rollbackWindowSeconds: flags.rollbackWindow ?? DEFAULT_POLICY.rollbackWindowSeconds,
       max5xxRateIncrease: flags.max5xxIncrease ?? DEFAULT_POLICY.max5xxRateIncrease,
+      preDeployCommand: flags.preDeployCommand ?? DEFAULT_POLICY.preDeployCommand,
+      verifyCommand: flags.verifyCommand ?? DEFAULT_POLICY.verifyCommand,
+      verifyTimeoutSeconds: flags.verifyTimeout ?? DEFAULT_POLICY.verifyTimeoutSeconds,
     },
     release: {
       image: flags.image.reference,
@@ -359,5 +394,9 @@ export function serviceUpdateFrom(
   if (flags.progressDeadline !== undefined) policy.progressDeadlineSeconds = flags.progressDeadline;
   if (flags.rollbackWindow !== undefined) policy.rollbackWindowSeconds = flags.rollbackWindow;
   if (flags.max5xxIncrease !== undefined) policy.max5xxRateIncrease = flags.max5xxIncrease;
+  // Null (an empty value) clears a command; undefined leaves it alone.
+  if (flags.preDeployCommand !== undefined) policy.preDeployCommand = flags.preDeployCommand;
+  if (flags.verifyCommand !== undefined) policy.verifyCommand = flags.verifyCommand;
+  if (flags.verifyTimeout !== undefined) policy.verifyTimeoutSeconds = flags.verifyTimeout;
   return { settings, policy, release };
 }

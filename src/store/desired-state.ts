@@ -451,6 +451,9 @@ function policyRow(policy: RolloutPolicy) {
     max_5xx_rate_increase: policy.max5xxRateIncrease,
     confidence: policy.confidence,
     max_analysis_seconds: policy.maxAnalysisSeconds,
+    pre_deploy_command: policy.preDeployCommand,
+    verify_command: policy.verifyCommand,
+    verify_timeout_seconds: policy.verifyTimeoutSeconds,
   };
 }
 

@@ -182,6 +182,9 @@ export function policyOf(service: Service): RolloutPolicy {
     progressDeadlineSeconds: service.progress_deadline_seconds,
     rollbackWindowSeconds: service.rollback_window_seconds,
     max5xxRateIncrease: service.max_5xx_rate_increase,
+    preDeployCommand: service.pre_deploy_command,
+    verifyCommand: service.verify_command,
+    verifyTimeoutSeconds: service.verify_timeout_seconds,
   };
 }
 

@@ -46,6 +46,12 @@ export interface ServiceTable {
   applied_desired_count: number | null;
   /** Task sets not made by Berth that were reported already (reported once, never removed). */
   reported_foreign_task_sets: Generated<string[]>;
+  /** Run as a one-off task of each new release before its canary (e.g. migrations); null = none. */
+  pre_deploy_command: string | null;
+  /** Run after the pre-deploy command, before the canary (e.g. integration tests); null = none. */
+  verify_command: string | null;
+  /** How long each verification task may run before it is stopped and the deployment fails. */
+  verify_timeout_seconds: Generated<number>;
   created_at: Generated<Date>;
   updated_at: Generated<Date>;
 }
@@ -131,6 +137,12 @@ export interface RolloutPolicy {
   confidence: number;
   /** How long one step's analysis may stay undecided before the canary is rolled back. */
   maxAnalysisSeconds: number;
+  /** Run as `sh -c` in a one-off task of the new release before anything else; null = none. */
+  preDeployCommand: string | null;
+  /** Run as `sh -c` in a one-off task after the pre-deploy command; null = none. */
+  verifyCommand: string | null;
+  /** How long each of those tasks may run. */
+  verifyTimeoutSeconds: number;
 }
 
 /**
@@ -192,6 +204,41 @@ export interface EventTable {
   data: ColumnType<Record<string, unknown>, string | undefined, never>;
 }
 
+/** Which one-off task of a deployment: the pre-deploy command runs first, then the verify one. */
+export type VerificationKind = 'pre_deploy' | 'verify';
+export type VerificationOutcome = 'passed' | 'failed' | 'timed_out' | 'not_started';
+
+/**
+ * One verification task of a deployment: written before `RunTask`, given its task ARN as soon
+ * as `RunTask` answers, and its end (exit code, stop reason, duration, logs) when it stops.
+ */
+export interface VerificationTaskTable {
+  id: Generated<number>;
+  deployment_id: number;
+  kind: VerificationKind;
+  command: string;
+  task_definition_arn: string;
+  /** The `RunTask` client token: a retried call returns the same task. */
+  client_token: string;
+  timeout_seconds: number;
+  requested_at: Generated<Date>;
+  task_arn: string | null;
+  /** ECS's `lastStatus` as last seen: PROVISIONING, PENDING, RUNNING, STOPPED, … */
+  last_status: string | null;
+  started_at: Date | null;
+  stopped_at: Date | null;
+  exit_code: number | null;
+  stop_code: string | null;
+  stop_reason: string | null;
+  /** The awslogs group and stream of the task's container, when its task definition has them. */
+  log_group: string | null;
+  log_stream: string | null;
+  outcome: VerificationOutcome | null;
+  reason: string | null;
+  finished_at: Date | null;
+  duration_ms: number | null;
+}
+
 /** The database as Kysely sees it. */
 export interface Database {
   services: ServiceTable;
@@ -199,6 +246,7 @@ export interface Database {
   deployments: DeploymentTable;
   analysis_windows: AnalysisWindowTable;
   events: EventTable;
+  verification_tasks: VerificationTaskTable;
 }
 
 export type Service = Selectable<ServiceTable>;
@@ -208,3 +256,4 @@ export type Release = Selectable<ReleaseTable>;
 export type Deployment = Selectable<DeploymentTable>;
 export type AnalysisWindow = Selectable<AnalysisWindowTable>;
 export type AuditEvent = Selectable<EventTable>;
+export type VerificationTask = Selectable<VerificationTaskTable>;

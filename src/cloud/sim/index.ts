@@ -6,6 +6,7 @@ import type { Kysely } from 'kysely';
 import { cloudwatchHandlers, type CloudWatchOptions } from './cloudwatch.ts';
 import { ecrHandlers } from './ecr.ts';
 import { ecsHandlers } from './ecs.ts';
+import { ecsTaskHandlers } from './ecs-tasks.ts';
 import { elbv2Handlers } from './elbv2.ts';
 import { SimulatedAws, type SimOptions } from './simulated-aws.ts';
 
@@ -43,6 +44,7 @@ type AnyDb = Kysely<any>;
 export function createSimulatedAws(db: AnyDb, options: SimulatedAwsOptions = {}): SimulatedAws {
   return new SimulatedAws(db, options)
     .register('ecs', ecsHandlers)
+    .register('ecs', ecsTaskHandlers)
     .register('elbv2', elbv2Handlers)
     .register('ecr', ecrHandlers)
     .register('cloudwatch', cloudwatchHandlers(options));
