@@ -156,7 +156,7 @@ async function runTask(
       launchType: input.launchType ?? 'EC2',
       cpu: taskDefinition.cpu,
       memory: taskDefinition.memory,
-      overrides: { containerOverrides: [], inferenceAcceleratorOverrides: [], ...overrides },
+      overrides: { containerOverrides: [], ...overrides },
       networkConfiguration: input.networkConfiguration,
       createdAt: tx.now,
       containers,
@@ -208,7 +208,8 @@ async function stopTask(
   const doc = await tx.get<TaskDoc>(KIND.task, arn);
   if (doc === undefined) throw invalidParameter('The referenced task was not found.');
   // A task stopped already (by itself or by an earlier StopTask) stays as it stopped.
-  if (stoppedAt(doc) === null || stoppedAt(doc)! > tx.now) {
+  const end = stoppedAt(doc);
+  if (end === null || end > tx.now) {
     const reason = input.reason ?? 'Task stopped by user';
     const updated: TaskDoc = { ...doc, _stopped: { at: tx.now, reason } };
     await tx.put(KIND.task, arn, updated);
@@ -284,7 +285,7 @@ function taskOutput(doc: TaskDoc, now: Millis): Task {
     lastStatus,
     desiredStatus: stopped || doc._stopped !== undefined ? 'STOPPED' : 'RUNNING',
     createdAt: toDate(doc.createdAt),
-    startedAt: running ? toDate(doc._runningAt!) : undefined,
+    startedAt: running && doc._runningAt !== null ? toDate(doc._runningAt) : undefined,
     stoppingAt: stopped ? toDate(end) : undefined,
     stoppedAt: stopped ? toDate(end) : undefined,
     stopCode: stopCode as Task['stopCode'],
