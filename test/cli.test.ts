@@ -128,6 +128,9 @@ describe('berth service', () => {
       progressDeadlineSeconds: 600,
       rollbackWindowSeconds: 600,
       max5xxRateIncrease: null,
+      preDeployCommand: null,
+      verifyCommand: null,
+      verifyTimeoutSeconds: 600,
     });
     assert.equal(shown.traffic?.liveTargetGroup, 'a');
     assert.deepEqual([shown.latestRelease.cpu, shown.latestRelease.memory], [512, 2048]);
