@@ -688,7 +688,10 @@ describe('events: the audit log is append-only', () => {
     const before = await db.selectFrom('events').select('id').orderBy('id').execute();
     await refusedAppendOnly(() => sql`truncate events`.execute(db), 'TRUNCATE');
     await refusedAppendOnly(
-      () => sql`truncate services, releases, deployments, analysis_windows, events`.execute(db),
+      () =>
+        sql`truncate services, releases, deployments, analysis_windows, verification_tasks, events`.execute(
+          db,
+        ),
       'TRUNCATE',
     );
     await refusedAppendOnly(() => sql`truncate services cascade`.execute(db), 'TRUNCATE');
