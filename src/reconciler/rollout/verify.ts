@@ -23,6 +23,19 @@ const LABEL: Record<VerificationKind, string> = {
   verify: 'verify task',
 };
 
+/**
+ * RunTask's refusals of the request itself (no awsvpc network for Fargate, an unknown subnet, a
+ * platform the task definition does not fit): asking again cannot help, so the task did not
+ * start. Throttling, 5xx and a missing permission are not among them: those are retried.
+ */
+const REFUSED_REQUESTS = new Set([
+  'InvalidParameterException',
+  'ClientException',
+  'PlatformUnknownException',
+  'PlatformTaskDefinitionIncompatibilityException',
+  'UnsupportedFeatureException',
+]);
+
 /** How often a running task is looked at: it runs for seconds to minutes. */
 const POLL_MS = 2_000;
 
@@ -145,7 +158,11 @@ async function advance(
           clientToken: requested.client_token,
           startedBy: `berth/${service.name}/deployment-${run.deployment.id}`,
         }),
-    );
+    ).catch((error: unknown) => {
+      const name = (error as { name?: string }).name ?? '';
+      if (!REFUSED_REQUESTS.has(name)) throw error;
+      return { kind: 'refused' as const, reason: `${name}: ${(error as Error).message}` };
+    });
     if (started.kind === 'refused') {
       return finish(run, requested, {
         outcome: 'not_started',
