@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { CreateClusterCommand } from '@aws-sdk/client-ecs';
+import { CreateClusterCommand, RegisterTaskDefinitionCommand } from '@aws-sdk/client-ecs';
 import { AwsCloud, type AwsClients } from '../src/cloud/aws-cloud.ts';
 import type { TaskNetwork } from '../src/cloud/cloud.ts';
 import { createSimulatedAws, SIM_NETWORK, simulatedClients } from '../src/cloud/sim/index.ts';
@@ -49,6 +49,36 @@ async function anEnv(target: 'moto' | 'sim', label: string) {
   }
   await clients.ecs.send(new CreateClusterCommand({ clusterName: CLUSTER }));
   return { clients, network, cloud: new AwsCloud(clients, logger) };
+}
+
+/** A task definition whose container logs through awslogs, as a pipeline might register it. */
+async function aLoggingTaskDefinition(clients: AwsClients, prefix: string | undefined) {
+  const output = await clients.ecs.send(
+    new RegisterTaskDefinitionCommand({
+      family: 'berth-api',
+      requiresCompatibilities: ['FARGATE'],
+      networkMode: 'awsvpc',
+      cpu: '256',
+      memory: '512',
+      containerDefinitions: [
+        {
+          name: 'api',
+          image: 'nginx:1.27',
+          essential: true,
+          memory: 512,
+          logConfiguration: {
+            logDriver: 'awslogs',
+            options: {
+              'awslogs-group': '/ecs/api',
+              'awslogs-region': 'us-east-1',
+              ...(prefix !== undefined ? { 'awslogs-stream-prefix': prefix } : {}),
+            },
+          },
+        },
+      ],
+    }),
+  );
+  return output.taskDefinition?.taskDefinitionArn ?? '';
 }
 
 for (const target of ['moto', 'sim'] as const) {
@@ -102,6 +132,21 @@ for (const target of ['moto', 'sim'] as const) {
       // A task ECS does not know is absent (AWS answers it under failures[]: MISSING).
       const unknown = task.arn.replace(/[0-9a-f]$/, (digit) => (digit === '0' ? '1' : '0'));
       assert.equal((await cloud.describeTasks(CLUSTER, [unknown])).has(unknown), false);
+    });
+
+    it("finds a task's log stream from its task definition's awslogs settings", async () => {
+      const { cloud, clients } = await anEnv(target, `tasks logs contract ${target}`);
+      const taskArn =
+        'arn:aws:ecs:us-east-1:123456789012:task/prod/0123456789abcdef0123456789abcdef';
+      const logging = await aLoggingTaskDefinition(clients, 'berth');
+      assert.deepEqual(await cloud.taskLogLocation(logging, 'api', taskArn), {
+        group: '/ecs/api',
+        stream: 'berth/api/0123456789abcdef0123456789abcdef',
+        region: 'us-east-1',
+      });
+      // Without a stream prefix the stream is named after the container id, which ECS does not give.
+      const unnamed = await aLoggingTaskDefinition(clients, undefined);
+      assert.equal(await cloud.taskLogLocation(unnamed, 'api', taskArn), undefined);
     });
   });
 }

@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { describe, it } from 'node:test';
+import { RegisterTaskDefinitionCommand } from '@aws-sdk/client-ecs';
 import type { TaskDoc } from '../src/cloud/sim/ecs-tasks.ts';
+import { simulatedClients } from '../src/cloud/sim/index.ts';
 import { KIND } from '../src/cloud/sim/model.ts';
 import { REASONS } from '../src/reconciler/reasons.ts';
 import type { VerificationTask } from '../src/store/schema.ts';
@@ -230,6 +232,55 @@ describe('verification tasks', () => {
       deployment.reason ?? '',
     );
     assert.match(deployment.reason ?? '', /TaskFailedToStart/);
+  });
+
+  it("records where a task's logs are when its task definition uses awslogs, and status shows it", async () => {
+    const fleet = await aFleet('verify logs');
+    const created = await fleet.berth(
+      serviceCreateArgs('web', [...FAST_POLICY, '--verify-command', 'run-tests']),
+    );
+    assert.equal(created.code, 0, created.stderr);
+    // A release whose task definition was registered with awslogs (by a pipeline, say).
+    const registered = await simulatedClients(fleet.sim).ecs.send(
+      new RegisterTaskDefinitionCommand({
+        family: 'berth-web',
+        requiresCompatibilities: ['FARGATE'],
+        networkMode: 'awsvpc',
+        cpu: '256',
+        memory: '512',
+        containerDefinitions: [
+          {
+            name: 'web',
+            image: 'nginx:1.27',
+            portMappings: [{ containerPort: 80 }],
+            logConfiguration: {
+              logDriver: 'awslogs',
+              options: { 'awslogs-group': '/ecs/web', 'awslogs-stream-prefix': 'berth' },
+            },
+          },
+        ],
+      }),
+    );
+    await fleet.db
+      .updateTable('releases')
+      .set({ task_definition_arn: registered.taskDefinition?.taskDefinitionArn ?? null })
+      .execute();
+    fleet.startWorker();
+
+    const row = await fleet.until('the verification to end', async () => {
+      const found = await fleet.db.selectFrom('verification_tasks').selectAll().executeTakeFirst();
+      return found?.outcome !== null && found !== undefined ? found : undefined;
+    });
+    const taskId = (row.task_arn ?? '').split('/').at(-1) ?? '';
+    assert.equal(row.outcome, 'passed', row.reason ?? '');
+    assert.equal(row.log_group, '/ecs/web');
+    assert.equal(row.log_stream, `berth/web/${taskId}`);
+    const passed = (await events(fleet, row.deployment_id)).find(
+      (event) => event.kind === 'deployment.verification_passed',
+    );
+    assert.equal(passed?.data['logStream'], `berth/web/${taskId}`);
+    const status = await fleet.berth(['status', 'web']);
+    assert.ok(status.stdout.includes(`logs: /ecs/web berth/web/${taskId}`), status.stdout);
   });
 
   it('a RunTask whose answer is lost is repeated with its client token: one task', async () => {
