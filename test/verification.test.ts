@@ -283,6 +283,33 @@ describe('verification tasks', () => {
     assert.ok(status.stdout.includes(`logs: /ecs/web berth/web/${taskId}`), status.stdout);
   });
 
+  it('an abort while a task runs ends the deployment without stopping the task, and status says so', async () => {
+    const fleet = await aFleet('verify aborted');
+    fleet.startWorker();
+    await aLiveService(fleet);
+    await fleet.berth(['service', 'update', 'web', '--pre-deploy-command', 'migrate --hang']);
+    await fleet.berth(['deploy', 'web', '--image', 'nginx:1.28']);
+    await fleet.until('the task to run', async () => {
+      const row = await fleet.db
+        .selectFrom('verification_tasks')
+        .selectAll()
+        .where('task_arn', 'is not', null)
+        .executeTakeFirst();
+      return row ?? undefined;
+    });
+    assert.equal((await fleet.berth(['abort', 'web'])).code, 0);
+    const deployment = await finished(fleet, 'web');
+
+    assert.equal(deployment.outcome, 'rolled_back');
+    assert.equal(
+      (await mutations(fleet.sim))['ecs:StopTask'],
+      undefined,
+      'a migration is not cut off',
+    );
+    const status = await fleet.berth(['status', 'web']);
+    assert.match(status.stdout, /pre-deploy task: not followed since its deployment ended at /);
+  });
+
   it('a RunTask whose answer is lost is repeated with its client token: one task', async () => {
     const fleet = await aFleet('verify lost run task');
     fleet.startWorker();

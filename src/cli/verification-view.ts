@@ -33,7 +33,12 @@ const LABEL: Record<VerificationTask['kind'], string> = {
  * One line of a verification task: `verify task: passed, exit 0 after 3.2s; logs: GROUP STREAM`
  * once it ended, `verify task: RUNNING for 12s of 10m (arn…)` while it runs.
  */
-export function verificationLine(task: VerificationTask, now: Date = new Date()): string {
+export function verificationLine(
+  task: VerificationTask,
+  now: Date = new Date(),
+  /** When the task's deployment ended while the task had not (an abort, a `--replace`). */
+  deploymentEndedAt: Date | null = null,
+): string {
   const label = LABEL[task.kind];
   const logs = task.log_group !== null ? `; logs: ${task.log_group} ${task.log_stream ?? ''}` : '';
   if (task.outcome !== null) {
@@ -42,6 +47,10 @@ export function verificationLine(task: VerificationTask, now: Date = new Date())
     const stop =
       task.outcome !== 'passed' && task.stop_reason !== null ? ` (${task.stop_reason})` : '';
     return `${label}: ${task.outcome.replace('_', ' ')}${exit}${took}${stop}${logs}`;
+  }
+  if (deploymentEndedAt !== null) {
+    // Berth stops looking at a task once its deployment ended; ECS may still run it.
+    return `${label}: not followed since its deployment ended at ${deploymentEndedAt.toISOString()} (${task.task_arn ?? 'never started'})`;
   }
   if (task.task_arn === null) return `${label}: starting (sh -c ${JSON.stringify(task.command)})`;
   const ranFor = Math.max(0, now.getTime() - task.requested_at.getTime());

@@ -94,12 +94,19 @@ function statusOf({ history, evidence, failed, verification }: StatusInputs) {
     verification: {
       deploymentId: verification[0]?.deployment_id ?? null,
       tasks: verification.map(verificationTaskJson),
-      lines: verification.map((task) => verificationLine(task)),
+      lines: verification.map((task) =>
+        verificationLine(task, new Date(), history.active === undefined ? endedAt(history) : null),
+      ),
     },
   };
 }
 
 type Status = ReturnType<typeof statusOf>;
+
+/** When the newest deployment ended (the one whose verification `status` shows when none runs). */
+function endedAt(history: ServiceHistory): Date | null {
+  return history.deployments[0]?.finished_at ?? null;
+}
 
 /** The lines below the table: evidence so far, and a promotion that overrode a failure. */
 function statusNotes(s: Status, prefix: string): string[] {
