@@ -129,6 +129,9 @@ describe('berth service', () => {
       rollbackWindowSeconds: 600,
       max5xxRateIncrease: null,
       maxFailedLaunches: 3,
+      preDeployCommand: null,
+      verifyCommand: null,
+      verifyTimeoutSeconds: 600,
     });
     assert.equal(shown.traffic?.liveTargetGroup, 'a');
     assert.deepEqual([shown.latestRelease.cpu, shown.latestRelease.memory], [512, 2048]);

@@ -74,6 +74,9 @@ async function newService(): Promise<RequestedRelease> {
       confidence: 0.95,
       maxAnalysisSeconds: 1800,
       maxFailedLaunches: 3,
+      preDeployCommand: null,
+      verifyCommand: null,
+      verifyTimeoutSeconds: 600,
     },
     release: SPEC,
     message: null,
@@ -688,7 +691,8 @@ describe('events: the audit log is append-only', () => {
     await refusedAppendOnly(
       () =>
         sql`truncate services, releases, deployments, analysis_windows, events, followed_images,
-          notification_targets, notification_outbox, notification_attempts`.execute(db),
+          verification_tasks, notification_targets, notification_outbox,
+          notification_attempts`.execute(db),
       'TRUNCATE',
     );
     await refusedAppendOnly(() => sql`truncate services cascade`.execute(db), 'TRUNCATE');

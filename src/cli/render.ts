@@ -213,6 +213,18 @@ function policyParts(policy: RolloutPolicy): [keyof RolloutPolicy, string][] {
   if (policy.max5xxRateIncrease !== null) {
     parts.push(['max5xxRateIncrease', `max 5xx increase over stable ${policy.max5xxRateIncrease}`]);
   }
+  if (policy.preDeployCommand !== null) {
+    parts.push(['preDeployCommand', `pre-deploy sh -c ${JSON.stringify(policy.preDeployCommand)}`]);
+  }
+  if (policy.verifyCommand !== null) {
+    parts.push(['verifyCommand', `verify sh -c ${JSON.stringify(policy.verifyCommand)}`]);
+  }
+  if (policy.preDeployCommand !== null || policy.verifyCommand !== null) {
+    parts.push([
+      'verifyTimeoutSeconds',
+      `verification timeout ${formatDuration(policy.verifyTimeoutSeconds)}`,
+    ]);
+  }
   return parts;
 }
 

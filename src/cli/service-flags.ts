@@ -25,6 +25,7 @@ import {
   parseTargetGroupPair,
   type LaunchType,
 } from '../validation/fields.ts';
+import { parseCommand } from '../validation/command.ts';
 
 /** The flags `service create` and `service update` share, as commander hands them over. */
 export interface ServiceFlags {
@@ -58,6 +59,9 @@ export interface ServiceFlags {
   maxFailedLaunches?: string;
   follow?: string;
   unfollow?: boolean;
+  preDeployCommand?: string;
+  verifyCommand?: string;
+  verifyTimeout?: string;
 }
 
 /** Adds the flags `service create` and `service update` share; create's three are required. */
@@ -129,9 +133,27 @@ export function addServiceFlags(command: Command, mode: 'create' | 'update'): Co
     'deploy new pushes to this ECR repository whose tag matches, e.g. web:main-* (* the only wildcard)',
   );
   if (!required) command.option('--unfollow', 'stop deploying pushes to the followed repository');
+  addVerificationFlags(command);
   // Defined after --public-ip, so that leaving both out stays undefined (commander's rule).
   if (!required) command.option('--no-public-ip', 'stop assigning public IPs to tasks');
   return command;
+}
+
+/** The flags of verification tasks (see `verifyRelease`). */
+function addVerificationFlags(command: Command): void {
+  command
+    .option(
+      '--pre-deploy-command <cmd>',
+      "run as sh -c CMD in a one-off task of each new release before its canary, e.g. migrations ('' clears it)",
+    )
+    .option(
+      '--verify-command <cmd>',
+      "run as sh -c CMD in a one-off task after the pre-deploy command, e.g. integration tests ('' clears it)",
+    )
+    .option(
+      '--verify-timeout <duration>',
+      'how long each of those tasks may run before it is stopped and the deployment fails (default 10m)',
+    );
 }
 
 const DEFAULT_POLICY: RolloutPolicy = {
@@ -148,6 +170,9 @@ const DEFAULT_POLICY: RolloutPolicy = {
   rollbackWindowSeconds: 600,
   max5xxRateIncrease: null,
   maxFailedLaunches: 3,
+  preDeployCommand: null,
+  verifyCommand: null,
+  verifyTimeoutSeconds: 600,
 };
 
 /** Every flag parsed on its own; undefined where it was not given. */
@@ -203,6 +228,13 @@ export function parseServiceFlags(flags: ServiceFlags, mode: 'create' | 'update'
     ),
     follow: opt(flags.follow, (raw) => parseFollowTarget('--follow', raw)),
     unfollow: flags.unfollow,
+    preDeployCommand: opt(flags.preDeployCommand, (raw) =>
+      parseCommand('--pre-deploy-command', raw),
+    ),
+    verifyCommand: opt(flags.verifyCommand, (raw) => parseCommand('--verify-command', raw)),
+    verifyTimeout: opt(flags.verifyTimeout, (raw) =>
+      parseDuration('--verify-timeout', raw, { minSeconds: 1, maxSeconds: 86400 }),
+    ),
   };
   if (parsed.follow !== undefined && parsed.unfollow === true) {
     throw new InputError('--unfollow', 'cannot be given with --follow; give one of them');
@@ -303,6 +335,9 @@ export function newServiceFrom(
       rollbackWindowSeconds: flags.rollbackWindow ?? DEFAULT_POLICY.rollbackWindowSeconds,
       max5xxRateIncrease: flags.max5xxIncrease ?? DEFAULT_POLICY.max5xxRateIncrease,
       maxFailedLaunches: flags.maxFailedLaunches ?? DEFAULT_POLICY.maxFailedLaunches,
+      preDeployCommand: flags.preDeployCommand ?? DEFAULT_POLICY.preDeployCommand,
+      verifyCommand: flags.verifyCommand ?? DEFAULT_POLICY.verifyCommand,
+      verifyTimeoutSeconds: flags.verifyTimeout ?? DEFAULT_POLICY.verifyTimeoutSeconds,
     },
     release: {
       image: flags.image.reference,
@@ -386,5 +421,9 @@ export function serviceUpdateFrom(
   if (flags.rollbackWindow !== undefined) policy.rollbackWindowSeconds = flags.rollbackWindow;
   if (flags.max5xxIncrease !== undefined) policy.max5xxRateIncrease = flags.max5xxIncrease;
   if (flags.maxFailedLaunches !== undefined) policy.maxFailedLaunches = flags.maxFailedLaunches;
+  // Null (an empty value) clears a command; undefined leaves it alone.
+  if (flags.preDeployCommand !== undefined) policy.preDeployCommand = flags.preDeployCommand;
+  if (flags.verifyCommand !== undefined) policy.verifyCommand = flags.verifyCommand;
+  if (flags.verifyTimeout !== undefined) policy.verifyTimeoutSeconds = flags.verifyTimeout;
   return { settings, policy, release };
 }

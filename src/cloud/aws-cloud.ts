@@ -14,9 +14,12 @@ import {
   ECSClient,
   ListTasksCommand,
   RegisterTaskDefinitionCommand,
+  RunTaskCommand,
+  StopTaskCommand,
   UpdateServiceCommand,
   UpdateServicePrimaryTaskSetCommand,
   UpdateTaskSetCommand,
+  type Task,
   type TaskSet,
 } from '@aws-sdk/client-ecs';
 import {
@@ -32,11 +35,15 @@ import type {
   ImageResolution,
   MetricsQuery,
   ObservedService,
+  ObservedTask,
   ObservedTaskSet,
   PushedImage,
   RepositoryImages,
   RuleWeights,
   StoppedTask,
+  OneOffTaskSpec,
+  RunTaskOutcome,
+  TaskLogLocation,
   TargetGroupMetrics,
   TaskDefinitionSpec,
   TaskSetSpec,
@@ -589,6 +596,102 @@ export class AwsCloud implements Cloud {
     });
   }
 
+  async runTask(spec: OneOffTaskSpec): Promise<RunTaskOutcome> {
+    const network = spec.network;
+    // Safe to retry: with the same client token ECS answers with the task it started first.
+    const output = await this.#call('ecs:RunTask', `cluster ${spec.cluster}`, (options) =>
+      this.#clients.ecs.send(
+        new RunTaskCommand({
+          cluster: spec.cluster,
+          taskDefinition: spec.taskDefinitionArn,
+          launchType: spec.launchType,
+          count: 1,
+          startedBy: spec.startedBy,
+          clientToken: spec.clientToken,
+          overrides: {
+            containerOverrides: [{ name: spec.containerName, command: spec.command }],
+          },
+          ...(network !== null
+            ? {
+                networkConfiguration: {
+                  awsvpcConfiguration: {
+                    subnets: network.subnets,
+                    securityGroups: network.securityGroups,
+                    assignPublicIp: network.assignPublicIp ? 'ENABLED' : 'DISABLED',
+                  },
+                },
+              }
+            : {}),
+        }),
+        options,
+      ),
+    );
+    const task = output.tasks?.[0];
+    if (task !== undefined) return { kind: 'started', task: observeTask(task) };
+    const failures = (output.failures ?? []).map((failure) =>
+      [failure.reason, failure.detail, failure.arn].filter((part) => part !== undefined).join(' '),
+    );
+    return {
+      kind: 'refused',
+      reason: failures.length > 0 ? failures.join('; ') : 'RunTask started no task',
+    };
+  }
+
+  async describeTasks(
+    cluster: string,
+    taskArns: readonly string[],
+  ): Promise<Map<string, ObservedTask>> {
+    const found = new Map<string, ObservedTask>();
+    if (taskArns.length === 0) return found;
+    const output = await this.#call('ecs:DescribeTasks', `cluster ${cluster}`, (options) =>
+      this.#clients.ecs.send(new DescribeTasksCommand({ cluster, tasks: [...taskArns] }), options),
+    );
+    for (const task of output.tasks ?? []) {
+      if (task.taskArn !== undefined) found.set(task.taskArn, observeTask(task));
+    }
+    return found;
+  }
+
+  async stopTask(cluster: string, taskArn: string, reason: string): Promise<void> {
+    await this.#call('ecs:StopTask', taskArn, (options) =>
+      // ECS caps the reason at 255 characters.
+      this.#clients.ecs.send(
+        new StopTaskCommand({ cluster, task: taskArn, reason: reason.slice(0, 255) }),
+        options,
+      ),
+    );
+  }
+
+  async taskLogLocation(
+    taskDefinitionArn: string,
+    containerName: string,
+    taskArn: string,
+  ): Promise<TaskLogLocation | undefined> {
+    const output = await this.#call('ecs:DescribeTaskDefinition', taskDefinitionArn, (options) =>
+      this.#clients.ecs.send(
+        new DescribeTaskDefinitionCommand({ taskDefinition: taskDefinitionArn }),
+        options,
+      ),
+    );
+    const container = output.taskDefinition?.containerDefinitions?.find(
+      (candidate) => candidate.name === containerName,
+    );
+    const logs = container?.logConfiguration;
+    const group = logs?.options?.['awslogs-group'];
+    const prefix = logs?.options?.['awslogs-stream-prefix'];
+    // Without a stream prefix the awslogs driver names streams by container id, which ECS
+    // does not report; AWS requires the prefix on Fargate.
+    if (logs?.logDriver !== 'awslogs' || group === undefined || prefix === undefined) {
+      return undefined;
+    }
+    const taskId = taskArn.slice(taskArn.lastIndexOf('/') + 1);
+    return {
+      group,
+      stream: `${prefix}/${containerName}/${taskId}`,
+      region: logs.options?.['awslogs-region'],
+    };
+  }
+
   async targetGroupMetrics(
     queries: readonly MetricsQuery[],
     start: Date,
@@ -724,6 +827,24 @@ function observeTaskSet(taskSet: TaskSet, serviceDesiredCount?: number): Observe
     runningCount: taskSet.runningCount ?? 0,
     stabilityStatus: taskSet.stabilityStatus ?? 'STABILIZING',
     targetGroupArn: taskSet.loadBalancers?.[0]?.targetGroupArn,
+  };
+}
+
+function observeTask(task: Task): ObservedTask {
+  return {
+    arn: task.taskArn ?? '',
+    lastStatus: task.lastStatus ?? 'UNKNOWN',
+    desiredStatus: task.desiredStatus ?? 'UNKNOWN',
+    taskDefinitionArn: task.taskDefinitionArn ?? '',
+    startedAt: task.startedAt,
+    stoppedAt: task.stoppedAt,
+    stopCode: task.stopCode,
+    stoppedReason: task.stoppedReason,
+    containers: (task.containers ?? []).map((container) => ({
+      name: container.name ?? '',
+      exitCode: container.exitCode ?? undefined,
+      reason: container.reason ?? undefined,
+    })),
   };
 }
 

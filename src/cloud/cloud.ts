@@ -75,6 +75,49 @@ export interface StoppedTask {
   exitCode: number | null;
 }
 
+/** A one-off task (`RunTask`) of a task definition with its container's command overridden. */
+export interface OneOffTaskSpec {
+  cluster: string;
+  taskDefinitionArn: string;
+  containerName: string;
+  /** The container's command, as ECS takes it: one argument a string (`['sh', '-c', CMD]`). */
+  command: string[];
+  launchType: LaunchType;
+  network: TaskNetwork | null;
+  /** Makes a retried RunTask return the first task (ECS remembers it for 24 hours). */
+  clientToken: string;
+  /** ECS's `startedBy` (at most 128 characters): who started the task, shown in the console. */
+  startedBy: string;
+}
+
+/** One ECS task as the reconciler needs to see it. */
+export interface ObservedTask {
+  arn: string;
+  /** PROVISIONING | PENDING | ACTIVATING | RUNNING | DEACTIVATING | STOPPING | DEPROVISIONING | STOPPED */
+  lastStatus: string;
+  desiredStatus: string;
+  taskDefinitionArn: string;
+  startedAt: Date | undefined;
+  stoppedAt: Date | undefined;
+  /** TaskFailedToStart | EssentialContainerExited | UserInitiated | … */
+  stopCode: string | undefined;
+  stoppedReason: string | undefined;
+  containers: { name: string; exitCode: number | undefined; reason: string | undefined }[];
+}
+
+/** RunTask's answer: the task it started (or started before, for the same client token), or why none. */
+export type RunTaskOutcome =
+  | { kind: 'started'; task: ObservedTask }
+  /** ECS answered with `failures[]` and no task (no capacity, a missing resource): the reasons. */
+  | { kind: 'refused'; reason: string };
+
+/** Where a task's container logs go (the awslogs driver): group and stream. */
+export interface TaskLogLocation {
+  group: string;
+  stream: string;
+  region: string | undefined;
+}
+
 /** Target group ARN → weight, as the listener rule forwards. */
 export type RuleWeights = Record<string, number>;
 
@@ -171,6 +214,21 @@ export interface Cloud {
    * ListTasks page and one DescribeTasks, at most 100 tasks, in no particular order.
    */
   stoppedTasks(cluster: string, taskSetArn: string): Promise<StoppedTask[]>;
+  /** Starts a one-off task; safe to repeat with the same client token (the same task answers). */
+  runTask(spec: OneOffTaskSpec): Promise<RunTaskOutcome>;
+  /** Tasks by ARN (absent = ECS no longer knows it: stopped tasks are kept about an hour). */
+  describeTasks(cluster: string, taskArns: readonly string[]): Promise<Map<string, ObservedTask>>;
+  /** Stops a task (absolute: a task stopped already stays stopped). */
+  stopTask(cluster: string, taskArn: string, reason: string): Promise<void>;
+  /**
+   * Where the container's logs of a task go, when its task definition uses the awslogs driver:
+   * the stream is `PREFIX/CONTAINER/TASK_ID`; undefined without awslogs or a stream prefix.
+   */
+  taskLogLocation(
+    taskDefinitionArn: string,
+    containerName: string,
+    taskArn: string,
+  ): Promise<TaskLogLocation | undefined>;
   /** ALB metrics of many target groups over one window, in as few GetMetricData calls as fit. */
   targetGroupMetrics(
     queries: readonly MetricsQuery[],

@@ -31,6 +31,7 @@ const IN_TRANSIT_CODES = new Set(['ECONNRESET', 'EPIPE', 'ETIMEDOUT']);
  * `ecr:PutImage`, `ecr:CreateRepository` — is not retried after a failure in transit: the caller's
  * next pass looks for what the lost call may have made before it writes again.
  */
+// RunTask carries a client token (Berth always gives one); StopTask of a stopped task is a no-op.
 const REPEATABLE_WRITES = new Set([
   'ecs:CreateService',
   'ecs:CreateTaskSet',
@@ -38,6 +39,8 @@ const REPEATABLE_WRITES = new Set([
   'ecs:UpdateTaskSet',
   'ecs:UpdateServicePrimaryTaskSet',
   'ecs:DeleteTaskSet',
+  'ecs:RunTask',
+  'ecs:StopTask',
   'elbv2:ModifyRule',
   'elbv2:CreateLoadBalancer',
   'elbv2:CreateTargetGroup',

@@ -15,6 +15,12 @@ export const REASONS = {
   undecided: 'analysis undecided',
   /** The canary's tasks stopped before turning healthy `--max-failed-launches` times. */
   failedLaunches: 'canary tasks keep stopping before they turn healthy',
+  /** A verification task (pre-deploy or verify) exited non-zero; its exit code follows. */
+  verificationFailed: 'verification failed',
+  /** A verification task ran past `--verify-timeout` and was stopped. */
+  verificationTimedOut: 'verification timed out',
+  /** RunTask started no task, or the task stopped without an exit code. */
+  verificationNotStarted: 'verification task did not start',
 } as const;
 
 /** How a stopped task ended, as people read it: `exit 1 (Essential container in task exited)`. */
@@ -36,6 +42,11 @@ export const EVENTS = {
   rollingBack: 'deployment.rolling_back',
   rolledBack: 'deployment.rolled_back',
   failed: 'deployment.failed',
+  /** A verification task started (its ARN, and its logs' location when known). */
+  verificationStarted: 'deployment.verification_started',
+  verificationPassed: 'deployment.verification_passed',
+  /** A verification task failed, timed out or could not start; the deployment fails with it. */
+  verificationFailed: 'deployment.verification_failed',
   /** A `berth scale` applied to ECS (during a rollout too). */
   scaleApplied: 'service.scale_applied',
   /** Drift put back: what was found and what was set, in the message. */

@@ -6,7 +6,7 @@ import { EVENTS, REASONS } from './reasons.ts';
 import { analyseStep } from './rollout/analysis.ts';
 import { canaryHealth, canaryTaskSet } from './rollout/canary.ts';
 import { fail, instantRollback, promote, rollBack } from './rollout/finish.ts';
-import { prepare } from './rollout/prepare.ts';
+import { enterFirstStep, prepare } from './rollout/prepare.ts';
 import { assertRolloutService } from './rollout/service-state.ts';
 import {
   applyProgress,
@@ -19,11 +19,12 @@ import {
 } from './rollout/run.ts';
 import { advanceStep, stepCompletion } from './rollout/step.ts';
 import { stepTraffic } from './rollout/traffic.ts';
+import { verifyRelease } from './rollout/verify.ts';
 
 /**
  * One pass of a service's unfinished deployment, in the manner of Argo Rollouts'
- * `rolloutCanary`: the stages run in a fixed order — prepare, the service's own state, canary
- * task set, health, traffic, analysis — and the pass returns early while one is unfinished; `stepCompletion` alone says
+ * `rolloutCanary`: the stages run in a fixed order — prepare, verification tasks, the service's
+ * own state, canary task set, health, traffic, analysis — and the pass returns early while one is unfinished; `stepCompletion` alone says
  * whether a step is complete, and `advanceStep` alone moves the step index. What the pass
  * decides is written once at its end, under the lease; every AWS write is recorded in the
  * audit log before it is made.
@@ -87,6 +88,11 @@ async function rolloutPass(run: Run): Promise<PassResult> {
     if (prepared.next !== 'continue') return end(run, prepared);
     if (prepared.value.kind === 'instantRollback')
       return instantRollback(run, prepared.value.warmArn);
+    // After the task definition (the tasks run the new release), before the canary: nothing
+    // has moved traffic yet, so a failure leaves users on the stable release untouched.
+    const verified = await verifyRelease(run);
+    if (verified.next !== 'continue') return end(run, verified);
+    enterFirstStep(run);
   }
 
   await assertRolloutService(run);

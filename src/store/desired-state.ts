@@ -473,6 +473,9 @@ function policyRow(policy: RolloutPolicy) {
     confidence: policy.confidence,
     max_analysis_seconds: policy.maxAnalysisSeconds,
     max_failed_launches: policy.maxFailedLaunches,
+    pre_deploy_command: policy.preDeployCommand,
+    verify_command: policy.verifyCommand,
+    verify_timeout_seconds: policy.verifyTimeoutSeconds,
   };
 }
 

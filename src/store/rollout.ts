@@ -186,6 +186,9 @@ export function policyOf(service: Service): RolloutPolicy {
     rollbackWindowSeconds: service.rollback_window_seconds,
     max5xxRateIncrease: service.max_5xx_rate_increase,
     maxFailedLaunches: service.max_failed_launches,
+    preDeployCommand: service.pre_deploy_command,
+    verifyCommand: service.verify_command,
+    verifyTimeoutSeconds: service.verify_timeout_seconds,
   };
 }
 

@@ -54,6 +54,12 @@ export interface ServiceTable {
   follow_tag_pattern: string | null;
   /** Why following last failed (e.g. the repository does not exist); null once it works. */
   follow_problem: string | null;
+  /** Run as a one-off task of each new release before its canary (e.g. migrations); null = none. */
+  pre_deploy_command: string | null;
+  /** Run after the pre-deploy command, before the canary (e.g. integration tests); null = none. */
+  verify_command: string | null;
+  /** How long each verification task may run before it is stopped and the deployment fails. */
+  verify_timeout_seconds: Generated<number>;
   created_at: Generated<Date>;
   updated_at: Generated<Date>;
 }
@@ -186,6 +192,12 @@ export interface RolloutPolicy {
    * rolled back; 0: not counted, the progress deadline alone decides.
    */
   maxFailedLaunches: number;
+  /** Run as `sh -c` in a one-off task of the new release before anything else; null = none. */
+  preDeployCommand: string | null;
+  /** Run as `sh -c` in a one-off task after the pre-deploy command; null = none. */
+  verifyCommand: string | null;
+  /** How long each of those tasks may run. */
+  verifyTimeoutSeconds: number;
 }
 
 /**
@@ -319,6 +331,41 @@ export interface FollowedImageTable {
   created_at: Generated<Date>;
 }
 
+/** Which one-off task of a deployment: the pre-deploy command runs first, then the verify one. */
+export type VerificationKind = 'pre_deploy' | 'verify';
+export type VerificationOutcome = 'passed' | 'failed' | 'timed_out' | 'not_started';
+
+/**
+ * One verification task of a deployment: written before `RunTask`, given its task ARN as soon
+ * as `RunTask` answers, and its end (exit code, stop reason, duration, logs) when it stops.
+ */
+export interface VerificationTaskTable {
+  id: Generated<number>;
+  deployment_id: number;
+  kind: VerificationKind;
+  command: string;
+  task_definition_arn: string;
+  /** The `RunTask` client token: a retried call returns the same task. */
+  client_token: string;
+  timeout_seconds: number;
+  requested_at: Generated<Date>;
+  task_arn: string | null;
+  /** ECS's `lastStatus` as last seen: PROVISIONING, PENDING, RUNNING, STOPPED, … */
+  last_status: string | null;
+  started_at: Date | null;
+  stopped_at: Date | null;
+  exit_code: number | null;
+  stop_code: string | null;
+  stop_reason: string | null;
+  /** The awslogs group and stream of the task's container, when its task definition has them. */
+  log_group: string | null;
+  log_stream: string | null;
+  outcome: VerificationOutcome | null;
+  reason: string | null;
+  finished_at: Date | null;
+  duration_ms: number | null;
+}
+
 /** The database as Kysely sees it. */
 export interface Database {
   services: ServiceTable;
@@ -331,6 +378,7 @@ export interface Database {
   notification_targets: NotificationTargetTable;
   notification_outbox: NotificationOutboxTable;
   notification_attempts: NotificationAttemptTable;
+  verification_tasks: VerificationTaskTable;
 }
 
 export type Service = Selectable<ServiceTable>;
@@ -343,3 +391,4 @@ export type AuditEvent = Selectable<EventTable>;
 export type NotificationTarget = Selectable<NotificationTargetTable>;
 export type NotificationOutboxRow = Selectable<NotificationOutboxTable>;
 export type NotificationAttempt = Selectable<NotificationAttemptTable>;
+export type VerificationTask = Selectable<VerificationTaskTable>;

@@ -9,7 +9,9 @@ import {
 } from '../../store/history.ts';
 import { failingNotificationTargets } from '../../store/notification-targets.ts';
 import { policySnapshotOf } from '../../store/rollout.ts';
-import type { AnalysisWindow, Service } from '../../store/schema.ts';
+import type { AnalysisWindow, Service, VerificationTask } from '../../store/schema.ts';
+import { verificationTasks } from '../../store/verification-tasks.ts';
+import { verificationLine, verificationTaskJson } from '../verification-view.ts';
 import type { Db } from '../../store/database.ts';
 import { findService, listServices } from '../../store/services.ts';
 import { parseCount, parseServiceName } from '../../validation/fields.ts';
@@ -38,21 +40,25 @@ interface StatusInputs {
   evidence: StepEvidence | undefined;
   /** The active deployment's failed windows, read only when a person promoted it. */
   failed: AnalysisWindow[];
+  /** The verification tasks of the active deployment, else of the newest one. */
+  verification: VerificationTask[];
 }
 
 async function statusInputs(db: Db, service: Service): Promise<StatusInputs> {
   const history = await serviceHistory(db, service);
   const active = history.active;
-  if (active === undefined) return { history, evidence: undefined, failed: [] };
+  const newest = active ?? history.deployments[0];
+  const verification = newest !== undefined ? await verificationTasks(db, newest.id) : [];
+  if (active === undefined) return { history, evidence: undefined, failed: [], verification };
   const [evidence, failed] = await Promise.all([
     stepEvidence(db, active.id, active.step_index),
     active.promote_requested_at !== null ? failedWindows(db, active.id) : Promise.resolve([]),
   ]);
-  return { history, evidence, failed };
+  return { history, evidence, failed, verification };
 }
 
 /** Desired against observed, per service: what `berth status` shows. */
-function statusOf({ history, evidence, failed }: StatusInputs) {
+function statusOf({ history, evidence, failed, verification }: StatusInputs) {
   const { service, versions, active } = history;
   const steps = active !== undefined ? stepsOf(active, service.steps) : service.steps;
   const percent = active !== undefined ? (steps[active.step_index] ?? null) : null;
@@ -107,14 +113,28 @@ function statusOf({ history, evidence, failed }: StatusInputs) {
             reason: overridden.reason,
           }
         : null,
+    verification: {
+      deploymentId: verification[0]?.deployment_id ?? null,
+      tasks: verification.map(verificationTaskJson),
+      lines: verification.map((task) =>
+        verificationLine(task, new Date(), history.active === undefined ? endedAt(history) : null),
+      ),
+    },
   };
 }
 
 type Status = ReturnType<typeof statusOf>;
 
+/** When the newest deployment ended (the one whose verification `status` shows when none runs). */
+function endedAt(history: ServiceHistory): Date | null {
+  return history.deployments[0]?.finished_at ?? null;
+}
+
 /** The lines below the table: evidence so far, and a promotion that overrode a failure. */
 function statusNotes(s: Status, prefix: string): string[] {
-  const lines: string[] = [];
+  const lines: string[] = s.verification.lines.map(
+    (line) => `${prefix}#${s.verification.deploymentId ?? '?'} ${line}`,
+  );
   if (s.tasks !== null && s.tasks.line !== '') lines.push(`${prefix}tasks: ${s.tasks.line}`);
   if (s.evidence !== null) lines.push(`${prefix}evidence: ${evidenceLine(s.evidence)}`);
   if (s.overriddenFailure !== null) {

@@ -157,7 +157,7 @@ async function clusterOutput(tx: SimTx, cluster: ClusterDoc, includeTags: boolea
 }
 
 /** The cluster a request names (by name or ARN; `default` when it names none). */
-async function requireCluster(
+export async function requireCluster(
   tx: SimTx,
   ctx: SimContext,
   ref: string | undefined,
@@ -588,7 +588,7 @@ function taskDefinitionOutput(doc: TaskDefinitionDoc): TaskDefinition {
 }
 
 /** By ARN, `family:revision`, or `family` (its latest ACTIVE revision). */
-async function requireTaskDefinition(
+export async function requireTaskDefinition(
   tx: SimTx,
   ctx: SimContext,
   ref: string,

@@ -6,6 +6,7 @@ import type { Kysely } from 'kysely';
 import { cloudwatchHandlers, type CloudWatchOptions } from './cloudwatch.ts';
 import { ecrHandlers } from './ecr.ts';
 import { ecsHandlers } from './ecs.ts';
+import { oneOffTaskHandlers } from './ecs-tasks.ts';
 import { elbv2Handlers } from './elbv2.ts';
 import { SimulatedAws, type SimOptions } from './simulated-aws.ts';
 import { ecsTaskHandlers } from './tasks.ts';
@@ -45,6 +46,7 @@ export function createSimulatedAws(db: AnyDb, options: SimulatedAwsOptions = {})
   return new SimulatedAws(db, options)
     .register('ecs', ecsHandlers)
     .register('ecs', ecsTaskHandlers)
+    .register('ecs', oneOffTaskHandlers)
     .register('elbv2', elbv2Handlers)
     .register('ecr', ecrHandlers)
     .register('cloudwatch', cloudwatchHandlers(options));

@@ -38,6 +38,8 @@ export const KIND = {
   taskDefinition: 'ecs:task-definition',
   /** By task set ARN (`…:task-set/CLUSTER/SERVICE/ecs-svc/…`). */
   taskSet: 'ecs:task-set',
+  /** By task ARN (`…:task/CLUSTER/ID`): one-off tasks started by RunTask. */
+  task: 'ecs:task',
   /** By load balancer ARN. */
   loadBalancer: 'elbv2:load-balancer',
   /** By listener ARN (`…:listener/app/LB/LBID/ID`). */

@@ -65,6 +65,8 @@ const RATE_LIMITS: Record<string, RateLimit> = {
   'ecs:DescribeTaskSets': { burst: 100, perSecond: 20 },
   'ecs:DescribeTaskDefinition': { burst: 100, perSecond: 20 },
   'ecs:DescribeClusters': { burst: 50, perSecond: 20 },
+  'ecs:DescribeTasks': { burst: 100, perSecond: 20 },
+  'ecs:RunTask': { burst: 100, perSecond: 40 },
   'ecs:*': { burst: 50, perSecond: 5 },
   'elbv2:DescribeRules': { burst: 40, perSecond: 10 },
   'elbv2:DescribeTargetHealth': { burst: 40, perSecond: 10 },

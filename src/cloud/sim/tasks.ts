@@ -11,6 +11,7 @@ import {
 } from '@aws-sdk/client-ecs';
 import { modeledError } from './aws-errors.ts';
 import { behaviourOf, type BehaviourProfile } from './behaviour.ts';
+import { describeOneOffTask } from './ecs-tasks.ts';
 import {
   awsArn,
   clusterArn,
@@ -225,10 +226,11 @@ async function describeTasks(
     const id = ref.slice(ref.lastIndexOf('/') + 1);
     const found = byId.get(id);
     if (found === undefined) {
-      failures.push({
-        arn: ref.startsWith('arn:') ? ref : taskArnOf(ctx, cluster, id),
-        reason: 'MISSING',
-      });
+      const arn = ref.startsWith('arn:') ? ref : taskArnOf(ctx, cluster, id);
+      // Not a task set's task: perhaps a one-off task (RunTask) of the cluster.
+      const oneOff = await describeOneOffTask(tx, arn, cluster.clusterArn);
+      if (oneOff !== undefined) tasks.push(oneOff);
+      else failures.push({ arn, reason: 'MISSING' });
       continue;
     }
     tasks.push(await taskOutput(tx, ctx, cluster, found));

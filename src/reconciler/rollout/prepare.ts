@@ -21,10 +21,7 @@ import {
 /** What preparing found: nothing more to do, or a warm task set to roll back to at once. */
 export type Prepared = { kind: 'ready' } | { kind: 'instantRollback'; warmArn: string };
 
-/**
- * Stage 1: the ECS service, its desired count, the image's digest and the task definition; then
- * the deployment enters its first step (straight to the last for a first release).
- */
+/** Stage 1: the ECS service, its desired count, the image's digest and the task definition. */
 export async function prepare(run: Run): Promise<StageResult<Prepared>> {
   const { service } = run;
   const { cloud } = run.ctx;
@@ -71,12 +68,17 @@ export async function prepare(run: Run): Promise<StageResult<Prepared>> {
   const image = await resolveImage(run);
   if (image.next !== 'continue') return image;
   await ensureTaskDefinition(run);
-
-  const live = service.live_target_group;
-  applyProgress(run, { canary_target_group: run.policy.first ? live : other(live) });
-  // A first release goes straight to its last step.
-  advanceStep(run, run.policy.first ? run.policy.steps.length - 1 : 0);
   return proceed({ kind: 'ready' });
+}
+
+/**
+ * The deployment enters its first step (straight to the last for a first release), once
+ * prepared and verified: from here the step's progress deadline counts.
+ */
+export function enterFirstStep(run: Run): void {
+  const live = run.service.live_target_group;
+  applyProgress(run, { canary_target_group: run.policy.first ? live : other(live) });
+  advanceStep(run, run.policy.first ? run.policy.steps.length - 1 : 0);
 }
 
 /**

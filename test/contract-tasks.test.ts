@@ -1,0 +1,152 @@
+import assert from 'node:assert/strict';
+import { after, describe, it } from 'node:test';
+import { CreateClusterCommand, RegisterTaskDefinitionCommand } from '@aws-sdk/client-ecs';
+import { AwsCloud, type AwsClients } from '../src/cloud/aws-cloud.ts';
+import type { TaskNetwork } from '../src/cloud/cloud.ts';
+import { createSimulatedAws, SIM_NETWORK, simulatedClients } from '../src/cloud/sim/index.ts';
+import { createLogger } from '../src/logging.ts';
+import { testDatabase } from './support/database.ts';
+import { motoClients, motoDefaultNetwork, sharedMoto, stopSharedMoto } from './support/moto.ts';
+
+/*
+ * One-off tasks (RunTask, DescribeTasks, StopTask) through Berth's adapter, against moto and
+ * against the simulated AWS with the same assertions, as test/contract.test.ts does for the
+ * rest: the simulation must answer in the shapes moto (and AWS) do. moto starts no container:
+ * its state manager is set to hold tasks RUNNING, as a task that has not exited yet is.
+ */
+
+after(stopSharedMoto);
+
+const CLUSTER = 'prod';
+
+async function anEnv(target: 'moto' | 'sim', label: string) {
+  const logger = createLogger({ level: process.env['BERTH_TEST_LOG_LEVEL'] ?? 'silent' });
+  let clients: AwsClients;
+  let network: TaskNetwork;
+  if (target === 'sim') {
+    const { db } = await testDatabase(label);
+    clients = simulatedClients(createSimulatedAws(db, { throttling: false }));
+    network = {
+      subnets: [...SIM_NETWORK.subnets],
+      securityGroups: [...SIM_NETWORK.securityGroups],
+      assignPublicIp: false,
+    };
+  } else {
+    const moto = await sharedMoto();
+    await moto.reset();
+    const response = await fetch(`${moto.endpoint}/moto-api/state-manager/set-transition`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        model_name: 'ecs::task',
+        transition: { progression: 'manual', times: 1_000_000 },
+      }),
+    });
+    assert.equal(response.status, 201);
+    clients = motoClients(moto.endpoint);
+    const found = await motoDefaultNetwork(moto.endpoint);
+    network = { subnets: [...found.subnets], securityGroups: [], assignPublicIp: true };
+  }
+  await clients.ecs.send(new CreateClusterCommand({ clusterName: CLUSTER }));
+  return { clients, network, cloud: new AwsCloud(clients, logger) };
+}
+
+/** A task definition whose container logs through awslogs, as a pipeline might register it. */
+async function aLoggingTaskDefinition(clients: AwsClients, prefix: string | undefined) {
+  const output = await clients.ecs.send(
+    new RegisterTaskDefinitionCommand({
+      family: 'berth-api',
+      requiresCompatibilities: ['FARGATE'],
+      networkMode: 'awsvpc',
+      cpu: '256',
+      memory: '512',
+      containerDefinitions: [
+        {
+          name: 'api',
+          image: 'nginx:1.27',
+          essential: true,
+          memory: 512,
+          logConfiguration: {
+            logDriver: 'awslogs',
+            options: {
+              'awslogs-group': '/ecs/api',
+              'awslogs-region': 'us-east-1',
+              ...(prefix !== undefined ? { 'awslogs-stream-prefix': prefix } : {}),
+            },
+          },
+        },
+      ],
+    }),
+  );
+  return output.taskDefinition?.taskDefinitionArn ?? '';
+}
+
+for (const target of ['moto', 'sim'] as const) {
+  describe(target, () => {
+    it('runs a one-off task with a command override, describes it, and stops it with a reason', async () => {
+      const { cloud, network } = await anEnv(target, `tasks contract ${target}`);
+      const taskDefinition = await cloud.ensureTaskDefinition({
+        family: 'berth-web',
+        containerName: 'web',
+        image: 'nginx:1.27',
+        containerPort: 80,
+        cpu: 256,
+        memory: 512,
+        launchType: 'FARGATE',
+        environment: {},
+        secrets: {},
+        taskRoleArn: null,
+        executionRoleArn: null,
+        contentHash: 'f'.repeat(64),
+      });
+      const outcome = await cloud.runTask({
+        cluster: CLUSTER,
+        taskDefinitionArn: taskDefinition,
+        containerName: 'web',
+        command: ['sh', '-c', 'run-tests'],
+        launchType: 'FARGATE',
+        network,
+        clientToken: 'berth-1-verify-contract',
+        startedBy: 'berth/web/deployment-1',
+      });
+      assert.equal(outcome.kind, 'started');
+      const task = outcome.task;
+      assert.match(task.arn, /^arn:aws:ecs:us-east-1:\d{12}:task\/prod\/[0-9a-f-]{32,36}$/);
+      assert.equal(task.taskDefinitionArn, taskDefinition);
+      assert.notEqual(task.lastStatus, 'STOPPED');
+      assert.equal(task.desiredStatus, 'RUNNING');
+      assert.deepEqual(
+        task.containers.map((container) => container.name),
+        ['web'],
+      );
+
+      const described = await cloud.describeTasks(CLUSTER, [task.arn]);
+      assert.equal(described.get(task.arn)?.taskDefinitionArn, taskDefinition);
+
+      await cloud.stopTask(CLUSTER, task.arn, 'Berth: verification timed out');
+      const stopped = (await cloud.describeTasks(CLUSTER, [task.arn])).get(task.arn);
+      assert.equal(stopped?.lastStatus, 'STOPPED');
+      assert.equal(stopped.desiredStatus, 'STOPPED');
+      assert.equal(stopped.stoppedReason, 'Berth: verification timed out');
+
+      // A task ECS does not know is absent (AWS answers it under failures[]: MISSING).
+      const unknown = task.arn.replace(/[0-9a-f]$/, (digit) => (digit === '0' ? '1' : '0'));
+      assert.equal((await cloud.describeTasks(CLUSTER, [unknown])).has(unknown), false);
+    });
+
+    it("finds a task's log stream from its task definition's awslogs settings", async () => {
+      const { cloud, clients } = await anEnv(target, `tasks logs contract ${target}`);
+      const taskArn =
+        'arn:aws:ecs:us-east-1:123456789012:task/prod/0123456789abcdef0123456789abcdef';
+      const logging = await aLoggingTaskDefinition(clients, 'berth');
+      assert.deepEqual(await cloud.taskLogLocation(logging, 'api', taskArn), {
+        group: '/ecs/api',
+        stream: 'berth/api/0123456789abcdef0123456789abcdef',
+        region: 'us-east-1',
+      });
+      // Without a stream prefix the stream is named after the container id, which ECS does not give.
+      const unnamed = await aLoggingTaskDefinition(clients, undefined);
+      assert.equal(await cloud.taskLogLocation(unnamed, 'api', taskArn), undefined);
+    });
+  });
+}

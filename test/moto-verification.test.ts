@@ -1,0 +1,193 @@
+import assert from 'node:assert/strict';
+import { after, it } from 'node:test';
+import { DescribeSecurityGroupsCommand, EC2Client } from '@aws-sdk/client-ec2';
+import { DescribeServicesCommand, DescribeTasksCommand } from '@aws-sdk/client-ecs';
+import { AwsCloud } from '../src/cloud/aws-cloud.ts';
+import { createLogger } from '../src/logging.ts';
+import { Worker } from '../src/reconciler/worker-loop.ts';
+import { berth } from './support/cli.ts';
+import { testDatabase } from './support/database.ts';
+import { FAST_POLICY } from './support/fleet.ts';
+import { motoClients, sharedMoto, stopSharedMoto } from './support/moto.ts';
+
+after(stopSharedMoto);
+
+const CLUSTER = 'demo';
+const COMMAND = 'bundle exec rspec spec/smoke && echo "$RELEASE ok"';
+
+/**
+ * moto keeps a task's state behind its own state manager: by default a task is STOPPED (exit 0)
+ * the first time it is described. `manual` holds it at RUNNING until the test lets it go.
+ */
+async function setTaskProgression(endpoint: string, transition: Record<string, unknown>) {
+  const response = await fetch(`${endpoint}/moto-api/state-manager/set-transition`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ model_name: 'ecs::task', transition }),
+  });
+  assert.equal(response.status, 201, await response.text());
+}
+
+it('on moto, the verification task is a RunTask of the release with the command override, the network and a client token, recorded before its exit is played', async () => {
+  const moto = await sharedMoto();
+  await moto.reset();
+  const env = {
+    AWS_REGION: 'us-east-1',
+    AWS_ACCESS_KEY_ID: 'testing',
+    AWS_SECRET_ACCESS_KEY: 'testing',
+    AWS_ENDPOINT_URL: moto.endpoint,
+  };
+  const clients = motoClients(moto.endpoint);
+  const database = await testDatabase('moto verification');
+  const boot = await berth(
+    '',
+    [
+      'infra',
+      'bootstrap',
+      '--cluster',
+      CLUSTER,
+      '--load-balancer',
+      'berth',
+      '--service',
+      'web:80',
+      '--json',
+    ],
+    { env },
+  );
+  assert.equal(boot.code, 0, boot.stderr);
+  const infra = JSON.parse(boot.stdout) as {
+    vpcId: string;
+    subnets: string[];
+    services: { listenerRuleArn: string; targetGroupArns: [string, string] }[];
+  };
+  const ec2 = new EC2Client({
+    endpoint: moto.endpoint,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
+  });
+  const groups = await ec2.send(
+    new DescribeSecurityGroupsCommand({
+      Filters: [
+        { Name: 'vpc-id', Values: [infra.vpcId] },
+        { Name: 'group-name', Values: ['default'] },
+      ],
+    }),
+  );
+  const securityGroup = groups.SecurityGroups?.[0]?.GroupId ?? '';
+  assert.match(securityGroup, /^sg-/);
+
+  await setTaskProgression(moto.endpoint, { progression: 'manual', times: 1_000_000 });
+  database.defer(() => setTaskProgression(moto.endpoint, { progression: 'immediate' }));
+
+  const service = infra.services[0];
+  assert.ok(service !== undefined);
+  const created = await berth(database.url, [
+    'service',
+    'create',
+    'web',
+    '--cluster',
+    CLUSTER,
+    '--image',
+    'nginx:1.27',
+    '--port',
+    '80',
+    '--listener-rule',
+    service.listenerRuleArn,
+    '--target-groups',
+    service.targetGroupArns.join(','),
+    '--subnets',
+    infra.subnets.join(','),
+    '--security-groups',
+    securityGroup,
+    '--public-ip',
+    '--verify-command',
+    COMMAND,
+    ...FAST_POLICY,
+  ]);
+  assert.equal(created.code, 0, created.stderr);
+
+  const logger = createLogger({ level: process.env['BERTH_TEST_LOG_LEVEL'] ?? 'silent' });
+  const worker = new Worker({
+    db: database.db,
+    databaseUrl: database.url,
+    cloud: new AwsCloud(clients, logger),
+    logger,
+    name: 'moto-verifier',
+    infrastructure: undefined,
+    pollMs: 100,
+    leaseMs: 10_000,
+    errorBackoffMs: 200,
+    settings: { resyncMs: 60_000, waitMs: 200, metricsDelayMs: 0 },
+  });
+  worker.start();
+  database.defer(() => worker.stop());
+
+  const until = async <T>(what: string, check: () => Promise<T | undefined>): Promise<T> => {
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const value = await check();
+      if (value !== undefined) return value;
+      if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  };
+  const row = () => database.db.selectFrom('verification_tasks').selectAll().executeTakeFirst();
+
+  const recorded = await until('the task ARN to be recorded', async () => {
+    const found = await row();
+    return found?.task_arn !== null && found !== undefined ? found : undefined;
+  });
+  const taskArn = recorded.task_arn ?? '';
+  const deployment = await database.db
+    .selectFrom('deployments')
+    .selectAll()
+    .executeTakeFirstOrThrow();
+  assert.equal(deployment.phase, 'verifying');
+  assert.equal(recorded.outcome, null, 'still running: moto holds it');
+
+  // What moto was asked for: the release's task definition, `sh -c` with the command, the
+  // service's subnets and security group.
+  const described = await clients.ecs.send(
+    new DescribeTasksCommand({ cluster: CLUSTER, tasks: [taskArn] }),
+  );
+  const task = described.tasks?.[0];
+  assert.equal(task?.lastStatus, 'RUNNING');
+  const release = await database.db.selectFrom('releases').selectAll().executeTakeFirstOrThrow();
+  assert.equal(task.taskDefinitionArn, release.task_definition_arn);
+  assert.deepEqual(task.overrides?.containerOverrides, [
+    { name: 'web', command: ['sh', '-c', COMMAND] },
+  ]);
+  assert.equal(task.launchType, 'FARGATE');
+  assert.equal(task.startedBy, `berth/web/deployment-${deployment.id}`);
+  const subnet = task.attachments?.[0]?.details?.find((detail) => detail.name === 'subnetId');
+  assert.equal(subnet?.value, infra.subnets[0]);
+  // moto ignores client tokens; what Berth sent is in the audit log and beside the task.
+  assert.match(recorded.client_token, new RegExp(`^berth-${deployment.id}-verify-[0-9a-z]+$`));
+  const runTask = await database.db
+    .selectFrom('events')
+    .selectAll()
+    .where('kind', '=', 'aws.mutation.run_task')
+    .executeTakeFirstOrThrow();
+  assert.equal(runTask.data['clientToken'], recorded.client_token);
+  const noCanary = await clients.ecs.send(
+    new DescribeServicesCommand({ cluster: CLUSTER, services: ['web'] }),
+  );
+  assert.deepEqual(noCanary.services?.[0]?.taskSets ?? [], [], 'no task set while it runs');
+
+  // The test plays the exit: moto lets the task stop (exit code 0, as moto reports it).
+  await setTaskProgression(moto.endpoint, { progression: 'immediate' });
+  const passed = await until('the verification to pass', async () => {
+    const found = await row();
+    return found?.outcome !== null && found !== undefined ? found : undefined;
+  });
+  assert.equal(passed.outcome, 'passed', passed.reason ?? '');
+  assert.equal(passed.exit_code, 0);
+  await until('the canary task set', async () => {
+    const services = await clients.ecs.send(
+      new DescribeServicesCommand({ cluster: CLUSTER, services: ['web'] }),
+    );
+    const sets = services.services?.[0]?.taskSets ?? [];
+    return sets.length > 0 ? sets : undefined;
+  });
+  ec2.destroy();
+});
