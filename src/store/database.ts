@@ -42,6 +42,11 @@ class TimedClient extends pg.Client {
         ? { connectionString: config, connectionTimeoutMillis: CONNECT_TIMEOUT_MS }
         : { ...config, connectionTimeoutMillis: CONNECT_TIMEOUT_MS },
     );
+    // A client checked out of the pool has no listener of the pool's: a connection the server
+    // drops between two statements (a restart, a failover, an administrator's terminate) would
+    // emit an unhandled 'error' and end the process. Its work fails instead, and the pool
+    // discards it on release, since it is no longer queryable.
+    this.on('error', () => undefined);
   }
 }
 

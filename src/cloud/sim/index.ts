@@ -33,6 +33,7 @@ export {
   type SimFaults,
 } from './faults.ts';
 export { CLIENT_TOKEN_TTL_MS, type ClientTokenRecord } from './client-tokens.ts';
+export type { JournalEntry } from './journal.ts';
 export { SimulatedAws, type SimContext, type SimOptions } from './simulated-aws.ts';
 
 /** Options of the whole simulated cloud. */

@@ -1,4 +1,5 @@
 import { sql, type Kysely } from 'kysely';
+import type { JournalEntry } from './journal.ts';
 
 /** One simulated operation's view of the cloud: documents by kind and id, in one transaction. */
 export interface SimTx {
@@ -16,6 +17,8 @@ export interface SimTx {
    */
   settingForUpdate<T>(key: string): Promise<T | undefined>;
   putSetting(key: string, value: unknown): Promise<void>;
+  /** Logs a write the operation answered, committed with it (see `JournalEntry`). */
+  journal(api: string, operation: string, request: unknown, arns: readonly string[]): Promise<void>;
 }
 
 /** Serialises the simulated AWS's operations across every process sharing the database. */
@@ -88,6 +91,12 @@ export class SimStore {
             insert into berth_sim.settings (key, value) values (${key}, ${JSON.stringify(value)}::jsonb)
             on conflict (key) do update set value = excluded.value`.execute(trx);
         },
+        journal: async (api, operation, request, arns) => {
+          await sql`
+            insert into berth_sim.journal (api, operation, request, response)
+            values (${api}, ${operation}, ${JSON.stringify(request)}::jsonb,
+              ${JSON.stringify({ arns })}::jsonb)`.execute(trx);
+        },
       };
       return work(tx);
     });
@@ -106,6 +115,28 @@ export class SimStore {
     const rows = await sql<{ api: string; operation: string; count: number }>`
       select api, operation, count::int as count from berth_sim.calls`.execute(this.#db);
     return Object.fromEntries(rows.rows.map((row) => [`${row.api}:${row.operation}`, row.count]));
+  }
+
+  /** The writes the cloud answered, oldest first. */
+  async journal(): Promise<JournalEntry[]> {
+    const rows = await sql<{
+      seq: string;
+      at: Date;
+      api: string;
+      operation: string;
+      request: Record<string, unknown>;
+      response: { arns: string[] };
+    }>`select seq, at, api, operation, request, response from berth_sim.journal order by seq`.execute(
+      this.#db,
+    );
+    return rows.rows.map((row) => ({
+      seq: Number(row.seq),
+      at: row.at,
+      api: row.api,
+      operation: row.operation,
+      request: row.request,
+      arns: row.response.arns,
+    }));
   }
 
   async resetCalls(): Promise<void> {
@@ -166,8 +197,7 @@ export class SimStore {
 
   /** Forgets the whole cloud: resources, counts, settings and buckets. */
   async reset(): Promise<void> {
-    await sql`truncate berth_sim.resources, berth_sim.calls, berth_sim.settings, berth_sim.buckets`.execute(
-      this.#db,
-    );
+    await sql`truncate berth_sim.resources, berth_sim.calls, berth_sim.settings, berth_sim.buckets,
+      berth_sim.journal`.execute(this.#db);
   }
 }

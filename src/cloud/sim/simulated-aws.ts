@@ -17,6 +17,7 @@ import {
   type SimFaults,
 } from './faults.ts';
 import { clientTokenRecord, type ClientTokenRecord } from './client-tokens.ts';
+import { isWrite, journalArns, journalRequest, type JournalEntry } from './journal.ts';
 import { KIND } from './model.ts';
 import { SimStore, type SimTx } from './sim-store.ts';
 
@@ -190,7 +191,11 @@ export class SimulatedAws {
         const injected = pending ? await takeInjectedFault(tx, key, `${api}:*`) : undefined;
         if (injected !== undefined && injected !== 'lost') return { fault: injected };
         // A lost answer: the write commits with the taking of its fault, then the caller waits.
-        return { output: await handler(tx, input, this.context), fault: injected ?? drawn };
+        const output = await handler(tx, input, this.context);
+        if (isWrite(operation)) {
+          await tx.journal(api, operation, journalRequest(input), journalArns(output));
+        }
+        return { output, fault: injected ?? drawn };
       },
     );
     if (answer.fault !== undefined) return this.#fail(api, key, answer.fault, faults, signal);
@@ -227,6 +232,11 @@ export class SimulatedAws {
 
   async callCounts(): Promise<Record<string, number>> {
     return this.store.callCounts();
+  }
+
+  /** The writes this cloud answered, oldest first: its CloudTrail. */
+  async journal(): Promise<JournalEntry[]> {
+    return this.store.journal();
   }
 
   /** The client tokens creates were made with, and how often each was replayed. */

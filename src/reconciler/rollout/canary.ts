@@ -39,7 +39,9 @@ export async function canaryTaskSet(
       applyProgress(run, { canary_task_set_arn: orphan.arn, canary_target_group: side });
       return proceed(orphan);
     }
-    const entered = (run.deployment.step_entered_at ?? run.ctx.now()).getTime();
+    // Not the clock when the step has no entry time yet (a first release, or a pass that died
+    // before recording it): every worker must derive the same token, or each makes its own.
+    const entered = run.deployment.step_entered_at?.getTime() ?? 0;
     const created = await mutation(
       run,
       'CreateTaskSet',

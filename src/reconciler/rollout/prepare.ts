@@ -1,7 +1,12 @@
 import { createHash } from 'node:crypto';
 import type { ObservedService } from '../../cloud/cloud.ts';
 import { updateRelease, updateServiceRuntime } from '../../store/rollout.ts';
-import { assertDesiredCount, assertTaskSets, BERTH_EXTERNAL_ID } from '../assert-service.ts';
+import {
+  assertDesiredCount,
+  assertTaskSets,
+  BERTH_EXTERNAL_ID,
+  canaryExternalId,
+} from '../assert-service.ts';
 import { record } from '../context.ts';
 import { advanceStep } from './step.ts';
 import { EVENTS, REASONS } from '../reasons.ts';
@@ -89,7 +94,10 @@ export function enterFirstStep(run: Run): void {
 async function clearStrayTaskSets(run: Run, observed: ObservedService): Promise<boolean> {
   const { service } = run;
   const keep = new Set([service.primary_task_set_arn, run.deployment.canary_task_set_arn]);
-  const others = observed.taskSets.filter((set) => !keep.has(set.arn));
+  // This deployment's own canary, made by a worker that died before recording it, is not a
+  // stray: the canary stage adopts it by its external id.
+  const own = canaryExternalId(service.name, run.target.version, run.deployment.id);
+  const others = observed.taskSets.filter((set) => !keep.has(set.arn) && set.externalId !== own);
   // Task sets Berth did not make are reported, never deleted.
   const foreign = others.filter((set) => !(set.externalId ?? '').startsWith(BERTH_EXTERNAL_ID));
   await assertTaskSets(run.ctx, service, { ...observed, taskSets: foreign }, new Set(), {
