@@ -143,14 +143,48 @@ export function usageOf(command: Command): string {
 
 /**
  * Applies the input rules to the whole program, once every command and flag is defined (so that
- * commands added anywhere are covered): repeated flags refused, and each command's parse errors
- * thrown as InputErrors naming the field. Help and the version stay commander's own.
+ * commands added anywhere are covered): repeated flags refused, text no field takes refused,
+ * and each command's parse errors thrown as InputErrors naming the field. Help and the version stay commander's own.
  */
 export function applyInputRules(program: Command): void {
   refuseRepeatedFlags(program);
+  program.hook('preAction', (_program, action) => {
+    refuseUnstorableText(action);
+  });
   for (const command of commandTree(program)) {
     command.exitOverride((error) => {
       throw isHelpOrVersion(error) ? error : commanderInputError(error, usageOf(command));
     });
+  }
+}
+
+/** Text no field takes: NUL (Postgres cannot store it) and unpaired UTF-16 surrogates. */
+const unstorable = (text: string): boolean => text.includes('\u0000') || /\p{Cs}/u.test(text);
+
+/**
+ * Refuses, before any command runs, an argument or flag value holding text that no field takes
+ * and Postgres cannot store (NUL, a lone surrogate) — so that a field whose own rules allow any
+ * text (a message, an environment value) is bad input here, not a database error later.
+ */
+export function refuseUnstorableText(command: Command): void {
+  const values: [field: string, value: unknown][] = [
+    ...command.options.map((option): [string, unknown] => [
+      (option.long ?? option.name()).replace(/^--no-/, '--'),
+      command.getOptionValue(option.attributeName()),
+    ]),
+    ...command.registeredArguments.map((argument, i): [string, unknown] => [
+      argument.name(),
+      command.processedArgs[i],
+    ]),
+  ];
+  for (const [field, value] of values) {
+    for (const text of Array.isArray(value) ? value : [value]) {
+      if (typeof text === 'string' && unstorable(text)) {
+        throw new InputError(
+          field,
+          `${quote(text)} contains a NUL character or an unpaired surrogate, which no field accepts`,
+        );
+      }
+    }
   }
 }

@@ -43,6 +43,16 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   }
 }
 
+/**
+ * The whole command tree with its input rules, for what walks it rather than runs it (the fuzz
+ * test enumerates every command, argument and flag from it).
+ */
+export function cliProgram(io: CliIo): Command {
+  const program = buildProgram(new CliContext(io), () => undefined);
+  applyInputRules(program);
+  return program;
+}
+
 function buildProgram(context: CliContext, setExit: (code: number) => void): Command {
   const write = {
     writeOut: (text: string) => {
