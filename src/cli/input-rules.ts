@@ -86,7 +86,8 @@ export function commanderInputError(error: CommanderError, usage: string): Input
   switch (error.code) {
     case 'commander.unknownOption': {
       const flag = /^unknown option '(.*)'/s.exec(text)?.[1] ?? '';
-      const field = fieldOf(flag, 'OPTION');
+      // The token as typed names the field only when it is a whole flag (`--imgae`, not `--image `).
+      const field = /^--?[A-Za-z0-9][A-Za-z0-9-]*$/.test(flag) ? flag : 'OPTION';
       return new InputError(
         field,
         `${field === flag ? 'is not' : `${quote(flag)} is not`} an option of ${usage}${didYouMean || `; ${help}`}`,

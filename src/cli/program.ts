@@ -29,7 +29,8 @@ export const EXIT = { ok: 0, failed: 1, badInput: 2, interrupted: 130 } as const
 export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
   const context = new CliContext(io);
   // Known before parsing, so that errors commander itself reports honour it too.
-  context.json = argv.includes('--json');
+  const end = argv.indexOf('--'); // after it, `--json` is an argument
+  context.json = (end === -1 ? argv : argv.slice(0, end)).includes('--json');
   let exitCode: number = EXIT.ok;
   const program = buildProgram(context, (code) => {
     exitCode = code;
