@@ -18,6 +18,7 @@ import {
 import { loadBalancerDimension, targetGroupDimension } from '../src/cloud/aws-cloud.ts';
 import { BIN, ROOT, berth } from './support/cli.ts';
 import { testDatabase } from './support/database.ts';
+import { withFlags } from './support/builders.ts';
 import { FAST_POLICY } from './support/fleet.ts';
 import { motoClients, sharedMoto, stopSharedMoto } from './support/moto.ts';
 
@@ -74,9 +75,7 @@ it('berth worker with BERTH_CLOUD=aws takes a service through a good release and
     rule,
     '--target-groups',
     `${groupA},${groupB}`,
-    ...FAST_POLICY,
-    '--interval',
-    '2s',
+    ...withFlags(FAST_POLICY, ['--interval', '2s']),
   ]);
   assert.equal(created.code, 0, created.stderr);
 
