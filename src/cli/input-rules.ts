@@ -86,7 +86,7 @@ export function commanderInputError(error: CommanderError, usage: string): Input
   switch (error.code) {
     case 'commander.unknownOption': {
       const flag = /^unknown option '(.*)'/s.exec(text)?.[1] ?? '';
-      // The token as typed names the field only when it is a whole flag (`--imgae`, not `--image `).
+      // The token as typed is the field only when it is a whole flag (`--imgae`, not `--image `).
       const field = /^--?[A-Za-z0-9][A-Za-z0-9-]*$/.test(flag) ? flag : 'OPTION';
       return new InputError(
         field,
@@ -145,7 +145,8 @@ export function usageOf(command: Command): string {
 /**
  * Applies the input rules to the whole program, once every command and flag is defined (so that
  * commands added anywhere are covered): repeated flags refused, text no field takes refused,
- * and each command's parse errors thrown as InputErrors naming the field. Help and the version stay commander's own.
+ * and each command's parse errors thrown as InputErrors naming the field. Help and the version
+ * stay commander's own.
  */
 export function applyInputRules(program: Command): void {
   refuseRepeatedFlags(program);
