@@ -10,6 +10,7 @@ import {
 import { DescribeRulesCommand, ModifyRuleCommand } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { BIN, ROOT, berth } from './support/cli.ts';
 import { testDatabase } from './support/database.ts';
+import { withFlags } from './support/builders.ts';
 import { FAST_POLICY } from './support/fleet.ts';
 import { motoClients, sharedMoto, stopSharedMoto } from './support/moto.ts';
 
@@ -66,9 +67,7 @@ it('berth worker with BERTH_CLOUD=aws and berth stand-in take a service through 
     rule,
     '--target-groups',
     `${groupA},${groupB}`,
-    ...FAST_POLICY,
-    '--interval',
-    '2s',
+    ...withFlags(FAST_POLICY, ['--interval', '2s']),
   ]);
   assert.equal(created.code, 0, created.stderr);
 

@@ -34,12 +34,13 @@ it('berth worker on the simulated AWS takes a service through a good deploy and 
   const status = await run('status', 'web');
   assert.match(status.stdout, /^web\s+10 × v2\s+\S+.*\s+v2\s+none in progress/m);
   const events = await run('events', 'web');
+  // Columns: AT, KIND, ACTOR, MESSAGE.
   for (const story of [
-    /deployment\.step_started\s+step 1 of 2: 10 % of traffic to v2/,
-    /deployment\.succeeded\s+v2 is live/,
-    /deployment\.window_judged\s+step 1 window \d+: fail — 5xx rate/,
-    /aws\.mutation\.modify_rule\s+listener rule weights set/,
-    /deployment\.rolled_back\s+v3 rolled back: canary analysis failed/,
+    /deployment\.step_started\s+\S+\s+step 1 of 2: 10 % of traffic to v2/,
+    /deployment\.succeeded\s+\S+\s+v2 is live/,
+    /deployment\.window_judged\s+\S+\s+step 1 window \d+: fail — 5xx rate/,
+    /aws\.mutation\.modify_rule\s+\S+\s+listener rule weights set/,
+    /deployment\.rolled_back\s+\S+\s+v3 rolled back: canary analysis failed/,
   ]) {
     assert.match(events.stdout, story);
   }

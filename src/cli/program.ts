@@ -21,11 +21,10 @@ import {
 import { serviceCreate, serviceList, serviceShow, serviceUpdate } from './commands/service.ts';
 import { simPush } from './commands/sim.ts';
 import { addServiceFlags } from './service-flags.ts';
+import { applyInputRules, BERTH_VERSION, collect, isHelpOrVersion } from './input-rules.ts';
 
 /** Exit codes of the CLI contract (DESIGN §8). */
 export const EXIT = { ok: 0, failed: 1, badInput: 2, interrupted: 130 } as const;
-
-const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 
 /**
  * Runs one `berth` command line. Returns the exit code instead of exiting, so that tests run
@@ -34,17 +33,29 @@ const collect = (value: string, previous: string[] = []): string[] => [...previo
 export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
   const context = new CliContext(io);
   // Known before parsing, so that errors commander itself reports honour it too.
-  context.json = argv.includes('--json');
+  const end = argv.indexOf('--'); // after it, `--json` is an argument
+  context.json = (end === -1 ? argv : argv.slice(0, end)).includes('--json');
   let exitCode: number = EXIT.ok;
   const program = buildProgram(context, (code) => {
     exitCode = code;
   });
+  applyInputRules(program);
   try {
     await program.parseAsync([...argv], { from: 'user' });
     return exitCode;
   } catch (error) {
     return reportError(context, error);
   }
+}
+
+/**
+ * The whole command tree with its input rules, for what walks it rather than runs it (the fuzz
+ * test enumerates every command, argument and flag from it).
+ */
+export function cliProgram(io: CliIo): Command {
+  const program = buildProgram(new CliContext(io), () => undefined);
+  applyInputRules(program);
+  return program;
 }
 
 function buildProgram(context: CliContext, setExit: (code: number) => void): Command {
@@ -55,10 +66,8 @@ function buildProgram(context: CliContext, setExit: (code: number) => void): Com
     writeErr: (text: string) => {
       context.io.stderr(text);
     },
-    outputError: (text: string, writeErr: (text: string) => void) => {
-      const message = text.trim().replace(/^error: /, '');
-      writeErr(context.json ? `${JSON.stringify({ error: { message } })}\n` : text);
-    },
+    // Commander's refusals are rethrown as InputErrors and reported once, by reportError.
+    outputError: () => undefined,
   };
   const program = new Command('berth')
     .description(
@@ -67,7 +76,8 @@ function buildProgram(context: CliContext, setExit: (code: number) => void): Com
     .configureOutput(write)
     .exitOverride()
     .showSuggestionAfterError(true)
-    .enablePositionalOptions();
+    .enablePositionalOptions()
+    .version(BERTH_VERSION, '-V, --version', "print berth's version");
 
   /** A subcommand with the options every command has. */
   const command = (parent: Command, nameAndArgs: string, description: string): Command =>
@@ -240,15 +250,8 @@ function buildProgram(context: CliContext, setExit: (code: number) => void): Com
 
 function reportError(context: CliContext, error: unknown): number {
   if (error instanceof CommanderError) {
-    // Help and version are not errors; commander has already printed what went wrong.
-    if (
-      error.code === 'commander.helpDisplayed' ||
-      error.code === 'commander.version' ||
-      error.code === 'commander.help'
-    ) {
-      return EXIT.ok;
-    }
-    return EXIT.badInput; // commander has written the message (as JSON with --json)
+    // Help and the version are not errors; other refusals arrive as InputErrors (input-rules.ts).
+    return isHelpOrVersion(error) ? EXIT.ok : EXIT.badInput;
   }
   if (error instanceof InputError) {
     context.io.stderr(

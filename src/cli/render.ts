@@ -31,6 +31,33 @@ export function table(rows: readonly (readonly string[])[]): string {
     .join('\n');
 }
 
+/**
+ * Rows of cells as aligned columns that go on being printed (`events --follow`): `widths` holds
+ * the widths used so far and grows with each batch, so that later rows line up with earlier
+ * ones unless a cell is wider than any before it. The last cell is never padded.
+ */
+export function alignedRows(rows: readonly (readonly string[])[], widths: number[]): string[] {
+  for (const row of rows) {
+    row.forEach((cell, i) => {
+      widths[i] = Math.max(widths[i] ?? 0, cell.length);
+    });
+  }
+  return rows.map((row) =>
+    row
+      .map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i] ?? 0)))
+      .join('  ')
+      .trimEnd(),
+  );
+}
+
+/** The columns of the audit log as `berth events` shows them. */
+export const EVENT_COLUMNS = ['AT', 'KIND', 'ACTOR', 'MESSAGE'] as const;
+
+/** An audit event as a row of cells under EVENT_COLUMNS. */
+export function eventRow(event: AuditEvent): string[] {
+  return [event.at.toISOString(), event.kind, event.actor, event.message];
+}
+
 /** A date as ISO 8601 for JSON output; null stays null. */
 export function iso(date: Date | null): string | null {
   return date === null ? null : date.toISOString();

@@ -307,11 +307,11 @@ export async function rollbackService(
         );
       }
     } else {
-      target = await previousLiveRelease(trx, service.id, current.version);
+      target = await previousLiveRelease(trx, service.id, current.id);
       if (target === undefined) {
         throw new InputError(
           'NAME',
-          `${service.name} has no release before v${current.version} that was ever live; name one with --to vN`,
+          `${service.name} has had no live release before v${current.version} to go back to (releases that never went live are passed over); name one with --to vN`,
         );
       }
     }

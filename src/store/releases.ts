@@ -112,29 +112,25 @@ export async function latestRelease(db: Db, serviceId: number): Promise<Release 
 }
 
 /**
- * The newest release older than `beforeVersion` that has been live (the target of a deployment
- * that succeeded): where `berth rollback` goes by default. Releases that failed are passed over.
+ * The release that was live before `currentReleaseId`, in time: the target of the newest
+ * successful deployment to any other release. That is where `berth rollback` goes by default —
+ * after v1 → v2 → a rollback to v1, back to v2, not to "version − 1"; a release that never went
+ * live (rolled back, failed, replaced) is passed over.
  */
 export async function previousLiveRelease(
   db: Db,
   serviceId: number,
-  beforeVersion: number,
+  currentReleaseId: number,
 ): Promise<Release | undefined> {
   return db
-    .selectFrom('releases')
+    .selectFrom('deployments')
+    .innerJoin('releases', 'releases.id', 'deployments.to_release_id')
     .selectAll('releases')
-    .where('releases.service_id', '=', serviceId)
-    .where('releases.version', '<', beforeVersion)
-    .where((eb) =>
-      eb.exists(
-        eb
-          .selectFrom('deployments')
-          .select('deployments.id')
-          .whereRef('deployments.to_release_id', '=', 'releases.id')
-          .where('deployments.outcome', '=', 'succeeded'),
-      ),
-    )
-    .orderBy('releases.version', 'desc')
+    .where('deployments.service_id', '=', serviceId)
+    .where('deployments.outcome', '=', 'succeeded')
+    .where('deployments.to_release_id', '<>', currentReleaseId)
+    .orderBy('deployments.finished_at', 'desc')
+    .orderBy('deployments.id', 'desc')
     .limit(1)
     .executeTakeFirst();
 }

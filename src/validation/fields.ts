@@ -5,7 +5,12 @@
  * I/O, no dependencies beyond Node.
  */
 export { InputError } from './input-error.ts';
-export { parseClusterName, parseServiceName } from './names.ts';
+export {
+  parseClusterName,
+  parseNewServiceName,
+  parseServiceName,
+  taskDefinitionFamily,
+} from './names.ts';
 export { parseImageRef } from './image.ts';
 export type { ImageRef } from './image.ts';
 export { parseEnvAssignment, parseEnvKey, parseSecretAssignment } from './env.ts';

@@ -17,6 +17,32 @@ export function parseServiceName(field: string, raw: string): string {
   return raw;
 }
 
+/** Berth's task definitions are registered in the family `berth-<service name>`. */
+export const TASK_DEFINITION_FAMILY_PREFIX = 'berth-';
+/** ECS limits a task definition family to 255 characters (the same ones as a service name). */
+const MAX_FAMILY = 255;
+
+/** The task definition family of a service's releases. */
+export function taskDefinitionFamily(serviceName: string): string {
+  return `${TASK_DEFINITION_FAMILY_PREFIX}${serviceName}`;
+}
+
+/**
+ * The name of a service about to be created: a valid ECS service name whose task definition
+ * family (`berth-<name>`) is valid too, so that its first release can be registered at all.
+ */
+export function parseNewServiceName(field: string, raw: string): string {
+  const name = parseServiceName(field, raw);
+  const family = taskDefinitionFamily(name);
+  if (family.length > MAX_FAMILY) {
+    throw new InputError(
+      field,
+      `${quote(name)} is too long: its task definition family ${TASK_DEFINITION_FAMILY_PREFIX}NAME would be ${family.length} characters and ECS allows ${MAX_FAMILY}; use at most ${MAX_FAMILY - TASK_DEFINITION_FAMILY_PREFIX.length}`,
+    );
+  }
+  return name;
+}
+
 /** An ECS cluster name (`prod`) or full cluster ARN, returned as given. */
 export function parseClusterName(field: string, raw: string): string {
   if (raw.startsWith('arn:')) {

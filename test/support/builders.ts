@@ -1,19 +1,32 @@
 import type { CliResult } from './cli.ts';
 import { berth } from './cli.ts';
 
-/** The arguments of `berth service create NAME` with sensible test defaults, then `extra`. */
+/**
+ * `base` flags with those `extra` gives again left out, then `extra`: the CLI refuses a flag
+ * given twice, so a test's own value replaces a default instead of following it.
+ */
+export function withFlags(base: readonly string[], extra: readonly string[]): string[] {
+  const kept: string[] = [];
+  for (let i = 0; i < base.length; i++) {
+    const token = base[i] ?? '';
+    const next = base[i + 1];
+    const takesValue = next !== undefined && !next.startsWith('--');
+    if (token.startsWith('--') && extra.includes(token)) {
+      if (takesValue) i++;
+      continue;
+    }
+    kept.push(token);
+  }
+  return [...kept, ...extra];
+}
+
+/** The arguments of `berth service create NAME` with sensible test defaults, `extra` over them. */
 export function serviceCreateArgs(name: string, extra: readonly string[] = []): string[] {
   return [
     'service',
     'create',
     name,
-    '--cluster',
-    'demo',
-    '--image',
-    'nginx:1.27',
-    '--port',
-    '80',
-    ...extra,
+    ...withFlags(['--cluster', 'demo', '--image', 'nginx:1.27', '--port', '80'], extra),
   ];
 }
 

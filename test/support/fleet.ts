@@ -11,7 +11,7 @@ import type { SimulatedAws } from '../../src/cloud/sim/simulated-aws.ts';
 import { createLogger } from '../../src/logging.ts';
 import type { InfrastructureProvider } from '../../src/reconciler/context.ts';
 import { Worker } from '../../src/reconciler/worker-loop.ts';
-import { serviceCreateArgs } from './builders.ts';
+import { serviceCreateArgs, withFlags } from './builders.ts';
 import { berth, berthJson, BIN, ROOT, type CliResult } from './cli.ts';
 import { testDatabase, type TestDatabase } from './database.ts';
 
@@ -202,7 +202,7 @@ export async function aFastService(
   name = 'web',
   extra: readonly string[] = [],
 ): Promise<void> {
-  const created = await fleet.berth(serviceCreateArgs(name, [...FAST_POLICY, ...extra]));
+  const created = await fleet.berth(serviceCreateArgs(name, withFlags(FAST_POLICY, extra)));
   if (created.code !== 0) throw new Error(`service create ${name} failed: ${created.stderr}`);
 }
 

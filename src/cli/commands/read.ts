@@ -23,7 +23,9 @@ import {
   eventJson,
   evidenceLine,
   evidenceView,
-  eventLine,
+  alignedRows,
+  EVENT_COLUMNS,
+  eventRow,
   iso,
   releaseJson,
   stepsOf,
@@ -193,6 +195,40 @@ export async function status(context: CliContext, rawName: string | undefined): 
   return 0;
 }
 
+/**
+ * What became of a release, as `history` marks it: `live`; `was live`; `rolled back` when its
+ * canary was rolled back or a person rolled back from it; `failed`; `replaced`; `deploying`;
+ * null when no deployment has gone to it.
+ */
+export type ReleaseMark =
+  'live' | 'was live' | 'rolled back' | 'failed' | 'replaced' | 'deploying' | null;
+
+/** Each release's mark, from the deployments (newest first) of its service. */
+export function releaseMarks(result: ServiceHistory): Map<number, ReleaseMark> {
+  const marks = new Map<number, ReleaseMark>();
+  for (const release of result.releases) {
+    if (release.id === result.service.current_release_id) {
+      marks.set(release.id, 'live');
+      continue;
+    }
+    // Deployments are newest first: the newest one to this release says what became of it.
+    const to = result.deployments.find((d) => d.to_release_id === release.id);
+    let mark: ReleaseMark = null;
+    if (to !== undefined && to.outcome === null) mark = 'deploying';
+    else if (to?.outcome === 'rolled_back') mark = 'rolled back';
+    else if (to?.outcome === 'failed' || to?.outcome === 'replaced') mark = to.outcome;
+    else if (to?.outcome === 'succeeded') {
+      // It went live; the next release to go live after it ended that, by a rollback or not.
+      const successor = result.deployments.findLast(
+        (d) => d.outcome === 'succeeded' && d.id > to.id,
+      );
+      mark = successor?.kind === 'rollback' ? 'rolled back' : 'was live';
+    }
+    marks.set(release.id, mark);
+  }
+  return marks;
+}
+
 /** `berth history NAME`: releases and deployments, newest first. */
 export async function history(context: CliContext, rawName: string): Promise<number> {
   const name = parseServiceName('NAME', rawName);
@@ -200,6 +236,7 @@ export async function history(context: CliContext, rawName: string): Promise<num
     serviceHistory(db, await findService(db, name)),
   );
   const { service, releases, deployments, versions } = result;
+  const marks = releaseMarks(result);
   context.print({
     json: {
       service: service.name,
@@ -207,15 +244,19 @@ export async function history(context: CliContext, rawName: string): Promise<num
         service.current_release_id === null
           ? null
           : (versions.get(service.current_release_id) ?? null),
-      releases: releases.map(releaseJson),
+      releases: releases.map((release) => ({
+        ...releaseJson(release),
+        status: marks.get(release.id) ?? null,
+      })),
       deployments: deployments.map((deployment) => deploymentJson(deployment, versions)),
     },
     text: [
       `releases of ${service.name}, newest first:`,
       table([
-        ['VERSION', 'IMAGE', 'CREATED', 'BY'],
+        ['VERSION', 'STATUS', 'IMAGE', 'CREATED', 'BY'],
         ...releases.map((release) => [
-          `v${release.version}${release.id === service.current_release_id ? ' (live)' : ''}`,
+          `v${release.version}`,
+          marks.get(release.id) ?? '-',
           release.image,
           release.created_at.toISOString(),
           release.created_by,
@@ -245,14 +286,20 @@ export async function events(
   return context.withDatabase(async (db) => {
     const service = await findService(db, name);
     let lastId = 0;
+    // The widths of the columns so far: what follows lines up with what came before.
+    const widths: number[] = [];
+    let header = true;
     const emit = (batch: Awaited<ReturnType<typeof listEvents>>, asDocument: boolean) => {
       for (const event of batch) lastId = Math.max(lastId, event.id);
       if (context.json) {
         if (asDocument) context.io.stdout(`${JSON.stringify(batch.map(eventJson), null, 2)}\n`);
         // Following: one JSON object a line, so that a reader can act on each as it comes.
         else for (const event of batch) context.io.stdout(`${JSON.stringify(eventJson(event))}\n`);
-      } else {
-        for (const event of batch) context.io.stdout(`${eventLine(event)}\n`);
+      } else if (batch.length > 0) {
+        const rows = batch.map(eventRow);
+        const lines = alignedRows(header ? [EVENT_COLUMNS, ...rows] : rows, widths);
+        header = false;
+        context.io.stdout(`${lines.join('\n')}\n`);
       }
     };
     const first = await listEvents(db, service.id, { limit });

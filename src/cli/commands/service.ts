@@ -3,7 +3,7 @@ import { serviceHistory } from '../../store/history.ts';
 import { findRelease, latestRelease } from '../../store/releases.ts';
 import { policyOf } from '../../store/rollout.ts';
 import { findService, listServices } from '../../store/services.ts';
-import { parseMessage, parseServiceName } from '../../validation/fields.ts';
+import { parseMessage, parseNewServiceName, parseServiceName } from '../../validation/fields.ts';
 import type { CliContext } from '../context.ts';
 import {
   deploymentJson,
@@ -20,7 +20,7 @@ import {
   serviceUpdateFrom,
   type ServiceFlags,
 } from '../service-flags.ts';
-import { warnShortInterval } from './warnings.ts';
+import { onSimulatedAws, warnShortInterval } from './warnings.ts';
 
 /** `berth service create`: the service, release v1 and its first deployment. */
 export async function serviceCreate(
@@ -28,14 +28,15 @@ export async function serviceCreate(
   rawName: string,
   flags: ServiceFlags & { message?: string },
 ): Promise<number> {
-  const name = parseServiceName('NAME', rawName);
+  const name = parseNewServiceName('NAME', rawName);
   const parsed = parseServiceFlags(flags, 'create');
   const spec = newServiceFrom(parsed, name);
   const message = flags.message === undefined ? null : parseMessage('--message', flags.message);
-  const created = await context.withDatabase((db) =>
-    createService(db, { actor: context.actor, name, ...spec, message }),
-  );
-  warnShortInterval(context, spec.policy.analysisIntervalSeconds);
+  const { created, simulated } = await context.withDatabase(async (db) => ({
+    created: await createService(db, { actor: context.actor, name, ...spec, message }),
+    simulated: await onSimulatedAws(context, db),
+  }));
+  warnShortInterval(context, spec.policy.analysisIntervalSeconds, simulated);
   context.print({
     json: {
       service: serviceJson(created.service),
@@ -74,15 +75,16 @@ export async function serviceUpdate(
       intervalSeconds: service.analysis_interval_seconds,
       maxAnalysisSeconds: service.max_analysis_seconds,
     });
-    return changeService(db, {
+    const changed = await changeService(db, {
       actor: context.actor,
       name,
       update,
       replace: flags.replace === true,
     });
+    return { ...changed, simulated: await onSimulatedAws(context, db) };
   });
   const requested = outcome.requested;
-  if (parsed.interval !== undefined) warnShortInterval(context, parsed.interval);
+  if (parsed.interval !== undefined) warnShortInterval(context, parsed.interval, outcome.simulated);
   context.print({
     json: {
       service: serviceJson(outcome.service),

@@ -10,6 +10,7 @@ import {
 import { record } from '../context.ts';
 import { advanceStep } from './step.ts';
 import { EVENTS, REASONS } from '../reasons.ts';
+import { taskDefinitionFamily } from '../../validation/names.ts';
 import {
   applyProgress,
   ensureWeights,
@@ -174,7 +175,7 @@ async function ensureTaskDefinition(run: Run): Promise<void> {
     release.image_digest !== null && !release.image.includes('@')
       ? `${release.image.replace(/:[^/:]+$/, '')}@${release.image_digest}`
       : release.image;
-  const family = `berth-${service.name}`;
+  const family = taskDefinitionFamily(service.name);
   // RegisterTaskDefinition has no idempotency token: recorded under the lease before it is
   // made, as every AWS write is, so a worker whose lease lapsed registers nothing.
   const beforeRegister = () =>
