@@ -1,9 +1,6 @@
 import {
   InvalidParameterException,
   type Container,
-  type DescribeTasksCommandInput,
-  type DescribeTasksCommandOutput,
-  type Failure,
   type LaunchType,
   type NetworkConfiguration,
   type RunTaskCommandInput,
@@ -45,9 +42,6 @@ export const TASK_RUN_MS = 3_000;
 
 /** RunTask starts at most this many tasks per call. */
 const MAX_TASKS_PER_RUN = 10;
-
-/** DescribeTasks answers at most this many tasks per call. */
-const MAX_DESCRIBED_TASKS = 100;
 
 /** ECS: RunTask's client token is "up to 64 characters in the range of 33-126 (inclusive)". */
 const RUN_TASK_CLIENT_TOKEN = /^[\x21-\x7e]{1,64}$/;
