@@ -34,11 +34,17 @@ function seedOf(what: string): number {
 
 /**
  * Commands whose values are not fuzzed, each for a reason: with valid input they run until
- * stopped (`up`, `worker`), talk to an AWS endpoint (`infra bootstrap`), or take nothing but
- * --json (`migrate`). Their values are tested in daemon.test.ts and infra-bootstrap.test.ts;
+ * stopped (`up`, `worker`, `stand-in`), talk to an AWS endpoint (`infra bootstrap`, and
+ * `stand-in`, which refuses to start without one), or take nothing but --json (`migrate`). Their values are tested in daemon.test.ts, stand-in.test.ts and infra-bootstrap.test.ts;
  * their flags given twice are tried here like every other command's.
  */
-const NOT_FUZZED = new Set(['berth up', 'berth worker', 'berth infra bootstrap', 'berth migrate']);
+const NOT_FUZZED = new Set([
+  'berth up',
+  'berth worker',
+  'berth stand-in',
+  'berth infra bootstrap',
+  'berth migrate',
+]);
 
 /** Valid values for the required parts of a command line, by the name of the field. */
 const VALID: Record<string, string> = {
