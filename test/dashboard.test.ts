@@ -5,6 +5,7 @@ import { startDaemon } from '../src/daemon/server.ts';
 import { createLogger } from '../src/logging.ts';
 import { launchChromium } from './support/chromium.ts';
 import { aFastService, aFleet, aLiveService, finished, type Fleet } from './support/fleet.ts';
+import { aDispatcher, aWebhookReceiver } from './support/webhook-receiver.ts';
 
 const TOKEN = 'dashboard-token-0123456789abcdef';
 /** Written by an attacker who may deploy: it must reach the page as text and never run. */
@@ -109,6 +110,16 @@ it('the deployment page of a 5xx canary draws its windows and shows the failing 
   );
   assert.equal(await page.textContent('#reason'), stored.reason);
   assert.ok((await page.locator('#events tr[data-kind="deployment.rolled_back"]').count()) === 1);
+  // The task sets as the worker last saw them while the canary ran beside the stable set.
+  assert.match(
+    await text(page, '#tasks tr[data-side="canary"]'),
+    /^canary v3 arn:aws:ecs:\S+ 1 \d+ (\d+|\?) 0 \(rollback at \d+\) —$/,
+  );
+  assert.match(await text(page, '#tasks tr[data-side="stable"]'), /^stable v1 arn:aws:ecs:\S+ 10 /);
+  assert.equal(
+    await text(page, '#verification'),
+    'Verification tasks No verification task: the service has no --pre-deploy-command or --verify-command.',
+  );
 
   // The charts were drawn from the windows: the canary's line is on the canvas.
   await page.locator('[data-chart="rate5xx"]:not([data-points="0"]) canvas').waitFor({
@@ -236,4 +247,53 @@ it('with a token, a browser opens the dashboard once with ?token= and keeps an H
   assert.equal(await page.textContent('.problem'), `No service named "${XSS}".`);
   assert.equal(await pageGlobal(page, 'pwned'), undefined);
   await context.close();
+});
+
+it('the deployment page shows a failing verification task and its task sets; the fleet and service pages show a failing webhook target by its redacted URL', async () => {
+  const fleet = await aFleet('dashboard verification and webhooks');
+  const url = await aDashboard(fleet);
+  // A receiver that answers 500 to everything, under a path that stands for a token.
+  const receiver = await aWebhookReceiver(() => 500);
+  const hook = `${receiver.origin}/hooks/${SECRET_VALUE}`;
+  const added = await fleet.berth(['notify', 'add', hook, '--format', 'json']);
+  assert.equal(added.code, 0, added.stderr);
+  aDispatcher(fleet);
+  fleet.startWorker();
+  await aFastService(fleet, 'web', ['--verify-command', 'run-tests && fail']);
+  const deployment = await finished(fleet, 'web');
+  assert.equal(deployment.outcome, 'failed');
+
+  const page = await browser.newPage();
+  await page.goto(`${url}/deployments/${deployment.id}`);
+  const row = page.locator('#verification tr[data-kind="verify"]');
+  assert.equal(await row.getAttribute('data-outcome'), 'failed');
+  assert.match(
+    await text(page, '#verification tr[data-kind="verify"]'),
+    /^verify run-tests && fail arn:aws:ecs:[^ ]+:task\/demo\/\S+ failed verification failed: the verify task exited with code 1 .* 1 Essential container in task exited EssentialContainerExited \d+\.\d s /,
+  );
+  assert.equal(await text(page, '#verification td.exit-code'), '1');
+  assert.equal(await page.textContent('#reason'), deployment.reason);
+  // It failed before any canary: no task set to show.
+  assert.match(await text(page, '#tasks'), /^Task sets Not observed yet/);
+  await page.close();
+
+  // The target fails: the fleet page says so (live, once the attempt is recorded), without
+  // the URL's path.
+  const fleetPage = await browser.newPage();
+  await fleetPage.goto(url);
+  await fleetPage
+    .locator('#notifications tr[data-target]', { hasText: /HTTP 500/ })
+    .waitFor({ timeout: 10_000 });
+  assert.match(
+    await text(fleetPage, '#notifications tr[data-target]'),
+    new RegExp(
+      `^#\\d+ http://127\\.0\\.0\\.1:\\d+/… json every service HTTP 500 after \\d+ attempts? `,
+    ),
+  );
+  assert.doesNotMatch(await fleetPage.content(), new RegExp(SECRET_VALUE));
+  await fleetPage.goto(`${url}/services/web`);
+  assert.match(await text(fleetPage, '#notifications'), /1 webhook target failing.*HTTP 500/);
+  const api = await (await fetch(`${url}/api/fleet`)).text();
+  assert.doesNotMatch(api, new RegExp(SECRET_VALUE));
+  await fleetPage.close();
 });

@@ -13,7 +13,7 @@ import { finishDeployment } from '../src/store/deployments.ts';
 import { aService } from './support/builders.ts';
 import { ACTOR, berth, berthJson } from './support/cli.ts';
 import { testDatabase } from './support/database.ts';
-import { aFleet, aLiveService, SIM_ENV, type Fleet } from './support/fleet.ts';
+import { aFastService, aFleet, aLiveService, SIM_ENV, type Fleet } from './support/fleet.ts';
 
 interface StatusJson {
   tasks: {
@@ -286,5 +286,111 @@ describe('berth watch', () => {
       outcome: null,
       reason: 'stopped waiting; the deployment goes on',
     });
+  });
+});
+
+describe('verification tasks in the live view', () => {
+  it('berth watch shows a failing verify task as it runs and ends with exit 1, and exits 1', async () => {
+    const fleet = await aFleet('watch verify fails');
+    await aFastService(fleet, 'web', ['--verify-command', 'run-tests --suite smoke && fail']);
+    // Watching before any worker runs, so the task is seen from its start however slow the
+    // machine: the CLI in process, its stderr read as it is written.
+    let stderr = '';
+    const code = runCli(['watch', 'web'], {
+      stdout: () => undefined,
+      stderr: (text) => {
+        stderr += text;
+      },
+      env: { DATABASE_URL: fleet.url, BERTH_ACTOR: ACTOR, BERTH_LOG_LEVEL: 'silent' },
+      signal: new AbortController().signal,
+      isTTY: false,
+    });
+    await fleet.until('the watch to start', () =>
+      Promise.resolve(stderr.includes('deployment #1: pending') ? true : undefined),
+    );
+    fleet.startWorker();
+    const watched = { code: await code, stderr };
+
+    assert.equal(watched.code, 1, watched.stderr);
+    const out = watched.stderr;
+    // While it runs: its status, how long of its timeout, the task.
+    assert.match(
+      out,
+      /deployment #1 verify task \(run-tests --suite smoke && fail\): (PROVISIONING|PENDING|RUNNING) for \d+\.\ds of 10m \(arn:aws:ecs:[^)]+:task\/demo\/\w+\)\n/,
+    );
+    // Its end: the exit code, how long it took, ECS's reason.
+    assert.match(
+      out,
+      /deployment #1 verify task \(run-tests --suite smoke && fail\): failed, exit 1 after \d+\.\ds \(Essential container in task exited\)\n/,
+    );
+    assert.match(
+      out.trimEnd().split('\n').at(-1) ?? '',
+      /^deployment #1 failed: verification failed: the verify task exited with code 1/,
+    );
+  });
+
+  it('berth watch --json streams a verification event per change of each task, pre-deploy first, and ends with the outcome', async () => {
+    const fleet = await aFleet('watch verify passes');
+    await aFastService(fleet, 'web', [
+      '--pre-deploy-command',
+      './migrate up',
+      '--verify-command',
+      'npm run smoke-test -- --grep "checkout and payments"',
+    ]);
+    const result = { code: 0, stdout: '', stderr: '' };
+    const code = runCli(['watch', 'web', '--json'], {
+      stdout: (text) => {
+        result.stdout += text;
+      },
+      stderr: (text) => {
+        result.stderr += text;
+      },
+      env: { DATABASE_URL: fleet.url, BERTH_ACTOR: ACTOR, BERTH_LOG_LEVEL: 'silent' },
+      signal: new AbortController().signal,
+      isTTY: false,
+    });
+    await fleet.until('the watch to start', () =>
+      Promise.resolve(result.stdout.includes('"event":"phase"') ? true : undefined),
+    );
+    fleet.startWorker();
+    result.code = await code;
+
+    assert.equal(result.code, 0, result.stderr);
+    const events = result.stdout
+      .trimEnd()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Record<string, unknown>)
+      .filter((event) => 'event' in event);
+    const verification = events.filter((event) => event['event'] === 'verification');
+    const ended = verification.filter((event) => event['outcome'] !== null);
+    assert.deepEqual(
+      ended.map((event) => [event['kind'], event['outcome'], event['exitCode']]),
+      [
+        ['pre_deploy', 'passed', 0],
+        ['verify', 'passed', 0],
+      ],
+      'each task ends once',
+    );
+    for (const end of ended) {
+      assert.equal(typeof end['durationMs'], 'number');
+      assert.match(String(end['taskArn']), /^arn:aws:ecs:.*:task\/demo\//);
+      assert.equal(end['deploymentId'], 1);
+    }
+    assert.ok(
+      verification.some(
+        (event) =>
+          event['kind'] === 'verify' && event['outcome'] === null && event['taskArn'] !== null,
+      ),
+      'the verify task was seen running',
+    );
+    assert.equal(
+      ended[1]?.['command'],
+      'npm run smoke-test -- --grep "checkout and payments"',
+      'the whole command in JSON',
+    );
+    assert.deepEqual(
+      [events.at(-1)?.['event'], events.at(-1)?.['outcome']],
+      ['outcome', 'succeeded'],
+    );
   });
 });

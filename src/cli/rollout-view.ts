@@ -175,6 +175,8 @@ export interface ViewState {
   weights: ViewWeights | undefined;
   tasks: string | undefined;
   evidence: EvidenceView | null;
+  /** One line per verification task of the deployment, pre-deploy first. */
+  verification: string[];
   /** The newest judged windows' lines, oldest first. */
   windows: string[];
   timeLeft: string | undefined;
@@ -183,6 +185,7 @@ export interface ViewState {
 /** The lines of the redrawn view (a TTY), `kubectl argo rollouts get rollout --watch` style. */
 export function viewLines(state: ViewState): string[] {
   const lines = [state.header];
+  for (const task of state.verification) lines.push(`  ${task}`);
   if (state.weights !== undefined) lines.push(`  weights    ${weightsLine(state.weights)}`);
   if (state.tasks !== undefined) lines.push(`  tasks      ${state.tasks}`);
   if (state.evidence !== null) lines.push(`  evidence   ${evidenceLine(state.evidence)}`);

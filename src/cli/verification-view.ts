@@ -38,8 +38,13 @@ export function verificationLine(
   now: Date = new Date(),
   /** When the task's deployment ended while the task had not (an abort, a `--replace`). */
   deploymentEndedAt: Date | null = null,
+  /** Name the command in the label, cut to this many characters (the live view's lines). */
+  commandWidth?: number,
 ): string {
-  const label = LABEL[task.kind];
+  const label =
+    commandWidth === undefined
+      ? LABEL[task.kind]
+      : `${LABEL[task.kind]} (${shortened(task.command, commandWidth)})`;
   const logs = task.log_group !== null ? `; logs: ${task.log_group} ${task.log_stream ?? ''}` : '';
   if (task.outcome !== null) {
     const exit = task.exit_code !== null ? `, exit ${task.exit_code}` : '';
@@ -52,12 +57,21 @@ export function verificationLine(
     // Berth stops looking at a task once its deployment ended; ECS may still run it.
     return `${label}: not followed since its deployment ended at ${deploymentEndedAt.toISOString()} (${task.task_arn ?? 'never started'})`;
   }
-  if (task.task_arn === null) return `${label}: starting (sh -c ${JSON.stringify(task.command)})`;
+  if (task.task_arn === null) {
+    return commandWidth === undefined
+      ? `${label}: starting (sh -c ${JSON.stringify(task.command)})`
+      : `${label}: starting`;
+  }
   const ranFor = Math.max(0, now.getTime() - task.requested_at.getTime());
   return (
     `${label}: ${task.last_status ?? 'started'} for ${seconds(ranFor)} of ` +
     `${formatDuration(task.timeout_seconds)} (${task.task_arn})${logs}`
   );
+}
+
+/** `npm test -- --grep sm…`: a command cut to `width` characters. */
+function shortened(command: string, width: number): string {
+  return command.length <= width ? command : `${command.slice(0, Math.max(1, width - 1))}…`;
 }
 
 function seconds(ms: number): string {

@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Db } from '../store/database.ts';
 import { findDeployment, windowsJudgedAfter } from '../store/history.ts';
 import { findRelease } from '../store/releases.ts';
+import { verificationTasks } from '../store/verification-tasks.ts';
 import { policySnapshotOf } from '../store/rollout.ts';
 import type { AnalysisWindow, Deployment, Service } from '../store/schema.ts';
 import type { CliContext } from './context.ts';
@@ -23,6 +24,7 @@ import {
   weightsOf,
   windowNumbers,
 } from './rollout-view.ts';
+import { verificationLine, verificationTaskJson } from './verification-view.ts';
 
 const POLL_MS = 500;
 const HEARTBEAT_MS = 30_000;
@@ -42,12 +44,12 @@ interface StepSeen {
 
 /**
  * Follows a deployment until it finishes. On a terminal the live view (see `rollout-view.ts`) is
- * redrawn in place; otherwise each change is a line on stderr — a change of phase or step, the
- * weights, the task sets' counts and failed launches, each window as it is judged (its numbers
+ * redrawn in place; otherwise each change is a line on stderr — a change of phase or step, each
+ * verification task as it starts, runs and ends (exit code, duration, logs), the weights, the task sets' counts and failed launches, each window as it is judged (its numbers
  * beside the thresholds), a promotion, the outcome — and a line every 30 s while nothing
  * changes (with the evidence and the time left), so that a long wait never looks hung. With
- * --json each change is one JSON line on stdout (`{"event":"phase"|"weights"|"tasks"|"window"|
- * "promoted"|"outcome", …}`), always ending with the outcome (`outcome: null` when the wait was
+ * --json each change is one JSON line on stdout (`{"event":"phase"|"verification"|"weights"|
+ * "tasks"|"window"|"promoted"|"outcome", …}`), always ending with the outcome (`outcome: null` when the wait was
  * interrupted). Returns the finished deployment, or undefined when the user interrupted the
  * wait (the deployment goes on).
  */
@@ -73,6 +75,8 @@ export async function waitForDeployment(
   let lastWindowId = 0;
   let promotionShown = false;
   const recentWindows: string[] = [];
+  /** Each verification task as last shown, by id: a different one is a change. */
+  const verificationShown = new Map<number, string>();
   const seen = new Map<number, StepSeen>();
   const versions = await releaseVersions(db, await findDeployment(db, id));
   for (;;) {
@@ -85,6 +89,26 @@ export async function waitForDeployment(
     const policy = deployment.policy ?? policySnapshotOf(service, false);
     const percentOf = (stepIndex: number) => steps[stepIndex] ?? null;
     const now = Date.now();
+
+    // Read after the deployment, like the windows: a finished deployment's tasks have ended.
+    const verification =
+      policy.preDeployCommand === null && policy.verifyCommand === null
+        ? []
+        : await verificationTasks(db, id);
+    const verificationLines = verification.map((task) =>
+      verificationLine(task, new Date(now), deployment.finished_at, COMMAND_WIDTH),
+    );
+    for (const [index, task] of verification.entries()) {
+      const json = verificationTaskJson(task);
+      const key = JSON.stringify(json);
+      if (verificationShown.get(task.id) === key) continue;
+      verificationShown.set(task.id, key);
+      change(
+        { event: 'verification', deploymentId: id, ...json },
+        `deployment #${id} ${verificationLines[index] ?? ''}`,
+      );
+      lastChange = now;
+    }
 
     for (const window of windows) {
       lastWindowId = Math.max(lastWindowId, window.id);
@@ -225,6 +249,7 @@ export async function waitForDeployment(
         weights,
         tasks: tasks === '' ? undefined : tasks,
         evidence,
+        verification: verificationLines,
         windows: recentWindows,
         timeLeft: timeLeft === undefined ? undefined : timeLeftText(timeLeft, now),
       }),
@@ -247,6 +272,10 @@ export async function waitForDeployment(
       // Not a change, so no JSON line: a reader of JSON has the windows and the deadline.
       context.note(
         `deployment #${id}: still ${state} after ${Math.round((now - started) / 1000)}s` +
+          verification
+            .filter((task) => task.outcome === null)
+            .map((task) => `; ${verificationLine(task, new Date(now), null, COMMAND_WIDTH)}`)
+            .join('') +
           (evidence !== null ? `; evidence: ${evidenceLine(evidence)}` : '') +
           (timeLeft !== undefined ? `; ${timeLeftText(timeLeft, now)}` : ''),
       );
@@ -266,6 +295,9 @@ export async function waitForDeployment(
 
 /** The reason of the outcome line of a wait that was interrupted. */
 const STOPPED_WAITING = 'stopped waiting; the deployment goes on';
+
+/** How much of a verification task's command its lines show. */
+const COMMAND_WIDTH = 40;
 
 /** How many judged windows the redrawn view keeps on screen. */
 const RECENT_WINDOWS = 5;

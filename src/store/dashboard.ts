@@ -1,6 +1,11 @@
 import { sql } from 'kysely';
 import type { Db } from './database.ts';
 import { listDeployments } from './deployments.ts';
+import {
+  failingNotificationTargets,
+  type NotificationTargetView,
+  type TargetFailure,
+} from './notification-targets.ts';
 import { policyOf } from './rollout.ts';
 import type {
   AnalysisWindow,
@@ -8,9 +13,12 @@ import type {
   Deployment,
   DeploymentOutcome,
   DeploymentPhase,
+  ObservedRollout,
   RolloutPolicy,
   Service,
+  VerificationTask,
 } from './schema.ts';
+import { verificationTasks } from './verification-tasks.ts';
 
 /**
  * The dashboard's reads. Read-only, a fixed number of queries per page whatever the fleet's
@@ -80,6 +88,24 @@ const RELEASE_COLUMNS = [
   'failure_reason',
 ] as const;
 
+/** A webhook target whose deliveries fail: its URL only in its redacted form (`https://host/…`). */
+export type FailingTarget = NotificationTargetView & { failing: TargetFailure };
+
+/** The fleet page: every service, and the webhook targets that fail to hear about them. */
+export interface FleetDashboard {
+  services: FleetRow[];
+  failingNotifications: FailingTarget[];
+}
+
+/** The fleet at a glance and the failing webhook targets, read side by side. */
+export async function fleetDashboard(db: Db): Promise<FleetDashboard> {
+  const [services, failingNotifications] = await Promise.all([
+    fleetAtAGlance(db),
+    failingNotificationTargets(db),
+  ]);
+  return { services, failingNotifications };
+}
+
 /** Every service with its live release, active deployment and last outcome: four queries. */
 export async function fleetAtAGlance(db: Db): Promise<FleetRow[]> {
   const services = await db.selectFrom('services').selectAll().orderBy('name').execute();
@@ -140,6 +166,8 @@ export interface ServiceDashboard {
   liveVersion: number | null;
   releases: ReleaseSummary[];
   deployments: DeploymentSummary[];
+  /** Webhook targets that hear about this service (its own and the global ones) and fail. */
+  failingNotifications: FailingTarget[];
 }
 
 /** The service named `name` with its history; undefined when there is none. */
@@ -153,9 +181,10 @@ export async function serviceDashboard(
     .where('name', '=', name)
     .executeTakeFirst();
   if (service === undefined) return undefined;
-  const [releases, deployments] = await Promise.all([
+  const [releases, deployments, failingNotifications] = await Promise.all([
     releaseSummaries(db, service.id),
     listDeployments(db, service.id),
+    failingNotificationTargets(db, service.id),
   ]);
   const versions = new Map(releases.map((release) => [release.id, release.version]));
   return {
@@ -165,6 +194,7 @@ export async function serviceDashboard(
       releases.find((release) => release.id === service.current_release_id)?.version ?? null,
     releases,
     deployments: deployments.map((deployment) => summarize(deployment, service, versions)),
+    failingNotifications,
   };
 }
 
@@ -190,6 +220,13 @@ export interface DeploymentDashboard {
   to: ReleaseSummary;
   windows: AnalysisWindow[];
   weights: WeightChange[];
+  /** Its one-off tasks before the canary (pre-deploy, verify), pre-deploy first. */
+  verification: VerificationTask[];
+  /**
+   * The task sets as the worker last observed them (counts, health, failed launches); null
+   * before a worker looked. Kept after the deployment finished: how it last stood.
+   */
+  observed: ObservedRollout | null;
   /** The newest `EVENT_LIMIT` events, oldest first. */
   events: TimelineEvent[];
   /** Whether older events were left out. */
@@ -213,7 +250,7 @@ export async function deploymentDashboard(
   const releaseIds = [deployment.to_release_id, deployment.from_release_id].filter(
     (releaseId): releaseId is number => releaseId !== null,
   );
-  const [service, releases, windows, newest, ruleWrites] = await Promise.all([
+  const [service, releases, windows, newest, ruleWrites, verification] = await Promise.all([
     db
       .selectFrom('services')
       .selectAll()
@@ -241,6 +278,7 @@ export async function deploymentDashboard(
       .where('kind', 'in', [MODIFY_RULE, MODIFY_RULE_FAILED])
       .orderBy('id')
       .execute(),
+    verificationTasks(db, id),
   ]);
   const summaries = new Map(releases.map((row) => [row.id, releaseSummary(row)]));
   const to = summaries.get(deployment.to_release_id);
@@ -258,6 +296,8 @@ export async function deploymentDashboard(
     to,
     windows,
     weights: weightChanges(deployment, service, ruleWrites),
+    verification,
+    observed: deployment.observed,
     events: newest.reverse(),
     eventsCut: newest.length === EVENT_LIMIT,
   };

@@ -14,6 +14,7 @@ import {
 import { html, type Html } from './html.ts';
 import { liveSection, table } from './layout.ts';
 import { keys, policyFacts } from './service-page.ts';
+import { taskHealthSection, verificationSection } from './task-sections.ts';
 
 /**
  * One section of the deployment page. The page is this list in order: a new kind of evidence
@@ -30,6 +31,13 @@ export interface DeploymentSection {
 
 export const DEPLOYMENT_SECTIONS: DeploymentSection[] = [
   { id: 'summary', title: 'Deployment', live: true, render: summary },
+  {
+    id: 'verification',
+    title: 'Verification tasks',
+    live: true,
+    render: verificationSection,
+  },
+  { id: 'tasks', title: 'Task sets', live: true, render: taskHealthSection },
   { id: 'charts', title: 'Canary and baseline per analysis window', live: false, render: charts },
   { id: 'verdicts', title: 'Verdicts', live: true, render: verdicts },
   { id: 'weights', title: 'Traffic weights', live: true, render: weights },

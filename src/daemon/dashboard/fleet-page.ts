@@ -1,10 +1,11 @@
-import type { FleetRow } from '../../store/dashboard.ts';
+import type { FleetDashboard } from '../../store/dashboard.ts';
 import { count, deploymentLink, serviceLink, time, version } from './format.ts';
 import { html, type Html } from './html.ts';
 import { liveSection, table } from './layout.ts';
+import { failingNotificationsSection } from './notifications-section.ts';
 
-/** `/`: every service at a glance. */
-export function fleetBody(rows: FleetRow[]): Html {
+/** `/`: every service at a glance, and the webhook targets that fail. */
+export function fleetBody({ services: rows, failingNotifications }: FleetDashboard): Html {
   const lines = rows.map(
     (row) =>
       html`<tr data-service="${row.name}">
@@ -46,5 +47,6 @@ export function fleetBody(rows: FleetRow[]): Html {
         lines,
         'No services yet: berth service create NAME --cluster C --image IMG --port P',
       ),
-    )}`;
+    )}
+    ${failingNotificationsSection(failingNotifications)}`;
 }

@@ -4,7 +4,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Db } from '../../store/database.ts';
-import { deploymentDashboard, fleetAtAGlance, serviceDashboard } from '../../store/dashboard.ts';
+import { deploymentDashboard, fleetDashboard, serviceDashboard } from '../../store/dashboard.ts';
 import { deploymentBody, deploymentChartData } from './deployment-page.ts';
 import { fleetBody } from './fleet-page.ts';
 import { serviceLink } from './format.ts';
@@ -78,9 +78,9 @@ export async function dashboardResponse(
   const api = path.startsWith('/api/');
   const route = api ? path.slice('/api'.length) : path;
   if (route === (api ? '/fleet' : '/')) {
-    const services = await fleetAtAGlance(db);
-    const revision = revisionOf(services);
-    if (api) return json({ revision, live: true, services });
+    const fleet = await fleetDashboard(db);
+    const revision = revisionOf(fleet);
+    if (api) return json({ revision, live: true, ...fleet });
     return htmlPage(
       page({
         title: 'Fleet',
@@ -88,7 +88,7 @@ export async function dashboardResponse(
         api: '/api/fleet',
         revision,
         charts: false,
-        body: fleetBody(services),
+        body: fleetBody(fleet),
       }).text,
     );
   }

@@ -3,6 +3,7 @@ import type { RolloutPolicy } from '../../store/schema.ts';
 import { count, deploymentLink, ms, percent, seconds, time, version } from './format.ts';
 import { html, type Html } from './html.ts';
 import { liveSection, table } from './layout.ts';
+import { failingNotificationsSection } from './notifications-section.ts';
 
 /** `/services/NAME`: the service, its releases and its deployments, newest first. */
 export function serviceBody(view: ServiceDashboard): Html {
@@ -57,7 +58,8 @@ export function serviceBody(view: ServiceDashboard): Html {
         ),
         'No deployments yet.',
       ),
-    )}`;
+    )}
+    ${failingNotificationsSection(view.failingNotifications)}`;
 }
 
 function releaseRow(release: ReleaseSummary, live: number | null): Html {
