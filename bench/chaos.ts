@@ -4,7 +4,8 @@
  * a supervisor would), AWS calls failing at the rates of `--faults` (BERTH_SIM_FAULTS syntax),
  * and the Postgres server restarted once mid-run with nobody restarting the workers. Then it
  * checks what a platform team would ask (see chaos-checks.ts), prints the figures and exits 1
- * when any check broke. A fifth of the deployments are a 5xx image, which must never go live.
+ * when any check broke. A fifth of the deployments are a 5xx image, which must never go live;
+ * every other service runs a verification task (RunTask) before each canary.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -16,7 +17,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { runCli } from '../src/cli/program.ts';
-import { createSimulatedAws, type JournalEntry } from '../src/cloud/sim/index.ts';
+import { createSimulatedAws, parseFaultRates, type JournalEntry } from '../src/cloud/sim/index.ts';
 import { KIND, type RuleDoc } from '../src/cloud/sim/model.ts';
 import type { SimulatedAws } from '../src/cloud/sim/simulated-aws.ts';
 import { createLogger } from '../src/logging.ts';
@@ -127,7 +128,8 @@ export async function runChaos(
       DATABASE_URL: server.url,
       BERTH_CLOUD: 'sim',
       BERTH_SIM_SEED: String(options.seed),
-      BERTH_SIM_FAULTS: options.faults,
+      // The faults are set in the shared cloud once the fleet is up (below), not from here.
+      BERTH_SIM_FAULTS: undefined,
       BERTH_SIM_TIMEOUT_MS: '1000',
       BERTH_LEASE_SECONDS: String(options.leaseSeconds),
       BERTH_POLL_MS: '200',
@@ -177,23 +179,45 @@ export async function runChaos(
       { length: options.services },
       (_, i) => `svc-${String(i + 1).padStart(3, '0')}`,
     );
-    for (const name of names) {
-      const made = await retried(() =>
-        cli([
-          'service',
-          'create',
-          name,
-          '--cluster',
-          'chaos',
-          '--image',
-          'nginx:1.0',
-          '--port',
-          '80',
-          ...POLICY,
-        ]),
-      );
-      if (made.code !== 0) throw new Error(`service create ${name}: ${made.stderr.trim()}`);
+    // The fleet goes live on a calm cloud, eight services at a time: its infrastructure stands in
+    // for Terraform's (a whole fleet bootstrapping at once only meets ELB's throttling), and is
+    // not what is under test. Then the faults and the kills begin.
+    const setupUntil = Date.now() + options.timeoutSeconds * 1000;
+    for (let from = 0; from < names.length; from += 8) {
+      const batch = names.slice(from, from + 8);
+      for (const [offset, name] of batch.entries()) {
+        // Every other service runs a verification task before each canary: RunTask under chaos.
+        const verify =
+          (from + offset) % 2 === 0 ? ['--verify-command', 'run the integration tests'] : [];
+        const made = await retried(() =>
+          cli([
+            'service',
+            'create',
+            name,
+            '--cluster',
+            'chaos',
+            '--image',
+            'nginx:1.0',
+            '--port',
+            '80',
+            ...POLICY,
+            ...verify,
+          ]),
+        );
+        if (made.code !== 0) throw new Error(`service create ${name}: ${made.stderr.trim()}`);
+      }
+      for (;;) {
+        const state = await readState(db);
+        if (batch.every((name) => state.live.has(name) && !state.busy.has(name))) break;
+        if (Date.now() > setupUntil)
+          throw new Error('the fleet did not go live before the chaos began');
+        await sleep(500);
+      }
     }
+    const setupSeconds = Math.round((Date.now() - started) / 1000);
+    say(`${names.length} services live in ${setupSeconds}s; faults ${options.faults} from now on`);
+    await sim.setFaultRates(parseFaultRates(options.faults));
+    const chaosStarted = Date.now();
 
     const random = seeded(options.seed);
     const planned = new Map(names.map((name) => [name, 0]));
@@ -202,7 +226,7 @@ export async function runChaos(
     let postgresRestarts = 0;
     let nextKillAt = Date.now() + options.killEverySeconds * 1000;
     let lastReport = 0;
-    const deadline = started + options.timeoutSeconds * 1000;
+    const deadline = chaosStarted + options.timeoutSeconds * 1000;
     const requested: number[] = [];
 
     for (;;) {
@@ -216,7 +240,7 @@ export async function runChaos(
         if (now - lastReport > 5000) {
           lastReport = now;
           say(
-            `${Math.round((now - started) / 1000)}s: ${finished.length}/${options.rollouts} rollouts finished, ` +
+            `${Math.round((now - chaosStarted) / 1000)}s: ${finished.length}/${options.rollouts} rollouts finished, ` +
               `${issued - finished.length} in flight, ${kills} kills, ${postgresRestarts} postgres restarts`,
           );
         }
@@ -270,7 +294,7 @@ export async function runChaos(
     await Promise.all(workers.map((worker) => stop(worker)));
     const endedAt = Date.now();
     return await judge(db, sim, {
-      started,
+      started: chaosStarted,
       endedAt,
       requested,
       kills,
@@ -383,6 +407,11 @@ async function judge(
     if (typeof request['RuleArn'] === 'string')
       return serviceOfRule.get(request['RuleArn']) ?? undefined;
     if (typeof request['family'] === 'string') return request['family'].replace(/^berth-/, '');
+    // RunTask names its task definition; StopTask's answer names the stopped task's.
+    for (const arn of [request['taskDefinition'], ...entry.arns]) {
+      const family = typeof arn === 'string' ? /:task-definition\/berth-(.+):\d+$/.exec(arn) : null;
+      if (family?.[1] !== undefined) return family[1];
+    }
     return undefined;
   };
   const audit = unannouncedWrites(journal, intentRecords, serviceOf);
@@ -563,6 +592,7 @@ async function main(): Promise<number> {
       restartPostgres: parsed['no-postgres-restart'] !== true,
       seed: count(parsed.seed, FULL_RUN.seed, 'seed'),
     };
+    parseFaultRates(options.faults); // a typo is refused before anything starts
   } catch (error) {
     process.stderr.write(`chaos: ${(error as Error).message}\n`);
     return 2;
