@@ -226,7 +226,7 @@ async function naiveRollout(cloud: Cloud, naive: NaiveController, service: Servi
   await sleep(2000);
   await retryForever(() =>
     cloud.targetGroupMetrics(
-      [{ key: 'canary', loadBalancerArn: 'unused', targetGroupArn: idle }],
+      [{ key: 'canary', loadBalancerArn: rule, targetGroupArn: idle }],
       new Date(Date.now() - 2000),
       new Date(),
     ),
@@ -392,7 +392,7 @@ async function naiveMassRollback(
         // It judges the canary from one window of its metrics, then puts the weights back.
         await retryForever(() =>
           cloud.targetGroupMetrics(
-            [{ key: 'canary', loadBalancerArn: 'unused', targetGroupArn: idle }],
+            [{ key: 'canary', loadBalancerArn: rule, targetGroupArn: idle }],
             new Date(Date.now() - 2000),
             new Date(),
           ),

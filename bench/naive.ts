@@ -71,8 +71,8 @@ export async function eachLimited<T>(
 }
 
 /**
- * The naive controller's answer to a call that failed after the SDK's retries (throttled eight
- * times in a row): try again after a second, up to five minutes.
+ * The naive controller's answer to a call throttled after the SDK's retries (eight times in a
+ * row): try again after a second, up to five minutes. Any other error is thrown.
  */
 export async function retryForever<T>(call: () => Promise<T>): Promise<T> {
   const deadline = Date.now() + 300_000;
@@ -80,7 +80,9 @@ export async function retryForever<T>(call: () => Promise<T>): Promise<T> {
     try {
       return await call();
     } catch (error) {
-      if (Date.now() > deadline) throw error;
+      if (Date.now() > deadline || !String((error as Error).message).includes('Rate exceeded')) {
+        throw error;
+      }
       await new Promise((resolve) => setTimeout(resolve, 1000));
     }
   }

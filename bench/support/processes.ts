@@ -31,7 +31,18 @@ export async function startWorkerProcesses(url: string, count: number): Promise<
         BERTH_LOG_LEVEL: 'error',
         BERTH_ACTOR: `bench-worker-${i + 1}`,
       },
-      stdio: ['ignore', 'ignore', 'inherit'],
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    // Their logs (a throttled pass retried, say) are the run's business, not the table's: kept
+    // and shown only if a worker dies.
+    let log = '';
+    child.stderr?.on('data', (chunk: Buffer) => {
+      log = (log + chunk.toString()).slice(-4000);
+    });
+    child.on('exit', (code, signal) => {
+      if (code !== 0 && signal !== 'SIGTERM' && signal !== 'SIGKILL') {
+        process.stderr.write(`bench worker ${i + 1} exited ${code ?? signal ?? ''}: ${log}\n`);
+      }
     });
     children.push(child);
   }
