@@ -80,7 +80,7 @@ export async function retryForever<T>(call: () => Promise<T>): Promise<T> {
     try {
       return await call();
     } catch (error) {
-      if (Date.now() > deadline || !String((error as Error).message).includes('Rate exceeded')) {
+      if (Date.now() > deadline || !(error as Error).message.includes('Rate exceeded')) {
         throw error;
       }
       await new Promise((resolve) => setTimeout(resolve, 1000));

@@ -36,7 +36,7 @@ export async function startWorkerProcesses(url: string, count: number): Promise<
     // Their logs (a throttled pass retried, say) are the run's business, not the table's: kept
     // and shown only if a worker dies.
     let log = '';
-    child.stderr?.on('data', (chunk: Buffer) => {
+    child.stderr.on('data', (chunk: Buffer) => {
       log = (log + chunk.toString()).slice(-4000);
     });
     child.on('exit', (code, signal) => {
