@@ -20,9 +20,9 @@ const small = process.env['BENCH_SMALL'] === '1';
 /** The workloads of issue 11, or a tenth of them with BENCH_SMALL=1. */
 export const SIZES = {
   steady: small ? [100, 500] : [100, 1000, 5000],
-  naiveSteady: small ? [100] : [100, 1000],
+  naiveSteady: [100],
   deploys: small ? 20 : 200,
-  rollbacks: small ? 5 : 20,
+  rollbacks: small ? 5 : 12,
   fleet: small ? 20 : 200,
 } as const;
 
