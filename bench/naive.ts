@@ -27,12 +27,11 @@ export class NaiveController {
       .where('id', 'in', ids)
       .execute();
     await eachLimited(services, this.#concurrency, async (service) => {
-      const observed = await this.#cloud.describeServices(service.cluster, [
-        service.ecs_service_name,
-      ]);
-      if (service.listener_rule_arn !== null) {
-        await this.#cloud.readRuleWeights(service.listener_rule_arn);
-      }
+      const observed = await retryForever(() =>
+        this.#cloud.describeServices(service.cluster, [service.ecs_service_name]),
+      );
+      const rule = service.listener_rule_arn;
+      if (rule !== null) await retryForever(() => this.#cloud.readRuleWeights(rule));
       const running = observed.get(service.ecs_service_name)?.runningCount ?? null;
       await this.#db
         .updateTable('services')
