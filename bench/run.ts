@@ -59,6 +59,8 @@ async function main(args: readonly string[]): Promise<number> {
       const partStarted = performance.now();
       process.stderr.write(`bench: ${name}…\n`);
       results[name] = await run(server);
+      // Written part by part: a later part that fails leaves the earlier figures on disk.
+      await writeResults({ [name]: results[name] });
       process.stderr.write(
         `bench: ${name} done in ${Math.round((performance.now() - partStarted) / 1000)} s\n`,
       );
