@@ -50,8 +50,19 @@ class TimedClient extends pg.Client {
   }
 }
 
-/** A Kysely instance over a `pg` pool. Close it with `db.destroy()`. */
-export function connect(connectionString: string, options: { max?: number } = {}): Db {
+/** What one statement cost: the benchmarks count statements and rows per resync cycle. */
+export interface QueryObserver {
+  (result: { rowCount: number | null; rows?: unknown[] }): void;
+}
+
+/**
+ * A Kysely instance over a `pg` pool. Close it with `db.destroy()`. `onQuery` sees the result of
+ * every statement sent through the pool.
+ */
+export function connect(
+  connectionString: string,
+  options: { max?: number; onQuery?: QueryObserver } = {},
+): Db {
   const pool = new pg.Pool({
     connectionString,
     // Enough for a worker's default eight passes at once, its claim and its heartbeat (and, on
@@ -64,5 +75,28 @@ export function connect(connectionString: string, options: { max?: number } = {}
   // An idle client that loses its server (a restart, a failover) must not crash the process:
   // the pool drops it and the next query gets a fresh connection.
   pool.on('error', () => undefined);
+  const { onQuery } = options;
+  if (onQuery !== undefined) {
+    pool.on('connect', (client) => {
+      observeQueries(client, onQuery);
+    });
+  }
   return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+}
+
+/** Wraps `client.query` so that `onQuery` sees each result (Kysely always uses the promise form). */
+function observeQueries(client: pg.PoolClient, onQuery: QueryObserver): void {
+  const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+  (client as { query: unknown }).query = (...args: unknown[]) => {
+    const result = query(...args);
+    if (result instanceof Promise) {
+      void result.then(
+        (value: unknown) => {
+          onQuery(value as { rowCount: number | null; rows?: unknown[] });
+        },
+        () => undefined,
+      );
+    }
+    return result;
+  };
 }

@@ -34,7 +34,13 @@ export {
 } from './faults.ts';
 export { CLIENT_TOKEN_TTL_MS, type ClientTokenRecord } from './client-tokens.ts';
 export type { JournalEntry } from './journal.ts';
-export { SimulatedAws, type SimContext, type SimOptions } from './simulated-aws.ts';
+export {
+  RATE_LIMITS,
+  SimulatedAws,
+  type RateLimit,
+  type SimContext,
+  type SimOptions,
+} from './simulated-aws.ts';
 
 /** Options of the whole simulated cloud. */
 export interface SimulatedAwsOptions extends SimOptions, CloudWatchOptions {}

@@ -51,7 +51,8 @@ export interface SimOptions {
   faults?: SimFaults;
 }
 
-interface RateLimit {
+/** One token bucket of the simulated AWS: `burst` calls at once, `perSecond` sustained. */
+export interface RateLimit {
   burst: number;
   perSecond: number;
 }
@@ -61,16 +62,19 @@ interface RateLimit {
  * throttling for the Amazon ECS API", ELB and CloudWatch quotas): reads get larger buckets than
  * writes. Keyed `api:Operation`, with `api:*` as the group default.
  */
-const RATE_LIMITS: Record<string, RateLimit> = {
+export const RATE_LIMITS: Readonly<Record<string, RateLimit>> = {
   'ecs:DescribeServices': { burst: 100, perSecond: 20 },
   'ecs:DescribeTaskSets': { burst: 100, perSecond: 20 },
   'ecs:DescribeTaskDefinition': { burst: 100, perSecond: 20 },
   'ecs:DescribeClusters': { burst: 50, perSecond: 20 },
   'ecs:DescribeTasks': { burst: 100, perSecond: 20 },
   'ecs:RunTask': { burst: 100, perSecond: 40 },
+  // Task definitions have a bucket of their own, sustaining one registration a second.
+  'ecs:RegisterTaskDefinition': { burst: 10, perSecond: 1 },
   'ecs:*': { burst: 50, perSecond: 5 },
   'elbv2:DescribeRules': { burst: 40, perSecond: 10 },
   'elbv2:DescribeTargetHealth': { burst: 40, perSecond: 10 },
+  'elbv2:ModifyRule': { burst: 10, perSecond: 3 },
   'elbv2:*': { burst: 20, perSecond: 5 },
   'ecr:*': { burst: 20, perSecond: 10 },
   'cloudwatch:GetMetricData': { burst: 50, perSecond: 50 },

@@ -1,0 +1,410 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { AwsCloud } from '../src/cloud/aws-cloud.ts';
+import type { Cloud, RuleWeights } from '../src/cloud/cloud.ts';
+import { RateLimiter } from '../src/cloud/rate-limit.ts';
+import { RATE_LIMITS } from '../src/cloud/sim/index.ts';
+import type { Service } from '../src/store/schema.ts';
+import { retryForever, NaiveController } from './naive.ts';
+import { benchDatabase, type BenchPostgres } from './support/database.ts';
+import type { Figure, PartResult } from './support/report.ts';
+import { rollbackMs } from './rollback.ts';
+import {
+  aLiveFleet,
+  aWorld,
+  ThrottleCounter,
+  unfinishedDeployments,
+  until,
+  type World,
+} from './support/world.ts';
+
+/** Seconds a bucket of the simulated AWS needs to answer `calls` calls, its burst spent first. */
+export function bucketSeconds(calls: number, bucket: string): number {
+  const limit = RATE_LIMITS[bucket];
+  if (limit === undefined) throw new Error(`no bucket ${bucket} in the simulated AWS`);
+  return Math.max(0, calls - limit.burst) / limit.perSecond;
+}
+
+/**
+ * The least time the simulated AWS's buckets allow `n` canary rollouts: each registers one task
+ * definition, writes the rule's weights twice (the canary step, then 100 %), and makes three
+ * other ECS writes (create the task set, scale it to 100 %, make it primary).
+ */
+function fleetFloorSeconds(n: number): number {
+  return Math.max(
+    bucketSeconds(n, 'ecs:RegisterTaskDefinition'),
+    bucketSeconds(2 * n, 'elbv2:ModifyRule'),
+    bucketSeconds(3 * n, 'ecs:*'),
+  );
+}
+
+interface FleetRun {
+  seconds: number;
+  succeeded: number;
+  failed: number;
+  throttled: number;
+  reasons: string[];
+}
+
+/**
+ * A fleet deploy: `n` live services all given a new release at once, to all live, by Berth (one
+ * in-process worker, its limiter and retries) and by the naive controller (no limiter), each on
+ * its own simulated AWS (own buckets) at the same time.
+ */
+export async function fleetBench(server: BenchPostgres, n: number): Promise<PartResult> {
+  const [berth, naive] = await Promise.all([
+    berthFleetDeploy(server, n),
+    naiveFleetDeploy(server, n),
+  ]);
+  const floor = fleetFloorSeconds(n);
+  process.stderr.write(
+    `fleet: Berth ${JSON.stringify(berth)}; naive ${JSON.stringify(naive)}; floor ${floor.toFixed(1)} s\n`,
+  );
+  const figures: Figure[] = [
+    {
+      part: 'fleet',
+      name: `${n} services deploying at once: time to all live`,
+      value: berth.seconds,
+      unit: 's',
+      floor,
+      baseline: naive.seconds,
+      target: '≤ 1.2 × floor',
+      met: berth.seconds <= 1.2 * floor,
+    },
+    {
+      part: 'fleet',
+      name: `${n} services deploying at once: deployments not live`,
+      value: berth.failed,
+      unit: '',
+      floor: 0,
+      baseline: naive.failed,
+      target: '0',
+      met: berth.failed === 0,
+    },
+    {
+      part: 'fleet',
+      name: `${n} services deploying at once: throttling errors seen`,
+      value: berth.throttled,
+      unit: '',
+      floor: 0,
+      baseline: naive.throttled,
+      target: null,
+      met: null,
+    },
+  ];
+  return { figures, detail: { n, floorSeconds: floor, berth, naive } };
+}
+
+async function berthFleetDeploy(server: BenchPostgres, n: number): Promise<FleetRun> {
+  const database = await benchDatabase(server, 'berth_bench_fleet');
+  try {
+    const world = await aWorld(database);
+    const names = await aLiveFleet(world, 'svc', n);
+    for (const name of names) await world.berth(['deploy', name, '--image', 'nginx:1.28']);
+    await world.latency(true);
+    await world.sim.store.resetCalls();
+    const started = performance.now();
+    world.worker('fleet', {});
+    try {
+      await until(
+        `${n} deployments finished`,
+        async () => ((await unfinishedDeployments(world)) === 0 ? true : undefined),
+        900_000,
+        500,
+      );
+    } finally {
+      await world.stopWorkers();
+    }
+    const seconds = (performance.now() - started) / 1000;
+    const outcomes = await database.db
+      .selectFrom('deployments')
+      .select(['outcome', 'reason'])
+      .where('from_release_id', 'is not', null)
+      .execute();
+    const bad = outcomes.filter((row) => row.outcome !== 'succeeded');
+    return {
+      seconds,
+      succeeded: outcomes.length - bad.length,
+      failed: bad.length,
+      throttled: world.throttles.total,
+      reasons: [...new Set(bad.map((row) => row.reason ?? ''))],
+    };
+  } finally {
+    await database.close();
+  }
+}
+
+/** The naive controller's cloud: the same SDK clients and retries, no limiter. */
+function naiveCloud(world: World): { cloud: AwsCloud; throttles: ThrottleCounter } {
+  const throttles = new ThrottleCounter();
+  return {
+    cloud: new AwsCloud(world.clients, world.logger, new RateLimiter({}), throttles),
+    throttles,
+  };
+}
+
+async function naiveFleetDeploy(server: BenchPostgres, n: number): Promise<FleetRun> {
+  const database = await benchDatabase(server, 'berth_bench_fleet_naive');
+  try {
+    const world = await aWorld(database);
+    await aLiveFleet(world, 'svc', n);
+    await world.latency(true);
+    const { cloud, throttles } = naiveCloud(world);
+    const services = await database.db.selectFrom('services').selectAll().execute();
+    const started = performance.now();
+    const results = await Promise.allSettled(
+      services.map((service) =>
+        naiveRollout(cloud, new NaiveController(database.db, cloud), service),
+      ),
+    );
+    const seconds = (performance.now() - started) / 1000;
+    const failed = results.filter((result) => result.status === 'rejected');
+    return {
+      seconds,
+      succeeded: results.length - failed.length,
+      failed: failed.length,
+      throttled: throttles.total,
+      reasons: [...new Set(failed.map((result) => String(result.reason)))].slice(0, 3),
+    };
+  } finally {
+    await database.close();
+  }
+}
+
+/**
+ * The naive controller's rollout of a new image to one service: register, a canary at 10 %
+ * on the idle target group, wait for it, 90/10, one look at its metrics, then 100 % and primary.
+ * Every call as it comes, each retried until it goes through.
+ */
+async function naiveRollout(cloud: Cloud, naive: NaiveController, service: Service): Promise<void> {
+  const rule = service.listener_rule_arn;
+  const a = service.target_group_a_arn;
+  const b = service.target_group_b_arn;
+  if (rule === null || a === null || b === null) throw new Error(`${service.name} has no rule`);
+  const [live, idle] = service.live_target_group === 'a' ? [a, b] : [b, a];
+  const taskDefinition = await retryForever(() =>
+    cloud.ensureTaskDefinition({
+      family: `naive-${service.name}`,
+      containerName: service.container_name,
+      image: 'nginx:1.28',
+      containerPort: 80,
+      cpu: 256,
+      memory: 512,
+      launchType: service.launch_type,
+      environment: {},
+      secrets: {},
+      taskRoleArn: null,
+      executionRoleArn: null,
+      contentHash: `naive-${service.name}-v2`,
+    }),
+  );
+  const canary = await retryForever(() =>
+    cloud.createTaskSet({
+      cluster: service.cluster,
+      service: service.ecs_service_name,
+      taskDefinitionArn: taskDefinition,
+      targetGroupArn: idle,
+      containerName: service.container_name,
+      containerPort: 80,
+      scalePercent: 10,
+      launchType: service.launch_type,
+      network: null,
+      clientToken: `naive-${service.name}-v2`,
+      externalId: `naive/${service.name}/v2`,
+    }),
+  );
+  const deadline = Date.now() + 600_000;
+  for (;;) {
+    const observed = await retryForever(() =>
+      cloud.describeServices(service.cluster, [service.ecs_service_name]),
+    );
+    const set = observed.get(service.ecs_service_name)?.taskSets.find((s) => s.arn === canary.arn);
+    if (set !== undefined && set.runningCount >= Math.max(1, set.computedDesiredCount)) break;
+    if (Date.now() > deadline) throw new Error(`canary of ${service.name} never ran`);
+    await sleep(500);
+  }
+  await naive.setWeights(rule, { [live]: 90, [idle]: 10 });
+  await sleep(2000);
+  await retryForever(() =>
+    cloud.targetGroupMetrics(
+      [{ key: 'canary', loadBalancerArn: rule, targetGroupArn: idle }],
+      new Date(Date.now() - 2000),
+      new Date(),
+    ),
+  );
+  await retryForever(() =>
+    cloud.setTaskSetScale(service.cluster, service.ecs_service_name, canary.arn, 100),
+  );
+  await naive.setWeights(rule, { [live]: 0, [idle]: 100 });
+  await retryForever(() =>
+    cloud.setPrimaryTaskSet(service.cluster, service.ecs_service_name, canary.arn),
+  );
+}
+
+/** `n` canaries of a release answering 30 % 5xx, at 10 % with weights verified, none judged yet. */
+async function aFleetOfCanaries(world: World, n: number): Promise<string[]> {
+  const names = await aLiveFleet(world, 'svc', n);
+  for (const name of names) await world.berth(['deploy', name, '--image', 'nginx:1.28-5xx']);
+  // Windows are never due while the metrics delay is an hour: every canary waits at 10 %.
+  world.worker('setup', { cloud: world.setupCloud, metricsDelayMs: 3_600_000 });
+  await until(
+    `${n} canaries at 10 %`,
+    async () => {
+      const row = await world.database.db
+        .selectFrom('deployments')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .where('finished_at', 'is', null)
+        .where('weights_verified_at', 'is not', null)
+        .executeTakeFirstOrThrow();
+      return row.n >= n ? true : undefined;
+    },
+    300_000,
+    500,
+  );
+  await world.stopWorkers();
+  // The setup worker gave them back due in an hour (its metrics delay): due now instead.
+  await world.database.db.updateTable('services').set({ next_reconcile_at: new Date() }).execute();
+  // Judged now, every canary has two seconds or more of 5xx behind it.
+  await sleep(2000);
+  return names;
+}
+
+/**
+ * A mass rollback: `n` canaries failing at once — by Berth (one worker: its limiter serves
+ * rollback calls first) and by the naive controller (judge each, then weights back, every call
+ * as it comes), each on its own simulated AWS at the same time. Time from the workers starting
+ * until every canary's weights are back, against the ModifyRule bucket's floor.
+ */
+export async function massRollbackBench(server: BenchPostgres, n: number): Promise<PartResult> {
+  const [berth, naive] = await Promise.all([
+    berthMassRollback(server, n),
+    naiveMassRollback(server, n),
+  ]);
+  const floor = bucketSeconds(n, 'elbv2:ModifyRule');
+  process.stderr.write(
+    `mass rollback: Berth ${JSON.stringify(berth)}; naive ${JSON.stringify(naive)}; floor ${floor.toFixed(1)} s\n`,
+  );
+  return {
+    figures: [
+      {
+        part: 'mass-rollback',
+        name: `${n} canaries failing at once: until every canary's weights are back`,
+        value: berth.seconds,
+        unit: 's',
+        floor,
+        baseline: naive.seconds,
+        target: '≤ 1.2 × floor',
+        met: berth.seconds <= 1.2 * floor,
+      },
+      {
+        part: 'mass-rollback',
+        name: `${n} canaries failing at once: throttling errors seen`,
+        value: berth.throttled,
+        unit: '',
+        floor: 0,
+        baseline: naive.throttled,
+        target: null,
+        met: null,
+      },
+    ],
+    detail: { n, floorSeconds: floor, berth, naive },
+  };
+}
+
+async function berthMassRollback(
+  server: BenchPostgres,
+  n: number,
+): Promise<{ seconds: number; throttled: number; firstVerdictSeconds: number }> {
+  const database = await benchDatabase(server, 'berth_bench_mass');
+  try {
+    const world = await aWorld(database);
+    await aFleetOfCanaries(world, n);
+    await world.latency(true);
+    const ids = (
+      await database.db
+        .selectFrom('deployments')
+        .select('id')
+        .where('finished_at', 'is', null)
+        .execute()
+    ).map((row) => row.id);
+    const started = Date.now();
+    world.worker('mass', {});
+    let backAt: number[] = [];
+    try {
+      backAt = await until(
+        `${n} canaries' weights back`,
+        async () => {
+          const times = await Promise.all(ids.map((id) => weightsBackAt(world, id)));
+          return times.every((t) => t !== undefined) ? times : undefined;
+        },
+        900_000,
+        1000,
+      );
+    } finally {
+      await world.stopWorkers();
+    }
+    const firstVerdict = await database.db
+      .selectFrom('events')
+      .select((eb) => eb.fn.min('at').as('at'))
+      .where('kind', '=', 'deployment.rolling_back')
+      .executeTakeFirstOrThrow();
+    return {
+      seconds: (Math.max(...backAt) - started) / 1000,
+      throttled: world.throttles.total,
+      firstVerdictSeconds: (new Date(firstVerdict.at).getTime() - started) / 1000,
+    };
+  } finally {
+    await database.close();
+  }
+}
+
+/** When the rollback of `deploymentId` had its weights back and read back (epoch ms). */
+async function weightsBackAt(world: World, deploymentId: number): Promise<number | undefined> {
+  const took = await rollbackMs(world.database.db, deploymentId);
+  if (took === undefined) return undefined;
+  const verdict = await world.database.db
+    .selectFrom('events')
+    .select('at')
+    .where('deployment_id', '=', deploymentId)
+    .where('kind', '=', 'deployment.rolling_back')
+    .executeTakeFirstOrThrow();
+  return new Date(verdict.at).getTime() + took;
+}
+
+async function naiveMassRollback(
+  server: BenchPostgres,
+  n: number,
+): Promise<{ seconds: number; throttled: number }> {
+  const database = await benchDatabase(server, 'berth_bench_mass_naive');
+  try {
+    const world = await aWorld(database);
+    await aFleetOfCanaries(world, n);
+    await world.latency(true);
+    const { cloud, throttles } = naiveCloud(world);
+    const naive = new NaiveController(database.db, cloud);
+    const services = await database.db.selectFrom('services').selectAll().execute();
+    const started = performance.now();
+    await Promise.all(
+      services.map(async (service) => {
+        const rule = service.listener_rule_arn;
+        const a = service.target_group_a_arn;
+        const b = service.target_group_b_arn;
+        if (rule === null || a === null || b === null)
+          throw new Error(`${service.name} has no rule`);
+        const [live, idle] = service.live_target_group === 'a' ? [a, b] : [b, a];
+        // It judges the canary from one window of its metrics, then puts the weights back.
+        await retryForever(() =>
+          cloud.targetGroupMetrics(
+            [{ key: 'canary', loadBalancerArn: rule, targetGroupArn: idle }],
+            new Date(Date.now() - 2000),
+            new Date(),
+          ),
+        );
+        const stable: RuleWeights = { [live]: 100, [idle]: 0 };
+        await naive.setWeights(rule, stable);
+      }),
+    );
+    return { seconds: (performance.now() - started) / 1000, throttled: throttles.total };
+  } finally {
+    await database.close();
+  }
+}

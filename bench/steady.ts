@@ -1,0 +1,331 @@
+import v8 from 'node:v8';
+import vm from 'node:vm';
+import { AwsCloud } from '../src/cloud/aws-cloud.ts';
+import { RateLimiter } from '../src/cloud/rate-limit.ts';
+import { bootstrapSimulatedService } from '../src/cloud/sim/index.ts';
+import { bucketSeconds } from './fleet.ts';
+import { eachLimited, NaiveController } from './naive.ts';
+import { benchDatabase, type BenchPostgres } from './support/database.ts';
+import type { Figure, PartResult } from './support/report.ts';
+import { aWorld, until, type World } from './support/world.ts';
+
+v8.setFlagsFromString('--expose-gc');
+const collectGarbage = vm.runInNewContext('gc') as () => void;
+
+/** Long enough for the DescribeServices (100 at 20/s) and DescribeRules (40 at 10/s) buckets to fill. */
+const BUCKETS_REFILLED_MS = 6000;
+
+/** What one resync cycle of `services` cost. */
+interface Cycle {
+  services: number;
+  wallMs: number;
+  calls: Record<string, number>;
+  queries: number;
+  rows: number;
+  /**
+   * Heap held by the controller at rest after the cycle (collected), above the collected heap
+   * before it started, in MB.
+   */
+  heapMb: number;
+  /** The highest heap seen during the cycle (garbage included, the simulated AWS's too), in MB. */
+  peakHeapMb: number;
+}
+
+/**
+ * Steady state: `sizes` idle services of one cluster, every one due at once, resynced by one
+ * in-process worker (Berth) and by the naive controller, on the simulated AWS with latency and
+ * AWS's buckets. Counts AWS calls by operation, Berth's statements and rows, and heap.
+ */
+export async function steadyBench(
+  server: BenchPostgres,
+  sizes: readonly number[],
+  naiveSizes: readonly number[],
+): Promise<PartResult> {
+  const largest = Math.max(...sizes, ...naiveSizes);
+  const database = await benchDatabase(server, 'berth_bench_steady');
+  try {
+    const world = await aWorld(database);
+    const ids = await seedIdleFleet(world, largest);
+    await world.latency(true);
+    const berth: Cycle[] = [];
+    const naive: Cycle[] = [];
+    for (const size of sizes) {
+      const cycle = await measureCycle(world, ids.slice(0, size), (atRest) =>
+        berthCycle(world, ids.slice(0, size), atRest),
+      );
+      berth.push(cycle);
+      process.stderr.write(`steady: Berth, ${size} services: ${describeCycle(cycle)}\n`);
+    }
+    const naiveCloud = new AwsCloud(world.clients, world.logger, new RateLimiter({}));
+    for (const size of naiveSizes) {
+      const controller = new NaiveController(database.db, naiveCloud);
+      const subset = ids.slice(0, size);
+      const cycle = await measureCycle(world, subset, async (atRest) => {
+        await controller.resyncAll(subset);
+        atRest();
+      });
+      naive.push(cycle);
+      process.stderr.write(`steady: naive, ${size} services: ${describeCycle(cycle)}\n`);
+    }
+    return { figures: figuresOf(berth, naive), detail: { berth, naive } };
+  } finally {
+    await database.close();
+  }
+}
+
+function describeCycle(cycle: Cycle): string {
+  return `${Math.round(cycle.wallMs)} ms, ${JSON.stringify(cycle.calls)}, ${cycle.queries} queries, ${cycle.rows} rows, heap +${cycle.heapMb.toFixed(1)} MB`;
+}
+
+/** The floor of one resync: one DescribeServices and one DescribeRules per ten services. */
+function callFloor(services: number): number {
+  return 2 * Math.ceil(services / 10);
+}
+
+function awsCalls(cycle: Cycle): number {
+  return Object.values(cycle.calls).reduce((sum, n) => sum + n, 0);
+}
+
+function figuresOf(berth: readonly Cycle[], naive: readonly Cycle[]): Figure[] {
+  const figures: Figure[] = [];
+  for (const cycle of berth) {
+    const n = cycle.services;
+    const baseline = naive.find((other) => other.services === n);
+    const floor = callFloor(n);
+    const calls = awsCalls(cycle);
+    const label = `${n.toLocaleString('en-US')} idle services`;
+    figures.push(
+      {
+        part: 'steady',
+        name: `resync cycle wall time, ${label}`,
+        value: cycle.wallMs / 1000,
+        unit: 's',
+        // The cycle drains two buckets, DescribeServices' and DescribeRules'.
+        floor: Math.max(
+          bucketSeconds(Math.ceil(n / 10), 'ecs:DescribeServices'),
+          bucketSeconds(Math.ceil(n / 10), 'elbv2:DescribeRules'),
+        ),
+        baseline: baseline === undefined ? null : baseline.wallMs / 1000,
+        target: null,
+        met: null,
+      },
+      {
+        part: 'steady',
+        name: `AWS calls per cycle, ${label}`,
+        value: calls,
+        unit: 'calls',
+        floor,
+        baseline: baseline === undefined ? null : awsCalls(baseline),
+        target: '≤ 1.05 × floor',
+        met: calls <= 1.05 * floor,
+      },
+      {
+        part: 'steady',
+        name: `database statements per cycle, ${label}`,
+        value: cycle.queries,
+        unit: 'statements',
+        floor: null,
+        baseline: baseline?.queries ?? null,
+        target: null,
+        met: null,
+      },
+      {
+        part: 'steady',
+        name: `database rows per cycle, ${label}`,
+        value: cycle.rows,
+        unit: 'rows',
+        floor: null,
+        baseline: baseline?.rows ?? null,
+        target: null,
+        met: null,
+      },
+      {
+        part: 'steady',
+        name: `heap per 1,000 services, ${label}`,
+        value: (cycle.heapMb * 1000) / n,
+        unit: 'MB',
+        floor: null,
+        baseline: baseline === undefined ? null : (baseline.heapMb * 1000) / n,
+        target: '≤ 10 MB',
+        met: (cycle.heapMb * 1000) / n <= 10,
+      },
+    );
+  }
+  return figures;
+}
+
+/**
+ * `count` idle services in the simulated AWS (one cluster, one listener rule and target-group
+ * pair shared by all, the weights as desired) and in Berth's tables with a live release and
+ * already observed, so that the cycle measured is a steady one. Returns their ids in order.
+ */
+async function seedIdleFleet(world: World, count: number): Promise<number[]> {
+  await world.latency(false);
+  const infra = await bootstrapSimulatedService(world.setupClients, {
+    name: 'fleet',
+    cluster: 'fleet',
+    port: 80,
+  });
+  const names = Array.from({ length: count }, (_, i) => `idle-${i}`);
+  await eachLimited(names, 4, async (name) => {
+    await world.setupCloud.createService({
+      cluster: 'fleet',
+      name,
+      desiredCount: 2,
+      clientToken: `seed-${name}`,
+    });
+  });
+  const { db } = world.database;
+  const [a, b] = infra.targetGroupArns;
+  const ids: number[] = [];
+  for (let from = 0; from < count; from += 1000) {
+    const rows = await db
+      .insertInto('services')
+      .values(
+        names.slice(from, from + 1000).map((name) => ({
+          name,
+          cluster: 'fleet',
+          ecs_service_name: name,
+          desired_count: 2,
+          applied_desired_count: 2,
+          container_name: 'app',
+          launch_type: 'FARGATE' as const,
+          listener_rule_arn: infra.listenerRuleArn,
+          target_group_a_arn: a,
+          target_group_b_arn: b,
+          steps: [10, 100],
+          bake_seconds: 60,
+          analysis_interval_seconds: 60,
+          max_5xx_rate: 0.01,
+          max_p99_ms: 800,
+          min_requests: 100,
+          failure_limit: 2,
+          current_release_id: null,
+          lease_owner: null,
+          lease_until: null,
+          observed_running_count: 0,
+          observed_at: new Date(),
+          primary_task_set_arn: null,
+          warm_task_set_arn: null,
+          warm_release_id: null,
+          warm_until: null,
+          max_5xx_rate_increase: null,
+          infrastructure_problem: null,
+          next_reconcile_at: new Date('2999-01-01T00:00:00Z'),
+        })),
+      )
+      .returning('id')
+      .execute();
+    ids.push(...rows.map((row) => row.id));
+    const releases = await db
+      .insertInto('releases')
+      .values(
+        rows.map((row) => ({
+          service_id: row.id,
+          version: 1,
+          image: 'nginx:1.27',
+          environment: '{}',
+          secrets: '{}',
+          cpu: 256,
+          memory: 512,
+          container_port: 80,
+          content_hash: 'a'.repeat(64),
+          created_by: 'bench',
+        })),
+      )
+      .returning(['id', 'service_id'])
+      .execute();
+    for (const release of releases) {
+      await db
+        .updateTable('services')
+        .set({ current_release_id: release.id })
+        .where('id', '=', release.service_id)
+        .execute();
+    }
+  }
+  return ids;
+}
+
+/** Lets one Berth worker resync `ids`, which are due; `atRest` is called before it stops. */
+async function berthCycle(world: World, ids: readonly number[], atRest: () => void): Promise<void> {
+  world.worker('steady', {});
+  try {
+    await until(
+      `a resync of ${ids.length} services`,
+      async () => ((await dueOrLeased(world, ids)) === 0 ? true : undefined),
+      300_000,
+      50,
+    );
+    atRest();
+  } finally {
+    await world.stopWorkers();
+  }
+}
+
+async function dueOrLeased(world: World, ids: readonly number[]): Promise<number> {
+  // Through the simulated AWS's pool: the benchmark's own polling is not counted as Berth's.
+  const row = await world.database.simDb
+    .selectFrom('services')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('id', 'in', ids)
+    .where((eb) =>
+      eb.or([eb('next_reconcile_at', '<=', new Date()), eb('lease_owner', 'is not', null)]),
+    )
+    .executeTakeFirstOrThrow();
+  return row.n;
+}
+
+/**
+ * Runs one cycle of `ids` with the counters reset: AWS calls from the simulated AWS's own
+ * count, statements and rows from Berth's pool, heap
+ * sampled every 20 ms.
+ */
+async function measureCycle(
+  world: World,
+  ids: readonly number[],
+  cycle: (atRest: () => void) => Promise<void>,
+): Promise<Cycle> {
+  const { db, counter } = world.database;
+  await db
+    .updateTable('services')
+    .set({ next_reconcile_at: new Date(Date.now() - 1000) })
+    .where('id', 'in', ids)
+    .execute();
+  // Every cycle starts with AWS's buckets full, as after a quiet minute.
+  await new Promise((resolve) => setTimeout(resolve, BUCKETS_REFILLED_MS));
+  await world.sim.store.resetCalls();
+  collectGarbage();
+  const heapBefore = process.memoryUsage().heapUsed;
+  let heapPeak = heapBefore;
+  const sampler = setInterval(() => {
+    heapPeak = Math.max(heapPeak, process.memoryUsage().heapUsed);
+  }, 20);
+  counter.reset();
+  const started = performance.now();
+  let wallMs = 0;
+  let heapAtRest = heapBefore;
+  try {
+    await cycle(() => {
+      wallMs = performance.now() - started;
+      collectGarbage();
+      heapAtRest = process.memoryUsage().heapUsed;
+    });
+  } finally {
+    clearInterval(sampler);
+  }
+  const calls = await world.sim.callCounts();
+  await db
+    .updateTable('services')
+    .set({ next_reconcile_at: new Date('2999-01-01T00:00:00Z') })
+    .where('id', 'in', ids)
+    .execute();
+  return {
+    services: ids.length,
+    wallMs,
+    calls,
+    queries: counter.queries,
+    rows: counter.rows,
+    heapMb: Math.max(0, heapAtRest - heapBefore) / 2 ** 20,
+    peakHeapMb: (heapPeak - heapBefore) / 2 ** 20,
+  };
+}

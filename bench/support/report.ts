@@ -1,0 +1,149 @@
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import { fileURLToPath } from 'node:url';
+
+export const RESULTS_DIR = fileURLToPath(new URL('../results/', import.meta.url));
+
+/** One measured figure, with what it is measured against. */
+export interface Figure {
+  /** The benchmark it belongs to (`steady`, `reaction`, …). */
+  part: string;
+  name: string;
+  value: number;
+  unit: string;
+  /** What no controller could beat on this cloud (AWS's buckets, the calls it must make). */
+  floor: number | null;
+  /** The same workload done naively in the same run. */
+  baseline: number | null;
+  /** The target as stated in issue 11, e.g. `≤ 1.05 × floor`. */
+  target: string | null;
+  /** Whether the target is met; null where the figure has no target. */
+  met: boolean | null;
+}
+
+/** What one benchmark part returns: its figures and whatever detail its JSON should keep. */
+export interface PartResult {
+  figures: Figure[];
+  detail: Record<string, unknown>;
+}
+
+/** p-th percentile (0–100) of `values`, nearest rank; NaN when empty. */
+export function percentile(values: readonly number[], p: number): number {
+  if (values.length === 0) return Number.NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const rank = Math.max(1, Math.ceil((p / 100) * sorted.length));
+  return sorted[rank - 1] as number;
+}
+
+function formatNumber(value: number | null, unit = ''): string {
+  if (value === null || Number.isNaN(value)) return '—';
+  const digits = Math.abs(value) >= 100 ? 0 : Math.abs(value) >= 10 ? 1 : 2;
+  return `${value.toLocaleString('en-US', { maximumFractionDigits: digits })}${unit === '' ? '' : ` ${unit}`}`;
+}
+
+/** The table printed at the end of a run: each figure with its floor, baseline and target. */
+export function table(figures: readonly Figure[]): string {
+  const rows = figures.map((f) => [
+    f.part,
+    f.name,
+    formatNumber(f.value, f.unit),
+    formatNumber(f.floor, f.unit),
+    formatNumber(f.baseline, f.unit),
+    f.target ?? '',
+    f.met === null ? '' : f.met ? 'met' : 'MISSED',
+  ]);
+  const header = ['part', 'figure', 'Berth', 'floor', 'naive baseline', 'target', ''];
+  const widths = header.map((h, i) =>
+    Math.max(h.length, ...rows.map((row) => row[i]?.length ?? 0)),
+  );
+  const line = (cells: readonly string[]) =>
+    cells
+      .map((cell, i) => cell.padEnd(widths[i] ?? 0))
+      .join('  ')
+      .trimEnd();
+  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
+}
+
+/** The machine the figures were measured on, written beside them. */
+export function machine(): Record<string, unknown> {
+  return {
+    cores: os.cpus().length,
+    cpu: os.cpus()[0]?.model ?? 'unknown',
+    node: process.version,
+    platform: `${os.platform()} ${os.release()}`,
+    memoryGb: Math.round(os.totalmem() / 2 ** 30),
+  };
+}
+
+/**
+ * Writes `bench/results/scale.json` (the parts run now replace their earlier results, the
+ * others are kept) and `bench/results/scale.svg`, a bar chart of each figure against its floor
+ * and baseline.
+ */
+export async function writeResults(parts: Record<string, PartResult>): Promise<Figure[]> {
+  await mkdir(RESULTS_DIR, { recursive: true });
+  const file = `${RESULTS_DIR}scale.json`;
+  let previous: { parts?: Record<string, PartResult & { measuredAt?: string }> } = {};
+  try {
+    previous = JSON.parse(await readFile(file, 'utf8')) as typeof previous;
+  } catch {
+    // first run
+  }
+  const now = new Date().toISOString();
+  const merged = { ...(previous.parts ?? {}) };
+  for (const [name, result] of Object.entries(parts)) merged[name] = { ...result, measuredAt: now };
+  const figures = Object.values(merged).flatMap((part) => part.figures);
+  await writeFile(file, `${JSON.stringify({ machine: machine(), parts: merged }, null, 2)}\n`);
+  await writeFile(`${RESULTS_DIR}scale.svg`, chart(figures));
+  return figures;
+}
+
+function escapeXml(text: string): string {
+  return text.replace(
+    /[<>&"]/g,
+    (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;' })[c] ?? c,
+  );
+}
+
+/**
+ * A hand-written SVG: one row per figure that has a floor or a baseline, three bars scaled to
+ * the largest of the row (Berth, floor, naive), the values written beside them.
+ */
+export function chart(figures: readonly Figure[]): string {
+  const rows = figures.filter((f) => f.floor !== null || f.baseline !== null);
+  const rowHeight = 54;
+  const labelWidth = 380;
+  const barWidth = 420;
+  const width = labelWidth + barWidth + 160;
+  const height = 60 + rows.length * rowHeight;
+  const colours = { berth: '#2b6cb0', floor: '#718096', naive: '#c05621' };
+  const parts: string[] = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="12">`,
+    `<rect width="100%" height="100%" fill="white"/>`,
+    `<text x="10" y="20" font-size="15" font-weight="bold">npm run bench: Berth against the floor and a naive controller</text>`,
+    `<rect x="10" y="32" width="10" height="10" fill="${colours.berth}"/><text x="24" y="41">Berth</text>`,
+    `<rect x="80" y="32" width="10" height="10" fill="${colours.floor}"/><text x="94" y="41">floor</text>`,
+    `<rect x="150" y="32" width="10" height="10" fill="${colours.naive}"/><text x="164" y="41">naive baseline</text>`,
+  ];
+  rows.forEach((f, i) => {
+    const top = 56 + i * rowHeight;
+    const largest = Math.max(f.value, f.floor ?? 0, f.baseline ?? 0) || 1;
+    parts.push(`<text x="10" y="${top + 20}">${escapeXml(`${f.part}: ${f.name}`)}</text>`);
+    const bars: [string, number | null, string][] = [
+      ['berth', f.value, colours.berth],
+      ['floor', f.floor, colours.floor],
+      ['naive', f.baseline, colours.naive],
+    ];
+    bars.forEach(([, value, colour], j) => {
+      if (value === null || Number.isNaN(value)) return;
+      const y = top + j * 15;
+      const w = Math.max(1, (value / largest) * barWidth);
+      parts.push(
+        `<rect x="${labelWidth}" y="${y}" width="${w.toFixed(1)}" height="12" fill="${colour}"/>`,
+        `<text x="${(labelWidth + w + 6).toFixed(1)}" y="${y + 10}">${escapeXml(formatNumber(value, f.unit))}</text>`,
+      );
+    });
+  });
+  parts.push('</svg>');
+  return `${parts.join('\n')}\n`;
+}

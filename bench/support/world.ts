@@ -1,0 +1,221 @@
+import { AwsCloud, type AwsCallObserver } from '../../src/cloud/aws-cloud.ts';
+import { RateLimiter } from '../../src/cloud/rate-limit.ts';
+import {
+  bootstrapSimulatedService,
+  createSimulatedAws,
+  simulatedClients,
+  type SimulatedAws,
+  type SimulatedClients,
+} from '../../src/cloud/sim/index.ts';
+import { runCli } from '../../src/cli/program.ts';
+import { createLogger, type Logger } from '../../src/logging.ts';
+import type { InfrastructureProvider } from '../../src/reconciler/context.ts';
+import { Worker } from '../../src/reconciler/worker-loop.ts';
+import type { BenchDatabase } from './database.ts';
+
+/** AWS-like latency of every simulated call: uniform between these, in milliseconds. */
+export const LATENCY_MS = { least: 30, most: 50 } as const;
+
+/** Throttling errors AWS answered, by operation (each attempt counted, retried or not). */
+export class ThrottleCounter implements AwsCallObserver {
+  readonly byOperation = new Map<string, number>();
+
+  called(): void {
+    // Only the throttled attempts matter here.
+  }
+
+  throttled(operation: string): void {
+    this.byOperation.set(operation, (this.byOperation.get(operation) ?? 0) + 1);
+  }
+
+  get total(): number {
+    return [...this.byOperation.values()].reduce((sum, n) => sum + n, 0);
+  }
+}
+
+/** The simulated AWS of one benchmark database, and Berth's cloud over it. */
+export interface World {
+  database: BenchDatabase;
+  logger: Logger;
+  /** Throttled as AWS throttles: the cloud measured. */
+  sim: SimulatedAws;
+  clients: SimulatedClients;
+  /** Berth's cloud: the product's limiter (rollbacks first) and retries. */
+  cloud: AwsCloud;
+  throttles: ThrottleCounter;
+  /** Never throttled, for building a fleet quickly before anything is measured. */
+  setupCloud: AwsCloud;
+  setupClients: SimulatedClients;
+  infrastructure: InfrastructureProvider;
+  /** Extra latency on every simulated call from now on (shared by every process on the database). */
+  latency(on: boolean): Promise<void>;
+  /** `berth ARGS` in this process against the benchmark's database; throws unless it exits 0. */
+  berth(args: readonly string[]): Promise<string>;
+  /** An in-process worker loop; stopped by `stopWorkers`. */
+  worker(name: string, options: { cloud?: AwsCloud; metricsDelayMs?: number }): Worker;
+  stopWorkers(): Promise<void>;
+}
+
+/** The simulated AWS on `database`, sending each service `rps` requests a second. */
+export async function aWorld(database: BenchDatabase, rps = 1000): Promise<World> {
+  const logger = createLogger({ level: process.env['BERTH_LOG_LEVEL'] ?? 'silent' });
+  const sim = createSimulatedAws(database.simDb, { seed: 11 });
+  await sim.store.putSetting('rps', rps);
+  const clients = simulatedClients(sim);
+  const throttles = new ThrottleCounter();
+  const cloud = new AwsCloud(clients, logger, new RateLimiter(), throttles);
+  const setupSim = createSimulatedAws(database.simDb, { seed: 11, throttling: false });
+  const setupClients = simulatedClients(setupSim);
+  const setupCloud = new AwsCloud(setupClients, logger, new RateLimiter({}));
+  const infrastructure: InfrastructureProvider = {
+    provide: (service) =>
+      bootstrapSimulatedService(setupClients, {
+        name: service.name,
+        cluster: service.cluster,
+        port: service.containerPort,
+      }),
+  };
+  const workers: Worker[] = [];
+  return {
+    database,
+    logger,
+    sim,
+    clients,
+    cloud,
+    throttles,
+    setupCloud,
+    setupClients,
+    infrastructure,
+    latency: async (on) => {
+      await sim.injectFaults(
+        on ? { latencyMs: LATENCY_MS.least, latencyMaxMs: LATENCY_MS.most } : { latencyMs: 0 },
+      );
+      if (!on) await sim.injectFaults({ latencyMaxMs: 0 });
+    },
+    berth: async (args) => {
+      let out = '';
+      let err = '';
+      const code = await runCli(args, {
+        stdout: (text) => (out += text),
+        stderr: (text) => (err += text),
+        env: {
+          DATABASE_URL: database.url,
+          BERTH_ACTOR: 'bench@berth',
+          BERTH_LOG_LEVEL: 'silent',
+          BERTH_CLOUD: 'sim',
+        },
+        signal: new AbortController().signal,
+      });
+      if (code !== 0) throw new Error(`berth ${args.join(' ')} exited ${code}: ${err}`);
+      return out;
+    },
+    worker: (name, options) => {
+      const worker = new Worker({
+        db: database.db,
+        databaseUrl: database.url,
+        cloud: options.cloud ?? cloud,
+        logger,
+        name,
+        infrastructure,
+        pollMs: 100,
+        leaseMs: 30_000,
+        errorBackoffMs: 500,
+        concurrency: 32,
+        settings: {
+          resyncMs: 3_600_000,
+          waitMs: 200,
+          metricsDelayMs: options.metricsDelayMs ?? 0,
+        },
+      });
+      worker.start();
+      workers.push(worker);
+      return worker;
+    },
+    stopWorkers: async () => {
+      await Promise.all(workers.splice(0).map((worker) => worker.stop()));
+    },
+  };
+}
+
+/** Flags that take a canary through in seconds on the simulated AWS (1,000 requests/s a service). */
+export const FAST_POLICY = [
+  '--interval',
+  '1s',
+  '--bake',
+  '1s',
+  '--min-requests',
+  '10',
+  '--failure-limit',
+  '1',
+  '--progress-deadline',
+  '60s',
+  '--desired',
+  '2',
+  '--rollback-window',
+  '1h',
+] as const;
+
+/** Polls `check` every `pollMs` until it returns a value, or throws after `timeoutMs`. */
+export async function until<T>(
+  what: string,
+  check: () => Promise<T | undefined>,
+  timeoutMs: number,
+  pollMs = 200,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, pollMs));
+  }
+}
+
+/**
+ * `count` services named `prefix-0…`, created with `berth service create` and brought live by
+ * in-process workers on the unthrottled cloud without latency: the setting, not the measure.
+ */
+export async function aLiveFleet(
+  world: World,
+  prefix: string,
+  count: number,
+  extra: readonly string[] = [],
+): Promise<string[]> {
+  await world.latency(false);
+  const names = Array.from({ length: count }, (_, i) => `${prefix}-${i}`);
+  for (const name of names) {
+    await world.berth([
+      'service',
+      'create',
+      name,
+      '--cluster',
+      'bench',
+      '--image',
+      'nginx:1.27',
+      '--port',
+      '80',
+      ...FAST_POLICY,
+      ...extra,
+    ]);
+  }
+  world.worker('setup', { cloud: world.setupCloud });
+  await until(
+    `${count} services live`,
+    async () => ((await unfinishedDeployments(world)) === 0 ? true : undefined),
+    180_000,
+    500,
+  );
+  await world.stopWorkers();
+  return names;
+}
+
+/** Deployments not yet finished, in the whole database. */
+export async function unfinishedDeployments(world: World): Promise<number> {
+  const row = await world.database.db
+    .selectFrom('deployments')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('finished_at', 'is', null)
+    .executeTakeFirstOrThrow();
+  return row.n;
+}
