@@ -17,7 +17,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { runCli } from '../src/cli/program.ts';
-import { createSimulatedAws, parseFaultRates, type JournalEntry } from '../src/cloud/sim/index.ts';
+import {
+  bootstrapSimulatedService,
+  createSimulatedAws,
+  parseFaultRates,
+  simulatedClients,
+  type JournalEntry,
+} from '../src/cloud/sim/index.ts';
 import { KIND, type RuleDoc } from '../src/cloud/sim/model.ts';
 import type { SimulatedAws } from '../src/cloud/sim/simulated-aws.ts';
 import { createLogger } from '../src/logging.ts';
@@ -174,45 +180,50 @@ export async function runChaos(
       return { code, stdout, stderr };
     };
 
-    // The services, and their first releases live, before the count of rollouts starts.
     const names = Array.from(
       { length: options.services },
       (_, i) => `svc-${String(i + 1).padStart(3, '0')}`,
     );
-    // The fleet goes live on a calm cloud, eight services at a time: its infrastructure stands in
-    // for Terraform's (a whole fleet bootstrapping at once only meets ELB's throttling), and is
-    // not what is under test. Then the faults and the kills begin.
-    const setupUntil = Date.now() + options.timeoutSeconds * 1000;
-    for (let from = 0; from < names.length; from += 8) {
-      const batch = names.slice(from, from + 8);
-      for (const [offset, name] of batch.entries()) {
-        // Every other service runs a verification task before each canary: RunTask under chaos.
-        const verify =
-          (from + offset) % 2 === 0 ? ['--verify-command', 'run the integration tests'] : [];
-        const made = await retried(() =>
-          cli([
-            'service',
-            'create',
-            name,
-            '--cluster',
-            'chaos',
-            '--image',
-            'nginx:1.0',
-            '--port',
-            '80',
-            ...POLICY,
-            ...verify,
-          ]),
-        );
-        if (made.code !== 0) throw new Error(`service create ${name}: ${made.stderr.trim()}`);
-      }
-      for (;;) {
-        const state = await readState(db);
-        if (batch.every((name) => state.live.has(name) && !state.busy.has(name))) break;
-        if (Date.now() > setupUntil)
-          throw new Error('the fleet did not go live before the chaos began');
-        await sleep(500);
-      }
+    // The fleet's infrastructure (cluster, load balancer, rules, target groups) is provided
+    // first, as Terraform would, on a calm cloud without throttling: it is not what is under
+    // test. Then the services go live, and then the faults and the kills begin.
+    const infrastructure = simulatedClients(
+      createSimulatedAws(db, { seed: options.seed, throttling: false }),
+    );
+    for (const [index, name] of names.entries()) {
+      const provided = await bootstrapSimulatedService(infrastructure, {
+        name,
+        cluster: 'chaos',
+        port: 80,
+      });
+      // Every other service runs a verification task before each canary: RunTask under chaos.
+      const verify = index % 2 === 0 ? ['--verify-command', 'run the integration tests'] : [];
+      const made = await retried(() =>
+        cli([
+          'service',
+          'create',
+          name,
+          '--cluster',
+          'chaos',
+          '--image',
+          'nginx:1.0',
+          '--port',
+          '80',
+          '--listener-rule',
+          provided.listenerRuleArn,
+          '--target-groups',
+          provided.targetGroupArns.join(','),
+          ...POLICY,
+          ...verify,
+        ]),
+      );
+      if (made.code !== 0) throw new Error(`service create ${name}: ${made.stderr.trim()}`);
+    }
+    for (const until = Date.now() + options.timeoutSeconds * 1000; ;) {
+      const state = await readState(db);
+      if (names.every((name) => state.live.has(name) && !state.busy.has(name))) break;
+      if (Date.now() > until) throw new Error('the fleet did not go live before the chaos began');
+      await sleep(500);
     }
     const setupSeconds = Math.round((Date.now() - started) / 1000);
     say(`${names.length} services live in ${setupSeconds}s; faults ${options.faults} from now on`);
