@@ -234,7 +234,14 @@ describe('the pipeline: push → verification → canary → chat', () => {
     );
     assert.match(
       told[1]?.text ?? '',
-      /^:x: checkout v2: verification failed: .*exited with code 1/,
+      /^:x: checkout v2: verification failed: the verify task exited with code 1 after \d+\.\ds$/,
+    );
+    assert.ok(told[1]?.fields.includes('*exit code*\n1'), JSON.stringify(told[1]?.fields));
+    assert.ok(
+      told[1]?.fields.includes(
+        '*stopped*\nEssentialContainerExited: Essential container in task exited',
+      ),
+      JSON.stringify(told[1]?.fields),
     );
     assert.match(told[2]?.text ?? '', /^:x: checkout v2 failed: .*exited with code 1/);
     assert.ok(
