@@ -21,12 +21,28 @@ const WATCHABLE_POLICY: ServiceFlags = {
   progressDeadline: '1m',
 };
 
+/**
+ * The pipeline of issue 10 on `api`: a push to its ECR repository under `main-*` is deployed by
+ * the workers, its integration tests first. The simulated AWS decides a task's exit code by the
+ * words of its command (`fail` exits 1), so these tests pass after a few seconds.
+ */
+const FOLLOWED_PUSHES: ServiceFlags = {
+  follow: 'api:main-*',
+  verifyCommand: 'npm run integration-tests',
+  verifyTimeout: '2m',
+};
+
 /** The services `berth up` opens on, the first time, on the simulated AWS. */
-export const DEMO_FLEET = [
+export const DEMO_FLEET: readonly {
+  name: string;
+  image: string;
+  port: string;
+  flags?: ServiceFlags;
+}[] = [
   { name: 'web', image: 'nginx:1.27', port: '80' },
-  { name: 'api', image: 'traefik/whoami:v1.10', port: '80' },
+  { name: 'api', image: 'traefik/whoami:v1.10', port: '80', flags: FOLLOWED_PUSHES },
   { name: 'checkout', image: 'httpd:2.4', port: '80' },
-] as const;
+];
 
 /** Who the audit log says made the demo fleet. */
 export const DEMO_ACTOR = 'berth up (demo fleet)';
@@ -41,6 +57,10 @@ export const DEMO_COMMANDS = [
     'npx berth deploy checkout --image httpd:2.4-5xx --wait',
     '30 % 5xx at 10 %: rolled back, exit 1',
   ],
+  [
+    'npx berth sim push api:main-2',
+    'a push to ECR: integration tests, then 10 % → 100 %, no deploy typed',
+  ],
   ['npx berth watch web', 'the live view of a rollout, in a third terminal'],
 ] as const;
 
@@ -54,9 +74,9 @@ export const DEMO_COMMANDS = [
  */
 export async function seedDemoFleet(db: Db): Promise<boolean> {
   return seedIfNeverUsed(db, async (trx) => {
-    for (const { name, image, port } of DEMO_FLEET) {
+    for (const { name, image, port, flags } of DEMO_FLEET) {
       const spec = newServiceFrom(
-        parseServiceFlags({ ...WATCHABLE_POLICY, image, port }, 'create'),
+        parseServiceFlags({ ...WATCHABLE_POLICY, ...flags, image, port }, 'create'),
         name,
       );
       await createServiceIn(trx, {
