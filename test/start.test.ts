@@ -225,6 +225,11 @@ describe('the demo fleet', () => {
       'main-*',
     ]);
     assert.equal((await finished(fleet, 'api', 90_000)).outcome, 'succeeded');
+    const opened = await fleet.json<{ kind: string }[]>(['events', 'api', '--limit', '1000']);
+    assert.ok(
+      opened.every((event) => event.kind !== 'follow.failed'),
+      'its ECR repository is there from the start: nothing to fix before the first push',
+    );
 
     const digest = await push(fleet, 'api:main-2');
     const deployed = await nthEcrDeploymentFinished(fleet, 1, 'api', 120_000);

@@ -1,7 +1,9 @@
 import type { Db } from '../store/database.ts';
 import { createServiceIn } from '../store/desired-state.ts';
 import { appendEvent } from '../store/events.ts';
-import { seedIfNeverUsed } from '../store/first-use.ts';
+import { ensureSimulatedRepository } from '../cloud/sim/push.ts';
+import { createLogger } from '../logging.ts';
+import { isNeverUsed, seedIfNeverUsed } from '../store/first-use.ts';
 import { listServices } from '../store/services.ts';
 import { newServiceFrom, parseServiceFlags, type ServiceFlags } from './service-flags.ts';
 
@@ -26,8 +28,9 @@ const WATCHABLE_POLICY: ServiceFlags = {
  * the workers, its integration tests first. The simulated AWS decides a task's exit code by the
  * words of its command (`fail` exits 1), so these tests pass after a few seconds.
  */
+const DEMO_REPOSITORY = 'api';
 const FOLLOWED_PUSHES: ServiceFlags = {
-  follow: 'api:main-*',
+  follow: `${DEMO_REPOSITORY}:main-*`,
   verifyCommand: 'npm run integration-tests',
   verifyTimeout: '2m',
 };
@@ -73,6 +76,13 @@ export const DEMO_COMMANDS = [
  * away would be fighting them — and a database that already has its own services gets none.
  */
 export async function seedDemoFleet(db: Db): Promise<boolean> {
+  // The followed repository exists before the service that follows it, as a team's would: else
+  // the demo opens on "following api fails: repository not found" until the first push.
+  if (await isNeverUsed(db)) {
+    await ensureSimulatedRepository(db, DEMO_REPOSITORY, {
+      logger: createLogger({ level: 'silent' }),
+    });
+  }
   return seedIfNeverUsed(db, async (trx) => {
     for (const { name, image, port, flags } of DEMO_FLEET) {
       const spec = newServiceFrom(
