@@ -183,9 +183,10 @@ describe('docker-compose.yml, piece by piece, against Postgres and moto', () => 
       /^dashboard: http:\/\/127\.0\.0\.1:\d+\/$/m,
       'the address a browser opens',
     );
-    const port = /serving \/healthz, \/readyz and \/metrics on http:\/\/0\.0\.0\.0:(\d+)/.exec(
-      stderr,
-    )?.[1];
+    const port =
+      /serving the dashboard, \/healthz, \/readyz and \/metrics on http:\/\/0\.0\.0\.0:(\d+)/.exec(
+        stderr,
+      )?.[1];
     assert.ok(port !== undefined, stderr);
     const metrics = `http://127.0.0.1:${port}/metrics`;
     assert.equal((await fetch(metrics)).status, 401, 'no token, no metrics');
