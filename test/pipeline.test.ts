@@ -123,17 +123,42 @@ async function slackTarget(
 }
 
 describe('the pipeline: push → verification → canary → chat', () => {
-  it('a push under a followed tag is verified, canaried and told to chat with no human command; a bad image is rolled back and a failing verification moves no weight', async () => {
+  it('a push under a followed tag is verified (its worker SIGKILLed mid-test), canaried and told to chat with no human command; a bad image is rolled back and a failing verification moves no weight', async () => {
     const fleet = await aFleet('pipeline');
     const receiver = await aWebhookReceiver();
-    for (const name of ['p1', 'p2']) {
+    const aWorker = (name: string) =>
       workerProcess(fleet, name, { BERTH_FOLLOW_INTERVAL: '1', BERTH_NOTIFY_TIMEOUT_MS: '2000' });
-    }
+    const workers = [aWorker('p1'), aWorker('p2')];
     await aLiveService(fleet, 'web', ['--follow', 'web:main-*', '--verify-command', PASSING_TESTS]);
     await slackTarget(fleet, receiver, 'web');
 
     // The push: nothing else is asked by anyone.
+    const tasksBefore = (await fleet.sim.callCounts())['ecs:RunTask'] ?? 0;
     const good = await push(fleet, 'web:main-2');
+
+    // The worker that started the tests is SIGKILLed; the others look at the very same task.
+    const running = await fleet.until('the tests of the push to run', async () => {
+      const row = await fleet.db
+        .selectFrom('verification_tasks')
+        .innerJoin('deployments', 'deployments.id', 'verification_tasks.deployment_id')
+        .select(['verification_tasks.task_arn', 'verification_tasks.outcome'])
+        .where('deployments.requested_by', '=', 'ecr')
+        .where('verification_tasks.task_arn', 'is not', null)
+        .executeTakeFirst();
+      return row?.outcome === null ? row : undefined;
+    });
+    // Leases are given back between passes: the worker that started the task says who it is.
+    const { actor: starter } = await fleet.db
+      .selectFrom('events')
+      .select('actor')
+      .where('kind', '=', 'deployment.verification_started')
+      .orderBy('id', 'desc')
+      .executeTakeFirstOrThrow();
+    const holder = workers.find((child) => starter.includes(`-${child.pid}-`));
+    assert.ok(holder !== undefined, `a worker process started the tests: ${starter}`);
+    holder.kill('SIGKILL');
+    workers.push(aWorker('p3'));
+
     const live = await nthEcrDeploymentFinished(fleet, 1, 'web', 90_000);
     assert.equal(live.outcome, 'succeeded');
     assert.equal(live.image, `${REGISTRY}/web:main-2@${good}`);
@@ -148,6 +173,12 @@ describe('the pipeline: push → verification → canary → chat', () => {
     assert.deepEqual(
       [verified?.kind, verified?.command, verified?.outcome, verified?.exit_code],
       ['verify', PASSING_TESTS, 'passed', 0],
+    );
+    assert.equal(verified?.task_arn, running.task_arn, 'the task the killed worker started');
+    assert.equal(
+      ((await fleet.sim.callCounts())['ecs:RunTask'] ?? 0) - tasksBefore,
+      1,
+      'one RunTask, never a second',
     );
     const kinds = await eventKinds(fleet, 'web', live.id);
     const passed = kinds.indexOf('deployment.verification_passed');
