@@ -64,6 +64,7 @@ it('service update --follow and --unfollow change what a service follows, record
   const events = await berth(url, ['events', 'web']);
   assert.match(
     events.stdout,
+    // The audit log's columns: time, kind, actor, message.
     /service\.updated\s+\S+\s+service web updated: follow_repository, follow_tag_pattern/,
   );
 });

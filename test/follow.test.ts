@@ -1,68 +1,14 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import { PutImageCommand } from '@aws-sdk/client-ecr';
-import { sql } from 'kysely';
 import { simulatedClients } from '../src/cloud/sim/index.ts';
 import { simulatedManifest } from '../src/cloud/sim/push.ts';
 import { createLogger } from '../src/logging.ts';
 import { FollowLoop } from '../src/reconciler/follow.ts';
-import { aFleet, aLiveService, workerProcess, type Fleet } from './support/fleet.ts';
+import { aFleet, aLiveService, workerProcess } from './support/fleet.ts';
+import { aWholeLookAt, ecrDeployments, nthEcrDeploymentFinished, push } from './support/follow.ts';
 
 const REGISTRY = '123456789012.dkr.ecr.us-east-1.amazonaws.com';
-
-interface EcrDeployment {
-  id: number;
-  image: string;
-  digest: string | null;
-  outcome: string | null;
-}
-
-/** The deployments the follow loop recorded (actor `ecr`), oldest first. */
-async function ecrDeployments(fleet: Fleet): Promise<EcrDeployment[]> {
-  const rows = await sql<EcrDeployment>`
-    select d.id, r.image, r.image_digest as digest, d.outcome
-      from deployments d join releases r on r.id = d.to_release_id
-     where d.requested_by = 'ecr' order by d.id`.execute(fleet.db);
-  return rows.rows;
-}
-
-/** Waits until a look at `repository` that began after now has finished on some worker. */
-async function aWholeLookAt(fleet: Fleet, repository: string): Promise<void> {
-  const since = (await sql<{ now: Date }>`select now() as now`.execute(fleet.db)).rows[0]?.now;
-  await fleet.until(
-    `a look at ${repository} that began after ${since?.toISOString() ?? ''}`,
-    async () => {
-      const row = await fleet.db
-        .selectFrom('follow_polls')
-        .select('last_listed_at')
-        .where('repository', '=', repository)
-        .executeTakeFirst();
-      return row?.last_listed_at !== null &&
-        row?.last_listed_at !== undefined &&
-        since !== undefined &&
-        row.last_listed_at > since
-        ? true
-        : undefined;
-    },
-  );
-}
-
-/** Waits for the `n`th deployment by ecr to be recorded and to finish. */
-async function nthEcrDeploymentFinished(fleet: Fleet, n: number): Promise<EcrDeployment> {
-  return fleet.until(
-    `deployment number ${n} by ecr to finish`,
-    async () => {
-      const deployment = (await ecrDeployments(fleet))[n - 1];
-      return deployment?.outcome !== null ? deployment : undefined;
-    },
-    60_000,
-  );
-}
-
-async function push(fleet: Fleet, image: string): Promise<string> {
-  const pushed = await fleet.json<{ digest: string }>(['sim', 'push', image]);
-  return pushed.digest;
-}
 
 it('three worker processes (one of them SIGKILLed on the way) turn one push of a matching tag into exactly one deployment by ecr that goes live; other tags, older images and a rolled-back digest deploy nothing', async () => {
   const fleet = await aFleet('follow three workers');
@@ -77,7 +23,13 @@ it('three worker processes (one of them SIGKILLed on the way) turn one push of a
   await aWholeLookAt(fleet, 'web');
   await aWholeLookAt(fleet, 'web');
   assert.deepEqual(await ecrDeployments(fleet), [
-    { id: live.id, image: `${REGISTRY}/web:main-1@${first}`, digest: first, outcome: 'succeeded' },
+    {
+      id: live.id,
+      service: 'web',
+      image: `${REGISTRY}/web:main-1@${first}`,
+      digest: first,
+      outcome: 'succeeded',
+    },
   ]);
   const show = await fleet.json<{ currentVersion: number | null }[]>(['service', 'list']);
   assert.equal(show[0]?.currentVersion, 2, 'the pushed release, v2, is live');
@@ -130,6 +82,7 @@ it('three worker processes (one of them SIGKILLed on the way) turn one push of a
   const asked = await fleet.berth(['deploy', 'web', '--image', `${REGISTRY}/web@${bad}`]);
   assert.equal(asked.code, 0, asked.stderr);
   const events = await fleet.berth(['events', 'web']);
+  // The audit log's columns: time, kind, actor, message.
   assert.match(events.stdout, /deployment\.requested\s+ecr\s+deploy of web to v2 requested$/m);
   assert.match(
     events.stdout,

@@ -9,6 +9,8 @@ import { after, describe, it } from 'node:test';
 import { DEMO_FLEET, seedDemoFleet } from '../src/cli/demo-fleet.ts';
 import { ACTOR, BIN, ROOT, berth, berthJson } from './support/cli.ts';
 import { testDatabase } from './support/database.ts';
+import { aFleet, finished, workerProcess } from './support/fleet.ts';
+import { ecrDeployments, nthEcrDeploymentFinished, push } from './support/follow.ts';
 
 /** A data folder of the test's own, as a fresh clone would have: no DATABASE_URL at all. */
 async function freshDataDir(): Promise<string> {
@@ -103,6 +105,7 @@ describe('npm start', () => {
     assert.match(printed, /^demo fleet seeded on the simulated AWS: api, checkout, web$/m);
     assert.match(printed, /npx berth deploy web --image nginx:1\.28 --wait/);
     assert.match(printed, /npx berth deploy checkout --image httpd:2\.4-5xx --wait/);
+    assert.match(printed, /npx berth sim push api:main-2 +# a push to ECR: integration tests/);
     // Not a terminal: the logs stay one JSON object a line, for whatever stores them.
     const logLines = printed.split('\n').filter((line) => line.startsWith('{'));
     assert.ok(logLines.length > 0, printed);
@@ -205,6 +208,46 @@ describe('the demo fleet', () => {
 
     assert.equal(await seedDemoFleet(database.db), false, 'a second start seeds nothing');
     assert.equal((await berthJson<unknown[]>(database.url, ['service', 'list'])).length, 3);
+  });
+
+  it('turns the printed `berth sim push api:main-2` into a verified rollout by ecr, with no other command', async () => {
+    // The demo's own policies, but more traffic than its 50 requests a second: the 10 % step is
+    // decided in a window or two instead of about 40 s.
+    const fleet = await aFleet('demo fleet push');
+    assert.equal(await seedDemoFleet(fleet.db), true);
+    workerProcess(fleet, 'demo', { BERTH_FOLLOW_INTERVAL: '1' });
+    const api = await berthJson<{ follow: { repository: string; tagPattern: string } | null }>(
+      fleet.url,
+      ['service', 'show', 'api'],
+    );
+    assert.deepEqual(api.follow && [api.follow.repository, api.follow.tagPattern], [
+      'api',
+      'main-*',
+    ]);
+    assert.equal((await finished(fleet, 'api', 90_000)).outcome, 'succeeded');
+    const opened = await fleet.json<{ kind: string }[]>(['events', 'api', '--limit', '1000']);
+    assert.ok(
+      opened.every((event) => event.kind !== 'follow.failed'),
+      'its ECR repository is there from the start: nothing to fix before the first push',
+    );
+
+    const digest = await push(fleet, 'api:main-2');
+    const deployed = await nthEcrDeploymentFinished(fleet, 1, 'api', 120_000);
+    assert.equal(deployed.digest, digest);
+    assert.equal(deployed.outcome, 'succeeded');
+    const tests = await fleet.db
+      .selectFrom('verification_tasks')
+      .select(['command', 'outcome', 'exit_code'])
+      .where('deployment_id', '=', deployed.id)
+      .execute();
+    assert.deepEqual(tests, [
+      { command: 'npm run integration-tests', outcome: 'passed', exit_code: 0 },
+    ]);
+    assert.deepEqual(
+      (await ecrDeployments(fleet)).map((deployment) => deployment.service),
+      ['api'],
+      'only api follows a repository',
+    );
   });
 
   it('is not seeded into a database that already has services of its own', async () => {

@@ -1,7 +1,9 @@
 import type { Db } from '../store/database.ts';
 import { createServiceIn } from '../store/desired-state.ts';
 import { appendEvent } from '../store/events.ts';
-import { seedIfNeverUsed } from '../store/first-use.ts';
+import { ensureSimulatedRepository } from '../cloud/sim/push.ts';
+import { createLogger } from '../logging.ts';
+import { isNeverUsed, seedIfNeverUsed } from '../store/first-use.ts';
 import { listServices } from '../store/services.ts';
 import { newServiceFrom, parseServiceFlags, type ServiceFlags } from './service-flags.ts';
 
@@ -21,12 +23,29 @@ const WATCHABLE_POLICY: ServiceFlags = {
   progressDeadline: '1m',
 };
 
+/**
+ * The pipeline of issue 10 on `api`: a push to its ECR repository under `main-*` is deployed by
+ * the workers, its integration tests first. The simulated AWS decides a task's exit code by the
+ * words of its command (`fail` exits 1), so these tests pass after a few seconds.
+ */
+const DEMO_REPOSITORY = 'api';
+const FOLLOWED_PUSHES: ServiceFlags = {
+  follow: `${DEMO_REPOSITORY}:main-*`,
+  verifyCommand: 'npm run integration-tests',
+  verifyTimeout: '2m',
+};
+
 /** The services `berth up` opens on, the first time, on the simulated AWS. */
-export const DEMO_FLEET = [
+export const DEMO_FLEET: readonly {
+  name: string;
+  image: string;
+  port: string;
+  flags?: ServiceFlags;
+}[] = [
   { name: 'web', image: 'nginx:1.27', port: '80' },
-  { name: 'api', image: 'traefik/whoami:v1.10', port: '80' },
+  { name: 'api', image: 'traefik/whoami:v1.10', port: '80', flags: FOLLOWED_PUSHES },
   { name: 'checkout', image: 'httpd:2.4', port: '80' },
-] as const;
+];
 
 /** Who the audit log says made the demo fleet. */
 export const DEMO_ACTOR = 'berth up (demo fleet)';
@@ -41,6 +60,10 @@ export const DEMO_COMMANDS = [
     'npx berth deploy checkout --image httpd:2.4-5xx --wait',
     '30 % 5xx at 10 %: rolled back, exit 1',
   ],
+  [
+    'npx berth sim push api:main-2',
+    'a push to ECR: integration tests, then 10 % → 100 %, no deploy typed',
+  ],
   ['npx berth watch web', 'the live view of a rollout, in a third terminal'],
 ] as const;
 
@@ -53,10 +76,17 @@ export const DEMO_COMMANDS = [
  * away would be fighting them — and a database that already has its own services gets none.
  */
 export async function seedDemoFleet(db: Db): Promise<boolean> {
+  // The followed repository exists before the service that follows it, as a team's would: else
+  // the demo opens on "following api fails: repository not found" until the first push.
+  if (await isNeverUsed(db)) {
+    await ensureSimulatedRepository(db, DEMO_REPOSITORY, {
+      logger: createLogger({ level: 'silent' }),
+    });
+  }
   return seedIfNeverUsed(db, async (trx) => {
-    for (const { name, image, port } of DEMO_FLEET) {
+    for (const { name, image, port, flags } of DEMO_FLEET) {
       const spec = newServiceFrom(
-        parseServiceFlags({ ...WATCHABLE_POLICY, image, port }, 'create'),
+        parseServiceFlags({ ...WATCHABLE_POLICY, ...flags, image, port }, 'create'),
         name,
       );
       await createServiceIn(trx, {

@@ -45,7 +45,10 @@ function slackPayload(facts: NotificationFacts, idempotencyKey: string): SlackPa
       },
     },
   ];
-  const numbers = facts.numbers === null ? [] : numberFields(facts.numbers);
+  const numbers = [
+    ...(facts.numbers === null ? [] : numberFields(facts.numbers)),
+    ...(facts.verification === null ? [] : verificationFields(facts.verification)),
+  ];
   if (numbers.length > 0) {
     blocks.push({
       type: 'section',
@@ -105,7 +108,36 @@ function detailOf(facts: NotificationFacts): string | null {
   if (facts.type === NOTIFICATION_TYPES.stepPassed || facts.type === NOTIFICATION_TYPES.succeeded) {
     return facts.numbers !== null ? evidenceOf(facts.numbers) : null;
   }
+  if (facts.type === NOTIFICATION_TYPES.verificationFailed && facts.verification !== null) {
+    // The audit line repeats "failed" and "verification failed"; chat gets the task's end.
+    return facts.reason ?? verificationLine(facts.verification) ?? facts.message;
+  }
   return facts.reason ?? facts.message;
+}
+
+/** `the verify task exited with code 1 after 3.0s`; null when it has no exit code to tell. */
+function verificationLine(task: Record<string, string | number | null>): string | null {
+  if (typeof task['exitCode'] !== 'number') return null;
+  const which = task['kind'] === 'pre_deploy' ? 'pre-deploy task' : 'verify task';
+  const after =
+    typeof task['durationMs'] === 'number'
+      ? ` after ${(task['durationMs'] / 1000).toFixed(1)}s`
+      : '';
+  return `the ${which} exited with code ${task['exitCode']}${after}`;
+}
+
+/** The exit code, why the task stopped, and where its logs are. */
+function verificationFields(task: Record<string, string | number | null>): string[] {
+  const fields: string[] = [];
+  if (typeof task['exitCode'] === 'number') fields.push(`*exit code*\n${task['exitCode']}`);
+  const stop = [task['stopCode'], task['stoppedReason']].filter(
+    (part): part is string => typeof part === 'string' && part !== '',
+  );
+  if (stop.length > 0) fields.push(`*stopped*\n${stop.join(': ')}`);
+  if (typeof task['logGroup'] === 'string') {
+    fields.push(`*logs*\n${task['logGroup']} ${String(task['logStream'] ?? '')}`.trimEnd());
+  }
+  return fields;
 }
 
 /** `0 5xx in 182 requests, confidence 0.95` */

@@ -19,3 +19,8 @@ export async function seedIfNeverUsed(db: Db, seed: (trx: Db) => Promise<void>):
     return true;
   });
 }
+
+/** Whether the database has never recorded anything (nothing in its audit log), read outside any lock. */
+export async function isNeverUsed(db: Db): Promise<boolean> {
+  return (await db.selectFrom('events').select('id').limit(1).executeTakeFirst()) === undefined;
+}

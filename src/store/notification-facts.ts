@@ -86,14 +86,16 @@ export interface NotificationFacts {
 
 /** The fields of a verification result that may be told (never the command: it may hold a secret). */
 const VERIFICATION_FIELDS = [
+  // As the verification stage records them (src/reconciler/rollout/verify.ts).
+  'kind',
+  'outcome',
   'exitCode',
-  'stopReason',
+  'stopCode',
+  'stoppedReason',
   'durationMs',
-  'durationSeconds',
   'logGroup',
   'logStream',
   'taskArn',
-  'which',
 ] as const;
 
 /**

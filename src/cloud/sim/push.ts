@@ -65,19 +65,7 @@ export async function pushSimulatedImage(
   const { ecr } = simulatedClients(sim);
   const manifest = simulatedManifest(`${target.repository}:${target.tag}/${randomUUID()}`);
   try {
-    const createdRepository = await retried(
-      'ecr:CreateRepository',
-      async () => {
-        try {
-          await ecr.send(new CreateRepositoryCommand({ repositoryName: target.repository }));
-          return true;
-        } catch (error) {
-          if (error instanceof RepositoryAlreadyExistsException) return false;
-          throw error;
-        }
-      },
-      logger,
-    );
+    const createdRepository = await createRepository(ecr, target.repository, logger);
     const digest = await retried(
       'ecr:PutImage',
       async () => {
@@ -110,6 +98,45 @@ export async function pushSimulatedImage(
   } finally {
     ecr.destroy();
   }
+}
+
+/**
+ * Makes an empty repository in the simulated ECR unless it is there, as the infrastructure of a
+ * team would before its first push; says whether it made it.
+ */
+export async function ensureSimulatedRepository(
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the sim's tables are untyped
+  db: Kysely<any>,
+  repository: string,
+  options: { seed?: number; logger: Logger },
+): Promise<boolean> {
+  const sim = createSimulatedAws(db, { seed: options.seed ?? 1, throttling: false });
+  const { ecr } = simulatedClients(sim);
+  try {
+    return await createRepository(ecr, repository, options.logger);
+  } finally {
+    ecr.destroy();
+  }
+}
+
+async function createRepository(
+  ecr: ReturnType<typeof simulatedClients>['ecr'],
+  repository: string,
+  logger: Logger,
+): Promise<boolean> {
+  return retried(
+    'ecr:CreateRepository',
+    async () => {
+      try {
+        await ecr.send(new CreateRepositoryCommand({ repositoryName: repository }));
+        return true;
+      } catch (error) {
+        if (error instanceof RepositoryAlreadyExistsException) return false;
+        throw error;
+      }
+    },
+    logger,
+  );
 }
 
 /**
