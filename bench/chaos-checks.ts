@@ -18,6 +18,7 @@ export interface DeploymentRecord {
   createdAt: number;
   finishedAt: number | null;
   outcome: string | null;
+  reason: string | null;
   image: string;
 }
 

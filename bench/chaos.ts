@@ -86,6 +86,8 @@ export interface ChaosReport {
   awsCalls: number;
   awsWrites: number;
   auditedWritesMatched: number;
+  /** Healthy images that did not go live, and why (a verdict's honest error, or chaos's doing). */
+  healthyNotLive: string[];
   breaches: Breach[];
 }
 
@@ -338,6 +340,7 @@ async function readState(db: Db) {
       'deployments.created_at',
       'deployments.finished_at',
       'deployments.outcome',
+      'deployments.reason',
       'releases.image',
       'services.current_release_id',
     ])
@@ -349,6 +352,7 @@ async function readState(db: Db) {
     createdAt: row.created_at.getTime(),
     finishedAt: row.finished_at?.getTime() ?? null,
     outcome: row.outcome,
+    reason: row.reason,
     image: row.image,
   }));
   const busy = new Set(deployments.filter((d) => d.finishedAt === null).map((d) => d.service));
@@ -449,6 +453,11 @@ async function judge(
     awsCalls: Object.values(counts).reduce((sum, n) => sum + n, 0),
     awsWrites: journal.length,
     auditedWritesMatched: audit.matched,
+    healthyNotLive: asked
+      .filter((d) => !/5xx/.test(d.image) && d.outcome !== 'succeeded')
+      .map(
+        (d) => `#${d.id} ${d.service} ${d.image}: ${d.outcome ?? 'unfinished'}: ${d.reason ?? ''}`,
+      ),
     breaches,
   };
 }
@@ -555,6 +564,7 @@ export function printReport(
   say(
     `  AWS calls answered: ${report.awsCalls}; writes that took effect: ${report.awsWrites}, ${report.auditedWritesMatched} of them matched to an audit entry`,
   );
+  for (const line of report.healthyNotLive) say(`  healthy image not live: ${line}`);
   if (report.breaches.length === 0) {
     say(
       '  every check held: all deployments final, no failing canary promoted, no stranded split weights, no create repeated, no row lost, audit log and cloud agree',
