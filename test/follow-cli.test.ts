@@ -3,7 +3,7 @@ import { it } from 'node:test';
 import { AwsCloud } from '../src/cloud/aws-cloud.ts';
 import { createSimulatedAws, simulatedClients } from '../src/cloud/sim/index.ts';
 import { createLogger } from '../src/logging.ts';
-import { serviceCreateArgs } from './support/builders.ts';
+import { aService, serviceCreateArgs } from './support/builders.ts';
 import { berth, berthJson } from './support/cli.ts';
 import { testDatabase } from './support/database.ts';
 
@@ -92,9 +92,18 @@ it('berth sim push refuses a real cloud and a bad image with exit 2, and pushes 
   assert.equal(again.code, 0, again.stderr);
   assert.match(
     again.stdout,
-    /^pushed 123456789012\.dkr\.ecr\.us-east-1\.amazonaws\.com\/web:main-1 \(sha256:[a-f0-9]{64}\)\n$/,
+    /^pushed 123456789012\.dkr\.ecr\.us-east-1\.amazonaws\.com\/web:main-1 \(sha256:[a-f0-9]{64}\)\nno service follows web with a pattern matching main-1\n$/,
   );
   assert.doesNotMatch(again.stdout, new RegExp(first.digest), 'a rebuild is a new image');
+
+  // A push someone follows says who deploys it, and how to watch it happen.
+  await aService(url, 'web', ['--follow', 'web:main-*']);
+  const followed = await berth(url, ['sim', 'push', 'web:main-2']);
+  assert.equal(followed.code, 0, followed.stderr);
+  assert.match(
+    followed.stdout,
+    /\nfollowed by web: the workers deploy it at their next look \(every \d+s here\); watch it with npx berth watch web --next\n$/,
+  );
 });
 
 it('berth sim push gets through a simulated AWS that throttles and fails calls, as the workers do', async () => {

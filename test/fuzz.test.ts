@@ -34,7 +34,7 @@ function seedOf(what: string): number {
 
 /**
  * Commands whose values are not fuzzed, each for a reason: with valid input they run until
- * stopped (`up`, `worker`, `stand-in`), talk to an AWS endpoint (`infra bootstrap`, and
+ * stopped (`up`, `worker`, `stand-in`, `watch --next`), talk to an AWS endpoint (`infra bootstrap`, and
  * `stand-in`, which refuses to start without one), or take nothing but --json (`migrate`). Their values are tested in daemon.test.ts, stand-in.test.ts and infra-bootstrap.test.ts;
  * their flags given twice are tried here like every other command's.
  */
@@ -42,6 +42,7 @@ const NOT_FUZZED = new Set([
   'berth up',
   'berth worker',
   'berth stand-in',
+  'berth watch',
   'berth infra bootstrap',
   'berth migrate',
 ]);

@@ -226,7 +226,21 @@ describe('berth watch', () => {
     // Watching a finished deployment shows its outcome at once, with the same exit code.
     const again = await fleet.berth(['watch', 'web']);
     assert.equal(again.code, 1);
+    assert.match(again.stderr, /^no deployment of web is under way; the newest, #2, finished at /);
     assert.match(again.stderr, /deployment #2 rolled_back: canary analysis failed/);
+  });
+
+  it('--next waits for the next deployment (a push not noticed yet, a deploy about to come) and watches it, not the last one', async () => {
+    const fleet = await aLiveWeb('watch next');
+    const watching = fleet.berth(['watch', 'web', '--next']);
+    await sleep(1500); // the finished first release is there to be mistaken for news
+    assert.equal((await fleet.berth(['deploy', 'web', '--image', 'nginx:1.28'])).code, 0);
+    const watched = await watching;
+    assert.equal(watched.code, 0, watched.stderr);
+    assert.match(watched.stderr, /^waiting for the next deployment of web/);
+    assert.match(watched.stderr, /watching deployment #2 of web/);
+    assert.doesNotMatch(watched.stderr, /#1 /);
+    assert.match(watched.stderr.trimEnd().split('\n').at(-1) ?? '', /^deployment #2 succeeded/);
   });
 
   it('on a terminal redraws the view in place instead of appending lines', async () => {

@@ -102,6 +102,10 @@ describe('berth notify', () => {
       ],
       [['notify', 'add', 'hooks.example.com/x'], /^error: URL: is not a URL \(not shown/],
       [
+        ['notify', 'add', 'http://127.0.0.1:9/x'],
+        /^error: URL: uses port 9, which HTTP clients refuse to connect to/,
+      ],
+      [
         ['notify', 'add', 'https://bot:pa55word@hooks.example.com/x'],
         /^error: URL: carries credentials \(https:\/\/hooks\.example\.com\/… with user:password@, not shown\); mark the target --secret/,
       ],

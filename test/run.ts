@@ -31,6 +31,8 @@ try {
       '--test',
       '--test-reporter=spec',
       `--test-concurrency=${process.env['BERTH_TEST_CONCURRENCY'] ?? '2'}`,
+      // No test may hang CI: a child that never exits fails its test after ten minutes.
+      '--test-timeout=600000',
       ...(files.length > 0 ? files : ['test/**/*.test.ts']),
     ],
     {

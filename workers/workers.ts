@@ -36,24 +36,30 @@ export function cloudFor(
   const quiet = logger.child({}, { level: 'error' });
   const sim = createSimulatedAws(db, { seed: environment.simSeed, faults: simFaultsFromEnv() });
   const clients = simulatedClients(sim);
+  // One bootstrap at a time in this process: a fleet of new services bootstrapping at once (the
+  // demo fleet) only meets ELB's throttling, and a pass that runs out of retries shows the user a
+  // failure that was nobody's. Every step finds what exists before it creates, so the whole
+  // bootstrap may run again; its retries are expected and not worth a warning.
+  let bootstrapping: Promise<unknown> = Promise.resolve();
   return {
     clients,
     infrastructure: {
-      // Every step finds what exists before it creates, so the whole bootstrap may run again:
-      // a fleet of new services bootstrapping at once (the demo fleet) meets ELB's throttling.
-      // Those retries are expected and not worth a warning; one that still fails fails the pass,
-      // which records it.
-      provide: (service) =>
-        withRetries(
-          'infrastructure:BootstrapSimulatedService',
-          () =>
-            bootstrapSimulatedService(clients, {
-              name: service.name,
-              cluster: service.cluster,
-              port: service.containerPort,
-            }),
-          quiet,
-        ),
+      provide: (service) => {
+        const provided = bootstrapping.then(() =>
+          withRetries(
+            'infrastructure:BootstrapSimulatedService',
+            () =>
+              bootstrapSimulatedService(clients, {
+                name: service.name,
+                cluster: service.cluster,
+                port: service.containerPort,
+              }),
+            quiet,
+          ),
+        );
+        bootstrapping = provided.catch(() => undefined);
+        return provided;
+      },
     },
   };
 }

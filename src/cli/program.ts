@@ -192,7 +192,9 @@ function buildProgram(context: CliContext, setExit: (code: number) => void): Com
     program,
     'watch <NAME>',
     'the live view of the active (or newest) deployment until it finishes; exit 1 unless it goes live',
-  ).action(act((name: string) => watch(context, name)));
+  )
+    .option('--next', 'the deployment under way, else wait for the next one (e.g. after a push)')
+    .action(act((name: string, flags: { next?: boolean }) => watch(context, name, flags)));
   command(program, 'history <NAME>', 'releases and deployments, newest first').action(
     act((name: string) => history(context, name)),
   );

@@ -120,6 +120,13 @@ function describeFailure(error: unknown, timeoutMs: number): string {
     }
     const code = (current as { code?: unknown }).code;
     if (typeof code === 'string') return NETWORK_WORDS[code] ?? code;
+    // undici's "fetch failed" says nothing; a cause without a code ("bad port") says why.
+    if (
+      current.cause instanceof Error &&
+      (current.cause as { code?: unknown }).code === undefined
+    ) {
+      return current.cause.message.replace(/https?:\/\/\S+/g, (url) => webhookDisplay(url));
+    }
     current = current.cause;
   }
   // Whatever else it says, never a URL in full.

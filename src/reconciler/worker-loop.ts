@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { withCallDeadline, type Cloud, type RuleWeights } from '../cloud/cloud.ts';
+import { isThrottling } from '../cloud/retry.ts';
 import type { Logger } from '../logging.ts';
 import type { Db } from '../store/database.ts';
 import { appendEventOnce, CHANGES_CHANNEL } from '../store/events.ts';
@@ -337,10 +338,19 @@ export class Worker {
       this.#forget(claim);
       return;
     }
-    logger.error(
-      { err: error, worker: this.name, service: service.name },
-      'pass failed; retrying later',
-    );
+    if (isThrottling(error)) {
+      // AWS asked us to slow down and the retries ran out: the next pass tries again. Worth a
+      // line, not a stack trace.
+      logger.warn(
+        { worker: this.name, service: service.name, error: describeError(error) },
+        'pass throttled; retrying later',
+      );
+    } else {
+      logger.error(
+        { err: error, worker: this.name, service: service.name },
+        'pass failed; retrying later',
+      );
+    }
     // Users read the audit log, not the workers' logs: say what keeps failing, once.
     const message = `pass failed, retrying: ${describeError(error)}`;
     await appendEventOnce(db, {

@@ -1,5 +1,7 @@
 import { pushSimulatedImage } from '../../cloud/sim/push.ts';
 import { appendEvent } from '../../store/events.ts';
+import { followersOf } from '../../store/follow.ts';
+import { tagMatches } from '../../validation/follow.ts';
 import { InputError, parseRepositoryTag } from '../../validation/fields.ts';
 import type { CliContext } from '../context.ts';
 
@@ -27,7 +29,11 @@ export async function simPush(context: CliContext, rawImage: string): Promise<nu
       message: `${push.image} pushed to the simulated ECR as ${push.digest}`,
       data: { ...target, digest: push.digest, createdRepository: push.createdRepository },
     });
-    return push;
+    // Who will deploy it: the workers notice a push at their next look, not at once.
+    const followers = (await followersOf(db, target.repository)).filter((follower) =>
+      tagMatches(follower.tagPattern, target.tag),
+    );
+    return { ...push, followers: followers.map((follower) => follower.name) };
   });
   context.print({
     json: {
@@ -35,10 +41,16 @@ export async function simPush(context: CliContext, rawImage: string): Promise<nu
       image: pushed.image,
       digest: pushed.digest,
       createdRepository: pushed.createdRepository,
+      followers: pushed.followers,
     },
     text:
       `pushed ${pushed.image} (${pushed.digest})` +
-      (pushed.createdRepository ? `; repository ${target.repository} created` : ''),
+      (pushed.createdRepository ? `; repository ${target.repository} created` : '') +
+      (pushed.followers.length > 0
+        ? `\nfollowed by ${pushed.followers.join(', ')}: the workers deploy it at their next look` +
+          ` (every ${context.environment.followIntervalSeconds ?? 3}s here); watch it with` +
+          ` npx berth watch ${pushed.followers[0] ?? ''} --next`
+        : `\nno service follows ${target.repository} with a pattern matching ${target.tag}`),
   });
   return 0;
 }
