@@ -136,3 +136,26 @@ it('pushes during a deployment wait for it to finish; then the newest matching p
     ],
   );
 });
+
+it('a repository whose listing fails does not keep the other followed repositories from being looked at', async () => {
+  const fleet = await aFleet('follow one listing fails');
+  fleet.startWorker();
+  await aLiveService(fleet, 'web', ['--follow', 'web:main-*']);
+  await aLiveService(fleet, 'api', ['--follow', 'api:main-*']);
+  await push(fleet, 'web:main-1');
+  await push(fleet, 'api:main-1');
+  // Every attempt of the first listing fails (the adapter retries 500s eight times).
+  await fleet.sim.injectFaults({
+    failNext: { 'ecr:DescribeImages': { count: 8, kind: 'server' } },
+  });
+  const loop = new FollowLoop({
+    db: fleet.db,
+    cloud: fleet.cloud,
+    logger: createLogger({ level: 'silent' }),
+    name: 'follow',
+    intervalSeconds: 1,
+  });
+  fleet.defer(() => loop.stop());
+  await loop.lookOnce();
+  assert.equal((await ecrDeployments(fleet)).length, 1, 'the other repository was looked at');
+});

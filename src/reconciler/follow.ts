@@ -78,7 +78,17 @@ export class FollowLoop {
     const repositories = await claimDueRepositories(db, name, intervalSeconds);
     for (const { repository, claimedAt } of repositories) {
       if (this.#stopping.signal.aborted) return;
-      await this.#look(repository);
+      try {
+        await this.#look(repository);
+      } catch (error) {
+        // One repository's failure is its own: the others are still looked at this time. Its
+        // claim lapses, so it is looked at again soon.
+        this.#options.logger.error(
+          { err: error, worker: name, repository },
+          'looking for ECR pushes failed',
+        );
+        continue;
+      }
       await finishLook(db, repository, claimedAt);
     }
   }
