@@ -1,12 +1,13 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Db } from '../src/store/database.ts';
+import { bucketSeconds } from './fleet.ts';
 import { benchDatabase, type BenchPostgres } from './support/database.ts';
 import { startWorkerProcesses } from './support/processes.ts';
 import { percentile, type Figure, type PartResult } from './support/report.ts';
 import { aLiveFleet, aWorld, LATENCY_MS } from './support/world.ts';
 
-/** How long after the last deploy a first mutation is waited for. */
-const REACTION_DEADLINE_MS = 60_000;
+/** How long after the last deploy a first mutation is waited for (the run has ten minutes). */
+const REACTION_DEADLINE_MS = 30_000;
 
 /** Between two deploys: the deploys measure reaction, not a queue of them. */
 const DEPLOY_SPACING_MS = 100;
@@ -25,7 +26,7 @@ const READS_BEFORE_FIRST_WRITE = 2;
  * before the call), both stamped by the database's clock.
  */
 export async function reactionBench(server: BenchPostgres, deploys: number): Promise<PartResult> {
-  const runs: { processes: number; reactionMs: number[] }[] = [];
+  const runs: { processes: number; reactionMs: number[]; floorMs: number[] }[] = [];
   for (const processes of [1, 4]) {
     const database = await benchDatabase(server, `berth_bench_reaction_${processes}`);
     try {
@@ -34,9 +35,13 @@ export async function reactionBench(server: BenchPostgres, deploys: number): Pro
       await world.latency(true);
       const workers = await startWorkerProcesses(database.url, processes);
       try {
+        // When each deploy had committed at the latest, from the first one's start, in ms.
+        const committedMs: number[] = [];
+        const first = performance.now();
         for (const name of names) {
           const started = performance.now();
           await world.berth(['deploy', name, '--image', 'nginx:1.28']);
+          committedMs.push(performance.now() - first);
           await sleep(Math.max(0, DEPLOY_SPACING_MS - (performance.now() - started)));
         }
         // A deploy with no mutation by the deadline counts as never reacting (Infinity): its
@@ -49,7 +54,7 @@ export async function reactionBench(server: BenchPostgres, deploys: number): Pro
         }
         const late = deploys - reactionMs.length;
         reactionMs = [...reactionMs, ...Array.from({ length: late }, () => Infinity)];
-        runs.push({ processes, reactionMs });
+        runs.push({ processes, reactionMs, floorMs: reactionFloorMs(committedMs) });
         process.stderr.write(
           `reaction, ${processes} worker process(es): p50 ${percentile(reactionMs, 50)} ms, p99 ${percentile(reactionMs, 99)} ms over ${reactionMs.length}\n`,
         );
@@ -60,14 +65,13 @@ export async function reactionBench(server: BenchPostgres, deploys: number): Pro
       await database.close();
     }
   }
-  const floor = READS_BEFORE_FIRST_WRITE * LATENCY_MS.least;
-  const figures: Figure[] = runs.flatMap(({ processes, reactionMs }) => [
+  const figures: Figure[] = runs.flatMap(({ processes, reactionMs, floorMs }) => [
     {
       part: 'reaction',
       name: `deploy commit → first AWS mutation, p50, ${processes} worker process${processes > 1 ? 'es' : ''}`,
       value: percentile(reactionMs, 50),
       unit: 'ms',
-      floor,
+      floor: percentile(floorMs, 50),
       baseline: null,
       target: '≤ 50 ms',
       met: percentile(reactionMs, 50) <= 50,
@@ -77,13 +81,28 @@ export async function reactionBench(server: BenchPostgres, deploys: number): Pro
       name: `deploy commit → first AWS mutation, p99, ${processes} worker process${processes > 1 ? 'es' : ''}`,
       value: percentile(reactionMs, 99),
       unit: 'ms',
-      floor,
+      floor: percentile(floorMs, 99),
       baseline: null,
       target: '≤ 250 ms',
       met: percentile(reactionMs, 99) <= 250,
     },
   ]);
   return { figures, detail: { deploys, spacingMs: DEPLOY_SPACING_MS, runs } };
+}
+
+/**
+ * The least reaction each deploy could have had: two reads at the simulated latency, and no
+ * sooner than the RegisterTaskDefinition bucket (1/s after a burst of 10) lets its registration
+ * — the first mutation of a deploy — go. Deploys committed faster than one a second queue there
+ * whatever the controller does.
+ */
+export function reactionFloorMs(committedMs: readonly number[]): number[] {
+  return committedMs.map((at, i) =>
+    Math.max(
+      READS_BEFORE_FIRST_WRITE * LATENCY_MS.least,
+      bucketSeconds(i + 1, 'ecs:RegisterTaskDefinition') * 1000 - at,
+    ),
+  );
 }
 
 /** For each `deploy` deployment with an AWS mutation: commit → first mutation, in ms. */
