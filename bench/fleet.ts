@@ -13,7 +13,7 @@ import {
   aWorld,
   ThrottleCounter,
   unfinishedDeployments,
-  until,
+  untilOrCut,
   type World,
 } from './support/world.ts';
 
@@ -46,6 +46,14 @@ interface FleetRun {
   reasons: string[];
   /** Whether the budget ran out before every rollout finished. */
   cut: boolean;
+  /** Set when the budget ran out while the fleet was being set up: nothing was measured. */
+  setup?: string;
+}
+
+/** A run cut while setting up: what the setup reached, nothing measured. */
+function cutInSetup(error: unknown): { seconds: 0; cut: true; setup: string } {
+  if (!(error instanceof BudgetSpent)) throw error;
+  return { seconds: 0, cut: true, setup: error.message };
 }
 
 /**
@@ -62,7 +70,15 @@ export function timeForAll(
 }
 
 /** What a cut run reached, as the table's note says it: "147 of 200 live after 240 s". */
-function cutNote(done: number, n: number, what: string, seconds: number, floor: number): string {
+function cutNote(
+  run: { seconds: number; setup?: string },
+  done: number,
+  n: number,
+  what: string,
+  floor: number,
+): string {
+  if (run.setup !== undefined) return `the budget ran out ${run.setup}: nothing measured`;
+  const seconds = run.seconds;
   const projected = done === 0 ? Infinity : (seconds * n) / done;
   const rate =
     done === 0
@@ -100,7 +116,7 @@ export async function fleetBench(
       baseline: timeForAll(naive, naive.succeeded, n),
       target: '≤ 1.2 × floor',
       met: !berth.cut && value <= 1.2 * floor,
-      ...(berth.cut ? { cut: cutNote(berth.succeeded, n, 'live', berth.seconds, floor) } : {}),
+      ...(berth.cut ? { cut: cutNote(berth, berth.succeeded, n, 'live', floor) } : {}),
     },
     {
       part: 'fleet',
@@ -134,7 +150,12 @@ async function berthFleetDeploy(
   const database = await benchDatabase(server, 'berth_bench_fleet');
   try {
     const world = await aWorld(database);
-    const names = await aLiveFleet(world, 'svc', n);
+    let names: string[];
+    try {
+      names = await aLiveFleet(world, 'svc', n, [], deadline);
+    } catch (error) {
+      return { ...cutInSetup(error), succeeded: 0, failed: 0, throttled: 0, reasons: [] };
+    }
     for (const name of names) await world.berth(['deploy', name, '--image', 'nginx:1.28']);
     await world.latency(true);
     await world.sim.store.resetCalls();
@@ -183,30 +204,6 @@ function naiveCloud(world: World): { cloud: AwsCloud; throttles: ThrottleCounter
   };
 }
 
-/**
- * Polls `done` every half second until it is true (returns false) or `deadline` (epoch ms)
- * passes (returns true: the workload was cut).
- */
-async function untilOrCut(
-  what: string,
-  done: () => Promise<boolean>,
-  deadline: number,
-): Promise<boolean> {
-  let cut = false;
-  await until(
-    what,
-    async () => {
-      if (await done()) return true;
-      if (Date.now() < deadline) return undefined;
-      cut = true;
-      return true;
-    },
-    Math.max(0, deadline - Date.now()) + 60_000,
-    500,
-  );
-  return cut;
-}
-
 async function naiveFleetDeploy(
   server: BenchPostgres,
   n: number,
@@ -215,7 +212,11 @@ async function naiveFleetDeploy(
   const database = await benchDatabase(server, 'berth_bench_fleet_naive');
   try {
     const world = await aWorld(database);
-    await aLiveFleet(world, 'svc', n);
+    try {
+      await aLiveFleet(world, 'svc', n, [], deadline);
+    } catch (error) {
+      return { ...cutInSetup(error), succeeded: 0, failed: 0, throttled: 0, reasons: [] };
+    }
     await world.latency(true);
     const { cloud, throttles } = naiveCloud(world);
     const services = await database.db.selectFrom('services').selectAll().execute();
@@ -240,7 +241,7 @@ async function naiveFleetDeploy(
     const cut = failed.length < rejected.length;
     return {
       // Cut: the time the budget allowed, not the moment the last call in flight came back.
-      seconds: ((cut ? started + (deadline - startedAt) : lastDone) - started) / 1000,
+      seconds: Math.max(0, (cut ? started + (deadline - startedAt) : lastDone) - started) / 1000,
       succeeded: results.length - rejected.length,
       failed: failed.length,
       throttled: throttles.total,
@@ -337,26 +338,31 @@ async function naiveRollout(
 }
 
 /** `n` canaries of a release answering 30 % 5xx, at 10 % with weights verified, none judged yet. */
-async function aFleetOfCanaries(world: World, n: number): Promise<string[]> {
-  const names = await aLiveFleet(world, 'svc', n);
+async function aFleetOfCanaries(world: World, n: number, deadline: number): Promise<string[]> {
+  const names = await aLiveFleet(world, 'svc', n, [], deadline);
   for (const name of names) await world.berth(['deploy', name, '--image', 'nginx:1.28-5xx']);
   // Windows are never due while the metrics delay is an hour: every canary waits at 10 %.
   world.worker('setup', { cloud: world.setupCloud, metricsDelayMs: 3_600_000 });
-  await until(
-    `${n} canaries at 10 %`,
-    async () => {
-      const row = await world.database.db
-        .selectFrom('deployments')
-        .select((eb) => eb.fn.countAll<number>().as('n'))
-        .where('finished_at', 'is', null)
-        .where('weights_verified_at', 'is not', null)
-        .executeTakeFirstOrThrow();
-      return row.n >= n ? true : undefined;
-    },
-    300_000,
-    500,
-  );
-  await world.stopWorkers();
+  let atTen = 0;
+  try {
+    const cut = await untilOrCut(
+      `${n} canaries at 10 %`,
+      async () => {
+        const row = await world.database.db
+          .selectFrom('deployments')
+          .select((eb) => eb.fn.countAll<number>().as('n'))
+          .where('finished_at', 'is', null)
+          .where('weights_verified_at', 'is not', null)
+          .executeTakeFirstOrThrow();
+        atTen = row.n;
+        return row.n >= n;
+      },
+      deadline,
+    );
+    if (cut) throw new BudgetSpent(`setting up, ${atTen} of ${n} canaries were at 10 %`);
+  } finally {
+    await world.stopWorkers();
+  }
   // The setup worker gave them back due in an hour (its metrics delay): due now instead.
   await world.database.db.updateTable('services').set({ next_reconcile_at: new Date() }).execute();
   // Judged now, every canary has two seconds or more of 5xx behind it.
@@ -394,7 +400,7 @@ export async function massRollbackBench(
         baseline: timeForAll(naive, naive.back, n),
         target: '≤ 1.2 × floor',
         met: !berth.cut && berth.seconds <= 1.2 * floor,
-        ...(berth.cut ? { cut: cutNote(berth.back, n, 'weights back', berth.seconds, floor) } : {}),
+        ...(berth.cut ? { cut: cutNote(berth, berth.back, n, 'weights back', floor) } : {}),
       },
       {
         part: 'mass-rollback',
@@ -419,7 +425,11 @@ async function berthMassRollback(
   const database = await benchDatabase(server, 'berth_bench_mass');
   try {
     const world = await aWorld(database);
-    await aFleetOfCanaries(world, n);
+    try {
+      await aFleetOfCanaries(world, n, deadline);
+    } catch (error) {
+      return { ...cutInSetup(error), back: 0, throttled: 0, firstVerdictSeconds: NaN };
+    }
     await world.latency(true);
     const ids = (
       await database.db
@@ -451,11 +461,15 @@ async function berthMassRollback(
       .where('kind', '=', 'deployment.rolling_back')
       .executeTakeFirstOrThrow();
     return {
-      seconds: ((cut ? deadline : Math.max(...back)) - started) / 1000,
+      seconds: Math.max(0, (cut ? deadline : Math.max(...back)) - started) / 1000,
       back: back.length,
       throttled: world.throttles.total,
       cut,
-      firstVerdictSeconds: (new Date(firstVerdict.at).getTime() - started) / 1000,
+      // No verdict yet (cut): min() found none.
+      firstVerdictSeconds:
+        new Date(firstVerdict.at).getTime() >= started
+          ? (new Date(firstVerdict.at).getTime() - started) / 1000
+          : NaN,
     };
   } finally {
     await database.close();
@@ -482,6 +496,8 @@ interface MassRollbackRun {
   back: number;
   throttled: number;
   cut: boolean;
+  /** Set when the budget ran out while the canaries were being set up: nothing was measured. */
+  setup?: string;
 }
 
 async function naiveMassRollback(
@@ -492,7 +508,11 @@ async function naiveMassRollback(
   const database = await benchDatabase(server, 'berth_bench_mass_naive');
   try {
     const world = await aWorld(database);
-    await aFleetOfCanaries(world, n);
+    try {
+      await aFleetOfCanaries(world, n, deadline);
+    } catch (error) {
+      return { ...cutInSetup(error), back: 0, throttled: 0 };
+    }
     await world.latency(true);
     const { cloud, throttles } = naiveCloud(world);
     const naive = new NaiveController(database.db, cloud, 8, deadline);
@@ -529,7 +549,7 @@ async function naiveMassRollback(
     if (failed !== undefined) throw new Error('the naive mass rollback failed', { cause: failed });
     const cut = rejected.length > 0;
     return {
-      seconds: ((cut ? deadline : lastBack) - started) / 1000,
+      seconds: Math.max(0, (cut ? deadline : lastBack) - started) / 1000,
       back: results.length - rejected.length,
       throttled: throttles.total,
       cut,

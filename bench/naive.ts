@@ -74,8 +74,8 @@ export async function eachLimited<T>(
 
 /** Thrown when a benchmark's time budget has run out: the work was cut, not failed. */
 export class BudgetSpent extends Error {
-  constructor() {
-    super('the benchmark budget ran out');
+  constructor(message = 'the benchmark budget ran out') {
+    super(message);
   }
 }
 
