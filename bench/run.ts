@@ -83,7 +83,7 @@ async function main(args: readonly string[]): Promise<number> {
         started + RUN_BUDGET_MS - later,
       );
       process.stderr.write(
-        `bench: ${name}… (${Number.isFinite(deadline) ? `cut after ${Math.round((deadline - partStarted) / 1000)} s` : 'no budget'})\n`,
+        `bench: ${name}… (${PART_BUDGET_MS[name] !== undefined ? `cut after ${Math.round((deadline - partStarted) / 1000)} s` : 'no budget'})\n`,
       );
       results[name] = await run(server, deadline);
       // Written part by part: a later part that fails leaves the earlier figures on disk.
