@@ -12,11 +12,14 @@ export class NaiveController {
   readonly #db: Db;
   readonly #cloud: Cloud;
   readonly #concurrency: number;
+  readonly #stopAt: number;
 
-  constructor(db: Db, cloud: Cloud, concurrency = 8) {
+  /** `stopAt`: epoch ms after which it makes no more calls (see `retryForever`). */
+  constructor(db: Db, cloud: Cloud, concurrency = 8, stopAt = Infinity) {
     this.#db = db;
     this.#cloud = cloud;
     this.#concurrency = concurrency;
+    this.#stopAt = stopAt;
   }
 
   /** One resync of every service: read it and its rule, one call each, and record what it saw. */
@@ -44,8 +47,8 @@ export class NaiveController {
   /** Sets `weights` on `rule`, then reads them back until they are there (as a rollback must). */
   async setWeights(rule: string, weights: RuleWeights): Promise<void> {
     for (;;) {
-      await retryForever(() => this.#cloud.setRuleWeights(rule, weights));
-      const found = await retryForever(() => this.#cloud.readRuleWeights(rule));
+      await retryForever(() => this.#cloud.setRuleWeights(rule, weights), this.#stopAt);
+      const found = await retryForever(() => this.#cloud.readRuleWeights(rule), this.#stopAt);
       if (Object.entries(weights).every(([arn, weight]) => (found[arn] ?? 0) === weight)) return;
     }
   }
@@ -69,13 +72,22 @@ export async function eachLimited<T>(
   await Promise.all(lanes);
 }
 
+/** Thrown when a benchmark's time budget has run out: the work was cut, not failed. */
+export class BudgetSpent extends Error {
+  constructor(message = 'the benchmark budget ran out') {
+    super(message);
+  }
+}
+
 /**
  * The naive controller's answer to a call throttled after the SDK's retries (eight times in a
- * row): try again after a second, up to five minutes. Any other error is thrown.
+ * row): try again after a second, up to five minutes. Any other error is thrown. Past `stopAt`
+ * (epoch ms, the benchmark's budget) no call is made: BudgetSpent is thrown instead.
  */
-export async function retryForever<T>(call: () => Promise<T>): Promise<T> {
+export async function retryForever<T>(call: () => Promise<T>, stopAt = Infinity): Promise<T> {
   const deadline = Date.now() + 300_000;
   for (;;) {
+    if (Date.now() > stopAt) throw new BudgetSpent();
     try {
       return await call();
     } catch (error) {

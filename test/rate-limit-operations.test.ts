@@ -27,8 +27,39 @@ it('a fleet of task definition registrations waits in its own bucket, and the ot
   await next;
 });
 
+it('rule reads and target-health reads each go at their own rate at once, neither starving the other', async () => {
+  let now = 0;
+  const limiter = new RateLimiter(DEFAULT_RATES, () => now);
+  const reads = ['elbv2:DescribeRules', 'elbv2:DescribeTargetHealth'] as const;
+  for (const call of reads) {
+    const burst = DEFAULT_RATES[call]?.burst ?? 0;
+    for (let i = 0; i < burst; i++) assert.equal(await settled(limiter.acquire(call)), true);
+  }
+  // Both buckets spent: a second later each kind of read has its own 9.5 tokens back.
+  now = 1000;
+  for (const call of reads) {
+    for (let i = 0; i < 9; i++) {
+      assert.equal(
+        await settled(limiter.acquire(call)),
+        true,
+        `${call} read ${i + 1} in the second`,
+      );
+    }
+  }
+  assert.notEqual(
+    bucketOf('elbv2:DescribeRules', DEFAULT_RATES),
+    bucketOf('elbv2:DescribeTargetHealth', DEFAULT_RATES),
+  );
+  assert.equal(bucketOf('elbv2:DescribeLoadBalancers', DEFAULT_RATES), 'elbv2:read');
+});
+
 it("Berth's own rates stay under the simulated AWS's buckets for the operations AWS limits apart", () => {
-  for (const call of ['ecs:RegisterTaskDefinition', 'elbv2:ModifyRule']) {
+  for (const call of [
+    'ecs:RegisterTaskDefinition',
+    'elbv2:ModifyRule',
+    'elbv2:DescribeRules',
+    'elbv2:DescribeTargetHealth',
+  ]) {
     const ours = DEFAULT_RATES[call];
     const aws = RATE_LIMITS[call];
     assert.ok(ours !== undefined && aws !== undefined, `${call} has a bucket on both sides`);

@@ -19,6 +19,11 @@ export interface Figure {
   target: string | null;
   /** Whether the target is met; null where the figure has no target. */
   met: boolean | null;
+  /**
+   * Set when the workload's time budget ran out before it finished: what was reached by then.
+   * The value is then a projection at the rate reached, and the target counts as missed.
+   */
+  cut?: string;
 }
 
 /** What one benchmark part returns: its figures and whatever detail its JSON should keep. */
@@ -50,7 +55,7 @@ export function table(figures: readonly Figure[]): string {
     formatNumber(f.floor, f.unit),
     formatNumber(f.baseline, f.unit),
     f.target ?? '',
-    f.met === null ? '' : f.met ? 'met' : 'MISSED',
+    f.cut !== undefined ? 'CUT, MISSED' : f.met === null ? '' : f.met ? 'met' : 'MISSED',
   ]);
   const header = ['part', 'figure', 'Berth', 'floor', 'naive baseline', 'target', ''];
   const widths = header.map((h, i) =>

@@ -11,6 +11,7 @@ import { runCli } from '../../src/cli/program.ts';
 import { createLogger, type Logger } from '../../src/logging.ts';
 import type { InfrastructureProvider } from '../../src/reconciler/context.ts';
 import { Worker } from '../../src/reconciler/worker-loop.ts';
+import { BudgetSpent, eachLimited } from '../naive.ts';
 import type { BenchDatabase } from './database.ts';
 
 /** AWS-like latency of every simulated call: uniform between these, in milliseconds. */
@@ -52,7 +53,10 @@ export interface World {
   /** `berth ARGS` in this process against the benchmark's database; throws unless it exits 0. */
   berth(args: readonly string[]): Promise<string>;
   /** An in-process worker loop; stopped by `stopWorkers`. */
-  worker(name: string, options: { cloud?: AwsCloud; metricsDelayMs?: number }): Worker;
+  worker(
+    name: string,
+    options: { cloud?: AwsCloud; metricsDelayMs?: number; concurrency?: number },
+  ): Worker;
   stopWorkers(): Promise<void>;
 }
 
@@ -120,7 +124,7 @@ export async function aWorld(database: BenchDatabase, rps = 1000): Promise<World
         pollMs: 100,
         leaseMs: 30_000,
         errorBackoffMs: 500,
-        concurrency: 32,
+        concurrency: options.concurrency ?? 32,
         settings: {
           resyncMs: 3_600_000,
           waitMs: 200,
@@ -173,18 +177,44 @@ export async function until<T>(
 }
 
 /**
+ * Polls `done` every half second until it is true (returns false) or `deadline` (epoch ms)
+ * passes (returns true: the workload was cut).
+ */
+export async function untilOrCut(
+  what: string,
+  done: () => Promise<boolean>,
+  deadline: number,
+): Promise<boolean> {
+  let cut = false;
+  await until(
+    what,
+    async () => {
+      if (await done()) return true;
+      if (Date.now() < deadline) return undefined;
+      cut = true;
+      return true;
+    },
+    Math.max(0, deadline - Date.now()) + 60_000,
+    500,
+  );
+  return cut;
+}
+
+/**
  * `count` services named `prefix-0…`, created with `berth service create` and brought live by
  * in-process workers on the unthrottled cloud without latency: the setting, not the measure.
+ * Throws BudgetSpent, saying how many were live, when `deadline` (epoch ms) passes first.
  */
 export async function aLiveFleet(
   world: World,
   prefix: string,
   count: number,
   extra: readonly string[] = [],
+  deadline = Date.now() + 180_000,
 ): Promise<string[]> {
   await world.latency(false);
   const names = Array.from({ length: count }, (_, i) => `${prefix}-${i}`);
-  for (const name of names) {
+  await eachLimited(names, 4, async (name) => {
     await world.berth([
       'service',
       'create',
@@ -198,15 +228,22 @@ export async function aLiveFleet(
       ...FAST_POLICY,
       ...extra,
     ]);
+  });
+  // Most of a setting-up rollout is waiting (bake, analysis interval): many at once.
+  world.worker('setup', { cloud: world.setupCloud, concurrency: 128 });
+  try {
+    const cut = await untilOrCut(
+      `${count} services live`,
+      async () => (await unfinishedDeployments(world)) === 0,
+      deadline,
+    );
+    if (cut) {
+      const live = count - (await unfinishedDeployments(world));
+      throw new BudgetSpent(`setting up, ${live} of ${count} services were live`);
+    }
+  } finally {
+    await world.stopWorkers();
   }
-  world.worker('setup', { cloud: world.setupCloud });
-  await until(
-    `${count} services live`,
-    async () => ((await unfinishedDeployments(world)) === 0 ? true : undefined),
-    180_000,
-    500,
-  );
-  await world.stopWorkers();
   return names;
 }
 

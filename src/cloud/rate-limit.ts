@@ -33,6 +33,10 @@ export const DEFAULT_RATES: Record<string, Rate> = {
   // under it, so that a fleet deploy waits here instead of being refused there.
   'ecs:RegisterTaskDefinition': { perSecond: 0.95, burst: 8 },
   'elbv2:ModifyRule': { perSecond: 2.85, burst: 8 },
+  // AWS limits these two reads apart, 10/s each: in one ELB read bucket a fleet's target-health
+  // checks starved its rule reads, and every pass of a rollout needs both.
+  'elbv2:DescribeRules': { perSecond: 9.5, burst: 20 },
+  'elbv2:DescribeTargetHealth': { perSecond: 9.5, burst: 20 },
 };
 
 /** The bucket a call takes its token from: its operation's own, else its API group's. */
