@@ -237,6 +237,17 @@ describe('the command line as a person meets it', () => {
       }
     });
 
+    it('shows a pinned digest cut to 12 hex digits in its table, and whole in --json', async () => {
+      const t = await testDatabase('history digest');
+      const digest = `sha256:${'0123456789abcdef'.repeat(4)}`;
+      await aService(t.url, 'web', ['--image', `nginx@${digest}`]);
+      const text = (await berth(t.url, ['history', 'web'])).stdout;
+      assert.match(text, /^v1\s+deploying\s+nginx@sha256:0123456789ab… /m);
+      assert.doesNotMatch(text, new RegExp(digest));
+      const json = await berthJson<{ releases: { image: string }[] }>(t.url, ['history', 'web']);
+      assert.equal(json.releases[0]?.image, `nginx@${digest}`);
+    });
+
     it('a release that a newer one replaced as live is marked was live', async () => {
       const t = await testDatabase('history was live');
       await aService(t.url, 'web');

@@ -59,6 +59,15 @@ export function eventRow(event: AuditEvent): string[] {
 }
 
 /** A date as ISO 8601 for JSON output; null stays null. */
+/**
+ * An image for a table: a pinned digest cut to its first 12 hex digits (as `docker images`
+ * shows ids), so that a pushed `REGISTRY/REPO:TAG@sha256:<64 hex>` does not widen every row past
+ * a terminal. `--json` keeps the whole reference.
+ */
+export function shortImage(image: string): string {
+  return image.replace(/@sha256:([0-9a-f]{12})[0-9a-f]{52}$/, '@sha256:$1…');
+}
+
 export function iso(date: Date | null): string | null {
   return date === null ? null : date.toISOString();
 }

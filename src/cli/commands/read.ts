@@ -28,6 +28,7 @@ import {
   eventRow,
   iso,
   releaseJson,
+  shortImage,
   stepsOf,
   table,
 } from '../render.ts';
@@ -257,7 +258,7 @@ export async function history(context: CliContext, rawName: string): Promise<num
         ...releases.map((release) => [
           `v${release.version}`,
           marks.get(release.id) ?? '-',
-          release.image,
+          shortImage(release.image),
           release.created_at.toISOString(),
           release.created_by,
         ]),
