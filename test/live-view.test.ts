@@ -10,7 +10,7 @@ import { describe, it } from 'node:test';
 import { runCli } from '../src/cli/program.ts';
 import { failedLaunches } from '../src/reconciler/rollout/observe.ts';
 import { finishDeployment } from '../src/store/deployments.ts';
-import { aService } from './support/builders.ts';
+import { aService, serviceCreateArgs } from './support/builders.ts';
 import { ACTOR, berth, berthJson } from './support/cli.ts';
 import { testDatabase } from './support/database.ts';
 import { aFastService, aFleet, aLiveService, SIM_ENV, type Fleet } from './support/fleet.ts';
@@ -135,19 +135,7 @@ describe('crash loops are seen, not waited out', () => {
   it('--max-failed-launches is validated and snapshotted with the policy', async () => {
     const t = await testDatabase('max failed launches flag');
     for (const bad of ['-1', '101', 'three']) {
-      const refused = await berth(t.url, [
-        'service',
-        'create',
-        'web',
-        '--cluster',
-        'demo',
-        '--image',
-        'nginx:1.27',
-        '--port',
-        '80',
-        '--max-failed-launches',
-        bad,
-      ]);
+      const refused = await berth(t.url, serviceCreateArgs('web', ['--max-failed-launches', bad]));
       assert.equal(refused.code, 2, `${bad}: ${refused.stderr}`);
       assert.match(refused.stderr, /^error: --max-failed-launches: .* from 0 to 100\n$/);
       assert.equal(refused.stderr.trimEnd().split('\n').length, 1, 'one line');

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { appendEvent } from '../src/store/events.ts';
-import { aService, SECRET_ARN } from './support/builders.ts';
+import { aService, SECRET_ARN, serviceCreateArgs } from './support/builders.ts';
 import { berth } from './support/cli.ts';
 import { testDatabase } from './support/database.ts';
 import { aFleet, aLiveService, finished, workerProcess, type Fleet } from './support/fleet.ts';
@@ -249,17 +249,7 @@ describe('webhook notifications', () => {
     const receiver = await aWebhookReceiver(() => answer);
     aDispatcher(fleet, { firstRetryMs: 400 });
     await fleet.berth(['notify', 'add', `${receiver.origin}/hooks/abc123`]);
-    await fleet.berth([
-      'service',
-      'create',
-      'web',
-      '--cluster',
-      'demo',
-      '--image',
-      'nginx:1.27',
-      '--port',
-      '80',
-    ]);
+    await fleet.berth(serviceCreateArgs('web'));
 
     await fleet.until('three failed attempts', () =>
       Promise.resolve(receiver.requests.length >= 3 ? true : undefined),
@@ -310,17 +300,7 @@ describe('webhook notifications', () => {
     const receiver = await aWebhookReceiver(() => 404);
     aDispatcher(fleet);
     await fleet.berth(['notify', 'add', `${receiver.origin}/gone`]);
-    await fleet.berth([
-      'service',
-      'create',
-      'web',
-      '--cluster',
-      'demo',
-      '--image',
-      'nginx:1.27',
-      '--port',
-      '80',
-    ]);
+    await fleet.berth(serviceCreateArgs('web'));
     const row = await fleet.until('the notification given up', async () => {
       const [first] = await outbox(fleet);
       return first?.state === 'gave_up' ? first : undefined;
@@ -346,17 +326,7 @@ describe('webhook notifications', () => {
       return 200;
     });
     await fleet.berth(['notify', 'add', `${receiver.origin}/hook`]);
-    await fleet.berth([
-      'service',
-      'create',
-      'web',
-      '--cluster',
-      'demo',
-      '--image',
-      'nginx:1.27',
-      '--port',
-      '80',
-    ]);
+    await fleet.berth(serviceCreateArgs('web'));
     await fleet.until('the first worker killed with the request in flight', () =>
       Promise.resolve(first.signalCode === 'SIGKILL' ? true : undefined),
     );

@@ -13,6 +13,7 @@ import {
   targetGroup,
   type Run,
   type StageResult,
+  taskNetworkOf,
 } from './run.ts';
 
 /**
@@ -57,14 +58,7 @@ export async function canaryTaskSet(
           containerPort: target.container_port,
           scalePercent: percent,
           launchType: service.launch_type,
-          network:
-            service.subnets.length > 0
-              ? {
-                  subnets: service.subnets,
-                  securityGroups: service.security_groups,
-                  assignPublicIp: service.assign_public_ip,
-                }
-              : null,
+          network: taskNetworkOf(service),
           // Same deployment and step, same token: a retried call returns the first task set.
           // A canary deleted behind Berth's back is made again in a step entered anew.
           clientToken: `berth-${run.deployment.id}-${run.deployment.step_index}-${entered}`,

@@ -1,4 +1,4 @@
-import type { ObservedService, RuleWeights } from '../../cloud/cloud.ts';
+import type { ObservedService, RuleWeights, TaskNetwork } from '../../cloud/cloud.ts';
 import { updateDeployment, type DeploymentProgress } from '../../store/rollout.ts';
 import { appendEvent } from '../../store/events.ts';
 import type { Db } from '../../store/database.ts';
@@ -125,6 +125,17 @@ export function targetGroup(service: Service, side: 'a' | 'b'): string {
   const arn = side === 'a' ? service.target_group_a_arn : service.target_group_b_arn;
   if (arn === null) throw new Error(`service ${service.name} has no target group ${side}`);
   return arn;
+}
+
+/** The awsvpc network the service's tasks (task sets and one-off tasks) run in; null without subnets. */
+export function taskNetworkOf(service: Service): TaskNetwork | null {
+  return service.subnets.length > 0
+    ? {
+        subnets: service.subnets,
+        securityGroups: service.security_groups,
+        assignPublicIp: service.assign_public_ip,
+      }
+    : null;
 }
 
 /** `a` or `b` for one of the service's target group ARNs. */

@@ -9,7 +9,15 @@ import {
 import { formatDuration } from '../../validation/fields.ts';
 import { fenced, record } from '../context.ts';
 import { EVENTS, REASONS } from '../reasons.ts';
-import { applyProgress, mutation, proceed, requeue, type Run, type StageResult } from './run.ts';
+import {
+  applyProgress,
+  mutation,
+  proceed,
+  requeue,
+  type Run,
+  type StageResult,
+  taskNetworkOf,
+} from './run.ts';
 
 /** One verification a deployment runs, in the order they run. */
 interface Verification {
@@ -147,14 +155,7 @@ async function advance(
           containerName: service.container_name,
           command: containerCommand(requested.command),
           launchType: service.launch_type,
-          network:
-            service.subnets.length > 0
-              ? {
-                  subnets: service.subnets,
-                  securityGroups: service.security_groups,
-                  assignPublicIp: service.assign_public_ip,
-                }
-              : null,
+          network: taskNetworkOf(service),
           clientToken: requested.client_token,
           startedBy: `berth/${service.name}/deployment-${run.deployment.id}`,
         }),
