@@ -47,6 +47,7 @@ import {
   behaviourOf,
   bootstrapSimulatedService,
   createSimulatedAws,
+  HEALTHY_5XX_SETTING,
   simulatedClients,
   targetGroupName,
   type SimulatedClients,
@@ -938,6 +939,28 @@ describe('the generated ALB metrics', () => {
     }
     const stableRate = sum(stableErrors.values) / sum(stableRequests.values);
     assert.ok(stableRate < 0.01, `stable 5xx rate ${stableRate}`);
+  });
+
+  it('answers about 0.1 % of a healthy image’s requests with a 5xx, or what the setting says', async () => {
+    const rollout = await aRollout(
+      'metrics stray 5xx',
+      { stable: 'web:v1', canary: 'web:v2' },
+      [50, 50],
+    );
+    const strayRate = async () => {
+      const requests = sum((await metric(rollout, 0, 'RequestCount', 'Sum')).values);
+      const errors = sum((await metric(rollout, 0, 'HTTPCode_Target_5XX_Count', 'Sum')).values);
+      return { requests, errors };
+    };
+    // About 6,000 requests at 0.001: 6 expected, and 0 or more than 25 once in hundreds of seeds.
+    const stray = await strayRate();
+    assert.ok(stray.errors > 0 && stray.errors < 25, `${stray.errors} of ${stray.requests}`);
+
+    await rollout.sim.store.putSetting(HEALTHY_5XX_SETTING, 0);
+    assert.equal((await strayRate()).errors, 0, 'no stray 5xx once the setting says 0');
+    await rollout.sim.store.putSetting(HEALTHY_5XX_SETTING, 0.1);
+    const tenth = await strayRate();
+    assert.ok(Math.abs(tenth.errors / tenth.requests - 0.1) < 0.02, `${tenth.errors}`);
   });
 
   it('gives a slow image a p99 response time near 2 seconds (CloudWatch reports seconds)', async () => {

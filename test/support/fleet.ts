@@ -5,6 +5,7 @@ import { AwsCloud } from '../../src/cloud/aws-cloud.ts';
 import {
   bootstrapSimulatedService,
   createSimulatedAws,
+  HEALTHY_5XX_SETTING,
   simulatedClients,
 } from '../../src/cloud/sim/index.ts';
 import type { SimulatedAws } from '../../src/cloud/sim/simulated-aws.ts';
@@ -64,11 +65,18 @@ export interface DeploymentView {
   finished: boolean;
 }
 
-export async function aFleet(label: string, options: { rps?: number } = {}): Promise<Fleet> {
+export async function aFleet(
+  label: string,
+  options: { rps?: number; healthy5xxRate?: number } = {},
+): Promise<Fleet> {
   const database = await testDatabase(label);
   const logger = createLogger({ level: process.env['BERTH_TEST_LOG_LEVEL'] ?? 'silent' });
   const sim = createSimulatedAws(database.db, { seed: 7 });
   await sim.store.putSetting('rps', options.rps ?? 1000);
+  // A healthy image answers no 5xx here unless a test asks: at 0.1 % a stray 5xx fails a healthy
+  // canary judged on these few hundred requests about once in 2,500 steps (the SPRT's bounded
+  // error), and a test that expects success must not carry that chance.
+  await sim.store.putSetting(HEALTHY_5XX_SETTING, options.healthy5xxRate ?? 0);
   const clients = simulatedClients(sim);
   const cloud = new AwsCloud(clients, logger);
   const infrastructure: InfrastructureProvider = {

@@ -1,4 +1,4 @@
-import { behaviourOf, type BehaviourProfile } from './behaviour.ts';
+import { behaviourOf, HEALTHY, type BehaviourProfile } from './behaviour.ts';
 import {
   targetStateAt,
   weightsAt,
@@ -23,6 +23,8 @@ export interface TrafficModel {
   targetGroups: ReadonlyMap<string, TargetGroupDoc>;
   /** Requests per second each rule receives. */
   rps: number;
+  /** The 5xx rate of a healthy image (one whose tag names no behaviour); 0.1 % unless set. */
+  healthyErrorRate?: number | undefined;
 }
 
 /** Period buckets `[start, end)`, `start` aligned to the period, `end` not after now. */
@@ -74,9 +76,11 @@ export function albBuckets(
 ): Map<Millis, AlbBucket> {
   const served = new Map<Millis, ServedTraffic>();
   const behaviours = new Map<string, BehaviourProfile>();
+  const base = { ...HEALTHY, errorRate: model.healthyErrorRate ?? HEALTHY.errorRate };
   const behaviour = (image: string) => {
     let profile = behaviours.get(image);
-    if (profile === undefined) behaviours.set(image, (profile = behaviourOf(image)));
+    if (profile === undefined)
+      behaviours.set(image, (profile = behaviourOf(image, undefined, base)));
     return profile;
   };
   for (const rule of model.rules) {

@@ -43,20 +43,22 @@ type ProfileFile = Record<string, Partial<BehaviourProfile>>;
 /**
  * The behaviour of `image` (`repo:tag`, `repo:tag@sha256:…`): first from words in its tag, so a
  * demo or a test needs no file (`5xx`, `slow`, `crash`), then overridden by the first entry of
- * the `BERTH_SIM_PROFILES` file whose key is a substring of the image.
+ * the `BERTH_SIM_PROFILES` file whose key is a substring of the image. `base` is what an image
+ * whose tag names no behaviour does.
  */
 export function behaviourOf(
   image: string,
   profilesPath: string | undefined = process.env[PROFILES_ENV],
+  base: Readonly<BehaviourProfile> = HEALTHY,
 ): BehaviourProfile {
-  const fromTag = behaviourOfTag(imageTag(image));
+  const fromTag = behaviourOfTag(imageTag(image), base);
   if (profilesPath === undefined || profilesPath === '') return fromTag;
   const match = Object.entries(readProfiles(profilesPath)).find(([key]) => image.includes(key));
   return match === undefined ? fromTag : { ...fromTag, ...match[1] };
 }
 
-function behaviourOfTag(tag: string): BehaviourProfile {
-  const profile = { ...HEALTHY };
+function behaviourOfTag(tag: string, base: Readonly<BehaviourProfile>): BehaviourProfile {
+  const profile = { ...base };
   if (tag.includes('5xx')) profile.errorRate = 0.3;
   if (tag.includes('slow')) {
     profile.p99Ms = 2000;

@@ -39,6 +39,13 @@ const QUERY_ID = /^[a-z][a-zA-Z0-9_]*$/;
 
 const ALB_NAMESPACE = 'AWS/ApplicationELB';
 
+/**
+ * The stored setting that overrides a healthy image's 5xx rate (0.1 % by default): tests that need
+ * a healthy canary to pass every time set it to 0, since a stray 5xx can, rarely and as the
+ * sequential test allows, fail a canary judged on a few hundred requests.
+ */
+export const HEALTHY_5XX_SETTING = 'healthy5xxRate';
+
 export interface CloudWatchOptions {
   /** Requests per second per listener rule; the stored setting `rps` overrides it. */
   rps?: number;
@@ -73,11 +80,12 @@ async function getMetricData(
   if (start >= end)
     throw invalidValue('The parameter StartTime must be less than the parameter EndTime.');
   const rps = (await tx.setting<number>('rps')) ?? options.rps ?? DEFAULT_RPS;
+  const healthyErrorRate = await tx.setting<number>(HEALTHY_5XX_SETTING);
   const ascending = input.ScanBy === 'TimestampAscending';
 
   const MetricDataResults: MetricDataResult[] = [];
   for (const query of queries) {
-    const datapoints = await queryDatapoints(tx, ctx, query, { start, end, rps });
+    const datapoints = await queryDatapoints(tx, ctx, query, { start, end, rps, healthyErrorRate });
     if (query.ReturnData === false) continue;
     datapoints.sort((a, b) => (ascending ? a.at - b.at : b.at - a.at));
     MetricDataResults.push({
@@ -101,7 +109,7 @@ async function queryDatapoints(
   tx: SimTx,
   ctx: SimContext,
   query: MetricDataQuery,
-  window: { start: Millis; end: Millis; rps: number },
+  window: { start: Millis; end: Millis; rps: number; healthyErrorRate: number | undefined },
 ): Promise<Datapoint[]> {
   if (query.Expression !== undefined) {
     throw invalidValue('the simulated AWS does not evaluate metric math expressions');
@@ -132,7 +140,7 @@ async function queryDatapoints(
     return storedDatapoints(series.points, statName, range);
   }
   if (metric.Namespace === ALB_NAMESPACE) {
-    return albDatapoints(tx, ctx, metric.MetricName, statName, dimensions, range, window.rps);
+    return albDatapoints(tx, ctx, metric.MetricName, statName, dimensions, range, window);
   }
   return [];
 }
@@ -167,7 +175,7 @@ async function albDatapoints(
   stat: string,
   dimensions: readonly MetricDimension[],
   range: BucketRange,
-  rps: number,
+  traffic: { rps: number; healthyErrorRate: number | undefined },
 ): Promise<Datapoint[]> {
   const loadBalancer = dimensions.find((dimension) => dimension.Name === 'LoadBalancer')?.Value;
   const targetGroup = dimensions.find((dimension) => dimension.Name === 'TargetGroup')?.Value;
@@ -191,7 +199,7 @@ async function albDatapoints(
     targetGroup === undefined
       ? [...targetGroups.keys()]
       : [awsArn(ctx, 'elasticloadbalancing', targetGroup)];
-  const buckets = albBuckets({ rules, targetGroups, rps }, measured, range, {
+  const buckets = albBuckets({ rules, targetGroups, ...traffic }, measured, range, {
     key: `${loadBalancer}:${targetGroup ?? '*'}`,
     random: (key) => ctx.random(key),
   });

@@ -18,7 +18,7 @@ export {
   targetGroupName,
   type SimulatedServiceInfrastructure,
 } from './bootstrap.ts';
-export { DEFAULT_RPS } from './cloudwatch.ts';
+export { DEFAULT_RPS, HEALTHY_5XX_SETTING } from './cloudwatch.ts';
 export { SIM_NETWORK } from './model.ts';
 export {
   DEFAULT_TIMEOUT_MS,
