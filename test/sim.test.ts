@@ -22,6 +22,7 @@ import {
   CreateServiceCommand,
   CreateTaskSetCommand,
   DeleteTaskSetCommand,
+  DescribeClustersCommand,
   DescribeServicesCommand,
   DescribeTaskDefinitionCommand,
   DescribeTaskSetsCommand,
@@ -49,12 +50,12 @@ import {
   createSimulatedAws,
   HEALTHY_5XX_SETTING,
   simulatedClients,
-  targetGroupName,
   type SimulatedClients,
   type SimulatedAws,
   type SimulatedAwsOptions,
   type SimulatedServiceInfrastructure,
 } from '../src/cloud/sim/index.ts';
+import { targetGroupName } from '../src/cloud/bootstrap.ts';
 import { testDatabase, type TestDatabase } from './support/database.ts';
 
 /*
@@ -766,7 +767,7 @@ describe('the simulated AWS', () => {
     });
 
     await assert.rejects(
-      bootstrapSimulatedService(aws, { name: SERVICE, cluster: CLUSTER, port: PORT }),
+      aws.ecs.send(new DescribeClustersCommand({ clusters: [CLUSTER] })),
       (error: unknown) => {
         assert.ok(error instanceof Error);
         assert.equal(error.name, 'ThrottlingException');
@@ -774,7 +775,12 @@ describe('the simulated AWS', () => {
         return true;
       },
     );
+    // The bootstrap retries a throttled call, as it does against AWS.
+    await sim.injectFaults({
+      failNext: { 'ecs:DescribeClusters': { count: 1, kind: 'throttling' } },
+    });
     await bootstrapSimulatedService(aws, { name: SERVICE, cluster: CLUSTER, port: PORT });
+    assert.equal((await sim.faults()).failNext?.['ecs:DescribeClusters']?.count, 0);
   });
 
   it('throttles calls beyond the burst in a tight loop', async () => {
