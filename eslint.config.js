@@ -14,7 +14,7 @@ const sqlWall = {
   name: 'kysely',
   importNames: ['sql'],
   message:
-    "Raw SQL only in src/store (and the simulator's src/cloud/sim/sim-store.ts): add a store function and call it.",
+    "Raw SQL only in src/store (and the simulator's src/cloud/sim/sim-store.ts and migrations.ts): add a store function and call it.",
 };
 
 export default tseslint.config(
@@ -62,8 +62,8 @@ export default tseslint.config(
   },
   {
     // Tests reach behind every wall to set up and inspect; the simulated AWS keeps its state in
-    // Postgres through its own store.
-    files: ['test/**', 'src/cloud/sim/sim-store.ts'],
+    // Postgres through its own store, in a schema its own migrations make.
+    files: ['test/**', 'src/cloud/sim/sim-store.ts', 'src/cloud/sim/migrations.ts'],
     rules: { 'no-restricted-imports': 'off' },
   },
   {

@@ -1,43 +1,14 @@
-import { sql, type Kysely } from 'kysely';
+import type { Kysely } from 'kysely';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- migrations see the database untyped */
 
 /**
- * The simulated AWS keeps its cloud in its own schema of Berth's database, so that every worker
- * process on that database shares one cloud and it outlives them. Resources are JSON documents
- * in AWS's own shapes, keyed by kind and id (usually the ARN).
+ * Made the simulated AWS's `berth_sim` schema until the simulator took that over: it now makes
+ * its schema itself, on first use, with migrations of its own (src/cloud/sim/migrations.ts), so
+ * that a production database gets no simulated cloud. This file stays, doing nothing, because
+ * kysely refuses a database whose executed migrations are missing from this folder; a database
+ * it ran on keeps its `berth_sim`, which the simulator adopts as it stands.
  */
-export async function up(db: Kysely<any>): Promise<void> {
-  await sql`create schema berth_sim`.execute(db);
-  await sql`
-    create table berth_sim.resources (
-      kind text not null,
-      id text not null,
-      doc jsonb not null,
-      updated_at timestamptz not null default now(),
-      primary key (kind, id)
-    )`.execute(db);
-  // Calls the simulated AWS answered, per API operation: tests count mutations with it.
-  await sql`
-    create table berth_sim.calls (
-      api text not null,
-      operation text not null,
-      count bigint not null default 0,
-      primary key (api, operation)
-    )`.execute(db);
-  await sql`
-    create table berth_sim.settings (
-      key text primary key,
-      value jsonb not null
-    )`.execute(db);
-  await sql`
-    create table berth_sim.buckets (
-      name text primary key,
-      tokens double precision not null,
-      refilled_at timestamptz not null
-    )`.execute(db);
-}
+export async function up(_db: Kysely<any>): Promise<void> {}
 
-export async function down(db: Kysely<any>): Promise<void> {
-  await sql`drop schema berth_sim cascade`.execute(db);
-}
+export async function down(_db: Kysely<any>): Promise<void> {}

@@ -1,10 +1,12 @@
 /**
  * `npm test`: finds a Postgres (DATABASE_URL → testcontainers → embedded), migrates a template
- * database that every test database is cloned from, then runs node's test runner over
- * test/**\/*.test.ts with the server's address in BERTH_TEST_ADMIN_URL.
+ * database that every test database is cloned from (Berth's migrations and the simulated AWS's),
+ * then runs node's test runner over test/**\/*.test.ts with the server's address in
+ * BERTH_TEST_ADMIN_URL.
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { migrateSimulatedAws } from '../src/cloud/sim/index.ts';
 import { connect } from '../src/store/database.ts';
 import { migrateToLatest } from '../src/store/migrate.ts';
 import { createDatabase, dropDatabase, TEMPLATE_DATABASE } from './support/database.ts';
@@ -19,6 +21,9 @@ try {
   const template = connect(await createDatabase(TEMPLATE_DATABASE, { migrated: false }));
   try {
     await migrateToLatest(template);
+    // The simulated AWS makes its schema itself on a database without one; made here once, the
+    // test databases cloned from the template do not each pay for it.
+    await migrateSimulatedAws(template);
   } finally {
     // Cloning a template needs it to have no open connections.
     await template.destroy();

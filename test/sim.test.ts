@@ -9,6 +9,7 @@ import {
   PutMetricDataCommand,
   type MetricDataQuery,
 } from '@aws-sdk/client-cloudwatch';
+import { DescribeSubnetsCommand, DescribeVpcsCommand } from '@aws-sdk/client-ec2';
 import {
   CreateRepositoryCommand,
   DescribeImagesCommand,
@@ -22,6 +23,7 @@ import {
   CreateServiceCommand,
   CreateTaskSetCommand,
   DeleteTaskSetCommand,
+  DescribeClustersCommand,
   DescribeServicesCommand,
   DescribeTaskDefinitionCommand,
   DescribeTaskSetsCommand,
@@ -48,13 +50,14 @@ import {
   bootstrapSimulatedService,
   createSimulatedAws,
   HEALTHY_5XX_SETTING,
+  SIM_NETWORK,
   simulatedClients,
-  targetGroupName,
   type SimulatedClients,
   type SimulatedAws,
   type SimulatedAwsOptions,
   type SimulatedServiceInfrastructure,
 } from '../src/cloud/sim/index.ts';
+import { targetGroupName } from '../src/cloud/bootstrap.ts';
 import { testDatabase, type TestDatabase } from './support/database.ts';
 
 /*
@@ -718,6 +721,49 @@ describe('the simulated AWS', () => {
     assert.deepEqual(group?.LoadBalancerArns, [balancers[0]?.LoadBalancerArn]);
   });
 
+  it('answers EC2 about its default VPC, whose subnets the bootstrap’s load balancer uses', async () => {
+    const { aws } = await aCloud('default network');
+    const vpcs = await aws.ec2.send(
+      new DescribeVpcsCommand({ Filters: [{ Name: 'is-default', Values: ['true'] }] }),
+    );
+    assert.deepEqual(
+      vpcs.Vpcs?.map((vpc) => vpc.VpcId),
+      [SIM_NETWORK.vpcId],
+    );
+    const subnets = await aws.ec2.send(
+      new DescribeSubnetsCommand({ Filters: [{ Name: 'vpc-id', Values: [SIM_NETWORK.vpcId] }] }),
+    );
+    assert.deepEqual(
+      subnets.Subnets?.map((subnet) => [subnet.SubnetId, subnet.AvailabilityZone]),
+      [
+        [SIM_NETWORK.subnets[0], 'us-east-1a'],
+        [SIM_NETWORK.subnets[1], 'us-east-1b'],
+      ],
+    );
+    const elsewhere = await aws.ec2.send(
+      new DescribeSubnetsCommand({ Filters: [{ Name: 'vpc-id', Values: ['vpc-0other'] }] }),
+    );
+    assert.deepEqual(elsewhere.Subnets, []);
+    await assert.rejects(
+      aws.ec2.send(new DescribeVpcsCommand({ Filters: [{ Name: 'no-such', Values: ['x'] }] })),
+      { name: 'InvalidParameterValue' },
+    );
+    await assert.rejects(aws.ec2.send(new DescribeVpcsCommand({ VpcIds: ['vpc-0other'] })), {
+      name: 'InvalidVpcID.NotFound',
+    });
+
+    await bootstrapSimulatedService(aws, { name: SERVICE, cluster: CLUSTER, port: PORT });
+    const [balancer] =
+      (await aws.elbv2.send(new DescribeLoadBalancersCommand({}))).LoadBalancers ?? [];
+    assert.equal(balancer?.VpcId, SIM_NETWORK.vpcId);
+    assert.deepEqual(
+      balancer?.AvailabilityZones?.map((zone) => zone.SubnetId),
+      [...SIM_NETWORK.subnets],
+    );
+    // Given none, as AWS does: the VPC's default security group.
+    assert.deepEqual(balancer?.SecurityGroups, [...SIM_NETWORK.securityGroups]);
+  });
+
   it('keeps its cloud for another SimulatedAws on the same database', async () => {
     const { db } = await testDatabase('survives');
     const first = simulatedClients(createSimulatedAws(db, { throttling: false }));
@@ -766,7 +812,7 @@ describe('the simulated AWS', () => {
     });
 
     await assert.rejects(
-      bootstrapSimulatedService(aws, { name: SERVICE, cluster: CLUSTER, port: PORT }),
+      aws.ecs.send(new DescribeClustersCommand({ clusters: [CLUSTER] })),
       (error: unknown) => {
         assert.ok(error instanceof Error);
         assert.equal(error.name, 'ThrottlingException');
@@ -774,7 +820,12 @@ describe('the simulated AWS', () => {
         return true;
       },
     );
+    // The bootstrap retries a throttled call, as it does against AWS.
+    await sim.injectFaults({
+      failNext: { 'ecs:DescribeClusters': { count: 1, kind: 'throttling' } },
+    });
     await bootstrapSimulatedService(aws, { name: SERVICE, cluster: CLUSTER, port: PORT });
+    assert.equal((await sim.faults()).failNext?.['ecs:DescribeClusters']?.count, 0);
   });
 
   it('throttles calls beyond the burst in a tight loop', async () => {

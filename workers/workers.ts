@@ -12,7 +12,6 @@ import type { BerthEnvironment } from '../src/config.ts';
 import type { Logger } from '../src/logging.ts';
 import { NotificationDispatcher } from '../src/notify/dispatcher.ts';
 import type { InfrastructureProvider } from '../src/reconciler/context.ts';
-import { withRetries } from '../src/cloud/retry.ts';
 import { DEFAULT_FOLLOW_INTERVAL_SECONDS, FollowLoop } from '../src/reconciler/follow.ts';
 import { awsCallObserver } from '../src/reconciler/metrics.ts';
 import { Worker } from '../src/reconciler/worker-loop.ts';
@@ -38,22 +37,17 @@ export function cloudFor(
   const clients = simulatedClients(sim);
   // One bootstrap at a time in this process: a fleet of new services bootstrapping at once (the
   // demo fleet) only meets ELB's throttling, and a pass that runs out of retries shows the user a
-  // failure that was nobody's. Every step finds what exists before it creates, so the whole
-  // bootstrap may run again; its retries are expected and not worth a warning.
+  // failure that was nobody's. The bootstrap retries each call itself, as against AWS; its
+  // retries are expected here and not worth a warning.
   let bootstrapping: Promise<unknown> = Promise.resolve();
   return {
     clients,
     infrastructure: {
       provide: (service) => {
         const provided = bootstrapping.then(() =>
-          withRetries(
-            'infrastructure:BootstrapSimulatedService',
-            () =>
-              bootstrapSimulatedService(clients, {
-                name: service.name,
-                cluster: service.cluster,
-                port: service.containerPort,
-              }),
+          bootstrapSimulatedService(
+            clients,
+            { name: service.name, cluster: service.cluster, port: service.containerPort },
             quiet,
           ),
         );

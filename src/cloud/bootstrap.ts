@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import {
   DescribeSubnetsCommand,
   DescribeVpcsCommand,
@@ -29,7 +30,6 @@ import {
 } from '@aws-sdk/client-elastic-load-balancing-v2';
 import type { Logger } from '../logging.ts';
 import { withRetries } from './retry.ts';
-import { targetGroupName } from './sim/bootstrap.ts';
 
 /** The SDK clients a bootstrap talks to: Berth's own three, and EC2 to find the network. */
 export interface BootstrapClients {
@@ -126,11 +126,28 @@ export function ecrRepositoryImage(image: string): { repository: string; tag: st
 }
 
 /**
- * Makes, through the SDK (so against AWS, moto or any AWS-compatible endpoint), what Berth needs
- * before `berth service create`: the ECS cluster, an internet-facing ALB in the default VPC with
- * one HTTP:80 listener answering 404 by default, and per service two ip target groups
- * (`<name>-a`, `<name>-b`), a listener rule forwarding `/<name>/*` to them 100/0, and, when asked,
- * an ECR repository with a placeholder image. Every step finds what exists before it creates
+ * `<service>-<suffix>` within ELB's rules for names: at most 32 letters, digits and hyphens. A
+ * longer or stranger service name is shortened, with a hash of it to keep names apart.
+ */
+export function targetGroupName(service: string, suffix: string): string {
+  const cleaned = service.replace(/[^A-Za-z0-9-]+/g, '-').replace(/^-+|-+$/g, '');
+  const room = 32 - suffix.length - 1;
+  if (cleaned.length > 0 && cleaned.length <= room && cleaned === service) {
+    return `${cleaned}-${suffix}`;
+  }
+  const hash = createHash('sha1').update(service).digest('hex').slice(0, 6);
+  const head = cleaned.slice(0, room - hash.length - 1).replace(/-+$/, '');
+  return `${head === '' ? 'svc' : head}-${hash}-${suffix}`;
+}
+
+/**
+ * Makes, through the SDK (so against AWS, moto, the simulated AWS or any AWS-compatible
+ * endpoint), what Berth needs before `berth service create`: the ECS cluster, an internet-facing
+ * ALB in the default VPC with one HTTP:80 listener answering 404 by default, and per service two
+ * ip target groups (`<name>-a`, `<name>-b`), a listener rule forwarding `/<name>/*` to them
+ * 100/0, and, when asked, an ECR repository with a placeholder image. The one place either cloud
+ * gets this infrastructure made: the simulated AWS's services are bootstrapped by it too
+ * (`bootstrapSimulatedService`). Every step finds what exists before it creates
  * anything, so a second run creates nothing and returns the same ARNs. A resource that exists
  * under the expected name but does not fit (a network load balancer, a target group on another
  * port) is an error, never silently reused.

@@ -1,16 +1,21 @@
 import { CloudWatchServiceException } from '@aws-sdk/client-cloudwatch';
+import { EC2ServiceException } from '@aws-sdk/client-ec2';
 import { ECRServiceException } from '@aws-sdk/client-ecr';
 import { ECSServiceException } from '@aws-sdk/client-ecs';
 import { ElasticLoadBalancingV2ServiceException } from '@aws-sdk/client-elastic-load-balancing-v2';
 
-/** The four AWS APIs Berth uses, as the simulated AWS names them. */
-export type SimApi = 'ecs' | 'elbv2' | 'ecr' | 'cloudwatch';
+/**
+ * The AWS APIs the simulated AWS answers, as it names them: the four Berth uses, and EC2 for
+ * the infrastructure bootstrap's look at the network.
+ */
+export type SimApi = 'ecs' | 'elbv2' | 'ecr' | 'cloudwatch' | 'ec2';
 
 const BASES = {
   ecs: ECSServiceException,
   elbv2: ElasticLoadBalancingV2ServiceException,
   ecr: ECRServiceException,
   cloudwatch: CloudWatchServiceException,
+  ec2: EC2ServiceException,
 } as const;
 
 /**
@@ -62,6 +67,7 @@ export const THROTTLING_ERROR: Record<SimApi, string> = {
   elbv2: 'Throttling',
   ecr: 'ThrottlingException',
   cloudwatch: 'Throttling',
+  ec2: 'RequestLimitExceeded',
 };
 
 /** The internal error each API answers with on a 5xx. */
@@ -70,6 +76,7 @@ export const SERVER_ERROR: Record<SimApi, string> = {
   elbv2: 'InternalFailure',
   ecr: 'ServerException',
   cloudwatch: 'InternalServiceFault',
+  ec2: 'InternalError',
 };
 
 /**

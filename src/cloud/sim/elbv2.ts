@@ -108,7 +108,7 @@ async function createLoadBalancer(
     CanonicalHostedZoneId: 'Z35SXDOTRQ7X7K',
     CreatedTime: tx.now,
     Scheme: input.Scheme ?? 'internet-facing',
-    // EC2 is not simulated: every subnet is in the simulation's one VPC.
+    // EC2 is simulated read-only and has one VPC: every subnet is in it.
     VpcId: SIM_NETWORK.vpcId,
     State: { Code: 'active' },
     Type: 'application',
@@ -117,7 +117,8 @@ async function createLoadBalancer(
       SubnetId: subnet,
       LoadBalancerAddresses: [],
     })),
-    SecurityGroups: input.SecurityGroups ?? [],
+    // None given, AWS gives an ALB its VPC's default security group.
+    SecurityGroups: input.SecurityGroups ?? [...SIM_NETWORK.securityGroups],
     IpAddressType: input.IpAddressType === 'dualstack' ? 'dualstack' : 'ipv4',
   };
   await tx.put(KIND.loadBalancer, arn, doc);
@@ -223,9 +224,10 @@ async function describeTargetGroups(
   input: DescribeTargetGroupsCommandInput,
 ): Promise<Output<DescribeTargetGroupsCommandOutput>> {
   let all = await tx.list<TargetGroupDoc>(KIND.targetGroup);
+  // Read once for the whole answer: the bootstrap lists every target group of the account.
+  const associations = await targetGroupAssociations(tx);
   if (input.LoadBalancerArn !== undefined) {
     await requireLoadBalancer(tx, input.LoadBalancerArn);
-    const associations = await targetGroupAssociations(tx);
     all = all.filter(
       (doc) => associations.get(doc.TargetGroupArn)?.has(input.LoadBalancerArn ?? '') === true,
     );
@@ -241,15 +243,19 @@ async function describeTargetGroups(
     throw modeledError(TargetGroupNotFoundException, 'One or more target groups not found');
   }
   const TargetGroups: TargetGroup[] = [];
-  for (const doc of found) TargetGroups.push(await targetGroupOutput(tx, doc));
+  for (const doc of found) TargetGroups.push(await targetGroupOutput(tx, doc, associations));
   return { TargetGroups };
 }
 
-async function targetGroupOutput(tx: SimTx, doc: TargetGroupDoc): Promise<TargetGroup> {
-  return {
-    ...publicFields(doc),
-    LoadBalancerArns: await targetGroupLoadBalancers(tx, doc.TargetGroupArn),
-  };
+async function targetGroupOutput(
+  tx: SimTx,
+  doc: TargetGroupDoc,
+  associations?: Map<string, Set<string>>,
+): Promise<TargetGroup> {
+  const loadBalancers = (associations ?? (await targetGroupAssociations(tx))).get(
+    doc.TargetGroupArn,
+  );
+  return { ...publicFields(doc), LoadBalancerArns: [...(loadBalancers ?? [])] };
 }
 
 /** The load balancers whose listeners or rules forward to the target group. */

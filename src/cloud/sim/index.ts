@@ -1,9 +1,11 @@
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
+import { EC2Client } from '@aws-sdk/client-ec2';
 import { ECRClient } from '@aws-sdk/client-ecr';
 import { ECSClient } from '@aws-sdk/client-ecs';
 import { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
 import type { Kysely } from 'kysely';
 import { cloudwatchHandlers, type CloudWatchOptions } from './cloudwatch.ts';
+import { ec2Handlers } from './ec2.ts';
 import { ecrHandlers } from './ecr.ts';
 import { ecsHandlers } from './ecs.ts';
 import { oneOffTaskHandlers } from './ecs-tasks.ts';
@@ -15,11 +17,11 @@ export { behaviourOf, HEALTHY, PROFILES_ENV, type BehaviourProfile } from './beh
 export {
   bootstrapSimulatedService,
   SIM_LOAD_BALANCER,
-  targetGroupName,
   type SimulatedServiceInfrastructure,
 } from './bootstrap.ts';
 export { DEFAULT_RPS, HEALTHY_5XX_SETTING } from './cloudwatch.ts';
 export { SIM_NETWORK } from './model.ts';
+export { ensureSimulatedAwsSchema, migrateSimulatedAws, SIM_SCHEMA } from './migrations.ts';
 export {
   DEFAULT_TIMEOUT_MS,
   FAULTS_ENV,
@@ -48,7 +50,10 @@ export interface SimulatedAwsOptions extends SimOptions, CloudWatchOptions {}
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the sim's tables are untyped
 type AnyDb = Kysely<any>;
 
-/** The simulated AWS over `db`'s `berth_sim` schema, answering ECS, ELBv2, ECR and CloudWatch. */
+/**
+ * The simulated AWS over `db`'s `berth_sim` schema (made by the simulator on first use),
+ * answering ECS, ELBv2, ECR and CloudWatch, and EC2's questions about the default network.
+ */
 export function createSimulatedAws(db: AnyDb, options: SimulatedAwsOptions = {}): SimulatedAws {
   return new SimulatedAws(db, options)
     .register('ecs', ecsHandlers)
@@ -56,15 +61,17 @@ export function createSimulatedAws(db: AnyDb, options: SimulatedAwsOptions = {})
     .register('ecs', oneOffTaskHandlers)
     .register('elbv2', elbv2Handlers)
     .register('ecr', ecrHandlers)
-    .register('cloudwatch', cloudwatchHandlers(options));
+    .register('cloudwatch', cloudwatchHandlers(options))
+    .register('ec2', ec2Handlers);
 }
 
-/** Real SDK v3 clients of the four APIs Berth uses. */
+/** Real SDK v3 clients of the four APIs Berth uses, and EC2's for the infrastructure bootstrap. */
 export interface SimulatedClients {
   ecs: ECSClient;
   elbv2: ElasticLoadBalancingV2Client;
   ecr: ECRClient;
   cloudwatch: CloudWatchClient;
+  ec2: EC2Client;
 }
 
 /**
@@ -85,5 +92,6 @@ export function simulatedClients(
     elbv2: sim.attach(new ElasticLoadBalancingV2Client(config)),
     ecr: sim.attach(new ECRClient(config)),
     cloudwatch: sim.attach(new CloudWatchClient(config)),
+    ec2: sim.attach(new EC2Client(config)),
   };
 }

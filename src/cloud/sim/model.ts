@@ -61,8 +61,10 @@ export const KIND = {
 } as const;
 
 /**
- * The network the simulated load balancers and tasks live in. EC2 is not simulated, so these
- * ids are accepted wherever a VPC, subnet or security group is asked for.
+ * The network the simulated load balancers and tasks live in: the region's default VPC, a
+ * default subnet in each of two zones and the VPC's default security group. The simulated EC2
+ * (ec2.ts) describes it, read-only; ECS and ELB accept any ids wherever a VPC, subnet or security
+ * group is asked for, and put everything in this one VPC.
  */
 export const SIM_NETWORK = {
   vpcId: 'vpc-0b5e27f1a9c3d4e60',

@@ -1,5 +1,6 @@
 import { sql, type Kysely } from 'kysely';
 import type { JournalEntry } from './journal.ts';
+import { ensureSimulatedAwsSchema } from './migrations.ts';
 
 /** One simulated operation's view of the cloud: documents by kind and id, in one transaction. */
 export interface SimTx {
@@ -41,9 +42,18 @@ export class SimStore {
     return this.#clock();
   }
 
+  /**
+   * The `berth_sim` schema, made or brought up to date by the simulator itself before its first
+   * read or write in this process (see migrations.ts): Berth's own migrations do not make it.
+   */
+  async #ready(): Promise<AnyDb> {
+    await ensureSimulatedAwsSchema(this.#db);
+    return this.#db;
+  }
+
   /** Runs one operation atomically: no two operations, from any process, interleave. */
   async operation<T>(work: (tx: SimTx) => Promise<T>): Promise<T> {
-    return this.#db.transaction().execute(async (trx) => {
+    return (await this.#ready()).transaction().execute(async (trx) => {
       await sql`select pg_advisory_xact_lock(${SIM_LOCK})`.execute(trx);
       const now = this.#clock();
       const tx: SimTx = {
@@ -107,13 +117,13 @@ export class SimStore {
     const row = await sql<{ count: number }>`
       insert into berth_sim.calls (api, operation, count) values (${api}, ${operation}, 1)
       on conflict (api, operation) do update set count = berth_sim.calls.count + 1
-      returning count::int as count`.execute(this.#db);
+      returning count::int as count`.execute(await this.#ready());
     return row.rows[0]?.count ?? 0;
   }
 
   async callCounts(): Promise<Record<string, number>> {
     const rows = await sql<{ api: string; operation: string; count: number }>`
-      select api, operation, count::int as count from berth_sim.calls`.execute(this.#db);
+      select api, operation, count::int as count from berth_sim.calls`.execute(await this.#ready());
     return Object.fromEntries(rows.rows.map((row) => [`${row.api}:${row.operation}`, row.count]));
   }
 
@@ -127,7 +137,7 @@ export class SimStore {
       request: Record<string, unknown>;
       response: { arns: string[] };
     }>`select seq, at, api, operation, request, response from berth_sim.journal order by seq`.execute(
-      this.#db,
+      await this.#ready(),
     );
     return rows.rows.map((row) => ({
       seq: Number(row.seq),
@@ -140,13 +150,13 @@ export class SimStore {
   }
 
   async resetCalls(): Promise<void> {
-    await sql`delete from berth_sim.calls`.execute(this.#db);
+    await sql`delete from berth_sim.calls`.execute(await this.#ready());
   }
 
   async putSetting(key: string, value: unknown): Promise<void> {
     await sql`
       insert into berth_sim.settings (key, value) values (${key}, ${JSON.stringify(value)}::jsonb)
-      on conflict (key) do update set value = excluded.value`.execute(this.#db);
+      on conflict (key) do update set value = excluded.value`.execute(await this.#ready());
   }
 
   /**
@@ -159,12 +169,12 @@ export class SimStore {
       on conflict (key) do update set value = case
         when jsonb_typeof(berth_sim.settings.value) = 'object'
         then berth_sim.settings.value || excluded.value
-        else excluded.value end`.execute(this.#db);
+        else excluded.value end`.execute(await this.#ready());
   }
 
   async setting<T>(key: string): Promise<T | undefined> {
     const row = await sql<{ value: T }>`
-      select value from berth_sim.settings where key = ${key}`.execute(this.#db);
+      select value from berth_sim.settings where key = ${key}`.execute(await this.#ready());
     return row.rows[0]?.value;
   }
 
@@ -173,7 +183,7 @@ export class SimStore {
    * empty (the caller answers with a throttling error).
    */
   async takeToken(name: string, burst: number, ratePerSecond: number): Promise<boolean> {
-    return this.#db.transaction().execute(async (trx) => {
+    return (await this.#ready()).transaction().execute(async (trx) => {
       const now = this.#clock();
       await sql`
         insert into berth_sim.buckets (name, tokens, refilled_at)
@@ -198,6 +208,6 @@ export class SimStore {
   /** Forgets the whole cloud: resources, counts, settings and buckets. */
   async reset(): Promise<void> {
     await sql`truncate berth_sim.resources, berth_sim.calls, berth_sim.settings, berth_sim.buckets,
-      berth_sim.journal`.execute(this.#db);
+      berth_sim.journal`.execute(await this.#ready());
   }
 }

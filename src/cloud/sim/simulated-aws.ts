@@ -79,6 +79,8 @@ export const RATE_LIMITS: Readonly<Record<string, RateLimit>> = {
   'ecr:*': { burst: 20, perSecond: 10 },
   'cloudwatch:GetMetricData': { burst: 50, perSecond: 50 },
   'cloudwatch:*': { burst: 50, perSecond: 20 },
+  // EC2's bucket for non-mutating actions (Describe*), the only ones simulated.
+  'ec2:*': { burst: 100, perSecond: 20 },
 };
 
 const CLIENT_APIS: Record<string, SimApi> = {
@@ -86,6 +88,7 @@ const CLIENT_APIS: Record<string, SimApi> = {
   ElasticLoadBalancingV2Client: 'elbv2',
   ECRClient: 'ecr',
   CloudWatchClient: 'cloudwatch',
+  EC2Client: 'ec2',
 };
 
 /**
