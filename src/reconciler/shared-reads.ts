@@ -111,21 +111,41 @@ export class BatchReads {
  */
 export class PassCloud implements Cloud {
   readonly #cloud: Cloud;
-  /** The batch's reads; dropped at the pass's first write. */
-  #batch: BatchReads | undefined;
+  /** The batch's reads, maybe still under way; dropped at the pass's first write. */
+  #batch: Promise<BatchReads | undefined> | undefined;
+  readonly #patienceMs: number;
   readonly #services = new Map<string, ObservedService | undefined>();
   readonly #rules = new Map<string, RuleWeights>();
   readonly #health = new Map<string, number>();
 
-  constructor(cloud: Cloud, batch?: BatchReads) {
+  /**
+   * `patienceMs`: how long the pass waits for the batch's reads when it needs them before they
+   * are in, after which it reads its own — a batch-mate's slow read holds it up no longer.
+   */
+  constructor(cloud: Cloud, batch?: Promise<BatchReads | undefined>, patienceMs = 0) {
     this.#cloud = cloud;
     this.#batch = batch;
+    this.#patienceMs = patienceMs;
   }
 
   /** The batch's reads while this pass may still use them. */
-  #shared(): BatchReads | undefined {
-    if (this.#batch !== undefined && !this.#batch.fresh) this.#batch = undefined;
-    return this.#batch;
+  async #shared(): Promise<BatchReads | undefined> {
+    const pending = this.#batch;
+    if (pending === undefined) return undefined;
+    let timer: NodeJS.Timeout | undefined;
+    const reads = await Promise.race([
+      pending,
+      new Promise<undefined>((resolve) => {
+        timer = setTimeout(() => {
+          resolve(undefined);
+        }, this.#patienceMs);
+      }),
+    ]).finally(() => {
+      clearTimeout(timer);
+    });
+    // Not in time, or too old: not waited for again in this pass.
+    if (reads === undefined || !reads.fresh) this.#batch = undefined;
+    return this.#batch === pending ? reads : undefined;
   }
 
   /** Forgets every read before and after a write, whatever its outcome. */
@@ -151,10 +171,12 @@ export class PassCloud implements Cloud {
   ): Promise<Map<string, ObservedService>> {
     const found = new Map<string, ObservedService>();
     const missing: string[] = [];
+    const unknown = names.some((name) => !this.#services.has(key(cluster, name)));
+    const shared = unknown ? await this.#shared() : undefined;
     for (const name of names) {
       const known = this.#services.has(key(cluster, name))
         ? { observed: this.#services.get(key(cluster, name)) }
-        : this.#shared()?.service(cluster, name);
+        : shared?.service(cluster, name);
       if (known === undefined) missing.push(name);
       else if (known.observed !== undefined) found.set(name, known.observed);
       if (known !== undefined) this.#services.set(key(cluster, name), known.observed);
@@ -170,7 +192,7 @@ export class PassCloud implements Cloud {
   }
 
   async readRuleWeights(ruleArn: string): Promise<RuleWeights> {
-    const known = this.#rules.get(ruleArn) ?? this.#shared()?.ruleWeights(ruleArn);
+    const known = this.#rules.get(ruleArn) ?? (await this.#shared())?.ruleWeights(ruleArn);
     const weights = known ?? (await this.#cloud.readRuleWeights(ruleArn));
     this.#rules.set(ruleArn, weights);
     return weights;

@@ -338,7 +338,8 @@ export class Worker {
     const { db, cloud, logger, infrastructure, settings } = this.#options;
     const pass: PassContext = {
       db,
-      cloud: new PassCloud(cloud, await shared),
+      // A batch-mate's slow read holds this pass up no longer than a requeue would.
+      cloud: new PassCloud(cloud, shared, settings.waitMs),
       logger: logger.child({ worker: this.name, service: claim.service.name }),
       lease: claim.lease,
       actor: `worker:${this.name}`,
