@@ -24,6 +24,7 @@ import {
   type ReconcileSettings,
 } from './context.ts';
 import { idleRequeueMs, reconcileService, resyncIdle } from './reconcile.ts';
+import { BatchReads, PassCloud } from './shared-reads.ts';
 
 export interface WorkerOptions {
   db: Db;
@@ -184,9 +185,10 @@ export class Worker {
   }
 
   /**
-   * Claims a batch and queues its passes: each service with a deployment on its own; idle ones
-   * read together, one DescribeServices per ten of a cluster, then resynced each on its own.
-   * Returns how many services it claimed.
+   * Claims a batch and queues its passes: each service with a deployment on its own, with the
+   * reads of all of them made together (see `BatchReads`); idle ones read together, one
+   * DescribeServices per ten of a cluster, then resynced each on its own. Returns how many
+   * services it claimed.
    */
   async #claim(): Promise<number> {
     const { db, batchSize, leaseMs } = this.#options;
@@ -215,13 +217,43 @@ export class Worker {
       byCluster.set(claim.service.cluster, group);
     }
     for (const group of byCluster.values()) this.#queue(group, () => this.#resyncIdle(group));
+    const active = claims.filter((claim) => busy.has(claim.service.id));
+    const reads = this.#readActive(active);
     for (const claim of claims) {
       if (idle.includes(claim)) continue;
+      const shared = busy.has(claim.service.id) ? reads : undefined;
       this.#queue([claim], () =>
-        this.#pass(claim, (pass) => reconcileService(pass, claim.service.id)),
+        this.#pass(claim, (pass) => reconcileService(pass, claim.service.id), shared),
       );
     }
     return claims.length;
+  }
+
+  /**
+   * The services and rules of the batch's rollouts, read at once while their passes wait for
+   * their turns. Bounded by the batch's leases; never rejects: a pass without them reads its own.
+   */
+  async #readActive(active: readonly Claim[]): Promise<BatchReads | undefined> {
+    if (active.length < 2) return undefined;
+    const { cloud, settings, logger } = this.#options;
+    const deadline = leaseDeadline(
+      active.map((claim) => claim.lease),
+      settings.leaseMs,
+    );
+    try {
+      return await withCallDeadline(deadline, () =>
+        BatchReads.read(
+          cloud,
+          active.map((claim) => claim.service),
+        ),
+      );
+    } catch (error) {
+      logger.warn(
+        { err: error, worker: this.name },
+        'batched reads failed; each pass reads its own',
+      );
+      return undefined;
+    }
   }
 
   /** Idle services of one cluster: read in one batched DescribeServices, then resynced. */
@@ -295,16 +327,19 @@ export class Worker {
 
   /**
    * Runs one pass with its AWS calls bounded by the lease; whatever it throws is logged and the
-   * service retried after a backoff.
+   * service retried after a backoff. The pass reads each thing once until it writes (`PassCloud`).
    */
   async #pass(
     claim: Claim,
     work: (pass: PassContext) => Promise<{ requeueAfterMs: number }>,
+    /** Reads made for the whole batch, shared with this pass (see `PassCloud`). */
+    shared?: Promise<BatchReads | undefined>,
   ): Promise<void> {
     const { db, cloud, logger, infrastructure, settings } = this.#options;
     const pass: PassContext = {
       db,
-      cloud,
+      // A batch-mate's slow read holds this pass up no longer than a requeue would.
+      cloud: new PassCloud(cloud, shared, settings.waitMs),
       logger: logger.child({ worker: this.name, service: claim.service.name }),
       lease: claim.lease,
       actor: `worker:${this.name}`,

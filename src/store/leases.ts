@@ -33,6 +33,13 @@ export class LeaseLostError extends Error {
  * died), leasing them to `owner` with a fresh epoch. SKIP LOCKED lets any number of workers
  * claim at once without waiting on each other or claiming the same service. Committed before
  * any AWS call is made.
+ *
+ * Services whose deployment must roll back are claimed before any other due service, so that
+ * when many canaries fail at once their passes, and so their `ModifyRule`s, go first: a
+ * deployment rolling back (a pass recorded it, then was throttled or died), one a person asked
+ * to abort, or one whose current step has a failing window recorded (the worker that judged it
+ * died before rolling back). They are few — only unfinished deployments are looked at, through
+ * their partial index — so ranking costs one hash lookup per due service.
  */
 export async function claimDueServices(
   db: Db,
@@ -42,13 +49,21 @@ export async function claimDueServices(
 ): Promise<{ service: Service; lease: Lease }[]> {
   const sentAt = performance.now();
   const rows = await sql<Service>`
-    with due as (
+    with rolling_back as (
+      select d.service_id from deployments d
+      where d.finished_at is null
+        and (d.phase = 'rolling_back' or d.abort_requested_at is not null or exists (
+          select 1 from analysis_windows w
+          where w.deployment_id = d.id and w.step_index = d.step_index and w.verdict = 'fail'))
+    ),
+    due as (
       select id from services
       where (lease_until is null and next_reconcile_at <= now()) or lease_until < now()
-      -- A dead worker's service (its lease lapsed) queues by the lapse, not behind everything.
-      order by least(next_reconcile_at, coalesce(lease_until, next_reconcile_at))
+      order by id in (select service_id from rolling_back) desc,
+        -- A dead worker's service (its lease lapsed) queues by the lapse, not behind everything.
+        least(next_reconcile_at, coalesce(lease_until, next_reconcile_at))
       limit ${limit}
-      for update skip locked
+      for update of services skip locked
     )
     update services s
     set lease_owner = ${owner},
