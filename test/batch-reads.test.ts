@@ -6,10 +6,9 @@ import { aFastService, aFleet, finished } from './support/fleet.ts';
 const SERVICES = 12;
 
 it(`a round of ${SERVICES} rollouts in progress costs ceil(${SERVICES}/10) DescribeServices and DescribeRules, not one of each per pass`, async (t) => {
-  // The simulated AWS provides each service's listener rule and target groups in its first pass,
-  // a dozen ELB calls each, beyond its ELB bucket for a dozen services: its throttling is off
-  // (Berth's own limiter still holds the calls to AWS's rates).
-  const fleet = await aFleet('batched active reads', { throttling: false });
+  // Each service's first pass provides its listener rule and target groups, a dozen ELB calls
+  // each: beyond the ELB bucket for a dozen services, so some passes are throttled and retried.
+  const fleet = await aFleet('batched active reads');
   // One-minute windows: once its weights are verified, a canary waits a minute for its first
   // window, so every pass of the round measured below reads and writes nothing else.
   const policy = ['--interval', '60s'];

@@ -67,19 +67,11 @@ export interface DeploymentView {
 
 export async function aFleet(
   label: string,
-  options: {
-    rps?: number;
-    healthy5xxRate?: number;
-    /** Whether the simulated AWS holds calls to its token buckets (by default it does). */
-    throttling?: boolean;
-  } = {},
+  options: { rps?: number; healthy5xxRate?: number } = {},
 ): Promise<Fleet> {
   const database = await testDatabase(label);
   const logger = createLogger({ level: process.env['BERTH_TEST_LOG_LEVEL'] ?? 'silent' });
-  const sim = createSimulatedAws(database.db, {
-    seed: 7,
-    ...(options.throttling !== undefined ? { throttling: options.throttling } : {}),
-  });
+  const sim = createSimulatedAws(database.db, { seed: 7 });
   await sim.store.putSetting('rps', options.rps ?? 1000);
   // A healthy image answers no 5xx here unless a test asks: at 0.1 % a stray 5xx fails a healthy
   // canary judged on these few hundred requests about once in 2,500 steps (the SPRT's bounded
