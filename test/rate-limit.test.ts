@@ -18,20 +18,29 @@ describe('the client-side rate limiter', () => {
   });
 
   it('lets a burst through at once and makes the next call wait', async () => {
-    const limiter = new RateLimiter({ 'ecs:write': { perSecond: 10, burst: 2 } });
+    // A clock moved by hand: a loaded machine taking 100 ms between two calls must not refill.
+    let now = 0;
+    const limiter = new RateLimiter({ 'ecs:write': { perSecond: 10, burst: 2 } }, () => now);
     assert.equal(await settled(limiter.acquire('ecs:UpdateService')), true);
     assert.equal(await settled(limiter.acquire('ecs:UpdateService')), true);
     const third = limiter.acquire('ecs:UpdateService');
     assert.equal(await settled(third), false, 'the third waits for a token');
+    now += 100;
     await third;
   });
 
   it('serves waiting rollback calls before every other waiting call of the group', async () => {
-    const limiter = new RateLimiter({ 'elbv2:write': { perSecond: 50, burst: 1 } });
+    // The clock stands still while the calls queue (no token comes however slow the machine),
+    // then moves one token's worth at every look.
+    let now = 0;
+    let queued = false;
+    const clock = () => (queued ? (now += 20) : now);
+    const limiter = new RateLimiter({ 'elbv2:write': { perSecond: 50, burst: 1 } }, clock);
     const order: string[] = [];
     const call = (name: string) => limiter.acquire('elbv2:ModifyRule').then(() => order.push(name));
     const calls = [call('first'), call('normal 1'), call('normal 2')];
     calls.push(asRollback(() => call('rollback')));
+    queued = true;
     await Promise.all(calls);
     assert.deepEqual(order, ['first', 'rollback', 'normal 1', 'normal 2']);
   });
