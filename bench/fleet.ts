@@ -8,7 +8,7 @@ import { BudgetSpent, retryForever, NaiveController } from './naive.ts';
 import { benchDatabase, type BenchPostgres } from './support/database.ts';
 import type { Figure, PartResult } from './support/report.ts';
 import { rollbackMs } from './rollback.ts';
-import { seedCanaries, seedLiveFleet } from './support/seed.ts';
+import { seedCanaries, seedDeploys, seedLiveFleet } from './support/seed.ts';
 import {
   aWorld,
   ThrottleCounter,
@@ -141,8 +141,7 @@ async function berthFleetDeploy(
   const database = await benchDatabase(server, 'berth_bench_fleet');
   try {
     const world = await aWorld(database);
-    const names = (await seedLiveFleet(world, 'svc', n)).map(({ service }) => service.name);
-    for (const name of names) await world.berth(['deploy', name, '--image', 'nginx:1.28']);
+    await seedDeploys(world, await seedLiveFleet(world, 'svc', n), 'nginx:1.28');
     await world.latency(true);
     await world.sim.store.resetCalls();
     const started = performance.now();

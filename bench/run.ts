@@ -39,9 +39,9 @@ const RUN_BUDGET_MS = 560_000;
  * registrations at 1/s after a burst of 10); reaction's 200 deploys at 1/s take 200 s.
  */
 const PART_BUDGET_MS: Record<string, number> = {
-  reaction: 260_000,
-  fleet: 260_000,
-  'mass-rollback': 110_000,
+  reaction: 240_000,
+  fleet: 240_000,
+  'mass-rollback': 130_000,
 };
 
 /** `deadline`: epoch ms by which the part stops its workload (only the long ones need it). */

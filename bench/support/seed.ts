@@ -15,7 +15,11 @@ import { canaryExternalId } from '../../src/reconciler/assert-service.ts';
 import { EVENTS, REASONS } from '../../src/reconciler/reasons.ts';
 import { taskNetworkOf } from '../../src/reconciler/rollout/run.ts';
 import { finishDeployment } from '../../src/store/deployments.ts';
-import { createServiceIn, deployImageWithin } from '../../src/store/desired-state.ts';
+import {
+  createServiceIn,
+  deployImageWithin,
+  type RequestedRelease,
+} from '../../src/store/desired-state.ts';
 import { appendEvent } from '../../src/store/events.ts';
 import {
   policySnapshotOf,
@@ -395,6 +399,28 @@ function registerRelease(cloud: AwsCloud, service: Service, release: Release): P
 }
 
 /**
+ * `berth deploy` of `image` to each of `fleet`, committed as the command commits it (the same
+ * store function, in a few transactions instead of one command each); `service` is each row as
+ * its deploy found it.
+ */
+export function seedDeploys(
+  world: World,
+  fleet: readonly SeededService[],
+  image: string,
+): Promise<RequestedRelease[]> {
+  return inTransactions(world, fleet, (trx, { service }) =>
+    deployImageWithin(trx, {
+      actor: ACTOR,
+      name: service.name,
+      image,
+      imageDigest: null,
+      message: null,
+      replace: false,
+    }),
+  );
+}
+
+/**
  * A canary of `image` on each of `fleet`, as a rollout's first step leaves it: `berth deploy`
  * committed, the release's task definition registered, its task set at the first step's percent
  * on target group b with its tasks healthy, the rule's weights moved and verified, the
@@ -407,17 +433,7 @@ export async function seedCanaries(
   image: string,
 ): Promise<void> {
   const { db } = world.database;
-  // Each as `berth deploy` commits it; `service` is the row as the deploy found it.
-  const deploys = await inTransactions(world, fleet, (trx, { service }) =>
-    deployImageWithin(trx, {
-      actor: ACTOR,
-      name: service.name,
-      image,
-      imageDigest: null,
-      message: null,
-      replace: false,
-    }),
-  );
+  const deploys = await seedDeploys(world, fleet, image);
   const entered = new Date();
   const canaries = await inOneOperation(world, async ({ cloud }) => {
     const made = [];
