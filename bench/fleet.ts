@@ -8,8 +8,8 @@ import { BudgetSpent, retryForever, NaiveController } from './naive.ts';
 import { benchDatabase, type BenchPostgres } from './support/database.ts';
 import type { Figure, PartResult } from './support/report.ts';
 import { rollbackMs } from './rollback.ts';
+import { seedCanaries, seedDeploys, seedLiveFleet } from './support/seed.ts';
 import {
-  aLiveFleet,
   aWorld,
   ThrottleCounter,
   unfinishedDeployments,
@@ -46,14 +46,6 @@ interface FleetRun {
   reasons: string[];
   /** Whether the budget ran out before every rollout finished. */
   cut: boolean;
-  /** Set when the budget ran out while the fleet was being set up: nothing was measured. */
-  setup?: string;
-}
-
-/** A run cut while setting up: what the setup reached, nothing measured. */
-function cutInSetup(error: unknown): { seconds: 0; cut: true; setup: string } {
-  if (!(error instanceof BudgetSpent)) throw error;
-  return { seconds: 0, cut: true, setup: error.message };
 }
 
 /**
@@ -71,13 +63,12 @@ export function timeForAll(
 
 /** What a cut run reached, as the table's note says it: "147 of 200 live after 240 s". */
 function cutNote(
-  run: { seconds: number; setup?: string },
+  run: { seconds: number },
   done: number,
   n: number,
   what: string,
   floor: number,
 ): string {
-  if (run.setup !== undefined) return `the budget ran out ${run.setup}: nothing measured`;
   const seconds = run.seconds;
   const projected = done === 0 ? Infinity : (seconds * n) / done;
   const rate =
@@ -150,13 +141,7 @@ async function berthFleetDeploy(
   const database = await benchDatabase(server, 'berth_bench_fleet');
   try {
     const world = await aWorld(database);
-    let names: string[];
-    try {
-      names = await aLiveFleet(world, 'svc', n, [], deadline);
-    } catch (error) {
-      return { ...cutInSetup(error), succeeded: 0, failed: 0, throttled: 0, reasons: [] };
-    }
-    for (const name of names) await world.berth(['deploy', name, '--image', 'nginx:1.28']);
+    await seedDeploys(world, await seedLiveFleet(world, 'svc', n), 'nginx:1.28');
     await world.latency(true);
     await world.sim.store.resetCalls();
     const started = performance.now();
@@ -212,11 +197,7 @@ async function naiveFleetDeploy(
   const database = await benchDatabase(server, 'berth_bench_fleet_naive');
   try {
     const world = await aWorld(database);
-    try {
-      await aLiveFleet(world, 'svc', n, [], deadline);
-    } catch (error) {
-      return { ...cutInSetup(error), succeeded: 0, failed: 0, throttled: 0, reasons: [] };
-    }
+    await seedLiveFleet(world, 'svc', n);
     await world.latency(true);
     const { cloud, throttles } = naiveCloud(world);
     const services = await database.db.selectFrom('services').selectAll().execute();
@@ -338,36 +319,10 @@ async function naiveRollout(
 }
 
 /** `n` canaries of a release answering 30 % 5xx, at 10 % with weights verified, none judged yet. */
-async function aFleetOfCanaries(world: World, n: number, deadline: number): Promise<string[]> {
-  const names = await aLiveFleet(world, 'svc', n, [], deadline);
-  for (const name of names) await world.berth(['deploy', name, '--image', 'nginx:1.28-5xx']);
-  // Windows are never due while the metrics delay is an hour: every canary waits at 10 %.
-  world.worker('setup', { cloud: world.setupCloud, metricsDelayMs: 3_600_000 });
-  let atTen = 0;
-  try {
-    const cut = await untilOrCut(
-      `${n} canaries at 10 %`,
-      async () => {
-        const row = await world.database.db
-          .selectFrom('deployments')
-          .select((eb) => eb.fn.countAll<number>().as('n'))
-          .where('finished_at', 'is', null)
-          .where('weights_verified_at', 'is not', null)
-          .executeTakeFirstOrThrow();
-        atTen = row.n;
-        return row.n >= n;
-      },
-      deadline,
-    );
-    if (cut) throw new BudgetSpent(`setting up, ${atTen} of ${n} canaries were at 10 %`);
-  } finally {
-    await world.stopWorkers();
-  }
-  // The setup worker gave them back due in an hour (its metrics delay): due now instead.
-  await world.database.db.updateTable('services').set({ next_reconcile_at: new Date() }).execute();
+async function aFleetOfCanaries(world: World, n: number): Promise<void> {
+  await seedCanaries(world, await seedLiveFleet(world, 'svc', n), 'nginx:1.28-5xx');
   // Judged now, every canary has two seconds or more of 5xx behind it.
   await sleep(2000);
-  return names;
 }
 
 /**
@@ -425,11 +380,7 @@ async function berthMassRollback(
   const database = await benchDatabase(server, 'berth_bench_mass');
   try {
     const world = await aWorld(database);
-    try {
-      await aFleetOfCanaries(world, n, deadline);
-    } catch (error) {
-      return { ...cutInSetup(error), back: 0, throttled: 0, firstVerdictSeconds: NaN };
-    }
+    await aFleetOfCanaries(world, n);
     await world.latency(true);
     const ids = (
       await database.db
@@ -496,8 +447,6 @@ interface MassRollbackRun {
   back: number;
   throttled: number;
   cut: boolean;
-  /** Set when the budget ran out while the canaries were being set up: nothing was measured. */
-  setup?: string;
 }
 
 async function naiveMassRollback(
@@ -508,11 +457,7 @@ async function naiveMassRollback(
   const database = await benchDatabase(server, 'berth_bench_mass_naive');
   try {
     const world = await aWorld(database);
-    try {
-      await aFleetOfCanaries(world, n, deadline);
-    } catch (error) {
-      return { ...cutInSetup(error), back: 0, throttled: 0 };
-    }
+    await aFleetOfCanaries(world, n);
     await world.latency(true);
     const { cloud, throttles } = naiveCloud(world);
     const naive = new NaiveController(database.db, cloud, 8, deadline);

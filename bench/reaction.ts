@@ -1,17 +1,23 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Db } from '../src/store/database.ts';
+import { deployImage } from '../src/store/desired-state.ts';
 import { bucketSeconds } from './fleet.ts';
-import { BudgetSpent } from './naive.ts';
 import { benchDatabase, type BenchPostgres } from './support/database.ts';
 import { startWorkerProcesses } from './support/processes.ts';
 import { percentile, type Figure, type PartResult } from './support/report.ts';
-import { aLiveFleet, aWorld, LATENCY_MS } from './support/world.ts';
+import { seedLiveFleet } from './support/seed.ts';
+import { aWorld, LATENCY_MS } from './support/world.ts';
 
 /** How long after the last deploy a first mutation is waited for (the run has ten minutes). */
-const REACTION_DEADLINE_MS = 30_000;
+const REACTION_DEADLINE_MS = 10_000;
 
-/** Between two deploys: the deploys measure reaction, not a queue of them. */
-const DEPLOY_SPACING_MS = 100;
+/**
+ * Between two deploys: one a second, the rate AWS sustains for RegisterTaskDefinition (every
+ * deploy registers one). Faster, and the registrations queue at the bucket whatever the
+ * controller does; the passes waiting there hold the workers' slots, and the figure measures
+ * that queue, not Berth's reaction.
+ */
+export const DEPLOY_SPACING_MS = 1000;
 
 /**
  * AWS reads a pass makes before its first write on a deploy to a live service (DescribeServices,
@@ -21,8 +27,9 @@ const DEPLOY_SPACING_MS = 100;
 const READS_BEFORE_FIRST_WRITE = 2;
 
 /**
- * Reaction: `deploys` `berth deploy` commands, one every 100 ms, to live services, with 1 and
- * with 4 `berth worker` processes; from the commit of each deploy (its `deployment.requested`
+ * Reaction: `deploys` `berth deploy` commands, one a second, to live services (seeded), with 1
+ * and with 4 `berth worker` processes, the two runs side by side on their own databases and
+ * simulated AWS (own buckets); from the commit of each deploy (its `deployment.requested`
  * event) to its first AWS mutation (the audit entry every AWS write is recorded under, just
  * before the call), both stamped by the database's clock.
  */
@@ -31,110 +38,94 @@ export async function reactionBench(
   deploys: number,
   deadline: number,
 ): Promise<PartResult> {
-  const runs: { processes: number; reactionMs: number[]; floorMs: number[] }[] = [];
-  // Both fleets are brought live at once (setting, not measure: it is most of the part's time);
-  // the two runs are then measured one after the other.
-  const settings = await Promise.allSettled(
+  const runs = await Promise.all(
     [1, 4].map(async (processes) => {
       const database = await benchDatabase(server, `berth_bench_reaction_${processes}`);
       try {
         const world = await aWorld(database);
-        const names = await aLiveFleet(world, 'svc', deploys, [], deadline);
-        return { processes, database, world, names };
-      } catch (error) {
+        const names = (await seedLiveFleet(world, 'svc', deploys)).map(
+          ({ service }) => service.name,
+        );
+        await world.latency(true);
+        const workers = await startWorkerProcesses(database.url, processes);
+        try {
+          // When each deploy had committed at the latest, from the first one's start, in ms.
+          const committedMs: number[] = [];
+          const first = performance.now();
+          for (const name of names) {
+            if (Date.now() > deadline) break;
+            const started = performance.now();
+            // As `berth deploy` commits it, through the same store function: the command's own
+            // start-up (a pool of its own) is not what is measured, and on a loaded machine it
+            // spaced the deploys further apart than one a second.
+            await deployImage(database.db, {
+              actor: 'bench@berth',
+              name,
+              image: 'nginx:1.28',
+              imageDigest: null,
+              message: null,
+              replace: false,
+            });
+            committedMs.push(performance.now() - first);
+            await sleep(Math.max(0, DEPLOY_SPACING_MS - (performance.now() - started)));
+          }
+          // A deploy with no mutation by the deadline counts as never reacting (Infinity).
+          const waitUntil = Math.min(deadline, Date.now() + REACTION_DEADLINE_MS);
+          let reactionMs = await reactions(database.db);
+          while (reactionMs.length < committedMs.length && Date.now() < waitUntil) {
+            await sleep(500);
+            reactionMs = await reactions(database.db);
+          }
+          const late = committedMs.length - reactionMs.length;
+          reactionMs = [...reactionMs, ...Array.from({ length: late }, () => Infinity)];
+          process.stderr.write(
+            `reaction, ${processes} worker process(es): p50 ${percentile(reactionMs, 50)} ms, p99 ${percentile(reactionMs, 99)} ms over ${reactionMs.length}\n`,
+          );
+          return {
+            processes,
+            deployed: committedMs.length,
+            reactionMs,
+            floorMs: reactionFloorMs(committedMs),
+          };
+        } finally {
+          await workers.stop();
+        }
+      } finally {
         await database.close();
-        throw error;
       }
     }),
   );
-  const failed = settings.find((setting) => setting.status === 'rejected');
-  for (const setting of settings) {
-    if (failed !== undefined && setting.status === 'fulfilled')
-      await setting.value.database.close();
-  }
-  if (failed !== undefined && failed.reason instanceof BudgetSpent) {
-    return cutInSetup(failed.reason.message, deploys);
-  }
-  if (failed !== undefined)
-    throw new Error('the reaction fleets were not set up', { cause: failed.reason });
-  for (const setting of settings) {
-    if (setting.status === 'rejected') continue;
-    const { processes, database, world, names } = setting.value;
-    try {
-      await world.latency(true);
-      const workers = await startWorkerProcesses(database.url, processes);
-      try {
-        // When each deploy had committed at the latest, from the first one's start, in ms.
-        const committedMs: number[] = [];
-        const first = performance.now();
-        for (const name of names) {
-          const started = performance.now();
-          await world.berth(['deploy', name, '--image', 'nginx:1.28']);
-          committedMs.push(performance.now() - first);
-          await sleep(Math.max(0, DEPLOY_SPACING_MS - (performance.now() - started)));
-        }
-        // A deploy with no mutation by the deadline counts as never reacting (Infinity): its
-        // pass waited behind others holding every slot while they waited for a token.
-        const waitUntil = Math.min(deadline, Date.now() + REACTION_DEADLINE_MS);
-        let reactionMs = await reactions(database.db);
-        while (reactionMs.length < deploys && Date.now() < waitUntil) {
-          await sleep(500);
-          reactionMs = await reactions(database.db);
-        }
-        const late = deploys - reactionMs.length;
-        reactionMs = [...reactionMs, ...Array.from({ length: late }, () => Infinity)];
-        runs.push({ processes, reactionMs, floorMs: reactionFloorMs(committedMs) });
-        process.stderr.write(
-          `reaction, ${processes} worker process(es): p50 ${percentile(reactionMs, 50)} ms, p99 ${percentile(reactionMs, 99)} ms over ${reactionMs.length}\n`,
-        );
-      } finally {
-        await workers.stop();
-      }
-    } finally {
-      await database.close();
-    }
-  }
-  const figures: Figure[] = runs.flatMap(({ processes, reactionMs, floorMs }) => [
-    {
-      part: 'reaction',
-      name: `deploy commit → first AWS mutation, p50, ${processes} worker process${processes > 1 ? 'es' : ''}`,
-      value: percentile(reactionMs, 50),
-      unit: 'ms',
-      floor: percentile(floorMs, 50),
-      baseline: null,
-      target: '≤ 50 ms',
-      met: percentile(reactionMs, 50) <= 50,
-    },
-    {
-      part: 'reaction',
-      name: `deploy commit → first AWS mutation, p99, ${processes} worker process${processes > 1 ? 'es' : ''}`,
-      value: percentile(reactionMs, 99),
-      unit: 'ms',
-      floor: percentile(floorMs, 99),
-      baseline: null,
-      target: '≤ 250 ms',
-      met: percentile(reactionMs, 99) <= 250,
-    },
-  ]);
+  const figures: Figure[] = runs.flatMap(({ processes, deployed, reactionMs, floorMs }) => {
+    const cut =
+      deployed < deploys
+        ? { cut: `the budget ran out after ${deployed} of ${deploys} deploys: figures over those` }
+        : {};
+    return [
+      {
+        part: 'reaction',
+        name: `deploy commit → first AWS mutation, p50, deploys 1/s, ${processes} worker process${processes > 1 ? 'es' : ''}`,
+        value: percentile(reactionMs, 50),
+        unit: 'ms',
+        floor: percentile(floorMs, 50),
+        baseline: null,
+        target: '≤ 50 ms',
+        met: deployed === deploys && percentile(reactionMs, 50) <= 50,
+        ...cut,
+      },
+      {
+        part: 'reaction',
+        name: `deploy commit → first AWS mutation, p99, deploys 1/s, ${processes} worker process${processes > 1 ? 'es' : ''}`,
+        value: percentile(reactionMs, 99),
+        unit: 'ms',
+        floor: percentile(floorMs, 99),
+        baseline: null,
+        target: '≤ 250 ms',
+        met: deployed === deploys && percentile(reactionMs, 99) <= 250,
+        ...cut,
+      },
+    ];
+  });
   return { figures, detail: { deploys, spacingMs: DEPLOY_SPACING_MS, runs } };
-}
-
-/** The part's figures when its budget ran out while the fleets were set up: nothing measured. */
-function cutInSetup(setup: string, deploys: number): PartResult {
-  const figures: Figure[] = [1, 4].flatMap((processes) =>
-    [50, 99].map((p) => ({
-      part: 'reaction',
-      name: `deploy commit → first AWS mutation, p${p}, ${processes} worker process${processes > 1 ? 'es' : ''}`,
-      value: Infinity,
-      unit: 'ms',
-      floor: null,
-      baseline: null,
-      target: p === 50 ? '≤ 50 ms' : '≤ 250 ms',
-      met: false,
-      cut: `the budget ran out ${setup}: nothing measured`,
-    })),
-  );
-  return { figures, detail: { deploys, cutInSetup: setup } };
 }
 
 /**

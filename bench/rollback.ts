@@ -1,7 +1,8 @@
 import type { Db } from '../src/store/database.ts';
 import { benchDatabase, type BenchPostgres } from './support/database.ts';
 import { percentile, type PartResult } from './support/report.ts';
-import { aLiveFleet, aWorld, until } from './support/world.ts';
+import { seedLiveFleet } from './support/seed.ts';
+import { aWorld, until } from './support/world.ts';
 
 /**
  * Rollback at one failing service: `count` times, a release answering 30 % 5xx is deployed to
@@ -14,7 +15,7 @@ export async function rollbackBench(server: BenchPostgres, count: number): Promi
   const database = await benchDatabase(server, 'berth_bench_rollback');
   try {
     const world = await aWorld(database);
-    const names = await aLiveFleet(world, 'svc', count);
+    const names = (await seedLiveFleet(world, 'svc', count)).map(({ service }) => service.name);
     await world.latency(true);
     world.worker('rollback', {});
     const samples: number[] = [];

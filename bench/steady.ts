@@ -2,11 +2,11 @@ import v8 from 'node:v8';
 import vm from 'node:vm';
 import { AwsCloud } from '../src/cloud/aws-cloud.ts';
 import { RateLimiter } from '../src/cloud/rate-limit.ts';
-import { bootstrapSimulatedService } from '../src/cloud/sim/index.ts';
 import { bucketSeconds } from './fleet.ts';
-import { eachLimited, NaiveController } from './naive.ts';
+import { NaiveController } from './naive.ts';
 import { benchDatabase, type BenchPostgres } from './support/database.ts';
 import type { Figure, PartResult } from './support/report.ts';
+import { seedIdleFleet } from './support/seed.ts';
 import { aWorld, until, type World } from './support/world.ts';
 
 v8.setFlagsFromString('--expose-gc');
@@ -152,98 +152,6 @@ function figuresOf(berth: readonly Cycle[], naive: readonly Cycle[]): Figure[] {
     );
   }
   return figures;
-}
-
-/**
- * `count` idle services in the simulated AWS (one cluster, one listener rule and target-group
- * pair shared by all, the weights as desired) and in Berth's tables with a live release and
- * already observed, so that the cycle measured is a steady one. Returns their ids in order.
- */
-async function seedIdleFleet(world: World, count: number): Promise<number[]> {
-  await world.latency(false);
-  const infra = await bootstrapSimulatedService(world.setupClients, {
-    name: 'fleet',
-    cluster: 'fleet',
-    port: 80,
-  });
-  const names = Array.from({ length: count }, (_, i) => `idle-${i}`);
-  await eachLimited(names, 4, async (name) => {
-    await world.setupCloud.createService({
-      cluster: 'fleet',
-      name,
-      desiredCount: 2,
-      clientToken: `seed-${name}`,
-    });
-  });
-  const { db } = world.database;
-  const [a, b] = infra.targetGroupArns;
-  const ids: number[] = [];
-  for (let from = 0; from < count; from += 1000) {
-    const rows = await db
-      .insertInto('services')
-      .values(
-        names.slice(from, from + 1000).map((name) => ({
-          name,
-          cluster: 'fleet',
-          ecs_service_name: name,
-          desired_count: 2,
-          applied_desired_count: 2,
-          container_name: 'app',
-          launch_type: 'FARGATE' as const,
-          listener_rule_arn: infra.listenerRuleArn,
-          target_group_a_arn: a,
-          target_group_b_arn: b,
-          steps: [10, 100],
-          bake_seconds: 60,
-          analysis_interval_seconds: 60,
-          max_5xx_rate: 0.01,
-          max_p99_ms: 800,
-          min_requests: 100,
-          failure_limit: 2,
-          current_release_id: null,
-          lease_owner: null,
-          lease_until: null,
-          observed_running_count: 0,
-          observed_at: new Date(),
-          primary_task_set_arn: null,
-          warm_task_set_arn: null,
-          warm_release_id: null,
-          warm_until: null,
-          max_5xx_rate_increase: null,
-          infrastructure_problem: null,
-          next_reconcile_at: new Date('2999-01-01T00:00:00Z'),
-        })),
-      )
-      .returning('id')
-      .execute();
-    ids.push(...rows.map((row) => row.id));
-    const releases = await db
-      .insertInto('releases')
-      .values(
-        rows.map((row) => ({
-          service_id: row.id,
-          version: 1,
-          image: 'nginx:1.27',
-          environment: '{}',
-          secrets: '{}',
-          cpu: 256,
-          memory: 512,
-          container_port: 80,
-          content_hash: 'a'.repeat(64),
-          created_by: 'bench',
-        })),
-      )
-      .returning(['id', 'service_id'])
-      .execute();
-    for (const release of releases) {
-      await db
-        .updateTable('services')
-        .set({ current_release_id: release.id })
-        .where('id', '=', release.service_id)
-        .execute();
-    }
-  }
-  return ids;
 }
 
 /** Lets one Berth worker resync `ids`, which are due; `atRest` is called before it stops. */

@@ -7,6 +7,9 @@ import { connect, type Db } from '../../src/store/database.ts';
 import { openEmbeddedPostgres } from '../../src/store/embedded-postgres.ts';
 import { migrateToLatest } from '../../src/store/migrate.ts';
 
+/** Connections the embedded server allows: the fleet deploy and reaction at once need ~170. */
+const MAX_CONNECTIONS = 400;
+
 /** The Postgres server the benchmarks make their databases on. */
 export interface BenchPostgres {
   /** A database on it whose user may CREATE DATABASE. */
@@ -26,7 +29,13 @@ export async function startBenchPostgres(): Promise<BenchPostgres> {
   }
   // /tmp, not the checkout: as root, Postgres runs as user postgres and must reach its folder.
   const dataDir = await mkdtemp(path.join(tmpdir(), 'berth-bench-pg-'));
-  const server = await openEmbeddedPostgres(dataDir, createLogger({ level: 'warn' }));
+  const logger = createLogger({ level: 'warn' });
+  let server = await openEmbeddedPostgres(dataDir, logger);
+  // Parts run side by side, each with its pools and its `berth worker` processes: more than
+  // Postgres's default of 100 connections. The setting takes effect at the next start.
+  await admin({ adminUrl: server.url }, `alter system set max_connections = ${MAX_CONNECTIONS}`);
+  await server.close();
+  server = await openEmbeddedPostgres(dataDir, logger);
   return {
     adminUrl: server.url,
     source: 'embedded Postgres',
@@ -88,7 +97,7 @@ export async function benchDatabase(server: BenchPostgres, name: string): Promis
   };
 }
 
-async function admin(server: BenchPostgres, text: string): Promise<void> {
+async function admin(server: Pick<BenchPostgres, 'adminUrl'>, text: string): Promise<void> {
   const client = new pg.Client({ connectionString: server.adminUrl });
   await client.connect();
   try {

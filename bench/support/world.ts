@@ -11,7 +11,6 @@ import { runCli } from '../../src/cli/program.ts';
 import { createLogger, type Logger } from '../../src/logging.ts';
 import type { InfrastructureProvider } from '../../src/reconciler/context.ts';
 import { Worker } from '../../src/reconciler/worker-loop.ts';
-import { BudgetSpent, eachLimited } from '../naive.ts';
 import type { BenchDatabase } from './database.ts';
 
 /** AWS-like latency of every simulated call: uniform between these, in milliseconds. */
@@ -141,24 +140,6 @@ export async function aWorld(database: BenchDatabase, rps = 1000): Promise<World
   };
 }
 
-/** Flags that take a canary through in seconds on the simulated AWS (1,000 requests/s a service). */
-export const FAST_POLICY = [
-  '--interval',
-  '1s',
-  '--bake',
-  '1s',
-  '--min-requests',
-  '10',
-  '--failure-limit',
-  '1',
-  '--progress-deadline',
-  '60s',
-  '--desired',
-  '2',
-  '--rollback-window',
-  '1h',
-] as const;
-
 /** Polls `check` every `pollMs` until it returns a value, or throws after `timeoutMs`. */
 export async function until<T>(
   what: string,
@@ -198,53 +179,6 @@ export async function untilOrCut(
     500,
   );
   return cut;
-}
-
-/**
- * `count` services named `prefix-0…`, created with `berth service create` and brought live by
- * in-process workers on the unthrottled cloud without latency: the setting, not the measure.
- * Throws BudgetSpent, saying how many were live, when `deadline` (epoch ms) passes first.
- */
-export async function aLiveFleet(
-  world: World,
-  prefix: string,
-  count: number,
-  extra: readonly string[] = [],
-  deadline = Date.now() + 180_000,
-): Promise<string[]> {
-  await world.latency(false);
-  const names = Array.from({ length: count }, (_, i) => `${prefix}-${i}`);
-  await eachLimited(names, 4, async (name) => {
-    await world.berth([
-      'service',
-      'create',
-      name,
-      '--cluster',
-      'bench',
-      '--image',
-      'nginx:1.27',
-      '--port',
-      '80',
-      ...FAST_POLICY,
-      ...extra,
-    ]);
-  });
-  // Most of a setting-up rollout is waiting (bake, analysis interval): many at once.
-  world.worker('setup', { cloud: world.setupCloud, concurrency: 128 });
-  try {
-    const cut = await untilOrCut(
-      `${count} services live`,
-      async () => (await unfinishedDeployments(world)) === 0,
-      deadline,
-    );
-    if (cut) {
-      const live = count - (await unfinishedDeployments(world));
-      throw new BudgetSpent(`setting up, ${live} of ${count} services were live`);
-    }
-  } finally {
-    await world.stopWorkers();
-  }
-  return names;
 }
 
 /** Deployments not yet finished, in the whole database. */
