@@ -5,8 +5,11 @@ import {
   parseServiceFlags,
   type ServiceFlags,
 } from '../../src/cli/service-flags.ts';
-import { AwsCloud, type AwsClients } from '../../src/cloud/aws-cloud.ts';
+import { AwsCloud } from '../../src/cloud/aws-cloud.ts';
 import { RateLimiter } from '../../src/cloud/rate-limit.ts';
+import type { BootstrapClients } from '../../src/cloud/bootstrap.ts';
+import { ec2Handlers } from '../../src/cloud/sim/ec2.ts';
+import { ecrHandlers } from '../../src/cloud/sim/ecr.ts';
 import { ecsHandlers } from '../../src/cloud/sim/ecs.ts';
 import { elbv2Handlers } from '../../src/cloud/sim/elbv2.ts';
 import { bootstrapSimulatedService, HEALTHY } from '../../src/cloud/sim/index.ts';
@@ -76,7 +79,7 @@ export interface SeededService {
 
 /** Berth's cloud adapter over SDK-shaped clients answered inside one operation of the simulation. */
 interface SeedingAws {
-  clients: Pick<AwsClients, 'ecs' | 'elbv2'>;
+  clients: BootstrapClients;
   cloud: AwsCloud;
 }
 
@@ -100,7 +103,9 @@ async function inOneOperation<T>(world: World, work: (aws: SeedingAws) => Promis
     const clients = {
       ecs: answering(ecsHandlers),
       elbv2: answering(elbv2Handlers),
-    } as unknown as Pick<AwsClients, 'ecs' | 'elbv2'>;
+      ecr: answering(ecrHandlers),
+      ec2: answering(ec2Handlers),
+    } as unknown as BootstrapClients;
     const cloud = new AwsCloud(
       { ...world.setupClients, ...clients },
       world.logger,

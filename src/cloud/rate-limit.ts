@@ -10,6 +10,24 @@ export function asRollback<T>(work: () => Promise<T>): Promise<T> {
   return currentPriority.run('rollback', work);
 }
 
+/**
+ * Told when a caller's call starts and stops waiting for a token. A worker lends out the pass
+ * slot of a pass parked here: in a fleet deploy, passes waiting their turn at AWS's one task
+ * definition registration a second would otherwise fill every slot, and the rollouts already
+ * past that point could not move.
+ */
+export interface TokenWait {
+  park(): void;
+  unpark(): void;
+}
+
+const currentWait = new AsyncLocalStorage<TokenWait>();
+
+/** Runs `work` with `wait` told whenever one of its calls waits for a token. */
+export function whileWaitingForTokens<T>(wait: TokenWait, work: () => Promise<T>): Promise<T> {
+  return currentWait.run(wait, work);
+}
+
 export interface Rate {
   /** Sustained calls per second. */
   perSecond: number;
@@ -97,8 +115,16 @@ export class RateLimiter {
       this.#buckets.set(group, bucket);
     }
     const waiting = bucket;
+    const wait = currentWait.getStore();
     return new Promise<void>((resolve) => {
-      const waiter = { priority, grant: resolve };
+      let parked = false;
+      const waiter = {
+        priority,
+        grant: () => {
+          if (parked) wait?.unpark();
+          resolve();
+        },
+      };
       // Rollbacks go after earlier rollbacks but before every normal call.
       const at =
         priority === 'rollback'
@@ -107,6 +133,10 @@ export class RateLimiter {
       if (at === -1) waiting.waiters.push(waiter);
       else waiting.waiters.splice(at, 0, waiter);
       this.#drain(waiting);
+      if (wait !== undefined && waiting.waiters.includes(waiter)) {
+        parked = true;
+        wait.park();
+      }
     });
   }
 

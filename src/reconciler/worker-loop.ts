@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { withCallDeadline, type Cloud, type RuleWeights } from '../cloud/cloud.ts';
+import { whileWaitingForTokens, type TokenWait } from '../cloud/rate-limit.ts';
 import { isThrottling } from '../cloud/retry.ts';
 import type { Logger } from '../logging.ts';
 import type { Db } from '../store/database.ts';
@@ -53,6 +54,13 @@ export interface WorkerOptions {
   errorBackoffMs?: number;
 }
 
+/**
+ * How many passes parked at the rate limiter a worker holds beyond its pass slots: enough for a
+ * fleet deploy of a few hundred services to queue at the registration bucket while the rollouts
+ * past it move, few enough that one worker does not hold a whole large fleet's leases.
+ */
+const MAX_PARKED = 256;
+
 /** A service this worker has claimed and not yet given back. */
 interface Claim {
   service: Service;
@@ -94,6 +102,8 @@ export class Worker {
   #waitingForRoom = false;
   readonly #tasks = new Set<Promise<void>>();
   #running = 0;
+  /** Passes parked waiting for a rate limiter token: they hold their leases but no slot. */
+  #parked = 0;
   readonly #turns: (() => void)[] = [];
   #heartbeat: NodeJS.Timeout | undefined;
   #renewal: Promise<void> | undefined;
@@ -153,7 +163,10 @@ export class Worker {
     while (!this.#stopping) {
       // A batch is claimed only when it fits beside the passes that can run: nothing claimed waits
       // behind more than one batch (its lease renewed meanwhile), and a slot freed finds work.
-      if (this.#held.size > concurrency) {
+      if (
+        this.#held.size - this.#parked > concurrency ||
+        this.#held.size > concurrency + MAX_PARKED
+      ) {
         this.#waitingForRoom = true;
         await this.#wait(pollMs);
         this.#waitingForRoom = false;
@@ -305,6 +318,25 @@ export class Worker {
    * instead. Whatever `work` throws it has handled: tasks never reject.
    */
   #queue(claims: readonly Claim[], work: () => Promise<void>): void {
+    // While every call the task has made waits for a rate limiter token, its slot is lent to
+    // the next task; it takes one back, even over the limit, when a token comes.
+    const slot = { waits: 0, holding: true, done: false };
+    const tokenWait: TokenWait = {
+      park: () => {
+        slot.waits++;
+        if (slot.waits !== 1 || !slot.holding || slot.done) return;
+        slot.holding = false;
+        this.#parked++;
+        this.#releaseSlot();
+      },
+      unpark: () => {
+        slot.waits--;
+        if (slot.waits !== 0 || slot.holding || slot.done) return;
+        slot.holding = true;
+        this.#parked--;
+        this.#running++;
+      },
+    };
     const task = (async () => {
       if (this.#running < this.#options.concurrency) this.#running++;
       else await new Promise<void>((turn) => this.#turns.push(turn));
@@ -312,17 +344,24 @@ export class Worker {
         if (this.#stopping) {
           await Promise.all(claims.map((claim) => this.#giveBack(claim, 0)));
         } else {
-          await work();
+          await whileWaitingForTokens(tokenWait, work);
         }
       } finally {
-        // The slot passes straight to the next task waiting, if any.
-        const next = this.#turns.shift();
-        if (next !== undefined) next();
-        else this.#running--;
+        // A call abandoned at its deadline may still be parked: its task ends all the same.
+        slot.done = true;
+        if (slot.holding) this.#releaseSlot();
+        else this.#parked--;
       }
     })();
     this.#tasks.add(task);
     void task.finally(() => this.#tasks.delete(task));
+  }
+
+  /** A slot given up passes straight to the next task waiting, unless more than all are taken. */
+  #releaseSlot(): void {
+    const next = this.#running <= this.#options.concurrency ? this.#turns.shift() : undefined;
+    if (next !== undefined) next();
+    else this.#running--;
   }
 
   /**

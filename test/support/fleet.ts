@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AwsCloud } from '../../src/cloud/aws-cloud.ts';
+import type { Cloud } from '../../src/cloud/cloud.ts';
 import {
   bootstrapSimulatedService,
   createSimulatedAws,
@@ -42,7 +43,10 @@ export interface Fleet extends TestDatabase {
   sim: SimulatedAws;
   cloud: AwsCloud;
   infrastructure: InfrastructureProvider;
-  startWorker(name?: string, options?: { leaseMs?: number; resyncMs?: number }): Worker;
+  startWorker(
+    name?: string,
+    options?: { leaseMs?: number; resyncMs?: number; cloud?: Cloud; concurrency?: number },
+  ): Worker;
   berth(args: readonly string[]): Promise<CliResult>;
   json<T>(args: readonly string[]): Promise<T>;
   /** Polls `check` until it returns a value other than undefined, or fails after `timeoutMs`. */
@@ -100,10 +104,13 @@ export async function aFleet(
       const worker = new Worker({
         db: database.db,
         databaseUrl: database.url,
-        cloud,
+        cloud: workerOptions.cloud ?? cloud,
         logger,
         name,
         infrastructure,
+        ...(workerOptions.concurrency !== undefined
+          ? { concurrency: workerOptions.concurrency }
+          : {}),
         pollMs: 100,
         leaseMs: workerOptions.leaseMs ?? 5_000,
         errorBackoffMs: 200,
