@@ -43,7 +43,11 @@ export async function reactionBench(
       const database = await benchDatabase(server, `berth_bench_reaction_${processes}`);
       try {
         const world = await aWorld(database);
-        const names = (await seedLiveFleet(world, 'svc', deploys)).map(
+        // Policies with one-minute windows, as most services have: with one-second windows
+        // (FAST_FLAGS) some forty rollouts at once each make a pass a second, their reads fill
+        // ECS's read bucket (15/s), and a new deploy's first reads queue behind them — the
+        // figure then measures that queue (p50 ~40 s), not how soon Berth reacts.
+        const names = (await seedLiveFleet(world, 'svc', deploys, { interval: '60s' })).map(
           ({ service }) => service.name,
         );
         await world.latency(true);

@@ -22,7 +22,7 @@ it('a pass waiting for a registration token does not keep a rollout past registr
   // the second deploy's pass would keep the first rollout from any step for those thirty seconds.
   const limiter = new RateLimiter({
     ...DEFAULT_RATES,
-    'ecs:RegisterTaskDefinition': { perSecond: 1 / 30, burst: 1 },
+    'ecs:RegisterTaskDefinition': { perSecond: 1 / 30, burst: 1, parks: true },
   });
   const cloud = new AwsCloud(
     simulatedClients(fleet.sim),
