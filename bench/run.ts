@@ -97,7 +97,8 @@ async function main(args: readonly string[]): Promise<number> {
   try {
     for (const [i, stage] of stages.entries()) {
       const later = stages.slice(i + 1).reduce((sum, next) => sum + stageBudget(next), 0);
-      await Promise.all(
+      // Settled, not all: a part that throws must not stop Postgres under the one beside it.
+      const settled = await Promise.allSettled(
         stage.map(async (name) => {
           const run = SCALE[name];
           if (run === undefined) throw new Error(`no benchmark ${name}`);
@@ -118,6 +119,8 @@ async function main(args: readonly string[]): Promise<number> {
           );
         }),
       );
+      const failed = settled.find((outcome) => outcome.status === 'rejected');
+      if (failed !== undefined) throw failed.reason;
     }
   } finally {
     await server.stop();

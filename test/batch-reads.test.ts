@@ -44,7 +44,9 @@ it(`a round of ${SERVICES} rollouts in progress costs ceil(${SERVICES}/10) Descr
     update services set next_reconcile_at = now() returning id, lease_epoch`.execute(fleet.db);
   const epochs = Object.fromEntries(due.rows.map((row) => [row.id, row.lease_epoch]));
   await fleet.sim.store.resetCalls();
-  fleet.startWorker('w2');
+  // Patient passes: a batch read slowed by the simulated AWS's throttling or a loaded machine is
+  // still waited for, so that the counts below are the batching's and not the patience's.
+  fleet.startWorker('w2', { waitMs: 10_000 });
   await fleet.until('every service to be passed once', async () => {
     const rows = await sql<{ id: number; lease_epoch: number }>`
       select id, lease_epoch from services where lease_owner is null`.execute(fleet.db);

@@ -2,8 +2,9 @@ import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import { QueryCounter } from '../bench/support/database.ts';
 import { seedCanaries, seedLiveFleet } from '../bench/support/seed.ts';
-import { aWorld, until, type World } from '../bench/support/world.ts';
+import { aWorld, unfinishedDeployments, until, type World } from '../bench/support/world.ts';
 import { connect } from '../src/store/database.ts';
+import { HEALTHY_5XX_SETTING } from '../src/cloud/sim/index.ts';
 import { testDatabase } from './support/database.ts';
 
 /*
@@ -25,16 +26,9 @@ async function benchWorld(label: string): Promise<World> {
     close: () => Promise.resolve(),
   });
   database.defer(() => world.stopWorkers());
+  // No stray 5xx from healthy images: the deploy below must go live every time (see aFleet).
+  await world.sim.store.putSetting(HEALTHY_5XX_SETTING, 0);
   return world;
-}
-
-async function unfinished(world: World): Promise<number> {
-  const row = await world.database.db
-    .selectFrom('deployments')
-    .select((eb) => eb.fn.countAll<number>().as('n'))
-    .where('finished_at', 'is', null)
-    .executeTakeFirstOrThrow();
-  return row.n;
 }
 
 it('a seeded live fleet is at rest as a rollout leaves it: a resync finds nothing to put back, and a deploy to it goes live', async () => {
@@ -76,7 +70,7 @@ it('a seeded live fleet is at rest as a rollout leaves it: a resync finds nothin
   await world.berth(['deploy', 'svc-0', '--image', 'nginx:1.28']);
   await until(
     'the deploy finished',
-    async () => ((await unfinished(world)) === 0 ? true : undefined),
+    async () => ((await unfinishedDeployments(world)) === 0 ? true : undefined),
     60_000,
   );
   const outcome = await world.database.db
@@ -101,7 +95,7 @@ it('seeded failing canaries are rolled back at the next pass, their rules back t
   world.worker('judge', {});
   await until(
     'the canaries rolled back',
-    async () => ((await unfinished(world)) === 0 ? true : undefined),
+    async () => ((await unfinishedDeployments(world)) === 0 ? true : undefined),
     60_000,
   );
   const outcomes = await world.database.db

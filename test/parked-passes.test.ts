@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import { AwsCloud } from '../src/cloud/aws-cloud.ts';
-import { DEFAULT_RATES, RateLimiter } from '../src/cloud/rate-limit.ts';
+import { RateLimiter } from '../src/cloud/rate-limit.ts';
 import { simulatedClients } from '../src/cloud/sim/index.ts';
 import { createLogger } from '../src/logging.ts';
 import { aFleet, aLiveService, finished } from './support/fleet.ts';
@@ -18,12 +18,14 @@ it('a pass waiting for a registration token does not keep a rollout past registr
   await aLiveService(fleet, 'second');
   await setup.stop();
 
-  // One registration at once, the next thirty seconds later; one pass slot. Held in its slot,
-  // the second deploy's pass would keep the first rollout from any step for those thirty seconds.
-  const limiter = new RateLimiter({
-    ...DEFAULT_RATES,
-    'ecs:RegisterTaskDefinition': { perSecond: 1 / 30, burst: 1, parks: true },
-  });
+  // One registration at once, the next only when the test moves the limiter's clock; one pass
+  // slot. Held in its slot, the second deploy's pass would keep the first rollout from any step
+  // until then. Only registrations are limited here, so the frozen clock holds nothing else.
+  let now = 0;
+  const limiter = new RateLimiter(
+    { 'ecs:RegisterTaskDefinition': { perSecond: 1, burst: 1, parks: true } },
+    () => now,
+  );
   const cloud = new AwsCloud(
     simulatedClients(fleet.sim),
     createLogger({ level: 'silent' }),
@@ -44,4 +46,8 @@ it('a pass waiting for a registration token does not keep a rollout past registr
     'the second deploy is still waiting for its token, parked, while the first went live',
   );
   assert.equal((await fleet.deployment('second')).finished, false);
+
+  // The second's token comes: its rollout goes on, and ends before the test does.
+  now += 1000;
+  assert.equal((await finished(fleet, 'second', 60_000)).outcome, 'succeeded');
 });

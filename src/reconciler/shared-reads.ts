@@ -236,14 +236,15 @@ export class PassCloud implements Cloud {
   }
 
   /**
-   * A registration changes nothing this pass has read (services, rules, target health), so it
-   * keeps them: in a fleet deploy every first pass registers one.
+   * A registration changes nothing this pass has read, but may have waited minutes for its turn
+   * at AWS's one registration a second (its pass parked meanwhile): what the pass read before
+   * is forgotten like after a write, so that it acts on what AWS says now.
    */
   ensureTaskDefinition(
     spec: TaskDefinitionSpec,
     beforeRegister?: () => Promise<void>,
   ): Promise<string> {
-    return this.#cloud.ensureTaskDefinition(spec, beforeRegister);
+    return this.#write(() => this.#cloud.ensureTaskDefinition(spec, beforeRegister));
   }
 
   createTaskSet(spec: TaskSetSpec): Promise<ObservedTaskSet> {

@@ -318,8 +318,9 @@ export class Worker {
    * instead. Whatever `work` throws it has handled: tasks never reject.
    */
   #queue(claims: readonly Claim[], work: () => Promise<void>): void {
-    // While every call the task has made waits for a rate limiter token, its slot is lent to
-    // the next task; it takes one back, even over the limit, when a token comes.
+    // While the task's calls wait at a bucket that parks (task definition registrations), its
+    // slot is lent to the next task; it takes one back, even over the limit, when its token
+    // comes.
     const slot = { waits: 0, holding: true, done: false };
     const tokenWait: TokenWait = {
       park: () => {

@@ -34,12 +34,14 @@ export class LeaseLostError extends Error {
  * claim at once without waiting on each other or claiming the same service. Committed before
  * any AWS call is made.
  *
- * Services whose deployment must roll back are claimed before any other due service, so that
- * when many canaries fail at once their passes, and so their `ModifyRule`s, go first: a
+ * Services whose deployment must or may roll back are claimed before any other due service, so
+ * that when many canaries fail at once their passes, and so their `ModifyRule`s, go first: a
  * deployment rolling back (a pass recorded it, then was throttled or died), one a person asked
  * to abort, or one whose current step has a failing window recorded (the worker that judged it
- * died before rolling back). They are few — only unfinished deployments are looked at, through
- * their partial index — so ranking costs one hash lookup per due service.
+ * died before rolling back, or the failure limit is above one and the next failure rolls it
+ * back). Only unfinished deployments are looked at, through their partial index, each with one
+ * index lookup of its windows: a few hundred rows in a fleet deploy, then a hash lookup per due
+ * service.
  */
 export async function claimDueServices(
   db: Db,

@@ -45,7 +45,14 @@ export interface Fleet extends TestDatabase {
   infrastructure: InfrastructureProvider;
   startWorker(
     name?: string,
-    options?: { leaseMs?: number; resyncMs?: number; cloud?: Cloud; concurrency?: number },
+    options?: {
+      leaseMs?: number;
+      resyncMs?: number;
+      /** Requeue of a waiting rollout, and how long a pass waits for its batch's reads. */
+      waitMs?: number;
+      cloud?: Cloud;
+      concurrency?: number;
+    },
   ): Worker;
   berth(args: readonly string[]): Promise<CliResult>;
   json<T>(args: readonly string[]): Promise<T>;
@@ -114,7 +121,10 @@ export async function aFleet(
         pollMs: 100,
         leaseMs: workerOptions.leaseMs ?? 5_000,
         errorBackoffMs: 200,
-        settings: { resyncMs: workerOptions.resyncMs ?? 60_000, waitMs: 200 },
+        settings: {
+          resyncMs: workerOptions.resyncMs ?? 60_000,
+          waitMs: workerOptions.waitMs ?? 200,
+        },
       });
       worker.start();
       workers.push(worker);
