@@ -53,7 +53,11 @@ async function recordedSimMigrations(db: Db): Promise<string[]> {
   return rows.rows.map((row) => row.name);
 }
 
-/** What Berth's migrations 20261123T1400 and 20261202T2000 made until the simulator took over. */
+/**
+ * What Berth's migrations 20261123T1400 and 20261202T2000 made until the simulator took over,
+ * as they made it: a record of what old databases hold, not taken from the simulator's own
+ * migrations, so that adopting is tested against the old schema rather than against itself.
+ */
 async function oldProductionSimSchema(db: Db): Promise<void> {
   await sql`create schema berth_sim`.execute(db);
   await sql`

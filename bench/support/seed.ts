@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   newServiceFrom,
@@ -16,6 +15,7 @@ import { bootstrapSimulatedService, HEALTHY } from '../../src/cloud/sim/index.ts
 import type { SimHandler } from '../../src/cloud/sim/simulated-aws.ts';
 import { canaryExternalId } from '../../src/reconciler/assert-service.ts';
 import { EVENTS, REASONS } from '../../src/reconciler/reasons.ts';
+import { taskDefinitionSpec } from '../../src/reconciler/rollout/prepare.ts';
 import { taskNetworkOf } from '../../src/reconciler/rollout/run.ts';
 import { finishDeployment } from '../../src/store/deployments.ts';
 import {
@@ -32,7 +32,6 @@ import {
 } from '../../src/store/rollout.ts';
 import type { Db } from '../../src/store/database.ts';
 import type { Release, Service } from '../../src/store/schema.ts';
-import { taskDefinitionFamily } from '../../src/validation/names.ts';
 import type { World } from './world.ts';
 
 /*
@@ -380,27 +379,9 @@ export async function seedIdleFleet(world: World, count: number): Promise<number
   return ids;
 }
 
-/**
- * The task definition of `release` as `prepare` registers it: family `berth-<service>`, tagged
- * with the hash of the release's content and the image as run.
- */
+/** The task definition of `release`, registered as `prepare` registers it. */
 function registerRelease(cloud: AwsCloud, service: Service, release: Release): Promise<string> {
-  return cloud.ensureTaskDefinition({
-    family: taskDefinitionFamily(service.name),
-    containerName: service.container_name,
-    image: release.image,
-    containerPort: release.container_port,
-    cpu: release.cpu,
-    memory: release.memory,
-    launchType: service.launch_type,
-    environment: release.environment,
-    secrets: release.secrets,
-    taskRoleArn: release.task_role_arn,
-    executionRoleArn: release.execution_role_arn,
-    contentHash: createHash('sha256')
-      .update(`${release.content_hash}\n${release.image}`)
-      .digest('hex'),
-  });
+  return cloud.ensureTaskDefinition(taskDefinitionSpec(service, release));
 }
 
 /**

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import type { ObservedService } from '../../cloud/cloud.ts';
+import type { ObservedService, TaskDefinitionSpec } from '../../cloud/cloud.ts';
+import type { Release, Service } from '../../store/schema.ts';
 import { updateRelease, updateServiceRuntime } from '../../store/rollout.ts';
 import {
   assertDesiredCount,
@@ -168,14 +169,38 @@ async function resolveImage(run: Run): Promise<StageResult> {
   return proceed(undefined);
 }
 
-async function ensureTaskDefinition(run: Run): Promise<void> {
-  const { target: release, service } = run;
-  if (release.task_definition_arn !== null) return;
+/**
+ * The task definition a release runs as: family `berth-<service>`, the image as run (pinned to
+ * its digest once resolved), tagged with the hash of the release's content and that image.
+ */
+export function taskDefinitionSpec(service: Service, release: Release): TaskDefinitionSpec {
   const image =
     release.image_digest !== null && !release.image.includes('@')
       ? `${release.image.replace(/:[^/:]+$/, '')}@${release.image_digest}`
       : release.image;
-  const family = taskDefinitionFamily(service.name);
+  return {
+    family: taskDefinitionFamily(service.name),
+    containerName: service.container_name,
+    image,
+    containerPort: release.container_port,
+    cpu: release.cpu,
+    memory: release.memory,
+    launchType: service.launch_type,
+    environment: release.environment,
+    secrets: release.secrets,
+    taskRoleArn: release.task_role_arn,
+    executionRoleArn: release.execution_role_arn,
+    // The image as run, digest included: a tag pushed again must not reuse the revision
+    // registered for what the tag pointed at before.
+    contentHash: createHash('sha256').update(`${release.content_hash}\n${image}`).digest('hex'),
+  };
+}
+
+async function ensureTaskDefinition(run: Run): Promise<void> {
+  const { target: release, service } = run;
+  if (release.task_definition_arn !== null) return;
+  const spec = taskDefinitionSpec(service, release);
+  const family = spec.family;
   // RegisterTaskDefinition has no idempotency token: recorded under the lease before it is
   // made, as every AWS write is, so a worker whose lease lapsed registers nothing.
   const beforeRegister = () =>
@@ -186,25 +211,7 @@ async function ensureTaskDefinition(run: Run): Promise<void> {
       message: `registering a task definition in family ${family} for v${release.version}`,
       data: { operation: 'RegisterTaskDefinition', family, version: release.version },
     });
-  const arn = await run.ctx.cloud.ensureTaskDefinition(
-    {
-      family,
-      containerName: service.container_name,
-      image,
-      containerPort: release.container_port,
-      cpu: release.cpu,
-      memory: release.memory,
-      launchType: service.launch_type,
-      environment: release.environment,
-      secrets: release.secrets,
-      taskRoleArn: release.task_role_arn,
-      executionRoleArn: release.execution_role_arn,
-      // The image as run, digest included: a tag pushed again must not reuse the revision
-      // registered for what the tag pointed at before.
-      contentHash: createHash('sha256').update(`${release.content_hash}\n${image}`).digest('hex'),
-    },
-    beforeRegister,
-  );
+  const arn = await run.ctx.cloud.ensureTaskDefinition(spec, beforeRegister);
   await record(
     run.ctx,
     {
