@@ -6,7 +6,7 @@ import { aFleet, aLiveService, finished, workerProcess } from './support/fleet.t
  * DESIGN's promise, proven with real processes: a stale writer can only write what the next
  * owner rewrites. Worker A is stopped (SIGSTOP) right after it recorded the step's ModifyRule,
  * while its request is on its way to the simulated AWS (2 s a call for A, half each way);
- * worker B takes the service over when A's 6 s lease lapses, and the deployment is aborted; A
+ * worker B takes the service over when A's 12 s lease lapses, and the deployment is aborted; A
  * resumes, its request arrives, and the write lands late — its caller's deadline cannot recall
  * a request already sent. Within one resync (2 s for B) the weights are back on the live release,
  * with an event saying what was found.
@@ -28,8 +28,10 @@ it('a worker stopped mid-ModifyRule and resumed after another rolled back leaves
       : [service.target_group_b_arn ?? '', service.target_group_a_arn ?? ''];
 
   // A's calls take 2 s (1 s each way), so the test stops it on the way with time to spare, even
-  // on a loaded machine; its lease (6 s) is long enough for such calls.
-  const a = workerProcess(fleet, 'A', { BERTH_SIM_LATENCY_MS: '2000', BERTH_LEASE_SECONDS: '6' });
+  // on a loaded machine. Its lease (12 s) leaves every call several seconds before the lease's
+  // deadline even when a heartbeat is late: with less than a second left, the deadline would
+  // abandon the call on its way in, and there would be no late write to undo.
+  const a = workerProcess(fleet, 'A', { BERTH_SIM_LATENCY_MS: '2000', BERTH_LEASE_SECONDS: '12' });
   const modifyRules = async () => (await fleet.sim.callCounts())['elbv2:ModifyRule'] ?? 0;
   const before = await modifyRules();
   assert.equal((await fleet.berth(['deploy', 'web', '--image', 'nginx:1.28'])).code, 0);
@@ -54,30 +56,26 @@ it('a worker stopped mid-ModifyRule and resumed after another rolled back leaves
   assert.equal(deployment.outcome, 'rolled_back');
   a.kill('SIGCONT');
 
-  // A's late write lands now; B's next resync puts it back.
-  const landed = await fleet.until(
-    "A's late ModifyRule",
-    async () => {
-      const weights = await fleet.cloud.readRuleWeights(rule);
-      return (weights[idle] ?? 0) > 0 ? weights : undefined;
-    },
-    3_000,
-    10,
+  // A's late write lands now; B's next resync puts it back and says what it found. Waited for
+  // by its event, which comes after the write that restored the weights: polling the weights for
+  // the late write could miss it between two reads on a loaded machine.
+  const restored = await fleet.until(
+    "B to find and undo A's late ModifyRule",
+    async () =>
+      await fleet.db
+        .selectFrom('events')
+        .select(['message', 'data'])
+        .where('kind', '=', 'drift.weights_restored')
+        .executeTakeFirst(),
+    20_000,
   );
-  await fleet.until(
-    'the weights back on the live release',
-    async () => {
-      const weights = await fleet.cloud.readRuleWeights(rule);
-      return weights[live] === 100 && weights[idle] === 0 ? true : undefined;
-    },
-    6_000,
+  assert.match(restored.message, /^found a \d+ \/ b \d+, set a (100|0) \/ b (0|100)$/);
+  const found = (restored.data as { found?: Record<string, number> }).found ?? {};
+  assert.ok(
+    (found[idle] ?? 0) > 0,
+    `the late write sent traffic to the canary: ${restored.message}`,
   );
-  const restored = await fleet.db
-    .selectFrom('events')
-    .select('message')
-    .where('kind', '=', 'drift.weights_restored')
-    .executeTakeFirst();
-  assert.match(restored?.message ?? '', /^found a \d+ \/ b \d+, set a (100|0) \/ b (0|100)$/);
+  assert.deepEqual(await fleet.cloud.readRuleWeights(rule), { [live]: 100, [idle]: 0 });
   const observed = (await fleet.cloud.describeServices('demo', ['web'])).get('web');
   assert.deepEqual(
     observed?.taskSets.map((set) => set.arn),
@@ -85,6 +83,6 @@ it('a worker stopped mid-ModifyRule and resumed after another rolled back leaves
     'no canary task set left',
   );
   t.diagnostic(
-    `weights when A stopped: ${JSON.stringify(stoppedAt)}; A's late write: ${JSON.stringify(landed)}; ${restored?.message ?? ''}`,
+    `weights when A stopped: ${JSON.stringify(stoppedAt)}; found after A's late write: ${restored.message}`,
   );
 });
