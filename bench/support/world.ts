@@ -9,7 +9,7 @@ import {
 } from '../../src/cloud/sim/index.ts';
 import { runCli } from '../../src/cli/program.ts';
 import { createLogger, type Logger } from '../../src/logging.ts';
-import type { InfrastructureProvider } from '../../src/reconciler/context.ts';
+import { DEFAULT_SETTINGS, type InfrastructureProvider } from '../../src/reconciler/context.ts';
 import { Worker } from '../../src/reconciler/worker-loop.ts';
 import type { BenchDatabase } from './database.ts';
 
@@ -126,7 +126,9 @@ export async function aWorld(database: BenchDatabase, rps = 1000): Promise<World
         concurrency: options.concurrency ?? 32,
         settings: {
           resyncMs: 3_600_000,
-          waitMs: 200,
+          // As `berth worker` runs: a rollout waiting for its tasks or weights looks again a
+          // second later.
+          waitMs: DEFAULT_SETTINGS.waitMs,
           metricsDelayMs: options.metricsDelayMs ?? 0,
         },
       });

@@ -133,6 +133,8 @@ export interface ObservedTaskSetState {
   running: number;
   /** Healthy in its target group; null when not read this time. */
   healthy: number | null;
+  /** When that was read (ISO 8601); absent in rows written before it was recorded. */
+  healthReadAt?: string;
 }
 
 /** A task ECS stopped, as DescribeTasks tells it. */

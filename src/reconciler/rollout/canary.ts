@@ -1,5 +1,5 @@
 import type { ObservedTaskSet } from '../../cloud/cloud.ts';
-import type { PolicySnapshot } from '../../store/schema.ts';
+import type { ObservedRollout, PolicySnapshot } from '../../store/schema.ts';
 import { canaryExternalId } from '../assert-service.ts';
 import { describeStop, REASONS } from '../reasons.ts';
 import { failedLaunches, recordObserved } from './observe.ts';
@@ -92,31 +92,52 @@ export async function canaryTaskSet(
 /** For a deployment snapshotted before `--max-failed-launches` existed. */
 const DEFAULT_MAX_FAILED_LAUNCHES = 3;
 
+/** How long a read of a healthy canary's target health stands (one DescribeTargetHealth). */
+const HEALTH_READ_MAX_AGE_MS = 10_000;
+
+/**
+ * How far into a step the stopped tasks of a canary not yet healthy are first read (ListTasks
+ * and DescribeTasks; every pass after that): no task fails before it has had time to start, and
+ * a quick image's canary is healthy by then, so that many rollouts waiting for their tasks at
+ * once leave ECS's shared bucket (5 calls a second) to their task set writes.
+ */
+const STOPPED_FIRST_READ_MS = 2_000;
+
 /**
  * Stage 3: the canary's tasks healthy in its target group (the ALB's view decides: a task that
  * runs but fails its health checks serves nothing), within the progress deadline. While they
- * are not, the canary's stopped tasks are read (two calls, only then): a crash loop is rolled
- * back after `maxFailedLaunches` failed launches, with the last one's exit code and reason,
- * instead of waiting out the deadline. What was seen is recorded for `status` and `watch`.
+ * are not, the canary's stopped tasks are read (from two seconds into the step): a crash loop is rolled back
+ * after `maxFailedLaunches` failed launches, with the last one's exit code and reason, instead
+ * of waiting out the deadline. Once all are healthy, their health is read again only every ten
+ * seconds (DescribeTargetHealth has no batch form; the analysis judges the traffic meanwhile).
+ * What was seen is recorded for `status` and `watch`.
  */
 export async function canaryHealth(run: Run, canary: ObservedTaskSet): Promise<StageResult> {
   const { service } = run;
+  const now = run.ctx.now();
+  const before = sameCanary(run, canary);
   let healthy = 0;
+  let healthReadAt = before?.healthReadAt;
   let ready: boolean;
   if (canary.computedDesiredCount === 0) {
     ready = service.desired_count === 0;
+  } else if (before !== null && stillHealthy(before, canary, now)) {
+    healthy = before.healthy ?? canary.computedDesiredCount;
+    ready = true;
   } else {
     healthy = await run.ctx.cloud.healthyTargetCount(targetGroup(service, canarySide(run)));
+    healthReadAt = now.toISOString();
     ready = healthy >= canary.computedDesiredCount;
   }
-  const entered = run.deployment.step_entered_at ?? run.ctx.now();
+  const entered = run.deployment.step_entered_at ?? now;
   const snapshot: Partial<PolicySnapshot> = run.policy;
   const maxFailed = snapshot.maxFailedLaunches ?? DEFAULT_MAX_FAILED_LAUNCHES;
-  const failures =
-    ready || maxFailed === 0
-      ? undefined
-      : failedLaunches(await run.ctx.cloud.stoppedTasks(service.cluster, canary.arn), entered);
-  await recordObserved(run, canary, healthy, failures);
+  const readStopped =
+    !ready && maxFailed > 0 && now.getTime() - entered.getTime() >= STOPPED_FIRST_READ_MS;
+  const failures = readStopped
+    ? failedLaunches(await run.ctx.cloud.stoppedTasks(service.cluster, canary.arn), entered)
+    : undefined;
+  await recordObserved(run, canary, healthy, failures, healthReadAt);
   if (ready) return proceed(undefined);
   const last = failures?.[0];
   if (failures !== undefined && last !== undefined && failures.length >= maxFailed) {
@@ -145,4 +166,35 @@ export async function canaryHealth(run: Run, canary: ObservedTaskSet): Promise<S
     };
   }
   return requeue(run.ctx.settings.waitMs);
+}
+
+/** What the last pass saw of this same canary task set in this step, if anything. */
+function sameCanary(run: Run, canary: ObservedTaskSet): ObservedRollout['canary'] {
+  const seen = run.deployment.observed?.canary ?? null;
+  if (seen === null || seen.arn !== canary.arn) return null;
+  const entered = run.deployment.step_entered_at;
+  // Seen before this step began: its counts were of the previous step's size.
+  if (entered !== null && Date.parse(run.deployment.observed?.at ?? '') < entered.getTime()) {
+    return null;
+  }
+  return seen;
+}
+
+/**
+ * Whether the canary's last health read stands: it found every task healthy at the size it has
+ * now, less than `HEALTH_READ_MAX_AGE_MS` ago, and ECS still runs them all.
+ */
+function stillHealthy(
+  before: NonNullable<ObservedRollout['canary']>,
+  canary: ObservedTaskSet,
+  now: Date,
+): boolean {
+  if (before.healthReadAt === undefined) return false;
+  const desired = canary.computedDesiredCount;
+  return (
+    before.desired === desired &&
+    (before.healthy ?? 0) >= desired &&
+    canary.runningCount >= desired &&
+    now.getTime() - Date.parse(before.healthReadAt) < HEALTH_READ_MAX_AGE_MS
+  );
 }

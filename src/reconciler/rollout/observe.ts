@@ -6,9 +6,8 @@ import { applyProgress, canarySide, other, targetGroup, type Run } from './run.t
 const STOPPED_KEPT = 5;
 
 /**
- * How long an unchanged observation stands: the stable group's health is read again, and the
- * observation rewritten, no more often than this (one more DescribeTargetHealth, one more row
- * update), since the stable side changes only by drift.
+ * How long a read of the stable group's health stands (one DescribeTargetHealth: the stable
+ * side changes only by drift), and an unchanged observation goes without being rewritten.
  */
 const OBSERVATION_MAX_AGE_MS = 10_000;
 
@@ -52,6 +51,8 @@ export async function recordObserved(
   canary: ObservedTaskSet,
   healthy: number,
   failures: StoppedTaskSeen[] | undefined,
+  /** When the canary's health was read (this pass, or the read that still stands). */
+  healthReadAt?: string,
 ): Promise<void> {
   const previous = run.deployment.observed;
   const now = run.ctx.now();
@@ -62,6 +63,14 @@ export async function recordObserved(
   const primary = run.observedService?.taskSets.find(
     (set) => set.arn === run.service.primary_task_set_arn && set.arn !== canary.arn,
   );
+  const stableBefore =
+    primary !== undefined && previous?.stable?.arn === primary.arn ? previous.stable : undefined;
+  // Read again when its last read is ten seconds old (rows written before read times were
+  // recorded: when the observation is).
+  const stableReadAt = stableBefore?.healthReadAt ?? previous?.at ?? '';
+  const stableFresh =
+    stableBefore !== undefined &&
+    now.getTime() - (Date.parse(stableReadAt) || 0) < OBSERVATION_MAX_AGE_MS;
   const next: ObservedRollout = {
     at: now.toISOString(),
     canary: {
@@ -71,6 +80,7 @@ export async function recordObserved(
       healthy,
       failedLaunches: failures?.length ?? before?.failedLaunches ?? 0,
       stopped: kept.slice(0, STOPPED_KEPT),
+      ...(healthReadAt !== undefined ? { healthReadAt } : {}),
     },
     stable:
       primary === undefined
@@ -79,14 +89,21 @@ export async function recordObserved(
             arn: primary.arn,
             desired: primary.computedDesiredCount,
             running: primary.runningCount,
-            healthy:
-              fresh && previous.stable?.arn === primary.arn
-                ? previous.stable.healthy
-                : run.policy.first
-                  ? null
-                  : await run.ctx.cloud.healthyTargetCount(
+            ...(stableFresh
+              ? {
+                  healthy: stableBefore.healthy,
+                  ...(stableBefore.healthReadAt !== undefined
+                    ? { healthReadAt: stableBefore.healthReadAt }
+                    : {}),
+                }
+              : run.policy.first
+                ? { healthy: null }
+                : {
+                    healthy: await run.ctx.cloud.healthyTargetCount(
                       targetGroup(run.service, other(canarySide(run))),
                     ),
+                    healthReadAt: now.toISOString(),
+                  }),
           },
   };
   if (fresh && JSON.stringify({ ...next, at: '' }) === JSON.stringify({ ...previous, at: '' })) {
