@@ -58,6 +58,7 @@ import {
   type SimulatedServiceInfrastructure,
 } from '../src/cloud/sim/index.ts';
 import { targetGroupName } from '../src/cloud/bootstrap.ts';
+import { connect } from '../src/store/database.ts';
 import { testDatabase, type TestDatabase } from './support/database.ts';
 
 /*
@@ -850,6 +851,27 @@ describe('the simulated AWS', () => {
       return true;
     });
     assert.ok(answered >= 50, `the burst of 50 is answered first (answered ${answered})`);
+  });
+
+  it('gives a shared bucket out exactly once to calls racing from two processes, then refills it at its rate', async () => {
+    const { db, url, defer } = await testDatabase('token bucket race');
+    const other = connect(url);
+    defer(() => other.destroy());
+    const clock = aClock();
+    const stores = [
+      createSimulatedAws(db, { clock: clock.now }).store,
+      createSimulatedAws(other, { clock: clock.now }).store,
+    ];
+    const race = async (calls: number) =>
+      (
+        await Promise.all(
+          Array.from({ length: calls }, (_, i) => stores[i % 2]?.takeToken('ecs:*', 50, 5)),
+        )
+      ).filter((taken) => taken === true).length;
+    // The clock stands still: nothing refills while 120 calls race for a burst of 50.
+    assert.equal(await race(120), 50);
+    clock.advance(2_000);
+    assert.equal(await race(30), 10, 'two seconds at 5 a second');
   });
 });
 

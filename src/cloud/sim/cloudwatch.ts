@@ -185,20 +185,23 @@ async function albDatapoints(
   if (range.start >= range.end) return [];
 
   const loadBalancerArn = awsArn(ctx, 'elasticloadbalancing', `loadbalancer/${loadBalancer}`);
+  const groupsOf = (rule: RuleDoc) => rule._weights.flatMap((c) => Object.keys(c.weights));
+  const measuredGroup =
+    targetGroup === undefined ? undefined : awsArn(ctx, 'elasticloadbalancing', targetGroup);
+  // A target group's traffic comes only through the rules that ever forwarded to it: only
+  // those, and the groups they share it with, are read (one group of a load balancer with
+  // hundreds of rules costs as much as one with a single rule).
   const rules = (await tx.list<RuleDoc>(KIND.rule)).filter(
-    (rule) => rule._loadBalancerArn === loadBalancerArn,
+    (rule) =>
+      rule._loadBalancerArn === loadBalancerArn &&
+      (measuredGroup === undefined || groupsOf(rule).includes(measuredGroup)),
   );
   const targetGroups = new Map<string, TargetGroupDoc>();
-  for (const arn of new Set(
-    rules.flatMap((rule) => rule._weights.flatMap((c) => Object.keys(c.weights))),
-  )) {
+  for (const arn of new Set(rules.flatMap(groupsOf))) {
     const group = await tx.get<TargetGroupDoc>(KIND.targetGroup, arn);
     if (group !== undefined) targetGroups.set(arn, group);
   }
-  const measured =
-    targetGroup === undefined
-      ? [...targetGroups.keys()]
-      : [awsArn(ctx, 'elasticloadbalancing', targetGroup)];
+  const measured = measuredGroup === undefined ? [...targetGroups.keys()] : [measuredGroup];
   const buckets = albBuckets({ rules, targetGroups, ...traffic }, measured, range, {
     key: `${loadBalancer}:${targetGroup ?? '*'}`,
     random: (key) => ctx.random(key),

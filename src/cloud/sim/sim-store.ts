@@ -183,26 +183,34 @@ export class SimStore {
    * empty (the caller answers with a throttling error).
    */
   async takeToken(name: string, burst: number, ratePerSecond: number): Promise<boolean> {
-    return (await this.#ready()).transaction().execute(async (trx) => {
-      const now = this.#clock();
-      await sql`
-        insert into berth_sim.buckets (name, tokens, refilled_at)
-        values (${name}, ${burst}, to_timestamp(${now / 1000}))
-        on conflict (name) do nothing`.execute(trx);
-      const row = await sql<{ tokens: number; refilled_at: Date }>`
-        select tokens, refilled_at from berth_sim.buckets where name = ${name} for update`.execute(
-        trx,
-      );
-      const bucket = row.rows[0];
-      if (bucket === undefined) return true;
-      const elapsed = Math.max(0, (now - bucket.refilled_at.getTime()) / 1000);
-      const tokens = Math.min(burst, bucket.tokens + elapsed * ratePerSecond);
-      const allowed = tokens >= 1;
-      await sql`
-        update berth_sim.buckets set tokens = ${allowed ? tokens - 1 : tokens},
-          refilled_at = to_timestamp(${now / 1000}) where name = ${name}`.execute(trx);
-      return allowed;
-    });
+    const db = await this.#ready();
+    // One statement (it runs for every call): the row locked, refilled for the time since, and
+    // a token taken when there is one; what was there is returned to say which.
+    const take = async (now: number) =>
+      (
+        await sql<{ allowed: boolean }>`
+          update berth_sim.buckets b
+          set tokens = case when x.tokens >= 1 then x.tokens - 1 else x.tokens end,
+              refilled_at = to_timestamp(${now / 1000})
+          from (
+            select name, least(
+              ${burst}::float8,
+              tokens + greatest(0, ${now / 1000}::float8 - extract(epoch from refilled_at)::float8)
+                * ${ratePerSecond}::float8
+            ) as tokens
+            from berth_sim.buckets where name = ${name} for update
+          ) x
+          where b.name = x.name
+          returning x.tokens >= 1 as allowed`.execute(db)
+      ).rows[0]?.allowed;
+    const allowed = await take(this.#clock());
+    if (allowed !== undefined) return allowed;
+    // The bucket's first call: made full.
+    await sql`
+      insert into berth_sim.buckets (name, tokens, refilled_at)
+      values (${name}, ${burst}, to_timestamp(${this.#clock() / 1000}))
+      on conflict (name) do nothing`.execute(db);
+    return (await take(this.#clock())) ?? true;
   }
 
   /** Forgets the whole cloud: resources, counts, settings and buckets. */
