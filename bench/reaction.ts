@@ -20,11 +20,11 @@ const REACTION_DEADLINE_MS = 10_000;
 export const DEPLOY_SPACING_MS = 1000;
 
 /**
- * AWS reads a pass makes before its first write on a deploy to a live service (DescribeServices,
- * then DescribeTaskDefinition looking for the release's content hash): at the simulated
- * latency, no controller that checks the cloud first can react sooner.
+ * AWS reads a pass makes before its first write on a deploy to a live service: none — the
+ * release's task definition is registered first, unread (nothing of it was ever registered), so
+ * the floor is the registration bucket's alone.
  */
-const READS_BEFORE_FIRST_WRITE = 2;
+const READS_BEFORE_FIRST_WRITE = 0;
 
 /**
  * Reaction: `deploys` `berth deploy` commands, one a second, to live services (seeded), with 1

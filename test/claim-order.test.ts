@@ -4,7 +4,7 @@ import { sql } from 'kysely';
 import { claimDueServices } from '../src/store/leases.ts';
 import { testDatabase } from './support/database.ts';
 
-it('services whose deployments must roll back are claimed before every other due service', async () => {
+it('services whose deployments must roll back are claimed first, then those with a deploy not yet started, then the rest by due time', async () => {
   const { db } = await testDatabase('claim order');
   // Nine services due, each with v1 live and v2 released. The ones that must roll back became due
   // last, so that by due time alone they would be claimed last.
@@ -20,6 +20,8 @@ it('services whose deployments must roll back are claimed before every other due
     { name: 'aborted', dueSecondsAgo: 1, deployment: 'abort' },
     // The worker that judged this window died before rolling back.
     { name: 'failing', dueSecondsAgo: 1, deployment: 'progressing', failing: 'this step' },
+    // Just deployed, behind rollouts and idle services that are overdue.
+    { name: 'new-deploy', dueSecondsAgo: 0, deployment: 'pending' },
   ];
   for (const service of fleet) {
     const inserted = await sql<{ id: number }>`
@@ -59,6 +61,7 @@ it('services whose deployments must roll back are claimed before every other due
   const names = async (limit: number) =>
     (await claimDueServices(db, 'worker', limit, 30_000)).map((claim) => claim.service.name).sort();
   assert.deepEqual(await names(3), ['aborted', 'failing', 'rolling-back']);
+  assert.deepEqual(await names(1), ['new-deploy']);
   // Then the others, oldest due first.
   assert.deepEqual(await names(3), ['idle-1', 'idle-2', 'idle-3']);
   assert.deepEqual(await names(10), ['canary-1', 'canary-2', 'failed-earlier']);

@@ -854,20 +854,24 @@ describe('the simulated AWS', () => {
   });
 
   it('gives a shared bucket out exactly once to calls racing from two processes, then refills it at its rate', async () => {
-    const { db, url, defer } = await testDatabase('token bucket race');
-    const other = connect(url);
-    defer(() => other.destroy());
+    const database = await testDatabase('token bucket race');
+    const other = connect(database.url);
+    database.defer(() => other.destroy());
     const clock = aClock();
+    const now = () => clock.now();
     const stores = [
-      createSimulatedAws(db, { clock: clock.now }).store,
-      createSimulatedAws(other, { clock: clock.now }).store,
-    ];
+      createSimulatedAws(database.db, { clock: now }).store,
+      createSimulatedAws(other, { clock: now }).store,
+    ] as const;
     const race = async (calls: number) =>
       (
         await Promise.all(
-          Array.from({ length: calls }, (_, i) => stores[i % 2]?.takeToken('ecs:*', 50, 5)),
+          Array.from(
+            { length: calls },
+            (_, i) => (i % 2 === 0 ? stores[0] : stores[1])?.takeToken('ecs:*', 50, 5) ?? false,
+          ),
         )
-      ).filter((taken) => taken === true).length;
+      ).filter((taken) => taken).length;
     // The clock stands still: nothing refills while 120 calls race for a burst of 50.
     assert.equal(await race(120), 50);
     clock.advance(2_000);

@@ -342,26 +342,14 @@ export class AwsCloud implements Cloud {
   async ensureTaskDefinition(
     spec: TaskDefinitionSpec,
     beforeRegister?: () => Promise<void>,
+    how: { unregistered?: boolean } = {},
   ): Promise<string> {
     // RegisterTaskDefinition has no idempotency token and revisions are never freed: reuse the
     // family's latest revision when it carries this content's hash (a crash between
     // registering and recording the ARN must not register again).
-    try {
-      const latest = await this.#call(
-        'ecs:DescribeTaskDefinition',
-        `task definition family ${spec.family}`,
-        (options) =>
-          this.#clients.ecs.send(
-            new DescribeTaskDefinitionCommand({ taskDefinition: spec.family, include: ['TAGS'] }),
-            options,
-          ),
-      );
-      const hash = latest.tags?.find((tag) => tag.key === CONTENT_HASH_TAG)?.value;
-      const arn = latest.taskDefinition?.taskDefinitionArn;
-      if (hash === spec.contentHash && arn !== undefined) return arn;
-    } catch (error) {
-      // A family with no revision yet: ECS answers ClientException.
-      if ((error as { name?: string }).name !== 'ClientException') throw error;
+    if (how.unregistered !== true) {
+      const found = await this.#latestWithHash(spec);
+      if (found !== undefined) return found;
     }
     await beforeRegister?.();
     const output = await this.#call(
@@ -407,6 +395,27 @@ export class AwsCloud implements Cloud {
     return arn;
   }
 
+  /** The family's latest revision when it carries this content's hash. */
+  async #latestWithHash(spec: TaskDefinitionSpec): Promise<string | undefined> {
+    try {
+      const latest = await this.#call(
+        'ecs:DescribeTaskDefinition',
+        `task definition family ${spec.family}`,
+        (options) =>
+          this.#clients.ecs.send(
+            new DescribeTaskDefinitionCommand({ taskDefinition: spec.family, include: ['TAGS'] }),
+            options,
+          ),
+      );
+      const hash = latest.tags?.find((tag) => tag.key === CONTENT_HASH_TAG)?.value;
+      const arn = latest.taskDefinition?.taskDefinitionArn;
+      return hash === spec.contentHash ? arn : undefined;
+    } catch (error) {
+      // A family with no revision yet: ECS answers ClientException.
+      if ((error as { name?: string }).name !== 'ClientException') throw error;
+      return undefined;
+    }
+  }
   async createTaskSet(spec: TaskSetSpec): Promise<ObservedTaskSet> {
     const network = spec.network;
     const output = await this.#call(

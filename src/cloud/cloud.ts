@@ -188,11 +188,14 @@ export interface Cloud {
   /**
    * The ARN of a task definition with this content: found by its hash tag, else registered.
    * `beforeRegister` runs just before a registration (not when one is found): the caller
-   * records the write under its lease there, as for every other AWS write.
+   * records the write under its lease there, as for every other AWS write. With
+   * `{ unregistered: true }` the caller knows that nothing of this content was ever registered
+   * (it records every registration before making it, and found none): not looked for first.
    */
   ensureTaskDefinition(
     spec: TaskDefinitionSpec,
     beforeRegister?: () => Promise<void>,
+    options?: { unregistered?: boolean },
   ): Promise<string>;
   createTaskSet(spec: TaskSetSpec): Promise<ObservedTaskSet>;
   setTaskSetScale(

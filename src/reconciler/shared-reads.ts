@@ -243,8 +243,9 @@ export class PassCloud implements Cloud {
   ensureTaskDefinition(
     spec: TaskDefinitionSpec,
     beforeRegister?: () => Promise<void>,
+    options?: { unregistered?: boolean },
   ): Promise<string> {
-    return this.#write(() => this.#cloud.ensureTaskDefinition(spec, beforeRegister));
+    return this.#write(() => this.#cloud.ensureTaskDefinition(spec, beforeRegister, options));
   }
 
   createTaskSet(spec: TaskSetSpec): Promise<ObservedTaskSet> {

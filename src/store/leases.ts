@@ -58,10 +58,15 @@ export async function claimDueServices(
           select 1 from analysis_windows w
           where w.deployment_id = d.id and w.step_index = d.step_index and w.verdict = 'fail'))
     ),
+    starting as (
+      select service_id from deployments where finished_at is null and phase = 'pending'
+    ),
     due as (
       select id from services
       where (lease_until is null and next_reconcile_at <= now()) or lease_until < now()
       order by id in (select service_id from rolling_back) desc,
+        -- A deploy just asked for goes next, not behind a backlog of rollouts looking again.
+        id in (select service_id from starting) desc,
         -- A dead worker's service (its lease lapsed) queues by the lapse, not behind everything.
         least(next_reconcile_at, coalesce(lease_until, next_reconcile_at))
       limit ${limit}

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { sql } from 'kysely';
 import type { Db } from './database.ts';
 import type { Release } from './schema.ts';
 
@@ -142,4 +143,36 @@ export async function listReleases(db: Db, serviceId: number): Promise<Release[]
     .where('service_id', '=', serviceId)
     .orderBy('version', 'desc')
     .execute();
+}
+
+/** The audit entry recorded before every registration of a release's task definition. */
+export const REGISTRATION_KIND = 'aws.mutation.register_task_definition';
+
+/**
+ * Whether something of the release's content may already be registered, so that its family
+ * must be read before registering: a registration of this release was recorded — each is, under
+ * the lease, before it is made, so a worker that died after registering left one — or another
+ * release of the service has the same content (a redeploy of the same image reuses its
+ * revision). False lets a deploy's first AWS write come without a read before it.
+ */
+export async function mayHaveRegistered(db: Db, release: Release): Promise<boolean> {
+  const recorded = await db
+    .selectFrom('events')
+    .select('id')
+    .where('service_id', '=', release.service_id)
+    .where('kind', '=', REGISTRATION_KIND)
+    .where(sql<string>`data->>'version'`, '=', String(release.version))
+    .limit(1)
+    .executeTakeFirst();
+  if (recorded !== undefined) return true;
+  const twin = await db
+    .selectFrom('releases')
+    .select('id')
+    .where('service_id', '=', release.service_id)
+    .where('id', '!=', release.id)
+    .where('content_hash', '=', release.content_hash)
+    .where('image', '=', release.image)
+    .limit(1)
+    .executeTakeFirst();
+  return twin !== undefined;
 }

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { ObservedService, TaskDefinitionSpec } from '../../cloud/cloud.ts';
 import type { Release, Service } from '../../store/schema.ts';
+import { mayHaveRegistered, REGISTRATION_KIND } from '../../store/releases.ts';
 import { updateRelease, updateServiceRuntime } from '../../store/rollout.ts';
 import {
   assertDesiredCount,
@@ -28,11 +29,22 @@ import {
 /** What preparing found: nothing more to do, or a warm task set to roll back to at once. */
 export type Prepared = { kind: 'ready' } | { kind: 'instantRollback'; warmArn: string };
 
-/** Stage 1: the ECS service, its desired count, the image's digest and the task definition. */
+/**
+ * Stage 1: the image's digest and the task definition, the ECS service and its desired count.
+ * The release is registered first, before the service is even read, so that a deploy's first
+ * AWS write comes as soon as it can (the registration queues at AWS's one a second); a rollback
+ * reads the service first, since a release still warm needs no registration.
+ */
 export async function prepare(run: Run): Promise<StageResult<Prepared>> {
   const { service } = run;
   const { cloud } = run.ctx;
   if (run.deployment.phase === 'pending') applyProgress(run, { phase: 'preparing' });
+
+  const registerFirst = run.deployment.kind !== 'rollback';
+  if (registerFirst) {
+    const registered = await registerRelease(run);
+    if (registered.next !== 'continue') return registered;
+  }
 
   let observed = await observeService(run);
   if (observed === undefined) {
@@ -72,10 +84,19 @@ export async function prepare(run: Run): Promise<StageResult<Prepared>> {
 
   if (!(await clearStrayTaskSets(run, observed))) return requeue(run.ctx.settings.waitMs);
 
+  if (!registerFirst) {
+    const registered = await registerRelease(run);
+    if (registered.next !== 'continue') return registered;
+  }
+  return proceed({ kind: 'ready' });
+}
+
+/** The image resolved to its digest, then its task definition found or registered. */
+async function registerRelease(run: Run): Promise<StageResult> {
   const image = await resolveImage(run);
   if (image.next !== 'continue') return image;
   await ensureTaskDefinition(run);
-  return proceed({ kind: 'ready' });
+  return proceed(undefined);
 }
 
 /**
@@ -207,11 +228,13 @@ async function ensureTaskDefinition(run: Run): Promise<void> {
     record(run.ctx, {
       serviceId: service.id,
       deploymentId: run.deployment.id,
-      kind: 'aws.mutation.register_task_definition',
+      kind: REGISTRATION_KIND,
       message: `registering a task definition in family ${family} for v${release.version}`,
       data: { operation: 'RegisterTaskDefinition', family, version: release.version },
     });
-  const arn = await run.ctx.cloud.ensureTaskDefinition(spec, beforeRegister);
+  const arn = await run.ctx.cloud.ensureTaskDefinition(spec, beforeRegister, {
+    unregistered: !(await mayHaveRegistered(run.ctx.db, release)),
+  });
   await record(
     run.ctx,
     {
