@@ -20,9 +20,10 @@ const REACTION_DEADLINE_MS = 10_000;
 export const DEPLOY_SPACING_MS = 1000;
 
 /**
- * AWS reads a pass makes before its first write on a deploy to a live service: none — the
- * release's task definition is registered first, unread (nothing of it was ever registered), so
- * the floor is the registration bucket's alone.
+ * AWS reads a pass makes before its first write on a deploy of a public image to a live
+ * service: none — the release's task definition is registered first, its family unread (nothing
+ * of it was ever registered), so the floor is the registration bucket's alone. (An ECR image
+ * would be resolved to its digest first: one DescribeImages.)
  */
 const READS_BEFORE_FIRST_WRITE = 0;
 
@@ -133,7 +134,7 @@ export async function reactionBench(
 }
 
 /**
- * The least reaction each deploy could have had: two reads at the simulated latency, and no
+ * The least reaction each deploy could have had: its reads before the first write (none), and no
  * sooner than the RegisterTaskDefinition bucket (1/s after a burst of 10) lets its registration
  * — the first mutation of a deploy — go. Deploys committed faster than one a second queue there
  * whatever the controller does.

@@ -6,7 +6,7 @@ import { testDatabase } from './support/database.ts';
 
 it('services whose deployments must roll back are claimed first, then those with a deploy not yet started, then the rest by due time', async () => {
   const { db } = await testDatabase('claim order');
-  // Nine services due, each with v1 live and v2 released. The ones that must roll back became due
+  // Ten services due, each with v1 live and v2 released. The ones that must roll back became due
   // last, so that by due time alone they would be claimed last.
   const fleet: { name: string; dueSecondsAgo: number; deployment?: string; failing?: string }[] = [
     { name: 'idle-1', dueSecondsAgo: 600 },

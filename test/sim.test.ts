@@ -853,7 +853,7 @@ describe('the simulated AWS', () => {
     assert.ok(answered >= 50, `the burst of 50 is answered first (answered ${answered})`);
   });
 
-  it('gives a shared bucket out exactly once to calls racing from two processes, then refills it at its rate', async () => {
+  it('gives a shared bucket out exactly once to calls racing on two connection pools, then refills it at its rate', async () => {
     const database = await testDatabase('token bucket race');
     const other = connect(database.url);
     database.defer(() => other.destroy());

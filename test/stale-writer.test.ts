@@ -5,7 +5,7 @@ import { aFleet, aLiveService, finished, workerProcess } from './support/fleet.t
 /*
  * DESIGN's promise, proven with real processes: a stale writer can only write what the next
  * owner rewrites. Worker A is stopped (SIGSTOP) right after it recorded the step's ModifyRule,
- * while its request is on its way to the simulated AWS (2 s a call for A, half each way);
+ * while its request is on its way to the simulated AWS (4 s a call for A, half each way);
  * worker B takes the service over when A's 12 s lease lapses, and the deployment is aborted; A
  * resumes, its request arrives, and the write lands late — its caller's deadline cannot recall
  * a request already sent. Within one resync (2 s for B) the weights are back on the live release,
@@ -27,11 +27,13 @@ it('a worker stopped mid-ModifyRule and resumed after another rolled back leaves
       ? [service.target_group_a_arn ?? '', service.target_group_b_arn ?? '']
       : [service.target_group_b_arn ?? '', service.target_group_a_arn ?? ''];
 
-  // A's calls take 2 s (1 s each way), so the test stops it on the way with time to spare, even
-  // on a loaded machine. Its lease (12 s) leaves every call several seconds before the lease's
-  // deadline even when a heartbeat is late: with less than a second left, the deadline would
-  // abandon the call on its way in, and there would be no late write to undo.
-  const a = workerProcess(fleet, 'A', { BERTH_SIM_LATENCY_MS: '2000', BERTH_LEASE_SECONDS: '12' });
+  // A's calls take 4 s (2 s each way), so the test stops it on the way with time to spare, even
+  // on a loaded machine (with 1 s each way, a test process starved of CPU noticed the call too
+  // late: the write landed before A stopped, B's rollback quietly put it back, and there was no
+  // late write to undo). Its lease (12 s) leaves every call several seconds before the lease's
+  // deadline even when a heartbeat is late: with less left, the deadline would abandon the
+  // call on its way in.
+  const a = workerProcess(fleet, 'A', { BERTH_SIM_LATENCY_MS: '4000', BERTH_LEASE_SECONDS: '12' });
   const modifyRules = async () => (await fleet.sim.callCounts())['elbv2:ModifyRule'] ?? 0;
   const before = await modifyRules();
   assert.equal((await fleet.berth(['deploy', 'web', '--image', 'nginx:1.28'])).code, 0);
@@ -49,6 +51,7 @@ it('a worker stopped mid-ModifyRule and resumed after another rolled back leaves
   // on its way keeps the latency it drew.
   await fleet.sim.clearFaults();
   const stoppedAt = await fleet.cloud.readRuleWeights(rule);
+  assert.equal(stoppedAt[idle] ?? 0, 0, 'A stopped with its ModifyRule still on its way in');
 
   workerProcess(fleet, 'B', { BERTH_RESYNC_SECONDS: '2' });
   assert.equal((await fleet.berth(['abort', 'web'])).code, 0);

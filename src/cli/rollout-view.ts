@@ -92,9 +92,15 @@ export function tasksLine(
   return parts.join('; ');
 }
 
-/** The observed state without its time, to tell a change from a fresh look at the same. */
+/**
+ * The observed state without its times (when it was looked at, when each side's health was
+ * read), to tell a change from a fresh look at the same.
+ */
 export function observedKey(observed: ObservedRollout | null): string {
-  return observed === null ? '' : JSON.stringify({ ...observed, at: '' });
+  if (observed === null) return '';
+  return JSON.stringify({ ...observed, at: '' }, (key, value: unknown) =>
+    key === 'healthReadAt' ? undefined : value,
+  );
 }
 
 /**

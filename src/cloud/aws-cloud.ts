@@ -166,8 +166,11 @@ export class AwsCloud implements Cloud {
     resource: string,
     operation: (options: SendOptions) => Promise<T>,
     policy?: RetryPolicy,
+    /** Runs once, when the first attempt has its token, before anything is sent. */
+    beforeSend?: () => Promise<void>,
   ): Promise<T> {
     const started = performance.now();
+    let announced = beforeSend === undefined;
     const observed = (outcome: 'ok' | 'error' | 'abandoned'): void => {
       this.#observer?.called(what, outcome, (performance.now() - started) / 1000);
     };
@@ -176,6 +179,10 @@ export class AwsCloud implements Cloud {
         what,
         async () => {
           await this.#limiter.acquire(what);
+          if (!announced) {
+            await beforeSend?.();
+            announced = true;
+          }
           const signal = callSignal(what);
           try {
             if (signal === undefined) return await operation({});
@@ -342,16 +349,15 @@ export class AwsCloud implements Cloud {
   async ensureTaskDefinition(
     spec: TaskDefinitionSpec,
     beforeRegister?: () => Promise<void>,
-    how: { unregistered?: boolean } = {},
+    options: { unregistered?: boolean } = {},
   ): Promise<string> {
     // RegisterTaskDefinition has no idempotency token and revisions are never freed: reuse the
     // family's latest revision when it carries this content's hash (a crash between
     // registering and recording the ARN must not register again).
-    if (how.unregistered !== true) {
+    if (options.unregistered !== true) {
       const found = await this.#latestWithHash(spec);
       if (found !== undefined) return found;
     }
-    await beforeRegister?.();
     const output = await this.#call(
       'ecs:RegisterTaskDefinition',
       `task definition family ${spec.family}`,
@@ -388,6 +394,9 @@ export class AwsCloud implements Cloud {
           }),
           options,
         ),
+      undefined,
+      // Recorded once its token is taken: the entry marks the call being made, not its wait.
+      beforeRegister,
     );
     const arn = output.taskDefinition?.taskDefinitionArn;
     if (arn === undefined)

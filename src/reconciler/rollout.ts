@@ -142,6 +142,12 @@ async function rolloutPass(run: Run): Promise<PassResult> {
     nextWindowInMs: analysis.value.nextWindowInMs,
     now: run.ctx.now(),
   });
+  if ((completion.kind === 'advance' || completion.kind === 'promote') && !healthy.value.readNow) {
+    // Traffic moves on only on a health read of this pass: a healthy canary's read otherwise
+    // stands ten seconds.
+    const now = await canaryHealth(run, canary.value, true);
+    if (now.next !== 'continue') return end(run, now);
+  }
   switch (completion.kind) {
     case 'advance':
       advanceStep(run, run.deployment.step_index + 1);

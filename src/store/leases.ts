@@ -39,7 +39,8 @@ export class LeaseLostError extends Error {
  * deployment rolling back (a pass recorded it, then was throttled or died), one a person asked
  * to abort, or one whose current step has a failing window recorded (the worker that judged it
  * died before rolling back, or the failure limit is above one and the next failure rolls it
- * back). Only unfinished deployments are looked at, through their partial index, each with one
+ * back). Services with a deployment not yet started come next, so that a new deploy is not
+ * claimed behind a backlog of rollouts looking again. Only unfinished deployments are looked at, through their partial index, each with one
  * index lookup of its windows: a few hundred rows in a fleet deploy, then a hash lookup per due
  * service.
  */

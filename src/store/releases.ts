@@ -171,7 +171,6 @@ export async function mayHaveRegistered(db: Db, release: Release): Promise<boole
     .where('service_id', '=', release.service_id)
     .where('id', '!=', release.id)
     .where('content_hash', '=', release.content_hash)
-    .where('image', '=', release.image)
     .limit(1)
     .executeTakeFirst();
   return twin !== undefined;

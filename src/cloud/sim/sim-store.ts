@@ -191,7 +191,9 @@ export class SimStore {
         await sql<{ allowed: boolean }>`
           update berth_sim.buckets b
           set tokens = case when x.tokens >= 1 then x.tokens - 1 else x.tokens end,
-              refilled_at = to_timestamp(${now / 1000})
+              -- Never back: a call whose clock was read before it waited for the row must not
+              -- let the next one be credited the same time again.
+              refilled_at = greatest(b.refilled_at, to_timestamp(${now / 1000}))
           from (
             select name, least(
               ${burst}::float8,

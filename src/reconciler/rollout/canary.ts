@@ -112,7 +112,12 @@ const STOPPED_FIRST_READ_MS = 2_000;
  * seconds (DescribeTargetHealth has no batch form; the analysis judges the traffic meanwhile).
  * What was seen is recorded for `status` and `watch`.
  */
-export async function canaryHealth(run: Run, canary: ObservedTaskSet): Promise<StageResult> {
+export async function canaryHealth(
+  run: Run,
+  canary: ObservedTaskSet,
+  /** Read the target health now, even if the last read still stands. */
+  fresh = false,
+): Promise<StageResult<{ readNow: boolean }>> {
   const { service } = run;
   const now = run.ctx.now();
   const before = sameCanary(run, canary);
@@ -121,8 +126,13 @@ export async function canaryHealth(run: Run, canary: ObservedTaskSet): Promise<S
   let ready: boolean;
   if (canary.computedDesiredCount === 0) {
     ready = service.desired_count === 0;
-  } else if (before !== null && stillHealthy(before, canary, now)) {
-    healthy = before.healthy ?? canary.computedDesiredCount;
+  } else if (
+    !fresh &&
+    before !== null &&
+    before.healthy !== null &&
+    stillHealthy(before, canary, now)
+  ) {
+    healthy = before.healthy;
     ready = true;
   } else {
     healthy = await run.ctx.cloud.healthyTargetCount(targetGroup(service, canarySide(run)));
@@ -138,7 +148,7 @@ export async function canaryHealth(run: Run, canary: ObservedTaskSet): Promise<S
     ? failedLaunches(await run.ctx.cloud.stoppedTasks(service.cluster, canary.arn), entered)
     : undefined;
   await recordObserved(run, canary, healthy, failures, healthReadAt);
-  if (ready) return proceed(undefined);
+  if (ready) return proceed({ readNow: healthReadAt === now.toISOString() });
   const last = failures?.[0];
   if (failures !== undefined && last !== undefined && failures.length >= maxFailed) {
     return {

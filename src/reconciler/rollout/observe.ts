@@ -43,8 +43,9 @@ export function failedLaunches(stopped: readonly StoppedTask[], since: Date): St
 /**
  * Records what this pass saw of the task sets (counts, health, failed launches) with the pass's
  * progress, so that `status`, `watch` and `--wait`, which read only Postgres, can show it.
- * Written when it changed, and at least every ten seconds. `failures` is undefined when the stopped tasks were not read
- * this pass (the canary is healthy): what was seen of them in this step is kept.
+ * Written when it changed, and at least every ten seconds. `failures` is undefined when the
+ * stopped tasks were not read this pass (the canary is healthy, or the step is younger than two
+ * seconds): what was seen of them in this step is kept.
  */
 export async function recordObserved(
   run: Run,

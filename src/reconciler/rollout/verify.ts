@@ -11,12 +11,14 @@ import { fenced, record } from '../context.ts';
 import { EVENTS, REASONS } from '../reasons.ts';
 import {
   applyProgress,
+  gatheredWritten,
   mutation,
   proceed,
   requeue,
   type Run,
   type StageResult,
   taskNetworkOf,
+  writeGathered,
 } from './run.ts';
 
 /** One verification a deployment runs, in the order they run. */
@@ -123,16 +125,20 @@ async function advance(
   const taskDefinition = target.task_definition_arn;
   if (taskDefinition === null) throw new Error(`release v${target.version} has no task definition`);
   if (row === undefined) {
-    await fenced(run.ctx, (trx) =>
-      requestVerificationTask(trx, {
+    // With the deployment's progress (its phase now `verifying`), so that status says so from
+    // the moment the task is asked for, not from the end of the pass.
+    await fenced(run.ctx, async (trx) => {
+      await requestVerificationTask(trx, {
         deploymentId: run.deployment.id,
         kind: verification.kind,
         command: verification.command,
         taskDefinitionArn: taskDefinition,
         clientToken: verificationClientToken(run, verification.kind),
         timeoutSeconds: run.policy.verifyTimeoutSeconds,
-      }),
-    );
+      });
+      await writeGathered(trx, run);
+    });
+    gatheredWritten(run);
     row = (await verificationTasks(run.ctx.db, run.deployment.id)).find(
       (task) => task.kind === verification.kind,
     );
