@@ -425,6 +425,7 @@ export class AwsCloud implements Cloud {
       return undefined;
     }
   }
+
   async createTaskSet(spec: TaskSetSpec): Promise<ObservedTaskSet> {
     const network = spec.network;
     const output = await this.#call(

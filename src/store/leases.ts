@@ -40,9 +40,9 @@ export class LeaseLostError extends Error {
  * to abort, or one whose current step has a failing window recorded (the worker that judged it
  * died before rolling back, or the failure limit is above one and the next failure rolls it
  * back). Services with a deployment not yet started come next, so that a new deploy is not
- * claimed behind a backlog of rollouts looking again. Only unfinished deployments are looked at, through their partial index, each with one
- * index lookup of its windows: a few hundred rows in a fleet deploy, then a hash lookup per due
- * service.
+ * claimed behind a backlog of rollouts looking again. Only unfinished deployments are looked
+ * at, through their partial index, each with one index lookup of its windows: a few hundred
+ * rows in a fleet deploy, then a hash lookup per due service.
  */
 export async function claimDueServices(
   db: Db,

@@ -2,7 +2,7 @@ import type { ObservedTaskSet } from '../../cloud/cloud.ts';
 import type { ObservedRollout, PolicySnapshot } from '../../store/schema.ts';
 import { canaryExternalId } from '../assert-service.ts';
 import { describeStop, REASONS } from '../reasons.ts';
-import { failedLaunches, recordObserved } from './observe.ts';
+import { failedLaunches, HEALTH_READ_MAX_AGE_MS, recordObserved } from './observe.ts';
 import {
   applyProgress,
   canarySide,
@@ -92,9 +92,6 @@ export async function canaryTaskSet(
 /** For a deployment snapshotted before `--max-failed-launches` existed. */
 const DEFAULT_MAX_FAILED_LAUNCHES = 3;
 
-/** How long a read of a healthy canary's target health stands (one DescribeTargetHealth). */
-const HEALTH_READ_MAX_AGE_MS = 10_000;
-
 /**
  * How far into a step the stopped tasks of a canary not yet healthy are first read (ListTasks
  * and DescribeTasks; every pass after that): no task fails before it has had time to start, and
@@ -106,9 +103,9 @@ const STOPPED_FIRST_READ_MS = 2_000;
 /**
  * Stage 3: the canary's tasks healthy in its target group (the ALB's view decides: a task that
  * runs but fails its health checks serves nothing), within the progress deadline. While they
- * are not, the canary's stopped tasks are read (from two seconds into the step): a crash loop is rolled back
- * after `maxFailedLaunches` failed launches, with the last one's exit code and reason, instead
- * of waiting out the deadline. Once all are healthy, their health is read again only every ten
+ * are not, the canary's stopped tasks are read (from two seconds into the step): a crash loop
+ * is rolled back after `maxFailedLaunches` failed launches, with the last one's exit code and
+ * reason, instead of waiting out the deadline. Once all are healthy, their health is read again only every ten
  * seconds (DescribeTargetHealth has no batch form; the analysis judges the traffic meanwhile).
  * What was seen is recorded for `status` and `watch`.
  */
@@ -126,13 +123,8 @@ export async function canaryHealth(
   let ready: boolean;
   if (canary.computedDesiredCount === 0) {
     ready = service.desired_count === 0;
-  } else if (
-    !fresh &&
-    before !== null &&
-    before.healthy !== null &&
-    stillHealthy(before, canary, now)
-  ) {
-    healthy = before.healthy;
+  } else if (!fresh && before !== null && stillHealthy(before, canary, now)) {
+    healthy = before.healthy ?? 0;
     ready = true;
   } else {
     healthy = await run.ctx.cloud.healthyTargetCount(targetGroup(service, canarySide(run)));
@@ -199,11 +191,11 @@ function stillHealthy(
   canary: ObservedTaskSet,
   now: Date,
 ): boolean {
-  if (before.healthReadAt === undefined) return false;
+  if (before.healthReadAt === undefined || before.healthy === null) return false;
   const desired = canary.computedDesiredCount;
   return (
     before.desired === desired &&
-    (before.healthy ?? 0) >= desired &&
+    before.healthy >= desired &&
     canary.runningCount >= desired &&
     now.getTime() - Date.parse(before.healthReadAt) < HEALTH_READ_MAX_AGE_MS
   );

@@ -6,10 +6,11 @@ import { applyProgress, canarySide, other, targetGroup, type Run } from './run.t
 const STOPPED_KEPT = 5;
 
 /**
- * How long a read of the stable group's health stands (one DescribeTargetHealth: the stable
- * side changes only by drift), and an unchanged observation goes without being rewritten.
+ * How long a read of a target group's health stands (one DescribeTargetHealth: the stable side
+ * changes only by drift, a healthy canary's is re-read before it moves on), and an unchanged
+ * observation goes without being rewritten.
  */
-const OBSERVATION_MAX_AGE_MS = 10_000;
+export const HEALTH_READ_MAX_AGE_MS = 10_000;
 
 /**
  * Stop codes of a task that failed as such, rather than being stopped by a person or by a
@@ -58,7 +59,7 @@ export async function recordObserved(
   const previous = run.deployment.observed;
   const now = run.ctx.now();
   const fresh =
-    previous !== null && now.getTime() - Date.parse(previous.at) < OBSERVATION_MAX_AGE_MS;
+    previous !== null && now.getTime() - Date.parse(previous.at) < HEALTH_READ_MAX_AGE_MS;
   const before = previous?.canary?.arn === canary.arn ? previous.canary : undefined;
   const kept = failures ?? before?.stopped ?? [];
   const primary = run.observedService?.taskSets.find(
@@ -71,7 +72,7 @@ export async function recordObserved(
   const stableReadAt = stableBefore?.healthReadAt ?? previous?.at ?? '';
   const stableFresh =
     stableBefore !== undefined &&
-    now.getTime() - (Date.parse(stableReadAt) || 0) < OBSERVATION_MAX_AGE_MS;
+    now.getTime() - (Date.parse(stableReadAt) || 0) < HEALTH_READ_MAX_AGE_MS;
   const next: ObservedRollout = {
     at: now.toISOString(),
     canary: {
