@@ -1,3 +1,5 @@
+import { IAMClient } from '@aws-sdk/client-iam';
+import { STSClient } from '@aws-sdk/client-sts';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { once } from 'node:events';
@@ -215,6 +217,8 @@ function clientsFor(endpoint: string) {
     elbv2: new ElasticLoadBalancingV2Client(config),
     ecr: new ECRClient(config),
     cloudwatch: new CloudWatchClient(config),
+    sts: new STSClient(config),
+    iam: new IAMClient(config),
   };
 }
 

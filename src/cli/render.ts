@@ -87,8 +87,10 @@ export function serviceJson(service: Service) {
             subnets: service.subnets,
             securityGroups: service.security_groups,
             assignPublicIp: service.assign_public_ip,
+            from: service.network_source === 'load-balancer' ? 'load balancer' : 'flags',
           }
         : null,
+    conventionalExecutionRole: service.conventional_execution_role_arn,
     healthCheckPath: service.health_check_path,
     traffic:
       service.listener_rule_arn !== null

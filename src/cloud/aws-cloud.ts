@@ -29,7 +29,10 @@ import {
   ModifyRuleCommand,
   type Action,
 } from '@aws-sdk/client-elastic-load-balancing-v2';
+import { IAMClient } from '@aws-sdk/client-iam';
+import { STSClient } from '@aws-sdk/client-sts';
 import type { Logger } from '../logging.ts';
+import { callerAccount, findRoleArn } from './aws/identity.ts';
 import type {
   Cloud,
   ImageResolution,
@@ -58,6 +61,10 @@ export interface AwsClients {
   elbv2: ElasticLoadBalancingV2Client;
   ecr: ECRClient;
   cloudwatch: CloudWatchClient;
+  /** Who the credentials are (the account of the conventional execution role). */
+  sts: STSClient;
+  /** Whether the account's conventional execution role exists. */
+  iam: IAMClient;
 }
 
 /** What `#call` hands each SDK `send`: the signal that abandons it at the lease's deadline. */
@@ -116,6 +123,8 @@ export function awsClients(region?: string): AwsClients {
     elbv2: new ElasticLoadBalancingV2Client(config),
     ecr: new ECRClient(config),
     cloudwatch: new CloudWatchClient(config),
+    sts: new STSClient(config),
+    iam: new IAMClient(config),
   };
 }
 
@@ -263,6 +272,18 @@ export class AwsCloud implements Cloud {
         new UpdateServiceCommand({ cluster, service, desiredCount: count }),
         options,
       ),
+    );
+  }
+
+  accountId(): Promise<string> {
+    return callerAccount((what, resource, op) => this.#call(what, resource, op), this.#clients.sts);
+  }
+
+  findRole(name: string): Promise<string | undefined> {
+    return findRoleArn(
+      (what, resource, op) => this.#call(what, resource, op),
+      this.#clients.iam,
+      name,
     );
   }
 
@@ -1045,6 +1066,8 @@ export function explainAwsError(call: string, resource: string, error: unknown):
         ecr: 'ECR',
         cloudwatch: 'CLOUDWATCH',
         ec2: 'EC2',
+        sts: 'STS',
+        iam: 'IAM',
       } as Partial<Record<string, string>>
     )[api];
     const variables = [

@@ -177,6 +177,10 @@ export interface Cloud {
   }): Promise<void>;
   setDesiredCount(cluster: string, service: string, count: number): Promise<void>;
   resolveImage(image: string): Promise<ImageResolution>;
+  /** The account the workers act in (sts:GetCallerIdentity). */
+  accountId(): Promise<string>;
+  /** The ARN of the account's IAM role `name`, or undefined when it has none (iam:GetRole). */
+  findRole(name: string): Promise<string | undefined>;
   /**
    * Every tagged image of an ECR repository of the workers' account: DescribeImages, page after
    * page (`pageSize` images each, at most and by default 1,000).

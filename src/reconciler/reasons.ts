@@ -9,6 +9,8 @@ export const REASONS = {
   analysisFailed: 'canary analysis failed',
   progressDeadline: 'progress deadline exceeded',
   imageMissing: 'image not found',
+  /** AWS requires the task definition an execution role; none given, the account has none. */
+  executionRoleMissing: 'no task execution role',
   /** The analysis deadline passed before the errors could be judged either way. */
   notEnoughTraffic: 'not enough traffic to judge',
   /** The analysis deadline passed with errors judged but another check (latency) undecided. */
@@ -35,6 +37,8 @@ export const EVENTS = {
   awsMutation: 'aws.mutation',
   imageResolved: 'release.image_resolved',
   taskDefinitionReady: 'release.task_definition_ready',
+  /** The account's conventional execution role was found and recorded on the service. */
+  executionRoleFound: 'service.execution_role_found',
   stepStarted: 'deployment.step_started',
   windowJudged: 'deployment.window_judged',
   promoted: 'deployment.promoted',

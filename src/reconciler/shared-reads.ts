@@ -228,6 +228,14 @@ export class PassCloud implements Cloud {
     return this.#cloud.resolveImage(image);
   }
 
+  accountId(): Promise<string> {
+    return this.#cloud.accountId();
+  }
+
+  findRole(name: string): Promise<string | undefined> {
+    return this.#cloud.findRole(name);
+  }
+
   listRepositoryImages(
     repository: string,
     options?: { pageSize?: number },

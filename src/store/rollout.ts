@@ -66,6 +66,10 @@ export async function updateServiceRuntime(
       | 'observed_at'
       | 'applied_desired_count'
       | 'reported_foreign_task_sets'
+      | 'conventional_execution_role_arn'
+      | 'subnets'
+      | 'security_groups'
+      | 'network_source'
     >
   >,
 ): Promise<void> {

@@ -58,6 +58,13 @@ export interface ServiceTable {
   pre_deploy_command: string | null;
   /** Run after the pre-deploy command, before the canary (e.g. integration tests); null = none. */
   verify_command: string | null;
+  /**
+   * The account's `ecsTaskExecutionRole`, once iam:GetRole found it: the execution role of this
+   * service's task definitions where AWS requires one and none was given; null = not looked up.
+   */
+  conventional_execution_role_arn: string | null;
+  /** Where `subnets`/`security_groups` came from: flags, or the load balancer; null = neither. */
+  network_source: 'given' | 'load-balancer' | null;
   /** How long each verification task may run before it is stopped and the deployment fails. */
   verify_timeout_seconds: Generated<number>;
   created_at: Generated<Date>;

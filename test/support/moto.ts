@@ -1,3 +1,5 @@
+import { IAMClient } from '@aws-sdk/client-iam';
+import { STSClient } from '@aws-sdk/client-sts';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
@@ -191,6 +193,8 @@ export function motoClients(endpoint: string): AwsClients {
     elbv2: new ElasticLoadBalancingV2Client(config),
     ecr: new ECRClient(config),
     cloudwatch: new CloudWatchClient(config),
+    sts: new STSClient(config),
+    iam: new IAMClient(config),
   };
 }
 

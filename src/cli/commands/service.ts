@@ -186,7 +186,8 @@ export async function serviceShow(context: CliContext, rawName: string): Promise
           ? 'no listener rule or target groups recorded'
           : `rule ${service.listener_rule_arn}\n                target groups ${service.target_group_a_arn ?? ''}, ${service.target_group_b_arn ?? ''} (live: ${service.live_target_group})`
       }`,
-      `  network:      ${service.subnets.length > 0 ? `subnets ${service.subnets.join(',')}, security groups ${service.security_groups.join(',')}${service.assign_public_ip ? ', public IP' : ''}` : 'default'}`,
+      `  network:      ${service.subnets.length > 0 ? `subnets ${service.subnets.join(',')}, security groups ${service.security_groups.join(',')}${service.assign_public_ip ? ', public IP' : ''}${service.network_source === 'load-balancer' ? " (the load balancer's)" : ''}` : 'default'}`,
+      `  execution role: ${executionRoleLine(service, latest)}`,
       `  health path:  ${service.health_check_path}`,
       `  follows:      ${
         service.follow_repository === null
@@ -202,4 +203,16 @@ export async function serviceShow(context: CliContext, rawName: string): Promise
     ].join('\n'),
   });
   return 0;
+}
+
+/** The execution role the service's task definitions get, and where it comes from. */
+function executionRoleLine(
+  service: { conventional_execution_role_arn: string | null },
+  latest: { execution_role_arn: string | null } | undefined,
+): string {
+  if (latest?.execution_role_arn != null) return `${latest.execution_role_arn} (--execution-role)`;
+  if (service.conventional_execution_role_arn !== null) {
+    return `${service.conventional_execution_role_arn} (the account's, found with iam:GetRole)`;
+  }
+  return "none given (the account's ecsTaskExecutionRole where AWS requires one)";
 }

@@ -3,12 +3,14 @@ import { EC2ServiceException } from '@aws-sdk/client-ec2';
 import { ECRServiceException } from '@aws-sdk/client-ecr';
 import { ECSServiceException } from '@aws-sdk/client-ecs';
 import { ElasticLoadBalancingV2ServiceException } from '@aws-sdk/client-elastic-load-balancing-v2';
+import { IAMServiceException } from '@aws-sdk/client-iam';
+import { STSServiceException } from '@aws-sdk/client-sts';
 
 /**
- * The AWS APIs the simulated AWS answers, as it names them: the four Berth uses, and EC2 for
- * the infrastructure bootstrap's look at the network.
+ * The AWS APIs the simulated AWS answers, as it names them: the four Berth uses, EC2 for
+ * the infrastructure bootstrap's look at the network, STS and IAM for the execution role.
  */
-export type SimApi = 'ecs' | 'elbv2' | 'ecr' | 'cloudwatch' | 'ec2';
+export type SimApi = 'ecs' | 'elbv2' | 'ecr' | 'cloudwatch' | 'ec2' | 'sts' | 'iam';
 
 const BASES = {
   ecs: ECSServiceException,
@@ -16,6 +18,8 @@ const BASES = {
   ecr: ECRServiceException,
   cloudwatch: CloudWatchServiceException,
   ec2: EC2ServiceException,
+  sts: STSServiceException,
+  iam: IAMServiceException,
 } as const;
 
 /**
@@ -68,6 +72,8 @@ export const THROTTLING_ERROR: Record<SimApi, string> = {
   ecr: 'ThrottlingException',
   cloudwatch: 'Throttling',
   ec2: 'RequestLimitExceeded',
+  sts: 'Throttling',
+  iam: 'Throttling',
 };
 
 /** The internal error each API answers with on a 5xx. */
@@ -77,6 +83,8 @@ export const SERVER_ERROR: Record<SimApi, string> = {
   ecr: 'ServerException',
   cloudwatch: 'InternalServiceFault',
   ec2: 'InternalError',
+  sts: 'InternalFailure',
+  iam: 'ServiceFailure',
 };
 
 /**

@@ -515,6 +515,7 @@ async function registerTaskDefinition(
   if (fargate && input.networkMode !== 'awsvpc') {
     throw modeledError(ClientException, "Fargate only supports network mode 'awsvpc'.");
   }
+  requireExecutionRole(input, fargate);
   const revision =
     Math.max(0, ...(await revisionsOf(tx, ctx, family)).map((doc) => doc.revision)) + 1;
   const arn = taskDefinitionArn(ctx, family, revision);
@@ -535,6 +536,40 @@ async function registerTaskDefinition(
   };
   await tx.put(KIND.taskDefinition, arn, doc);
   return { taskDefinition: taskDefinitionOutput(doc), tags: doc._tags };
+}
+
+/** An image in a private ECR registry: `ACCOUNT.dkr.ecr.REGION.amazonaws.com[.cn]/REPO…`. */
+const ECR_IMAGE = /^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?\//;
+
+/**
+ * The task execution role is what lets the Fargate agent pull from ECR, send awslogs lines and
+ * fetch secrets; AWS refuses at registration a task definition that would need it and has none,
+ * in these words (ClientException). Secrets need it on EC2 too.
+ */
+function requireExecutionRole(input: RegisterTaskDefinitionCommandInput, fargate: boolean): void {
+  if ((input.executionRoleArn ?? '') !== '') return;
+  const containers = input.containerDefinitions ?? [];
+  if (fargate && containers.some((container) => ECR_IMAGE.test(container.image ?? ''))) {
+    throw modeledError(
+      ClientException,
+      'Fargate requires task definition to have execution role ARN to support ECR images.',
+    );
+  }
+  if (
+    fargate &&
+    containers.some((container) => container.logConfiguration?.logDriver === 'awslogs')
+  ) {
+    throw modeledError(
+      ClientException,
+      'Fargate requires task definition to have execution role ARN to support log driver awslogs.',
+    );
+  }
+  if (containers.some((container) => (container.secrets ?? []).length > 0)) {
+    throw modeledError(
+      ClientException,
+      "When you are specifying container secrets, you must also specify a value for 'executionRoleArn'.",
+    );
+  }
 }
 
 /** The defaults AWS fills into a registered container definition. */

@@ -3,6 +3,8 @@ import { EC2Client } from '@aws-sdk/client-ec2';
 import { ECRClient } from '@aws-sdk/client-ecr';
 import { ECSClient } from '@aws-sdk/client-ecs';
 import { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
+import { IAMClient } from '@aws-sdk/client-iam';
+import { STSClient } from '@aws-sdk/client-sts';
 import type { Kysely } from 'kysely';
 import { cloudwatchHandlers, type CloudWatchOptions } from './cloudwatch.ts';
 import { ec2Handlers } from './ec2.ts';
@@ -10,6 +12,7 @@ import { ecrHandlers } from './ecr.ts';
 import { ecsHandlers } from './ecs.ts';
 import { oneOffTaskHandlers } from './ecs-tasks.ts';
 import { elbv2Handlers } from './elbv2.ts';
+import { iamHandlers, stsHandlers } from './iam.ts';
 import { SimulatedAws, type SimOptions } from './simulated-aws.ts';
 import { ecsTaskHandlers } from './tasks.ts';
 
@@ -21,6 +24,7 @@ export {
 } from './bootstrap.ts';
 export { DEFAULT_RPS, HEALTHY_5XX_SETTING } from './cloudwatch.ts';
 export { SIM_NETWORK } from './model.ts';
+export { SIM_ROLES } from './iam.ts';
 export { ensureSimulatedAwsSchema, migrateSimulatedAws, SIM_SCHEMA } from './migrations.ts';
 export {
   DEFAULT_TIMEOUT_MS,
@@ -62,7 +66,9 @@ export function createSimulatedAws(db: AnyDb, options: SimulatedAwsOptions = {})
     .register('elbv2', elbv2Handlers)
     .register('ecr', ecrHandlers)
     .register('cloudwatch', cloudwatchHandlers(options))
-    .register('ec2', ec2Handlers);
+    .register('ec2', ec2Handlers)
+    .register('sts', stsHandlers)
+    .register('iam', iamHandlers);
 }
 
 /** Real SDK v3 clients of the four APIs Berth uses, and EC2's for the infrastructure bootstrap. */
@@ -72,6 +78,8 @@ export interface SimulatedClients {
   ecr: ECRClient;
   cloudwatch: CloudWatchClient;
   ec2: EC2Client;
+  sts: STSClient;
+  iam: IAMClient;
 }
 
 /**
@@ -93,5 +101,7 @@ export function simulatedClients(
     ecr: sim.attach(new ECRClient(config)),
     cloudwatch: sim.attach(new CloudWatchClient(config)),
     ec2: sim.attach(new EC2Client(config)),
+    sts: sim.attach(new STSClient(config)),
+    iam: sim.attach(new IAMClient(config)),
   };
 }

@@ -54,6 +54,8 @@ export const KIND = {
   image: 'ecr:image',
   /** By `metricSeriesId()`: the datapoints PutMetricData stored for one metric. */
   metricSeries: 'cloudwatch:metric-series',
+  /** By role name: a role created or deleted (the starting roles are not stored until then). */
+  iamRole: 'iam:role',
   /** By sequence name: counters that make ids deterministic. */
   counter: 'sim:counter',
   /** By `OPERATION SCOPE TOKEN`: what a create made with a client token answered. */

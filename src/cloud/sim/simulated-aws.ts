@@ -81,6 +81,9 @@ export const RATE_LIMITS: Readonly<Record<string, RateLimit>> = {
   'cloudwatch:*': { burst: 50, perSecond: 20 },
   // EC2's bucket for non-mutating actions (Describe*), the only ones simulated.
   'ec2:*': { burst: 100, perSecond: 20 },
+  // STS and IAM: read once per account and service by Berth, far below their quotas.
+  'sts:*': { burst: 100, perSecond: 50 },
+  'iam:*': { burst: 20, perSecond: 10 },
 };
 
 const CLIENT_APIS: Record<string, SimApi> = {
@@ -89,6 +92,8 @@ const CLIENT_APIS: Record<string, SimApi> = {
   ECRClient: 'ecr',
   CloudWatchClient: 'cloudwatch',
   EC2Client: 'ec2',
+  STSClient: 'sts',
+  IAMClient: 'iam',
 };
 
 /**

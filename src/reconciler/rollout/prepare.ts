@@ -14,6 +14,12 @@ import { advanceStep } from './step.ts';
 import { EVENTS, REASONS } from '../reasons.ts';
 import { taskDefinitionFamily } from '../../validation/names.ts';
 import {
+  chooseExecutionRole,
+  CONVENTIONAL_EXECUTION_ROLE,
+  missingExecutionRoleReason,
+  type ExecutionRoleNeeds,
+} from '../execution-role.ts';
+import {
   applyProgress,
   ensureWeights,
   mutation,
@@ -91,12 +97,65 @@ export async function prepare(run: Run): Promise<StageResult<Prepared>> {
   return proceed({ kind: 'ready' });
 }
 
-/** The image resolved to its digest, then its task definition found or registered. */
+/**
+ * The image resolved to its digest, the execution role AWS requires found, then the task
+ * definition found or registered.
+ */
 async function registerRelease(run: Run): Promise<StageResult> {
   const image = await resolveImage(run);
   if (image.next !== 'continue') return image;
-  await ensureTaskDefinition(run);
+  const withRole = await findExecutionRole(run);
+  if (withRole.next !== 'continue') return withRole;
+  await ensureTaskDefinition(run, withRole.value);
   return proceed(undefined);
+}
+
+/** What decides whether AWS requires the release's task definition an execution role. */
+function executionRoleNeeds(service: Service, release: Release, image: string): ExecutionRoleNeeds {
+  return {
+    launchType: service.launch_type,
+    images: [image],
+    hasSecrets: Object.keys(release.secrets).length > 0,
+    logDrivers: [],
+  };
+}
+
+/**
+ * Where AWS requires an execution role and none was given, the account's conventional one:
+ * its account from STS, its existence from IAM, looked up once and recorded on the service.
+ * When the account has none the deployment fails here, before any AWS write, saying what to pass.
+ */
+async function findExecutionRole(run: Run): Promise<StageResult<Service>> {
+  const { service, target } = run;
+  if (target.task_definition_arn !== null) return proceed(service);
+  const spec = taskDefinitionSpec(service, target);
+  const choice = chooseExecutionRole(
+    [target.execution_role_arn],
+    executionRoleNeeds(service, target, spec.image),
+    service.conventional_execution_role_arn,
+  );
+  if (choice.kind !== 'look-up') return proceed(service);
+  const account = await run.ctx.cloud.accountId();
+  const found = await run.ctx.cloud.findRole(CONVENTIONAL_EXECUTION_ROLE);
+  if (found === undefined) {
+    return {
+      next: 'fail',
+      reason: `${REASONS.executionRoleMissing}: ${missingExecutionRoleReason(choice.need, account, service.name)}`,
+    };
+  }
+  const arn = `arn:aws:iam::${account}:role/${CONVENTIONAL_EXECUTION_ROLE}`;
+  await record(
+    run.ctx,
+    {
+      serviceId: service.id,
+      deploymentId: run.deployment.id,
+      kind: EVENTS.executionRoleFound,
+      message: `task definitions get the account's execution role ${arn} (${choice.need}; none given)`,
+      data: { executionRole: arn },
+    },
+    (trx) => updateServiceRuntime(trx, service.id, { conventional_execution_role_arn: arn }),
+  );
+  return proceed({ ...service, conventional_execution_role_arn: arn });
 }
 
 /**
@@ -199,6 +258,14 @@ export function taskDefinitionSpec(service: Service, release: Release): TaskDefi
     release.image_digest !== null && !release.image.includes('@')
       ? `${release.image.replace(/:[^/:]+$/, '')}@${release.image_digest}`
       : release.image;
+  const role = chooseExecutionRole(
+    [release.execution_role_arn],
+    executionRoleNeeds(service, release, image),
+    service.conventional_execution_role_arn,
+  );
+  // A role the release did not name is part of what is registered: in the hash, so that a
+  // revision registered before the role was known is not reused for it.
+  const defaulted = role.kind === 'conventional' ? `\n${role.arn}` : '';
   return {
     family: taskDefinitionFamily(service.name),
     containerName: service.container_name,
@@ -210,15 +277,17 @@ export function taskDefinitionSpec(service: Service, release: Release): TaskDefi
     environment: release.environment,
     secrets: release.secrets,
     taskRoleArn: release.task_role_arn,
-    executionRoleArn: release.execution_role_arn,
+    executionRoleArn: role.kind === 'given' || role.kind === 'conventional' ? role.arn : null,
     // The image as run, digest included: a tag pushed again must not reuse the revision
     // registered for what the tag pointed at before.
-    contentHash: createHash('sha256').update(`${release.content_hash}\n${image}`).digest('hex'),
+    contentHash: createHash('sha256')
+      .update(`${release.content_hash}\n${image}${defaulted}`)
+      .digest('hex'),
   };
 }
 
-async function ensureTaskDefinition(run: Run): Promise<void> {
-  const { target: release, service } = run;
+async function ensureTaskDefinition(run: Run, service: Service): Promise<void> {
+  const { target: release } = run;
   if (release.task_definition_arn !== null) return;
   const spec = taskDefinitionSpec(service, release);
   const family = spec.family;
