@@ -11,7 +11,7 @@ import {
   type MetricDatum,
 } from '@aws-sdk/client-cloudwatch';
 import { CreateRepositoryCommand, PutImageCommand } from '@aws-sdk/client-ecr';
-import { CreateClusterCommand } from '@aws-sdk/client-ecs';
+import { CreateClusterCommand, ListTasksCommand } from '@aws-sdk/client-ecs';
 import {
   CreateListenerCommand,
   CreateLoadBalancerCommand,
@@ -671,7 +671,7 @@ for (const target of ['moto', 'sim'] as const) {
       }
     });
 
-    it('lists the stopped tasks of a task set by its id (ListTasks startedBy, desiredStatus STOPPED)', async (t) => {
+    it("lists the stopped tasks of a task set by its id (the service's STOPPED tasks, kept by startedBy)", async (t) => {
       const env = await anEnv(target, t);
       const infra = await setUp(env);
       await env.cloud.createService({
@@ -685,10 +685,19 @@ for (const target of ['moto', 'sim'] as const) {
         percent: 100,
         externalId: 'deploy-1',
       });
-      // Both accept startedBy (the task set's id) beside desiredStatus STOPPED; a healthy image's
-      // tasks have not stopped, so there is nothing to describe (the crash loop is sim-only, see
-      // test/live-view.test.ts: moto's tasks never stop by themselves).
+      // A healthy image's tasks have not stopped, so there is nothing to describe (the crash loop
+      // is sim-only, see test/live-view.test.ts: moto's tasks never stop by themselves).
       assert.deepEqual(await env.cloud.stoppedTasks(CLUSTER, taskSet.arn), []);
+      // AWS: "When you specify startedBy as the filter, it must be the only filter that you use".
+      // moto does not enforce it; the simulated AWS does, as AWS documents.
+      if (target === 'sim') {
+        await assert.rejects(
+          env.clients.ecs.send(
+            new ListTasksCommand({ cluster: CLUSTER, startedBy: 'x', desiredStatus: 'STOPPED' }),
+          ),
+          (error: Error) => error.name === 'InvalidParameterException',
+        );
+      }
     });
 
     it('resolves ECR images to digests, and tells missing images from images elsewhere', async (t) => {

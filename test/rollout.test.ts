@@ -101,8 +101,9 @@ describe('a rollout on the simulated AWS', () => {
       { [before.live]: 100, [before.idle]: 0 },
       'weights back to 100/0',
     );
+    // AWS lists a deleted task set DRAINING until its targets deregister.
     assert.deepEqual(
-      after.observed.taskSets.map((set) => set.arn),
+      after.observed.taskSets.filter((set) => set.status !== 'DRAINING').map((set) => set.arn),
       [before.service.primary_task_set_arn],
       'the canary task set is deleted',
     );
@@ -294,7 +295,11 @@ describe('the rollback window', () => {
       (await eventKinds(fleet)).includes('service.warm_task_set_retired') ? true : undefined,
     );
     const after = await ecsState(fleet);
-    assert.equal(after.observed.taskSets.length, 1);
+    // Deleted: DRAINING until its targets deregister, serving nothing.
+    assert.deepEqual(
+      after.observed.taskSets.filter((set) => set.status !== 'DRAINING').map((set) => set.arn),
+      [after.service.primary_task_set_arn],
+    );
     assert.equal(after.service.warm_task_set_arn, null);
   });
 });

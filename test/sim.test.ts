@@ -49,6 +49,7 @@ import {
   behaviourOf,
   bootstrapSimulatedService,
   createSimulatedAws,
+  DEREGISTRATION_DELAY_SETTING,
   HEALTHY_5XX_SETTING,
   SIM_NETWORK,
   simulatedClients,
@@ -130,6 +131,8 @@ async function aTaskDefinition(aws: SimulatedClients, image: string): Promise<st
       requiresCompatibilities: ['FARGATE'],
       cpu: '256',
       memory: '512',
+      // Fargate pulls ECR images with it (RegisterTaskDefinition refuses them without).
+      executionRoleArn: 'arn:aws:iam::123456789012:role/ecsTaskExecutionRole',
       containerDefinitions: [{ name: 'app', image, portMappings: [{ containerPort: PORT }] }],
       tags: [{ key: 'berth:release', value: image }],
     }),
@@ -440,8 +443,10 @@ describe('the simulated AWS', () => {
     assert.equal(service?.taskDefinition, canary.taskDefinition);
   });
 
-  it('refuses to delete the primary task set without force, and deletes it with force', async () => {
-    const { aws } = await aCloud('delete primary');
+  it('refuses to delete the primary task set without force, and deletes it with force: DRAINING, not to be updated, until its targets deregister', async () => {
+    const clock = aClock();
+    const { aws, sim } = await aCloud('delete primary', { clock: clock.now });
+    await sim.store.putSetting(DEREGISTRATION_DELAY_SETTING, 10_000);
     const infrastructure = await anExternalService(aws);
     const stable = await aTaskSet(aws, {
       image: 'web:v1',
@@ -468,6 +473,39 @@ describe('the simulated AWS', () => {
     await assert.rejects(remove(), InvalidParameterException);
     const deleted = await remove(true);
     assert.equal(deleted.taskSet?.status, 'DRAINING');
+    // Listed DRAINING while its tasks stop and its targets deregister; it cannot be updated.
+    clock.advance(9_000);
+    const draining = await describeTaskSet(aws, stable.taskSetArn);
+    assert.equal(draining.status, 'DRAINING');
+    assert.equal(draining.computedDesiredCount, 0);
+    await assert.rejects(
+      aws.ecs.send(
+        new UpdateTaskSetCommand({
+          cluster: CLUSTER,
+          service: SERVICE,
+          taskSet: stable.taskSetArn,
+          scale: { unit: 'PERCENT', value: 100 },
+        }),
+      ),
+      InvalidParameterException,
+    );
+    await assert.rejects(
+      aws.ecs.send(
+        new UpdateServicePrimaryTaskSetCommand({
+          cluster: CLUSTER,
+          service: SERVICE,
+          primaryTaskSet: stable.taskSetArn,
+        }),
+      ),
+      InvalidParameterException,
+    );
+    assert.equal(
+      (await remove(true)).taskSet?.status,
+      'DRAINING',
+      'deleting again changes nothing',
+    );
+    // The deregistration delay over: gone.
+    clock.advance(1_000);
     const described = await aws.ecs.send(
       new DescribeTaskSetsCommand({
         cluster: CLUSTER,

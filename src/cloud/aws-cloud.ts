@@ -111,6 +111,8 @@ const DESCRIBE_SERVICES_BATCH = 10;
 /** GetMetricData takes at most 500 queries; four per target group. */
 const METRIC_QUERIES_PER_CALL = 500;
 const CONTENT_HASH_TAG = 'berth:content-hash';
+/** Pages of a service's stopped tasks (100 each) read for one task set's failed launches. */
+const STOPPED_TASK_PAGES = 3;
 /** DescribeImages returns at most 1,000 images per page. */
 const DESCRIBE_IMAGES_PAGE = 1000;
 
@@ -603,24 +605,52 @@ export class AwsCloud implements Cloud {
    * ECS keeps no count of a task set's failed launches (a service's deployments have
    * `failedTasks`, task sets do not), so the stopped tasks are read instead: ECS starts a task
    * set's tasks with `startedBy` set to the task set's id (`ecs-svc/…`, the end of its ARN), and
-   * lists stopped tasks for at least an hour. The API reference asks that `startedBy` be the only
-   * filter; `desiredStatus` is accepted beside it, and the same two calls work on AWS, moto and
-   * the simulated AWS. One page (100 tasks) is enough: a rollback comes after a few.
+   * lists stopped tasks for at least an hour. `startedBy` must be the only filter of a ListTasks
+   * (so it would list running tasks only): the service's stopped tasks are listed instead
+   * (`serviceName` beside `desiredStatus`, which AWS allows) and the task set's kept by their
+   * `startedBy`. A few pages are enough: a rollback comes after a few failed launches.
    */
   async stoppedTasks(cluster: string, taskSetArn: string): Promise<StoppedTask[]> {
-    const startedBy = taskSetArn.split('/').slice(-2).join('/');
-    const listed = await this.#call('ecs:ListTasks', `task set ${taskSetArn}`, (options) =>
-      this.#clients.ecs.send(
-        new ListTasksCommand({ cluster, startedBy, desiredStatus: 'STOPPED', maxResults: 100 }),
-        options,
-      ),
-    );
-    const arns = listed.taskArns ?? [];
-    if (arns.length === 0) return [];
+    // `…:task-set/CLUSTER/SERVICE/ecs-svc/ID`
+    const [serviceName = '', ...idParts] = taskSetArn.split('/').slice(-3);
+    const startedBy = idParts.join('/');
+    const stopped: StoppedTask[] = [];
+    let nextToken: string | undefined;
+    for (let page = 0; page < STOPPED_TASK_PAGES; page++) {
+      const token = nextToken;
+      const listed = await this.#call('ecs:ListTasks', `task set ${taskSetArn}`, (options) =>
+        this.#clients.ecs.send(
+          new ListTasksCommand({
+            cluster,
+            serviceName,
+            desiredStatus: 'STOPPED',
+            maxResults: 100,
+            ...(token !== undefined ? { nextToken: token } : {}),
+          }),
+          options,
+        ),
+      );
+      const arns = listed.taskArns ?? [];
+      if (arns.length > 0)
+        stopped.push(...(await this.#describeStopped(cluster, taskSetArn, arns, startedBy)));
+      nextToken = listed.nextToken;
+      if (nextToken === undefined || nextToken === '') break;
+    }
+    return stopped;
+  }
+
+  /** The tasks of `arns` started by `startedBy`, as StoppedTasks. */
+  async #describeStopped(
+    cluster: string,
+    taskSetArn: string,
+    arns: string[],
+    startedBy: string,
+  ): Promise<StoppedTask[]> {
     const described = await this.#call('ecs:DescribeTasks', `task set ${taskSetArn}`, (options) =>
       this.#clients.ecs.send(new DescribeTasksCommand({ cluster, tasks: arns }), options),
     );
     return (described.tasks ?? []).flatMap((task): StoppedTask[] => {
+      if (task.startedBy !== startedBy) return [];
       if (task.taskArn === undefined || task.stoppedAt === undefined) return [];
       const exited = (task.containers ?? []).find((container) => container.exitCode !== undefined);
       return [

@@ -16,6 +16,15 @@ import { EVENTS } from './reasons.ts';
 /** The external id of every task set Berth makes starts with this; others are left alone. */
 export const BERTH_EXTERNAL_ID = 'berth/';
 
+/**
+ * A deleted task set: ECS lists it DRAINING while its tasks stop and its targets deregister (the
+ * target group's deregistration delay, 300 s by default), and refuses to update it. It is
+ * neither deleted again, nor scaled, nor made primary, nor adopted: it is as good as gone.
+ */
+export function isDraining(taskSet: ObservedTaskSet): boolean {
+  return taskSet.status === 'DRAINING';
+}
+
 /** Which deployment's canary an external id belongs to. */
 export function canaryExternalId(service: string, version: number, deploymentId: number): string {
   return `${BERTH_EXTERNAL_ID}${service}/v${version}/deployment-${deploymentId}`;
@@ -86,7 +95,7 @@ export async function assertTaskSets(
 ): Promise<void> {
   const deploymentId = options.deploymentId ?? null;
   const unwanted = observed.taskSets.filter(
-    (set) => !keep.has(set.arn) && set.externalId !== options.keepExternalId,
+    (set) => !isDraining(set) && !keep.has(set.arn) && set.externalId !== options.keepExternalId,
   );
   const foreign: ObservedTaskSet[] = [];
   for (const set of unwanted) {
@@ -207,7 +216,8 @@ export async function assertPrimary(
 ): Promise<void> {
   const ours = service.primary_task_set_arn;
   const live = observed.taskSets.find((set) => set.arn === ours);
-  if (ours === null || live === undefined) return;
+  // A live task set deleted behind Berth's back cannot be put back: ECS refuses to update it.
+  if (ours === null || live === undefined || isDraining(live)) return;
   const primary = observed.taskSets.find((set) => set.status === 'PRIMARY');
   if (primary?.arn !== ours) {
     await mutate(

@@ -9,6 +9,7 @@ import {
   assertIdleTraffic,
   assertPrimary,
   assertTaskSets,
+  isDraining,
 } from './assert-service.ts';
 import { fenced, mutate, record, type PassContext, type PassResult } from './context.ts';
 import { EVENTS } from './reasons.ts';
@@ -145,17 +146,22 @@ export async function resyncIdle(
     new Set([service.primary_task_set_arn, service.warm_task_set_arn]),
   );
   const warm = service.warm_task_set_arn;
+  const warmSet = observed.taskSets.find((set) => set.arn === warm);
+  // Gone or DRAINING: deleted already (behind Berth's back), so retired without a second delete.
+  const warmDeleted = warmSet === undefined || isDraining(warmSet);
   if (warm !== null && service.warm_until !== null && service.warm_until <= pass.now()) {
-    await mutate(
-      pass,
-      {
-        serviceId: service.id,
-        operation: 'DeleteTaskSet',
-        message: `rollback window over: deleting the warm task set ${warm}`,
-        data: { taskSet: warm },
-      },
-      () => cloud.deleteTaskSet(service.cluster, service.ecs_service_name, warm),
-    );
+    if (!warmDeleted) {
+      await mutate(
+        pass,
+        {
+          serviceId: service.id,
+          operation: 'DeleteTaskSet',
+          message: `rollback window over: deleting the warm task set ${warm}`,
+          data: { taskSet: warm },
+        },
+        () => cloud.deleteTaskSet(service.cluster, service.ecs_service_name, warm),
+      );
+    }
     await record(
       pass,
       {

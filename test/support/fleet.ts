@@ -6,6 +6,7 @@ import type { Cloud } from '../../src/cloud/cloud.ts';
 import {
   bootstrapSimulatedService,
   createSimulatedAws,
+  DEREGISTRATION_DELAY_SETTING,
   HEALTHY_5XX_SETTING,
   simulatedClients,
 } from '../../src/cloud/sim/index.ts';
@@ -78,7 +79,7 @@ export interface DeploymentView {
 
 export async function aFleet(
   label: string,
-  options: { rps?: number; healthy5xxRate?: number } = {},
+  options: { rps?: number; healthy5xxRate?: number; deregistrationDelayMs?: number } = {},
 ): Promise<Fleet> {
   const database = await testDatabase(label);
   const logger = createLogger({ level: process.env['BERTH_TEST_LOG_LEVEL'] ?? 'silent' });
@@ -88,6 +89,9 @@ export async function aFleet(
   // canary judged on these few hundred requests about once in 2,500 steps (the SPRT's bounded
   // error), and a test that expects success must not carry that chance.
   await sim.store.putSetting(HEALTHY_5XX_SETTING, options.healthy5xxRate ?? 0);
+  // A deleted task set drains for a second here, not AWS's default 300 s: long enough that
+  // every rollout meets DRAINING task sets, short enough that a test does not wait on them.
+  await sim.store.putSetting(DEREGISTRATION_DELAY_SETTING, options.deregistrationDelayMs ?? 1_000);
   const clients = simulatedClients(sim);
   const cloud = new AwsCloud(clients, logger);
   const infrastructure: InfrastructureProvider = {

@@ -50,6 +50,8 @@ import {
   awsArn,
   clusterArn,
   computedDesiredCount,
+  DEFAULT_DEREGISTRATION_DELAY_MS,
+  DEREGISTRATION_DELAY_SETTING,
   digitId,
   fleetState,
   handler,
@@ -308,6 +310,7 @@ async function updateService(
 /** An EXTERNAL service's desired count is shared out to its task sets by their scale. */
 async function rescaleTaskSets(tx: SimTx, ctx: SimContext, service: ServiceDoc): Promise<void> {
   for (const taskSet of await taskSetsOf(tx, service)) {
+    if (taskSet.status === 'DRAINING') continue;
     await putTaskSet(tx, await scaleTaskSet(tx, ctx, taskSet, service, taskSet.scale));
   }
 }
@@ -781,6 +784,7 @@ async function updateTaskSet(
   ctx: SimContext,
 ): Promise<Output<UpdateTaskSetCommandOutput>> {
   const { service, taskSet } = await requireTaskSet(tx, ctx, input);
+  requireNotDraining(taskSet);
   const scale = input.scale ?? taskSet.scale;
   requireScale(scale);
   const scaled = await scaleTaskSet(tx, ctx, taskSet, service, scale);
@@ -797,7 +801,9 @@ async function updateServicePrimaryTaskSet(
     ...input,
     taskSet: input.primaryTaskSet,
   });
+  requireNotDraining(primary);
   for (const taskSet of await taskSetsOf(tx, service)) {
+    if (taskSet.status === 'DRAINING') continue;
     const status = taskSet.taskSetArn === primary.taskSetArn ? 'PRIMARY' : 'ACTIVE';
     if (taskSet.status !== status) await putTaskSet(tx, { ...taskSet, status, updatedAt: tx.now });
   }
@@ -819,14 +825,37 @@ async function deleteTaskSet(
   ctx: SimContext,
 ): Promise<Output<DeleteTaskSetCommandOutput>> {
   const { taskSet } = await requireTaskSet(tx, ctx, input);
+  // Deleted already: it drains as it did.
+  if (taskSet.status === 'DRAINING') return { taskSet: taskSetOutput(taskSet, tx.now, false) };
   if (taskSet.status === 'PRIMARY' && input.force !== true) {
     throw invalidParameter(
       'The specified task set is the primary task set of the service and cannot be deleted unless force is true.',
     );
   }
-  await scaleFleet(tx, ctx, taskSet._fleet, 0, taskSet.loadBalancers);
-  await tx.delete(KIND.taskSet, taskSet.taskSetArn);
-  return { taskSet: { ...taskSetOutput(taskSet, tx.now, false), status: 'DRAINING' } };
+  // Its tasks stop and its targets deregister; AWS lists it DRAINING until they have, which
+  // takes the target group's deregistration delay.
+  const delay =
+    (await tx.setting<number>(DEREGISTRATION_DELAY_SETTING)) ?? DEFAULT_DEREGISTRATION_DELAY_MS;
+  const draining: TaskSetDoc = {
+    ...taskSet,
+    status: 'DRAINING',
+    computedDesiredCount: 0,
+    updatedAt: tx.now,
+    _fleet: await scaleFleet(tx, ctx, taskSet._fleet, 0, taskSet.loadBalancers),
+    _drainedAt: tx.now + delay,
+  };
+  await putTaskSet(tx, draining);
+  return { taskSet: taskSetOutput(draining, tx.now, false) };
+}
+
+/**
+ * A deleted task set can be neither scaled nor made primary. AWS documents that a DRAINING task
+ * set cannot be updated; the words here are the simulation's.
+ */
+function requireNotDraining(taskSet: TaskSetDoc): void {
+  if (taskSet.status === 'DRAINING') {
+    throw invalidParameter(`The task set ${taskSet.taskSetArn} is DRAINING and cannot be updated.`);
+  }
 }
 
 /** The task set with the service's desired count shared out by `scale`, launching or stopping. */
@@ -888,10 +917,12 @@ function isTaskSet(taskSet: TaskSetDoc, ref: string): boolean {
   return taskSet.taskSetArn === ref || taskSet.id === ref;
 }
 
-/** A service's task sets, oldest first. */
+/** A service's task sets, oldest first: draining ones until they are drained. */
 async function taskSetsOf(tx: SimTx, service: ServiceDoc): Promise<TaskSetDoc[]> {
   const prefix = `${service.serviceArn.replace(':service/', ':task-set/')}/`;
-  const taskSets = await tx.list<TaskSetDoc>(KIND.taskSet, prefix);
+  const taskSets = (await tx.list<TaskSetDoc>(KIND.taskSet, prefix)).filter(
+    (taskSet) => taskSet._drainedAt === undefined || taskSet._drainedAt > tx.now,
+  );
   return taskSets.sort((a, b) => a.createdAt - b.createdAt || a.id.localeCompare(b.id));
 }
 

@@ -23,7 +23,11 @@ export {
   type SimulatedServiceInfrastructure,
 } from './bootstrap.ts';
 export { DEFAULT_RPS, HEALTHY_5XX_SETTING } from './cloudwatch.ts';
-export { SIM_NETWORK } from './model.ts';
+export {
+  DEFAULT_DEREGISTRATION_DELAY_MS,
+  DEREGISTRATION_DELAY_SETTING,
+  SIM_NETWORK,
+} from './model.ts';
 export { SIM_ROLES } from './iam.ts';
 export { ensureSimulatedAwsSchema, migrateSimulatedAws, SIM_SCHEMA } from './migrations.ts';
 export {

@@ -240,7 +240,8 @@ export interface TaskSetDoc {
   serviceArn: string;
   clusterArn: string;
   externalId?: string;
-  status: 'PRIMARY' | 'ACTIVE';
+  /** DRAINING once deleted: listed until `_drainedAt`, then gone. */
+  status: 'PRIMARY' | 'ACTIVE' | 'DRAINING';
   taskDefinition: string;
   computedDesiredCount: number;
   createdAt: Millis;
@@ -254,7 +255,16 @@ export interface TaskSetDoc {
   tags: EcsTag[];
   _clientToken?: string;
   _fleet: Fleet;
+  /** When a DRAINING task set's targets are deregistered and it is gone. */
+  _drainedAt?: Millis;
 }
+
+/**
+ * The simulated target groups' deregistration delay, ms (a setting): how long a deleted task set
+ * stays DRAINING. AWS's default is 300 s; tests set a second or two.
+ */
+export const DEREGISTRATION_DELAY_SETTING = 'deregistrationDelayMs';
+export const DEFAULT_DEREGISTRATION_DELAY_MS = 300_000;
 
 /**
  * The tasks of a task set (or of an ECS-controller service). A task's start and health times are

@@ -183,6 +183,21 @@ async function listTasks(
   ctx: SimContext,
 ): Promise<Output<ListTasksCommandOutput>> {
   const cluster = await requireCluster(tx, ctx, input.cluster);
+  // The API reference: "When you specify startedBy as the filter, it must be the only filter
+  // that you use" (desiredStatus included, so startedBy lists running tasks only).
+  const others = [
+    input.containerInstance,
+    input.family,
+    input.serviceName,
+    input.desiredStatus,
+    input.launchType,
+  ];
+  if (input.startedBy !== undefined && others.some((filter) => filter !== undefined)) {
+    throw modeledError(
+      InvalidParameterException,
+      'When you specify startedBy as the filter, it must be the only filter that you use.',
+    );
+  }
   const status = input.desiredStatus ?? 'RUNNING';
   if (status === 'PENDING') return { taskArns: [] }; // ECS never sets a desired status of PENDING
   const pageSize = Math.min(input.maxResults ?? MAX_TASKS, MAX_TASKS);

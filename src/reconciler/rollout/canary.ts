@@ -1,6 +1,6 @@
 import type { ObservedTaskSet } from '../../cloud/cloud.ts';
 import type { ObservedRollout, PolicySnapshot } from '../../store/schema.ts';
-import { canaryExternalId } from '../assert-service.ts';
+import { canaryExternalId, isDraining } from '../assert-service.ts';
 import { describeStop, REASONS } from '../reasons.ts';
 import { failedLaunches, HEALTH_READ_MAX_AGE_MS, recordObserved } from './observe.ts';
 import {
@@ -33,8 +33,9 @@ export async function canaryTaskSet(
   if (canaryArn === null) {
     const side = canarySide(run);
     const externalId = canaryExternalId(service.name, target.version, run.deployment.id);
+    // A draining one was deleted: not adopted, whoever made it.
     const orphan = (await observeService(run))?.taskSets.find(
-      (set) => set.externalId === externalId,
+      (set) => set.externalId === externalId && !isDraining(set),
     );
     if (orphan !== undefined) {
       applyProgress(run, { canary_task_set_arn: orphan.arn, canary_target_group: side });
@@ -69,8 +70,9 @@ export async function canaryTaskSet(
     return proceed(created);
   }
   const canary = (await observeService(run))?.taskSets.find((set) => set.arn === canaryArn);
-  if (canary === undefined) {
-    // Deleted behind our back: make it again, in the step entered anew (a new token).
+  if (canary === undefined || isDraining(canary)) {
+    // Deleted behind our back (gone, or DRAINING on its way out): make it again, in the step
+    // entered anew (a new token).
     applyProgress(run, { canary_task_set_arn: null, step_entered_at: run.ctx.now() });
     return requeue(0);
   }

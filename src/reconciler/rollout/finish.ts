@@ -3,7 +3,7 @@ import { asRollback } from '../../cloud/rate-limit.ts';
 import { finishDeployment } from '../../store/deployments.ts';
 import { updateRelease, updateServiceRuntime } from '../../store/rollout.ts';
 import type { Db } from '../../store/database.ts';
-import { BERTH_EXTERNAL_ID } from '../assert-service.ts';
+import { BERTH_EXTERNAL_ID, isDraining } from '../assert-service.ts';
 import { record, type PassResult } from '../context.ts';
 import { rollbacks } from '../metrics.ts';
 import { EVENTS, REASONS } from '../reasons.ts';
@@ -63,7 +63,9 @@ export async function promote(run: Run, canary: ObservedTaskSet): Promise<PassRe
   }
   const previous = service.primary_task_set_arn;
   const keepWarm = previous !== null && previous !== canary.arn && policy.rollbackWindowSeconds > 0;
-  if (previous !== null && previous !== canary.arn && !keepWarm) {
+  const previousSet = run.observedService?.taskSets.find((set) => set.arn === previous);
+  const deletedAlready = previousSet !== undefined && isDraining(previousSet);
+  if (previous !== null && previous !== canary.arn && !keepWarm && !deletedAlready) {
     await mutation(
       run,
       'DeleteTaskSet',
@@ -201,8 +203,14 @@ export function rollBack(
     const keep = new Set([service.primary_task_set_arn, service.warm_task_set_arn]);
     const observed = await observeService(run);
     // Task sets Berth did not make are never deleted (the passes that follow report them).
+    // Draining ones are deleted already: not deleted twice.
     const doomed = (observed?.taskSets ?? [])
-      .filter((set) => !keep.has(set.arn) && (set.externalId ?? '').startsWith(BERTH_EXTERNAL_ID))
+      .filter(
+        (set) =>
+          !isDraining(set) &&
+          !keep.has(set.arn) &&
+          (set.externalId ?? '').startsWith(BERTH_EXTERNAL_ID),
+      )
       .map((set) => set.arn);
     for (const arn of doomed) {
       await mutation(

@@ -8,6 +8,7 @@ import {
   assertTaskSets,
   BERTH_EXTERNAL_ID,
   canaryExternalId,
+  isDraining,
 } from '../assert-service.ts';
 import { record } from '../context.ts';
 import { advanceStep } from './step.ts';
@@ -179,7 +180,10 @@ async function clearStrayTaskSets(run: Run, observed: ObservedService): Promise<
   // This deployment's own canary, made by a worker that died before recording it, is not a
   // stray: the canary stage adopts it by its external id.
   const own = canaryExternalId(service.name, run.target.version, run.deployment.id);
-  const others = observed.taskSets.filter((set) => !keep.has(set.arn) && set.externalId !== own);
+  // Draining ones are on their way out already.
+  const others = observed.taskSets.filter(
+    (set) => !isDraining(set) && !keep.has(set.arn) && set.externalId !== own,
+  );
   // Task sets Berth did not make are reported, never deleted.
   const foreign = others.filter((set) => !(set.externalId ?? '').startsWith(BERTH_EXTERNAL_ID));
   await assertTaskSets(run.ctx, service, { ...observed, taskSets: foreign }, new Set(), {
