@@ -33,9 +33,11 @@ import { IAMClient } from '@aws-sdk/client-iam';
 import { STSClient } from '@aws-sdk/client-sts';
 import type { Logger } from '../logging.ts';
 import { callerAccount, findRoleArn } from './aws/identity.ts';
+import { loadBalancerNetwork } from './aws/load-balancer-network.ts';
 import type {
   Cloud,
   ImageResolution,
+  LoadBalancerNetwork,
   MetricsQuery,
   ObservedService,
   ObservedTask,
@@ -286,6 +288,14 @@ export class AwsCloud implements Cloud {
       (what, resource, op) => this.#call(what, resource, op),
       this.#clients.iam,
       name,
+    );
+  }
+
+  loadBalancerNetwork(ruleArn: string): Promise<LoadBalancerNetwork | undefined> {
+    return loadBalancerNetwork(
+      (what, resource, op) => this.#call(what, resource, op),
+      this.#clients.elbv2,
+      ruleArn,
     );
   }
 

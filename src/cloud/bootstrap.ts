@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import {
+  DescribeSecurityGroupsCommand,
   DescribeSubnetsCommand,
   DescribeVpcsCommand,
   type EC2Client,
@@ -77,6 +78,8 @@ export interface BootstrapResult {
   vpcId: string;
   /** The load balancer's subnets, ordered by availability zone. */
   subnets: string[];
+  /** The load balancer's security groups (the VPC's default one): the services' tasks' too. */
+  securityGroups: string[];
   services: BootstrappedService[];
 }
 
@@ -210,6 +213,10 @@ export async function bootstrapInfrastructure(
     listenerArn,
     vpcId: balancer.vpcId,
     subnets: balancer.subnets,
+    securityGroups:
+      balancer.securityGroups.length > 0
+        ? balancer.securityGroups
+        : await defaultSecurityGroup(clients.ec2, balancer.vpcId, call),
     services,
   };
 }
@@ -255,6 +262,7 @@ interface Balancer {
   arn: string;
   vpcId: string;
   subnets: string[];
+  securityGroups: string[];
 }
 
 async function ensureLoadBalancer(
@@ -269,6 +277,9 @@ async function ensureLoadBalancer(
     return usableBalancer(existing, name);
   }
   const network = await defaultNetwork(clients.ec2, call);
+  // Named, not left to AWS's default: an emulator may give none, and the services' tasks run in
+  // the same group (Berth reads it off the load balancer).
+  const securityGroups = await defaultSecurityGroup(clients.ec2, network.vpcId, call);
   try {
     const created = await call('elbv2:CreateLoadBalancer', () =>
       clients.elbv2.send(
@@ -278,6 +289,7 @@ async function ensureLoadBalancer(
           Scheme: 'internet-facing',
           IpAddressType: 'ipv4',
           Subnets: network.subnets,
+          ...(securityGroups.length > 0 ? { SecurityGroups: securityGroups } : {}),
         }),
       ),
     );
@@ -327,7 +339,25 @@ function usableBalancer(balancer: LoadBalancer, name: string): Balancer {
     arn: required(balancer.LoadBalancerArn, 'a load balancer ARN'),
     vpcId: required(balancer.VpcId, `the VPC of load balancer ${name}`),
     subnets: zones.flatMap((zone) => (zone.SubnetId !== undefined ? [zone.SubnetId] : [])),
+    securityGroups: balancer.SecurityGroups ?? [],
   };
+}
+
+/** The VPC's security group named `default` (every VPC has one); none when EC2 lists none. */
+async function defaultSecurityGroup(ec2: EC2Client, vpcId: string, call: Call): Promise<string[]> {
+  const groups = await call('ec2:DescribeSecurityGroups', () =>
+    ec2.send(
+      new DescribeSecurityGroupsCommand({
+        Filters: [
+          { Name: 'vpc-id', Values: [vpcId] },
+          { Name: 'group-name', Values: ['default'] },
+        ],
+      }),
+    ),
+  );
+  return (groups.SecurityGroups ?? []).flatMap((group) =>
+    group.GroupId !== undefined ? [group.GroupId] : [],
+  );
 }
 
 /**

@@ -23,6 +23,13 @@ export interface ObservedService {
   taskSets: ObservedTaskSet[];
 }
 
+/** Where a load balancer's targets can live: its subnets (one per zone) and security groups. */
+export interface LoadBalancerNetwork {
+  loadBalancerArn: string;
+  subnets: string[];
+  securityGroups: string[];
+}
+
 /** Network settings of awsvpc tasks (Fargate needs them on AWS). */
 export interface TaskNetwork {
   subnets: string[];
@@ -177,6 +184,11 @@ export interface Cloud {
   }): Promise<void>;
   setDesiredCount(cluster: string, service: string, count: number): Promise<void>;
   resolveImage(image: string): Promise<ImageResolution>;
+  /**
+   * The subnets and security groups of the load balancer a listener rule belongs to (one
+   * DescribeLoadBalancers); undefined when it does not exist.
+   */
+  loadBalancerNetwork(ruleArn: string): Promise<LoadBalancerNetwork | undefined>;
   /** The account the workers act in (sts:GetCallerIdentity). */
   accountId(): Promise<string>;
   /** The ARN of the account's IAM role `name`, or undefined when it has none (iam:GetRole). */

@@ -9,6 +9,8 @@ export const REASONS = {
   analysisFailed: 'canary analysis failed',
   progressDeadline: 'progress deadline exceeded',
   imageMissing: 'image not found',
+  /** No subnets given and no load balancer to take them from: ECS refuses awsvpc tasks. */
+  networkMissing: 'no network for the tasks',
   /** AWS requires the task definition an execution role; none given, the account has none. */
   executionRoleMissing: 'no task execution role',
   /** The analysis deadline passed before the errors could be judged either way. */
@@ -37,6 +39,8 @@ export const EVENTS = {
   awsMutation: 'aws.mutation',
   imageResolved: 'release.image_resolved',
   taskDefinitionReady: 'release.task_definition_ready',
+  /** The load balancer's subnets and security groups were recorded as the service's network. */
+  networkFromLoadBalancer: 'service.network_from_load_balancer',
   /** The account's conventional execution role was found and recorded on the service. */
   executionRoleFound: 'service.execution_role_found',
   stepStarted: 'deployment.step_started',

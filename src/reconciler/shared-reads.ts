@@ -1,6 +1,7 @@
 import type {
   Cloud,
   ImageResolution,
+  LoadBalancerNetwork,
   MetricsQuery,
   ObservedService,
   ObservedTask,
@@ -230,6 +231,10 @@ export class PassCloud implements Cloud {
 
   accountId(): Promise<string> {
     return this.#cloud.accountId();
+  }
+
+  loadBalancerNetwork(ruleArn: string): Promise<LoadBalancerNetwork | undefined> {
+    return this.#cloud.loadBalancerNetwork(ruleArn);
   }
 
   findRole(name: string): Promise<string | undefined> {

@@ -488,6 +488,13 @@ function settingsRow(settings: ServiceSettings) {
     launch_type: settings.launchType,
     subnets: settings.subnets,
     security_groups: settings.securityGroups,
+    // Subnets given are the person's: no longer the load balancer's.
+    network_source:
+      settings.subnets === undefined
+        ? undefined
+        : settings.subnets.length > 0
+          ? ('given' as const)
+          : null,
     assign_public_ip: settings.assignPublicIp,
     health_check_path: settings.healthCheckPath,
     listener_rule_arn: settings.listenerRuleArn,

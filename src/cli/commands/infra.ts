@@ -60,7 +60,7 @@ export async function infraBootstrap(
   );
   const lines = result.services.map((service) => {
     const wanted = spec.services.find((entry) => entry.name === service.name);
-    return serviceCreateLine(spec.cluster, wanted, service);
+    return serviceCreateLine(spec.cluster, wanted, service, result);
   });
   if (spec.services.some((service) => service.image === undefined)) {
     context.note('(replace IMAGE with the image to deploy)');
@@ -148,6 +148,7 @@ function serviceCreateLine(
   cluster: string,
   spec: BootstrapServiceSpec | undefined,
   service: BootstrapResult['services'][number],
+  { subnets, securityGroups }: Pick<BootstrapResult, 'subnets' | 'securityGroups'>,
 ): string {
   const tag = spec?.image === undefined ? undefined : ecrRepositoryImage(spec.image)?.tag;
   const image =
@@ -162,6 +163,9 @@ function serviceCreateLine(
     `--port ${spec?.port ?? 'PORT'}`,
     `--listener-rule ${service.listenerRuleArn}`,
     `--target-groups ${service.targetGroupArns.join(',')}`,
+    // ECS refuses awsvpc tasks without a network: the load balancer's.
+    `--subnets ${subnets.join(',')}`,
+    `--security-groups ${securityGroups.length > 0 ? securityGroups.join(',') : 'SECURITY_GROUP'}`,
   ].join(' ');
 }
 

@@ -186,7 +186,7 @@ export async function serviceShow(context: CliContext, rawName: string): Promise
           ? 'no listener rule or target groups recorded'
           : `rule ${service.listener_rule_arn}\n                target groups ${service.target_group_a_arn ?? ''}, ${service.target_group_b_arn ?? ''} (live: ${service.live_target_group})`
       }`,
-      `  network:      ${service.subnets.length > 0 ? `subnets ${service.subnets.join(',')}, security groups ${service.security_groups.join(',')}${service.assign_public_ip ? ', public IP' : ''}${service.network_source === 'load-balancer' ? " (the load balancer's)" : ''}` : 'default'}`,
+      `  network:      ${service.subnets.length > 0 ? `subnets ${service.subnets.join(',')}, security groups ${service.security_groups.join(',')}${service.assign_public_ip ? ', public IP' : ''}${service.network_source === 'load-balancer' ? " (the load balancer's)" : ''}` : "none given: the load balancer's, read at the first deploy"}`,
       `  execution role: ${executionRoleLine(service, latest)}`,
       `  health path:  ${service.health_check_path}`,
       `  follows:      ${

@@ -2,14 +2,14 @@ import { GetRoleCommand, type IAMClient } from '@aws-sdk/client-iam';
 import { GetCallerIdentityCommand, type STSClient } from '@aws-sdk/client-sts';
 
 /** How `AwsCloud` makes each call (rate limit, retries, lease deadline, explained errors). */
-export type IdentityCall = <T>(
+export type AdapterCall = <T>(
   what: string,
   resource: string,
   operation: (options: { abortSignal?: AbortSignal }) => Promise<T>,
 ) => Promise<T>;
 
 /** The account the credentials act in, as STS names it. */
-export async function callerAccount(call: IdentityCall, sts: STSClient): Promise<string> {
+export async function callerAccount(call: AdapterCall, sts: STSClient): Promise<string> {
   const output = await call('sts:GetCallerIdentity', 'the caller', (options) =>
     sts.send(new GetCallerIdentityCommand({}), options),
   );
@@ -22,7 +22,7 @@ export async function callerAccount(call: IdentityCall, sts: STSClient): Promise
  * global service: the ARN has no region.
  */
 export async function findRoleArn(
-  call: IdentityCall,
+  call: AdapterCall,
   iam: IAMClient,
   name: string,
 ): Promise<string | undefined> {

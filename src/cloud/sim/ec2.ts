@@ -1,4 +1,7 @@
 import type {
+  DescribeSecurityGroupsCommandInput,
+  DescribeSecurityGroupsCommandOutput,
+  SecurityGroup,
   DescribeSubnetsCommandInput,
   DescribeSubnetsCommandOutput,
   DescribeVpcsCommandInput,
@@ -136,8 +139,46 @@ function describeSubnets(
   return Promise.resolve({ Subnets: filtered(subnets, input.Filters, SUBNET_FILTERS) });
 }
 
+/** The default VPC's default security group, `default`, as every VPC has one. */
+function defaultSecurityGroups(ctx: SimContext): SecurityGroup[] {
+  return SIM_NETWORK.securityGroups.map((groupId) => ({
+    GroupId: groupId,
+    GroupName: 'default',
+    Description: 'default VPC security group',
+    VpcId: SIM_NETWORK.vpcId,
+    OwnerId: ctx.account,
+    SecurityGroupArn: `arn:aws:ec2:${ctx.region}:${ctx.account}:security-group/${groupId}`,
+    IpPermissions: [],
+    IpPermissionsEgress: [],
+  }));
+}
+
+const SECURITY_GROUP_FILTERS: FilterFields<SecurityGroup> = {
+  'group-id': (group) => group.GroupId,
+  'group-name': (group) => group.GroupName,
+  'vpc-id': (group) => group.VpcId,
+  'owner-id': (group) => group.OwnerId,
+};
+
+function describeSecurityGroups(
+  _tx: unknown,
+  input: DescribeSecurityGroupsCommandInput,
+  ctx: SimContext,
+): Promise<Output<DescribeSecurityGroupsCommandOutput>> {
+  const groups = named(
+    defaultSecurityGroups(ctx),
+    input.GroupIds,
+    (group) => group.GroupId,
+    (id) => awsError('ec2', 'InvalidGroup.NotFound', `The security group '${id}' does not exist`),
+  );
+  return Promise.resolve({
+    SecurityGroups: filtered(groups, input.Filters, SECURITY_GROUP_FILTERS),
+  });
+}
+
 /** The EC2 operations the simulation answers, by operation name. */
 export const ec2Handlers: Record<string, SimHandler> = {
   DescribeVpcs: handler(describeVpcs),
   DescribeSubnets: handler(describeSubnets),
+  DescribeSecurityGroups: handler(describeSecurityGroups),
 };

@@ -14,7 +14,7 @@ import { modeledError } from './aws-errors.ts';
 import { behaviourOf } from './behaviour.ts';
 import { earlierRequest, rememberRequest } from './client-tokens.ts';
 import { behaviourImage } from './ecr.ts';
-import { requireCluster, requireTaskDefinition } from './ecs.ts';
+import { requireCluster, requireTaskDefinition, requireTaskPlacement } from './ecs.ts';
 import {
   awsArn,
   handler,
@@ -114,10 +114,7 @@ async function runTask(
       );
     }
   }
-  if (taskDefinition.networkMode === 'awsvpc' && input.networkConfiguration !== undefined) {
-    const subnets = input.networkConfiguration.awsvpcConfiguration?.subnets ?? [];
-    if (subnets.length === 0) throw invalidParameter('subnets can not be empty.');
-  }
+  requireTaskPlacement(taskDefinition, input.launchType ?? 'EC2', input.networkConfiguration);
   const tasks: Task[] = [];
   for (let index = 0; index < count; index++) {
     const serial = await nextSerial(tx, 'task');

@@ -26,6 +26,7 @@ import {
   type DescribeTaskSetsCommandOutput,
   type Failure,
   type LoadBalancer as EcsLoadBalancer,
+  type NetworkConfiguration,
   type ListTaskDefinitionsCommandInput,
   type ListTaskDefinitionsCommandOutput,
   type RegisterTaskDefinitionCommandInput,
@@ -59,6 +60,7 @@ import {
   nextSerial,
   publicFields,
   serviceArn,
+  SIM_NETWORK,
   taskDefinitionArn,
   taskSetArn,
   toDate,
@@ -246,6 +248,8 @@ async function createService(
     if (input.taskDefinition === undefined)
       throw invalidParameter('TaskDefinition can not be blank.');
     const taskDefinition = await requireTaskDefinition(tx, ctx, input.taskDefinition);
+    requireContainers(taskDefinition, loadBalancers);
+    requireTaskPlacement(taskDefinition, input.launchType ?? 'EC2', input.networkConfiguration);
     service.taskDefinition = taskDefinition.taskDefinitionArn;
     service._deployment = await newDeployment(tx, ctx, service, taskDefinition);
   }
@@ -710,12 +714,17 @@ async function createTaskSet(
   requireContainers(taskDefinition, loadBalancers);
   const scale = input.scale ?? { unit: 'PERCENT', value: 0 };
   requireScale(scale);
-
-  const serial = await nextSerial(tx, 'task-set');
-  const id = `ecs-svc/${digitId(ctx, `task-set:${serial}`, 19)}`;
   const launchType =
     input.launchType ??
     (input.capacityProviderStrategy === undefined ? (service.launchType ?? 'EC2') : undefined);
+  requireTaskPlacement(
+    taskDefinition,
+    launchType,
+    input.networkConfiguration ?? service.networkConfiguration,
+  );
+
+  const serial = await nextSerial(tx, 'task-set');
+  const id = `ecs-svc/${digitId(ctx, `task-set:${serial}`, 19)}`;
   const image = await behaviourImage(tx, containerImage(taskDefinition, loadBalancers));
   const taskSet: TaskSetDoc = {
     id,
@@ -973,13 +982,68 @@ function requireContainers(
   taskDefinition: TaskDefinitionDoc,
   loadBalancers: readonly EcsLoadBalancer[],
 ): void {
-  const names = new Set((taskDefinition.containerDefinitions ?? []).map((c) => c.name));
-  for (const { containerName } of loadBalancers) {
-    if (!names.has(containerName)) {
+  const containers = taskDefinition.containerDefinitions ?? [];
+  for (const { containerName, containerPort } of loadBalancers) {
+    const container = containers.find((candidate) => candidate.name === containerName);
+    if (container === undefined) {
       throw invalidParameter(
         `The container ${containerName ?? '(none)'} does not exist in the task definition.`,
       );
     }
+    const ports = (container.portMappings ?? []).map((mapping) => mapping.containerPort);
+    if (!ports.includes(containerPort)) {
+      throw invalidParameter(
+        `The container ${containerName ?? ''} did not have a container port ${containerPort ?? '(none)'} defined.`,
+      );
+    }
+  }
+}
+
+/**
+ * What ECS checks of where and how a task definition's tasks run (CreateService, CreateTaskSet,
+ * RunTask), in AWS's words: an awsvpc task definition needs an awsvpc configuration, whose
+ * subnets and security groups must exist (EC2 is simulated read-only: the default VPC's); a
+ * launch type the task definition is not compatible with is refused, and so is a public IP on
+ * EC2.
+ */
+export function requireTaskPlacement(
+  taskDefinition: TaskDefinitionDoc,
+  launchType: string | undefined,
+  network: NetworkConfiguration | undefined,
+): void {
+  if (
+    launchType !== undefined &&
+    !(taskDefinition.compatibilities ?? []).includes(launchType as never)
+  ) {
+    throw invalidParameter(`Task definition does not support launch_type ${launchType}.`);
+  }
+  const awsvpc = network?.awsvpcConfiguration;
+  if (taskDefinition.networkMode === 'awsvpc' && awsvpc === undefined) {
+    throw invalidParameter(
+      "Network Configuration must be provided when networkMode 'awsvpc' is specified.",
+    );
+  }
+  if (awsvpc === undefined) return;
+  const subnets = awsvpc.subnets ?? [];
+  if (subnets.length === 0) throw invalidParameter('subnets can not be empty.');
+  const knownSubnets: readonly string[] = SIM_NETWORK.subnets;
+  const missingSubnets = subnets.filter((subnet) => !knownSubnets.includes(subnet));
+  if (missingSubnets.length > 0) {
+    throw invalidParameter(
+      `Error retrieving subnet information for [${missingSubnets.join(', ')}]: The subnet ID '${missingSubnets[0] ?? ''}' does not exist (ErrorCode: InvalidSubnetID.NotFound)`,
+    );
+  }
+  const knownGroups: readonly string[] = SIM_NETWORK.securityGroups;
+  const missingGroups = (awsvpc.securityGroups ?? []).filter(
+    (group) => !knownGroups.includes(group),
+  );
+  if (missingGroups.length > 0) {
+    throw invalidParameter(
+      `Error retrieving security group information for [${missingGroups.join(', ')}]: The security group '${missingGroups[0] ?? ''}' does not exist (ErrorCode: InvalidGroup.NotFound)`,
+    );
+  }
+  if (awsvpc.assignPublicIp === 'ENABLED' && launchType === 'EC2') {
+    throw invalidParameter('Assign public IP is not supported for this launch type.');
   }
 }
 

@@ -47,6 +47,10 @@ export async function prepare(run: Run): Promise<StageResult<Prepared>> {
   const { cloud } = run.ctx;
   if (run.deployment.phase === 'pending') applyProgress(run, { phase: 'preparing' });
 
+  // Where the tasks run is settled before anything is written.
+  const network = await ensureNetwork(run);
+  if (network.next !== 'continue') return network;
+
   const registerFirst = run.deployment.kind !== 'rollback';
   if (registerFirst) {
     const registered = await registerRelease(run);
@@ -107,7 +111,56 @@ async function registerRelease(run: Run): Promise<StageResult> {
   if (image.next !== 'continue') return image;
   const withRole = await findExecutionRole(run);
   if (withRole.next !== 'continue') return withRole;
-  await ensureTaskDefinition(run, withRole.value);
+  run.service = withRole.value;
+  await ensureTaskDefinition(run);
+  return proceed(undefined);
+}
+
+/**
+ * A service given no subnets runs in its load balancer's network: its subnets and security
+ * groups, read once (DescribeLoadBalancers) and recorded on the service. Without a load
+ * balancer to read them from, the deployment fails here, before any AWS write, saying what to
+ * pass: ECS refuses awsvpc tasks without a network.
+ */
+async function ensureNetwork(run: Run): Promise<StageResult> {
+  const { service } = run;
+  if (service.subnets.length > 0) return proceed(undefined);
+  const rule = service.listener_rule_arn;
+  const network = rule === null ? undefined : await run.ctx.cloud.loadBalancerNetwork(rule);
+  if (network === undefined || network.subnets.length === 0) {
+    return {
+      next: 'fail',
+      reason:
+        `${REASONS.networkMissing}: ${service.name} was given no subnets and ` +
+        `${rule === null ? 'has no load balancer' : `the load balancer of ${rule} was not found`} ` +
+        `to take them from; pass them: berth service update ${service.name} --subnets ID,ID --security-groups ID`,
+    };
+  }
+  const { subnets, securityGroups } = network;
+  await record(
+    run.ctx,
+    {
+      serviceId: service.id,
+      deploymentId: run.deployment.id,
+      kind: EVENTS.networkFromLoadBalancer,
+      message:
+        `tasks run in the load balancer's network: subnets ${subnets.join(',')}, ` +
+        `security groups ${securityGroups.length > 0 ? securityGroups.join(',') : "the VPC's default"}`,
+      data: { loadBalancer: network.loadBalancerArn, subnets, securityGroups },
+    },
+    (trx) =>
+      updateServiceRuntime(trx, service.id, {
+        subnets,
+        security_groups: securityGroups,
+        network_source: 'load-balancer',
+      }),
+  );
+  run.service = {
+    ...service,
+    subnets,
+    security_groups: securityGroups,
+    network_source: 'load-balancer',
+  };
   return proceed(undefined);
 }
 
@@ -290,8 +343,8 @@ export function taskDefinitionSpec(service: Service, release: Release): TaskDefi
   };
 }
 
-async function ensureTaskDefinition(run: Run, service: Service): Promise<void> {
-  const { target: release } = run;
+async function ensureTaskDefinition(run: Run): Promise<void> {
+  const { target: release, service } = run;
   if (release.task_definition_arn !== null) return;
   const spec = taskDefinitionSpec(service, release);
   const family = spec.family;

@@ -15,7 +15,8 @@ import { EVENTS } from '../reasons.ts';
  */
 export interface Run {
   readonly ctx: PassContext;
-  readonly service: Service;
+  /** The service as read; replaced (never changed in place) when preparing records what it learned. */
+  service: Service;
   /** The deployment as read, with this pass's progress applied. */
   deployment: Deployment;
   /** The release deployed; replaced (never changed in place) when preparing learns its digest or task definition. */
