@@ -1,6 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { CreateClusterCommand, RegisterTaskDefinitionCommand } from '@aws-sdk/client-ecs';
+import {
+  CreateClusterCommand,
+  RegisterTaskDefinitionCommand,
+  RunTaskCommand,
+} from '@aws-sdk/client-ecs';
 import { AwsCloud, type AwsClients } from '../src/cloud/aws-cloud.ts';
 import type { TaskNetwork } from '../src/cloud/cloud.ts';
 import { createSimulatedAws, SIM_NETWORK, simulatedClients } from '../src/cloud/sim/index.ts';
@@ -60,6 +64,8 @@ async function aLoggingTaskDefinition(clients: AwsClients, prefix: string | unde
       networkMode: 'awsvpc',
       cpu: '256',
       memory: '512',
+      // The Fargate agent sends awslogs lines with it: AWS refuses awslogs on Fargate without.
+      executionRoleArn: 'arn:aws:iam::123456789012:role/ecsTaskExecutionRole',
       containerDefinitions: [
         {
           name: 'api',
@@ -150,3 +156,66 @@ for (const target of ['moto', 'sim'] as const) {
     });
   });
 }
+
+/*
+ * What AWS refuses and moto accepts: pinned on the simulated AWS alone. moto 5.x registers a
+ * Fargate task definition of an ECR image, with secrets or with awslogs and no execution role,
+ * and runs awsvpc task sets without a network; AWS refuses each (RegisterTaskDefinition:
+ * ClientException; CreateTaskSet: InvalidParameterException), in these words.
+ */
+describe('sim only (moto does not enforce these)', () => {
+  it('refuses an ECR image on Fargate without an execution role, and a task set without a network', async () => {
+    const { clients, cloud } = await anEnv('sim', 'tasks contract sim strict');
+    await assert.rejects(
+      cloud.ensureTaskDefinition({
+        family: 'berth-web',
+        containerName: 'web',
+        image: '123456789012.dkr.ecr.us-east-1.amazonaws.com/web:v1',
+        containerPort: 80,
+        cpu: 256,
+        memory: 512,
+        launchType: 'FARGATE',
+        environment: {},
+        secrets: {},
+        taskRoleArn: null,
+        executionRoleArn: null,
+        contentHash: 'e'.repeat(64),
+      }),
+      (error: Error) => {
+        assert.equal(error.name, 'ClientException');
+        assert.match(
+          error.message,
+          /Fargate requires task definition to have execution role ARN to support ECR images\.$/,
+        );
+        return true;
+      },
+    );
+    const taskDefinition = await cloud.ensureTaskDefinition({
+      family: 'berth-web',
+      containerName: 'web',
+      image: 'nginx:1.27',
+      containerPort: 80,
+      cpu: 256,
+      memory: 512,
+      launchType: 'FARGATE',
+      environment: {},
+      secrets: {},
+      taskRoleArn: null,
+      executionRoleArn: null,
+      contentHash: 'd'.repeat(64),
+    });
+    await assert.rejects(
+      clients.ecs.send(
+        new RunTaskCommand({ cluster: CLUSTER, taskDefinition, launchType: 'FARGATE' }),
+      ),
+      (error: Error) => {
+        assert.equal(error.name, 'InvalidParameterException');
+        assert.equal(
+          error.message,
+          "Network Configuration must be provided when networkMode 'awsvpc' is specified.",
+        );
+        return true;
+      },
+    );
+  });
+});

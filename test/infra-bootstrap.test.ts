@@ -318,11 +318,19 @@ describe('infra bootstrap against moto', () => {
     const lines = text.stdout.trim().split('\n');
     const [web, api] = printed.services;
     assert.ok(web !== undefined && api !== undefined);
+    // The network too (ECS refuses awsvpc tasks without one): the load balancer's.
+    assert.equal(printed.securityGroups.length, 1);
+    assert.match(printed.securityGroups[0] ?? '', /^sg-[0-9a-f]+$/);
+    const network =
+      `--subnets ${printed.subnets.join(',')} ` +
+      `--security-groups ${printed.securityGroups.join(',')}`;
     assert.deepEqual(lines, [
       `berth service create web --cluster prod --image ${web.repositoryUri ?? ''}:v1 --port 8080 ` +
-        `--listener-rule ${web.listenerRuleArn} --target-groups ${web.targetGroupArns.join(',')}`,
+        `--listener-rule ${web.listenerRuleArn} --target-groups ${web.targetGroupArns.join(',')} ` +
+        network,
       `berth service create api --cluster prod --image IMAGE --port 9090 ` +
-        `--listener-rule ${api.listenerRuleArn} --target-groups ${api.targetGroupArns.join(',')}`,
+        `--listener-rule ${api.listenerRuleArn} --target-groups ${api.targetGroupArns.join(',')} ` +
+        network,
     ]);
     assert.match(text.stderr, /replace IMAGE/);
     const { url } = await testDatabase('infra bootstrap service create');

@@ -29,6 +29,7 @@ import {
   DescribeTaskSetsCommand,
   InvalidParameterException,
   RegisterTaskDefinitionCommand,
+  RunTaskCommand,
   ServiceNotFoundException,
   TaskSetNotFoundException,
   UpdateServiceCommand,
@@ -552,6 +553,8 @@ describe('the simulated AWS', () => {
         serviceName: SERVICE,
         desiredCount: 2,
         taskDefinition: await aTaskDefinition(aws, 'web:v1'),
+        launchType: 'FARGATE',
+        networkConfiguration: { awsvpcConfiguration: { subnets: [...SIM_NETWORK.subnets] } },
       }),
     );
     assert.equal(created.service?.deployments?.[0]?.rolloutState, 'IN_PROGRESS');
@@ -563,6 +566,109 @@ describe('the simulated AWS', () => {
     assert.equal(service?.runningCount, 2);
     assert.equal(service?.deployments?.[0]?.rolloutState, 'COMPLETED');
     assert.equal(service?.taskSets, undefined, 'only EXTERNAL services have task sets');
+  });
+
+  it("refuses, in AWS's words, tasks placed where ECS would not run them", async () => {
+    const { aws } = await aCloud('placement refusals');
+    const infrastructure = await anExternalService(aws);
+    const taskDefinition = await aTaskDefinition(aws, 'web:v1');
+    const network = (awsvpc: Record<string, unknown>) => ({
+      awsvpcConfiguration: { subnets: [...SIM_NETWORK.subnets], ...awsvpc },
+    });
+    const createTaskSet = (input: Record<string, unknown>) =>
+      aws.ecs.send(
+        new CreateTaskSetCommand({
+          cluster: CLUSTER,
+          service: SERVICE,
+          taskDefinition,
+          launchType: 'FARGATE',
+          networkConfiguration: network({}),
+          loadBalancers: [
+            {
+              targetGroupArn: infrastructure.targetGroupArns[0],
+              containerName: 'app',
+              containerPort: PORT,
+            },
+          ],
+          scale: { unit: 'PERCENT', value: 100 },
+          ...input,
+        }),
+      );
+    const refused = async (call: Promise<unknown>, message: string) => {
+      await assert.rejects(call, (error: Error) => {
+        assert.equal(error.name, 'InvalidParameterException');
+        assert.equal(error.message, message);
+        return true;
+      });
+    };
+    const noNetwork =
+      "Network Configuration must be provided when networkMode 'awsvpc' is specified.";
+    await refused(createTaskSet({ networkConfiguration: undefined }), noNetwork);
+    await refused(
+      aws.ecs.send(new RunTaskCommand({ cluster: CLUSTER, taskDefinition, launchType: 'FARGATE' })),
+      noNetwork,
+    );
+    await refused(
+      aws.ecs.send(
+        new CreateServiceCommand({
+          cluster: CLUSTER,
+          serviceName: 'api',
+          taskDefinition,
+          desiredCount: 1,
+          launchType: 'FARGATE',
+        }),
+      ),
+      noNetwork,
+    );
+    await refused(
+      createTaskSet({
+        loadBalancers: [
+          {
+            targetGroupArn: infrastructure.targetGroupArns[0],
+            containerName: 'app',
+            containerPort: 9999,
+          },
+        ],
+      }),
+      'The container app did not have a container port 9999 defined.',
+    );
+    await refused(
+      createTaskSet({ networkConfiguration: network({ subnets: ['subnet-00000000000000000'] }) }),
+      "Error retrieving subnet information for [subnet-00000000000000000]: The subnet ID 'subnet-00000000000000000' does not exist (ErrorCode: InvalidSubnetID.NotFound)",
+    );
+    await refused(
+      createTaskSet({
+        networkConfiguration: network({ securityGroups: ['sg-00000000000000000'] }),
+      }),
+      "Error retrieving security group information for [sg-00000000000000000]: The security group 'sg-00000000000000000' does not exist (ErrorCode: InvalidGroup.NotFound)",
+    );
+    await refused(
+      createTaskSet({
+        launchType: 'EC2',
+        networkConfiguration: network({ assignPublicIp: 'ENABLED' }),
+      }),
+      'Assign public IP is not supported for this launch type.',
+    );
+    // A task definition for EC2 only cannot run on Fargate.
+    const ec2Only = await aws.ecs.send(
+      new RegisterTaskDefinitionCommand({
+        family: 'ec2-only',
+        networkMode: 'awsvpc',
+        requiresCompatibilities: ['EC2'],
+        containerDefinitions: [
+          { name: 'app', image: 'web:v1', memory: 512, portMappings: [{ containerPort: PORT }] },
+        ],
+      }),
+    );
+    await refused(
+      createTaskSet({ taskDefinition: ec2Only.taskDefinition?.taskDefinitionArn }),
+      'Task definition does not support launch_type FARGATE.',
+    );
+    // As given, with the network of the default VPC: accepted.
+    const accepted = await createTaskSet({
+      networkConfiguration: network({ securityGroups: [...SIM_NETWORK.securityGroups] }),
+    });
+    assert.equal(accepted.taskSet?.status, 'ACTIVE');
   });
 
   it('refuses DescribeServices of 11 services and lists unknown ones in failures', async () => {
