@@ -14,14 +14,12 @@ const PREFIXES: Record<string, string> = {
 /** IAM actions of the commands the adapters import, e.g. `ecs:CreateTaskSet`. */
 async function actionsTheAdaptersCall(): Promise<Set<string>> {
   const folder = new URL('../src/cloud/aws/', import.meta.url);
-  const modules = (await readdir(folder)).filter((name) => name.endsWith('.ts'));
-  const sources = await Promise.all([
-    readFile(new URL('../src/cloud/aws-cloud.ts', import.meta.url), 'utf8'),
-    ...modules.map((name) => readFile(new URL(name, folder), 'utf8')),
-  ]);
-  const source = sources.join('\n');
+  const files = (await readdir(folder)).filter((name) => name.endsWith('.ts'));
+  const sources = await Promise.all(files.map((name) => readFile(new URL(name, folder), 'utf8')));
   const actions = new Set<string>();
-  for (const [, names, from] of source.matchAll(/import\s*\{([^}]*)\}\s*from\s*'([^']+)'/g)) {
+  for (const [, names, from] of sources
+    .join('\n')
+    .matchAll(/import\s*\{([^}]*)\}\s*from\s*'([^']+)'/g)) {
     const prefix = PREFIXES[from ?? ''];
     if (prefix === undefined) continue;
     for (const name of (names ?? '').split(',').map((part) => part.trim())) {

@@ -479,6 +479,11 @@ function policyRow(policy: RolloutPolicy) {
   };
 }
 
+function networkSource(subnets: string[] | undefined): 'given' | null | undefined {
+  if (subnets === undefined) return undefined;
+  return subnets.length > 0 ? 'given' : null;
+}
+
 function settingsRow(settings: ServiceSettings) {
   return {
     cluster: settings.cluster,
@@ -488,13 +493,9 @@ function settingsRow(settings: ServiceSettings) {
     launch_type: settings.launchType,
     subnets: settings.subnets,
     security_groups: settings.securityGroups,
-    // Subnets given are the person's: no longer the load balancer's.
-    network_source:
-      settings.subnets === undefined
-        ? undefined
-        : settings.subnets.length > 0
-          ? ('given' as const)
-          : null,
+    // Subnets given are the person's: no longer the load balancer's. (An update that does not
+    // name them passes none: `settingsColumns` casts a partial.)
+    network_source: networkSource(settings.subnets),
     assign_public_ip: settings.assignPublicIp,
     health_check_path: settings.healthCheckPath,
     listener_rule_arn: settings.listenerRuleArn,

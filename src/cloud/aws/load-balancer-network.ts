@@ -3,7 +3,7 @@ import {
   type ElasticLoadBalancingV2Client,
 } from '@aws-sdk/client-elastic-load-balancing-v2';
 import type { LoadBalancerNetwork } from '../cloud.ts';
-import type { AdapterCall } from './identity.ts';
+import type { AwsCall } from './call.ts';
 
 /**
  * The load balancer a listener rule belongs to, by its ARN: `…:listener-rule/app/NAME/LB_ID/…`
@@ -19,7 +19,7 @@ export function loadBalancerArnOfRule(ruleArn: string): string | undefined {
 
 /** The network of the load balancer `ruleArn` belongs to; undefined when it does not exist. */
 export async function loadBalancerNetwork(
-  call: AdapterCall,
+  call: AwsCall,
   elbv2: ElasticLoadBalancingV2Client,
   ruleArn: string,
 ): Promise<LoadBalancerNetwork | undefined> {

@@ -1,7 +1,6 @@
 import {
   NoSuchEntityException,
   type DeleteRoleCommandInput,
-  type DeleteRoleCommandOutput,
   type GetRoleCommandInput,
   type GetRoleCommandOutput,
   type Role,
@@ -74,10 +73,7 @@ async function getRole(
   return { Role: roleOutput(ctx, name) };
 }
 
-async function deleteRole(
-  tx: SimTx,
-  input: DeleteRoleCommandInput,
-): Promise<Output<DeleteRoleCommandOutput>> {
+async function deleteRole(tx: SimTx, input: DeleteRoleCommandInput): Promise<object> {
   const name = input.RoleName ?? '';
   if (!(await roleExists(tx, name))) throw noSuchRole(name);
   await tx.put(KIND.iamRole, name, { name, deleted: true } satisfies RoleDoc);
