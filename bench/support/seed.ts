@@ -11,7 +11,7 @@ import { ec2Handlers } from '../../src/cloud/sim/ec2.ts';
 import { ecrHandlers } from '../../src/cloud/sim/ecr.ts';
 import { ecsHandlers } from '../../src/cloud/sim/ecs.ts';
 import { elbv2Handlers } from '../../src/cloud/sim/elbv2.ts';
-import { bootstrapSimulatedService, HEALTHY } from '../../src/cloud/sim/index.ts';
+import { bootstrapSimulatedService, HEALTHY, SIM_NETWORK } from '../../src/cloud/sim/index.ts';
 import type { SimHandler } from '../../src/cloud/sim/simulated-aws.ts';
 import { canaryExternalId } from '../../src/reconciler/assert-service.ts';
 import { EVENTS, REASONS } from '../../src/reconciler/reasons.ts';
@@ -303,6 +303,10 @@ export async function seedIdleFleet(world: World, count: number): Promise<number
           applied_desired_count: 2,
           container_name: 'app',
           launch_type: 'FARGATE' as const,
+          // The load balancer's network, as a first deploy records it (ECS needs one for awsvpc).
+          subnets: [...SIM_NETWORK.subnets],
+          security_groups: [...SIM_NETWORK.securityGroups],
+          network_source: 'load-balancer' as const,
           listener_rule_arn: infra.listenerRuleArn,
           target_group_a_arn: a,
           target_group_b_arn: b,
