@@ -248,6 +248,8 @@ describe('verification tasks', () => {
         networkMode: 'awsvpc',
         cpu: '256',
         memory: '512',
+        // The Fargate agent sends awslogs lines with it: AWS refuses awslogs on Fargate without.
+        executionRoleArn: 'arn:aws:iam::123456789012:role/ecsTaskExecutionRole',
         containerDefinitions: [
           {
             name: 'web',
