@@ -158,7 +158,16 @@ export async function seedLiveFleet(
   const created = await inTransactions(world, names, async (trx, name) => {
     const spec = newServiceFrom(
       parseServiceFlags(
-        { ...FAST_FLAGS, ...flags, cluster: 'bench', image: 'nginx:1.27', port: '80' },
+        {
+          ...FAST_FLAGS,
+          // The load balancer's network, as a first deploy would record it.
+          subnets: SIM_NETWORK.subnets.join(','),
+          securityGroups: SIM_NETWORK.securityGroups.join(','),
+          ...flags,
+          cluster: 'bench',
+          image: 'nginx:1.27',
+          port: '80',
+        },
         'create',
       ),
       name,
