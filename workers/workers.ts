@@ -2,6 +2,8 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { AwsCloud, awsClients, type AwsClients } from '../src/cloud/aws-cloud.ts';
 import {
+  ACCELERATED_METRIC_RESOLUTION_SECONDS,
+  AWS_METRIC_RESOLUTION_SECONDS,
   bootstrapSimulatedService,
   createSimulatedAws,
   simFaultsFromEnvironment,
@@ -33,7 +35,13 @@ export function cloudFor(
 ): { clients: AwsClients; infrastructure: InfrastructureProvider | undefined } {
   if (kind === 'aws') return { clients: awsClients(), infrastructure: undefined };
   const quiet = logger.child({}, { level: 'error' });
-  const sim = createSimulatedAws(db, { seed: environment.simSeed, faults: simFaultsFromEnv() });
+  // The demo's CloudWatch is accelerated, a second playing the part of a minute, so that its
+  // canaries judge 1-second windows; startWorkers judges on the same resolution.
+  const sim = createSimulatedAws(db, {
+    seed: environment.simSeed,
+    faults: simFaultsFromEnv(),
+    metricResolutionSeconds: ACCELERATED_METRIC_RESOLUTION_SECONDS,
+  });
   const clients = simulatedClients(sim);
   // One bootstrap at a time in this process: a fleet of new services bootstrapping at once (the
   // demo fleet) only meets ELB's throttling, and a pass that runs out of retries shows the user a
@@ -95,6 +103,11 @@ export function startWorkers(options: {
         // ALB metrics reach CloudWatch a minute or two late; the simulated AWS has them at once.
         metricsDelayMs:
           (environment.metricsDelaySeconds ?? (options.cloud === 'aws' ? 120 : 0)) * 1000,
+        // ALB metrics come a minute at a time on AWS: windows are whole minutes there.
+        metricResolutionMs:
+          (options.cloud === 'aws'
+            ? AWS_METRIC_RESOLUTION_SECONDS
+            : ACCELERATED_METRIC_RESOLUTION_SECONDS) * 1000,
       },
     });
     worker.start();
