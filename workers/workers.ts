@@ -40,7 +40,7 @@ export function cloudFor(
   const sim = createSimulatedAws(db, {
     seed: environment.simSeed,
     faults: simFaultsFromEnv(),
-    metricResolutionSeconds: ACCELERATED_METRIC_RESOLUTION_SECONDS,
+    metricResolutionSeconds: metricResolutionSeconds('sim', environment),
   });
   const clients = simulatedClients(sim);
   // One bootstrap at a time in this process: a fleet of new services bootstrapping at once (the
@@ -64,6 +64,19 @@ export function cloudFor(
       },
     },
   };
+}
+
+/**
+ * The seconds per datapoint of the cloud's ALB metrics: BERTH_METRIC_RESOLUTION_SECONDS, else
+ * AWS's minute, or on the simulated AWS its accelerated second (a second playing the part of a
+ * minute, so that the demo's canaries judge 1-second windows). The simulated AWS is given the
+ * same value, so that what it answers and how the windows are cut agree.
+ */
+function metricResolutionSeconds(kind: 'sim' | 'aws', environment: BerthEnvironment): number {
+  return (
+    environment.metricResolutionSeconds ??
+    (kind === 'aws' ? AWS_METRIC_RESOLUTION_SECONDS : ACCELERATED_METRIC_RESOLUTION_SECONDS)
+  );
 }
 
 /**
@@ -104,10 +117,7 @@ export function startWorkers(options: {
         metricsDelayMs:
           (environment.metricsDelaySeconds ?? (options.cloud === 'aws' ? 120 : 0)) * 1000,
         // ALB metrics come a minute at a time on AWS: windows are whole minutes there.
-        metricResolutionMs:
-          (options.cloud === 'aws'
-            ? AWS_METRIC_RESOLUTION_SECONDS
-            : ACCELERATED_METRIC_RESOLUTION_SECONDS) * 1000,
+        metricResolutionMs: metricResolutionSeconds(options.cloud, environment) * 1000,
       },
     });
     worker.start();
