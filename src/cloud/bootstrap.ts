@@ -87,7 +87,7 @@ export interface BootstrapResult {
   /** The first load balancer of the family (the one named in the spec) and its listener. */
   loadBalancerArn: string;
   listenerArn: string;
-  /** Every load balancer of the family, the first one first. */
+  /** The load balancers of the family this run looked at (all it needed), the first one first. */
   loadBalancers: BootstrappedLoadBalancer[];
   vpcId: string;
   /** The first load balancer's subnets, ordered by availability zone. */
@@ -190,15 +190,23 @@ export async function bootstrapInfrastructure(
     withRetries(what, operation, logger);
 
   const clusterArn = await ensureCluster(clients.ecs, spec.cluster, call, logger);
-  // The first of the family is made when missing; the others are found, in order, until a name
-  // is free: that is where the next one goes.
+  // The first of the family is made when missing. The others are looked at only when needed (a
+  // service not found on those open so far, or no room on them), in order, until a name is free:
+  // that is where a new one goes. One load balancer, the common case, costs no more calls.
   const family = [await openLoadBalancer(clients, spec.loadBalancer, call, logger)];
-  for (let number = 2; ; number++) {
-    const name = familyName(spec.loadBalancer, number);
-    if ((await findLoadBalancer(clients.elbv2, name, call)) === undefined) break;
-    family.push(await openLoadBalancer(clients, name, call, logger));
-  }
   const first = family[0] as OpenBalancer;
+  let noMore = false;
+  const openNext = async (): Promise<OpenBalancer | undefined> => {
+    if (noMore) return undefined;
+    const name = familyName(spec.loadBalancer, family.length + 1);
+    if ((await findLoadBalancer(clients.elbv2, name, call)) === undefined) {
+      noMore = true;
+      return undefined;
+    }
+    const opened = await openLoadBalancer(clients, name, call, logger);
+    family.push(opened);
+    return opened;
+  };
 
   const targetGroups = await listTargetGroups(clients.elbv2, call);
   const services: BootstrappedService[] = [];
@@ -206,11 +214,20 @@ export async function bootstrapInfrastructure(
     const names = [targetGroupName(service.name, 'a'), targetGroupName(service.name, 'b')];
     const known = targetGroups.get(names[0] ?? '')?.TargetGroupArn;
     // A service made before keeps its load balancer; a new one goes where there is room.
-    let home =
-      known === undefined
-        ? undefined
-        : family.find((balancer) => balancer.rules.some((rule) => ownsRule(rule, known)));
+    const owns = (balancer: OpenBalancer) =>
+      known !== undefined && balancer.rules.some((rule) => ownsRule(rule, known));
+    let home = family.find(owns);
+    while (home === undefined && known !== undefined) {
+      const opened = await openNext();
+      if (opened === undefined) break;
+      if (owns(opened)) home = opened;
+    }
     home ??= family.find(hasRoom);
+    while (home === undefined) {
+      const opened = await openNext();
+      if (opened === undefined) break;
+      if (hasRoom(opened)) home = opened;
+    }
     if (home === undefined) {
       home = await openLoadBalancer(
         clients,
