@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { oneContainerSpec } from '../src/cloud/task-definition.ts';
 import { after, describe, it, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
@@ -271,20 +272,22 @@ function required(value: string | undefined, what: string): string {
 
 /** A task definition for task sets, registered by the adapter as a rollout would. */
 async function aTaskDefinition(env: Env): Promise<string> {
-  return env.cloud.ensureTaskDefinition({
-    family: SERVICE,
-    containerName: 'app',
-    image: 'nginx:1.27',
-    containerPort: PORT,
-    cpu: 256,
-    memory: 512,
-    launchType: 'FARGATE',
-    environment: {},
-    secrets: {},
-    taskRoleArn: null,
-    executionRoleArn: null,
-    contentHash: 'e'.repeat(64),
-  });
+  return env.cloud.ensureTaskDefinition(
+    oneContainerSpec({
+      family: SERVICE,
+      containerName: 'app',
+      image: 'nginx:1.27',
+      containerPort: PORT,
+      cpu: 256,
+      memory: 512,
+      launchType: 'FARGATE',
+      environment: {},
+      secrets: {},
+      taskRoleArn: null,
+      executionRoleArn: null,
+      contentHash: 'e'.repeat(64),
+    }),
+  );
 }
 
 async function aTaskSet(
@@ -545,25 +548,21 @@ for (const target of ['moto', 'sim'] as const) {
         contentHash: 'hash-1',
       };
 
-      const first = await env.cloud.ensureTaskDefinition(spec);
+      const first = await env.cloud.ensureTaskDefinition(oneContainerSpec(spec));
       assert.match(first, /^arn:aws:ecs:us-east-1:\d{12}:task-definition\/api:1$/);
       assert.equal(
-        await env.cloud.ensureTaskDefinition(spec),
+        await env.cloud.ensureTaskDefinition(oneContainerSpec(spec)),
         first,
         'same content: no new revision',
       );
-      const second = await env.cloud.ensureTaskDefinition({
-        ...spec,
-        image: 'nginx:1.28',
-        contentHash: 'hash-2',
-      });
+      const second = await env.cloud.ensureTaskDefinition(
+        oneContainerSpec({ ...spec, image: 'nginx:1.28', contentHash: 'hash-2' }),
+      );
       assert.match(second, /^arn:aws:ecs:us-east-1:\d{12}:task-definition\/api:2$/);
       assert.equal(
-        await env.cloud.ensureTaskDefinition({
-          ...spec,
-          image: 'nginx:1.28',
-          contentHash: 'hash-2',
-        }),
+        await env.cloud.ensureTaskDefinition(
+          oneContainerSpec({ ...spec, image: 'nginx:1.28', contentHash: 'hash-2' }),
+        ),
         second,
       );
     });

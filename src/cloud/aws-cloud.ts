@@ -51,6 +51,7 @@ import type {
 import { callSignal, LeaseDeadlineError } from './cloud.ts';
 import { RateLimiter } from './rate-limit.ts';
 import { isThrottling, withRetries, type RetryPolicy } from './retry.ts';
+import { CONTENT_HASH_TAG, registrationInput } from './task-definition.ts';
 
 /** The SDK clients Berth uses; real AWS, moto or the simulated AWS answer them alike. */
 export interface AwsClients {
@@ -103,7 +104,6 @@ function untilAborted<T>(call: Promise<T>, signal: AbortSignal): Promise<T> {
 const DESCRIBE_SERVICES_BATCH = 10;
 /** GetMetricData takes at most 500 queries; four per target group. */
 const METRIC_QUERIES_PER_CALL = 500;
-const CONTENT_HASH_TAG = 'berth:content-hash';
 /** DescribeImages returns at most 1,000 images per page. */
 const DESCRIBE_IMAGES_PAGE = 1000;
 
@@ -358,42 +358,11 @@ export class AwsCloud implements Cloud {
       const found = await this.#latestWithHash(spec);
       if (found !== undefined) return found;
     }
+    const input = registrationInput(spec, await this.#clients.ecs.config.region());
     const output = await this.#call(
       'ecs:RegisterTaskDefinition',
       `task definition family ${spec.family}`,
-      (options) =>
-        this.#clients.ecs.send(
-          new RegisterTaskDefinitionCommand({
-            family: spec.family,
-            requiresCompatibilities: [spec.launchType],
-            networkMode: 'awsvpc',
-            cpu: String(spec.cpu),
-            memory: String(spec.memory),
-            ...(spec.taskRoleArn !== null ? { taskRoleArn: spec.taskRoleArn } : {}),
-            ...(spec.executionRoleArn !== null ? { executionRoleArn: spec.executionRoleArn } : {}),
-            containerDefinitions: [
-              {
-                name: spec.containerName,
-                image: spec.image,
-                essential: true,
-                portMappings: [{ containerPort: spec.containerPort, protocol: 'tcp' }],
-                environment: Object.entries(spec.environment).map(([name, value]) => ({
-                  name,
-                  value,
-                })),
-                secrets: Object.entries(spec.secrets).map(([name, valueFrom]) => ({
-                  name,
-                  valueFrom,
-                })),
-                // The task's memory as the container's hard limit too: valid on Fargate and EC2, and
-                // emulators such as moto require it.
-                memory: spec.memory,
-              },
-            ],
-            tags: [{ key: CONTENT_HASH_TAG, value: spec.contentHash }],
-          }),
-          options,
-        ),
+      (options) => this.#clients.ecs.send(new RegisterTaskDefinitionCommand(input), options),
       undefined,
       // Recorded once its token is taken: the entry marks the call being made, not its wait.
       beforeRegister,
@@ -421,6 +390,22 @@ export class AwsCloud implements Cloud {
       return hash === spec.contentHash ? arn : undefined;
     } catch (error) {
       // A family with no revision yet: ECS answers ClientException.
+      if ((error as { name?: string }).name !== 'ClientException') throw error;
+      return undefined;
+    }
+  }
+
+  async describeTaskDefinition(reference: string): Promise<Record<string, unknown> | undefined> {
+    try {
+      const output = await this.#call('ecs:DescribeTaskDefinition', reference, (options) =>
+        this.#clients.ecs.send(
+          new DescribeTaskDefinitionCommand({ taskDefinition: reference }),
+          options,
+        ),
+      );
+      return output.taskDefinition as Record<string, unknown> | undefined;
+    } catch (error) {
+      // ECS answers ClientException for a task definition it does not know.
       if ((error as { name?: string }).name !== 'ClientException') throw error;
       return undefined;
     }

@@ -1,4 +1,14 @@
+import { readFile } from 'node:fs/promises';
+import type { Db } from '../../store/database.ts';
 import { changeService, createService } from '../../store/desired-state.ts';
+import { InputError } from '../../validation/input-error.ts';
+import {
+  parseTemplate,
+  parseTemplateText,
+  type ParsedTemplate,
+  type TemplateChoices,
+} from '../../validation/task-definition.ts';
+import { printDryRun } from '../release-diff.ts';
 import { serviceHistory } from '../../store/history.ts';
 import { findRelease, latestRelease } from '../../store/releases.ts';
 import { policyOf } from '../../store/rollout.ts';
@@ -22,6 +32,53 @@ import {
 } from '../service-flags.ts';
 import { onSimulatedAws, warnShortInterval } from './warnings.ts';
 
+/**
+ * The template a command names: `--task-definition FILE` read and checked, or
+ * `--from-task-definition REF` described by the cloud the service would run on.
+ */
+export async function templateOf(
+  context: CliContext,
+  db: Db,
+  flags: ServiceFlags,
+  choices: TemplateChoices,
+): Promise<ParsedTemplate | undefined> {
+  if (flags.taskDefinition !== undefined) {
+    let text: string;
+    try {
+      text = await readFile(flags.taskDefinition, 'utf8');
+    } catch (error) {
+      throw new InputError(
+        '--task-definition',
+        `cannot read ${flags.taskDefinition}: ${(error as Error).message}`,
+        { cause: error },
+      );
+    }
+    return parseTemplateText('--task-definition', text, choices);
+  }
+  if (flags.fromTaskDefinition !== undefined) {
+    const reference = flags.fromTaskDefinition;
+    const simulated = await onSimulatedAws(context, db);
+    // Loaded only here: the simulated AWS and the SDK clients are heavy for every other command.
+    const { cloudFor } = await import('../../../workers/workers.ts');
+    const { clients } = cloudFor(
+      simulated ? 'sim' : 'aws',
+      db,
+      context.environment,
+      context.logger,
+    );
+    const { AwsCloud } = await import('../../cloud/aws-cloud.ts');
+    const found = await new AwsCloud(clients, context.logger).describeTaskDefinition(reference);
+    if (found === undefined) {
+      throw new InputError(
+        '--from-task-definition',
+        `ECS knows no task definition ${JSON.stringify(reference)}; give an ARN, a family or family:revision`,
+      );
+    }
+    return parseTemplate('--from-task-definition', found, choices);
+  }
+  return undefined;
+}
+
 /** `berth service create`: the service, release v1 and its first deployment. */
 export async function serviceCreate(
   context: CliContext,
@@ -30,12 +87,20 @@ export async function serviceCreate(
 ): Promise<number> {
   const name = parseNewServiceName('NAME', rawName);
   const parsed = parseServiceFlags(flags, 'create');
-  const spec = newServiceFrom(parsed, name);
   const message = flags.message === undefined ? null : parseMessage('--message', flags.message);
-  const { created, simulated } = await context.withDatabase(async (db) => ({
-    created: await createService(db, { actor: context.actor, name, ...spec, message }),
-    simulated: await onSimulatedAws(context, db),
-  }));
+  const { created, simulated, spec } = await context.withDatabase(async (db) => {
+    const template = await templateOf(context, db, flags, {
+      container: parsed.container,
+      port: parsed.port,
+      launchType: parsed.launchType,
+    });
+    const spec = newServiceFrom(parsed, name, template);
+    return {
+      spec,
+      created: await createService(db, { actor: context.actor, name, ...spec, message }),
+      simulated: await onSimulatedAws(context, db),
+    };
+  });
   warnShortInterval(context, spec.policy.analysisIntervalSeconds, simulated);
   context.print({
     json: {
@@ -67,6 +132,17 @@ export async function serviceUpdate(
       service.current_release_id !== null
         ? await findRelease(db, service.current_release_id)
         : await latestRelease(db, service.id);
+    const template = await templateOf(context, db, flags, {
+      container: parsed.container,
+      port: parsed.port ?? (parsed.container === undefined ? base?.container_port : undefined),
+      launchType: service.launch_type,
+    });
+    if (template === undefined && parsed.container !== undefined) {
+      throw new InputError(
+        '--container',
+        'names the main container of a new template; give --task-definition with it',
+      );
+    }
     const update = serviceUpdateFrom(parsed, {
       launchType: service.launch_type,
       cpu: base?.cpu ?? 256,
@@ -78,11 +154,22 @@ export async function serviceUpdate(
     const changed = await changeService(db, {
       actor: context.actor,
       name,
-      update,
+      update: template !== undefined ? { ...update, template } : update,
       replace: flags.replace === true,
+      dryRun: flags.dryRun === true,
     });
-    return { ...changed, simulated: await onSimulatedAws(context, db) };
+    const live = service.current_release_id !== null ? base : undefined;
+    const policy = policyDifference(
+      { ...policyOf(service), first: false },
+      policyOf(changed.service),
+    );
+    return { ...changed, live, policy, simulated: await onSimulatedAws(context, db) };
   });
+  if (flags.dryRun === true) {
+    return printDryRun(context, name, outcome.live, outcome.requested?.release, {
+      policy: outcome.policy,
+    });
+  }
   const requested = outcome.requested;
   if (parsed.interval !== undefined) warnShortInterval(context, parsed.interval, outcome.simulated);
   context.print({
