@@ -184,3 +184,35 @@ export async function mayHaveRegistered(db: Db, release: Release): Promise<boole
     .executeTakeFirst();
   return twin !== undefined;
 }
+
+/** One container of a release and the image it runs. */
+export interface ContainerImageView {
+  name: string;
+  /** As asked. */
+  image: string;
+  /** Pinned once resolved (ECR); null for an image used as given. */
+  imageDigest: string | null;
+  main: boolean;
+}
+
+/** Each container of a release with its image, main first, then in the template's order. */
+export function containerImages(
+  release: Pick<Release, 'main_container' | 'image' | 'image_digest'> & {
+    sidecars: Record<string, { image: string; imageDigest: string | null }>;
+  },
+): ContainerImageView[] {
+  return [
+    {
+      name: release.main_container,
+      image: release.image,
+      imageDigest: release.image_digest,
+      main: true,
+    },
+    ...Object.entries(release.sidecars).map(([name, sidecar]) => ({
+      name,
+      image: sidecar.image,
+      imageDigest: sidecar.imageDigest,
+      main: false,
+    })),
+  ];
+}

@@ -49,6 +49,20 @@ const READ_ONLY_FIELDS = [
 
 const CONTAINER_NAME = /^[A-Za-z0-9_-]{1,255}$/;
 
+const TASK_DEFINITION_REFERENCE =
+  /^(?:arn:aws[a-z-]*:ecs:[a-z0-9-]+:\d{12}:task-definition\/)?[A-Za-z0-9_-]{1,255}(?::[1-9]\d{0,8})?$/;
+
+/** `--from-task-definition`: a task definition's ARN, `family` or `family:revision`. */
+export function parseTaskDefinitionReference(field: string, raw: string): string {
+  if (!TASK_DEFINITION_REFERENCE.test(raw)) {
+    throw new InputError(
+      field,
+      `${quote(raw)} is not a task definition; expected its ARN, a family (its latest revision) or family:revision, e.g. rails-web:42`,
+    );
+  }
+  return raw;
+}
+
 /** A container name as ECS takes it (`--container`, `--image NAME=IMG`). */
 export function parseContainerName(field: string, raw: string): string {
   if (!CONTAINER_NAME.test(raw)) {
@@ -109,7 +123,9 @@ export function parseTemplateText(
   try {
     value = JSON.parse(text);
   } catch (error) {
-    throw new InputError(field, `not JSON: ${(error as Error).message}`, { cause: error });
+    // V8 quotes the text around the error: kept on one line.
+    const reason = (error as Error).message.replace(/[\n\r\u2028\u2029]/g, ' ');
+    throw new InputError(field, `not JSON: ${reason}`, { cause: error });
   }
   return parseTemplate(field, value, choices);
 }

@@ -2,7 +2,9 @@ import { readFile } from 'node:fs/promises';
 import type { Db } from '../../store/database.ts';
 import { changeService, createService } from '../../store/desired-state.ts';
 import { InputError } from '../../validation/input-error.ts';
+import { quote } from '../../validation/quote.ts';
 import {
+  parseTaskDefinitionReference,
   parseTemplate,
   parseTemplateText,
   type ParsedTemplate,
@@ -10,7 +12,8 @@ import {
 } from '../../validation/task-definition.ts';
 import { printDryRun } from '../release-diff.ts';
 import { serviceHistory } from '../../store/history.ts';
-import { findRelease, latestRelease } from '../../store/releases.ts';
+import { containerImages, findRelease, latestRelease } from '../../store/releases.ts';
+import { defaultLogGroup } from '../../validation/names.ts';
 import { policyOf } from '../../store/rollout.ts';
 import { findService, listServices } from '../../store/services.ts';
 import { parseMessage, parseNewServiceName, parseServiceName } from '../../validation/fields.ts';
@@ -43,20 +46,25 @@ export async function templateOf(
   choices: TemplateChoices,
 ): Promise<ParsedTemplate | undefined> {
   if (flags.taskDefinition !== undefined) {
+    const path = flags.taskDefinition;
     let text: string;
     try {
-      text = await readFile(flags.taskDefinition, 'utf8');
+      text = await readFile(path, 'utf8');
     } catch (error) {
+      const code = (error as { code?: string }).code ?? 'unreadable';
       throw new InputError(
         '--task-definition',
-        `cannot read ${flags.taskDefinition}: ${(error as Error).message}`,
+        `cannot read ${quote(path)} (${code}); give the path of a JSON file`,
         { cause: error },
       );
     }
     return parseTemplateText('--task-definition', text, choices);
   }
   if (flags.fromTaskDefinition !== undefined) {
-    const reference = flags.fromTaskDefinition;
+    const reference = parseTaskDefinitionReference(
+      '--from-task-definition',
+      flags.fromTaskDefinition,
+    );
     const simulated = await onSimulatedAws(context, db);
     // Loaded only here: the simulated AWS and the SDK clients are heavy for every other command.
     const { cloudFor } = await import('../../../workers/workers.ts');
@@ -71,7 +79,7 @@ export async function templateOf(
     if (found === undefined) {
       throw new InputError(
         '--from-task-definition',
-        `ECS knows no task definition ${JSON.stringify(reference)}; give an ARN, a family or family:revision`,
+        `ECS knows no task definition ${quote(reference)}; give the ARN, family or family:revision of one registered in the account`,
       );
     }
     return parseTemplate('--from-task-definition', found, choices);
@@ -283,6 +291,14 @@ export async function serviceShow(context: CliContext, rawName: string): Promise
       }`,
       `  policy:       ${policyLine(current)}`,
       `  live:         ${live !== undefined ? `v${live.version} ${live.image}` : 'none yet'}`,
+      `  containers:   ${containerImages(
+        live ?? latest ?? { main_container: '-', image: '-', image_digest: null, sidecars: {} },
+      )
+        .map(
+          (container) => `${container.name}${container.main ? ' (main)' : ''} ${container.image}`,
+        )
+        .join(', ')}`,
+      `  logs:         containers without their own logging send to ${service.log_group ?? defaultLogGroup(service.name)}`,
       `  latest:       ${latest !== undefined ? `v${latest.version} ${latest.image} (cpu ${latest.cpu}, memory ${latest.memory} MiB, port ${latest.container_port})` : 'none'}`,
       `  deployment:   ${history.active !== undefined ? deploymentSummary(history.active, history.versions, service.steps) : 'none in progress'}`,
       ...note,
