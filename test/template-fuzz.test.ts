@@ -73,7 +73,9 @@ const mutation = fc.oneof(
   }),
 );
 
-function mutated(changes: fc.infer<typeof mutation>[]): string {
+type Mutation = typeof mutation extends fc.Arbitrary<infer T> ? T : never;
+
+function mutated(changes: Mutation[]): string {
   const template: Record<string, unknown> = structuredClone(EXAMPLE);
   for (const change of changes) {
     if (change.where === 'task') {

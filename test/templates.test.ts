@@ -9,6 +9,8 @@ import { aService, SECRET_ARN } from './support/builders.ts';
 import { ROOT } from './support/cli.ts';
 import { aFleet, FAST_POLICY, finished, type Fleet } from './support/fleet.ts';
 import { simulatedClients } from '../src/cloud/sim/index.ts';
+import { serviceBody } from '../src/daemon/dashboard/service-page.ts';
+import { serviceDashboard } from '../src/store/dashboard.ts';
 
 const directory = await mkdtemp(join(tmpdir(), 'berth-templates-'));
 let files = 0;
@@ -107,6 +109,46 @@ describe('a service from a task-definition template', () => {
     assert.deepEqual(history.releases[0]?.template, release.template, 'history --json has it');
     const shown = await fleet.berth(['service', 'show', 'web']);
     assert.match(shown.stdout, /containers:\s+app \(main\) rails-web:v42, nginx nginx:1\.27/);
+
+    // The dashboard's service page: each container's image, never an environment value.
+    const view = await serviceDashboard(fleet.db, 'web');
+    assert.ok(view !== undefined);
+    const page = serviceBody(view).text;
+    assert.match(page, /app \(main\):\s*<code>rails-web:v42<\/code/);
+    assert.match(page, /nginx:\s*<code>nginx:1\.27<\/code/);
+    assert.doesNotMatch(JSON.stringify(view), /production/, 'no environment value leaves');
+
+    // A new template: a new release and a config deployment; what config set made stays.
+    assert.equal(
+      (await fleet.berth(['config', 'set', 'web', 'FROM_CONFIG=1', '--replace'])).code,
+      0,
+    );
+    const next = await aRunnableExample();
+    const [nextApp, nextNginx] = next.containerDefinitions;
+    const changed = await fleet.berth([
+      'service',
+      'update',
+      'web',
+      '--task-definition',
+      await aFile({
+        ...next,
+        containerDefinitions: [
+          { ...nextApp, stopTimeout: 90 },
+          { ...nextNginx, image: 'nginx:1.29' },
+        ],
+      }),
+      '--replace',
+      '--json',
+    ]);
+    assert.equal(changed.code, 0, changed.stderr);
+    const updated = JSON.parse(changed.stdout) as {
+      release: ReleaseJson;
+      deployment: { kind: string };
+    };
+    assert.equal(updated.deployment.kind, 'config');
+    assert.equal(updated.release.template.containerDefinitions[0]?.['stopTimeout'], 90);
+    assert.equal(updated.release.sidecars['nginx']?.image, 'nginx:1.29');
+    assert.equal(updated.release.environment['FROM_CONFIG'], '1', 'config set values stay');
   });
 
   it('goes live on the simulated AWS, which stores every field; deploy --image nginx=… changes the sidecar alone; status shows each live image', async () => {
