@@ -7,7 +7,7 @@ import {
   type Rule,
 } from '@aws-sdk/client-elastic-load-balancing-v2';
 import type { RuleWeights } from '../cloud.ts';
-import type { AwsCall } from './call.ts';
+import { AwsService } from './call.ts';
 
 /**
  * Rules asked for in one DescribeRules: AWS documents no limit on RuleArns, so this stays at a
@@ -16,15 +16,7 @@ import type { AwsCall } from './call.ts';
 const RULES_PER_CALL = 20;
 
 /** The ELBv2 calls Berth makes: listener rules' weights and target health. */
-export class AwsElbv2 {
-  readonly #elbv2: ElasticLoadBalancingV2Client;
-  readonly #call: AwsCall;
-
-  constructor(elbv2: ElasticLoadBalancingV2Client, call: AwsCall) {
-    this.#elbv2 = elbv2;
-    this.#call = call;
-  }
-
+export class AwsElbv2 extends AwsService<ElasticLoadBalancingV2Client> {
   async readRuleWeights(ruleArn: string): Promise<RuleWeights> {
     const [rule] = await this.#describeRules([ruleArn], ruleArn);
     return forwardWeights(rule?.Actions ?? []);
@@ -51,8 +43,8 @@ export class AwsElbv2 {
     let marker: string | undefined;
     do {
       const from = marker;
-      const output = await this.#call('elbv2:DescribeRules', resource, (options) =>
-        this.#elbv2.send(
+      const output = await this.call('elbv2:DescribeRules', resource, (options) =>
+        this.client.send(
           new DescribeRulesCommand({
             RuleArns: ruleArns,
             ...(from !== undefined ? { Marker: from } : {}),
@@ -67,8 +59,8 @@ export class AwsElbv2 {
   }
 
   async setRuleWeights(ruleArn: string, weights: RuleWeights): Promise<void> {
-    await this.#call('elbv2:ModifyRule', ruleArn, (options) =>
-      this.#elbv2.send(
+    await this.call('elbv2:ModifyRule', ruleArn, (options) =>
+      this.client.send(
         new ModifyRuleCommand({
           RuleArn: ruleArn,
           Actions: [
@@ -89,8 +81,8 @@ export class AwsElbv2 {
   }
 
   async healthyTargetCount(targetGroupArn: string): Promise<number> {
-    const output = await this.#call('elbv2:DescribeTargetHealth', targetGroupArn, (options) =>
-      this.#elbv2.send(
+    const output = await this.call('elbv2:DescribeTargetHealth', targetGroupArn, (options) =>
+      this.client.send(
         new DescribeTargetHealthCommand({ TargetGroupArn: targetGroupArn }),
         options,
       ),
