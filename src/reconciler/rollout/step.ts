@@ -1,3 +1,4 @@
+import { describeFiring, type AlarmJudgement } from '../../analysis/alarms.ts';
 import type { StepJudgement } from '../../analysis/judge.ts';
 import { analysisDeadline } from '../../analysis/windows.ts';
 import { formatDuration } from '../../validation/fields.ts';
@@ -11,11 +12,14 @@ export type StepCompletion =
   | { kind: 'advance' }
   | { kind: 'promote' }
   | { kind: 'wait'; afterMs: number }
-  | { kind: 'undecided'; reason: string; data: Record<string, unknown> };
+  | { kind: 'undecided'; reason: string; data: Record<string, unknown> }
+  | { kind: 'alarm'; reason: string; data: Record<string, unknown> };
 
 /**
  * The one place that says whether a step is complete. Pure.
  *
+ * - Failed at once when a watched CloudWatch alarm is in ALARM, paused or not (a person's pause
+ *   holds the traffic where it is; it does not keep a canary the team's own signal condemns).
  * - Undecided when the analysis deadline passes (the verdict always comes: the canary is rolled
  *   back with the evidence it had and needed), unless a person paused the deployment.
  * - Paused: hold.
@@ -27,12 +31,22 @@ export function stepCompletion(input: {
   lastStep: boolean;
   paused: boolean;
   judgement: StepJudgement | undefined;
+  /** The watched alarms as read this pass; undefined when the policy watches none. */
+  alarms?: AlarmJudgement | undefined;
   weightsVerifiedAt: Date;
   bakeStartedAt: Date;
   nextWindowInMs: number;
   now: Date;
 }): StepCompletion {
   const { policy, judgement, now } = input;
+  const firing = input.alarms?.firing ?? [];
+  if (firing.length > 0) {
+    return {
+      kind: 'alarm',
+      reason: `${REASONS.alarmFiring}: ${firing.map(describeFiring).join('; ')}`,
+      data: { alarms: firing },
+    };
+  }
   const passed = judgement?.verdict === 'pass';
   const deadline = analysisDeadline(input.weightsVerifiedAt, policy.maxAnalysisSeconds * 1000);
   if (!passed && !input.paused && now >= deadline) {
