@@ -11,7 +11,7 @@ import {
   type SetAlarmStateCommandInput,
   type StateValue,
 } from '@aws-sdk/client-cloudwatch';
-import { modeledError } from './aws-errors.ts';
+import { awsError, modeledError } from './aws-errors.ts';
 import { imageTag } from './behaviour.ts';
 import {
   awsArn,
@@ -134,8 +134,11 @@ async function setAlarmState(
   const name = requireName(input.AlarmName);
   const state = input.StateValue;
   if (state === undefined || !STATES.includes(state)) {
-    throw invalidValue(
-      `The value ${String(state)} for parameter StateValue is not valid: expected OK, ALARM or INSUFFICIENT_DATA.`,
+    // AWS checks the enum before the operation runs: a ValidationException, as moto says too.
+    throw awsError(
+      'cloudwatch',
+      'ValidationException',
+      `1 validation error detected: Value '${String(state)}' at 'stateValue' failed to satisfy constraint: Member must satisfy enum value set: [INSUFFICIENT_DATA, ALARM, OK]`,
     );
   }
   if (input.StateReason === undefined) {

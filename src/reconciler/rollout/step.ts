@@ -26,7 +26,19 @@ export type StepCompletion =
  * - Below 100 %: complete once the step's judgement is a pass.
  * - At 100 %: complete once the judgement is a pass and the bake time has passed.
  */
-export function stepCompletion(input: {
+export function stepCompletion(input: StepInput): StepCompletion {
+  const completion = completionOf(input);
+  // Alarms are read once a pass: a wait capped at one window brings the next read within one
+  // interval of an alarm firing, whatever the metrics' delay adds to the next window's turn.
+  if (completion.kind === 'wait' && input.alarms !== undefined) {
+    const intervalMs = input.policy.analysisIntervalSeconds * 1000;
+    return { kind: 'wait', afterMs: Math.min(completion.afterMs, intervalMs) };
+  }
+  return completion;
+}
+
+/** What `stepCompletion` decides from. */
+export interface StepInput {
   policy: PolicySnapshot;
   lastStep: boolean;
   paused: boolean;
@@ -37,7 +49,9 @@ export function stepCompletion(input: {
   bakeStartedAt: Date;
   nextWindowInMs: number;
   now: Date;
-}): StepCompletion {
+}
+
+function completionOf(input: StepInput): StepCompletion {
   const { policy, judgement, now } = input;
   const firing = input.alarms?.firing ?? [];
   if (firing.length > 0) {
