@@ -14,7 +14,7 @@ import {
   type MetricsQuery,
   type TargetGroupMetrics,
 } from '../cloud.ts';
-import { CallAbandonedError, type AwsCall } from './call.ts';
+import { AwsService, CallAbandonedError, type AwsCall } from './call.ts';
 
 /** GetMetricData takes at most 500 queries; four per target group. */
 const METRIC_QUERIES_PER_CALL = 500;
@@ -28,14 +28,11 @@ const ALARM_STATES: readonly string[] = ['OK', 'ALARM', 'INSUFFICIENT_DATA'];
  * The CloudWatch calls Berth makes: the ALB's metrics of each target group, by window, and the
  * states of the alarms services name.
  */
-export class AwsCloudWatch {
-  readonly #cloudwatch: CloudWatchClient;
-  readonly #call: AwsCall;
+export class AwsCloudWatch extends AwsService<CloudWatchClient> {
   readonly #logger: Logger;
 
   constructor(cloudwatch: CloudWatchClient, call: AwsCall, logger: Logger) {
-    this.#cloudwatch = cloudwatch;
-    this.#call = call;
+    super(cloudwatch, call);
     this.#logger = logger;
   }
 
@@ -111,6 +108,13 @@ export class AwsCloudWatch {
         });
       }
     }
+    // An ALB publishes HTTPCode_Target_5XX_Count only for a minute that had a 5xx: a window
+    // with requests and no 5xx datapoint had none.
+    for (const windows of results.values()) {
+      for (const metrics of windows) {
+        if (metrics.requests !== null && metrics.errors5xx === null) metrics.errors5xx = 0;
+      }
+    }
     return results;
   }
 
@@ -130,8 +134,8 @@ export class AwsCloudWatch {
       let nextToken: string | undefined;
       do {
         const token = nextToken;
-        const output = await this.#call('cloudwatch:DescribeAlarms', resource, (options) =>
-          this.#cloudwatch.send(
+        const output = await this.call('cloudwatch:DescribeAlarms', resource, (options) =>
+          this.client.send(
             new DescribeAlarmsCommand({
               ...input,
               // Without AlarmTypes only metric alarms are answered; a team's composite alarm
@@ -164,11 +168,11 @@ export class AwsCloudWatch {
     let nextToken: string | undefined;
     do {
       const token = nextToken;
-      const output = await this.#call(
+      const output = await this.call(
         'cloudwatch:GetMetricData',
         `${chunk.length} metric queries`,
         (options) =>
-          this.#cloudwatch.send(
+          this.client.send(
             new GetMetricDataCommand({
               MetricDataQueries: chunk.map((entry) => entry.query),
               StartTime: start,

@@ -12,7 +12,7 @@ import {
   type StateValue,
 } from '@aws-sdk/client-cloudwatch';
 import { awsError, modeledError } from './aws-errors.ts';
-import { imageTag } from './behaviour.ts';
+import { imageTag } from '../image-behaviour.ts';
 import {
   awsArn,
   handler,
@@ -20,10 +20,11 @@ import {
   type MetricDimension,
   type Millis,
   type Output,
+  type SimContext,
+  type SimHandler,
   type TaskSetDoc,
 } from './model.ts';
 import type { SimTx } from './sim-store.ts';
-import type { SimContext, SimHandler } from './simulated-aws.ts';
 
 /** CloudWatch's bounds: alarm names of 1–255 characters, 100 names or records a call. */
 const MAX_NAME = 255;
