@@ -1,10 +1,15 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { DescribeAlarmsCommand, PutMetricAlarmCommand } from '@aws-sdk/client-cloudwatch';
+import {
+  DescribeAlarmsCommand,
+  PutMetricAlarmCommand,
+  SetAlarmStateCommand,
+} from '@aws-sdk/client-cloudwatch';
 import { judgeAlarms } from '../src/analysis/alarms.ts';
 import { simulatedClients } from '../src/cloud/sim/index.ts';
 import { evidenceLine, type EvidenceView } from '../src/cli/render.ts';
 import { stepCompletion } from '../src/reconciler/rollout/step.ts';
+import { BatchReads, PassCloud } from '../src/reconciler/shared-reads.ts';
 import type { PolicySnapshot } from '../src/store/schema.ts';
 import { berth } from './support/cli.ts';
 import { serviceCreateArgs } from './support/builders.ts';
@@ -278,6 +283,38 @@ async function putAlarm(
     }),
   );
 }
+
+describe('alarms read for a batch', () => {
+  it("reads a batch's alarms a hundred names to a DescribeAlarms, and its passes read none of their own", async () => {
+    const fleet = await aFleet('alarms batched');
+    const { cloudwatch } = simulatedClients(fleet.sim);
+    const services = ['web', 'api', 'shop'].map((name) => ({
+      cluster: 'demo',
+      ecs_service_name: name,
+      listener_rule_arn: null,
+      alarm_names: Array.from({ length: 50 }, (_, i) => `${name}-${i}`),
+      alarm_prefix: null,
+    }));
+    await putAlarm(fleet, 'api-7');
+    await cloudwatch.send(
+      new SetAlarmStateCommand({ AlarmName: 'api-7', StateValue: 'ALARM', StateReason: 'high' }),
+    );
+    const describes = async () => (await fleet.sim.callCounts())['cloudwatch:DescribeAlarms'] ?? 0;
+    const before = await describes();
+    const batch = await BatchReads.read(fleet.cloud, services);
+    assert.equal((await describes()) - before, 2, '150 names: two calls');
+    const pass = new PassCloud(fleet.cloud, Promise.resolve(batch), 1_000);
+    const api = await pass.describeAlarms({ names: services[1]?.alarm_names ?? [], prefixes: [] });
+    assert.deepEqual(
+      api.map((alarm) => `${alarm.name} ${alarm.state} ${alarm.reason}`),
+      ['api-7 ALARM high'],
+    );
+    assert.equal((await describes()) - before, 2, 'the pass used the batch');
+    // A name the batch did not ask for is read by the pass itself.
+    await pass.describeAlarms({ names: ['other'], prefixes: [] });
+    assert.equal((await describes()) - before, 3);
+  });
+});
 
 describe('alarms during a canary on the simulated AWS', () => {
   it('rolls a healthy canary back within one interval of its alarm going to ALARM, naming the alarm, its reason and time', async (t) => {
