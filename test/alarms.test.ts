@@ -10,6 +10,8 @@ import { simulatedClients } from '../src/cloud/sim/index.ts';
 import { evidenceLine, type EvidenceView } from '../src/cli/render.ts';
 import { stepCompletion } from '../src/reconciler/rollout/step.ts';
 import { BatchReads, PassCloud } from '../src/reconciler/shared-reads.ts';
+import { deploymentBody } from '../src/daemon/dashboard/deployment-page.ts';
+import { deploymentDashboard } from '../src/store/dashboard.ts';
 import type { PolicySnapshot } from '../src/store/schema.ts';
 import { berth } from './support/cli.ts';
 import { serviceCreateArgs } from './support/builders.ts';
@@ -384,6 +386,17 @@ describe('alarms during a canary on the simulated AWS', () => {
       );
       assert.deepEqual(alarms.unjudged, ['web-missing missing', 'web-quiet INSUFFICIENT_DATA']);
     }
+    const view = await deploymentDashboard(fleet.db, done.id);
+    assert.ok(view !== undefined);
+    const page = deploymentBody(view).text;
+    assert.match(
+      page,
+      /<tr class="alarm-missing">\s*<td><code>web-missing<\/code><\/td>\s*<td>missing \(not judged\)<\/td>/,
+    );
+    assert.match(
+      page,
+      /<tr class="alarm-insufficient_data">\s*<td><code>web-quiet<\/code><\/td>\s*<td>INSUFFICIENT_DATA \(not judged\)<\/td>/,
+    );
   });
 
   it("trips the service's alarm while an image tagged alarm serves, and rolls it back", async () => {
