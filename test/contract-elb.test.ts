@@ -32,6 +32,7 @@ import {
 import { analysisWindowMs, windowSchedule } from '../src/analysis/windows.ts';
 import { AwsCloud } from '../src/cloud/aws-cloud.ts';
 import { bootstrapInfrastructure, SERVICES_PER_LOAD_BALANCER } from '../src/cloud/bootstrap.ts';
+import { oneContainerSpec } from '../src/cloud/task-definition.ts';
 import {
   bootstrapSimulatedService,
   createSimulatedAws,
@@ -376,20 +377,22 @@ describe('ALB metrics at AWS’s resolution (60 s, the simulator’s default)', 
       }),
     );
     const adapter = new AwsCloud(cloud.aws, logger);
-    const taskDefinitionArn = await adapter.ensureTaskDefinition({
-      family: 'web',
-      containerName: 'app',
-      image: 'web:v1',
-      containerPort: 80,
-      cpu: 256,
-      memory: 512,
-      launchType: 'FARGATE',
-      environment: {},
-      secrets: {},
-      taskRoleArn: null,
-      executionRoleArn: null,
-      contentHash: 'f'.repeat(64),
-    });
+    const taskDefinitionArn = await adapter.ensureTaskDefinition(
+      oneContainerSpec({
+        family: 'web',
+        containerName: 'app',
+        image: 'web:v1',
+        containerPort: 80,
+        cpu: 256,
+        memory: 512,
+        launchType: 'FARGATE',
+        environment: {},
+        secrets: {},
+        taskRoleArn: null,
+        executionRoleArn: null,
+        contentHash: 'f'.repeat(64),
+      }),
+    );
     await adapter.createTaskSet({
       cluster: 'prod',
       service: 'web',

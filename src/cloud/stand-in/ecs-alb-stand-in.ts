@@ -166,7 +166,7 @@ export class EcsAlbStandIn {
       const group = set.loadBalancers?.[0]?.targetGroupArn;
       if (group === undefined || set.taskDefinition === undefined) continue;
       rule ??= await this.#ruleOf(group);
-      const image = await this.#imageOf(set.taskDefinition);
+      const image = await this.#imageOf(set.taskDefinition, set.loadBalancers?.[0]?.containerName);
       images.set(group, image);
       const tasks = behaviourOf(image).crash
         ? 0
@@ -274,14 +274,19 @@ export class EcsAlbStandIn {
     return [...this.#ruleOfGroup].filter(([, arn]) => arn === rule).map(([group]) => group);
   }
 
-  async #imageOf(taskDefinition: string): Promise<string> {
-    const known = this.#imageOfTaskDefinition.get(taskDefinition);
+  /** The image of the container the load balancer routes to (a sidecar's says nothing). */
+  async #imageOf(taskDefinition: string, containerName: string | undefined): Promise<string> {
+    const key = `${taskDefinition} ${containerName ?? ''}`;
+    const known = this.#imageOfTaskDefinition.get(key);
     if (known !== undefined) return known;
     const described = await this.#clients.ecs.send(
       new DescribeTaskDefinitionCommand({ taskDefinition }),
     );
-    const image = described.taskDefinition?.containerDefinitions?.[0]?.image ?? '';
-    this.#imageOfTaskDefinition.set(taskDefinition, image);
+    const containers = described.taskDefinition?.containerDefinitions ?? [];
+    const served =
+      containers.find((container) => container.name === containerName) ?? containers[0];
+    const image = served?.image ?? '';
+    this.#imageOfTaskDefinition.set(key, image);
     return image;
   }
 
