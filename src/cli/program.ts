@@ -26,7 +26,7 @@ import {
   serviceUpdate,
   templateOf,
 } from './commands/service.ts';
-import { simPush } from './commands/sim.ts';
+import { simAlarm, simPush } from './commands/sim.ts';
 import { addServiceFlags } from './service-flags.ts';
 import { applyInputRules, BERTH_VERSION, collect, isHelpOrVersion } from './input-rules.ts';
 
@@ -282,6 +282,9 @@ function buildProgram(context: CliContext, setExit: (code: number) => void): Com
   sim.configureOutput(write).exitOverride();
   command(sim, 'push <REPO:TAG>', 'push a new image to the simulated ECR').action(
     act((image: string) => simPush(context, image)),
+  );
+  command(sim, 'alarm <NAME> <STATE>', 'set a simulated CloudWatch alarm to ALARM or OK').action(
+    act((name: string, state: string) => simAlarm(context, name, state)),
   );
   return program;
 }

@@ -1,3 +1,4 @@
+import { alarmsInEvidence, describeReading, type AlarmReading } from '../analysis/alarms.ts';
 import { formatConfidence, formatRate } from '../analysis/judge.ts';
 import { describeSide, hypothesesFor } from '../analysis/sequential-test.ts';
 import type { StepEvidence } from '../store/history.ts';
@@ -259,6 +260,9 @@ function policyParts(policy: RolloutPolicy): [keyof RolloutPolicy, string][] {
       `verification timeout ${formatDuration(policy.verifyTimeoutSeconds)}`,
     ]);
   }
+  const alarms = policy.alarmNames ?? [];
+  if (alarms.length > 0) parts.push(['alarmNames', `alarms ${alarms.join(', ')}`]);
+  if (policy.alarmPrefix != null) parts.push(['alarmPrefix', `alarms ${policy.alarmPrefix}*`]);
   return parts;
 }
 
@@ -274,19 +278,26 @@ export function policyLine(policy: RolloutPolicy): string {
  * the snapshot's values (`steps 10,50,100%, confidence 0.9`); empty when they agree.
  */
 export function policyDifference(snapshot: PolicySnapshot, current: RolloutPolicy): string[] {
+  // Snapshots from before alarms existed watched none: the same as an empty list.
+  const recorded = (policy: RolloutPolicy, key: keyof RolloutPolicy): unknown =>
+    key === 'alarmNames' ? (policy.alarmNames ?? []) : (policy[key] ?? null);
   const differs = (key: keyof RolloutPolicy) =>
-    JSON.stringify(snapshot[key] ?? null) !== JSON.stringify(current[key]);
+    JSON.stringify(recorded(snapshot, key)) !== JSON.stringify(recorded(current, key));
   // The current policy's keys: `first` says how the deployment started, not what a person set.
   const keys = (Object.keys(current) as (keyof RolloutPolicy)[]).filter(differs);
   // Words for the snapshot's values; a field it lacks (written by an older Berth) borrows the
   // current value only so that the words can be made, and is named as missing.
   const texts = new Map(policyParts({ ...current, ...snapshot }));
   return keys.map((key) =>
-    (snapshot[key] as unknown) === undefined
+    (snapshot[key] as unknown) === undefined && key !== 'alarmNames' && key !== 'alarmPrefix'
       ? `${key} not recorded`
       : key === 'max5xxRateIncrease' && snapshot.max5xxRateIncrease === null
         ? 'no max 5xx increase over stable'
-        : (texts.get(key) ?? key),
+        : key === 'alarmNames' && (snapshot.alarmNames ?? []).length === 0
+          ? 'no alarms'
+          : key === 'alarmPrefix' && snapshot.alarmPrefix == null
+            ? 'no alarm prefix'
+            : (texts.get(key) ?? key),
   );
 }
 
@@ -312,6 +323,8 @@ export interface EvidenceView {
   etaSeconds: number | null;
   verdict: AnalysisWindow['verdict'];
   reason: string;
+  /** The watched CloudWatch alarms as that window saw them; empty when none are watched. */
+  alarms: AlarmReading[];
 }
 
 /**
@@ -346,6 +359,7 @@ export function evidenceView(
     etaSeconds: etaSeconds(more, requestsPerSecond),
     verdict: newest.verdict,
     reason: newest.reason,
+    alarms: alarmsInEvidence(newest.evidence) ?? [],
   };
 }
 
@@ -377,7 +391,9 @@ export function evidenceLine(view: EvidenceView): string {
     view.confidence === null
       ? ''
       : `, confidence ${formatConfidence(view.confidence)} of ${view.confidenceNeeded}${side}`;
-  const head = `${view.canary5xx} of ${view.canaryRequests} ${view.canaryRequests === 1 ? 'request' : 'requests'} 5xx over ${over}${rate}${confidence}`;
+  const alarms =
+    view.alarms.length === 0 ? '' : `, alarms ${view.alarms.map(describeReading).join(', ')}`;
+  const head = `${view.canary5xx} of ${view.canaryRequests} ${view.canaryRequests === 1 ? 'request' : 'requests'} 5xx over ${over}${rate}${confidence}${alarms}`;
   if (view.verdict === 'fail') return `${head}; the step failed: ${view.reason}`;
   if (view.verdict === 'pass') return `${head}; the step passed`;
   const more = view.moreRequestsNeeded;

@@ -150,4 +150,10 @@ export class AwsCloud implements Cloud {
   ): ReturnType<Cloud['targetGroupMetricWindows']> {
     return this.#cloudwatch.targetGroupMetricWindows(...args);
   }
+
+  describeAlarms(
+    ...args: Parameters<Cloud['describeAlarms']>
+  ): ReturnType<Cloud['describeAlarms']> {
+    return this.#cloudwatch.describeAlarms(...args);
+  }
 }

@@ -122,6 +122,25 @@ export interface MetricsQuery {
   targetGroupArn: string;
 }
 
+/** A CloudWatch alarm's state value. */
+export type AlarmStateValue = 'OK' | 'ALARM' | 'INSUFFICIENT_DATA';
+
+/** One CloudWatch alarm (metric or composite) as DescribeAlarms tells it. */
+export interface AlarmState {
+  name: string;
+  state: AlarmStateValue;
+  /** CloudWatch's `StateReason`, e.g. `Threshold Crossed: 1 datapoint [12.0] was greater …`. */
+  reason: string;
+  /** When it entered that state (`StateUpdatedTimestamp`). */
+  updatedAt: Date;
+}
+
+/** Alarms asked for at once: by name, and every alarm under each prefix. */
+export interface AlarmQuery {
+  names: readonly string[];
+  prefixes: readonly string[];
+}
+
 export type ImageResolution =
   | { kind: 'resolved'; digest: string }
   | { kind: 'not-in-ecr' }
@@ -240,6 +259,11 @@ export interface Cloud {
     windowMs: number,
     count: number,
   ): Promise<Map<string, TargetGroupMetrics[]>>;
+  /**
+   * The alarms of many services in as few DescribeAlarms calls as fit: a hundred names to a
+   * call, one call (and its pages) per prefix. An alarm not found is absent.
+   */
+  describeAlarms(query: AlarmQuery): Promise<AlarmState[]>;
 }
 
 /**

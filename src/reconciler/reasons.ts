@@ -21,6 +21,8 @@ export const REASONS = {
   verificationTimedOut: 'verification timed out',
   /** RunTask started no task, or the task stopped without an exit code. */
   verificationNotStarted: 'verification task did not start',
+  /** A CloudWatch alarm the service watches (`--alarm`) is in ALARM; its name, reason and time follow. */
+  alarmFiring: 'CloudWatch alarm in ALARM',
 } as const;
 
 /** How a stopped task ended, as people read it: `exit 1 (Essential container in task exited)`. */

@@ -604,6 +604,8 @@ function policyRow(policy: RolloutPolicy) {
     pre_deploy_command: policy.preDeployCommand,
     verify_command: policy.verifyCommand,
     verify_timeout_seconds: policy.verifyTimeoutSeconds,
+    alarm_names: policy.alarmNames,
+    alarm_prefix: policy.alarmPrefix,
   };
 }
 

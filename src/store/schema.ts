@@ -64,6 +64,10 @@ export interface ServiceTable {
   log_group: string | null;
   /** How long each verification task may run before it is stopped and the deployment fails. */
   verify_timeout_seconds: Generated<number>;
+  /** CloudWatch alarms whose state ALARM fails a step (`--alarm`); empty = none named. */
+  alarm_names: Generated<string[]>;
+  /** Every alarm whose name starts with this is watched too (`--alarm-prefix`); null = none. */
+  alarm_prefix: string | null;
   created_at: Generated<Date>;
   updated_at: Generated<Date>;
 }
@@ -213,6 +217,13 @@ export interface RolloutPolicy {
   verifyCommand: string | null;
   /** How long each of those tasks may run. */
   verifyTimeoutSeconds: number;
+  /**
+   * CloudWatch alarms watched during analysis and bake: any of them in ALARM fails the step at
+   * once. Absent in snapshots taken before alarms existed (read as none).
+   */
+  alarmNames?: string[];
+  /** Every alarm whose name starts with this is watched too; null or absent = none. */
+  alarmPrefix?: string | null;
 }
 
 /**

@@ -57,6 +57,7 @@ export const RATE_LIMITS: Readonly<Record<string, RateLimit>> = {
   'elbv2:*': { burst: 20, perSecond: 5 },
   'ecr:*': { burst: 20, perSecond: 10 },
   'cloudwatch:GetMetricData': { burst: 50, perSecond: 50 },
+  'cloudwatch:DescribeAlarms': { burst: 9, perSecond: 9 },
   'cloudwatch:*': { burst: 50, perSecond: 20 },
   // EC2's bucket for non-mutating actions (Describe*), the only ones simulated.
   'ec2:*': { burst: 100, perSecond: 20 },

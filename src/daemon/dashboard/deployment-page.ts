@@ -1,3 +1,4 @@
+import { alarmsInEvidence, type AlarmReading } from '../../analysis/alarms.ts';
 import type { DeploymentDashboard } from '../../store/dashboard/deployment.ts';
 import type { AnalysisWindow } from '../../store/schema.ts';
 import {
@@ -40,6 +41,7 @@ export const DEPLOYMENT_SECTIONS: DeploymentSection[] = [
   { id: 'tasks', title: 'Task sets', live: true, render: taskHealthSection },
   { id: 'charts', title: 'Canary and baseline per analysis window', live: false, render: charts },
   { id: 'verdicts', title: 'Verdicts', live: true, render: verdicts },
+  { id: 'alarms', title: 'CloudWatch alarms', live: true, render: alarms },
   { id: 'weights', title: 'Traffic weights', live: true, render: weights },
   { id: 'policy', title: 'Policy in force', live: true, render: policy },
   { id: 'events', title: 'Events', live: true, render: events },
@@ -148,6 +150,30 @@ function verdicts(view: DeploymentDashboard): Html {
       ? 'A first release takes all traffic without analysis: there is nothing to compare it with.'
       : 'No window judged yet.',
   );
+}
+
+/**
+ * The watched alarms as the newest judged window saw them: one in ALARM fails the step (the
+ * deployment's reason names it); missing or INSUFFICIENT_DATA ones are shown and decide nothing.
+ */
+function alarms(view: DeploymentDashboard): Html {
+  const newest = [...view.windows].sort((a, b) => b.ended_at.getTime() - a.ended_at.getTime())[0];
+  const watched = newest === undefined ? null : alarmsInEvidence(newest.evidence);
+  return table(
+    ['alarm', 'state', 'since', 'reason'],
+    (watched ?? []).map(alarmRow),
+    newest === undefined ? 'No window judged yet.' : 'No CloudWatch alarm watched (--alarm).',
+  );
+}
+
+function alarmRow(alarm: AlarmReading): Html {
+  const judged = alarm.state === 'OK' || alarm.state === 'ALARM';
+  return html`<tr class="alarm-${alarm.state.toLowerCase()}">
+    <td><code>${alarm.name}</code></td>
+    <td>${alarm.state === 'MISSING' ? 'missing' : alarm.state}${judged ? '' : ' (not judged)'}</td>
+    <td>${alarm.since ?? '—'}</td>
+    <td class="reason">${alarm.reason ?? 'CloudWatch has no alarm of this name'}</td>
+  </tr>`;
 }
 
 function verdictRow(window: AnalysisWindow): Html {
