@@ -24,6 +24,7 @@ import {
 import type { CliContext } from '../context.ts';
 import { deploymentJson, releaseJson, serviceJson } from '../render.ts';
 import { waitForDeployment } from '../wait.ts';
+import { warnMutableTag } from './warnings.ts';
 
 interface WaitFlag {
   wait?: boolean;
@@ -46,7 +47,9 @@ export async function deploy(
       message,
       replace: flags.replace === true,
     });
-    return reportRequested(context, db, requested, flags.wait === true);
+    return reportRequested(context, db, requested, flags.wait === true, () => {
+      warnMutableTag(context, '--image', flags.image);
+    });
   });
 }
 
@@ -197,6 +200,8 @@ async function reportRequested(
   db: Db,
   requested: RequestedRelease,
   wait: boolean,
+  /** Warnings about the request, said once it is recorded and before any wait. */
+  warn: () => void = () => undefined,
 ): Promise<number> {
   const { service, release, deployment, replaced } = requested;
   const versions = new Map([[release.id, release.version]]);
@@ -215,6 +220,7 @@ async function reportRequested(
     // Waiting, JSON lines follow the request: one line for it too, so that every line parses.
     { lines: wait },
   );
+  warn();
   if (!wait) return 0;
   const finished = await waitForDeployment(context, db, deployment.id, service);
   if (finished === undefined) return 130;

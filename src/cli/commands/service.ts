@@ -13,6 +13,7 @@ import {
   releaseJson,
   serviceJson,
   table,
+  words,
 } from '../render.ts';
 import {
   newServiceFrom,
@@ -20,7 +21,7 @@ import {
   serviceUpdateFrom,
   type ServiceFlags,
 } from '../service-flags.ts';
-import { onSimulatedAws, warnShortInterval } from './warnings.ts';
+import { onSimulatedAws, warnMutableTag, warnShortInterval } from './warnings.ts';
 
 /** `berth service create`: the service, release v1 and its first deployment. */
 export async function serviceCreate(
@@ -37,6 +38,7 @@ export async function serviceCreate(
     simulated: await onSimulatedAws(context, db),
   }));
   warnShortInterval(context, spec.policy.analysisIntervalSeconds, simulated);
+  warnMutableTag(context, '--image', flags.image);
   context.print({
     json: {
       service: serviceJson(created.service),
@@ -85,6 +87,7 @@ export async function serviceUpdate(
   });
   const requested = outcome.requested;
   if (parsed.interval !== undefined) warnShortInterval(context, parsed.interval, outcome.simulated);
+  warnMutableTag(context, '--image', flags.image);
   context.print({
     json: {
       service: serviceJson(outcome.service),
@@ -137,7 +140,9 @@ export async function serviceList(context: CliContext): Promise<number> {
                 ? '-'
                 : `v${history.versions.get(history.service.current_release_id) ?? '?'}`,
               history.releases[0] !== undefined ? `v${history.releases[0].version}` : '-',
-              history.active !== undefined ? `#${history.active.id} ${history.active.phase}` : '-',
+              history.active !== undefined
+                ? `#${history.active.id} ${words(history.active.phase)}`
+                : '-',
             ]),
           ]),
   });
