@@ -60,6 +60,12 @@ export interface DeploymentSummary {
   finishedAt: Date | null;
 }
 
+/** A task set kept warm for an instant rollback. */
+export interface WarmTaskSet {
+  version: number | null;
+  until: Date;
+}
+
 /** One service on the fleet page. */
 export interface FleetRow {
   name: string;
@@ -70,6 +76,11 @@ export interface FleetRow {
   /** Tasks ECS reported running at the last pass; null before the first one. */
   runningCount: number | null;
   observedAt: Date | null;
+  /**
+   * The previous release's task set, kept up after a promotion for an instant rollback until
+   * `until`; ECS counts its tasks in `runningCount`. Null when there is none.
+   */
+  warm: WarmTaskSet | null;
   active: DeploymentSummary | undefined;
   /** The newest finished deployment. */
   last: DeploymentSummary | undefined;
@@ -152,6 +163,10 @@ export async function fleetAtAGlance(db: Db): Promise<FleetRow[]> {
       desiredCount: service.desired_count,
       runningCount: service.observed_running_count,
       observedAt: service.observed_at,
+      warm:
+        service.warm_release_id === null || service.warm_until === null
+          ? null
+          : { version: versions.get(service.warm_release_id) ?? null, until: service.warm_until },
       active: summary(active.find((deployment) => deployment.service_id === service.id)),
       last: summary(last.find((deployment) => deployment.service_id === service.id)),
       infrastructureProblem: service.infrastructure_problem,
@@ -164,6 +179,8 @@ export interface ServiceDashboard {
   service: Service;
   policy: RolloutPolicy;
   liveVersion: number | null;
+  /** As on the fleet page. */
+  warm: WarmTaskSet | null;
   releases: ReleaseSummary[];
   deployments: DeploymentSummary[];
   /** Webhook targets that hear about this service (its own and the global ones) and fail. */
@@ -192,6 +209,14 @@ export async function serviceDashboard(
     policy: policyOf(service),
     liveVersion:
       releases.find((release) => release.id === service.current_release_id)?.version ?? null,
+    warm:
+      service.warm_release_id === null || service.warm_until === null
+        ? null
+        : {
+            version:
+              releases.find((release) => release.id === service.warm_release_id)?.version ?? null,
+            until: service.warm_until,
+          },
     releases,
     deployments: deployments.map((deployment) => summarize(deployment, service, versions)),
     failingNotifications,
