@@ -134,7 +134,9 @@ function buildProgram(session: CliSession, setExit: (code: number) => void): Com
       ),
     );
 
-  const service = program.command('service').description('create, list, show and update services');
+  const service = program
+    .command('service')
+    .description('create, list, show, update and delete services');
   service.configureOutput(write).exitOverride();
   addServiceFlags(command(service, 'create <NAME>', 'create a service with release v1'), 'create')
     .option('--message <text>', 'why, recorded with the first deployment')
@@ -159,6 +161,18 @@ function buildProgram(session: CliSession, setExit: (code: number) => void): Com
     .action(
       act(async (context, name: string, flags: never) =>
         (await import('./commands/service.ts')).serviceUpdate(context, name, flags),
+      ),
+    );
+
+  command(
+    service,
+    'delete <NAME>',
+    'scale to 0 and remove its task sets and ECS service; history stays',
+  )
+    .option('--yes', 'do not ask first (needed where there is no terminal)')
+    .action(
+      act(async (context, name: string, flags: never) =>
+        (await import('./commands/service-delete.ts')).serviceDelete(context, name, flags),
       ),
     );
 

@@ -30,6 +30,7 @@ export function describeStop(task: { exitCode: number | null; reason: string }):
 
 /** Event kinds the workers append; see README "Audit log". */
 export const EVENTS = {
+  serviceDeleted: 'service.deleted',
   infrastructureProvided: 'infrastructure.provided',
   infrastructureMissing: 'infrastructure.missing',
   awsMutation: 'aws.mutation',

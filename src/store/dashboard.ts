@@ -119,7 +119,12 @@ export async function fleetDashboard(db: Db): Promise<FleetDashboard> {
 
 /** Every service with its live release, active deployment and last outcome: four queries. */
 export async function fleetAtAGlance(db: Db): Promise<FleetRow[]> {
-  const services = await db.selectFrom('services').selectAll().orderBy('name').execute();
+  const services = await db
+    .selectFrom('services')
+    .selectAll()
+    .where('deleted_at', 'is', null)
+    .orderBy('name')
+    .execute();
   if (services.length === 0) return [];
   const liveIds = services.flatMap((service) =>
     service.current_release_id === null ? [] : [service.current_release_id],
@@ -196,6 +201,7 @@ export async function serviceDashboard(
     .selectFrom('services')
     .selectAll()
     .where('name', '=', name)
+    .where('deleted_at', 'is', null)
     .executeTakeFirst();
   if (service === undefined) return undefined;
   const [releases, deployments, failingNotifications] = await Promise.all([
