@@ -1,11 +1,33 @@
-import type { StepEvidence } from '../store/history.ts';
-import type { AnalysisWindow, RolloutPolicy } from '../store/schema.ts';
+import type { Verdict } from './judge.ts';
 
 /*
  * What a step's analysis has shown so far, in the numbers a person reads: the pooled evidence,
  * how much more is needed and, at the canary's traffic so far, how long that takes. The CLI's
  * `status` and `--wait` and the dashboard's deployment page say the same from it.
  */
+
+/**
+ * The columns of a judged analysis window this reads (the store's `AnalysisWindow` has them):
+ * the ground floor takes no type from the store.
+ */
+export interface JudgedWindow {
+  step_index: number;
+  ended_at: Date;
+  pooled_canary_requests: number | null;
+  pooled_canary_5xx: number | null;
+  more_requests_needed: number | null;
+  confidence: number | null;
+  evidence: Record<string, unknown>;
+  verdict: Verdict;
+  reason: string;
+}
+
+/** A step's evidence so far: its newest judged window and the span its pooled counts cover. */
+export interface StepSoFar {
+  newest: JudgedWindow;
+  firstStartedAt: Date;
+  windows: number;
+}
 
 /** What `status`, `--wait` and the dashboard report of the analysis of a step so far. */
 export interface EvidenceView {
@@ -27,7 +49,7 @@ export interface EvidenceView {
   requestsPerSecond: number | null;
   /** `moreRequestsNeeded` at `requestsPerSecond`, in whole seconds; null when either is unknown. */
   etaSeconds: number | null;
-  verdict: AnalysisWindow['verdict'];
+  verdict: JudgedWindow['verdict'];
   reason: string;
 }
 
@@ -36,8 +58,8 @@ export interface EvidenceView {
  * analysis was pooled (it has no pooled counts). `policy` gives the thresholds it was judged by.
  */
 export function evidenceView(
-  evidence: StepEvidence,
-  policy: Pick<RolloutPolicy, 'confidence' | 'max5xxRate'>,
+  evidence: StepSoFar,
+  policy: { confidence: number; max5xxRate: number },
   percent: number | null,
 ): EvidenceView | null {
   const { newest } = evidence;
@@ -74,7 +96,7 @@ function etaSeconds(more: number | null, perSecond: number | null): number | nul
 }
 
 /** Which side the error test leaned to, from the stored judgement; a failed step leaned bad. */
-function favoursOf(window: AnalysisWindow): 'good' | 'bad' | null {
+function favoursOf(window: JudgedWindow): 'good' | 'bad' | null {
   const errors = (window.evidence as { errors?: { favours?: unknown } }).errors;
   const favours = errors?.favours;
   if (favours === 'good' || favours === 'bad') return favours;

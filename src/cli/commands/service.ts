@@ -21,6 +21,7 @@ import {
   serviceUpdateFrom,
   type ServiceFlags,
 } from '../service-flags.ts';
+import { checkListenerRule } from './listener-rule-check.ts';
 import { onSimulatedAws, warnMutableTag, warnShortInterval } from './warnings.ts';
 
 /** `berth service create`: the service, release v1 and its first deployment. */
@@ -33,10 +34,18 @@ export async function serviceCreate(
   const parsed = parseServiceFlags(flags, 'create');
   const spec = newServiceFrom(parsed, name);
   const message = flags.message === undefined ? null : parseMessage('--message', flags.message);
-  const { created, simulated } = await context.withDatabase(async (db) => ({
-    created: await createService(db, { actor: context.actor, name, ...spec, message }),
-    simulated: await onSimulatedAws(context, db),
-  }));
+  const { created, simulated } = await context.withDatabase(async (db) => {
+    if (parsed.listenerRule !== undefined && parsed.targetGroups !== undefined) {
+      await checkListenerRule(context, db, {
+        listenerRule: parsed.listenerRule,
+        targetGroups: parsed.targetGroups,
+      });
+    }
+    return {
+      created: await createService(db, { actor: context.actor, name, ...spec, message }),
+      simulated: await onSimulatedAws(context, db),
+    };
+  });
   warnShortInterval(context, spec.policy.analysisIntervalSeconds, simulated);
   warnMutableTag(context, '--image', flags.image);
   context.print({
@@ -65,6 +74,12 @@ export async function serviceUpdate(
   const parsed = parseServiceFlags(flags, 'update');
   const outcome = await context.withDatabase(async (db) => {
     const service = await findService(db, name);
+    if (parsed.listenerRule !== undefined && parsed.targetGroups !== undefined) {
+      await checkListenerRule(context, db, {
+        listenerRule: parsed.listenerRule,
+        targetGroups: parsed.targetGroups,
+      });
+    }
     const base =
       service.current_release_id !== null
         ? await findRelease(db, service.current_release_id)

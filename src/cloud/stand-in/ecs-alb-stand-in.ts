@@ -18,7 +18,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../../logging.ts';
 import type { AwsClients } from '../aws/clients.ts';
 import { loadBalancerDimension, targetGroupDimension } from '../aws/cloudwatch.ts';
-import { behaviourOf, type BehaviourProfile } from '../sim/behaviour.ts';
+import { behaviourOf, type BehaviourProfile } from '../image-behaviour.ts';
 
 /** How the stand-in runs. */
 export interface StandInOptions {
@@ -241,13 +241,20 @@ export class EcsAlbStandIn {
       (await elbv2.send(new DescribeTargetGroupsCommand({ TargetGroupArns: [group] })))
         .TargetGroups?.[0]?.LoadBalancerArns ?? [];
     for (const loadBalancer of loadBalancers) {
-      const listeners =
-        (await elbv2.send(new DescribeListenersCommand({ LoadBalancerArn: loadBalancer })))
-          .Listeners ?? [];
+      // ELB pages these answers (moto 50 rules a page): every page is read.
+      const listeners = await allPages(async (Marker) => {
+        const page = await elbv2.send(
+          new DescribeListenersCommand({ LoadBalancerArn: loadBalancer, Marker }),
+        );
+        return { items: page.Listeners ?? [], next: page.NextMarker };
+      });
       for (const listener of listeners) {
-        const rules =
-          (await elbv2.send(new DescribeRulesCommand({ ListenerArn: listener.ListenerArn })))
-            .Rules ?? [];
+        const rules = await allPages(async (Marker) => {
+          const page = await elbv2.send(
+            new DescribeRulesCommand({ ListenerArn: listener.ListenerArn, Marker }),
+          );
+          return { items: page.Rules ?? [], next: page.NextMarker };
+        });
         for (const rule of rules) {
           const groups = (rule.Actions ?? []).flatMap((action) =>
             (action.ForwardConfig?.TargetGroups ?? []).map((g) => g.TargetGroupArn),
@@ -337,4 +344,18 @@ function poisson(mean: number): number {
   let count = 0;
   for (let product = Math.random(); product > limit; product *= Math.random()) count++;
   return count;
+}
+
+/** Every item of a Describe call that ELB pages with `Marker`/`NextMarker`. */
+async function allPages<T>(
+  read: (marker: string | undefined) => Promise<{ items: T[]; next: string | undefined }>,
+): Promise<T[]> {
+  const items: T[] = [];
+  let marker: string | undefined;
+  do {
+    const page = await read(marker);
+    items.push(...page.items);
+    marker = page.next === '' ? undefined : page.next;
+  } while (marker !== undefined);
+  return items;
 }
