@@ -669,6 +669,26 @@ for (const target of ['moto', 'sim'] as const) {
       await env.cloud.deleteTaskSet(CLUSTER, SERVICE, created.arn);
     });
 
+    it('deletes a service with its task sets, and a service gone already is done', async (t) => {
+      const env = await anEnv(target, t);
+      const infra = await setUp(env);
+      await env.cloud.createService({
+        cluster: CLUSTER,
+        name: SERVICE,
+        desiredCount: 2,
+        clientToken: 'contract-delete-service',
+      });
+      await aTaskSet(env, {
+        targetGroupArn: infra.targetGroupArns[0],
+        percent: 100,
+        externalId: 'deploy-1',
+      });
+      await env.cloud.deleteService(CLUSTER, SERVICE);
+      // AWS answers for an INACTIVE service a while; Berth reads it as gone.
+      assert.equal((await env.cloud.describeServices(CLUSTER, [SERVICE])).get(SERVICE), undefined);
+      await env.cloud.deleteService(CLUSTER, SERVICE);
+    });
+
     it('reads the rule weights setup made, and reads back what it sets', async (t) => {
       const env = await anEnv(target, t);
       const infra = await setUp(env);

@@ -68,7 +68,7 @@ describe('crash loops are seen, not waited out', () => {
       'canary tasks keep stopping before they turn healthy: 3 failed launches (at most 3), the last: exit 1 (Essential container in task exited)';
     assert.equal(
       result.stderr.trimEnd().split('\n').at(-1),
-      `deployment #2 rolled_back: ${reason}`,
+      `deployment #2 rolled back: ${reason}`,
     );
     assert.match(result.stderr, /deployment #2 tasks: canary v2: .*failed launch.*exit 1/);
     assert.ok(seconds < 60, `rolled back after ${seconds.toFixed(1)}s, not at the 10m deadline`);
@@ -216,7 +216,7 @@ describe('berth watch', () => {
     const again = await fleet.berth(['watch', 'web']);
     assert.equal(again.code, 1);
     assert.match(again.stderr, /^no deployment of web is under way; the newest, #2, finished at /);
-    assert.match(again.stderr, /deployment #2 rolled_back: canary analysis failed/);
+    assert.match(again.stderr, /deployment #2 rolled back: canary analysis failed/);
   });
 
   it('--next waits for the next deployment (a push not noticed yet, a deploy about to come) and watches it, not the last one', async () => {

@@ -79,6 +79,10 @@ export class AwsCloud implements Cloud {
     return this.#ecs.setPrimaryTaskSet(...args);
   }
 
+  deleteService(...args: Parameters<Cloud['deleteService']>): ReturnType<Cloud['deleteService']> {
+    return this.#ecs.deleteService(...args);
+  }
+
   deleteTaskSet(...args: Parameters<Cloud['deleteTaskSet']>): ReturnType<Cloud['deleteTaskSet']> {
     return this.#ecs.deleteTaskSet(...args);
   }

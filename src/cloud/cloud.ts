@@ -215,6 +215,11 @@ export interface Cloud {
     percent: number,
   ): Promise<void>;
   setPrimaryTaskSet(cluster: string, service: string, taskSetArn: string): Promise<void>;
+  /**
+   * Deletes an ECS service (forced: its tasks stop whatever its count); one that is already gone
+   * is fine. Its task sets go with it.
+   */
+  deleteService(cluster: string, service: string): Promise<void>;
   /** Deletes a task set; one that is already gone is fine. */
   deleteTaskSet(cluster: string, service: string, taskSetArn: string): Promise<void>;
   readRuleWeights(ruleArn: string): Promise<RuleWeights>;

@@ -30,8 +30,9 @@ export function describeStop(task: { exitCode: number | null; reason: string }):
   return task.exitCode === null ? task.reason : `exit ${task.exitCode} (${task.reason})`;
 }
 
-/** Event kinds the workers append; see README "Audit log". */
+/** Event kinds the workers append; see docs/design.md, "The data". */
 export const EVENTS = {
+  serviceDeleted: 'service.deleted',
   infrastructureProvided: 'infrastructure.provided',
   infrastructureMissing: 'infrastructure.missing',
   awsMutation: 'aws.mutation',

@@ -327,6 +327,10 @@ export class PassCloud implements Cloud {
     return this.#write(() => this.#cloud.setPrimaryTaskSet(cluster, service, taskSetArn));
   }
 
+  deleteService(cluster: string, service: string): Promise<void> {
+    return this.#write(() => this.#cloud.deleteService(cluster, service));
+  }
+
   deleteTaskSet(cluster: string, service: string, taskSetArn: string): Promise<void> {
     return this.#write(() => this.#cloud.deleteTaskSet(cluster, service, taskSetArn));
   }

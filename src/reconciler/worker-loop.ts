@@ -175,8 +175,12 @@ export class Worker {
       await Promise.all(claims.map((claim) => this.#failed(claim, error)));
       throw error;
     }
+    // A service to delete is not resynced: its own pass (reconcileService) removes it.
     const idle = claims.filter(
-      (claim) => !busy.has(claim.service.id) && claim.service.listener_rule_arn !== null,
+      (claim) =>
+        !busy.has(claim.service.id) &&
+        claim.service.listener_rule_arn !== null &&
+        claim.service.delete_requested_at === null,
     );
     const byCluster = new Map<string, Claim[]>();
     for (const claim of idle) {

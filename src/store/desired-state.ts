@@ -132,6 +132,7 @@ export async function createServiceIn(trx: Db, request: NewService): Promise<Req
     .selectFrom('services')
     .select('id')
     .where('name', '=', request.name)
+    .where('deleted_at', 'is', null)
     .executeTakeFirst();
   if (existing !== undefined) {
     throw new InputError(

@@ -37,6 +37,11 @@ export interface ServiceTable {
   warm_task_set_arn: string | null;
   warm_release_id: number | null;
   warm_until: Date | null;
+  /** `berth service delete`: asked at, by whom; a worker removes it from ECS, then sets `deleted_at`. */
+  delete_requested_at: Date | null;
+  delete_requested_by: string | null;
+  /** Deleted: hidden from every list and command, kept for the audit log that refers to it. */
+  deleted_at: Date | null;
   rollback_window_seconds: Generated<number>;
   max_5xx_rate_increase: number | null;
   /** How sure a verdict must be, 0.6–0.9999 (Wald SPRT error bound 1 − confidence). */

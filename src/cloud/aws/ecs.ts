@@ -1,6 +1,7 @@
 import {
   CreateServiceCommand,
   CreateTaskSetCommand,
+  DeleteServiceCommand,
   DeleteTaskSetCommand,
   DescribeServicesCommand,
   DescribeTaskDefinitionCommand,
@@ -210,6 +211,18 @@ export class AwsEcs extends AwsService<ECSClient> {
         options,
       ),
     );
+  }
+
+  async deleteService(cluster: string, service: string): Promise<void> {
+    try {
+      await this.call('ecs:DeleteService', `service ${cluster}/${service}`, (options) =>
+        this.client.send(new DeleteServiceCommand({ cluster, service, force: true }), options),
+      );
+    } catch (error) {
+      // Gone already (a retry after an answer was lost) is done.
+      const { name } = error as { name?: string };
+      if (name !== 'ServiceNotFoundException' && name !== 'ServiceNotActiveException') throw error;
+    }
   }
 
   async deleteTaskSet(cluster: string, service: string, taskSetArn: string): Promise<void> {

@@ -6,6 +6,7 @@ import {
   summarize,
   type DeploymentSummary,
   type FailingTarget,
+  type WarmTaskSet,
 } from './summaries.ts';
 
 /** One service on the fleet page. */
@@ -18,6 +19,11 @@ export interface FleetRow {
   /** Tasks ECS reported running at the last pass; null before the first one. */
   runningCount: number | null;
   observedAt: Date | null;
+  /**
+   * The previous release's task set, kept up after a promotion for an instant rollback until
+   * `until`; ECS counts its tasks in `runningCount`. Null when there is none.
+   */
+  warm: WarmTaskSet | null;
   active: DeploymentSummary | undefined;
   /** The newest finished deployment. */
   last: DeploymentSummary | undefined;
@@ -41,7 +47,12 @@ export async function fleetDashboard(db: Db): Promise<FleetDashboard> {
 
 /** Every service with its live release, active deployment and last outcome: four queries. */
 export async function fleetAtAGlance(db: Db): Promise<FleetRow[]> {
-  const services = await db.selectFrom('services').selectAll().orderBy('name').execute();
+  const services = await db
+    .selectFrom('services')
+    .selectAll()
+    .where('deleted_at', 'is', null)
+    .orderBy('name')
+    .execute();
   if (services.length === 0) return [];
   const liveIds = services.flatMap((service) =>
     service.current_release_id === null ? [] : [service.current_release_id],
@@ -85,6 +96,10 @@ export async function fleetAtAGlance(db: Db): Promise<FleetRow[]> {
       desiredCount: service.desired_count,
       runningCount: service.observed_running_count,
       observedAt: service.observed_at,
+      warm:
+        service.warm_release_id === null || service.warm_until === null
+          ? null
+          : { version: versions.get(service.warm_release_id) ?? null, until: service.warm_until },
       active: summary(active.find((deployment) => deployment.service_id === service.id)),
       last: summary(last.find((deployment) => deployment.service_id === service.id)),
       infrastructureProblem: service.infrastructure_problem,

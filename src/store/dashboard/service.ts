@@ -9,6 +9,7 @@ import {
   type DeploymentSummary,
   type FailingTarget,
   type ReleaseSummary,
+  type WarmTaskSet,
 } from './summaries.ts';
 
 /** A service page: its settings, releases and deployments, newest first. */
@@ -16,6 +17,8 @@ export interface ServiceDashboard {
   service: Service;
   policy: RolloutPolicy;
   liveVersion: number | null;
+  /** As on the fleet page. */
+  warm: WarmTaskSet | null;
   releases: ReleaseSummary[];
   deployments: DeploymentSummary[];
   /** Webhook targets that hear about this service (its own and the global ones) and fail. */
@@ -31,6 +34,7 @@ export async function serviceDashboard(
     .selectFrom('services')
     .selectAll()
     .where('name', '=', name)
+    .where('deleted_at', 'is', null)
     .executeTakeFirst();
   if (service === undefined) return undefined;
   const [releases, deployments, failingNotifications] = await Promise.all([
@@ -44,6 +48,14 @@ export async function serviceDashboard(
     policy: policyOf(service),
     liveVersion:
       releases.find((release) => release.id === service.current_release_id)?.version ?? null,
+    warm:
+      service.warm_release_id === null || service.warm_until === null
+        ? null
+        : {
+            version:
+              releases.find((release) => release.id === service.warm_release_id)?.version ?? null,
+            until: service.warm_until,
+          },
     releases,
     deployments: deployments.map((deployment) => summarize(deployment, service, versions)),
     failingNotifications,

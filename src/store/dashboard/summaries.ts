@@ -11,6 +11,12 @@ import type { Deployment, DeploymentOutcome, DeploymentPhase, Service } from '..
  * values: only their names leave here.
  */
 
+/** A task set kept warm for an instant rollback. */
+export interface WarmTaskSet {
+  version: number | null;
+  until: Date;
+}
+
 /** A release as the dashboard may show it: what it runs, never what its environment holds. */
 export interface ReleaseSummary {
   id: number;
