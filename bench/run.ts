@@ -1,12 +1,14 @@
 /**
  * `npm run bench [-- NAME…]`: runs the named benchmarks, or every one when none is named:
  * `judgement` (pure), and the scale benchmarks — `steady`, `reaction`, `rollback`, `fleet`,
- * `mass-rollback` — on the simulated AWS (AWS-like latency, AWS's token buckets) and a real
+ * `mass-rollback` — on the simulated AWS (AWS-like latency, AWS's token buckets), and `cli`
+ * (`berth --version` and `berth status` as new processes), on a real
  * Postgres started for the run. Prints a table of every figure beside its floor and the naive
  * baseline, and writes bench/results/scale.json and scale.svg. `BENCH_SMALL=1` shrinks every
  * workload, for developing the benchmarks themselves.
  * Exit code: 0 all targets met, 1 a target missed, 2 an unknown name.
  */
+import { cliBench } from './cli.ts';
 import { fleetBench, massRollbackBench } from './fleet.ts';
 import { judgementBench } from './judgement.ts';
 import { reactionBench } from './reaction.ts';
@@ -54,6 +56,7 @@ const SCALE: Record<string, ScalePart> = {
   rollback: (server) => rollbackBench(server, SIZES.rollbacks),
   fleet: (server, deadline) => fleetBench(server, SIZES.fleet, deadline),
   'mass-rollback': (server, deadline) => massRollbackBench(server, SIZES.fleet, deadline),
+  cli: (server) => cliBench(server),
 };
 
 /**
@@ -68,6 +71,8 @@ const STAGES: readonly (readonly string[])[] = [
   ['steady'],
   ['reaction', 'fleet'],
   ['mass-rollback', 'rollback'],
+  // Alone: its figures are wall times of processes, which a loaded machine stretches.
+  ['cli'],
 ];
 
 /** The budget a stage needs: its longest part's. */

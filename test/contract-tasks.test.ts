@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { oneContainerSpec } from '../src/cloud/task-definition.ts';
 import { after, describe, it } from 'node:test';
 import {
   CreateClusterCommand,
@@ -91,20 +92,22 @@ for (const target of ['moto', 'sim'] as const) {
   describe(target, () => {
     it('runs a one-off task with a command override, describes it, and stops it with a reason', async () => {
       const { cloud, network } = await anEnv(target, `tasks contract ${target}`);
-      const taskDefinition = await cloud.ensureTaskDefinition({
-        family: 'berth-web',
-        containerName: 'web',
-        image: 'nginx:1.27',
-        containerPort: 80,
-        cpu: 256,
-        memory: 512,
-        launchType: 'FARGATE',
-        environment: {},
-        secrets: {},
-        taskRoleArn: null,
-        executionRoleArn: null,
-        contentHash: 'f'.repeat(64),
-      });
+      const taskDefinition = await cloud.ensureTaskDefinition(
+        oneContainerSpec({
+          family: 'berth-web',
+          containerName: 'web',
+          image: 'nginx:1.27',
+          containerPort: 80,
+          cpu: 256,
+          memory: 512,
+          launchType: 'FARGATE',
+          environment: {},
+          secrets: {},
+          taskRoleArn: null,
+          executionRoleArn: null,
+          contentHash: 'f'.repeat(64),
+        }),
+      );
       const outcome = await cloud.runTask({
         cluster: CLUSTER,
         taskDefinitionArn: taskDefinition,
@@ -167,20 +170,22 @@ describe('sim only (moto does not enforce these)', () => {
   it('refuses an ECR image on Fargate without an execution role, and a task set without a network', async () => {
     const { clients, cloud } = await anEnv('sim', 'tasks contract sim strict');
     await assert.rejects(
-      cloud.ensureTaskDefinition({
-        family: 'berth-web',
-        containerName: 'web',
-        image: '123456789012.dkr.ecr.us-east-1.amazonaws.com/web:v1',
-        containerPort: 80,
-        cpu: 256,
-        memory: 512,
-        launchType: 'FARGATE',
-        environment: {},
-        secrets: {},
-        taskRoleArn: null,
-        executionRoleArn: null,
-        contentHash: 'e'.repeat(64),
-      }),
+      cloud.ensureTaskDefinition(
+        oneContainerSpec({
+          family: 'berth-web',
+          containerName: 'web',
+          image: '123456789012.dkr.ecr.us-east-1.amazonaws.com/web:v1',
+          containerPort: 80,
+          cpu: 256,
+          memory: 512,
+          launchType: 'FARGATE',
+          environment: {},
+          secrets: {},
+          taskRoleArn: null,
+          executionRoleArn: null,
+          contentHash: 'e'.repeat(64),
+        }),
+      ),
       (error: Error) => {
         assert.equal(error.name, 'ClientException');
         assert.match(
@@ -190,20 +195,23 @@ describe('sim only (moto does not enforce these)', () => {
         return true;
       },
     );
-    const taskDefinition = await cloud.ensureTaskDefinition({
-      family: 'berth-web',
-      containerName: 'web',
-      image: 'nginx:1.27',
-      containerPort: 80,
-      cpu: 256,
-      memory: 512,
-      launchType: 'FARGATE',
-      environment: {},
-      secrets: {},
-      taskRoleArn: null,
-      executionRoleArn: null,
-      contentHash: 'd'.repeat(64),
-    });
+    // Its containers log with awslogs (Berth's default), which on Fargate needs the role too.
+    const taskDefinition = await cloud.ensureTaskDefinition(
+      oneContainerSpec({
+        family: 'berth-web',
+        containerName: 'web',
+        image: 'nginx:1.27',
+        containerPort: 80,
+        cpu: 256,
+        memory: 512,
+        launchType: 'FARGATE',
+        environment: {},
+        secrets: {},
+        taskRoleArn: null,
+        executionRoleArn: 'arn:aws:iam::123456789012:role/ecsTaskExecutionRole',
+        contentHash: 'd'.repeat(64),
+      }),
+    );
     await assert.rejects(
       clients.ecs.send(
         new RunTaskCommand({ cluster: CLUSTER, taskDefinition, launchType: 'FARGATE' }),

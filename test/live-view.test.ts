@@ -14,6 +14,7 @@ import { aService, serviceCreateArgs } from './support/builders.ts';
 import { ACTOR, berth, berthJson } from './support/cli.ts';
 import { testDatabase } from './support/database.ts';
 import { aFastService, aFleet, aLiveService, SIM_ENV, type Fleet } from './support/fleet.ts';
+import { eventually } from './support/eventually.ts';
 
 interface StatusJson {
   tasks: {
@@ -67,7 +68,7 @@ describe('crash loops are seen, not waited out', () => {
       'canary tasks keep stopping before they turn healthy: 3 failed launches (at most 3), the last: exit 1 (Essential container in task exited)';
     assert.equal(
       result.stderr.trimEnd().split('\n').at(-1),
-      `deployment #2 rolled_back: ${reason}`,
+      `deployment #2 rolled back: ${reason}`,
     );
     assert.match(result.stderr, /deployment #2 tasks: canary v2: .*failed launch.*exit 1/);
     assert.ok(seconds < 60, `rolled back after ${seconds.toFixed(1)}s, not at the 10m deadline`);
@@ -215,7 +216,7 @@ describe('berth watch', () => {
     const again = await fleet.berth(['watch', 'web']);
     assert.equal(again.code, 1);
     assert.match(again.stderr, /^no deployment of web is under way; the newest, #2, finished at /);
-    assert.match(again.stderr, /deployment #2 rolled_back: canary analysis failed/);
+    assert.match(again.stderr, /deployment #2 rolled back: canary analysis failed/);
   });
 
   it('--next waits for the next deployment (a push not noticed yet, a deploy about to come) and watches it, not the last one', async () => {
@@ -245,11 +246,13 @@ describe('berth watch', () => {
       isTTY: true,
       columns: 120,
     });
-    const deadline = Date.now() + 10_000;
-    while (!stderr.includes('#1 deploy none → v1: pending')) {
-      if (Date.now() > deadline) assert.fail(`no view drawn: ${stderr}`);
-      await sleep(50);
-    }
+    await eventually(
+      'the view to be drawn',
+      () => stderr.includes('#1 deploy none → v1: pending'),
+      {
+        explain: () => stderr,
+      },
+    );
     await finishDeployment(t.db, 1, 'succeeded', 'release is live: v1');
     assert.equal(await code, 0, stderr);
     // ESC [ n A (cursor up n lines), CR, ESC [ J (clear to the end of the screen), the new view.

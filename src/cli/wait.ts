@@ -13,6 +13,7 @@ import {
   iso,
   stepsOf,
   windowLabel,
+  words,
 } from './render.ts';
 import {
   observedKey,
@@ -171,7 +172,7 @@ export async function waitForDeployment(
     }
 
     const percent = percentOf(deployment.step_index);
-    const state = `${deployment.phase}${percent !== null ? ` at ${percent}%` : ''}${deployment.paused ? ' (paused)' : ''}`;
+    const state = `${words(deployment.phase)}${percent !== null ? ` at ${percent}%` : ''}${deployment.paused ? ' (paused)' : ''}`;
     const stateChanged = deployment.finished_at === null && state !== lastState;
     if (stateChanged) {
       change(
@@ -263,7 +264,7 @@ export async function waitForDeployment(
           outcome: deployment.outcome,
           reason: deployment.reason,
         },
-        `deployment #${id} ${deployment.outcome ?? 'finished'}${deployment.reason !== null ? `: ${deployment.reason}` : ''}`,
+        `deployment #${id} ${words(deployment.outcome ?? 'finished')}${deployment.reason !== null ? `: ${deployment.reason}` : ''}`,
       );
       return deployment;
     }

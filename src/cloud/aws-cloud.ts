@@ -77,6 +77,12 @@ export class AwsCloud implements Cloud {
     return this.#ecs.ensureTaskDefinition(...args);
   }
 
+  describeTaskDefinition(
+    ...args: Parameters<Cloud['describeTaskDefinition']>
+  ): ReturnType<Cloud['describeTaskDefinition']> {
+    return this.#ecs.describeTaskDefinition(...args);
+  }
+
   createTaskSet(...args: Parameters<Cloud['createTaskSet']>): ReturnType<Cloud['createTaskSet']> {
     return this.#ecs.createTaskSet(...args);
   }
@@ -91,6 +97,10 @@ export class AwsCloud implements Cloud {
     ...args: Parameters<Cloud['setPrimaryTaskSet']>
   ): ReturnType<Cloud['setPrimaryTaskSet']> {
     return this.#ecs.setPrimaryTaskSet(...args);
+  }
+
+  deleteService(...args: Parameters<Cloud['deleteService']>): ReturnType<Cloud['deleteService']> {
+    return this.#ecs.deleteService(...args);
   }
 
   deleteTaskSet(...args: Parameters<Cloud['deleteTaskSet']>): ReturnType<Cloud['deleteTaskSet']> {
@@ -163,5 +173,11 @@ export class AwsCloud implements Cloud {
     ...args: Parameters<Cloud['targetGroupMetricWindows']>
   ): ReturnType<Cloud['targetGroupMetricWindows']> {
     return this.#cloudwatch.targetGroupMetricWindows(...args);
+  }
+
+  describeAlarms(
+    ...args: Parameters<Cloud['describeAlarms']>
+  ): ReturnType<Cloud['describeAlarms']> {
+    return this.#cloudwatch.describeAlarms(...args);
   }
 }

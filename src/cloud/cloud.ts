@@ -1,5 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import type { LaunchType } from '../store/schema.ts';
+import type { LaunchType } from '../domain.ts';
 
 /** One ECS task set as the reconciler needs to see it. */
 export interface ObservedTaskSet {
@@ -37,22 +37,8 @@ export interface TaskNetwork {
   assignPublicIp: boolean;
 }
 
-export interface TaskDefinitionSpec {
-  family: string;
-  containerName: string;
-  image: string;
-  containerPort: number;
-  cpu: number;
-  memory: number;
-  launchType: LaunchType;
-  environment: Record<string, string>;
-  /** name → Secrets Manager / SSM ARN, passed as `secrets[].valueFrom`, never resolved here. */
-  secrets: Record<string, string>;
-  taskRoleArn: string | null;
-  executionRoleArn: string | null;
-  /** Identifies the content: a revision with this hash is reused instead of registering again. */
-  contentHash: string;
-}
+export type { TaskDefinitionSpec } from './task-definition.ts';
+import type { TaskDefinitionSpec } from './task-definition.ts';
 
 export interface TaskSetSpec {
   cluster: string;
@@ -143,6 +129,25 @@ export interface MetricsQuery {
   targetGroupArn: string;
 }
 
+/** A CloudWatch alarm's state value. */
+export type AlarmStateValue = 'OK' | 'ALARM' | 'INSUFFICIENT_DATA';
+
+/** One CloudWatch alarm (metric or composite) as DescribeAlarms tells it. */
+export interface AlarmState {
+  name: string;
+  state: AlarmStateValue;
+  /** CloudWatch's `StateReason`, e.g. `Threshold Crossed: 1 datapoint [12.0] was greater …`. */
+  reason: string;
+  /** When it entered that state (`StateUpdatedTimestamp`). */
+  updatedAt: Date;
+}
+
+/** Alarms asked for at once: by name, and every alarm under each prefix. */
+export interface AlarmQuery {
+  names: readonly string[];
+  prefixes: readonly string[];
+}
+
 export type ImageResolution =
   | { kind: 'resolved'; digest: string }
   | { kind: 'not-in-ecr' }
@@ -213,6 +218,11 @@ export interface Cloud {
     beforeRegister?: () => Promise<void>,
     options?: { unregistered?: boolean },
   ): Promise<string>;
+  /**
+   * A registered task definition (ARN, `family` or `family:revision`) as DescribeTaskDefinition
+   * answers it, for a service to adopt as its template; undefined when ECS knows none.
+   */
+  describeTaskDefinition(reference: string): Promise<Record<string, unknown> | undefined>;
   createTaskSet(spec: TaskSetSpec): Promise<ObservedTaskSet>;
   setTaskSetScale(
     cluster: string,
@@ -221,6 +231,11 @@ export interface Cloud {
     percent: number,
   ): Promise<void>;
   setPrimaryTaskSet(cluster: string, service: string, taskSetArn: string): Promise<void>;
+  /**
+   * Deletes an ECS service (forced: its tasks stop whatever its count); one that is already gone
+   * is fine. Its task sets go with it.
+   */
+  deleteService(cluster: string, service: string): Promise<void>;
   /** Deletes a task set; one that is already gone is fine. */
   deleteTaskSet(cluster: string, service: string, taskSetArn: string): Promise<void>;
   readRuleWeights(ruleArn: string): Promise<RuleWeights>;
@@ -265,6 +280,11 @@ export interface Cloud {
     windowMs: number,
     count: number,
   ): Promise<Map<string, TargetGroupMetrics[]>>;
+  /**
+   * The alarms of many services in as few DescribeAlarms calls as fit: a hundred names to a
+   * call, one call (and its pages) per prefix. An alarm not found is absent.
+   */
+  describeAlarms(query: AlarmQuery): Promise<AlarmState[]>;
 }
 
 /**

@@ -62,6 +62,8 @@ export const DEFAULT_RATES: Record<string, Rate> = {
   // checks starved its rule reads, and every pass of a rollout needs both.
   'elbv2:DescribeRules': { perSecond: 9.5, burst: 20 },
   'elbv2:DescribeTargetHealth': { perSecond: 9.5, burst: 20 },
+  // CloudWatch's published quota for DescribeAlarms is 9 a second (not GetMetricData's 50).
+  'cloudwatch:DescribeAlarms': { perSecond: 8.5, burst: 9 },
 };
 
 /** The bucket a call takes its token from: its operation's own, else its API group's. */

@@ -1,4 +1,4 @@
-import type { LaunchType } from '../store/schema.ts';
+import type { LaunchType } from '../domain.ts';
 
 /** The role AWS's guides create for the ECS agent: the account's conventional execution role. */
 export const CONVENTIONAL_EXECUTION_ROLE = 'ecsTaskExecutionRole';

@@ -84,7 +84,9 @@ export async function updateRelease(
   db: Db,
   id: number,
   changes: Partial<
-    Pick<Release, 'image_digest' | 'task_definition_arn' | 'failed_at' | 'failure_reason'>
+    Pick<Release, 'image_digest' | 'task_definition_arn' | 'failed_at' | 'failure_reason'> & {
+      sidecars?: string;
+    }
   >,
 ): Promise<void> {
   await db.updateTable('releases').set(changes).where('id', '=', id).execute();
@@ -193,6 +195,8 @@ export function policyOf(service: Service): RolloutPolicy {
     preDeployCommand: service.pre_deploy_command,
     verifyCommand: service.verify_command,
     verifyTimeoutSeconds: service.verify_timeout_seconds,
+    alarmNames: [...service.alarm_names],
+    alarmPrefix: service.alarm_prefix,
   };
 }
 

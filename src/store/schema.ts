@@ -1,4 +1,6 @@
 import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely';
+import type { LaunchType } from '../domain.ts';
+import type { ManagedContainer, TaskDefinitionTemplate } from '../validation/task-definition.ts';
 
 export interface ServiceTable {
   id: Generated<number>;
@@ -35,6 +37,11 @@ export interface ServiceTable {
   warm_task_set_arn: string | null;
   warm_release_id: number | null;
   warm_until: Date | null;
+  /** `berth service delete`: asked at, by whom; a worker removes it from ECS, then sets `deleted_at`. */
+  delete_requested_at: Date | null;
+  delete_requested_by: string | null;
+  /** Deleted: hidden from every list and command, kept for the audit log that refers to it. */
+  deleted_at: Date | null;
   rollback_window_seconds: Generated<number>;
   max_5xx_rate_increase: number | null;
   /** How sure a verdict must be, 0.6–0.9999 (Wald SPRT error bound 1 − confidence). */
@@ -65,13 +72,19 @@ export interface ServiceTable {
   conventional_execution_role_arn: string | null;
   /** Where `subnets`/`security_groups` came from: flags, or the load balancer; null = neither. */
   network_source: 'given' | 'load-balancer' | null;
+  /** The awslogs group of containers with no logConfiguration of their own; null = `/berth/NAME`. */
+  log_group: string | null;
   /** How long each verification task may run before it is stopped and the deployment fails. */
   verify_timeout_seconds: Generated<number>;
+  /** CloudWatch alarms whose state ALARM fails a step (`--alarm`); empty = none named. */
+  alarm_names: Generated<string[]>;
+  /** Every alarm whose name starts with this is watched too (`--alarm-prefix`); null = none. */
+  alarm_prefix: string | null;
   created_at: Generated<Date>;
   updated_at: Generated<Date>;
 }
 
-export type LaunchType = 'FARGATE' | 'EC2';
+export type { LaunchType } from '../domain.ts';
 
 export interface ReleaseTable {
   id: Generated<number>;
@@ -90,6 +103,15 @@ export interface ReleaseTable {
   execution_role_arn: string | null;
   task_definition_arn: string | null;
   content_hash: string;
+  /**
+   * The team's task definition (or the one flags built): every container and task field as
+   * written, without the family, images, environment or secrets, which the release holds.
+   */
+  template: ColumnType<TaskDefinitionTemplate, string, string>;
+  /** The container the load balancer routes to: `image`, `environment`, `secrets` are its. */
+  main_container: string;
+  /** Every other container's image (pinned once resolved), environment and secrets, by name. */
+  sidecars: ColumnType<Record<string, ManagedContainer>, string | undefined, string>;
   created_by: string;
   created_at: Generated<Date>;
   failed_at: Date | null;
@@ -207,6 +229,13 @@ export interface RolloutPolicy {
   verifyCommand: string | null;
   /** How long each of those tasks may run. */
   verifyTimeoutSeconds: number;
+  /**
+   * CloudWatch alarms watched during analysis and bake: any of them in ALARM fails the step at
+   * once. Absent in snapshots taken before alarms existed (read as none).
+   */
+  alarmNames?: string[];
+  /** Every alarm whose name starts with this is watched too; null or absent = none. */
+  alarmPrefix?: string | null;
 }
 
 /**

@@ -13,6 +13,8 @@ import {
   type CreateServiceCommandOutput,
   type CreateTaskSetCommandInput,
   type CreateTaskSetCommandOutput,
+  type DeleteServiceCommandInput,
+  type DeleteServiceCommandOutput,
   type DeleteTaskSetCommandInput,
   type DeleteTaskSetCommandOutput,
   type Deployment,
@@ -74,7 +76,7 @@ import {
   type TaskSetDoc,
 } from './model.ts';
 import type { SimTx } from './sim-store.ts';
-import type { SimContext, SimHandler } from './simulated-aws.ts';
+import type { SimContext, SimHandler } from './model.ts';
 
 /** ECS names: clusters, services and task definition families. */
 const ECS_NAME = /^[A-Za-z0-9_-]{1,255}$/;
@@ -208,7 +210,8 @@ async function createService(
       return earlier.answer as Output<CreateServiceCommandOutput>;
     }
   }
-  if ((await tx.get<ServiceDoc>(KIND.service, arn)) !== undefined) {
+  // A deleted (INACTIVE) service's name may be used again, as in ECS.
+  if ((await tx.get<ServiceDoc>(KIND.service, arn))?.status === 'ACTIVE') {
     throw invalidParameter('Creation of service was not idempotent.');
   }
   const controller = input.deploymentController?.type ?? 'ECS';
@@ -711,6 +714,7 @@ async function createTaskSet(
   const taskDefinition = await requireTaskDefinition(tx, ctx, input.taskDefinition ?? '');
   const loadBalancers = input.loadBalancers ?? [];
   await requireTargetGroups(tx, loadBalancers);
+  await requireTargetTypeFits(tx, taskDefinition, loadBalancers);
   requireContainers(taskDefinition, loadBalancers);
   const scale = input.scale ?? { unit: 'PERCENT', value: 0 };
   requireScale(scale);
@@ -826,6 +830,30 @@ async function updateServicePrimaryTaskSet(
   });
   const updated = { ...primary, status: 'PRIMARY' as const, updatedAt: tx.now };
   return { taskSet: taskSetOutput(updated, tx.now, false) };
+}
+
+/**
+ * Refused while the service is scaled above 0 unless forced, as ECS does; its task sets' tasks
+ * stop and the service turns INACTIVE (DescribeServices still answers with it, as ECS does for
+ * a while). Only the EXTERNAL controller's task sets are modelled here: Berth makes no other.
+ */
+async function deleteService(
+  tx: SimTx,
+  input: DeleteServiceCommandInput,
+  ctx: SimContext,
+): Promise<Output<DeleteServiceCommandOutput>> {
+  const cluster = await requireCluster(tx, ctx, input.cluster);
+  const service = await requireService(tx, ctx, cluster, input.service);
+  if (service.desiredCount > 0 && input.force !== true) {
+    throw invalidParameter('The service cannot be stopped while it is scaled above 0.');
+  }
+  for (const taskSet of await taskSetsOf(tx, service)) {
+    await scaleFleet(tx, ctx, taskSet._fleet, 0, taskSet.loadBalancers);
+    await tx.delete(KIND.taskSet, taskSet.taskSetArn);
+  }
+  const deleted: ServiceDoc = { ...service, status: 'INACTIVE', desiredCount: 0 };
+  await tx.put(KIND.service, service.serviceArn, deleted);
+  return { service: await serviceOutput(tx, deleted, false) };
 }
 
 async function deleteTaskSet(
@@ -978,6 +1006,29 @@ async function requireTargetGroups(
   }
 }
 
+/**
+ * An awsvpc task has its own address and registers by it: its target group must be of type
+ * `ip` (an `instance` group, CreateTargetGroup's default, registers EC2 instances). AWS refuses
+ * the pairing in these words; moto accepts it.
+ */
+async function requireTargetTypeFits(
+  tx: SimTx,
+  taskDefinition: TaskDefinitionDoc,
+  loadBalancers: readonly EcsLoadBalancer[],
+): Promise<void> {
+  const networkMode = taskDefinition.networkMode ?? 'bridge';
+  for (const { targetGroupArn } of loadBalancers) {
+    const group = await tx.get<TargetGroupDoc>(KIND.targetGroup, targetGroupArn ?? '');
+    if (group === undefined) continue;
+    const fits = networkMode === 'awsvpc' ? group.TargetType === 'ip' : group.TargetType !== 'ip';
+    if (!fits) {
+      throw invalidParameter(
+        `The provided target group ${group.TargetGroupArn} has target type ${group.TargetType}, which is incompatible with the ${networkMode} network mode specified in the task definition.`,
+      );
+    }
+  }
+}
+
 function requireContainers(
   taskDefinition: TaskDefinitionDoc,
   loadBalancers: readonly EcsLoadBalancer[],
@@ -1070,4 +1121,5 @@ export const ecsHandlers: Record<string, SimHandler> = {
   UpdateTaskSet: handler(updateTaskSet),
   UpdateServicePrimaryTaskSet: handler(updateServicePrimaryTaskSet),
   DeleteTaskSet: handler(deleteTaskSet),
+  DeleteService: handler(deleteService),
 };

@@ -12,7 +12,7 @@ import type {
 import { modeledError } from './aws-errors.ts';
 import { handler, KIND, type Output } from './model.ts';
 import type { SimTx } from './sim-store.ts';
-import type { SimContext, SimHandler } from './simulated-aws.ts';
+import type { SimContext, SimHandler } from './model.ts';
 
 /*
  * The little of IAM and STS a deploy asks about: who the caller is (its account) and whether a

@@ -1,6 +1,7 @@
-import type { ReleaseSummary, ServiceDashboard } from '../../store/dashboard.ts';
+import type { ServiceDashboard } from '../../store/dashboard/service.ts';
+import type { ReleaseSummary } from '../../store/dashboard/summaries.ts';
 import type { RolloutPolicy } from '../../store/schema.ts';
-import { count, deploymentLink, ms, percent, seconds, time, version } from './format.ts';
+import { count, deploymentLink, ms, percent, seconds, time, version, warmNote } from './format.ts';
 import { html, type Html } from './html.ts';
 import { liveSection, table } from './layout.ts';
 import { failingNotificationsSection } from './notifications-section.ts';
@@ -20,7 +21,9 @@ export function serviceBody(view: ServiceDashboard): Html {
         <dt>live release</dt>
         <dd>${version(view.liveVersion)}</dd>
         <dt>desired / running</dt>
-        <dd>${service.desired_count} / ${count(service.observed_running_count)}</dd>
+        <dd>
+          ${service.desired_count} / ${count(service.observed_running_count)}${warmNote(view.warm)}
+        </dd>
         ${
           service.infrastructure_problem === null
             ? ''
@@ -73,8 +76,25 @@ function releaseRow(release: ReleaseSummary, live: number | null): Html {
   return html`<tr>
     <td>${version(release.version)}</td>
     <td>
-      <code>${release.image}</code
-      >${release.imageDigest === null ? '' : html`<div class="digest">${release.imageDigest}</div>`}
+      ${
+        release.containers.length > 1
+          ? release.containers.map(
+              (container) =>
+                html`<div>
+                  ${container.name}${container.main ? ' (main)' : ''}:
+                  <code>${container.image}</code>${
+                    container.imageDigest === null
+                      ? ''
+                      : html`<div class="digest">${container.imageDigest}</div>`
+                  }
+                </div>`,
+            )
+          : html`<code>${release.image}</code>${
+                release.imageDigest === null
+                  ? ''
+                  : html`<div class="digest">${release.imageDigest}</div>`
+              }`
+      }
     </td>
     <td>${keys(release)}</td>
     <td>${time(release.createdAt)} by ${release.createdBy}</td>

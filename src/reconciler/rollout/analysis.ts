@@ -1,3 +1,4 @@
+import { describeUnknown, type AlarmJudgement } from '../../analysis/alarms.ts';
 import {
   judgeStep,
   type AnalysisPolicy,
@@ -5,7 +6,7 @@ import {
   type WindowMetrics,
   type WindowPair,
 } from '../../analysis/judge.ts';
-import { windowSchedule } from '../../analysis/windows.ts';
+import { analysisWindowMs, windowSchedule } from '../../analysis/windows.ts';
 import { analysisWindows, recordAnalysisWindow } from '../../store/rollout.ts';
 import type { AnalysisWindow } from '../../store/schema.ts';
 import { record } from '../context.ts';
@@ -39,7 +40,11 @@ export function analysisPolicy(run: Run): AnalysisPolicy {
  * its line) as soon as it is made, so a worker that dies mid-way leaves what it judged. A
  * failing judgement ends the stage with a rollback.
  */
-export async function analyseStep(run: Run): Promise<StageResult<StepAnalysis>> {
+export async function analyseStep(
+  run: Run,
+  /** The watched alarms as read this pass: kept in each window's evidence. */
+  alarms?: AlarmJudgement,
+): Promise<StageResult<StepAnalysis>> {
   const { service, deployment, ctx } = run;
   const verifiedAt = deployment.weights_verified_at ?? ctx.now();
   const policy = analysisPolicy(run);
@@ -51,9 +56,13 @@ export async function analyseStep(run: Run): Promise<StageResult<StepAnalysis>> 
 
   const pairs: WindowPair[] = recorded.map(pairOf);
   let judgement = pairs.length > 0 ? judgeStep(pairs, policy) : undefined;
+  const windowMs = analysisWindowMs(
+    run.policy.analysisIntervalSeconds * 1000,
+    ctx.settings.metricResolutionMs,
+  );
   const schedule = windowSchedule({
     weightsVerifiedAt: verifiedAt,
-    intervalMs: run.policy.analysisIntervalSeconds * 1000,
+    intervalMs: windowMs,
     metricsDelayMs: ctx.settings.metricsDelayMs,
     now: ctx.now(),
     judged: recorded.length,
@@ -73,7 +82,7 @@ export async function analyseStep(run: Run): Promise<StageResult<StepAnalysis>> 
             { key: 'baseline', loadBalancerArn: rule, targetGroupArn: stableGroup },
           ],
           first.start,
-          run.policy.analysisIntervalSeconds * 1000,
+          windowMs,
           schedule.due.length,
         );
   for (const [offset, span] of schedule.due.entries()) {
@@ -128,6 +137,9 @@ export async function analyseStep(run: Run): Promise<StageResult<StepAnalysis>> 
             increase: j.increase,
             increaseSkipped: j.increaseSkipped,
             latency: j.latency,
+            ...(alarms !== undefined
+              ? { alarms: { watched: alarms.alarms, unjudged: describeUnknown(alarms) } }
+              : {}),
           },
         }),
     );
