@@ -389,7 +389,8 @@ describe('ALB metrics at AWS’s resolution (60 s, the simulator’s default)', 
         environment: {},
         secrets: {},
         taskRoleArn: null,
-        executionRoleArn: null,
+        // Its container logs with awslogs (Berth's default): Fargate needs an execution role.
+        executionRoleArn: 'arn:aws:iam::123456789012:role/ecsTaskExecutionRole',
         contentHash: 'f'.repeat(64),
       }),
     );

@@ -104,7 +104,8 @@ for (const target of ['moto', 'sim'] as const) {
           environment: {},
           secrets: {},
           taskRoleArn: null,
-          executionRoleArn: null,
+          // Its container logs with awslogs (Berth's default): Fargate needs an execution role.
+          executionRoleArn: 'arn:aws:iam::123456789012:role/ecsTaskExecutionRole',
           contentHash: 'f'.repeat(64),
         }),
       );

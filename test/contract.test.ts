@@ -282,7 +282,8 @@ async function aTaskDefinition(env: Env): Promise<string> {
       environment: {},
       secrets: {},
       taskRoleArn: null,
-      executionRoleArn: null,
+      // Its container logs with awslogs (Berth's default): Fargate needs an execution role.
+      executionRoleArn: 'arn:aws:iam::123456789012:role/ecsTaskExecutionRole',
       contentHash: 'e'.repeat(64),
     }),
   );
