@@ -15,6 +15,7 @@ import { elbv2Handlers } from '../../src/cloud/sim/elbv2.ts';
 import { bootstrapSimulatedService, HEALTHY, SIM_NETWORK } from '../../src/cloud/sim/index.ts';
 import type { SimHandler } from '../../src/cloud/sim/model.ts';
 import { canaryExternalId } from '../../src/reconciler/assert-service.ts';
+import { CONVENTIONAL_EXECUTION_ROLE } from '../../src/reconciler/execution-role.ts';
 import { EVENTS, REASONS } from '../../src/reconciler/reasons.ts';
 import { taskDefinitionSpec } from '../../src/reconciler/rollout/prepare.ts';
 import { taskNetworkOf } from '../../src/reconciler/rollout/run.ts';
@@ -98,6 +99,8 @@ async function inOneOperation<T>(world: World, work: (aws: SeedingAws) => Promis
           throw new Error(`the simulated AWS does not answer ${operation} when seeding`);
         return { ...(await handler(tx, command.input, sim.context)), $metadata: {} };
       },
+      // The adapter reads the region as an SDK client's (the awslogs default names it).
+      config: { region: () => Promise.resolve(sim.context.region) },
     });
     // Duck-typed: the adapter and the bootstrap only ever `send` commands.
     const clients = {
@@ -155,6 +158,7 @@ export async function seedLiveFleet(
   flags: Readonly<ServiceFlags> = {},
 ): Promise<SeededService[]> {
   const { db } = world.database;
+  const executionRole = conventionalExecutionRole(world);
   const names = Array.from({ length: count }, (_, i) => `${prefix}-${i}`);
   const created = await inTransactions(world, names, async (trx, name) => {
     const spec = newServiceFrom(
@@ -173,7 +177,16 @@ export async function seedLiveFleet(
       ),
       name,
     );
-    return createServiceIn(trx, { actor: ACTOR, name, ...spec, message: null });
+    const requested = await createServiceIn(trx, { actor: ACTOR, name, ...spec, message: null });
+    // The account's execution role, as a first deploy finds and records it (its containers log
+    // with awslogs, which on Fargate needs one).
+    await updateServiceRuntime(trx, requested.service.id, {
+      conventional_execution_role_arn: executionRole,
+    });
+    return {
+      ...requested,
+      service: { ...requested.service, conventional_execution_role_arn: executionRole },
+    };
   });
   const live = await inOneOperation(world, async ({ clients, cloud }) => {
     // Every rule and target group first, as the worker's first pass of each service has the
@@ -317,6 +330,7 @@ export async function seedIdleFleet(world: World, count: number): Promise<number
           subnets: [...SIM_NETWORK.subnets],
           security_groups: [...SIM_NETWORK.securityGroups],
           network_source: 'load-balancer' as const,
+          conventional_execution_role_arn: conventionalExecutionRole(world),
           listener_rule_arn: infra.listenerRuleArn,
           target_group_a_arn: a,
           target_group_b_arn: b,
@@ -403,6 +417,11 @@ export async function seedIdleFleet(world: World, count: number): Promise<number
       .execute();
   }
   return ids;
+}
+
+/** The simulated account's `ecsTaskExecutionRole` (a new simulated account has it). */
+function conventionalExecutionRole(world: World): string {
+  return `arn:aws:iam::${world.sim.context.account}:role/${CONVENTIONAL_EXECUTION_ROLE}`;
 }
 
 /** The task definition of `release`, registered as `prepare` registers it. */
