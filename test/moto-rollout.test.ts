@@ -8,6 +8,7 @@ import {
   UpdateServiceCommand,
 } from '@aws-sdk/client-ecs';
 import { DescribeRulesCommand, ModifyRuleCommand } from '@aws-sdk/client-elastic-load-balancing-v2';
+import { CreateRoleCommand } from '@aws-sdk/client-iam';
 import { BIN, ROOT, berth } from './support/cli.ts';
 import { testDatabase } from './support/database.ts';
 import { withFlags } from './support/builders.ts';
@@ -31,6 +32,23 @@ it('berth worker with BERTH_CLOUD=aws and berth stand-in take a service through 
   const env = { ...AWS_ENV, AWS_ENDPOINT_URL: moto.endpoint };
   const database = await testDatabase('moto rollout');
   const url = database.url;
+  // The account's task execution role, as AWS's guides have one made (moto starts with none):
+  // the service's containers log with awslogs, which on Fargate needs it, and Berth finds it.
+  await clients.iam.send(
+    new CreateRoleCommand({
+      RoleName: 'ecsTaskExecutionRole',
+      AssumeRolePolicyDocument: JSON.stringify({
+        Version: '2012-10-17',
+        Statement: [
+          {
+            Effect: 'Allow',
+            Principal: { Service: 'ecs-tasks.amazonaws.com' },
+            Action: 'sts:AssumeRole',
+          },
+        ],
+      }),
+    }),
+  );
 
   const boot = await berth(
     '',
