@@ -19,6 +19,7 @@ import {
   scale,
 } from './commands/release.ts';
 import { serviceCreate, serviceList, serviceShow, serviceUpdate } from './commands/service.ts';
+import { logs, run } from './commands/logs.ts';
 import { simPush } from './commands/sim.ts';
 import { addServiceFlags } from './service-flags.ts';
 import { applyInputRules, BERTH_VERSION, collect, isHelpOrVersion } from './input-rules.ts';
@@ -202,6 +203,27 @@ function buildProgram(context: CliContext, setExit: (code: number) => void): Com
     .option('--follow', 'keep printing new events until interrupted')
     .option('--limit <count>', 'at most this many events (default 1000)')
     .action(act((name: string, flags: never) => events(context, name, flags)));
+  command(
+    program,
+    'logs <NAME>',
+    "the service's container logs, each line with its task and container",
+  )
+    .option('--follow', 'keep printing new lines until interrupted')
+    .option('--since <duration>', 'how far back to start, e.g. 30s, 10m, 2h (default 10m)')
+    .option('--container <name>', 'only this container (default: every one with logs)')
+    .option('--deployment <id>', 'the lines of the release deployment ID deployed, while it ran')
+    .action(act((name: string, flags: never) => logs(context, name, flags)));
+  command(
+    program,
+    'run <NAME> [CMD...]',
+    'a one-off task: berth run web -- CMD ARGS…; its exit code',
+  )
+    .option('--container <name>', 'the container whose command is CMD (default: the main one)')
+    .option('--release <version>', 'run this release instead of the live one, e.g. v3')
+    .option('--detach', 'print the task ARN and return without waiting')
+    .action(
+      act((name: string, command: string[], flags: never) => run(context, name, command, flags)),
+    );
   const notify = program
     .command('notify')
     .description('webhooks told when deployments start, pass a step, roll back or end');

@@ -3,6 +3,7 @@ import {
   GetMetricDataCommand,
   type MetricDataQuery,
 } from '@aws-sdk/client-cloudwatch';
+import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import { DescribeImagesCommand, ECRClient } from '@aws-sdk/client-ecr';
 import {
   CreateServiceCommand,
@@ -30,8 +31,13 @@ import {
   type Action,
 } from '@aws-sdk/client-elastic-load-balancing-v2';
 import type { Logger } from '../logging.ts';
+import { AwsLogs } from './aws/logs.ts';
 import type {
   Cloud,
+  ContainerLogs,
+  LogEvent,
+  LogQuery,
+  LogStreamPage,
   ImageResolution,
   MetricsQuery,
   ObservedService,
@@ -58,6 +64,7 @@ export interface AwsClients {
   elbv2: ElasticLoadBalancingV2Client;
   ecr: ECRClient;
   cloudwatch: CloudWatchClient;
+  logs: CloudWatchLogsClient;
 }
 
 /** What `#call` hands each SDK `send`: the signal that abandons it at the lease's deadline. */
@@ -116,6 +123,7 @@ export function awsClients(region?: string): AwsClients {
     elbv2: new ElasticLoadBalancingV2Client(config),
     ecr: new ECRClient(config),
     cloudwatch: new CloudWatchClient(config),
+    logs: new CloudWatchLogsClient(config),
   };
 }
 
@@ -135,6 +143,7 @@ export class AwsCloud implements Cloud {
   readonly #logger: Logger;
   readonly #limiter: RateLimiter;
   readonly #observer: AwsCallObserver | undefined;
+  readonly #logs: AwsLogs;
 
   constructor(
     clients: AwsClients,
@@ -146,6 +155,11 @@ export class AwsCloud implements Cloud {
     this.#logger = logger;
     this.#limiter = limiter;
     this.#observer = observer;
+    this.#logs = new AwsLogs(
+      clients.logs,
+      (what, resource, operation) => this.#call(what, resource, operation),
+      logger,
+    );
   }
 
   /**
@@ -358,6 +372,7 @@ export class AwsCloud implements Cloud {
       const found = await this.#latestWithHash(spec);
       if (found !== undefined) return found;
     }
+    const region = await this.#clients.ecs.config.region();
     const output = await this.#call(
       'ecs:RegisterTaskDefinition',
       `task definition family ${spec.family}`,
@@ -388,6 +403,17 @@ export class AwsCloud implements Cloud {
                 // The task's memory as the container's hard limit too: valid on Fargate and EC2, and
                 // emulators such as moto require it.
                 memory: spec.memory,
+                // On Fargate a container without a log driver has no logs at all: awslogs by
+                // default, into a group ECS makes when the first task starts.
+                logConfiguration: {
+                  logDriver: 'awslogs',
+                  options: {
+                    'awslogs-group': `/berth/${spec.family.replace(/^berth-/, '')}`,
+                    'awslogs-region': region,
+                    'awslogs-stream-prefix': 'berth',
+                    'awslogs-create-group': 'true',
+                  },
+                },
               },
             ],
             tags: [{ key: CONTENT_HASH_TAG, value: spec.contentHash }],
@@ -709,6 +735,45 @@ export class AwsCloud implements Cloud {
       stream: `${prefix}/${containerName}/${taskId}`,
       region: logs.options?.['awslogs-region'],
     };
+  }
+
+  async containerLogs(taskDefinitionArn: string): Promise<ContainerLogs[]> {
+    const output = await this.#call('ecs:DescribeTaskDefinition', taskDefinitionArn, (options) =>
+      this.#clients.ecs.send(
+        new DescribeTaskDefinitionCommand({ taskDefinition: taskDefinitionArn }),
+        options,
+      ),
+    );
+    const found: ContainerLogs[] = [];
+    for (const container of output.taskDefinition?.containerDefinitions ?? []) {
+      const logs = container.logConfiguration;
+      const group = logs?.options?.['awslogs-group'];
+      const prefix = logs?.options?.['awslogs-stream-prefix'];
+      if (logs?.logDriver !== 'awslogs' || group === undefined || prefix === undefined) continue;
+      found.push({
+        container: container.name ?? '',
+        group,
+        streamPrefix: prefix,
+        region: logs.options?.['awslogs-region'],
+      });
+    }
+    return found;
+  }
+
+  logEvents(query: LogQuery, limit?: number): Promise<LogEvent[]> {
+    return this.#logs.events(query, limit);
+  }
+
+  tailLogEvents(query: LogQuery, signal: AbortSignal): AsyncIterable<LogEvent> {
+    return this.#logs.tail(query, signal);
+  }
+
+  logStreamEvents(
+    group: string,
+    stream: string,
+    token: string | undefined,
+  ): Promise<LogStreamPage> {
+    return this.#logs.streamEvents(group, stream, token);
   }
 
   async targetGroupMetrics(

@@ -1,5 +1,9 @@
 import type {
   Cloud,
+  ContainerLogs,
+  LogEvent,
+  LogQuery,
+  LogStreamPage,
   ImageResolution,
   MetricsQuery,
   ObservedService,
@@ -295,6 +299,26 @@ export class PassCloud implements Cloud {
     taskArn: string,
   ): Promise<TaskLogLocation | undefined> {
     return this.#cloud.taskLogLocation(taskDefinitionArn, containerName, taskArn);
+  }
+
+  containerLogs(taskDefinitionArn: string): Promise<ContainerLogs[]> {
+    return this.#cloud.containerLogs(taskDefinitionArn);
+  }
+
+  logEvents(query: LogQuery, limit?: number): Promise<LogEvent[]> {
+    return this.#cloud.logEvents(query, limit);
+  }
+
+  tailLogEvents(query: LogQuery, signal: AbortSignal): AsyncIterable<LogEvent> {
+    return this.#cloud.tailLogEvents(query, signal);
+  }
+
+  logStreamEvents(
+    group: string,
+    stream: string,
+    token: string | undefined,
+  ): Promise<LogStreamPage> {
+    return this.#cloud.logStreamEvents(group, stream, token);
   }
 
   targetGroupMetrics(
