@@ -137,3 +137,47 @@ it('berth logs refuses bad input with one line naming the flag, exit 2', async (
   const first = await finished(fleet, 'web');
   assert.equal(first.outcome, 'succeeded');
 });
+
+it('deploy --wait shows what the pre-deploy and verify tasks print, as they print it', async () => {
+  const fleet = await aFleet('verification output');
+  fleet.startWorker();
+  await aLiveService(fleet, 'web', [
+    '--pre-deploy-command',
+    'echo migrating && echo 2 migrations applied',
+    '--verify-command',
+    'echo 12 examples, all green',
+  ]);
+  const deployed = await fleet.berth(['deploy', 'web', '--image', 'nginx:v2', '--wait']);
+  assert.equal(deployed.code, 0, deployed.stderr);
+  const id = (await fleet.deployment('web')).id;
+  const printed = deployed.stderr.split('\n').filter((line) => line.includes(' | '));
+  assert.deepEqual(printed, [
+    `deployment #${id} pre-deploy | + sh -c 'echo migrating && echo 2 migrations applied'`,
+    `deployment #${id} pre-deploy | migrating`,
+    `deployment #${id} pre-deploy | 2 migrations applied`,
+    `deployment #${id} verify | + sh -c 'echo 12 examples, all green'`,
+    `deployment #${id} verify | 12 examples, all green`,
+  ]);
+  // Kept with the task's row: --json readers and the dashboard read them from there.
+  const rows = await fleet.db
+    .selectFrom('verification_tasks')
+    .select(['kind', 'output', 'output_lines'])
+    .where('deployment_id', '=', id)
+    .orderBy('id')
+    .execute();
+  assert.deepEqual(
+    rows.map((row) => [row.kind, row.output_lines, row.output.map((line) => line.text)]),
+    [
+      [
+        'pre_deploy',
+        3,
+        [
+          "+ sh -c 'echo migrating && echo 2 migrations applied'",
+          'migrating',
+          '2 migrations applied',
+        ],
+      ],
+      ['verify', 2, ["+ sh -c 'echo 12 examples, all green'", '12 examples, all green']],
+    ],
+  );
+});
