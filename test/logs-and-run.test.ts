@@ -181,3 +181,17 @@ it('deploy --wait shows what the pre-deploy and verify tasks print, as they prin
     ],
   );
 });
+
+it('a canary that crashes on start is rolled back with its last log lines in the reason', async () => {
+  const fleet = await aFleet('crash reason');
+  fleet.startWorker();
+  await aLiveService(fleet);
+  const deployed = await fleet.berth(['deploy', 'web', '--image', 'nginx:1.28-crash', '--wait']);
+  assert.equal(deployed.code, 1, deployed.stderr);
+  const deployment = await finished(fleet, 'web');
+  assert.equal(deployment.outcome, 'rolled_back');
+  assert.match(
+    deployment.reason ?? '',
+    /failed launches.*the last: exit 1 .*; its last lines: starting nginx:1\.28-crash \/ listening on 0\.0\.0\.0:80 \/ FATAL: cannot boot: required setting SECRET_KEY_BASE is missing/,
+  );
+});
