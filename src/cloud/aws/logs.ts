@@ -83,7 +83,12 @@ export class AwsLogs {
         if (isNotFound(error)) return [];
         throw error;
       }
-      for (const event of output.events ?? []) found.push(logEvent(event));
+      for (const event of output.events ?? []) {
+        // moto (5.1) answers every stream of the group whatever the prefix: kept to the prefix here.
+        const stream = event.logStreamName ?? '';
+        if (query.streamPrefix !== undefined && !stream.startsWith(query.streamPrefix)) continue;
+        found.push(logEvent(event));
+      }
       // Only the newest `limit` are wanted: the older ones need not be kept while paging.
       if (limit !== undefined && found.length > limit * 2) found.splice(0, found.length - limit);
       // An empty page with a token is possible (AWS searched part of the streams): go on.
