@@ -19,12 +19,8 @@ import {
   CreateTargetGroupCommand,
 } from '@aws-sdk/client-elastic-load-balancing-v2';
 import type { ObservedTaskSet, TaskNetwork } from '../src/cloud/cloud.ts';
-import {
-  AwsCloud,
-  loadBalancerDimension,
-  targetGroupDimension,
-  type AwsClients,
-} from '../src/cloud/aws-cloud.ts';
+import { AwsCloud, type AwsClients } from '../src/cloud/aws-cloud.ts';
+import { loadBalancerDimension, targetGroupDimension } from '../src/cloud/aws/cloudwatch.ts';
 import { createSimulatedAws, SIM_NETWORK, simulatedClients } from '../src/cloud/sim/index.ts';
 import { createLogger } from '../src/logging.ts';
 import { testDatabase } from './support/database.ts';

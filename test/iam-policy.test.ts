@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { it } from 'node:test';
 
 const PREFIXES: Record<string, string> = {
@@ -7,13 +7,18 @@ const PREFIXES: Record<string, string> = {
   '@aws-sdk/client-elastic-load-balancing-v2': 'elasticloadbalancing',
   '@aws-sdk/client-ecr': 'ecr',
   '@aws-sdk/client-cloudwatch': 'cloudwatch',
+  '@aws-sdk/client-cloudwatch-logs': 'logs',
 };
 
 /** IAM actions of the commands the adapters import, e.g. `ecs:CreateTaskSet`. */
 async function actionsTheAdaptersCall(): Promise<Set<string>> {
-  const source = await readFile(new URL('../src/cloud/aws-cloud.ts', import.meta.url), 'utf8');
+  const folder = new URL('../src/cloud/aws/', import.meta.url);
+  const files = (await readdir(folder)).filter((name) => name.endsWith('.ts'));
+  const sources = await Promise.all(files.map((name) => readFile(new URL(name, folder), 'utf8')));
   const actions = new Set<string>();
-  for (const [, names, from] of source.matchAll(/import\s*\{([^}]*)\}\s*from\s*'([^']+)'/g)) {
+  for (const [, names, from] of sources
+    .join('\n')
+    .matchAll(/import\s*\{([^}]*)\}\s*from\s*'([^']+)'/g)) {
     const prefix = PREFIXES[from ?? ''];
     if (prefix === undefined) continue;
     for (const name of (names ?? '').split(',').map((part) => part.trim())) {

@@ -10,13 +10,7 @@ import {
 } from '@aws-sdk/client-cloudwatch-logs';
 import type { Logger } from '../../logging.ts';
 import type { LogEvent, LogQuery, LogStreamPage } from '../cloud.ts';
-
-/** What the adapter's calls go through: the rate limit, retries and errors of `AwsCloud`. */
-export type LogsCall = <T>(
-  what: string,
-  resource: string,
-  operation: (options: { abortSignal?: AbortSignal }) => Promise<T>,
-) => Promise<T>;
+import type { AwsCall } from './call.ts';
 
 /** FilterLogEvents and GetLogEvents answer at most 10,000 events a page. */
 const PAGE_LIMIT = 10_000;
@@ -45,11 +39,11 @@ function isNotFound(error: unknown): boolean {
  */
 export class AwsLogs {
   readonly #client: CloudWatchLogsClient;
-  readonly #call: LogsCall;
+  readonly #call: AwsCall;
   readonly #logger: Logger;
   #liveTail: boolean | undefined;
 
-  constructor(client: CloudWatchLogsClient, call: LogsCall, logger: Logger) {
+  constructor(client: CloudWatchLogsClient, call: AwsCall, logger: Logger) {
     this.#client = client;
     this.#call = call;
     this.#logger = logger;

@@ -16,7 +16,8 @@ import {
 } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../../logging.ts';
-import { loadBalancerDimension, targetGroupDimension, type AwsClients } from '../aws-cloud.ts';
+import type { AwsClients } from '../aws/clients.ts';
+import { loadBalancerDimension, targetGroupDimension } from '../aws/cloudwatch.ts';
 import { behaviourOf, type BehaviourProfile } from '../sim/behaviour.ts';
 
 /** How the stand-in runs. */

@@ -1,0 +1,99 @@
+import {
+  DescribeRulesCommand,
+  DescribeTargetHealthCommand,
+  ModifyRuleCommand,
+  type Action,
+  type ElasticLoadBalancingV2Client,
+} from '@aws-sdk/client-elastic-load-balancing-v2';
+import type { RuleWeights } from '../cloud.ts';
+import type { AwsCall } from './call.ts';
+
+/**
+ * Rules asked for in one DescribeRules: AWS documents no limit on RuleArns, so this stays at a
+ * size that an idle batch of services fills (ten to a DescribeServices, their rules together).
+ */
+const RULES_PER_CALL = 20;
+
+/** The ELBv2 calls Berth makes: listener rules' weights and target health. */
+export class AwsElbv2 {
+  readonly #elbv2: ElasticLoadBalancingV2Client;
+  readonly #call: AwsCall;
+
+  constructor(elbv2: ElasticLoadBalancingV2Client, call: AwsCall) {
+    this.#elbv2 = elbv2;
+    this.#call = call;
+  }
+
+  async readRuleWeights(ruleArn: string): Promise<RuleWeights> {
+    const output = await this.#call('elbv2:DescribeRules', ruleArn, (options) =>
+      this.#elbv2.send(new DescribeRulesCommand({ RuleArns: [ruleArn] }), options),
+    );
+    return forwardWeights(output.Rules?.[0]?.Actions ?? []);
+  }
+
+  async readRulesWeights(ruleArns: readonly string[]): Promise<Map<string, RuleWeights>> {
+    const unique = [...new Set(ruleArns)];
+    const found = new Map<string, RuleWeights>();
+    for (let i = 0; i < unique.length; i += RULES_PER_CALL) {
+      const chunk = unique.slice(i, i + RULES_PER_CALL);
+      const output = await this.#call(
+        'elbv2:DescribeRules',
+        `${chunk.length} listener rules`,
+        (options) => this.#elbv2.send(new DescribeRulesCommand({ RuleArns: chunk }), options),
+      );
+      for (const rule of output.Rules ?? []) {
+        if (rule.RuleArn !== undefined) found.set(rule.RuleArn, forwardWeights(rule.Actions ?? []));
+      }
+    }
+    return found;
+  }
+
+  async setRuleWeights(ruleArn: string, weights: RuleWeights): Promise<void> {
+    await this.#call('elbv2:ModifyRule', ruleArn, (options) =>
+      this.#elbv2.send(
+        new ModifyRuleCommand({
+          RuleArn: ruleArn,
+          Actions: [
+            {
+              Type: 'forward',
+              ForwardConfig: {
+                TargetGroups: Object.entries(weights).map(([TargetGroupArn, Weight]) => ({
+                  TargetGroupArn,
+                  Weight,
+                })),
+              },
+            },
+          ],
+        }),
+        options,
+      ),
+    );
+  }
+
+  async healthyTargetCount(targetGroupArn: string): Promise<number> {
+    const output = await this.#call('elbv2:DescribeTargetHealth', targetGroupArn, (options) =>
+      this.#elbv2.send(
+        new DescribeTargetHealthCommand({ TargetGroupArn: targetGroupArn }),
+        options,
+      ),
+    );
+    return (output.TargetHealthDescriptions ?? []).filter(
+      (target) => target.TargetHealth?.State === 'healthy',
+    ).length;
+  }
+}
+
+/** Target group → weight of a rule's forward action (a plain forward has weight 1). */
+function forwardWeights(actions: readonly Action[]): RuleWeights {
+  const weights: RuleWeights = {};
+  for (const action of actions) {
+    if (action.Type !== 'forward') continue;
+    for (const group of action.ForwardConfig?.TargetGroups ?? []) {
+      if (group.TargetGroupArn !== undefined) weights[group.TargetGroupArn] = group.Weight ?? 1;
+    }
+    if (action.ForwardConfig === undefined && action.TargetGroupArn !== undefined) {
+      weights[action.TargetGroupArn] = 1;
+    }
+  }
+  return weights;
+}
