@@ -1,7 +1,7 @@
 import { hostname, userInfo } from 'node:os';
-import { simFaultsFromEnvironment, type SimFaults } from './cloud/sim/faults.ts';
 import { InputError } from './validation/input-error.ts';
 import { parseDuration } from './validation/numbers.ts';
+import { simFaultsFromEnvironment, type SimFaults } from './validation/sim-faults.ts';
 import { oneOf, quote } from './validation/quote.ts';
 
 /** The environment variables Berth reads, in one place (README.md lists them). */

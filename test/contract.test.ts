@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { after, describe, it, type TestContext } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import {
   PutMetricDataCommand,
   type CloudWatchClient,
@@ -25,6 +24,7 @@ import { createSimulatedAws, SIM_NETWORK, simulatedClients } from '../src/cloud/
 import { createLogger } from '../src/logging.ts';
 import { testDatabase } from './support/database.ts';
 import { motoClients, motoDefaultNetwork, sharedMoto, stopSharedMoto } from './support/moto.ts';
+import { eventually } from './support/eventually.ts';
 
 /*
  * The contract suite: the same scenarios, with the same assertions on what the adapter
@@ -656,13 +656,14 @@ for (const target of ['moto', 'sim'] as const) {
       } else {
         // The sim registers a task set's tasks once they run and turns them healthy after their
         // health checks pass (about 1.5 s for a healthy image): wait for that.
-        const deadline = Date.now() + 15_000;
-        let healthy = count;
-        while (healthy === 0 && Date.now() < deadline) {
-          await sleep(200);
-          healthy = await env.cloud.healthyTargetCount(groupA);
-        }
-        assert.ok(healthy > 0, 'the running tasks turn healthy');
+        const healthy =
+          count > 0
+            ? count
+            : await eventually(
+                'the running tasks to turn healthy',
+                async () => (await env.cloud.healthyTargetCount(groupA)) || undefined,
+                { timeoutMs: 15_000 },
+              );
         assert.ok(healthy <= 2, 'no more targets than tasks');
       }
     });

@@ -12,7 +12,7 @@ import { ecrHandlers } from '../../src/cloud/sim/ecr.ts';
 import { ecsHandlers } from '../../src/cloud/sim/ecs.ts';
 import { elbv2Handlers } from '../../src/cloud/sim/elbv2.ts';
 import { bootstrapSimulatedService, HEALTHY } from '../../src/cloud/sim/index.ts';
-import type { SimHandler } from '../../src/cloud/sim/simulated-aws.ts';
+import type { SimHandler } from '../../src/cloud/sim/model.ts';
 import { canaryExternalId } from '../../src/reconciler/assert-service.ts';
 import { EVENTS, REASONS } from '../../src/reconciler/reasons.ts';
 import { taskDefinitionSpec } from '../../src/reconciler/rollout/prepare.ts';

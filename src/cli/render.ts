@@ -1,6 +1,7 @@
 import { formatConfidence, formatRate } from '../analysis/judge.ts';
 import { describeSide, hypothesesFor } from '../analysis/sequential-test.ts';
 import type { StepEvidence } from '../store/history.ts';
+import { specOf } from '../store/releases.ts';
 import { policyOf } from '../store/rollout.ts';
 import type {
   AnalysisWindow,
@@ -120,15 +121,7 @@ export function serviceJson(service: Service) {
 export function releaseJson(release: Release) {
   return {
     version: release.version,
-    image: release.image,
-    imageDigest: release.image_digest,
-    environment: release.environment,
-    secrets: release.secrets,
-    cpu: release.cpu,
-    memory: release.memory,
-    containerPort: release.container_port,
-    taskRoleArn: release.task_role_arn,
-    executionRoleArn: release.execution_role_arn,
+    ...specOf(release),
     taskDefinitionArn: release.task_definition_arn,
     contentHash: release.content_hash,
     createdBy: release.created_by,

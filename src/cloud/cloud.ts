@@ -1,5 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import type { LaunchType } from '../store/schema.ts';
+import type { LaunchType } from '../domain.ts';
 
 /** One ECS task set as the reconciler needs to see it. */
 export interface ObservedTaskSet {

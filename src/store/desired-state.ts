@@ -117,16 +117,16 @@ export async function createServiceIn(trx: Db, request: NewService): Promise<Req
   return { service, release, deployment, replaced: undefined };
 }
 
-export async function deployImage(
-  db: Db,
-  request: Actor & {
-    name: string;
-    image: string;
-    imageDigest: string | null;
-    message: string | null;
-    replace: boolean;
-  },
-): Promise<RequestedRelease> {
+/** A new image for a service (`berth deploy`, or a followed repository's push). */
+export interface ImageDeployment extends Actor {
+  name: string;
+  image: string;
+  imageDigest: string | null;
+  message: string | null;
+  replace: boolean;
+}
+
+export async function deployImage(db: Db, request: ImageDeployment): Promise<RequestedRelease> {
   return db.transaction().execute((trx) => deployImageWithin(trx, request));
 }
 
@@ -136,13 +136,7 @@ export async function deployImage(
  */
 export async function deployImageWithin(
   trx: Db,
-  request: Actor & {
-    name: string;
-    image: string;
-    imageDigest: string | null;
-    message: string | null;
-    replace: boolean;
-  },
+  request: ImageDeployment,
 ): Promise<RequestedRelease> {
   const service = await lockService(trx, request.name);
   const replaced = await takeOver(trx, service, request);

@@ -89,27 +89,21 @@ export async function findRelease(db: Db, id: number): Promise<Release> {
   return db.selectFrom('releases').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
 }
 
+/** The releases of one service, to narrow. */
+function releasesOf(db: Db, serviceId: number) {
+  return db.selectFrom('releases').selectAll().where('service_id', '=', serviceId);
+}
+
 export async function findReleaseByVersion(
   db: Db,
   serviceId: number,
   version: number,
 ): Promise<Release | undefined> {
-  return db
-    .selectFrom('releases')
-    .selectAll()
-    .where('service_id', '=', serviceId)
-    .where('version', '=', version)
-    .executeTakeFirst();
+  return releasesOf(db, serviceId).where('version', '=', version).executeTakeFirst();
 }
 
 export async function latestRelease(db: Db, serviceId: number): Promise<Release | undefined> {
-  return db
-    .selectFrom('releases')
-    .selectAll()
-    .where('service_id', '=', serviceId)
-    .orderBy('version', 'desc')
-    .limit(1)
-    .executeTakeFirst();
+  return releasesOf(db, serviceId).orderBy('version', 'desc').limit(1).executeTakeFirst();
 }
 
 /**

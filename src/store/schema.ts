@@ -1,4 +1,5 @@
 import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely';
+import type { LaunchType } from '../domain.ts';
 
 export interface ServiceTable {
   id: Generated<number>;
@@ -64,7 +65,7 @@ export interface ServiceTable {
   updated_at: Generated<Date>;
 }
 
-export type LaunchType = 'FARGATE' | 'EC2';
+export type { LaunchType } from '../domain.ts';
 
 export interface ReleaseTable {
   id: Generated<number>;

@@ -1,10 +1,9 @@
+import type { LaunchType } from '../domain.ts';
 import { InputError } from './input-error.ts';
 import { oneOf, quote } from './quote.ts';
 
-export type LaunchType = 'FARGATE' | 'EC2';
-
 /** `FARGATE` or `EC2`, in any case; returned in upper case. */
-export function parseLaunchType(field: string, raw: string): 'FARGATE' | 'EC2' {
+export function parseLaunchType(field: string, raw: string): LaunchType {
   const upper = raw.toUpperCase();
   if (upper === 'FARGATE' || upper === 'EC2') return upper;
   throw new InputError(field, `${quote(raw)} is not a launch type; expected FARGATE or EC2`);

@@ -1,6 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { AwsCloud } from '../../src/cloud/aws-cloud.ts';
 import type { Cloud } from '../../src/cloud/cloud.ts';
 import {
@@ -16,6 +15,7 @@ import { Worker } from '../../src/reconciler/worker-loop.ts';
 import { serviceCreateArgs, withFlags } from './builders.ts';
 import { berth, berthJson, BIN, ROOT, type CliResult } from './cli.ts';
 import { testDatabase, type TestDatabase } from './database.ts';
+import { eventually } from './eventually.ts';
 
 /**
  * Flags that make a canary run in seconds on the simulated AWS: one-second windows, a short
@@ -132,21 +132,12 @@ export async function aFleet(
     },
     berth: (args) => berth(database.url, args, { env: SIM_ENV }),
     json: <T>(args: readonly string[]) => berthJson<T>(database.url, args),
-    until: async <T>(
+    until: <T>(
       what: string,
       check: () => Promise<T | undefined>,
       timeoutMs = 30_000,
       pollMs = 100,
-    ) => {
-      const deadline = Date.now() + timeoutMs;
-      for (;;) {
-        const value = await check();
-        if (value !== undefined) return value;
-        if (Date.now() > deadline)
-          throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-        await sleep(pollMs);
-      }
-    },
+    ) => eventually(what, check, { timeoutMs, pollMs }),
     deployment: async (name) => {
       const history = await berthJson<{ deployments: DeploymentView[] }>(database.url, [
         'history',

@@ -30,22 +30,14 @@ import type {
   TaskNetwork,
   TaskSetSpec,
 } from '../cloud.ts';
-import type { AwsCall } from './call.ts';
+import { AwsService } from './call.ts';
 
 /** DescribeServices takes at most ten services per call. */
 const DESCRIBE_SERVICES_BATCH = 10;
 const CONTENT_HASH_TAG = 'berth:content-hash';
 
 /** The ECS calls Berth makes: services, task definitions, task sets and one-off tasks. */
-export class AwsEcs {
-  readonly #ecs: ECSClient;
-  readonly #call: AwsCall;
-
-  constructor(ecs: ECSClient, call: AwsCall) {
-    this.#ecs = ecs;
-    this.#call = call;
-  }
-
+export class AwsEcs extends AwsService<ECSClient> {
   async describeServices(
     cluster: string,
     names: readonly string[],
@@ -53,8 +45,8 @@ export class AwsEcs {
     const found = new Map<string, ObservedService>();
     for (let i = 0; i < names.length; i += DESCRIBE_SERVICES_BATCH) {
       const batch = names.slice(i, i + DESCRIBE_SERVICES_BATCH);
-      const output = await this.#call('ecs:DescribeServices', `cluster ${cluster}`, (options) =>
-        this.#ecs.send(new DescribeServicesCommand({ cluster, services: batch }), options),
+      const output = await this.call('ecs:DescribeServices', `cluster ${cluster}`, (options) =>
+        this.client.send(new DescribeServicesCommand({ cluster, services: batch }), options),
       );
       for (const service of output.services ?? []) {
         if (service.serviceName === undefined || service.status === 'INACTIVE') continue;
@@ -78,8 +70,8 @@ export class AwsEcs {
     desiredCount: number;
     clientToken: string;
   }): Promise<void> {
-    await this.#call('ecs:CreateService', `service ${input.cluster}/${input.name}`, (options) =>
-      this.#ecs.send(
+    await this.call('ecs:CreateService', `service ${input.cluster}/${input.name}`, (options) =>
+      this.client.send(
         new CreateServiceCommand({
           cluster: input.cluster,
           serviceName: input.name,
@@ -93,8 +85,11 @@ export class AwsEcs {
   }
 
   async setDesiredCount(cluster: string, service: string, count: number): Promise<void> {
-    await this.#call('ecs:UpdateService', `service ${cluster}/${service}`, (options) =>
-      this.#ecs.send(new UpdateServiceCommand({ cluster, service, desiredCount: count }), options),
+    await this.call('ecs:UpdateService', `service ${cluster}/${service}`, (options) =>
+      this.client.send(
+        new UpdateServiceCommand({ cluster, service, desiredCount: count }),
+        options,
+      ),
     );
   }
 
@@ -110,12 +105,12 @@ export class AwsEcs {
       const found = await this.#latestWithHash(spec);
       if (found !== undefined) return found;
     }
-    const region = await this.#ecs.config.region();
-    const output = await this.#call(
+    const region = await this.client.config.region();
+    const output = await this.call(
       'ecs:RegisterTaskDefinition',
       `task definition family ${spec.family}`,
       (options) =>
-        this.#ecs.send(
+        this.client.send(
           new RegisterTaskDefinitionCommand({
             family: spec.family,
             requiresCompatibilities: [spec.launchType],
@@ -171,11 +166,11 @@ export class AwsEcs {
   /** The family's latest revision when it carries this content's hash. */
   async #latestWithHash(spec: TaskDefinitionSpec): Promise<string | undefined> {
     try {
-      const latest = await this.#call(
+      const latest = await this.call(
         'ecs:DescribeTaskDefinition',
         `task definition family ${spec.family}`,
         (options) =>
-          this.#ecs.send(
+          this.client.send(
             new DescribeTaskDefinitionCommand({ taskDefinition: spec.family, include: ['TAGS'] }),
             options,
           ),
@@ -191,11 +186,11 @@ export class AwsEcs {
   }
 
   async createTaskSet(spec: TaskSetSpec): Promise<ObservedTaskSet> {
-    const output = await this.#call(
+    const output = await this.call(
       'ecs:CreateTaskSet',
       `service ${spec.cluster}/${spec.service}`,
       (options) =>
-        this.#ecs.send(
+        this.client.send(
           new CreateTaskSetCommand({
             cluster: spec.cluster,
             service: spec.service,
@@ -226,8 +221,8 @@ export class AwsEcs {
     taskSetArn: string,
     percent: number,
   ): Promise<void> {
-    await this.#call('ecs:UpdateTaskSet', taskSetArn, (options) =>
-      this.#ecs.send(
+    await this.call('ecs:UpdateTaskSet', taskSetArn, (options) =>
+      this.client.send(
         new UpdateTaskSetCommand({
           cluster,
           service,
@@ -240,8 +235,8 @@ export class AwsEcs {
   }
 
   async setPrimaryTaskSet(cluster: string, service: string, taskSetArn: string): Promise<void> {
-    await this.#call('ecs:UpdateServicePrimaryTaskSet', taskSetArn, (options) =>
-      this.#ecs.send(
+    await this.call('ecs:UpdateServicePrimaryTaskSet', taskSetArn, (options) =>
+      this.client.send(
         new UpdateServicePrimaryTaskSetCommand({ cluster, service, primaryTaskSet: taskSetArn }),
         options,
       ),
@@ -250,8 +245,8 @@ export class AwsEcs {
 
   async deleteTaskSet(cluster: string, service: string, taskSetArn: string): Promise<void> {
     try {
-      await this.#call('ecs:DeleteTaskSet', taskSetArn, (options) =>
-        this.#ecs.send(
+      await this.call('ecs:DeleteTaskSet', taskSetArn, (options) =>
+        this.client.send(
           new DeleteTaskSetCommand({ cluster, service, taskSet: taskSetArn, force: true }),
           options,
         ),
@@ -282,16 +277,16 @@ export class AwsEcs {
    */
   async stoppedTasks(cluster: string, taskSetArn: string): Promise<StoppedTask[]> {
     const startedBy = taskSetArn.split('/').slice(-2).join('/');
-    const listed = await this.#call('ecs:ListTasks', `task set ${taskSetArn}`, (options) =>
-      this.#ecs.send(
+    const listed = await this.call('ecs:ListTasks', `task set ${taskSetArn}`, (options) =>
+      this.client.send(
         new ListTasksCommand({ cluster, startedBy, desiredStatus: 'STOPPED', maxResults: 100 }),
         options,
       ),
     );
     const arns = listed.taskArns ?? [];
     if (arns.length === 0) return [];
-    const described = await this.#call('ecs:DescribeTasks', `task set ${taskSetArn}`, (options) =>
-      this.#ecs.send(new DescribeTasksCommand({ cluster, tasks: arns }), options),
+    const described = await this.call('ecs:DescribeTasks', `task set ${taskSetArn}`, (options) =>
+      this.client.send(new DescribeTasksCommand({ cluster, tasks: arns }), options),
     );
     return (described.tasks ?? []).flatMap((task): StoppedTask[] => {
       if (task.taskArn === undefined || task.stoppedAt === undefined) return [];
@@ -311,8 +306,8 @@ export class AwsEcs {
 
   async runTask(spec: OneOffTaskSpec): Promise<RunTaskOutcome> {
     // Safe to retry: with the same client token ECS answers with the task it started first.
-    const output = await this.#call('ecs:RunTask', `cluster ${spec.cluster}`, (options) =>
-      this.#ecs.send(
+    const output = await this.call('ecs:RunTask', `cluster ${spec.cluster}`, (options) =>
+      this.client.send(
         new RunTaskCommand({
           cluster: spec.cluster,
           taskDefinition: spec.taskDefinitionArn,
@@ -345,8 +340,8 @@ export class AwsEcs {
   ): Promise<Map<string, ObservedTask>> {
     const found = new Map<string, ObservedTask>();
     if (taskArns.length === 0) return found;
-    const output = await this.#call('ecs:DescribeTasks', `cluster ${cluster}`, (options) =>
-      this.#ecs.send(new DescribeTasksCommand({ cluster, tasks: [...taskArns] }), options),
+    const output = await this.call('ecs:DescribeTasks', `cluster ${cluster}`, (options) =>
+      this.client.send(new DescribeTasksCommand({ cluster, tasks: [...taskArns] }), options),
     );
     for (const task of output.tasks ?? []) {
       if (task.taskArn !== undefined) found.set(task.taskArn, observeTask(task));
@@ -355,9 +350,9 @@ export class AwsEcs {
   }
 
   async stopTask(cluster: string, taskArn: string, reason: string): Promise<void> {
-    await this.#call('ecs:StopTask', taskArn, (options) =>
+    await this.call('ecs:StopTask', taskArn, (options) =>
       // ECS caps the reason at 255 characters.
-      this.#ecs.send(
+      this.client.send(
         new StopTaskCommand({ cluster, task: taskArn, reason: reason.slice(0, 255) }),
         options,
       ),
@@ -369,8 +364,8 @@ export class AwsEcs {
     containerName: string,
     taskArn: string,
   ): Promise<TaskLogLocation | undefined> {
-    const output = await this.#call('ecs:DescribeTaskDefinition', taskDefinitionArn, (options) =>
-      this.#ecs.send(
+    const output = await this.call('ecs:DescribeTaskDefinition', taskDefinitionArn, (options) =>
+      this.client.send(
         new DescribeTaskDefinitionCommand({ taskDefinition: taskDefinitionArn }),
         options,
       ),
@@ -395,8 +390,8 @@ export class AwsEcs {
   }
 
   async containerLogs(taskDefinitionArn: string): Promise<ContainerLogs[]> {
-    const output = await this.#call('ecs:DescribeTaskDefinition', taskDefinitionArn, (options) =>
-      this.#ecs.send(
+    const output = await this.call('ecs:DescribeTaskDefinition', taskDefinitionArn, (options) =>
+      this.client.send(
         new DescribeTaskDefinitionCommand({ taskDefinition: taskDefinitionArn }),
         options,
       ),

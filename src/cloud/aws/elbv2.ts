@@ -6,7 +6,7 @@ import {
   type ElasticLoadBalancingV2Client,
 } from '@aws-sdk/client-elastic-load-balancing-v2';
 import type { RuleWeights } from '../cloud.ts';
-import type { AwsCall } from './call.ts';
+import { AwsService } from './call.ts';
 
 /**
  * Rules asked for in one DescribeRules: AWS documents no limit on RuleArns, so this stays at a
@@ -15,18 +15,10 @@ import type { AwsCall } from './call.ts';
 const RULES_PER_CALL = 20;
 
 /** The ELBv2 calls Berth makes: listener rules' weights and target health. */
-export class AwsElbv2 {
-  readonly #elbv2: ElasticLoadBalancingV2Client;
-  readonly #call: AwsCall;
-
-  constructor(elbv2: ElasticLoadBalancingV2Client, call: AwsCall) {
-    this.#elbv2 = elbv2;
-    this.#call = call;
-  }
-
+export class AwsElbv2 extends AwsService<ElasticLoadBalancingV2Client> {
   async readRuleWeights(ruleArn: string): Promise<RuleWeights> {
-    const output = await this.#call('elbv2:DescribeRules', ruleArn, (options) =>
-      this.#elbv2.send(new DescribeRulesCommand({ RuleArns: [ruleArn] }), options),
+    const output = await this.call('elbv2:DescribeRules', ruleArn, (options) =>
+      this.client.send(new DescribeRulesCommand({ RuleArns: [ruleArn] }), options),
     );
     return forwardWeights(output.Rules?.[0]?.Actions ?? []);
   }
@@ -36,10 +28,10 @@ export class AwsElbv2 {
     const found = new Map<string, RuleWeights>();
     for (let i = 0; i < unique.length; i += RULES_PER_CALL) {
       const chunk = unique.slice(i, i + RULES_PER_CALL);
-      const output = await this.#call(
+      const output = await this.call(
         'elbv2:DescribeRules',
         `${chunk.length} listener rules`,
-        (options) => this.#elbv2.send(new DescribeRulesCommand({ RuleArns: chunk }), options),
+        (options) => this.client.send(new DescribeRulesCommand({ RuleArns: chunk }), options),
       );
       for (const rule of output.Rules ?? []) {
         if (rule.RuleArn !== undefined) found.set(rule.RuleArn, forwardWeights(rule.Actions ?? []));
@@ -49,8 +41,8 @@ export class AwsElbv2 {
   }
 
   async setRuleWeights(ruleArn: string, weights: RuleWeights): Promise<void> {
-    await this.#call('elbv2:ModifyRule', ruleArn, (options) =>
-      this.#elbv2.send(
+    await this.call('elbv2:ModifyRule', ruleArn, (options) =>
+      this.client.send(
         new ModifyRuleCommand({
           RuleArn: ruleArn,
           Actions: [
@@ -71,8 +63,8 @@ export class AwsElbv2 {
   }
 
   async healthyTargetCount(targetGroupArn: string): Promise<number> {
-    const output = await this.#call('elbv2:DescribeTargetHealth', targetGroupArn, (options) =>
-      this.#elbv2.send(
+    const output = await this.call('elbv2:DescribeTargetHealth', targetGroupArn, (options) =>
+      this.client.send(
         new DescribeTargetHealthCommand({ TargetGroupArn: targetGroupArn }),
         options,
       ),

@@ -10,7 +10,7 @@ import {
 } from '@aws-sdk/client-cloudwatch-logs';
 import type { Logger } from '../../logging.ts';
 import type { LogEvent, LogQuery, LogStreamPage } from '../cloud.ts';
-import type { AwsCall } from './call.ts';
+import { AwsService, type AwsCall } from './call.ts';
 
 /** FilterLogEvents and GetLogEvents answer at most 10,000 events a page. */
 const PAGE_LIMIT = 10_000;
@@ -37,15 +37,12 @@ function isNotFound(error: unknown): boolean {
  * used where the endpoint answers it (AWS); elsewhere (moto, the simulated AWS) polling
  * FilterLogEvents stands in, and the first refusal is remembered for the process.
  */
-export class AwsLogs {
-  readonly #client: CloudWatchLogsClient;
-  readonly #call: AwsCall;
+export class AwsLogs extends AwsService<CloudWatchLogsClient> {
   readonly #logger: Logger;
   #liveTail: boolean | undefined;
 
   constructor(client: CloudWatchLogsClient, call: AwsCall, logger: Logger) {
-    this.#client = client;
-    this.#call = call;
+    super(client, call);
     this.#logger = logger;
   }
 
@@ -55,8 +52,8 @@ export class AwsLogs {
     do {
       let output;
       try {
-        output = await this.#call('logs:FilterLogEvents', `log group ${query.group}`, (options) =>
-          this.#client.send(
+        output = await this.call('logs:FilterLogEvents', `log group ${query.group}`, (options) =>
+          this.client.send(
             new FilterLogEventsCommand({
               logGroupName: query.group,
               ...(query.streams !== undefined
@@ -103,8 +100,8 @@ export class AwsLogs {
     for (;;) {
       let output;
       try {
-        output = await this.#call('logs:GetLogEvents', `log stream ${group} ${stream}`, (options) =>
-          this.#client.send(
+        output = await this.call('logs:GetLogEvents', `log stream ${group} ${stream}`, (options) =>
+          this.client.send(
             new GetLogEventsCommand({
               logGroupName: group,
               logStreamName: stream,
@@ -150,11 +147,11 @@ export class AwsLogs {
     signal: AbortSignal,
   ): Promise<AsyncGenerator<LogEvent> | undefined> {
     try {
-      const groups = await this.#call(
+      const groups = await this.call(
         'logs:DescribeLogGroups',
         `log group ${query.group}`,
         (options) =>
-          this.#client.send(
+          this.client.send(
             new DescribeLogGroupsCommand({ logGroupNamePrefix: query.group }),
             options,
           ),
@@ -163,7 +160,7 @@ export class AwsLogs {
       // Live Tail takes the group's ARN, without the `:*` DescribeLogGroups adds.
       const arn = group?.logGroupArn ?? group?.arn?.replace(/:\*$/, '');
       if (arn === undefined) return undefined; // no group yet: polling waits for it
-      const output = await this.#client.send(
+      const output = await this.client.send(
         new StartLiveTailCommand({
           logGroupIdentifiers: [arn],
           ...(query.streamPrefix !== undefined

@@ -24,7 +24,7 @@ import {
   type TargetGroupDoc,
 } from './model.ts';
 import type { SimTx } from './sim-store.ts';
-import type { SimContext, SimHandler } from './simulated-aws.ts';
+import type { SimContext, SimHandler } from './model.ts';
 
 /** GetMetricData takes at most this many queries per call. */
 const MAX_QUERIES = 500;

@@ -70,7 +70,7 @@ import {
   type TaskSetDoc,
 } from './model.ts';
 import type { SimTx } from './sim-store.ts';
-import type { SimContext, SimHandler } from './simulated-aws.ts';
+import type { SimContext, SimHandler } from './model.ts';
 
 /** ECS names: clusters, services and task definition families. */
 const ECS_NAME = /^[A-Za-z0-9_-]{1,255}$/;

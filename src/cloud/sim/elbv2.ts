@@ -59,7 +59,7 @@ import {
   type TargetState,
 } from './model.ts';
 import type { SimTx } from './sim-store.ts';
-import type { SimContext, SimHandler } from './simulated-aws.ts';
+import type { SimContext, SimHandler } from './model.ts';
 
 /** Load balancer and target group names: up to 32 letters, digits and inner hyphens. */
 const ELB_NAME = /^(?!-)[A-Za-z0-9-]{1,32}(?<!-)$/;

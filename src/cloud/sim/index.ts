@@ -15,17 +15,17 @@ import { logsHandlers } from './logs.ts';
 import { SimulatedAws, type SimOptions } from './simulated-aws.ts';
 import { ecsTaskHandlers } from './tasks.ts';
 
-export { behaviourOf, HEALTHY, PROFILES_ENV, type BehaviourProfile } from './behaviour.ts';
+export { behaviourOf, HEALTHY, PROFILES_ENV, type BehaviourProfile } from '../image-behaviour.ts';
 export {
   bootstrapSimulatedService,
   SIM_LOAD_BALANCER,
   type SimulatedServiceInfrastructure,
 } from './bootstrap.ts';
 export { DEFAULT_RPS, HEALTHY_5XX_SETTING } from './cloudwatch.ts';
-export { SIM_NETWORK } from './model.ts';
+export { SIM_NETWORK, type SimContext } from './model.ts';
 export { ensureSimulatedAwsSchema, migrateSimulatedAws, SIM_SCHEMA } from './migrations.ts';
+export { DEFAULT_TIMEOUT_MS } from './faults.ts';
 export {
-  DEFAULT_TIMEOUT_MS,
   FAULTS_ENV,
   LATENCY_ENV,
   parseFaultRates,
@@ -35,16 +35,10 @@ export {
   type SimFaultKind,
   type SimFaultRates,
   type SimFaults,
-} from './faults.ts';
+} from '../../validation/sim-faults.ts';
 export { CLIENT_TOKEN_TTL_MS, type ClientTokenRecord } from './client-tokens.ts';
 export type { JournalEntry } from './journal.ts';
-export {
-  RATE_LIMITS,
-  SimulatedAws,
-  type RateLimit,
-  type SimContext,
-  type SimOptions,
-} from './simulated-aws.ts';
+export { RATE_LIMITS, SimulatedAws, type RateLimit, type SimOptions } from './simulated-aws.ts';
 
 /** Options of the whole simulated cloud. */
 export interface SimulatedAwsOptions extends SimOptions, CloudWatchOptions {}

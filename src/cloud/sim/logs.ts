@@ -10,7 +10,7 @@ import {
 } from '@aws-sdk/client-cloudwatch-logs';
 import type { ContainerDefinition } from '@aws-sdk/client-ecs';
 import { modeledError } from './aws-errors.ts';
-import type { BehaviourProfile } from './behaviour.ts';
+import type { BehaviourProfile } from '../image-behaviour.ts';
 import type { TaskDoc } from './ecs-tasks.ts';
 import {
   awsArn,
@@ -19,10 +19,11 @@ import {
   type ClusterDoc,
   type Millis,
   type Output,
+  type SimContext,
+  type SimHandler,
   type TaskDefinitionDoc,
 } from './model.ts';
 import type { SimTx } from './sim-store.ts';
-import type { SimContext, SimHandler } from './simulated-aws.ts';
 import { attemptsOfCluster, type Attempt, type ClusterFleet } from './tasks.ts';
 
 /*

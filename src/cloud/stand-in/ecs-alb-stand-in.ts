@@ -18,7 +18,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../../logging.ts';
 import type { AwsClients } from '../aws/clients.ts';
 import { loadBalancerDimension, targetGroupDimension } from '../aws/cloudwatch.ts';
-import { behaviourOf, type BehaviourProfile } from '../sim/behaviour.ts';
+import { behaviourOf, type BehaviourProfile } from '../image-behaviour.ts';
 
 /** How the stand-in runs. */
 export interface StandInOptions {
