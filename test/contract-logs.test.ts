@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import {
   CreateLogGroupCommand,
   CreateLogStreamCommand,
@@ -12,6 +11,7 @@ import { streamOwner, type LogEvent, type TaskNetwork } from '../src/cloud/cloud
 import { createSimulatedAws, SIM_NETWORK, simulatedClients } from '../src/cloud/sim/index.ts';
 import { createLogger } from '../src/logging.ts';
 import { testDatabase } from './support/database.ts';
+import { eventually } from './support/eventually.ts';
 import { motoClients, motoDefaultNetwork, sharedMoto, stopSharedMoto } from './support/moto.ts';
 
 /*
@@ -107,13 +107,13 @@ async function anEnv(target: 'moto' | 'sim', label: string): Promise<LogsEnv> {
         }),
       );
     } else {
-      const deadline = Date.now() + 15_000;
-      for (;;) {
-        const page = await cloud.logStreamEvents(location.group, location.stream, undefined);
-        if (page.events.length >= lines.length) break;
-        if (Date.now() > deadline) throw new Error(`no lines from ${location.stream} in 15 s`);
-        await sleep(200);
-      }
+      await eventually(
+        `the lines of ${location.stream}`,
+        async () =>
+          (await cloud.logStreamEvents(location.group, location.stream, undefined)).events.length >=
+          lines.length,
+        { timeoutMs: 15_000, pollMs: 200 },
+      );
     }
     return location.stream;
   };
@@ -185,16 +185,10 @@ for (const target of ['moto', 'sim'] as const) {
           seen.push(event);
         }
       })();
-      const deadline = Date.now() + 20_000;
-      while (!seen.some((event) => event.message === 'before')) {
-        if (Date.now() > deadline) throw new Error('the line already there was not shown');
-        await sleep(100);
-      }
+      const shown = (message: string) => seen.some((event) => event.message === message);
+      await eventually('the line already there', () => shown('before'), { timeoutMs: 20_000 });
       await env.printed('echo after', ["+ sh -c 'echo after'", 'after']);
-      while (!seen.some((event) => event.message === 'after')) {
-        if (Date.now() > deadline) throw new Error('the new line was not shown within 20 s');
-        await sleep(100);
-      }
+      await eventually('the new line', () => shown('after'), { timeoutMs: 20_000 });
       stop.abort();
       await following;
       assert.deepEqual(
