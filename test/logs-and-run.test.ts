@@ -195,3 +195,36 @@ it('a canary that crashes on start is rolled back with its last log lines in the
     /failed launches.*the last: exit 1 .*; its last lines: starting nginx:1\.28-crash \/ listening on 0\.0\.0\.0:80 \/ FATAL: cannot boot: required setting SECRET_KEY_BASE is missing/,
   );
 });
+
+it('berth logs --deployment N --json reads what deployment N deployed; --container names one; run --detach prints the task and returns', async () => {
+  const fleet = await aFleet('logs deployment');
+  fleet.startWorker();
+  await aLiveService(fleet);
+  const first = (await fleet.deployment('web')).id;
+  const deployed = await fleet.berth(['deploy', 'web', '--image', 'nginx:second', '--wait']);
+  assert.equal(deployed.code, 0, deployed.stderr);
+
+  const read = await fleet.berth(['logs', 'web', '--deployment', String(first), '--json']);
+  assert.equal(read.code, 0, read.stderr);
+  const lines = read.stdout
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line) as { task: string; container: string; message: string });
+  assert.ok(lines.length > 0);
+  assert.ok(lines.every((line) => line.container === 'web' && /^[0-9a-f]{32}$/.test(line.task)));
+  const images = new Set(
+    lines.flatMap((line) => /^starting (\S+)/.exec(line.message)?.slice(1) ?? []),
+  );
+  assert.ok(images.size > 0 && !images.has('nginx:second'), [...images].join(', '));
+
+  const one = await fleet.berth(['logs', 'web', '--container', 'web', '--since', '5m']);
+  assert.equal(one.code, 0, one.stderr);
+  assert.match(one.stdout, / web \| starting nginx:second$/m);
+
+  const detached = await fleet.berth(['run', 'web', '--detach', '--', 'sh', '-c', 'hang']);
+  assert.equal(detached.code, 0, detached.stderr);
+  const arn = detached.stdout.trim();
+  assert.match(arn, /^arn:aws:ecs:[^:]+:\d{12}:task\/demo\/[0-9a-f]{32}$/);
+  const task = (await fleet.cloud.describeTasks('demo', [arn])).get(arn);
+  assert.notEqual(task?.lastStatus, 'STOPPED', 'still running: nobody waited for it');
+});
