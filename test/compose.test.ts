@@ -88,7 +88,7 @@ describe('docker-compose.yml, piece by piece, against Postgres and moto', () => 
 
   it('passes Berth only settings it reads, each valid as given', () => {
     const known =
-      /^(DATABASE_URL|BERTH_(CLOUD|WORKERS|LEASE_SECONDS|RESYNC_SECONDS|POLL_MS|LOG_LEVEL|ACTOR|DATA_DIR|HTTP_TOKEN|METRICS_DELAY_SECONDS)|AWS_(ENDPOINT_URL|REGION|ACCESS_KEY_ID|SECRET_ACCESS_KEY))$/;
+      /^(DATABASE_URL|BERTH_(CLOUD|WORKERS|LEASE_SECONDS|RESYNC_SECONDS|POLL_MS|LOG_LEVEL|ACTOR|DATA_DIR|HTTP_TOKEN|METRICS_DELAY_SECONDS|METRIC_RESOLUTION_SECONDS)|AWS_(ENDPOINT_URL|REGION|ACCESS_KEY_ID|SECRET_ACCESS_KEY))$/;
     for (const name of berthServices) {
       const environment = environmentOf(name, { databaseUrl: '', motoEndpoint: '' });
       for (const key of Object.keys(environment)) assert.match(key, known, `${name}: ${key}`);

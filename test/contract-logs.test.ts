@@ -9,6 +9,7 @@ import { CreateClusterCommand } from '@aws-sdk/client-ecs';
 import { AwsCloud, type AwsClients } from '../src/cloud/aws-cloud.ts';
 import { streamOwner, type LogEvent, type TaskNetwork } from '../src/cloud/cloud.ts';
 import { createSimulatedAws, SIM_NETWORK, simulatedClients } from '../src/cloud/sim/index.ts';
+import { oneContainerSpec } from '../src/cloud/task-definition.ts';
 import { createLogger } from '../src/logging.ts';
 import { testDatabase } from './support/database.ts';
 import { eventually } from './support/eventually.ts';
@@ -56,20 +57,23 @@ async function anEnv(target: 'moto' | 'sim', label: string): Promise<LogsEnv> {
   }
   await clients.ecs.send(new CreateClusterCommand({ clusterName: CLUSTER }));
   const cloud = new AwsCloud(clients, logger);
-  const taskDefinition = await cloud.ensureTaskDefinition({
-    family: 'berth-web',
-    containerName: 'web',
-    image: 'nginx:1.27',
-    containerPort: 80,
-    cpu: 256,
-    memory: 512,
-    launchType: 'FARGATE',
-    environment: {},
-    secrets: {},
-    taskRoleArn: null,
-    executionRoleArn: null,
-    contentHash: 'c'.repeat(64),
-  });
+  const taskDefinition = await cloud.ensureTaskDefinition(
+    oneContainerSpec({
+      family: 'berth-web',
+      logGroup: GROUP,
+      containerName: 'web',
+      image: 'nginx:1.27',
+      containerPort: 80,
+      cpu: 256,
+      memory: 512,
+      launchType: 'FARGATE',
+      environment: {},
+      secrets: {},
+      taskRoleArn: null,
+      executionRoleArn: null,
+      contentHash: 'c'.repeat(64),
+    }),
+  );
   let groupMade = false;
   const printed = async (script: string, lines: string[]): Promise<string> => {
     const outcome = await cloud.runTask({

@@ -80,6 +80,8 @@ it('berth worker with BERTH_CLOUD=aws and berth stand-in take a service through 
       DATABASE_URL: url,
       BERTH_CLOUD: 'aws',
       BERTH_METRICS_DELAY_SECONDS: '0',
+      // The stand-in publishes a datapoint a second, not AWS's one a minute: windows of 2 s.
+      BERTH_METRIC_RESOLUTION_SECONDS: '1',
       BERTH_POLL_MS: '100',
       BERTH_RESYNC_SECONDS: '3',
       BERTH_LOG_LEVEL: 'error',

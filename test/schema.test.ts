@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { flagTemplate } from '../src/validation/task-definition.ts';
 import { describe, it } from 'node:test';
 import { sql } from 'kysely';
 import { finishDeployment } from '../src/store/deployments.ts';
@@ -28,6 +29,17 @@ const TG_GREEN = `arn:aws:elasticloadbalancing:us-east-1:${ACCOUNT}:targetgroup/
 const DIGEST = `sha256:${'0123456789abcdef'.repeat(4)}`;
 
 const SPEC: ReleaseSpec = {
+  template: flagTemplate({
+    container: 'web',
+    port: 8080,
+    cpu: 256,
+    memory: 512,
+    launchType: 'FARGATE',
+    taskRoleArn: null,
+    executionRoleArn: null,
+  }),
+  mainContainer: 'web',
+  sidecars: {},
   image: 'nginx:1.27',
   imageDigest: null,
   environment: { LOG_LEVEL: 'info' },
@@ -147,6 +159,8 @@ async function insertRelease(
       image_digest: null,
       environment: JSON.stringify(SPEC.environment),
       secrets: '{}',
+      template: JSON.stringify(SPEC.template),
+      main_container: SPEC.mainContainer,
       cpu: SPEC.cpu,
       memory: SPEC.memory,
       container_port: SPEC.containerPort,

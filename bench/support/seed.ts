@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { flagTemplate } from '../../src/validation/task-definition.ts';
 import {
   newServiceFrom,
   parseServiceFlags,
@@ -345,6 +346,18 @@ export async function seedIdleFleet(world: World, count: number): Promise<number
           image_digest: null,
           environment: '{}',
           secrets: '{}',
+          template: JSON.stringify(
+            flagTemplate({
+              container: 'app',
+              port: 80,
+              cpu: 256,
+              memory: 512,
+              launchType: 'FARGATE',
+              taskRoleArn: null,
+              executionRoleArn: null,
+            }),
+          ),
+          main_container: 'app',
           cpu: 256,
           memory: 512,
           container_port: 80,

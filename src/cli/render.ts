@@ -123,6 +123,11 @@ export function releaseJson(release: Release) {
     version: release.version,
     ...specOf(release),
     taskDefinitionArn: release.task_definition_arn,
+    mainContainer: release.main_container,
+    /** Every other container's image, digest, environment and secret references. */
+    sidecars: release.sidecars,
+    /** The task definition template, without the images, environment and secrets above. */
+    template: release.template,
     contentHash: release.content_hash,
     createdBy: release.created_by,
     createdAt: iso(release.created_at),

@@ -30,22 +30,8 @@ export interface TaskNetwork {
   assignPublicIp: boolean;
 }
 
-export interface TaskDefinitionSpec {
-  family: string;
-  containerName: string;
-  image: string;
-  containerPort: number;
-  cpu: number;
-  memory: number;
-  launchType: LaunchType;
-  environment: Record<string, string>;
-  /** name → Secrets Manager / SSM ARN, passed as `secrets[].valueFrom`, never resolved here. */
-  secrets: Record<string, string>;
-  taskRoleArn: string | null;
-  executionRoleArn: string | null;
-  /** Identifies the content: a revision with this hash is reused instead of registering again. */
-  contentHash: string;
-}
+export type { TaskDefinitionSpec } from './task-definition.ts';
+import type { TaskDefinitionSpec } from './task-definition.ts';
 
 export interface TaskSetSpec {
   cluster: string;
@@ -245,6 +231,11 @@ export interface Cloud {
     beforeRegister?: () => Promise<void>,
     options?: { unregistered?: boolean },
   ): Promise<string>;
+  /**
+   * A registered task definition (ARN, `family` or `family:revision`) as DescribeTaskDefinition
+   * answers it, for a service to adopt as its template; undefined when ECS knows none.
+   */
+  describeTaskDefinition(reference: string): Promise<Record<string, unknown> | undefined>;
   createTaskSet(spec: TaskSetSpec): Promise<ObservedTaskSet>;
   setTaskSetScale(
     cluster: string,

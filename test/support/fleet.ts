@@ -3,8 +3,10 @@ import { once } from 'node:events';
 import { AwsCloud } from '../../src/cloud/aws-cloud.ts';
 import type { Cloud } from '../../src/cloud/cloud.ts';
 import {
+  ACCELERATED_METRIC_RESOLUTION_SECONDS,
   bootstrapSimulatedService,
   createSimulatedAws,
+  METRIC_RESOLUTION_SETTING,
   HEALTHY_5XX_SETTING,
   simulatedClients,
 } from '../../src/cloud/sim/index.ts';
@@ -84,6 +86,9 @@ export async function aFleet(
   const logger = createLogger({ level: process.env['BERTH_TEST_LOG_LEVEL'] ?? 'silent' });
   const sim = createSimulatedAws(database.db, { seed: 7 });
   await sim.store.putSetting('rps', options.rps ?? 1000);
+  // An accelerated CloudWatch, a second playing the part of a minute, so that canaries of
+  // 1-second windows run in seconds; the workers' default resolution (1 s) matches it.
+  await sim.store.putSetting(METRIC_RESOLUTION_SETTING, ACCELERATED_METRIC_RESOLUTION_SECONDS);
   // A healthy image answers no 5xx here unless a test asks: at 0.1 % a stray 5xx fails a healthy
   // canary judged on these few hundred requests about once in 2,500 steps (the SPRT's bounded
   // error), and a test that expects success must not carry that chance.

@@ -91,6 +91,13 @@ export class AwsCloudWatch extends AwsService<CloudWatchClient> {
         });
       }
     }
+    // An ALB publishes HTTPCode_Target_5XX_Count only for a minute that had a 5xx: a window
+    // with requests and no 5xx datapoint had none.
+    for (const windows of results.values()) {
+      for (const metrics of windows) {
+        if (metrics.requests !== null && metrics.errors5xx === null) metrics.errors5xx = 0;
+      }
+    }
     return results;
   }
 

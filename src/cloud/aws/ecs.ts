@@ -31,10 +31,10 @@ import type {
   TaskSetSpec,
 } from '../cloud.ts';
 import { AwsService } from './call.ts';
+import { CONTENT_HASH_TAG, registrationInput } from '../task-definition.ts';
 
 /** DescribeServices takes at most ten services per call. */
 const DESCRIBE_SERVICES_BATCH = 10;
-const CONTENT_HASH_TAG = 'berth:content-hash';
 
 /** The ECS calls Berth makes: services, task definitions, task sets and one-off tasks. */
 export class AwsEcs extends AwsService<ECSClient> {
@@ -105,54 +105,11 @@ export class AwsEcs extends AwsService<ECSClient> {
       const found = await this.#latestWithHash(spec);
       if (found !== undefined) return found;
     }
-    const region = await this.client.config.region();
+    const input = registrationInput(spec, await this.client.config.region());
     const output = await this.call(
       'ecs:RegisterTaskDefinition',
       `task definition family ${spec.family}`,
-      (options) =>
-        this.client.send(
-          new RegisterTaskDefinitionCommand({
-            family: spec.family,
-            requiresCompatibilities: [spec.launchType],
-            networkMode: 'awsvpc',
-            cpu: String(spec.cpu),
-            memory: String(spec.memory),
-            ...(spec.taskRoleArn !== null ? { taskRoleArn: spec.taskRoleArn } : {}),
-            ...(spec.executionRoleArn !== null ? { executionRoleArn: spec.executionRoleArn } : {}),
-            containerDefinitions: [
-              {
-                name: spec.containerName,
-                image: spec.image,
-                essential: true,
-                portMappings: [{ containerPort: spec.containerPort, protocol: 'tcp' }],
-                environment: Object.entries(spec.environment).map(([name, value]) => ({
-                  name,
-                  value,
-                })),
-                secrets: Object.entries(spec.secrets).map(([name, valueFrom]) => ({
-                  name,
-                  valueFrom,
-                })),
-                // The task's memory as the container's hard limit too: valid on Fargate and EC2, and
-                // emulators such as moto require it.
-                memory: spec.memory,
-                // On Fargate a container without a log driver has no logs at all: awslogs by
-                // default, into a group ECS makes when the first task starts.
-                logConfiguration: {
-                  logDriver: 'awslogs',
-                  options: {
-                    'awslogs-group': `/berth/${spec.family.replace(/^berth-/, '')}`,
-                    'awslogs-region': region,
-                    'awslogs-stream-prefix': 'berth',
-                    'awslogs-create-group': 'true',
-                  },
-                },
-              },
-            ],
-            tags: [{ key: CONTENT_HASH_TAG, value: spec.contentHash }],
-          }),
-          options,
-        ),
+      (options) => this.client.send(new RegisterTaskDefinitionCommand(input), options),
       undefined,
       // Recorded once its token is taken: the entry marks the call being made, not its wait.
       beforeRegister,
@@ -180,6 +137,19 @@ export class AwsEcs extends AwsService<ECSClient> {
       return hash === spec.contentHash ? arn : undefined;
     } catch (error) {
       // A family with no revision yet: ECS answers ClientException.
+      if ((error as { name?: string }).name !== 'ClientException') throw error;
+      return undefined;
+    }
+  }
+
+  async describeTaskDefinition(reference: string): Promise<Record<string, unknown> | undefined> {
+    try {
+      const output = await this.call('ecs:DescribeTaskDefinition', reference, (options) =>
+        this.client.send(new DescribeTaskDefinitionCommand({ taskDefinition: reference }), options),
+      );
+      return output.taskDefinition as Record<string, unknown> | undefined;
+    } catch (error) {
+      // ECS answers ClientException for a task definition it does not know.
       if ((error as { name?: string }).name !== 'ClientException') throw error;
       return undefined;
     }

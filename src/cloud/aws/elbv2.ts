@@ -4,6 +4,7 @@ import {
   ModifyRuleCommand,
   type Action,
   type ElasticLoadBalancingV2Client,
+  type Rule,
 } from '@aws-sdk/client-elastic-load-balancing-v2';
 import type { RuleWeights } from '../cloud.ts';
 import { AwsService } from './call.ts';
@@ -17,10 +18,8 @@ const RULES_PER_CALL = 20;
 /** The ELBv2 calls Berth makes: listener rules' weights and target health. */
 export class AwsElbv2 extends AwsService<ElasticLoadBalancingV2Client> {
   async readRuleWeights(ruleArn: string): Promise<RuleWeights> {
-    const output = await this.call('elbv2:DescribeRules', ruleArn, (options) =>
-      this.client.send(new DescribeRulesCommand({ RuleArns: [ruleArn] }), options),
-    );
-    return forwardWeights(output.Rules?.[0]?.Actions ?? []);
+    const [rule] = await this.#describeRules([ruleArn], ruleArn);
+    return forwardWeights(rule?.Actions ?? []);
   }
 
   async readRulesWeights(ruleArns: readonly string[]): Promise<Map<string, RuleWeights>> {
@@ -28,16 +27,35 @@ export class AwsElbv2 extends AwsService<ElasticLoadBalancingV2Client> {
     const found = new Map<string, RuleWeights>();
     for (let i = 0; i < unique.length; i += RULES_PER_CALL) {
       const chunk = unique.slice(i, i + RULES_PER_CALL);
-      const output = await this.call(
-        'elbv2:DescribeRules',
-        `${chunk.length} listener rules`,
-        (options) => this.client.send(new DescribeRulesCommand({ RuleArns: chunk }), options),
-      );
-      for (const rule of output.Rules ?? []) {
+      for (const rule of await this.#describeRules(chunk, `${chunk.length} listener rules`)) {
         if (rule.RuleArn !== undefined) found.set(rule.RuleArn, forwardWeights(rule.Actions ?? []));
       }
     }
     return found;
+  }
+
+  /**
+   * DescribeRules of the rules named, every page: ELB pages its Describe answers (`NextMarker`)
+   * whatever was asked for, so a page is never taken for the whole answer.
+   */
+  async #describeRules(ruleArns: string[], resource: string): Promise<Rule[]> {
+    const rules: Rule[] = [];
+    let marker: string | undefined;
+    do {
+      const from = marker;
+      const output = await this.call('elbv2:DescribeRules', resource, (options) =>
+        this.client.send(
+          new DescribeRulesCommand({
+            RuleArns: ruleArns,
+            ...(from !== undefined ? { Marker: from } : {}),
+          }),
+          options,
+        ),
+      );
+      rules.push(...(output.Rules ?? []));
+      marker = output.NextMarker === '' ? undefined : output.NextMarker;
+    } while (marker !== undefined);
+    return rules;
   }
 
   async setRuleWeights(ruleArn: string, weights: RuleWeights): Promise<void> {

@@ -21,7 +21,13 @@ export {
   SIM_LOAD_BALANCER,
   type SimulatedServiceInfrastructure,
 } from './bootstrap.ts';
-export { DEFAULT_RPS, HEALTHY_5XX_SETTING } from './cloudwatch.ts';
+export {
+  ACCELERATED_METRIC_RESOLUTION_SECONDS,
+  AWS_METRIC_RESOLUTION_SECONDS,
+  DEFAULT_RPS,
+  HEALTHY_5XX_SETTING,
+  METRIC_RESOLUTION_SETTING,
+} from './cloudwatch.ts';
 export { SIM_NETWORK, type SimContext } from './model.ts';
 export { ensureSimulatedAwsSchema, migrateSimulatedAws, SIM_SCHEMA } from './migrations.ts';
 export { DEFAULT_TIMEOUT_MS } from './faults.ts';
