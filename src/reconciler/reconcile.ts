@@ -1,4 +1,4 @@
-import type { ObservedService, RuleWeights } from '../cloud/cloud.ts';
+import type { ObservedService } from '../cloud/cloud.ts';
 import { appendEventOnce } from '../store/events.ts';
 import { readServiceState } from '../store/leases.ts';
 import { latestRelease } from '../store/releases.ts';
@@ -110,15 +110,13 @@ async function ensureInfrastructure(
  * A service with no deployment: assert its whole desired state — the desired count, the rule's
  * weights all on the live release, the live task set primary and at 100 %, no task set but the
  * live one and the warm one within its rollback window — and record what it saw. `observed`
- * comes from a batched DescribeServices, so a fleet at rest costs one read per ten services,
- * plus one DescribeRules per service per resync.
+ * comes from a batched DescribeServices (the worker reads an idle batch's services and rules
+ * together, see `PassCloud`), so a fleet at rest costs one read of each per ten services.
  */
-export async function resyncIdle(
+async function resyncIdle(
   pass: PassContext,
   service: Service,
   observed: ObservedService | undefined,
-  /** The rule's weights when a batched DescribeRules read them; else read here. */
-  weights?: RuleWeights,
 ): Promise<void> {
   const { cloud } = pass;
   if (observed === undefined) {
@@ -135,7 +133,7 @@ export async function resyncIdle(
     return;
   }
   await assertDesiredCount(pass, service, observed);
-  await assertIdleTraffic(pass, service, weights);
+  await assertIdleTraffic(pass, service);
   await assertPrimary(pass, service, observed);
   // The warm task set is kept here; past its rollback window it is retired below, with its own event.
   await assertTaskSets(

@@ -90,6 +90,19 @@ export class BatchReads {
     return new BatchReads(observed, weights, sentAt);
   }
 
+  /** Reads made already: an idle batch's DescribeServices of `names` in `cluster`, its rules. */
+  static of(
+    cluster: string,
+    names: readonly string[],
+    found: ReadonlyMap<string, ObservedService>,
+    rules: Map<string, RuleWeights>,
+    sentAt: number,
+  ): BatchReads {
+    const services = new Map<string, ObservedService | undefined>();
+    for (const name of names) services.set(key(cluster, name), found.get(name));
+    return new BatchReads(services, rules, sentAt);
+  }
+
   get fresh(): boolean {
     return performance.now() - this.#sentAt <= BATCH_READS_MAX_AGE_MS;
   }

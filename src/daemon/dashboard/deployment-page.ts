@@ -1,4 +1,4 @@
-import type { DeploymentDashboard } from '../../store/dashboard.ts';
+import type { DeploymentDashboard } from '../../store/dashboard/deployment.ts';
 import type { AnalysisWindow } from '../../store/schema.ts';
 import {
   clock,

@@ -1,4 +1,4 @@
-import type { FleetDashboard } from '../../store/dashboard.ts';
+import type { FleetDashboard } from '../../store/dashboard/fleet.ts';
 import { count, deploymentLink, serviceLink, time, version } from './format.ts';
 import { html, type Html } from './html.ts';
 import { liveSection, table } from './layout.ts';

@@ -1,4 +1,4 @@
-import type { DeploymentSummary } from '../../store/dashboard.ts';
+import type { DeploymentSummary } from '../../store/dashboard/summaries.ts';
 import { html, type Html } from './html.ts';
 
 /** How the dashboard writes numbers, times and states: the CLI's words, in HTML. */

@@ -1,4 +1,5 @@
-import type { ReleaseSummary, ServiceDashboard } from '../../store/dashboard.ts';
+import type { ServiceDashboard } from '../../store/dashboard/service.ts';
+import type { ReleaseSummary } from '../../store/dashboard/summaries.ts';
 import type { RolloutPolicy } from '../../store/schema.ts';
 import { count, deploymentLink, ms, percent, seconds, time, version } from './format.ts';
 import { html, type Html } from './html.ts';

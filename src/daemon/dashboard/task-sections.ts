@@ -1,5 +1,5 @@
 import { describeStop } from '../../reconciler/reasons.ts';
-import type { DeploymentDashboard } from '../../store/dashboard.ts';
+import type { DeploymentDashboard } from '../../store/dashboard/deployment.ts';
 import type { ObservedTaskSetState, VerificationTask } from '../../store/schema.ts';
 import { count, seconds, time, version } from './format.ts';
 import { html, type Html } from './html.ts';
