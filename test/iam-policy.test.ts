@@ -9,6 +9,7 @@ const PREFIXES: Record<string, string> = {
   '@aws-sdk/client-cloudwatch': 'cloudwatch',
   '@aws-sdk/client-sts': 'sts',
   '@aws-sdk/client-iam': 'iam',
+  '@aws-sdk/client-cloudwatch-logs': 'logs',
 };
 
 /** IAM actions of the commands the adapters import, e.g. `ecs:CreateTaskSet`. */

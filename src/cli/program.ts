@@ -301,6 +301,33 @@ function buildProgram(session: CliSession, setExit: (code: number) => void): Com
         (await import('./commands/read.ts')).events(context, name, flags),
       ),
     );
+  command(
+    program,
+    'logs <NAME>',
+    "the service's container logs, each line with its task and container",
+  )
+    .option('--follow', 'keep printing new lines until interrupted')
+    .option('--since <duration>', 'how far back to start, e.g. 30s, 10m, 2h (default 10m)')
+    .option('--container <name>', 'only this container (default: every one with logs)')
+    .option('--deployment <id>', 'the lines of the release deployment ID deployed, while it ran')
+    .action(
+      act(async (context, name: string, flags: never) =>
+        (await import('./commands/logs.ts')).logs(context, name, flags),
+      ),
+    );
+  command(
+    program,
+    'run <NAME> [CMD...]',
+    'a one-off task: berth run web -- CMD ARGS…; its exit code',
+  )
+    .option('--container <name>', 'the container whose command is CMD (default: the main one)')
+    .option('--release <version>', 'run this release instead of the live one, e.g. v3')
+    .option('--detach', 'print the task ARN and return without waiting')
+    .action(
+      act(async (context, name: string, command: string[], flags: never) =>
+        (await import('./commands/logs.ts')).run(context, name, command, flags),
+      ),
+    );
   const notify = program
     .command('notify')
     .description('webhooks told when deployments start, pass a step, roll back or end');

@@ -7,6 +7,7 @@ import { AwsEcs } from './aws/ecs.ts';
 import { AwsElbv2 } from './aws/elbv2.ts';
 import { AwsIdentity } from './aws/identity.ts';
 import { loadBalancerNetwork } from './aws/load-balancer-network.ts';
+import { AwsLogs } from './aws/logs.ts';
 import type { Cloud } from './cloud.ts';
 import { RateLimiter } from './rate-limit.ts';
 
@@ -25,6 +26,7 @@ export class AwsCloud implements Cloud {
   readonly #cloudwatch: AwsCloudWatch;
   readonly #identity: AwsIdentity;
   readonly #loadBalancerNetwork: Cloud['loadBalancerNetwork'];
+  readonly #logs: AwsLogs;
 
   constructor(
     clients: AwsClients,
@@ -37,6 +39,7 @@ export class AwsCloud implements Cloud {
     this.#ecr = new AwsEcr(clients.ecr, call);
     this.#elbv2 = new AwsElbv2(clients.elbv2, call);
     this.#cloudwatch = new AwsCloudWatch(clients.cloudwatch, call, logger);
+    this.#logs = new AwsLogs(clients.logs, call, logger);
     this.#identity = new AwsIdentity(clients.sts, clients.iam, call);
     this.#loadBalancerNetwork = (ruleArn) => loadBalancerNetwork(call, clients.elbv2, ruleArn);
   }
@@ -127,6 +130,24 @@ export class AwsCloud implements Cloud {
     ...args: Parameters<Cloud['taskLogLocation']>
   ): ReturnType<Cloud['taskLogLocation']> {
     return this.#ecs.taskLogLocation(...args);
+  }
+
+  containerLogs(...args: Parameters<Cloud['containerLogs']>): ReturnType<Cloud['containerLogs']> {
+    return this.#ecs.containerLogs(...args);
+  }
+
+  logEvents(...args: Parameters<Cloud['logEvents']>): ReturnType<Cloud['logEvents']> {
+    return this.#logs.events(...args);
+  }
+
+  tailLogEvents(...args: Parameters<Cloud['tailLogEvents']>): ReturnType<Cloud['tailLogEvents']> {
+    return this.#logs.tail(...args);
+  }
+
+  logStreamEvents(
+    ...args: Parameters<Cloud['logStreamEvents']>
+  ): ReturnType<Cloud['logStreamEvents']> {
+    return this.#logs.streamEvents(...args);
   }
 
   resolveImage(...args: Parameters<Cloud['resolveImage']>): ReturnType<Cloud['resolveImage']> {

@@ -2,6 +2,10 @@ import type {
   AlarmQuery,
   AlarmState,
   Cloud,
+  ContainerLogs,
+  LogEvent,
+  LogQuery,
+  LogStreamPage,
   ImageResolution,
   LoadBalancerNetwork,
   MetricsQuery,
@@ -374,6 +378,26 @@ export class PassCloud implements Cloud {
     taskArn: string,
   ): Promise<TaskLogLocation | undefined> {
     return this.#cloud.taskLogLocation(taskDefinitionArn, containerName, taskArn);
+  }
+
+  containerLogs(taskDefinitionArn: string): Promise<ContainerLogs[]> {
+    return this.#cloud.containerLogs(taskDefinitionArn);
+  }
+
+  logEvents(query: LogQuery, limit?: number): Promise<LogEvent[]> {
+    return this.#cloud.logEvents(query, limit);
+  }
+
+  tailLogEvents(query: LogQuery, signal: AbortSignal): AsyncIterable<LogEvent> {
+    return this.#cloud.tailLogEvents(query, signal);
+  }
+
+  logStreamEvents(
+    group: string,
+    stream: string,
+    token: string | undefined,
+  ): Promise<LogStreamPage> {
+    return this.#cloud.logStreamEvents(group, stream, token);
   }
 
   targetGroupMetrics(

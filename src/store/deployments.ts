@@ -113,3 +113,17 @@ export async function countDeploymentsByPhase(
     .execute();
   return rows.map((row) => ({ phase: row.phase, outcome: row.outcome, count: Number(row.count) }));
 }
+
+/** Deployment `id` of the service, or undefined when it has none of that id. */
+export async function findServiceDeployment(
+  db: Db,
+  serviceId: number,
+  id: number,
+): Promise<Deployment | undefined> {
+  return db
+    .selectFrom('deployments')
+    .selectAll()
+    .where('id', '=', id)
+    .where('service_id', '=', serviceId)
+    .executeTakeFirst();
+}

@@ -377,6 +377,13 @@ export type VerificationOutcome = 'passed' | 'failed' | 'timed_out' | 'not_start
  * One verification task of a deployment: written before `RunTask`, given its task ARN as soon
  * as `RunTask` answers, and its end (exit code, stop reason, duration, logs) when it stops.
  */
+/** One line a task printed, as kept with its row. */
+export interface OutputLine {
+  /** ISO time the container printed it. */
+  at: string;
+  text: string;
+}
+
 export interface VerificationTaskTable {
   id: Generated<number>;
   deployment_id: number;
@@ -398,6 +405,12 @@ export interface VerificationTaskTable {
   /** The awslogs group and stream of the task's container, when its task definition has them. */
   log_group: string | null;
   log_stream: string | null;
+  /** The last `OUTPUT_KEPT` lines the task printed, oldest first. */
+  output: ColumnType<OutputLine[], string | undefined, string>;
+  /** Every line read so far, kept or not: a reader shows those past the count it has seen. */
+  output_lines: Generated<number>;
+  /** GetLogEvents' forward token: where the next read goes on. */
+  output_token: string | null;
   outcome: VerificationOutcome | null;
   reason: string | null;
   finished_at: Date | null;

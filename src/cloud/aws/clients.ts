@@ -1,4 +1,5 @@
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
+import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import { ECRClient } from '@aws-sdk/client-ecr';
 import { ECSClient } from '@aws-sdk/client-ecs';
 import { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
@@ -15,6 +16,7 @@ export interface AwsClients {
   sts: STSClient;
   /** Whether the account's conventional execution role exists. */
   iam: IAMClient;
+  logs: CloudWatchLogsClient;
 }
 
 /** Clients for the standard AWS configuration (credentials chain, region, AWS_ENDPOINT_URL). */
@@ -28,5 +30,6 @@ export function awsClients(region?: string): AwsClients {
     cloudwatch: new CloudWatchClient(config),
     sts: new STSClient(config),
     iam: new IAMClient(config),
+    logs: new CloudWatchLogsClient(config),
   };
 }

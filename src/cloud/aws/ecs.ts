@@ -27,6 +27,7 @@ import type {
   StoppedTask,
   TaskDefinitionSpec,
   TaskLogLocation,
+  ContainerLogs,
   TaskNetwork,
   TaskSetSpec,
 } from '../cloud.ts';
@@ -401,6 +402,29 @@ export class AwsEcs extends AwsService<ECSClient> {
       stream: `${prefix}/${containerName}/${taskId}`,
       region: logs.options?.['awslogs-region'],
     };
+  }
+
+  async containerLogs(taskDefinitionArn: string): Promise<ContainerLogs[]> {
+    const output = await this.call('ecs:DescribeTaskDefinition', taskDefinitionArn, (options) =>
+      this.client.send(
+        new DescribeTaskDefinitionCommand({ taskDefinition: taskDefinitionArn }),
+        options,
+      ),
+    );
+    const found: ContainerLogs[] = [];
+    for (const container of output.taskDefinition?.containerDefinitions ?? []) {
+      const logs = container.logConfiguration;
+      const group = logs?.options?.['awslogs-group'];
+      const prefix = logs?.options?.['awslogs-stream-prefix'];
+      if (logs?.logDriver !== 'awslogs' || group === undefined || prefix === undefined) continue;
+      found.push({
+        container: container.name ?? '',
+        group,
+        streamPrefix: prefix,
+        region: logs.options?.['awslogs-region'],
+      });
+    }
+    return found;
   }
 }
 

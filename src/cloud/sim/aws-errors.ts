@@ -1,4 +1,5 @@
 import { CloudWatchServiceException } from '@aws-sdk/client-cloudwatch';
+import { CloudWatchLogsServiceException } from '@aws-sdk/client-cloudwatch-logs';
 import { EC2ServiceException } from '@aws-sdk/client-ec2';
 import { ECRServiceException } from '@aws-sdk/client-ecr';
 import { ECSServiceException } from '@aws-sdk/client-ecs';
@@ -7,10 +8,10 @@ import { IAMServiceException } from '@aws-sdk/client-iam';
 import { STSServiceException } from '@aws-sdk/client-sts';
 
 /**
- * The AWS APIs the simulated AWS answers, as it names them: the four Berth uses, EC2 for
- * the infrastructure bootstrap's look at the network, STS and IAM for the execution role.
+ * The AWS APIs the simulated AWS answers, as it names them: the five Berth uses, EC2 for the
+ * infrastructure bootstrap's look at the network, STS and IAM for the execution role.
  */
-export type SimApi = 'ecs' | 'elbv2' | 'ecr' | 'cloudwatch' | 'ec2' | 'sts' | 'iam';
+export type SimApi = 'ecs' | 'elbv2' | 'ecr' | 'cloudwatch' | 'ec2' | 'logs' | 'sts' | 'iam';
 
 const BASES = {
   ecs: ECSServiceException,
@@ -20,6 +21,7 @@ const BASES = {
   ec2: EC2ServiceException,
   sts: STSServiceException,
   iam: IAMServiceException,
+  logs: CloudWatchLogsServiceException,
 } as const;
 
 /**
@@ -74,6 +76,7 @@ export const THROTTLING_ERROR: Record<SimApi, string> = {
   ec2: 'RequestLimitExceeded',
   sts: 'Throttling',
   iam: 'Throttling',
+  logs: 'ThrottlingException',
 };
 
 /** The internal error each API answers with on a 5xx. */
@@ -85,6 +88,7 @@ export const SERVER_ERROR: Record<SimApi, string> = {
   ec2: 'InternalError',
   sts: 'InternalFailure',
   iam: 'ServiceFailure',
+  logs: 'ServiceUnavailableException',
 };
 
 /**

@@ -59,6 +59,10 @@ export const RATE_LIMITS: Readonly<Record<string, RateLimit>> = {
   'cloudwatch:GetMetricData': { burst: 50, perSecond: 50 },
   'cloudwatch:DescribeAlarms': { burst: 9, perSecond: 9 },
   'cloudwatch:*': { burst: 50, perSecond: 20 },
+  // CloudWatch Logs' quotas per account and Region: FilterLogEvents 5 a second, GetLogEvents 25.
+  'logs:FilterLogEvents': { burst: 10, perSecond: 5 },
+  'logs:GetLogEvents': { burst: 25, perSecond: 25 },
+  'logs:*': { burst: 10, perSecond: 5 },
   // EC2's bucket for non-mutating actions (Describe*), the only ones simulated.
   'ec2:*': { burst: 100, perSecond: 20 },
   // STS and IAM: read once per account and service by Berth, far below their quotas.
@@ -74,6 +78,7 @@ const CLIENT_APIS: Record<string, SimApi> = {
   EC2Client: 'ec2',
   STSClient: 'sts',
   IAMClient: 'iam',
+  CloudWatchLogsClient: 'logs',
 };
 
 /**
