@@ -1,14 +1,9 @@
 import type { Db } from '../../store/database.ts';
-import {
-  changeConfig,
-  changeService,
-  controlDeployment,
-  deployImage,
-  type ContainerImage,
-  rollbackService,
-  scaleService,
-  type RequestedRelease,
-} from '../../store/desired-state.ts';
+import { changeConfig } from '../../store/config-change.ts';
+import { controlDeployment, rollbackService, scaleService } from '../../store/control.ts';
+import { deployImage, type ContainerImage } from '../../store/deploy.ts';
+import { changeService } from '../../store/services-write.ts';
+import type { RequestedRelease } from '../../store/write-transaction.ts';
 import type { Control } from '../../store/deployments.ts';
 import { serviceHistory } from '../../store/history.ts';
 import { findService } from '../../store/services.ts';
