@@ -1,17 +1,9 @@
 import { InputError } from '../validation/input-error.ts';
 import type { Db } from './database.ts';
-import { specOf } from './releases.ts';
+import { containerNames, specOf } from './releases.ts';
 import { lockService } from './services.ts';
-import {
-  baseRelease,
-  containerNames,
-  requestRelease,
-  takeOver,
-  writeOrDryRun,
-  type Actor,
-  type DryRunnable,
-  type RequestedRelease,
-} from './write-transaction.ts';
+import { baseRelease, requestRelease, takeOver, writeOrDryRun } from './write-transaction.ts';
+import type { Actor, DryRunnable, RequestedRelease } from './write-transaction.ts';
 
 /** `berth config set` and `config unset`: a new release with the environment changed. */
 

@@ -1,18 +1,10 @@
 import { InputError } from '../validation/input-error.ts';
 import type { Db } from './database.ts';
-import { specOf } from './releases.ts';
+import { containerNames, specOf } from './releases.ts';
 import type { Release } from './schema.ts';
 import { lockService } from './services.ts';
-import {
-  baseRelease,
-  containerNames,
-  requestRelease,
-  takeOver,
-  writeOrDryRun,
-  type Actor,
-  type DryRunnable,
-  type RequestedRelease,
-} from './write-transaction.ts';
+import { baseRelease, requestRelease, takeOver, writeOrDryRun } from './write-transaction.ts';
+import type { Actor, DryRunnable, RequestedRelease } from './write-transaction.ts';
 
 /** `berth deploy`: a new release with other images, deployed as a canary. */
 

@@ -5,16 +5,9 @@ import type { Db } from './database.ts';
 import { appendEvent, notifyChange } from './events.ts';
 import { specOf, type ReleaseSpec } from './releases.ts';
 import type { LaunchType, RolloutPolicy, Service } from './schema.ts';
-import { insertService, lockService, updateService } from './services.ts';
-import {
-  baseRelease,
-  requestRelease,
-  takeOver,
-  writeOrDryRun,
-  type Actor,
-  type DryRunnable,
-  type RequestedRelease,
-} from './write-transaction.ts';
+import { insertService, lockService, serviceNamed, updateService } from './services.ts';
+import { baseRelease, requestRelease, takeOver, writeOrDryRun } from './write-transaction.ts';
+import type { Actor, DryRunnable, RequestedRelease } from './write-transaction.ts';
 
 /** The CLI's writes to a service itself: `service create` and `service update`. */
 
@@ -54,12 +47,7 @@ export async function createService(db: Db, request: NewService): Promise<Reques
 
 /** `createService` inside a transaction the caller holds (the demo fleet makes three at once). */
 export async function createServiceIn(trx: Db, request: NewService): Promise<RequestedRelease> {
-  const existing = await trx
-    .selectFrom('services')
-    .select('id')
-    .where('name', '=', request.name)
-    .where('deleted_at', 'is', null)
-    .executeTakeFirst();
+  const existing = await serviceNamed(trx, request.name);
   if (existing !== undefined) {
     throw new InputError(
       'NAME',

@@ -178,7 +178,3 @@ export async function requestRelease(
   await notifyChange(db, service.id, 'deployment.requested');
   return { release, deployment };
 }
-
-export function containerNames(spec: ReleaseSpec): string[] {
-  return spec.template.containerDefinitions.map((container) => container.name);
-}

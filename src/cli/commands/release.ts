@@ -69,6 +69,20 @@ export function parseImages(raw: readonly string[]): {
   return { main, containers };
 }
 
+/** The images of `parseImages` as `deployImage` takes them. */
+function requestedImages(images: ReturnType<typeof parseImages>): {
+  image?: string;
+  imageDigest?: string | null;
+  containerImages: Record<string, ContainerImage>;
+} {
+  return {
+    ...(images.main !== undefined
+      ? { image: images.main.image, imageDigest: images.main.imageDigest }
+      : {}),
+    containerImages: images.containers,
+  };
+}
+
 export async function deploy(
   context: CliContext,
   rawName: string,
@@ -81,10 +95,7 @@ export async function deploy(
     const requested = await deployImage(db, {
       actor: context.actor,
       name,
-      ...(images.main !== undefined
-        ? { image: images.main.image, imageDigest: images.main.imageDigest }
-        : {}),
-      containerImages: images.containers,
+      ...requestedImages(images),
       message,
       replace: flags.replace === true,
       dryRun: flags.dryRun === true,
@@ -132,10 +143,7 @@ export async function diff(
       const requested = await deployImage(db, {
         actor: context.actor,
         name,
-        ...(images.main !== undefined
-          ? { image: images.main.image, imageDigest: images.main.imageDigest }
-          : {}),
-        containerImages: images.containers,
+        ...requestedImages(images),
         message: null,
         replace: true,
         dryRun: true,
