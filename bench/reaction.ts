@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Db } from '../src/store/database.ts';
-import { deployImage } from '../src/store/desired-state.ts';
+import { deployImage } from '../src/store/deploy.ts';
 import { bucketSeconds } from './fleet.ts';
 import { benchDatabase, type BenchPostgres } from './support/database.ts';
 import { startWorkerProcesses } from './support/processes.ts';

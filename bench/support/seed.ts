@@ -20,11 +20,9 @@ import { EVENTS, REASONS } from '../../src/reconciler/reasons.ts';
 import { taskDefinitionSpec } from '../../src/reconciler/rollout/prepare.ts';
 import { taskNetworkOf } from '../../src/reconciler/rollout/run.ts';
 import { finishDeployment } from '../../src/store/deployments.ts';
-import {
-  createServiceIn,
-  deployImageWithin,
-  type RequestedRelease,
-} from '../../src/store/desired-state.ts';
+import { deployImageWithin } from '../../src/store/deploy.ts';
+import { createServiceIn } from '../../src/store/services-write.ts';
+import type { RequestedRelease } from '../../src/store/write-transaction.ts';
 import { appendEvent } from '../../src/store/events.ts';
 import {
   policySnapshotOf,

@@ -1,5 +1,5 @@
 import type { Db } from '../store/database.ts';
-import { createServiceIn } from '../store/desired-state.ts';
+import { createServiceIn } from '../store/services-write.ts';
 import { appendEvent } from '../store/events.ts';
 import { ensureSimulatedRepository } from '../cloud/sim/push.ts';
 import { createLogger } from '../logging.ts';

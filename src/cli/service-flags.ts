@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import type { RolloutPolicy, ServiceSettings, ServiceUpdate } from '../store/desired-state.ts';
+import type { RolloutPolicy, ServiceSettings, ServiceUpdate } from '../store/services-write.ts';
 import type { ReleaseSpec } from '../store/releases.ts';
 import {
   arnParts,
@@ -34,7 +34,7 @@ import {
   parseContainerName,
   type ParsedTemplate,
 } from '../validation/task-definition.ts';
-import { fromTemplate } from '../store/desired-state.ts';
+import { fromTemplate } from '../store/services-write.ts';
 
 /** The flags `service create` and `service update` share, as commander hands them over. */
 export interface ServiceFlags {

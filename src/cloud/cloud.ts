@@ -180,6 +180,12 @@ export interface MetricsQuery {
 /** A CloudWatch alarm's state value. */
 export type AlarmStateValue = 'OK' | 'ALARM' | 'INSUFFICIENT_DATA';
 
+/** Every `AlarmStateValue`, for checking a string CloudWatch gives or is given. */
+export const ALARM_STATE_VALUES: readonly string[] = ['OK', 'ALARM', 'INSUFFICIENT_DATA'];
+
+/** DescribeAlarms takes at most 100 names (and answers at most 100 alarms a page). */
+export const MAX_ALARMS_PER_CALL = 100;
+
 /** One CloudWatch alarm (metric or composite) as DescribeAlarms tells it. */
 export interface AlarmState {
   name: string;

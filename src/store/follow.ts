@@ -1,7 +1,8 @@
 import { sql } from 'kysely';
 import type { Db } from './database.ts';
 import { activeDeployment } from './deployments.ts';
-import { deployImageWithin, type RequestedRelease } from './desired-state.ts';
+import { deployImageWithin } from './deploy.ts';
+import type { RequestedRelease } from './write-transaction.ts';
 import { appendEvent } from './events.ts';
 import type { Deployment } from './schema.ts';
 

@@ -30,6 +30,11 @@ export interface ReleaseSpec {
   executionRoleArn: string | null;
 }
 
+/** The names of the release's containers, as its task definition lists them. */
+export function containerNames(spec: ReleaseSpec): string[] {
+  return spec.template.containerDefinitions.map((container) => container.name);
+}
+
 export function specOf(release: Release): ReleaseSpec {
   return {
     template: release.template,

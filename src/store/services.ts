@@ -4,14 +4,19 @@ import type { Db } from './database.ts';
 import type { NewService, Service, ServiceUpdate } from './schema.ts';
 import { nearest } from './suggest.ts';
 
-/** The service named `name`, or bad input that names the closest existing service. */
-export async function findService(db: Db, name: string, field = 'NAME'): Promise<Service> {
-  const service = await db
+/** The service named `name` (not deleted), or undefined when there is none. */
+export async function serviceNamed(db: Db, name: string): Promise<Service | undefined> {
+  return db
     .selectFrom('services')
     .selectAll()
     .where('name', '=', name)
     .where('deleted_at', 'is', null)
     .executeTakeFirst();
+}
+
+/** The service named `name`, or bad input that names the closest existing service. */
+export async function findService(db: Db, name: string, field = 'NAME'): Promise<Service> {
+  const service = await serviceNamed(db, name);
   if (service !== undefined) return service;
   throw await unknownService(db, name, field);
 }

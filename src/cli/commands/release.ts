@@ -1,14 +1,9 @@
 import type { Db } from '../../store/database.ts';
-import {
-  changeConfig,
-  changeService,
-  controlDeployment,
-  deployImage,
-  type ContainerImage,
-  rollbackService,
-  scaleService,
-  type RequestedRelease,
-} from '../../store/desired-state.ts';
+import { changeConfig } from '../../store/config-change.ts';
+import { controlDeployment, rollbackService, scaleService } from '../../store/control.ts';
+import { deployImage, type ContainerImage } from '../../store/deploy.ts';
+import { changeService } from '../../store/services-write.ts';
+import type { RequestedRelease } from '../../store/write-transaction.ts';
 import type { Control } from '../../store/deployments.ts';
 import { serviceHistory } from '../../store/history.ts';
 import { findService } from '../../store/services.ts';
@@ -74,6 +69,20 @@ export function parseImages(raw: readonly string[]): {
   return { main, containers };
 }
 
+/** The images of `parseImages` as `deployImage` takes them. */
+function requestedImages(images: ReturnType<typeof parseImages>): {
+  image?: string;
+  imageDigest?: string | null;
+  containerImages: Record<string, ContainerImage>;
+} {
+  return {
+    ...(images.main !== undefined
+      ? { image: images.main.image, imageDigest: images.main.imageDigest }
+      : {}),
+    containerImages: images.containers,
+  };
+}
+
 export async function deploy(
   context: CliContext,
   rawName: string,
@@ -86,10 +95,7 @@ export async function deploy(
     const requested = await deployImage(db, {
       actor: context.actor,
       name,
-      ...(images.main !== undefined
-        ? { image: images.main.image, imageDigest: images.main.imageDigest }
-        : {}),
-      containerImages: images.containers,
+      ...requestedImages(images),
       message,
       replace: flags.replace === true,
       dryRun: flags.dryRun === true,
@@ -137,10 +143,7 @@ export async function diff(
       const requested = await deployImage(db, {
         actor: context.actor,
         name,
-        ...(images.main !== undefined
-          ? { image: images.main.image, imageDigest: images.main.imageDigest }
-          : {}),
-        containerImages: images.containers,
+        ...requestedImages(images),
         message: null,
         replace: true,
         dryRun: true,

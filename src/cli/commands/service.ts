@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import type { Db } from '../../store/database.ts';
-import { changeService, createService } from '../../store/desired-state.ts';
+import { changeService, createService } from '../../store/services-write.ts';
 import { InputError } from '../../validation/input-error.ts';
 import { quote } from '../../validation/quote.ts';
 import {

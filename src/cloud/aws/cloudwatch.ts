@@ -7,7 +7,9 @@ import {
 } from '@aws-sdk/client-cloudwatch';
 import type { Logger } from '../../logging.ts';
 import {
+  ALARM_STATE_VALUES,
   LeaseDeadlineError,
+  MAX_ALARMS_PER_CALL,
   type AlarmQuery,
   type AlarmState,
   type AlarmStateValue,
@@ -18,11 +20,6 @@ import { AwsService, CallAbandonedError, type AwsCall } from './call.ts';
 
 /** GetMetricData takes at most 500 queries; four per target group. */
 const METRIC_QUERIES_PER_CALL = 500;
-
-/** DescribeAlarms takes at most 100 names (and answers at most 100 alarms a page). */
-const ALARMS_PER_CALL = 100;
-
-const ALARM_STATES: readonly string[] = ['OK', 'ALARM', 'INSUFFICIENT_DATA'];
 
 /**
  * The CloudWatch calls Berth makes: the ALB's metrics of each target group, by window, and the
@@ -121,8 +118,8 @@ export class AwsCloudWatch extends AwsService<CloudWatchClient> {
   async describeAlarms(query: AlarmQuery): Promise<AlarmState[]> {
     const names = [...new Set(query.names)];
     const requests: { input: DescribeAlarmsCommandInput; resource: string }[] = [];
-    for (let i = 0; i < names.length; i += ALARMS_PER_CALL) {
-      const chunk = names.slice(i, i + ALARMS_PER_CALL);
+    for (let i = 0; i < names.length; i += MAX_ALARMS_PER_CALL) {
+      const chunk = names.slice(i, i + MAX_ALARMS_PER_CALL);
       requests.push({ input: { AlarmNames: chunk }, resource: `${chunk.length} alarms` });
     }
     // AlarmNamePrefix cannot be given with AlarmNames: one call (and its pages) per prefix.
@@ -141,7 +138,7 @@ export class AwsCloudWatch extends AwsService<CloudWatchClient> {
               // Without AlarmTypes only metric alarms are answered; a team's composite alarm
               // (several signals in one) is as much a verdict.
               AlarmTypes: ['MetricAlarm', 'CompositeAlarm'],
-              MaxRecords: ALARMS_PER_CALL,
+              MaxRecords: MAX_ALARMS_PER_CALL,
               ...(token !== undefined ? { NextToken: token } : {}),
             }),
             options,
@@ -205,7 +202,7 @@ function alarmState(alarm: {
   StateUpdatedTimestamp?: Date | undefined;
 }): AlarmState | undefined {
   if (alarm.AlarmName === undefined) return undefined;
-  const state = ALARM_STATES.includes(alarm.StateValue ?? '')
+  const state = ALARM_STATE_VALUES.includes(alarm.StateValue ?? '')
     ? (alarm.StateValue as AlarmStateValue)
     : 'INSUFFICIENT_DATA';
   return {

@@ -12,6 +12,7 @@ import {
   type StateValue,
 } from '@aws-sdk/client-cloudwatch';
 import { awsError, modeledError } from './aws-errors.ts';
+import { ALARM_STATE_VALUES, MAX_ALARMS_PER_CALL } from '../cloud.ts';
 import { imageTag } from '../image-behaviour.ts';
 import {
   awsArn,
@@ -26,11 +27,8 @@ import {
 } from './model.ts';
 import type { SimTx } from './sim-store.ts';
 
-/** CloudWatch's bounds: alarm names of 1–255 characters, 100 names or records a call. */
+/** CloudWatch's bound on an alarm name: 1–255 characters (and 100 names or records a call). */
 const MAX_NAME = 255;
-const MAX_NAMES = 100;
-
-const STATES: readonly string[] = ['OK', 'ALARM', 'INSUFFICIENT_DATA'];
 
 /**
  * The tag word that trips alarms: while a task of an image whose tag contains it runs in an ECS
@@ -134,7 +132,7 @@ async function setAlarmState(
 ): Promise<Record<string, never>> {
   const name = requireName(input.AlarmName);
   const state = input.StateValue;
-  if (state === undefined || !STATES.includes(state)) {
+  if (state === undefined || !ALARM_STATE_VALUES.includes(state)) {
     // AWS checks the enum before the operation runs: a ValidationException, as moto says too.
     throw awsError(
       'cloudwatch',
@@ -177,14 +175,18 @@ async function describeAlarms(
       'AlarmNamePrefix and AlarmNames cannot be specified at the same time.',
     );
   }
-  if (names !== undefined && names.length > MAX_NAMES) {
-    throw invalidValue(`The collection AlarmNames must not have a size greater than ${MAX_NAMES}.`);
+  if (names !== undefined && names.length > MAX_ALARMS_PER_CALL) {
+    throw invalidValue(
+      `The collection AlarmNames must not have a size greater than ${MAX_ALARMS_PER_CALL}.`,
+    );
   }
   names?.forEach((name) => requireName(name, 'AlarmNames.member'));
   if (prefix !== undefined) requireName(prefix, 'AlarmNamePrefix');
-  const maxRecords = input.MaxRecords ?? MAX_NAMES;
-  if (!Number.isInteger(maxRecords) || maxRecords < 1 || maxRecords > MAX_NAMES) {
-    throw invalidValue(`The value for parameter MaxRecords must be between 1 and ${MAX_NAMES}.`);
+  const maxRecords = input.MaxRecords ?? MAX_ALARMS_PER_CALL;
+  if (!Number.isInteger(maxRecords) || maxRecords < 1 || maxRecords > MAX_ALARMS_PER_CALL) {
+    throw invalidValue(
+      `The value for parameter MaxRecords must be between 1 and ${MAX_ALARMS_PER_CALL}.`,
+    );
   }
   const types = input.AlarmTypes ?? ['MetricAlarm'];
   const wanted = new Set(names ?? []);

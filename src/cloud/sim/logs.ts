@@ -16,6 +16,7 @@ import {
   awsArn,
   handler,
   KIND,
+  offsetPage,
   type ClusterDoc,
   type Millis,
   type Output,
@@ -333,14 +334,9 @@ function page<T>(
   if (!Number.isInteger(size) || size < 1 || size > MAX_EVENTS) {
     throw modeledError(InvalidParameterException, `limit must be between 1 and ${MAX_EVENTS}.`);
   }
-  const from = token === undefined ? 0 : Number(token.replace(/^[fb]\//, ''));
-  if (!Number.isInteger(from) || from < 0) {
-    throw modeledError(InvalidParameterException, 'The specified nextToken is invalid.');
-  }
-  return {
-    items: all.slice(from, from + size),
-    next: from + size < all.length ? String(from + size) : undefined,
-  };
+  return offsetPage(all, token?.replace(/^[fb]\//, ''), size, () =>
+    modeledError(InvalidParameterException, 'The specified nextToken is invalid.'),
+  );
 }
 
 async function filterLogEvents(

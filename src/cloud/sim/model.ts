@@ -94,6 +94,24 @@ export const SIM_NETWORK = {
 // ARNs and ids
 
 /** `arn:aws:SERVICE:REGION:ACCOUNT:RESOURCE` in the simulation's region and account. */
+/**
+ * The page of `all` from `token` (an offset, as the simulation's tokens are), `size` long, and
+ * the next token when more remain; a token that is no offset is refused with `invalidToken()`.
+ */
+export function offsetPage<T>(
+  all: readonly T[],
+  token: string | undefined,
+  size: number,
+  invalidToken: () => Error,
+): { items: T[]; next: string | undefined } {
+  const from = token === undefined ? 0 : Number(token);
+  if (!Number.isInteger(from) || from < 0) throw invalidToken();
+  return {
+    items: all.slice(from, from + size),
+    next: from + size < all.length ? String(from + size) : undefined,
+  };
+}
+
 export function awsArn(ctx: SimContext, service: string, resource: string): string {
   return `arn:aws:${service}:${ctx.region}:${ctx.account}:${resource}`;
 }

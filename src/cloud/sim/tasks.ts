@@ -17,6 +17,7 @@ import {
   clusterArn,
   handler,
   KIND,
+  offsetPage,
   toDate,
   type ClusterDoc,
   type Fleet,
@@ -210,15 +211,10 @@ async function listTasks(
       return status === 'STOPPED' ? attempt.stoppedAt !== null : attempt.stoppedAt === null;
     })
     .map(({ attempt }) => taskArnOf(ctx, cluster, attempt.id));
-  const from = input.nextToken === undefined ? 0 : Number(input.nextToken);
-  if (!Number.isInteger(from) || from < 0) {
-    throw modeledError(InvalidParameterException, 'The nextToken is not valid.');
-  }
-  const page = arns.slice(from, from + pageSize);
-  return {
-    taskArns: page,
-    nextToken: from + pageSize < arns.length ? String(from + pageSize) : undefined,
-  };
+  const { items, next } = offsetPage(arns, input.nextToken, pageSize, () =>
+    modeledError(InvalidParameterException, 'The nextToken is not valid.'),
+  );
+  return { taskArns: items, nextToken: next };
 }
 
 async function describeTasks(

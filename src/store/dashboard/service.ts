@@ -2,6 +2,7 @@ import type { Db } from '../database.ts';
 import { listDeployments } from '../deployments.ts';
 import { failingNotificationTargets } from '../notification-targets.ts';
 import { policyOf } from '../rollout.ts';
+import { serviceNamed } from '../services.ts';
 import type { RolloutPolicy, Service } from '../schema.ts';
 import {
   releaseSummaries,
@@ -30,12 +31,7 @@ export async function serviceDashboard(
   db: Db,
   name: string,
 ): Promise<ServiceDashboard | undefined> {
-  const service = await db
-    .selectFrom('services')
-    .selectAll()
-    .where('name', '=', name)
-    .where('deleted_at', 'is', null)
-    .executeTakeFirst();
+  const service = await serviceNamed(db, name);
   if (service === undefined) return undefined;
   const [releases, deployments, failingNotifications] = await Promise.all([
     releaseSummaries(db, service.id),
