@@ -5,6 +5,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, it } from 'node:test';
+import { DescribeSecurityGroupsCommand, EC2Client } from '@aws-sdk/client-ec2';
 import {
   DescribeServicesCommand,
   DescribeTaskDefinitionCommand,
@@ -28,6 +29,15 @@ const AWS_ENV = {
 /**
  * The example of the docs (examples/rails-with-nginx.json) with images the stand-in plays and
  * the app on the port the bootstrap's target groups use.
+ *
+ * Each container also gets a memoryReservation, for moto alone: AWS runs a Fargate task whose
+ * containers set no memory of their own (the task's memory covers them), but moto 5.x's
+ * CreateTaskSet with a scale sums the containers' memory/memoryReservation to place the tasks
+ * (`_calculate_task_resource_requirements`) and crashes on a container with neither (TypeError,
+ * answered as an HTML 500). It keeps the task set it was making, so this test once got by
+ * only through Berth adopting that orphan by its external id. A moto bug, not AWS behaviour:
+ * worked around here, not in Berth, which registers the template as written. (The flag-built
+ * template sets the container's memory, so moto-rollout never met it.)
  */
 async function aTemplate(): Promise<Record<string, unknown>> {
   const example = JSON.parse(
@@ -37,8 +47,13 @@ async function aTemplate(): Promise<Record<string, unknown>> {
   return {
     ...example,
     containerDefinitions: [
-      { ...app, image: 'nginx:1.27', portMappings: [{ containerPort: 80, protocol: 'tcp' }] },
-      { ...nginx, image: 'nginx:1.26' },
+      {
+        ...app,
+        image: 'nginx:1.27',
+        portMappings: [{ containerPort: 80, protocol: 'tcp' }],
+        memoryReservation: 1536,
+      },
+      { ...nginx, image: 'nginx:1.26', memoryReservation: 256 },
     ],
   };
 }
@@ -68,10 +83,28 @@ it('a service from a two-container template goes live on moto, keeps every field
   );
   assert.equal(boot.code, 0, boot.stderr);
   const infra = JSON.parse(boot.stdout) as {
+    vpcId: string;
+    subnets: string[];
     services: { listenerRuleArn: string; targetGroupArns: [string, string] }[];
   };
   const rule = infra.services[0]?.listenerRuleArn ?? '';
   const [groupA, groupB] = infra.services[0]?.targetGroupArns ?? ['', ''];
+  // The template is Fargate's awsvpc: ECS (and moto) refuse its task sets without a network
+  // configuration, so the service runs in the bootstrap's subnets and the VPC's default group.
+  const groups = await new EC2Client({
+    endpoint: moto.endpoint,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
+  }).send(
+    new DescribeSecurityGroupsCommand({
+      Filters: [
+        { Name: 'vpc-id', Values: [infra.vpcId] },
+        { Name: 'group-name', Values: ['default'] },
+      ],
+    }),
+  );
+  const securityGroup = groups.SecurityGroups?.[0]?.GroupId ?? '';
+  assert.match(securityGroup, /^sg-/);
 
   const template = await aTemplate();
   const file = join(tmpdir(), `berth-template-${process.pid}.json`);
@@ -88,6 +121,10 @@ it('a service from a two-container template goes live on moto, keeps every field
     rule,
     '--target-groups',
     `${groupA},${groupB}`,
+    '--subnets',
+    infra.subnets.join(','),
+    '--security-groups',
+    securityGroup,
     ...withFlags(FAST_POLICY, ['--interval', '2s']),
     '--json',
   ]);
@@ -103,6 +140,8 @@ it('a service from a two-container template goes live on moto, keeps every field
       DATABASE_URL: url,
       BERTH_CLOUD: 'aws',
       BERTH_METRICS_DELAY_SECONDS: '0',
+      // The stand-in publishes a datapoint a second, not AWS's one a minute: windows of 2 s.
+      BERTH_METRIC_RESOLUTION_SECONDS: '1',
       BERTH_POLL_MS: '100',
       BERTH_LOG_LEVEL: 'error',
     },
@@ -187,6 +226,7 @@ it('a service from a two-container template goes live on moto, keeps every field
     'logConfiguration',
     'essential',
     'image',
+    'memoryReservation',
   ] as const) {
     assert.deepEqual(app[field], writtenApp?.[field], `app's ${field} kept as written`);
   }
@@ -195,7 +235,14 @@ it('a service from a two-container template goes live on moto, keeps every field
     { RAILS_ENV: 'production', RAILS_LOG_TO_STDOUT: '1' },
   );
   assert.deepEqual(app.secrets, writtenApp?.secrets, "the app's secret references kept");
-  for (const field of ['dependsOn', 'stopTimeout', 'mountPoints', 'essential', 'image'] as const) {
+  for (const field of [
+    'dependsOn',
+    'stopTimeout',
+    'mountPoints',
+    'essential',
+    'image',
+    'memoryReservation',
+  ] as const) {
     assert.deepEqual(nginx[field], writtenNginx?.[field], `nginx's ${field} kept as written`);
   }
   assert.deepEqual(
