@@ -208,8 +208,11 @@ function buildProgram(session: CliSession, setExit: (code: number) => void): Com
       act(async (context, name: string, flags: { taskDefinition?: string; container?: string }) => {
         const { diff } = await import('./commands/release.ts');
         const { templateOf } = await import('./commands/service.ts');
-        return diff(context, name, flags, (db) =>
-          templateOf(context, db, flags, { container: flags.container }),
+        return diff(context, name, flags, (db, port) =>
+          templateOf(context, db, flags, {
+            container: flags.container,
+            port: flags.container === undefined ? port : undefined,
+          }),
         );
       }),
     );

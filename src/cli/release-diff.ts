@@ -192,7 +192,7 @@ export function printDryRun(
       dryRun: true,
       changed,
       liveVersion: live?.version ?? null,
-      release: next !== undefined ? { ...releaseJson(next), secrets: next.secrets } : null,
+      release: next !== undefined ? releaseJson(next) : null,
       diff,
       policy,
     },

@@ -176,7 +176,10 @@ export function parseTemplate(
   template.containerDefinitions = definitions;
 
   const launchType = launchTypeOf(field, template, choices.launchType);
-  template.requiresCompatibilities = [launchType];
+  // As written when it names the launch type (launchTypeOf checked it does); else Berth's.
+  if (!Array.isArray(template.requiresCompatibilities)) {
+    template.requiresCompatibilities = [launchType];
+  }
   if (template.networkMode === undefined) template.networkMode = 'awsvpc';
   if (launchType === 'FARGATE' && template.networkMode !== 'awsvpc') {
     throw new InputError(
@@ -290,6 +293,12 @@ function launchTypeOf(
   const listed = Array.isArray(required)
     ? required.filter((entry): entry is LaunchType => entry === 'FARGATE' || entry === 'EC2')
     : [];
+  if (required !== undefined && listed.length === 0) {
+    throw new InputError(
+      `${field} requiresCompatibilities`,
+      'expected a list naming FARGATE or EC2, e.g. ["FARGATE"], or leave it out',
+    );
+  }
   if (given !== undefined) {
     if (listed.length > 0 && !listed.includes(given)) {
       throw new InputError(

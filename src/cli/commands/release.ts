@@ -116,7 +116,8 @@ export async function diff(
   context: CliContext,
   rawName: string,
   flags: { image?: string[]; exitCode?: boolean; taskDefinition?: string; container?: string },
-  templateOf: (db: Db) => Promise<ParsedTemplate | undefined>,
+  /** The template `--task-definition` names; `port` picks its main container as the live one's. */
+  templateOf: (db: Db, port: number | undefined) => Promise<ParsedTemplate | undefined>,
 ): Promise<number> {
   const name = parseServiceName('NAME', rawName);
   const images = flags.image === undefined ? undefined : parseImages(flags.image);
@@ -126,7 +127,7 @@ export async function diff(
       service.current_release_id !== null
         ? await findRelease(db, service.current_release_id)
         : undefined;
-    const template = await templateOf(db);
+    const template = await templateOf(db, live?.container_port);
     let next: Release | undefined;
     if (template !== undefined) {
       const changed = await changeService(db, {
