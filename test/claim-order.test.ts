@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import { sql } from 'kysely';
 import { claimDueServices } from '../src/store/leases.ts';
+import { ONE_CONTAINER_TEMPLATE_SQL } from './support/builders.ts';
 import { testDatabase } from './support/database.ts';
 
 it('services whose deployments must roll back are claimed first, then those with a deploy not yet started, then the rest by due time', async () => {
@@ -34,9 +35,9 @@ it('services whose deployments must roll back are claimed first, then those with
     const id = inserted.rows[0]?.id ?? 0;
     const releases = await sql<{ id: number }>`
       insert into releases (service_id, version, image, cpu, memory, container_port,
-        content_hash, created_by)
-      values (${id}, 1, 'nginx:1.27', 256, 512, 80, repeat('a', 64), 'test'),
-        (${id}, 2, 'nginx:1.28', 256, 512, 80, repeat('b', 64), 'test')
+        content_hash, created_by, template, main_container)
+      values (${id}, 1, 'nginx:1.27', 256, 512, 80, repeat('a', 64), 'test', ${sql.raw(ONE_CONTAINER_TEMPLATE_SQL)}, 'app'),
+        (${id}, 2, 'nginx:1.28', 256, 512, 80, repeat('b', 64), 'test', ${sql.raw(ONE_CONTAINER_TEMPLATE_SQL)}, 'app')
       returning id`.execute(db);
     const [v1, v2] = releases.rows.map((row) => row.id);
     await sql`update services set current_release_id = ${v1} where id = ${id}`.execute(db);

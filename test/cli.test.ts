@@ -132,6 +132,8 @@ describe('berth service', () => {
       preDeployCommand: null,
       verifyCommand: null,
       verifyTimeoutSeconds: 600,
+      alarmNames: [],
+      alarmPrefix: null,
     });
     assert.equal(shown.traffic?.liveTargetGroup, 'a');
     assert.deepEqual([shown.latestRelease.cpu, shown.latestRelease.memory], [512, 2048]);

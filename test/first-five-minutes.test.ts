@@ -4,6 +4,7 @@
  * words what a step waits for — in a real headless Chromium.
  */
 import assert from 'node:assert/strict';
+import { eventually } from './support/eventually.ts';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { untriedImage, welcomeLines } from '../src/cli/demo-fleet.ts';
@@ -113,9 +114,16 @@ describe('after a promotion', () => {
     assert.equal(deployed.code, 0, deployed.stderr);
     assert.equal((await finished(fleet, 'web')).outcome, 'succeeded');
 
-    const status = await fleet.berth(['status', 'web']);
-    assert.equal(status.code, 0, status.stderr);
-    assert.match(status.stdout, /\d+ running \(incl\. warm v1\)/);
+    // The running count is observed by the service's next pass after the promotion.
+    const status = await eventually(
+      'status to count the warm task set in what is running',
+      async () => {
+        const shown = await fleet.berth(['status', 'web']);
+        assert.equal(shown.code, 0, shown.stderr);
+        return /\d+ running \(incl\. warm v1\)/.test(shown.stdout) && shown;
+      },
+      { timeoutMs: 20_000, pollMs: 500 },
+    );
     assert.match(
       status.stdout,
       /^v1's task set is kept warm until \d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ for an instant rollback \(berth rollback web\); OBSERVED counts its tasks too$/m,

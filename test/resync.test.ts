@@ -10,6 +10,7 @@ import {
 } from '../src/cloud/sim/index.ts';
 import { createLogger } from '../src/logging.ts';
 import { Worker } from '../src/reconciler/worker-loop.ts';
+import { ONE_CONTAINER_TEMPLATE_SQL } from './support/builders.ts';
 import { testDatabase } from './support/database.ts';
 import { eventually } from './support/eventually.ts';
 
@@ -51,8 +52,9 @@ it(`a steady-state resync of ${SERVICES} services costs ceil(${SERVICES}/10) Des
     from generate_series(0, ${SERVICES - 1}) as i`.execute(db);
   await sql`
     insert into releases (service_id, version, image, cpu, memory, container_port, content_hash,
-      created_by)
-    select id, 1, 'nginx:1.27', 256, 512, 80, repeat('a', 64), 'seed' from services`.execute(db);
+      created_by, template, main_container)
+    select id, 1, 'nginx:1.27', 256, 512, 80, repeat('a', 64), 'seed', ${sql.raw(ONE_CONTAINER_TEMPLATE_SQL)}, 'app'
+    from services`.execute(db);
   await sql`
     update services s set current_release_id = r.id, next_reconcile_at = now()
     from releases r where r.service_id = s.id`.execute(db);

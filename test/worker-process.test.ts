@@ -32,7 +32,7 @@ it('berth worker on the simulated AWS takes a service through a good deploy and 
   assert.match(bad.stderr, /rolled back: canary analysis failed: 5xx rate/);
 
   const status = await run('status', 'web');
-  assert.match(status.stdout, /^web\s+10 × v2\s+\S+.*\s+v2\s+none in progress/m);
+  assert.match(status.stdout, /^web\s+10 × v2\s+\S+.*\s+v2 nginx:1\.28\s+none in progress/m);
   const events = await run('events', 'web');
   // Columns: AT, KIND, ACTOR, MESSAGE.
   for (const story of [

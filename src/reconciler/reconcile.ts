@@ -61,7 +61,8 @@ async function removeService(pass: PassContext, service: Service): Promise<void>
         () => pass.cloud.setDesiredCount(service.cluster, name, 0),
       );
     }
-    for (const taskSet of observed.taskSets) {
+    // A DRAINING set is deleted already: it goes by itself once its targets have drained.
+    for (const taskSet of observed.taskSets.filter((set) => !isDraining(set))) {
       await mutate(
         pass,
         {

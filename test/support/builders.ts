@@ -50,3 +50,22 @@ export const TRAFFIC_FLAGS = [
 
 export const SECRET_ARN =
   'arn:aws:secretsmanager:us-east-1:123456789012:secret:web/db-password-AbCdEf';
+
+/**
+ * The one-container template (`app` on port 80, 256 CPU units, 512 MiB) that flags build, as a
+ * SQL jsonb literal: for tests that insert releases straight into the table.
+ */
+export const ONE_CONTAINER_TEMPLATE_SQL = `'${JSON.stringify({
+  requiresCompatibilities: ['FARGATE'],
+  networkMode: 'awsvpc',
+  cpu: '256',
+  memory: '512',
+  containerDefinitions: [
+    {
+      name: 'app',
+      essential: true,
+      portMappings: [{ containerPort: 80, protocol: 'tcp' }],
+      memory: 512,
+    },
+  ],
+})}'::jsonb`;
