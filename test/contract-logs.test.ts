@@ -70,7 +70,8 @@ async function anEnv(target: 'moto' | 'sim', label: string): Promise<LogsEnv> {
       environment: {},
       secrets: {},
       taskRoleArn: null,
-      executionRoleArn: null,
+      // awslogs on Fargate: AWS (and the simulated AWS) refuse it without an execution role.
+      executionRoleArn: 'arn:aws:iam::123456789012:role/ecsTaskExecutionRole',
       contentHash: 'c'.repeat(64),
     }),
   );
