@@ -1,5 +1,5 @@
 import type { Logger } from '../../logging.ts';
-import { callSignal, LeaseDeadlineError } from '../cloud.ts';
+import { callSignal, LeaseDeadlineError, resendAudit } from '../cloud.ts';
 import type { RateLimiter } from '../rate-limit.ts';
 import { isThrottling, withRetries, type RetryPolicy } from '../retry.ts';
 import { explainAwsError } from './errors.ts';
@@ -18,8 +18,8 @@ export type AwsCall = <T>(
   resource: string,
   operation: (options: SendOptions) => Promise<T>,
   policy?: RetryPolicy,
-  /** Runs once, when the first attempt has its token, before anything is sent. */
-  beforeSend?: () => Promise<void>,
+  /** Runs before each attempt is sent, once it has its token, with the attempt's number. */
+  beforeSend?: (attempt: number) => Promise<void>,
 ) => Promise<T>;
 
 /**
@@ -90,10 +90,13 @@ export function awsCall(
     resource: string,
     operation: (options: SendOptions) => Promise<T>,
     policy?: RetryPolicy,
-    beforeSend?: () => Promise<void>,
+    beforeSend?: (attempt: number) => Promise<void>,
   ): Promise<T> => {
     const started = performance.now();
-    let announced = beforeSend === undefined;
+    // A write's first send is announced by its caller (or `beforeSend`); each resend is a
+    // request AWS may apply too, and is announced again before it goes.
+    const resent = /^[a-z0-9]+:(Describe|Get|List)/.test(what) ? undefined : resendAudit();
+    let attempt = 0;
     const observed = (outcome: 'ok' | 'error' | 'abandoned'): void => {
       observer?.called(what, outcome, (performance.now() - started) / 1000);
     };
@@ -102,10 +105,9 @@ export function awsCall(
         what,
         async () => {
           await limiter.acquire(what);
-          if (!announced) {
-            await beforeSend?.();
-            announced = true;
-          }
+          attempt += 1;
+          if (beforeSend !== undefined) await beforeSend(attempt);
+          else if (attempt > 1) await resent?.(attempt);
           const signal = callSignal(what);
           try {
             if (signal === undefined) return await operation({});
