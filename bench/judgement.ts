@@ -982,15 +982,30 @@ function writeResults(report: Report): void {
  * returns the exit code (0 targets met, 1 a target missed, 2 a bad BENCH_SEED).
  */
 export function judgementBench(env: NodeJS.ProcessEnv = process.env): number {
+  return judgementRun(env).code;
+}
+
+/** The judgement benchmark's exit code, and its targets as figures of a run's results. */
+export function judgementRun(env: NodeJS.ProcessEnv = process.env): {
+  code: number;
+  figures: { name: string; value: number; bound: number; target: string; met: boolean }[];
+} {
   const seed = parseSeed(env['BENCH_SEED']);
   if (seed === null) {
     process.stderr.write(
       `BENCH_SEED: expected an integer from 0 to 4294967295 (decimal or 0x hex), got ${JSON.stringify(env['BENCH_SEED'])}\n`,
     );
-    return 2;
+    return { code: 2, figures: [] };
   }
   const report = measure(seed);
   printReport(report);
   writeResults(report);
-  return report.allTargetsMet ? 0 : 1;
+  const figures = report.targets.map((target) => ({
+    name: target.description,
+    value: target.measured.share * 100,
+    bound: target.bound * 100,
+    target: `${target.direction === 'atMost' ? '≤' : '≥'} ${(target.bound * 100).toFixed(2)} %`,
+    met: target.met,
+  }));
+  return { code: report.allTargetsMet ? 0 : 1, figures };
 }

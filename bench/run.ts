@@ -3,17 +3,21 @@
  * `judgement` (pure), and the scale benchmarks — `steady`, `reaction`, `rollback`, `fleet`,
  * `mass-rollback` — on the simulated AWS (AWS-like latency, AWS's token buckets) and a real
  * Postgres started for the run. Prints a table of every figure beside its floor and the naive
- * baseline, and writes bench/results/scale.json and scale.svg. `BENCH_SMALL=1` shrinks every
- * workload, for developing the benchmarks themselves.
+ * baseline, and writes this run's results, and only this run's, to
+ * bench/results/run-<time>.json (the commit, whether the tree was clean, the machine, every
+ * figure) and run-<time>.svg. `BENCH_SMALL=1` shrinks every workload, for developing the
+ * benchmarks themselves. `npm run bench -- --readme` measures nothing: it rewrites README.md's
+ * figures block from the newest complete full-size run.
  * Exit code: 0 all targets met, 1 a target missed, 2 an unknown name.
  */
 import { fleetBench, massRollbackBench } from './fleet.ts';
-import { judgementBench } from './judgement.ts';
+import { judgementRun } from './judgement.ts';
+import { rewriteReadme } from './support/readme.ts';
 import { reactionBench } from './reaction.ts';
 import { rollbackBench } from './rollback.ts';
 import { steadyBench } from './steady.ts';
 import { startBenchPostgres, type BenchPostgres } from './support/database.ts';
-import { table, writeResults, type PartResult } from './support/report.ts';
+import { table, writeBenchRun, type Figure, type PartResult } from './support/report.ts';
 
 const small = process.env['BENCH_SMALL'] === '1';
 
@@ -76,6 +80,7 @@ function stageBudget(stage: readonly string[]): number {
 }
 
 async function main(args: readonly string[]): Promise<number> {
+  if (args.includes('--readme')) return rewriteReadme();
   const valid = ['judgement', ...Object.keys(SCALE)];
   const unknown = args.find((name) => !valid.includes(name));
   if (unknown !== undefined) {
@@ -86,54 +91,76 @@ async function main(args: readonly string[]): Promise<number> {
   }
   const chosen = args.length === 0 ? valid : valid.filter((name) => args.includes(name));
   const started = Date.now();
+  const startedAt = new Date(started);
+  const results: Record<string, PartResult> = {};
+  const run = { complete: false, small, chosen };
   // Every benchmark runs even after one misses its targets: the figures are the point.
-  let worst = chosen.includes('judgement') ? judgementBench() : 0;
+  let worst = 0;
+  if (chosen.includes('judgement')) {
+    const judged = judgementRun();
+    worst = judged.code;
+    results['judgement'] = {
+      figures: judged.figures.map((figure): Figure => ({
+        part: 'judgement',
+        name: figure.name,
+        value: figure.value,
+        unit: '%',
+        floor: null,
+        baseline: null,
+        target: figure.target,
+        met: figure.met,
+      })),
+      detail: { file: 'bench/results/judgement.json' },
+    };
+  }
   const stages = STAGES.map((stage) => stage.filter((name) => chosen.includes(name))).filter(
     (stage) => stage.length > 0,
   );
-  if (stages.length === 0) return worst;
-  const server = await startBenchPostgres();
-  const results: Record<string, PartResult> = {};
-  try {
-    for (const [i, stage] of stages.entries()) {
-      const later = stages.slice(i + 1).reduce((sum, next) => sum + stageBudget(next), 0);
-      // Settled, not all: a part that throws must not stop Postgres under the one beside it.
-      const settled = await Promise.allSettled(
-        stage.map(async (name) => {
-          const run = SCALE[name];
-          if (run === undefined) throw new Error(`no benchmark ${name}`);
-          const partStarted = Date.now();
-          const deadline = Math.min(
-            partStarted + (PART_BUDGET_MS[name] ?? Infinity),
-            started + RUN_BUDGET_MS - later,
-          );
-          process.stderr.write(
-            `bench: ${name}… (${PART_BUDGET_MS[name] !== undefined ? `cut after ${Math.round((deadline - partStarted) / 1000)} s` : 'no budget'}${stage.length > 1 ? `, beside ${stage.filter((other) => other !== name).join(', ')}` : ''})\n`,
-          );
-          const result = await run(server, deadline);
-          results[name] = result;
-          // Written part by part: a later part that fails leaves the earlier figures on disk.
-          await writeResults({ [name]: result });
-          process.stderr.write(
-            `bench: ${name} done in ${Math.round((Date.now() - partStarted) / 1000)} s\n`,
-          );
-        }),
-      );
-      const failed = settled.find((outcome) => outcome.status === 'rejected');
-      if (failed !== undefined) throw failed.reason;
+  if (stages.length > 0) {
+    const server = await startBenchPostgres();
+    try {
+      for (const [i, stage] of stages.entries()) {
+        const later = stages.slice(i + 1).reduce((sum, next) => sum + stageBudget(next), 0);
+        // Settled, not all: a part that throws must not stop Postgres under the one beside it.
+        const settled = await Promise.allSettled(
+          stage.map(async (name) => {
+            const part = SCALE[name];
+            if (part === undefined) throw new Error(`no benchmark ${name}`);
+            const partStarted = Date.now();
+            const deadline = Math.min(
+              partStarted + (PART_BUDGET_MS[name] ?? Infinity),
+              started + RUN_BUDGET_MS - later,
+            );
+            process.stderr.write(
+              `bench: ${name}… (${PART_BUDGET_MS[name] !== undefined ? `cut after ${Math.round((deadline - partStarted) / 1000)} s` : 'no budget'}${stage.length > 1 ? `, beside ${stage.filter((other) => other !== name).join(', ')}` : ''})\n`,
+            );
+            results[name] = await part(server, deadline);
+            // This run's file, rewritten part by part: a later part that fails leaves the
+            // earlier figures on disk, marked incomplete.
+            await writeBenchRun(results, startedAt, { run, postgres: server.source });
+            process.stderr.write(
+              `bench: ${name} done in ${Math.round((Date.now() - partStarted) / 1000)} s\n`,
+            );
+          }),
+        );
+        const failed = settled.find((outcome) => outcome.status === 'rejected');
+        if (failed !== undefined) throw failed.reason;
+      }
+    } finally {
+      await server.stop();
     }
-  } finally {
-    await server.stop();
   }
-  const figures = await writeResults(results);
-  const now = figures.filter((figure) => figure.part in results);
-  console.log(`\nScale benchmarks (${server.source}, ${small ? 'BENCH_SMALL' : 'full size'}):\n`);
+  const total = Math.round((Date.now() - started) / 1000);
+  const written = await writeBenchRun(results, startedAt, {
+    run: { ...run, complete: true, seconds: total },
+  });
+  const now = written.figures;
+  console.log(`\nBenchmarks (${small ? 'BENCH_SMALL' : 'full size'}):\n`);
   console.log(table(now));
   const cuts = new Set(now.flatMap((f) => (f.cut === undefined ? [] : [`${f.part}: ${f.cut}`])));
   for (const cut of cuts) console.log(`\nCut: ${cut}.`);
-  const total = Math.round((Date.now() - started) / 1000);
   console.log(
-    `\nbench/results/scale.json and scale.svg written; the run took ${Math.floor(total / 60)} min ${total % 60} s in all.`,
+    `\n${written.json} and its SVG written; the run took ${Math.floor(total / 60)} min ${total % 60} s in all.`,
   );
   if (now.some((figure) => figure.met === false)) worst = Math.max(worst, 1);
   return worst;
