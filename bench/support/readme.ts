@@ -85,7 +85,7 @@ export function figuresBlock(
 export async function rewriteReadme(): Promise<number> {
   const file = await newestResults('run', (data) => {
     const run = (data as RunFile).run;
-    return run.complete && !run.small && run.chosen.length >= 6;
+    return run.complete && !run.small && run.chosen.length >= 8;
   });
   if (file === undefined) {
     process.stderr.write(
