@@ -188,14 +188,14 @@ export interface Cloud {
   /**
    * The ARN of a task definition with this content: found by its hash tag, else registered.
    * `beforeRegister` runs just before each registration attempt is sent (not when one is
-   * found), with the attempt's number: the caller records each send under its lease there, as
-   * for every other AWS write. With
+   * found), with the attempt's number and its wait for a rate-limit token: the caller records
+   * each send under its lease there, as for every other AWS write. With
    * `{ unregistered: true }` the caller knows that nothing of this content was ever registered
    * (it records every registration before making it, and found none): not looked for first.
    */
   ensureTaskDefinition(
     spec: TaskDefinitionSpec,
-    beforeRegister?: (attempt: number) => Promise<void>,
+    beforeRegister?: (attempt: number, tokenWaitMs: number) => Promise<void>,
     options?: { unregistered?: boolean },
   ): Promise<string>;
   createTaskSet(spec: TaskSetSpec): Promise<ObservedTaskSet>;

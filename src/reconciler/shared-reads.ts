@@ -242,7 +242,7 @@ export class PassCloud implements Cloud {
    */
   ensureTaskDefinition(
     spec: TaskDefinitionSpec,
-    beforeRegister?: (attempt: number) => Promise<void>,
+    beforeRegister?: (attempt: number, tokenWaitMs: number) => Promise<void>,
     options?: { unregistered?: boolean },
   ): Promise<string> {
     return this.#write(() => this.#cloud.ensureTaskDefinition(spec, beforeRegister, options));

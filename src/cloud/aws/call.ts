@@ -18,8 +18,11 @@ export type AwsCall = <T>(
   resource: string,
   operation: (options: SendOptions) => Promise<T>,
   policy?: RetryPolicy,
-  /** Runs before each attempt is sent, once it has its token, with the attempt's number. */
-  beforeSend?: (attempt: number) => Promise<void>,
+  /**
+   * Runs before each attempt is sent, once it has its token, with the attempt's number and how
+   * long it waited for the token.
+   */
+  beforeSend?: (attempt: number, tokenWaitMs: number) => Promise<void>,
 ) => Promise<T>;
 
 /**
@@ -90,7 +93,7 @@ export function awsCall(
     resource: string,
     operation: (options: SendOptions) => Promise<T>,
     policy?: RetryPolicy,
-    beforeSend?: (attempt: number) => Promise<void>,
+    beforeSend?: (attempt: number, tokenWaitMs: number) => Promise<void>,
   ): Promise<T> => {
     const started = performance.now();
     // A write's first send is announced by its caller (or `beforeSend`); each resend is a
@@ -104,9 +107,10 @@ export function awsCall(
       const result = await withRetries(
         what,
         async () => {
+          const asked = performance.now();
           await limiter.acquire(what);
           attempt += 1;
-          if (beforeSend !== undefined) await beforeSend(attempt);
+          if (beforeSend !== undefined) await beforeSend(attempt, performance.now() - asked);
           else if (attempt > 1) await resent?.(attempt);
           const signal = callSignal(what);
           try {

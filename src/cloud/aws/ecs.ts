@@ -99,7 +99,7 @@ export class AwsEcs {
 
   async ensureTaskDefinition(
     spec: TaskDefinitionSpec,
-    beforeRegister?: (attempt: number) => Promise<void>,
+    beforeRegister?: (attempt: number, tokenWaitMs: number) => Promise<void>,
     options: { unregistered?: boolean } = {},
   ): Promise<string> {
     // RegisterTaskDefinition has no idempotency token and revisions are never freed: reuse the

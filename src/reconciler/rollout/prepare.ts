@@ -229,8 +229,10 @@ async function ensureTaskDefinition(run: Run): Promise<void> {
   // whose lease lapsed registers nothing.
   const data = { operation: 'RegisterTaskDefinition', family, version: release.version };
   let sent = 0;
-  const beforeRegister = (attempt: number) => {
+  const beforeRegister = (attempt: number, tokenWaitMs: number) => {
     sent = attempt;
+    // The wait for AWS's one registration a second, apart from Berth's own reaction.
+    const waited = { tokenWaitMs: Math.round(tokenWaitMs) };
     return record(run.ctx, {
       serviceId: service.id,
       deploymentId: run.deployment.id,
@@ -238,7 +240,7 @@ async function ensureTaskDefinition(run: Run): Promise<void> {
       message:
         `registering a task definition in family ${family} for v${release.version}` +
         (attempt > 1 ? ` (sent again, attempt ${attempt})` : ''),
-      data: attempt > 1 ? { ...data, attempt } : data,
+      data: attempt > 1 ? { ...data, ...waited, attempt } : { ...data, ...waited },
     });
   };
   let arn: string;
