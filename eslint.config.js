@@ -61,6 +61,22 @@ export default tseslint.config(
     rules: { 'no-restricted-imports': ['error', { patterns: [awsSdkWall] }] },
   },
   {
+    // The simulated AWS's schema is the simulator's own: the store asks it nothing (the
+    // simulator answers for itself, e.g. simulatedAwsHasState in src/cloud/sim/sim-store.ts).
+    // Which floor may import which is checked by dependency-cruiser (.dependency-cruiser.mjs).
+    files: ['src/store/**'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: 'TemplateElement[value.raw=/berth_sim/], Literal[value=/berth_sim/]',
+          message:
+            "berth_sim is the simulated AWS's schema: ask the simulator (src/cloud/sim), not Berth's store.",
+        },
+      ],
+    },
+  },
+  {
     // Tests reach behind every wall to set up and inspect; the simulated AWS keeps its state in
     // Postgres through its own store, in a schema its own migrations make.
     files: ['test/**', 'src/cloud/sim/sim-store.ts', 'src/cloud/sim/migrations.ts'],
@@ -90,7 +106,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['eslint.config.js'],
+    files: ['eslint.config.js', '.dependency-cruiser.mjs'],
     extends: [tseslint.configs.disableTypeChecked],
   },
 );

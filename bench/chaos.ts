@@ -18,8 +18,10 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { runCli } from '../src/cli/program.ts';
 import {
+  ACCELERATED_METRIC_RESOLUTION_SECONDS,
   bootstrapSimulatedService,
   createSimulatedAws,
+  METRIC_RESOLUTION_SETTING,
   parseFaultRates,
   simulatedClients,
   type JournalEntry,
@@ -143,6 +145,8 @@ export async function runChaos(
     const sim = createSimulatedAws(db, { seed: options.seed });
     // 200 requests/s per service: a 10 % canary gathers its minimum in about a second.
     await sim.store.putSetting('rps', 200);
+    // The workers' accelerated CloudWatch (a second for a minute), set for the whole cloud.
+    await sim.store.putSetting(METRIC_RESOLUTION_SETTING, ACCELERATED_METRIC_RESOLUTION_SECONDS);
 
     const workerEnv = {
       ...process.env,

@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { oneContainerSpec } from '../src/cloud/task-definition.ts';
 import { AwsCloud } from '../src/cloud/aws-cloud.ts';
 import type { Cloud, RuleWeights } from '../src/cloud/cloud.ts';
 import { RateLimiter } from '../src/cloud/rate-limit.ts';
@@ -353,20 +354,22 @@ async function naiveRollout(
   const [live, idle] = service.live_target_group === 'a' ? [a, b] : [b, a];
   const taskDefinition = await retryForever(
     () =>
-      cloud.ensureTaskDefinition({
-        family: `naive-${service.name}`,
-        containerName: service.container_name,
-        image: 'nginx:1.28',
-        containerPort: 80,
-        cpu: 256,
-        memory: 512,
-        launchType: service.launch_type,
-        environment: {},
-        secrets: {},
-        taskRoleArn: null,
-        executionRoleArn: null,
-        contentHash: `naive-${service.name}-v2`,
-      }),
+      cloud.ensureTaskDefinition(
+        oneContainerSpec({
+          family: `naive-${service.name}`,
+          containerName: service.container_name,
+          image: 'nginx:1.28',
+          containerPort: 80,
+          cpu: 256,
+          memory: 512,
+          launchType: service.launch_type,
+          environment: {},
+          secrets: {},
+          taskRoleArn: null,
+          executionRoleArn: null,
+          contentHash: `naive-${service.name}-v2`,
+        }),
+      ),
     stopAt,
   );
   const canary = await retryForever(

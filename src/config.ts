@@ -1,7 +1,7 @@
 import { hostname, userInfo } from 'node:os';
-import { simFaultsFromEnvironment, type SimFaults } from './cloud/sim/faults.ts';
 import { InputError } from './validation/input-error.ts';
 import { parseDuration } from './validation/numbers.ts';
+import { simFaultsFromEnvironment, type SimFaults } from './validation/sim-faults.ts';
 import { oneOf, quote } from './validation/quote.ts';
 
 /** The environment variables Berth reads, in one place (README.md lists them). */
@@ -34,6 +34,11 @@ export interface BerthEnvironment {
   simSeed: number;
   /** How long after a window ends its metrics are judged; undefined = the cloud's default. */
   metricsDelaySeconds: number | undefined;
+  /**
+   * Seconds per datapoint of the cloud's ALB metrics, to which analysis windows are rounded up;
+   * undefined = the cloud's own (60 on AWS, the simulated AWS's accelerated 1).
+   */
+  metricResolutionSeconds: number | undefined;
   /** Bearer token the daemon's HTTP endpoints require (all but /healthz); needed off loopback. */
   httpToken: string | undefined;
   /** Deadline of one webhook request. */
@@ -68,6 +73,7 @@ export function readEnvironment(env: NodeJS.ProcessEnv): BerthEnvironment {
     pollMs: wholeNumber(env, 'BERTH_POLL_MS', { min: 10, max: 3_600_000, fallback: 1000 }),
     simSeed: wholeNumber(env, 'BERTH_SIM_SEED', { min: 0, max: 4_294_967_295, fallback: 1 }),
     metricsDelaySeconds: seconds(env, 'BERTH_METRICS_DELAY_SECONDS', { min: 0, max: 3600 }),
+    metricResolutionSeconds: wholeSeconds(env, 'BERTH_METRIC_RESOLUTION_SECONDS', 3600),
     httpToken: httpToken(given(env, 'BERTH_HTTP_TOKEN')),
     notifyTimeoutMs: wholeNumber(env, 'BERTH_NOTIFY_TIMEOUT_MS', {
       min: 100,
@@ -211,6 +217,17 @@ function wholeNumber(
 }
 
 /** A plain decimal number of seconds (`30`, `1.5`): no unit, sign or exponent. */
+/** Whole seconds from 1 to `max`, or undefined when unset. */
+function wholeSeconds(env: NodeJS.ProcessEnv, name: string, max: number): number | undefined {
+  const value = given(env, name);
+  if (value === undefined) return undefined;
+  const number = /^\d+$/.test(value) ? Number(value) : NaN;
+  if (!(number >= 1 && number <= max)) {
+    throw new InputError(name, `${quote(value)} is not whole seconds from 1 to ${max}, e.g. 60`);
+  }
+  return number;
+}
+
 function seconds(
   env: NodeJS.ProcessEnv,
   name: string,

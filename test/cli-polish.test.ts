@@ -67,13 +67,19 @@ describe('the command line as a person meets it', () => {
     for (const [title, args, line] of [
       [
         'a value flag',
-        ['deploy', 'web', '--image', 'nginx:1.28', '--image', 'nginx:1.29'],
-        'error: --image: given twice; give it once',
+        ['deploy', 'web', '--image', 'nginx:1.28', '--message', 'a', '--message', 'b'],
+        'error: --message: given twice; give it once',
       ],
       [
         'a value flag, once as --flag=value',
+        ['deploy', 'web', '--image', 'nginx:1.28', '--message=a', '--message', 'b'],
+        'error: --message: given twice; give it once',
+      ],
+      [
+        // --image is repeatable (CONTAINER=IMG), but each container takes one image.
+        'an image for the main container',
         ['deploy', 'web', '--image=nginx:1.28', '--image', 'nginx:1.29'],
-        'error: --image: given twice; give it once',
+        'error: --image: the main container is given two images; give it once',
       ],
       [
         'a switch',

@@ -3,12 +3,12 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readFile } from 'node:fs/promises';
 import { after, describe, it } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { parse } from 'yaml';
 import { readEnvironment } from '../src/config.ts';
 import { BIN, ROOT, berth } from './support/cli.ts';
 import { createDatabase, dropDatabase } from './support/database.ts';
 import { sharedMoto, stopSharedMoto } from './support/moto.ts';
+import { eventually } from './support/eventually.ts';
 
 interface ComposeService {
   build?: string;
@@ -26,19 +26,6 @@ function substituted(value: string): string {
     /\$\{(\w+):-([^}]*)\}/g,
     (_all, _name: string, fallback: string) => fallback,
   );
-}
-
-/** Runs `check` until it is true; fails with `what` after `timeoutMs`. */
-async function within(
-  what: string,
-  timeoutMs: number,
-  check: () => Promise<boolean>,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) assert.fail(`${what} within ${timeoutMs / 1000}s`);
-    await sleep(200);
-  }
 }
 
 // `merge: true`: the file shares the AWS settings through a `<<: *aws` merge key.
@@ -101,7 +88,7 @@ describe('docker-compose.yml, piece by piece, against Postgres and moto', () => 
 
   it('passes Berth only settings it reads, each valid as given', () => {
     const known =
-      /^(DATABASE_URL|BERTH_(CLOUD|WORKERS|LEASE_SECONDS|RESYNC_SECONDS|POLL_MS|LOG_LEVEL|ACTOR|DATA_DIR|HTTP_TOKEN|METRICS_DELAY_SECONDS)|AWS_(ENDPOINT_URL|REGION|ACCESS_KEY_ID|SECRET_ACCESS_KEY))$/;
+      /^(DATABASE_URL|BERTH_(CLOUD|WORKERS|LEASE_SECONDS|RESYNC_SECONDS|POLL_MS|LOG_LEVEL|ACTOR|DATA_DIR|HTTP_TOKEN|METRICS_DELAY_SECONDS|METRIC_RESOLUTION_SECONDS)|AWS_(ENDPOINT_URL|REGION|ACCESS_KEY_ID|SECRET_ACCESS_KEY))$/;
     for (const name of berthServices) {
       const environment = environmentOf(name, { databaseUrl: '', motoEndpoint: '' });
       for (const key of Object.keys(environment)) assert.match(key, known, `${name}: ${key}`);
@@ -174,8 +161,10 @@ describe('docker-compose.yml, piece by piece, against Postgres and moto', () => 
         await once(child, 'exit');
       }
     });
-    await within('berth up printed what to try', 60_000, () =>
-      Promise.resolve(stderr.includes('npx berth watch web')),
+    await eventually(
+      'berth up printed what to try',
+      () => Promise.resolve(stderr.includes('npx berth watch web')),
+      { timeoutMs: 60_000 },
     );
     assert.match(stderr, /demo fleet seeded on the simulated AWS: api, checkout, web/);
     assert.match(
@@ -201,10 +190,14 @@ describe('docker-compose.yml, piece by piece, against Postgres and moto', () => 
       return (JSON.parse(history.stdout) as { deployments: { outcome: string | null }[] })
         .deployments[0]?.outcome;
     };
-    await within('the demo fleet went live', 90_000, async () => {
-      const outcomes = await Promise.all(['web', 'api', 'checkout'].map(firstOutcome));
-      return outcomes.every((outcome) => outcome === 'succeeded');
-    });
+    await eventually(
+      'the demo fleet went live',
+      async () => {
+        const outcomes = await Promise.all(['web', 'api', 'checkout'].map(firstOutcome));
+        return outcomes.every((outcome) => outcome === 'succeeded');
+      },
+      { timeoutMs: 90_000 },
+    );
     // The quick start's bad release, against the stack as compose runs it: a canary, judged,
     // rolled back.
     const bad = await berth(url, ['deploy', 'checkout', '--image', 'httpd:2.4-5xx', '--wait']);
@@ -242,8 +235,10 @@ describe('docker-compose.yml, piece by piece, against Postgres and moto', () => 
     });
     let stderr = '';
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    await within('the stand-in started', 20_000, () =>
-      Promise.resolve(stderr.includes('standing in for ECS and the ALB')),
+    await eventually(
+      'the stand-in started',
+      () => Promise.resolve(stderr.includes('standing in for ECS and the ALB')),
+      { timeoutMs: 20_000 },
     );
     assert.match(stderr, new RegExp(`at ${moto.endpoint}: .* on demo;`));
     child.kill('SIGTERM');

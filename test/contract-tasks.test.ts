@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { oneContainerSpec } from '../src/cloud/task-definition.ts';
 import { after, describe, it } from 'node:test';
 import { CreateClusterCommand, RegisterTaskDefinitionCommand } from '@aws-sdk/client-ecs';
 import { AwsCloud, type AwsClients } from '../src/cloud/aws-cloud.ts';
@@ -85,20 +86,22 @@ for (const target of ['moto', 'sim'] as const) {
   describe(target, () => {
     it('runs a one-off task with a command override, describes it, and stops it with a reason', async () => {
       const { cloud, network } = await anEnv(target, `tasks contract ${target}`);
-      const taskDefinition = await cloud.ensureTaskDefinition({
-        family: 'berth-web',
-        containerName: 'web',
-        image: 'nginx:1.27',
-        containerPort: 80,
-        cpu: 256,
-        memory: 512,
-        launchType: 'FARGATE',
-        environment: {},
-        secrets: {},
-        taskRoleArn: null,
-        executionRoleArn: null,
-        contentHash: 'f'.repeat(64),
-      });
+      const taskDefinition = await cloud.ensureTaskDefinition(
+        oneContainerSpec({
+          family: 'berth-web',
+          containerName: 'web',
+          image: 'nginx:1.27',
+          containerPort: 80,
+          cpu: 256,
+          memory: 512,
+          launchType: 'FARGATE',
+          environment: {},
+          secrets: {},
+          taskRoleArn: null,
+          executionRoleArn: null,
+          contentHash: 'f'.repeat(64),
+        }),
+      );
       const outcome = await cloud.runTask({
         cluster: CLUSTER,
         taskDefinitionArn: taskDefinition,

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
+import { oneContainerSpec } from '../src/cloud/task-definition.ts';
 import { after, describe, it, type TestContext } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import {
   PutMetricDataCommand,
   type CloudWatchClient,
@@ -25,6 +25,7 @@ import { createSimulatedAws, SIM_NETWORK, simulatedClients } from '../src/cloud/
 import { createLogger } from '../src/logging.ts';
 import { testDatabase } from './support/database.ts';
 import { motoClients, motoDefaultNetwork, sharedMoto, stopSharedMoto } from './support/moto.ts';
+import { eventually } from './support/eventually.ts';
 
 /*
  * The contract suite: the same scenarios, with the same assertions on what the adapter
@@ -267,20 +268,22 @@ function required(value: string | undefined, what: string): string {
 
 /** A task definition for task sets, registered by the adapter as a rollout would. */
 async function aTaskDefinition(env: Env): Promise<string> {
-  return env.cloud.ensureTaskDefinition({
-    family: SERVICE,
-    containerName: 'app',
-    image: 'nginx:1.27',
-    containerPort: PORT,
-    cpu: 256,
-    memory: 512,
-    launchType: 'FARGATE',
-    environment: {},
-    secrets: {},
-    taskRoleArn: null,
-    executionRoleArn: null,
-    contentHash: 'e'.repeat(64),
-  });
+  return env.cloud.ensureTaskDefinition(
+    oneContainerSpec({
+      family: SERVICE,
+      containerName: 'app',
+      image: 'nginx:1.27',
+      containerPort: PORT,
+      cpu: 256,
+      memory: 512,
+      launchType: 'FARGATE',
+      environment: {},
+      secrets: {},
+      taskRoleArn: null,
+      executionRoleArn: null,
+      contentHash: 'e'.repeat(64),
+    }),
+  );
 }
 
 async function aTaskSet(
@@ -524,6 +527,63 @@ for (const target of ['moto', 'sim'] as const) {
       );
     });
 
+    it('registers a two-container template as built by registrationInput and describes it back for adoption', async (t) => {
+      const env = await anEnv(target, t);
+      const template = {
+        requiresCompatibilities: ['FARGATE'],
+        networkMode: 'awsvpc',
+        cpu: '512',
+        memory: '1024',
+        executionRoleArn: 'arn:aws:iam::123456789012:role/ecsTaskExecutionRole',
+        containerDefinitions: [
+          {
+            name: 'app',
+            essential: true,
+            command: ['bundle', 'exec', 'puma'],
+            portMappings: [{ containerPort: PORT, protocol: 'tcp' }],
+            healthCheck: { command: ['CMD-SHELL', 'true'], interval: 10, retries: 3 },
+            stopTimeout: 60,
+          },
+          {
+            name: 'nginx',
+            essential: false,
+            dependsOn: [{ containerName: 'app', condition: 'START' }],
+          },
+        ],
+      };
+      const arn = await env.cloud.ensureTaskDefinition({
+        family: 'berth-rails',
+        template,
+        containers: {
+          app: { image: 'nginx:1.27', environment: { RAILS_ENV: 'production' }, secrets: {} },
+          nginx: { image: 'nginx:1.26', environment: {}, secrets: {} },
+        },
+        logGroup: '/berth/rails',
+        contentHash: 'two-containers',
+      });
+      const adopted = await env.cloud.describeTaskDefinition('berth-rails:1');
+      assert.equal(adopted?.['taskDefinitionArn'], arn);
+      const containers = adopted?.['containerDefinitions'] as Record<string, unknown>[];
+      const app = containers.find((container) => container['name'] === 'app');
+      const nginx = containers.find((container) => container['name'] === 'nginx');
+      assert.deepEqual(app?.['command'], ['bundle', 'exec', 'puma']);
+      assert.deepEqual(app?.['healthCheck'], template.containerDefinitions[0]?.healthCheck);
+      assert.equal(app?.['stopTimeout'], 60);
+      assert.deepEqual(app?.['environment'], [{ name: 'RAILS_ENV', value: 'production' }]);
+      assert.deepEqual(nginx?.['dependsOn'], [{ containerName: 'app', condition: 'START' }]);
+      assert.deepEqual(nginx?.['logConfiguration'], {
+        logDriver: 'awslogs',
+        options: {
+          'awslogs-group': '/berth/rails',
+          'awslogs-region': 'us-east-1',
+          'awslogs-stream-prefix': 'berth',
+          'awslogs-create-group': 'true',
+        },
+      });
+      assert.equal(await env.cloud.describeTaskDefinition('berth-rails:7'), undefined);
+      assert.equal(await env.cloud.describeTaskDefinition('no-such-family'), undefined);
+    });
+
     it('registers a task definition once per content hash', async (t) => {
       const env = await anEnv(target, t);
       const spec = {
@@ -541,25 +601,21 @@ for (const target of ['moto', 'sim'] as const) {
         contentHash: 'hash-1',
       };
 
-      const first = await env.cloud.ensureTaskDefinition(spec);
+      const first = await env.cloud.ensureTaskDefinition(oneContainerSpec(spec));
       assert.match(first, /^arn:aws:ecs:us-east-1:\d{12}:task-definition\/api:1$/);
       assert.equal(
-        await env.cloud.ensureTaskDefinition(spec),
+        await env.cloud.ensureTaskDefinition(oneContainerSpec(spec)),
         first,
         'same content: no new revision',
       );
-      const second = await env.cloud.ensureTaskDefinition({
-        ...spec,
-        image: 'nginx:1.28',
-        contentHash: 'hash-2',
-      });
+      const second = await env.cloud.ensureTaskDefinition(
+        oneContainerSpec({ ...spec, image: 'nginx:1.28', contentHash: 'hash-2' }),
+      );
       assert.match(second, /^arn:aws:ecs:us-east-1:\d{12}:task-definition\/api:2$/);
       assert.equal(
-        await env.cloud.ensureTaskDefinition({
-          ...spec,
-          image: 'nginx:1.28',
-          contentHash: 'hash-2',
-        }),
+        await env.cloud.ensureTaskDefinition(
+          oneContainerSpec({ ...spec, image: 'nginx:1.28', contentHash: 'hash-2' }),
+        ),
         second,
       );
     });
@@ -656,13 +712,14 @@ for (const target of ['moto', 'sim'] as const) {
       } else {
         // The sim registers a task set's tasks once they run and turns them healthy after their
         // health checks pass (about 1.5 s for a healthy image): wait for that.
-        const deadline = Date.now() + 15_000;
-        let healthy = count;
-        while (healthy === 0 && Date.now() < deadline) {
-          await sleep(200);
-          healthy = await env.cloud.healthyTargetCount(groupA);
-        }
-        assert.ok(healthy > 0, 'the running tasks turn healthy');
+        const healthy =
+          count > 0
+            ? count
+            : await eventually(
+                'the running tasks to turn healthy',
+                async () => (await env.cloud.healthyTargetCount(groupA)) || undefined,
+                { timeoutMs: 15_000 },
+              );
         assert.ok(healthy <= 2, 'no more targets than tasks');
       }
     });

@@ -2,10 +2,10 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { it } from 'node:test';
 import { berth, BIN, ROOT } from './support/cli.ts';
 import { aFleet, aLiveService, type Fleet } from './support/fleet.ts';
+import { eventually } from './support/eventually.ts';
 
 const TOKEN = 'test-token-0123456789abcdef';
 
@@ -51,16 +51,19 @@ function daemon(fleet: Fleet, http: string, env: Record<string, string> = {}): C
 
 /** Polls `url` until it answers at all; fails after `timeoutMs`. */
 async function answering(url: string, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      await fetch(url, { signal: AbortSignal.timeout(1000) });
-      return;
-    } catch (error) {
-      if (Date.now() > deadline) throw new Error(`${url} did not answer`, { cause: error });
-      await sleep(100);
-    }
-  }
+  let refused: unknown;
+  await eventually(
+    `${url} to answer`,
+    () =>
+      fetch(url, { signal: AbortSignal.timeout(1000) }).then(
+        () => true,
+        (error: unknown) => {
+          refused = error;
+          return false;
+        },
+      ),
+    { timeoutMs, explain: () => String(refused) },
+  );
 }
 
 async function get(

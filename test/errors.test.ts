@@ -13,6 +13,7 @@ import { createLogger } from '../src/logging.ts';
 import { serviceCreateArgs, TRAFFIC_FLAGS } from './support/builders.ts';
 import { ACTOR, BIN, berth, ROOT } from './support/cli.ts';
 import { testDatabase } from './support/database.ts';
+import { eventually } from './support/eventually.ts';
 
 /** Long enough for a slow CI machine, short enough that a hang fails the test instead. */
 const DEADLINE_MS = 20_000;
@@ -88,15 +89,16 @@ function workerProcess(env: NodeJS.ProcessEnv, cleanup: (fn: () => Promise<void>
     output: () => output,
     /** Resolves when the output matches `pattern`; fails with the output so far at the deadline. */
     async says(pattern: RegExp): Promise<string> {
-      const deadline = Date.now() + DEADLINE_MS;
-      while (!pattern.test(output)) {
-        if (child.exitCode !== null) {
-          assert.fail(`the worker exited ${child.exitCode} before saying ${pattern}:\n${output}`);
-        }
-        if (Date.now() > deadline)
-          assert.fail(`no ${pattern} within ${DEADLINE_MS} ms:\n${output}`);
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
+      await eventually(
+        `the worker to say ${pattern}`,
+        () => {
+          if (child.exitCode !== null) {
+            assert.fail(`the worker exited ${child.exitCode} before saying ${pattern}:\n${output}`);
+          }
+          return pattern.test(output);
+        },
+        { timeoutMs: DEADLINE_MS, explain: () => output },
+      );
       return output;
     },
     /** SIGTERM, then the exit code, within the deadline. */
@@ -272,18 +274,18 @@ it('berth worker on an AWS endpoint that is down says which operation and which 
   assert.match(logged.err.message, explained);
 
   // The audit log, which is what a person reads: `Name: message <- Name: cause`.
-  const deadline = Date.now() + DEADLINE_MS;
-  let message: string | undefined;
-  while (message === undefined) {
-    const row = await t.db
-      .selectFrom('events')
-      .select('message')
-      .where('kind', '=', 'service.pass_failed')
-      .executeTakeFirst();
-    message = row?.message;
-    if (message === undefined && Date.now() > deadline) assert.fail('no service.pass_failed event');
-    if (message === undefined) await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+  const message = await eventually(
+    'a service.pass_failed event',
+    async () =>
+      (
+        await t.db
+          .selectFrom('events')
+          .select('message')
+          .where('kind', '=', 'service.pass_failed')
+          .executeTakeFirst()
+      )?.message,
+    { timeoutMs: DEADLINE_MS },
+  );
   const explanation = message.replace(/^pass failed, retrying: Error: /, '').split(' <- ')[0];
   assert.match(explanation ?? '', explained);
   assert.doesNotMatch(message, /Error: Error/);

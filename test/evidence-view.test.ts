@@ -5,7 +5,6 @@
  * worker would (judged windows, the policy snapshot, the finish) through the store.
  */
 import assert from 'node:assert/strict';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, it } from 'node:test';
 import { CliContext } from '../src/cli/context.ts';
 import { runCli } from '../src/cli/program.ts';
@@ -17,19 +16,7 @@ import type { PolicySnapshot } from '../src/store/schema.ts';
 import { aService } from './support/builders.ts';
 import { ACTOR, berth, berthJson } from './support/cli.ts';
 import { testDatabase } from './support/database.ts';
-
-/** Polls `check` every 50 ms until it holds; fails the test after `timeoutMs`. */
-async function eventually(
-  what: string,
-  check: () => boolean | Promise<boolean>,
-  timeoutMs = 10_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) assert.fail(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(50);
-  }
-}
+import { eventually } from './support/eventually.ts';
 
 /** A service `web` whose first deployment is over, and a deployment of a new image under way. */
 async function aDeploymentUnderWay(label: string) {
@@ -487,7 +474,7 @@ describe('--wait follows the analysis window by window', () => {
       heartbeatMs: 100,
     });
     try {
-      await eventually('a heartbeat', () => stderr.includes('still pending'), 5_000);
+      await eventually('a heartbeat', () => stderr.includes('still pending'), { timeoutMs: 5_000 });
     } finally {
       controller.abort();
     }

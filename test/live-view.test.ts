@@ -14,6 +14,7 @@ import { aService, serviceCreateArgs } from './support/builders.ts';
 import { ACTOR, berth, berthJson } from './support/cli.ts';
 import { testDatabase } from './support/database.ts';
 import { aFastService, aFleet, aLiveService, SIM_ENV, type Fleet } from './support/fleet.ts';
+import { eventually } from './support/eventually.ts';
 
 interface StatusJson {
   tasks: {
@@ -245,11 +246,13 @@ describe('berth watch', () => {
       isTTY: true,
       columns: 120,
     });
-    const deadline = Date.now() + 10_000;
-    while (!stderr.includes('#1 deploy none → v1: pending')) {
-      if (Date.now() > deadline) assert.fail(`no view drawn: ${stderr}`);
-      await sleep(50);
-    }
+    await eventually(
+      'the view to be drawn',
+      () => stderr.includes('#1 deploy none → v1: pending'),
+      {
+        explain: () => stderr,
+      },
+    );
     await finishDeployment(t.db, 1, 'succeeded', 'release is live: v1');
     assert.equal(await code, 0, stderr);
     // ESC [ n A (cursor up n lines), CR, ESC [ J (clear to the end of the screen), the new view.

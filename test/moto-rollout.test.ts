@@ -13,6 +13,7 @@ import { testDatabase } from './support/database.ts';
 import { withFlags } from './support/builders.ts';
 import { FAST_POLICY } from './support/fleet.ts';
 import { motoClients, sharedMoto, stopSharedMoto } from './support/moto.ts';
+import { eventually } from './support/eventually.ts';
 
 after(stopSharedMoto);
 
@@ -79,6 +80,8 @@ it('berth worker with BERTH_CLOUD=aws and berth stand-in take a service through 
       DATABASE_URL: url,
       BERTH_CLOUD: 'aws',
       BERTH_METRICS_DELAY_SECONDS: '0',
+      // The stand-in publishes a datapoint a second, not AWS's one a minute: windows of 2 s.
+      BERTH_METRIC_RESOLUTION_SECONDS: '1',
       BERTH_POLL_MS: '100',
       BERTH_RESYNC_SECONDS: '3',
       BERTH_LOG_LEVEL: 'error',
@@ -111,21 +114,22 @@ it('berth worker with BERTH_CLOUD=aws and berth stand-in take a service through 
     }
   });
 
-  const newest = async (timeoutMs = 60_000) => {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const history = JSON.parse((await berth(url, ['history', 'web', '--json'])).stdout) as {
-        deployments: { finished: boolean; outcome: string | null; reason: string | null }[];
-      };
-      const deployment = history.deployments[0];
-      if (deployment?.finished === true) return deployment;
-      if (Date.now() > deadline)
-        assert.fail(
-          `no deployment finished in time; worker said: ${workerErr}; stand-in said: ${standInErr}`,
-        );
-      await new Promise((resolve) => setTimeout(resolve, 250));
-    }
-  };
+  const newest = (timeoutMs = 60_000) =>
+    eventually(
+      'the newest deployment to finish',
+      async () => {
+        const history = JSON.parse((await berth(url, ['history', 'web', '--json'])).stdout) as {
+          deployments: { finished: boolean; outcome: string | null; reason: string | null }[];
+        };
+        const deployment = history.deployments[0];
+        return deployment?.finished === true && deployment;
+      },
+      {
+        timeoutMs,
+        pollMs: 250,
+        explain: () => `worker said: ${workerErr}; stand-in said: ${standInErr}`,
+      },
+    );
   const state = async () => {
     const service = (
       await clients.ecs.send(new DescribeServicesCommand({ cluster: CLUSTER, services: ['web'] }))
@@ -202,21 +206,24 @@ it('berth worker with BERTH_CLOUD=aws and berth stand-in take a service through 
   await clients.ecs.send(
     new UpdateServiceCommand({ cluster: CLUSTER, service: 'web', desiredCount: 3 }),
   );
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    now = await state();
-    const repaired =
-      now.weights[groupA] === 0 &&
-      now.weights[groupB] === 100 &&
-      now.sets.length === 1 &&
-      now.desiredCount === 10;
-    if (repaired) break;
-    if (Date.now() > deadline)
-      assert.fail(
-        `not repaired: ${JSON.stringify(now.weights)}, ${now.sets.length} task sets, desired ${now.desiredCount ?? '?'}`,
+  await eventually(
+    'the drift to be repaired',
+    async () => {
+      now = await state();
+      return (
+        now.weights[groupA] === 0 &&
+        now.weights[groupB] === 100 &&
+        now.sets.length === 1 &&
+        now.desiredCount === 10
       );
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
+    },
+    {
+      timeoutMs: 20_000,
+      pollMs: 250,
+      explain: () =>
+        `${JSON.stringify(now.weights)}, ${now.sets.length} task sets, desired ${now.desiredCount ?? '?'}`,
+    },
+  );
   standIn.kill('SIGTERM');
   const [standInCode] = (await once(standIn, 'exit')) as [number | null];
   assert.equal(standInCode, 0, `the stand-in stops cleanly: ${standInErr}`);

@@ -9,6 +9,7 @@ import { berth } from './support/cli.ts';
 import { testDatabase } from './support/database.ts';
 import { FAST_POLICY } from './support/fleet.ts';
 import { motoClients, sharedMoto, stopSharedMoto } from './support/moto.ts';
+import { eventually } from './support/eventually.ts';
 
 after(stopSharedMoto);
 
@@ -122,21 +123,16 @@ it('on moto, the verification task is a RunTask of the release with the command 
   worker.start();
   database.defer(() => worker.stop());
 
-  const until = async <T>(what: string, check: () => Promise<T | undefined>): Promise<T> => {
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      const value = await check();
-      if (value !== undefined) return value;
-      if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-      await new Promise((resolve) => setTimeout(resolve, 200));
-    }
-  };
   const row = () => database.db.selectFrom('verification_tasks').selectAll().executeTakeFirst();
 
-  const recorded = await until('the task ARN to be recorded', async () => {
-    const found = await row();
-    return found?.task_arn !== null && found !== undefined ? found : undefined;
-  });
+  const recorded = await eventually(
+    'the task ARN to be recorded',
+    async () => {
+      const found = await row();
+      return found?.task_arn !== null && found !== undefined ? found : undefined;
+    },
+    { timeoutMs: 30_000, pollMs: 200 },
+  );
   const taskArn = recorded.task_arn ?? '';
   const deployment = await database.db
     .selectFrom('deployments')
@@ -176,18 +172,26 @@ it('on moto, the verification task is a RunTask of the release with the command 
 
   // The test plays the exit: moto lets the task stop (exit code 0, as moto reports it).
   await setTaskProgression(moto.endpoint, { progression: 'immediate' });
-  const passed = await until('the verification to pass', async () => {
-    const found = await row();
-    return found?.outcome !== null && found !== undefined ? found : undefined;
-  });
+  const passed = await eventually(
+    'the verification to pass',
+    async () => {
+      const found = await row();
+      return found?.outcome !== null && found !== undefined ? found : undefined;
+    },
+    { timeoutMs: 30_000, pollMs: 200 },
+  );
   assert.equal(passed.outcome, 'passed', passed.reason ?? '');
   assert.equal(passed.exit_code, 0);
-  await until('the canary task set', async () => {
-    const services = await clients.ecs.send(
-      new DescribeServicesCommand({ cluster: CLUSTER, services: ['web'] }),
-    );
-    const sets = services.services?.[0]?.taskSets ?? [];
-    return sets.length > 0 ? sets : undefined;
-  });
+  await eventually(
+    'the canary task set',
+    async () => {
+      const services = await clients.ecs.send(
+        new DescribeServicesCommand({ cluster: CLUSTER, services: ['web'] }),
+      );
+      const sets = services.services?.[0]?.taskSets ?? [];
+      return sets.length > 0 ? sets : undefined;
+    },
+    { timeoutMs: 30_000, pollMs: 200 },
+  );
   ec2.destroy();
 });

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { flagTemplate } from '../src/validation/task-definition.ts';
 import { describe, it } from 'node:test';
 import { sql } from 'kysely';
 import { finishDeployment } from '../src/store/deployments.ts';
@@ -28,6 +29,17 @@ const TG_GREEN = `arn:aws:elasticloadbalancing:us-east-1:${ACCOUNT}:targetgroup/
 const DIGEST = `sha256:${'0123456789abcdef'.repeat(4)}`;
 
 const SPEC: ReleaseSpec = {
+  template: flagTemplate({
+    container: 'web',
+    port: 8080,
+    cpu: 256,
+    memory: 512,
+    launchType: 'FARGATE',
+    taskRoleArn: null,
+    executionRoleArn: null,
+  }),
+  mainContainer: 'web',
+  sidecars: {},
   image: 'nginx:1.27',
   imageDigest: null,
   environment: { LOG_LEVEL: 'info' },
@@ -147,6 +159,8 @@ async function insertRelease(
       image_digest: null,
       environment: JSON.stringify(SPEC.environment),
       secrets: '{}',
+      template: JSON.stringify(SPEC.template),
+      main_container: SPEC.mainContainer,
       cpu: SPEC.cpu,
       memory: SPEC.memory,
       container_port: SPEC.containerPort,
@@ -262,8 +276,17 @@ describe('releases: versions and ownership', () => {
   it('accepts the same version for another service', async () => {
     const { service } = await liveService();
     const { service: other } = await liveService();
-    await insertRelease(service.id, 2);
-    await insertRelease(other.id, 2);
+    const ids = [await insertRelease(service.id, 2), await insertRelease(other.id, 2)];
+    const stored = await db
+      .selectFrom('releases')
+      .select(['service_id', 'version'])
+      .where('id', 'in', ids)
+      .orderBy('id')
+      .execute();
+    assert.deepEqual(stored, [
+      { service_id: service.id, version: 2 },
+      { service_id: other.id, version: 2 },
+    ]);
   });
 
   it("refuses a deployment to another service's release", async () => {
@@ -551,6 +574,16 @@ describe('services: traffic settings', () => {
     const { service } = await newService();
     await sql`update services set listener_rule_arn = ${RULE}, target_group_a_arn = ${TG_BLUE},
       target_group_b_arn = ${TG_GREEN} where id = ${service.id}`.execute(db);
+    const stored = await db
+      .selectFrom('services')
+      .select(['listener_rule_arn', 'target_group_a_arn', 'target_group_b_arn'])
+      .where('id', '=', service.id)
+      .executeTakeFirstOrThrow();
+    assert.deepEqual(stored, {
+      listener_rule_arn: RULE,
+      target_group_a_arn: TG_BLUE,
+      target_group_b_arn: TG_GREEN,
+    });
   });
 });
 
@@ -609,6 +642,18 @@ describe('analysis windows', () => {
   it('accepts a window with a verdict and an end after its start', async () => {
     const { deployment } = await newService();
     await insertWindow(deployment.id);
+    const stored = await db
+      .selectFrom('analysis_windows')
+      .select(['verdict', 'started_at', 'ended_at'])
+      .where('deployment_id', '=', deployment.id)
+      .execute();
+    assert.deepEqual(stored, [
+      {
+        verdict: 'pass',
+        started_at: new Date('2026-11-23T12:00:00Z'),
+        ended_at: new Date('2026-11-23T12:01:00Z'),
+      },
+    ]);
   });
 
   it("refuses the verdict 'maybe'", async () => {

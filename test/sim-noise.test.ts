@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { albBuckets, type AlbBucket } from '../src/cloud/sim/alb-traffic.ts';
-import { PROFILES_ENV } from '../src/cloud/sim/behaviour.ts';
+import { PROFILES_ENV } from '../src/cloud/image-behaviour.ts';
 import type { RuleDoc, TargetGroupDoc } from '../src/cloud/sim/model.ts';
 import { seededRandom } from '../src/cloud/sim/simulated-aws.ts';
 

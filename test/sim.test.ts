@@ -60,6 +60,7 @@ import {
 import { targetGroupName } from '../src/cloud/bootstrap.ts';
 import { connect } from '../src/store/database.ts';
 import { testDatabase, type TestDatabase } from './support/database.ts';
+import { eventually } from './support/eventually.ts';
 
 /*
  * The simulated AWS through the real SDK clients, over a database of each test's own: the
@@ -199,19 +200,6 @@ async function setWeights(
   );
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Polls `read` until `done` holds, for a few seconds at most. */
-async function eventually<T>(read: () => Promise<T>, done: (value: T) => boolean): Promise<T> {
-  const deadline = Date.now() + 5000;
-  for (;;) {
-    const value = await read();
-    if (done(value)) return value;
-    if (Date.now() > deadline) assert.fail(`still not done: ${JSON.stringify(value)}`);
-    await sleep(100);
-  }
-}
-
 describe('the simulated AWS', () => {
   it('gives ARNs the shapes AWS gives them', async () => {
     const { aws } = await aCloud('arn shapes');
@@ -267,15 +255,15 @@ describe('the simulated AWS', () => {
     assert.equal(created.stabilityStatus, 'STABILIZING');
     assert.equal(created.status, 'ACTIVE', 'a new task set serves no production traffic yet');
 
-    const running = await eventually(
-      () => describeTaskSet(aws, created.taskSetArn),
-      (taskSet) => taskSet.runningCount === 1,
-    );
+    const running = await eventually('the task set to run its task', async () => {
+      const taskSet = await describeTaskSet(aws, created.taskSetArn);
+      return taskSet.runningCount === 1 && taskSet;
+    });
     assert.equal(running.pendingCount, 0);
-    const steady = await eventually(
-      () => describeTaskSet(aws, created.taskSetArn),
-      (taskSet) => taskSet.stabilityStatus === 'STEADY_STATE',
-    );
+    const steady = await eventually('the task set to reach a steady state', async () => {
+      const taskSet = await describeTaskSet(aws, created.taskSetArn);
+      return taskSet.stabilityStatus === 'STEADY_STATE' && taskSet;
+    });
     assert.ok((steady.stabilityStatusAt?.getTime() ?? 0) > (created.createdAt?.getTime() ?? 0));
     const [service] =
       (await aws.ecs.send(new DescribeServicesCommand({ cluster: CLUSTER, services: [SERVICE] })))

@@ -4,13 +4,13 @@ import { once } from 'node:events';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { after, describe, it } from 'node:test';
 import { DEMO_FLEET, seedDemoFleet } from '../src/cli/demo-fleet.ts';
 import { ACTOR, BIN, ROOT, berth, berthJson } from './support/cli.ts';
 import { testDatabase } from './support/database.ts';
 import { aFleet, finished, workerProcess } from './support/fleet.ts';
 import { ecrDeployments, nthEcrDeploymentFinished, push } from './support/follow.ts';
+import { eventually } from './support/eventually.ts';
 
 /** A data folder of the test's own, as a fresh clone would have: no DATABASE_URL at all. */
 async function freshDataDir(): Promise<string> {
@@ -20,7 +20,9 @@ async function freshDataDir(): Promise<string> {
     const pid = await postmasterPid(dir);
     if (pid !== undefined && alive(pid)) {
       process.kill(pid, 'SIGQUIT');
-      await within('the leftover postgres stopped', 30_000, () => Promise.resolve(!alive(pid)));
+      await eventually('the leftover postgres stopped', () => Promise.resolve(!alive(pid)), {
+        timeoutMs: 30_000,
+      });
     }
     await rm(dir, { recursive: true, force: true });
   });
@@ -45,19 +47,6 @@ function alive(pid: number): boolean {
     return true;
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/** Polls `check` until it is true; fails with `what` after `timeoutMs`. */
-async function within(
-  what: string,
-  timeoutMs: number,
-  check: () => Promise<boolean>,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) assert.fail(`${what} within ${timeoutMs / 1000}s`);
-    await sleep(100);
   }
 }
 
@@ -97,8 +86,10 @@ describe('npm start', () => {
       BERTH_DATA_DIR: dataDir,
     });
     const output = async () => readFile(log, 'utf8').catch(() => '');
-    await within('npm start printed what to try', 120_000, async () =>
-      (await output()).includes('npx berth watch web'),
+    await eventually(
+      'npm start printed what to try',
+      async () => (await output()).includes('npx berth watch web'),
+      { timeoutMs: 120_000 },
     );
     const printed = await output();
     assert.match(printed, /^dashboard: http:\/\/127\.0\.0\.1:\d+\/$/m);
@@ -116,13 +107,15 @@ describe('npm start', () => {
     assert.ok(postgres !== undefined && alive(postgres), 'berth up runs the embedded postgres');
     assert.ok(shell.pid !== undefined);
     process.kill(-shell.pid, 'SIGINT'); // Ctrl-C: npm, node and tee all get it; tee dies at once
-    await within(
+    await eventually(
       'the embedded postgres stopped',
-      30_000,
       async () => !alive(postgres) && (await postmasterPid(dataDir)) === undefined,
+      { timeoutMs: 30_000 },
     );
-    await within('npm start exited', 30_000, () =>
-      Promise.resolve(shell.exitCode !== null || shell.signalCode !== null),
+    await eventually(
+      'npm start exited',
+      () => Promise.resolve(shell.exitCode !== null || shell.signalCode !== null),
+      { timeoutMs: 30_000 },
     );
 
     // The fleet and its history are where they were left.
@@ -145,16 +138,20 @@ describe('npm start', () => {
       BERTH_DATA_DIR: dataDir,
     });
     let postgres: number | undefined;
-    await within('the pipeline ended', 120_000, async () => {
-      postgres ??= await postmasterPid(dataDir);
-      return shell.exitCode !== null || shell.signalCode !== null;
-    });
+    await eventually(
+      'the pipeline ended',
+      async () => {
+        postgres ??= await postmasterPid(dataDir);
+        return shell.exitCode !== null || shell.signalCode !== null;
+      },
+      { timeoutMs: 120_000 },
+    );
     assert.equal(shell.exitCode, 0, 'berth up stopped as if interrupted, not killed by EPIPE');
     assert.ok(postgres !== undefined, 'berth up had started the embedded postgres');
-    await within(
+    await eventually(
       'the embedded postgres stopped',
-      30_000,
       async () => !alive(postgres ?? 0) && (await postmasterPid(dataDir)) === undefined,
+      { timeoutMs: 30_000 },
     );
   });
 });
@@ -174,7 +171,9 @@ describe('berth up', () => {
     after(() => {
       if (up.exitCode === null && up.signalCode === null) up.kill('SIGKILL');
     });
-    await within('berth up started', 60_000, () => Promise.resolve(stderr.includes('berth is up')));
+    await eventually('berth up started', () => Promise.resolve(stderr.includes('berth is up')), {
+      timeoutMs: 60_000,
+    });
     const postgres = await postmasterPid(dataDir);
     assert.ok(postgres !== undefined && alive(postgres));
     up.kill('SIGHUP');
@@ -295,8 +294,10 @@ describe('the logs of berth up and berth worker', () => {
         await once(worker, 'exit');
       }
     });
-    await within('the worker logged its start', 30_000, () =>
-      Promise.resolve(stderr.includes('worker started')),
+    await eventually(
+      'the worker logged its start',
+      () => Promise.resolve(stderr.includes('worker started')),
+      { timeoutMs: 30_000 },
     );
     worker.kill('SIGTERM');
     await once(worker, 'exit');

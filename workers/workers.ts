@@ -2,6 +2,8 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { AwsCloud, awsClients, type AwsClients } from '../src/cloud/aws-cloud.ts';
 import {
+  ACCELERATED_METRIC_RESOLUTION_SECONDS,
+  AWS_METRIC_RESOLUTION_SECONDS,
   bootstrapSimulatedService,
   createSimulatedAws,
   simFaultsFromEnvironment,
@@ -35,7 +37,13 @@ export function cloudFor(
 ): { clients: AwsClients; infrastructure: InfrastructureProvider | undefined } {
   if (kind === 'aws') return { clients: awsClients(), infrastructure: undefined };
   const quiet = logger.child({}, { level: 'error' });
-  const sim = createSimulatedAws(db, { seed: environment.simSeed, faults: simFaultsFromEnv() });
+  // The demo's CloudWatch is accelerated, a second playing the part of a minute, so that its
+  // canaries judge 1-second windows; startWorkers judges on the same resolution.
+  const sim = createSimulatedAws(db, {
+    seed: environment.simSeed,
+    faults: simFaultsFromEnv(),
+    metricResolutionSeconds: metricResolutionSeconds('sim', environment),
+  });
   const clients = simulatedClients(sim);
   // One bootstrap at a time in this process: a fleet of new services bootstrapping at once (the
   // demo fleet) only meets ELB's throttling, and a pass that runs out of retries shows the user a
@@ -58,6 +66,19 @@ export function cloudFor(
       },
     },
   };
+}
+
+/**
+ * The seconds per datapoint of the cloud's ALB metrics: BERTH_METRIC_RESOLUTION_SECONDS, else
+ * AWS's minute, or on the simulated AWS its accelerated second (a second playing the part of a
+ * minute, so that the demo's canaries judge 1-second windows). The simulated AWS is given the
+ * same value, so that what it answers and how the windows are cut agree.
+ */
+function metricResolutionSeconds(kind: 'sim' | 'aws', environment: BerthEnvironment): number {
+  return (
+    environment.metricResolutionSeconds ??
+    (kind === 'aws' ? AWS_METRIC_RESOLUTION_SECONDS : ACCELERATED_METRIC_RESOLUTION_SECONDS)
+  );
 }
 
 /**
@@ -103,6 +124,8 @@ export function startWorkers(options: {
         // ALB metrics reach CloudWatch a minute or two late; the simulated AWS has them at once.
         metricsDelayMs:
           (environment.metricsDelaySeconds ?? (options.cloud === 'aws' ? 120 : 0)) * 1000,
+        // ALB metrics come a minute at a time on AWS: windows are whole minutes there.
+        metricResolutionMs: metricResolutionSeconds(options.cloud, environment) * 1000,
       },
     });
     worker.start();

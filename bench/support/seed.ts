@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { flagTemplate } from '../../src/validation/task-definition.ts';
 import {
   newServiceFrom,
   parseServiceFlags,
@@ -12,7 +13,7 @@ import { ecrHandlers } from '../../src/cloud/sim/ecr.ts';
 import { ecsHandlers } from '../../src/cloud/sim/ecs.ts';
 import { elbv2Handlers } from '../../src/cloud/sim/elbv2.ts';
 import { bootstrapSimulatedService, HEALTHY } from '../../src/cloud/sim/index.ts';
-import type { SimHandler } from '../../src/cloud/sim/simulated-aws.ts';
+import type { SimHandler } from '../../src/cloud/sim/model.ts';
 import { canaryExternalId } from '../../src/reconciler/assert-service.ts';
 import { EVENTS, REASONS } from '../../src/reconciler/reasons.ts';
 import { taskDefinitionSpec } from '../../src/reconciler/rollout/prepare.ts';
@@ -345,6 +346,18 @@ export async function seedIdleFleet(world: World, count: number): Promise<number
           image_digest: null,
           environment: '{}',
           secrets: '{}',
+          template: JSON.stringify(
+            flagTemplate({
+              container: 'app',
+              port: 80,
+              cpu: 256,
+              memory: 512,
+              launchType: 'FARGATE',
+              taskRoleArn: null,
+              executionRoleArn: null,
+            }),
+          ),
+          main_container: 'app',
           cpu: 256,
           memory: 512,
           container_port: 80,

@@ -1,8 +1,10 @@
 import { AwsCloud, type AwsCallObserver } from '../../src/cloud/aws-cloud.ts';
 import { RateLimiter } from '../../src/cloud/rate-limit.ts';
 import {
+  ACCELERATED_METRIC_RESOLUTION_SECONDS,
   bootstrapSimulatedService,
   createSimulatedAws,
+  METRIC_RESOLUTION_SETTING,
   simulatedClients,
   type SimulatedAws,
   type SimulatedClients,
@@ -64,6 +66,9 @@ export async function aWorld(database: BenchDatabase, rps = 1000): Promise<World
   const logger = createLogger({ level: process.env['BERTH_LOG_LEVEL'] ?? 'silent' });
   const sim = createSimulatedAws(database.simDb, { seed: 11 });
   await sim.store.putSetting('rps', rps);
+  // An accelerated CloudWatch, a second playing the part of a minute, so that canaries of
+  // 1-second windows run in seconds; the workers' default resolution (1 s) matches it.
+  await sim.store.putSetting(METRIC_RESOLUTION_SETTING, ACCELERATED_METRIC_RESOLUTION_SECONDS);
   const clients = simulatedClients(sim);
   const throttles = new ThrottleCounter();
   const cloud = new AwsCloud(clients, logger, new RateLimiter(), throttles);

@@ -46,6 +46,16 @@ export function windowSchedule(input: {
 }
 
 /**
+ * The length of a step's analysis windows: the policy's interval, rounded up to whole datapoints
+ * of the metrics (`resolutionMs`: a minute on AWS). A shorter window cannot be measured: on AWS
+ * it would get a whole minute of traffic (some of it from before the weights changed) or none.
+ */
+export function analysisWindowMs(intervalMs: number, resolutionMs: number): number {
+  if (!(resolutionMs > 0)) return intervalMs;
+  return Math.max(1, Math.ceil(intervalMs / resolutionMs)) * resolutionMs;
+}
+
+/**
  * When a step's analysis must have decided: its weights were verified `maxAnalysisMs` ago. The
  * verdict always comes: undecided by then, the canary is rolled back.
  */

@@ -15,10 +15,17 @@ import {
   configUnset,
   control,
   deploy,
+  diff,
   rollback,
   scale,
 } from './commands/release.ts';
-import { serviceCreate, serviceList, serviceShow, serviceUpdate } from './commands/service.ts';
+import {
+  serviceCreate,
+  serviceList,
+  serviceShow,
+  serviceUpdate,
+  templateOf,
+} from './commands/service.ts';
 import { simPush } from './commands/sim.ts';
 import { addServiceFlags } from './service-flags.ts';
 import { applyInputRules, BERTH_VERSION, collect, isHelpOrVersion } from './input-rules.ts';
@@ -137,11 +144,36 @@ function buildProgram(context: CliContext, setExit: (code: number) => void): Com
     .action(act((name: string, flags: never) => serviceUpdate(context, name, flags)));
 
   command(program, 'deploy <NAME>', 'deploy a new image as release vN+1')
-    .requiredOption('--image <image>', 'container image, e.g. nginx:1.28')
+    .requiredOption(
+      '--image <[container=]image>',
+      "the main container's image, e.g. nginx:1.28, or CONTAINER=IMAGE for another (repeatable)",
+      collect,
+    )
     .option('--message <text>', 'why, recorded with the deployment')
     .option('--replace', 'abort the unfinished deployment and take its place')
     .option('--wait', 'wait for the deployment to finish; exit 1 if it does not succeed')
+    .option('--dry-run', 'print the release that would be made and its diff; write nothing')
     .action(act((name: string, flags: never) => deploy(context, name, flags)));
+  command(
+    program,
+    'diff <NAME>',
+    'what a deploy or a template would change against the live release',
+  )
+    .option(
+      '--image <[container=]image>',
+      "the main container's image, or CONTAINER=IMAGE (repeatable)",
+      collect,
+    )
+    .option('--task-definition <file>', 'a new task definition template')
+    .option('--container <name>', "the template's main container")
+    .option('--exit-code', 'exit 1 when there is a change (as git diff --exit-code)')
+    .action(
+      act((name: string, flags: { taskDefinition?: string; container?: string }) =>
+        diff(context, name, flags, (db) =>
+          templateOf(context, db, flags, { container: flags.container }),
+        ),
+      ),
+    );
 
   const config = program
     .command('config')
@@ -149,16 +181,20 @@ function buildProgram(context: CliContext, setExit: (code: number) => void): Com
   config.configureOutput(write).exitOverride();
   command(config, 'set <NAME> [KEY=VALUE...]', 'set variables: a new release with the same image')
     .option('--secret <KEY=ARN>', 'a Secrets Manager or SSM parameter ARN (repeatable)', collect)
+    .option('--container <name>', "another container's environment than the main one's")
     .option('--replace', 'abort the unfinished deployment and take its place')
     .option('--wait', 'wait for the deployment to finish')
+    .option('--dry-run', 'print the release that would be made and its diff; write nothing')
     .action(
       act((name: string, assignments: string[], flags: never) =>
         configSet(context, name, assignments, flags),
       ),
     );
   command(config, 'unset <NAME> <KEY...>', 'remove variables or secrets: a new release')
+    .option('--container <name>', "another container's environment than the main one's")
     .option('--replace', 'abort the unfinished deployment and take its place')
     .option('--wait', 'wait for the deployment to finish')
+    .option('--dry-run', 'print the release that would be made and its diff; write nothing')
     .action(
       act((name: string, keys: string[], flags: never) => configUnset(context, name, keys, flags)),
     );

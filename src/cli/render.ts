@@ -1,6 +1,7 @@
 import { formatConfidence, formatRate } from '../analysis/judge.ts';
 import { describeSide, hypothesesFor } from '../analysis/sequential-test.ts';
 import type { StepEvidence } from '../store/history.ts';
+import { specOf } from '../store/releases.ts';
 import { policyOf } from '../store/rollout.ts';
 import type {
   AnalysisWindow,
@@ -120,16 +121,13 @@ export function serviceJson(service: Service) {
 export function releaseJson(release: Release) {
   return {
     version: release.version,
-    image: release.image,
-    imageDigest: release.image_digest,
-    environment: release.environment,
-    secrets: release.secrets,
-    cpu: release.cpu,
-    memory: release.memory,
-    containerPort: release.container_port,
-    taskRoleArn: release.task_role_arn,
-    executionRoleArn: release.execution_role_arn,
+    ...specOf(release),
     taskDefinitionArn: release.task_definition_arn,
+    mainContainer: release.main_container,
+    /** Every other container's image, digest, environment and secret references. */
+    sidecars: release.sidecars,
+    /** The task definition template, without the images, environment and secrets above. */
+    template: release.template,
     contentHash: release.content_hash,
     createdBy: release.created_by,
     createdAt: iso(release.created_at),

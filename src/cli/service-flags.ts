@@ -26,6 +26,13 @@ import {
   type LaunchType,
 } from '../validation/fields.ts';
 import { parseCommand } from '../validation/command.ts';
+import { parseLogGroup } from '../validation/names.ts';
+import {
+  flagTemplate,
+  parseContainerName,
+  type ParsedTemplate,
+} from '../validation/task-definition.ts';
+import { fromTemplate } from '../store/desired-state.ts';
 
 /** The flags `service create` and `service update` share, as commander hands them over. */
 export interface ServiceFlags {
@@ -62,6 +69,11 @@ export interface ServiceFlags {
   preDeployCommand?: string;
   verifyCommand?: string;
   verifyTimeout?: string;
+  taskDefinition?: string;
+  fromTaskDefinition?: string;
+  container?: string;
+  logGroup?: string;
+  dryRun?: boolean;
 }
 
 /** Adds the flags `service create` and `service update` share; create's three are required. */
@@ -73,14 +85,39 @@ export function addServiceFlags(command: Command, mode: 'create' | 'update'): Co
   if (required) {
     command
       .requiredOption(cluster, 'ECS cluster name or ARN')
-      .requiredOption(image, 'container image, e.g. nginx:1.27 or repo@sha256:…')
-      .requiredOption(port, 'container port the target groups send traffic to');
+      .option(
+        image,
+        "the main container's image, e.g. nginx:1.27 or repo@sha256:… (required without a template)",
+      )
+      .option(
+        port,
+        'container port the target groups send traffic to (required without a template)',
+      )
+      .option(
+        '--task-definition <file>',
+        'the task definition to run, as aws ecs describe-task-definition --query taskDefinition prints it',
+      )
+      .option(
+        '--from-task-definition <arn|family[:rev]>',
+        'adopt a task definition registered in the account as the template',
+      );
   } else {
     command
       .option(cluster, 'ECS cluster name or ARN')
-      .option(image, 'container image (a new release, deployed as a canary)')
-      .option(port, 'container port (a new release)');
+      .option(image, "the main container's image (a new release, deployed as a canary)")
+      .option(port, 'container port (a new release)')
+      .option('--task-definition <file>', 'a new task definition template (a new release)')
+      .option('--dry-run', 'print the release that would be made and its diff; write nothing');
   }
+  command
+    .option(
+      '--container <name>',
+      "the template's main container: the one the load balancer routes to and --image sets",
+    )
+    .option(
+      '--log-group <name>',
+      'CloudWatch Logs group of containers without their own logging (default /berth/NAME)',
+    );
   command
     .option('--desired <count>', `desired task count, 0–5000${required ? ' (default 1)' : ''}`)
     .option('--cpu <units>', `task CPU units${required ? ' (default 256)' : ''}`)
@@ -235,7 +272,15 @@ export function parseServiceFlags(flags: ServiceFlags, mode: 'create' | 'update'
     verifyTimeout: opt(flags.verifyTimeout, (raw) =>
       parseDuration('--verify-timeout', raw, { minSeconds: 1, maxSeconds: 86400 }),
     ),
+    container: opt(flags.container, (raw) => parseContainerName('--container', raw)),
+    logGroup: opt(flags.logGroup, (raw) => parseLogGroup('--log-group', raw)),
   };
+  if (flags.taskDefinition !== undefined && flags.fromTaskDefinition !== undefined) {
+    throw new InputError(
+      '--from-task-definition',
+      'cannot be given with --task-definition; give one of them',
+    );
+  }
   if (parsed.follow !== undefined && parsed.unfollow === true) {
     throw new InputError('--unfollow', 'cannot be given with --follow; give one of them');
   }
@@ -294,14 +339,14 @@ function checkAnalysisSpan(intervalSeconds: number, maxAnalysisSeconds: number):
 export function newServiceFrom(
   flags: ParsedServiceFlags,
   name: string,
+  template?: ParsedTemplate,
 ): { settings: ServiceSettings; policy: RolloutPolicy; release: ReleaseSpec } {
-  const launchType: LaunchType = flags.launchType ?? 'FARGATE';
-  const cpu = flags.cpu ?? 256;
-  const memory = flags.memory ?? 512;
-  checkTaskSize(launchType, cpu, memory);
-  if (flags.cluster === undefined || flags.image === undefined || flags.port === undefined) {
-    throw new Error('commander let a required option through'); // requiredOption guarantees them
+  if (flags.cluster === undefined) {
+    throw new Error('commander let a required option through'); // requiredOption guarantees it
   }
+  const release =
+    template !== undefined ? templateRelease(flags, template) : flagRelease(flags, name);
+  const launchType: LaunchType = template?.launchType ?? flags.launchType ?? 'FARGATE';
   checkAnalysisSpan(
     flags.interval ?? DEFAULT_POLICY.analysisIntervalSeconds,
     flags.maxAnalysis ?? DEFAULT_POLICY.maxAnalysisSeconds,
@@ -311,7 +356,7 @@ export function newServiceFrom(
       cluster: flags.cluster,
       ecsServiceName: name,
       desiredCount: flags.desired ?? 1,
-      containerName: name,
+      containerName: release.mainContainer,
       launchType,
       subnets: flags.subnets ?? [],
       securityGroups: flags.securityGroups ?? [],
@@ -320,6 +365,7 @@ export function newServiceFrom(
       listenerRuleArn: flags.listenerRule ?? null,
       targetGroupArns: flags.targetGroups ?? null,
       follow: flags.follow ?? null,
+      logGroup: flags.logGroup ?? null,
     },
     policy: {
       steps: flags.steps ?? DEFAULT_POLICY.steps,
@@ -339,17 +385,86 @@ export function newServiceFrom(
       verifyCommand: flags.verifyCommand ?? DEFAULT_POLICY.verifyCommand,
       verifyTimeoutSeconds: flags.verifyTimeout ?? DEFAULT_POLICY.verifyTimeoutSeconds,
     },
-    release: {
-      image: flags.image.reference,
-      imageDigest: flags.image.digest ?? null,
-      environment: {},
-      secrets: {},
+    release,
+  };
+}
+
+/** Release v1 of a service without a template: one container, built from the flags. */
+function flagRelease(flags: ParsedServiceFlags, name: string): ReleaseSpec {
+  if (flags.image === undefined) {
+    throw new InputError(
+      '--image',
+      'is required without a template (--task-definition FILE or --from-task-definition ARN)',
+    );
+  }
+  if (flags.port === undefined) {
+    throw new InputError(
+      '--port',
+      'is required without a template (--task-definition FILE or --from-task-definition ARN)',
+    );
+  }
+  if (flags.container !== undefined) {
+    throw new InputError('--container', 'names a container of a template; give --task-definition');
+  }
+  const launchType: LaunchType = flags.launchType ?? 'FARGATE';
+  const cpu = flags.cpu ?? 256;
+  const memory = flags.memory ?? 512;
+  checkTaskSize(launchType, cpu, memory);
+  const taskRoleArn = flags.taskRole ?? null;
+  const executionRoleArn = flags.executionRole ?? null;
+  return {
+    template: flagTemplate({
+      container: name,
+      port: flags.port,
       cpu,
       memory,
-      containerPort: flags.port,
-      taskRoleArn: flags.taskRole ?? null,
-      executionRoleArn: flags.executionRole ?? null,
-    },
+      launchType,
+      taskRoleArn,
+      executionRoleArn,
+    }),
+    mainContainer: name,
+    sidecars: {},
+    image: flags.image.reference,
+    imageDigest: flags.image.digest ?? null,
+    environment: {},
+    secrets: {},
+    cpu,
+    memory,
+    containerPort: flags.port,
+    taskRoleArn,
+    executionRoleArn,
+  };
+}
+
+/** Release v1 from a template; --image, --cpu, --memory and the roles, when given, win. */
+function templateRelease(flags: ParsedServiceFlags, template: ParsedTemplate): ReleaseSpec {
+  const main = template.containers[template.mainContainer];
+  const given =
+    flags.image !== undefined && main !== undefined
+      ? {
+          ...template,
+          containers: {
+            ...template.containers,
+            [template.mainContainer]: {
+              ...main,
+              image: flags.image.reference,
+              imageDigest: flags.image.digest ?? null,
+            },
+          },
+        }
+      : template;
+  const spec = fromTemplate(given, undefined);
+  const cpu = flags.cpu ?? spec.cpu;
+  const memory = flags.memory ?? spec.memory;
+  if (template.launchType === 'FARGATE' || flags.cpu !== undefined || flags.memory !== undefined) {
+    checkTaskSize(template.launchType, cpu, memory);
+  }
+  return {
+    ...spec,
+    cpu,
+    memory,
+    taskRoleArn: flags.taskRole ?? spec.taskRoleArn,
+    executionRoleArn: flags.executionRole ?? spec.executionRoleArn,
   };
 }
 
@@ -407,6 +522,7 @@ export function serviceUpdateFrom(
   if (flags.publicIp !== undefined) settings.assignPublicIp = flags.publicIp;
   if (flags.follow !== undefined) settings.follow = flags.follow;
   if (flags.unfollow === true) settings.follow = null;
+  if (flags.logGroup !== undefined) settings.logGroup = flags.logGroup;
   const policy: Partial<RolloutPolicy> = {};
   if (flags.steps !== undefined) policy.steps = flags.steps;
   if (flags.bake !== undefined) policy.bakeSeconds = flags.bake;

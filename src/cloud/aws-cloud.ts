@@ -57,6 +57,12 @@ export class AwsCloud implements Cloud {
     return this.#ecs.ensureTaskDefinition(...args);
   }
 
+  describeTaskDefinition(
+    ...args: Parameters<Cloud['describeTaskDefinition']>
+  ): ReturnType<Cloud['describeTaskDefinition']> {
+    return this.#ecs.describeTaskDefinition(...args);
+  }
+
   createTaskSet(...args: Parameters<Cloud['createTaskSet']>): ReturnType<Cloud['createTaskSet']> {
     return this.#ecs.createTaskSet(...args);
   }

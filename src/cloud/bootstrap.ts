@@ -56,13 +56,18 @@ export interface BootstrapServiceSpec {
 export interface BootstrapSpec {
   /** ECS cluster name (made when missing) or ARN. */
   cluster: string;
-  /** Name of the internet-facing application load balancer all the services share. */
+  /**
+   * Name of the internet-facing application load balancer the services share; every
+   * SERVICES_PER_LOAD_BALANCER services another is made, `<name>-2`, `<name>-3`, …
+   */
   loadBalancer: string;
   services: BootstrapServiceSpec[];
 }
 
 export interface BootstrappedService {
   name: string;
+  /** The load balancer whose listener holds the service's rule. */
+  loadBalancerArn: string;
   listenerRuleArn: string;
   /** `<name>-a` (weight 100 at first) and `<name>-b` (weight 0). */
   targetGroupArns: [string, string];
@@ -70,15 +75,34 @@ export interface BootstrappedService {
   repositoryUri?: string;
 }
 
+/** One load balancer of the family and its HTTP listener. */
+export interface BootstrappedLoadBalancer {
+  name: string;
+  arn: string;
+  listenerArn: string;
+}
+
 export interface BootstrapResult {
   clusterArn: string;
+  /** The first load balancer of the family (the one named in the spec) and its listener. */
   loadBalancerArn: string;
   listenerArn: string;
+  /** The load balancers of the family this run looked at (all it needed), the first one first. */
+  loadBalancers: BootstrappedLoadBalancer[];
   vpcId: string;
-  /** The load balancer's subnets, ordered by availability zone. */
+  /** The first load balancer's subnets, ordered by availability zone. */
   subnets: string[];
   services: BootstrappedService[];
 }
+
+/*
+ * An application load balancer forwards to at most 100 target groups and holds at most 100
+ * rules besides its listeners' default ones, quotas AWS does not raise. A service takes two
+ * groups and one rule: 50 services fill a load balancer, and the next one goes on another.
+ */
+export const SERVICES_PER_LOAD_BALANCER = 50;
+const TARGET_GROUPS_PER_LOAD_BALANCER = 100;
+const RULES_PER_LOAD_BALANCER = 100;
 
 /** The port of the one listener the services' rules hang off. */
 const LISTENER_PORT = 80;
@@ -166,29 +190,67 @@ export async function bootstrapInfrastructure(
     withRetries(what, operation, logger);
 
   const clusterArn = await ensureCluster(clients.ecs, spec.cluster, call, logger);
-  const balancer = await ensureLoadBalancer(clients, spec.loadBalancer, call, logger);
-  const listenerArn = await ensureListener(clients.elbv2, balancer.arn, call, logger);
+  // The first of the family is made when missing. The others are looked at only when needed (a
+  // service not found on those open so far, or no room on them), in order, until a name is free:
+  // that is where a new one goes. One load balancer, the common case, costs no more calls.
+  const family = [await openLoadBalancer(clients, spec.loadBalancer, call, logger)];
+  const first = family[0] as OpenBalancer;
+  let noMore = false;
+  const openNext = async (): Promise<OpenBalancer | undefined> => {
+    if (noMore) return undefined;
+    const name = familyName(spec.loadBalancer, family.length + 1);
+    if ((await findLoadBalancer(clients.elbv2, name, call)) === undefined) {
+      noMore = true;
+      return undefined;
+    }
+    const opened = await openLoadBalancer(clients, name, call, logger);
+    family.push(opened);
+    return opened;
+  };
 
   const targetGroups = await listTargetGroups(clients.elbv2, call);
   const services: BootstrappedService[] = [];
   for (const service of spec.services) {
+    const names = [targetGroupName(service.name, 'a'), targetGroupName(service.name, 'b')];
+    const known = targetGroups.get(names[0] ?? '')?.TargetGroupArn;
+    // A service made before keeps its load balancer; a new one goes where there is room.
+    const owns = (balancer: OpenBalancer) =>
+      known !== undefined && balancer.rules.some((rule) => ownsRule(rule, known));
+    let home = family.find(owns);
+    while (home === undefined && known !== undefined) {
+      const opened = await openNext();
+      if (opened === undefined) break;
+      if (owns(opened)) home = opened;
+    }
+    home ??= family.find(hasRoom);
+    while (home === undefined) {
+      const opened = await openNext();
+      if (opened === undefined) break;
+      if (hasRoom(opened)) home = opened;
+    }
+    if (home === undefined) {
+      home = await openLoadBalancer(
+        clients,
+        familyName(spec.loadBalancer, family.length + 1),
+        call,
+        logger,
+      );
+      family.push(home);
+    }
+    const balancer = home;
+    const ensureGroup = (name: string) =>
+      ensureTargetGroup(clients.elbv2, targetGroups, {
+        name,
+        port: service.port,
+        vpcId: balancer.vpcId,
+        call,
+        logger,
+      });
     const targetGroupArns: [string, string] = [
-      await ensureTargetGroup(clients.elbv2, targetGroups, {
-        name: targetGroupName(service.name, 'a'),
-        port: service.port,
-        vpcId: balancer.vpcId,
-        call,
-        logger,
-      }),
-      await ensureTargetGroup(clients.elbv2, targetGroups, {
-        name: targetGroupName(service.name, 'b'),
-        port: service.port,
-        vpcId: balancer.vpcId,
-        call,
-        logger,
-      }),
+      await ensureGroup(names[0] ?? ''),
+      await ensureGroup(names[1] ?? ''),
     ];
-    const listenerRuleArn = await ensureRule(clients.elbv2, listenerArn, {
+    const listenerRuleArn = await ensureRule(clients.elbv2, balancer, {
       pathPattern: `/${service.name}/*`,
       targetGroupArns,
       call,
@@ -199,6 +261,7 @@ export async function bootstrapInfrastructure(
       ecr === undefined ? undefined : await ensureImage(clients.ecr, ecr, call, logger);
     services.push({
       name: service.name,
+      loadBalancerArn: balancer.arn,
       listenerRuleArn,
       targetGroupArns,
       ...(repositoryUri !== undefined ? { repositoryUri } : {}),
@@ -206,12 +269,58 @@ export async function bootstrapInfrastructure(
   }
   return {
     clusterArn,
-    loadBalancerArn: balancer.arn,
-    listenerArn,
-    vpcId: balancer.vpcId,
-    subnets: balancer.subnets,
+    loadBalancerArn: first.arn,
+    listenerArn: first.listenerArn,
+    loadBalancers: family.map(({ name, arn, listenerArn }) => ({ name, arn, listenerArn })),
+    vpcId: first.vpcId,
+    subnets: first.subnets,
     services,
   };
+}
+
+/** A load balancer of the family with its listener, and the rules of that listener as last read. */
+interface OpenBalancer extends Balancer {
+  name: string;
+  listenerArn: string;
+  rules: Rule[];
+}
+
+async function openLoadBalancer(
+  clients: BootstrapClients,
+  name: string,
+  call: Call,
+  logger: Logger,
+): Promise<OpenBalancer> {
+  const balancer = await ensureLoadBalancer(clients, name, call, logger);
+  const listenerArn = await ensureListener(clients.elbv2, balancer.arn, call, logger);
+  return {
+    ...balancer,
+    name,
+    listenerArn,
+    rules: await listRules(clients.elbv2, listenerArn, call),
+  };
+}
+
+/** `<base>-<number>`, the base cut so that the name stays within ELB's 32 characters. */
+export function familyName(base: string, number: number): string {
+  const suffix = `-${number}`;
+  return `${base.slice(0, 32 - suffix.length).replace(/-+$/, '')}${suffix}`;
+}
+
+/** Whether one more service (one rule, two target groups) fits on the load balancer. */
+function hasRoom(balancer: OpenBalancer): boolean {
+  const rules = balancer.rules.filter((rule) => rule.IsDefault !== true);
+  const groups = new Set(balancer.rules.flatMap((rule) => [...forwardsTo(rule)]));
+  return (
+    rules.length < SERVICES_PER_LOAD_BALANCER &&
+    rules.length + 1 <= RULES_PER_LOAD_BALANCER &&
+    groups.size + 2 <= TARGET_GROUPS_PER_LOAD_BALANCER
+  );
+}
+
+/** The weights move during rollouts; a rule that forwards to group a is its service's. */
+function ownsRule(rule: Rule, stableGroup: string): boolean {
+  return rule.IsDefault !== true && forwardsTo(rule).has(stableGroup);
 }
 
 type Call = <T>(what: string, operation: () => Promise<T>) => Promise<T>;
@@ -550,14 +659,16 @@ function pathPatterns(rule: Rule): string[] {
 
 async function ensureRule(
   elbv2: ElasticLoadBalancingV2Client,
-  listenerArn: string,
+  balancer: OpenBalancer,
   wanted: { pathPattern: string; targetGroupArns: [string, string]; call: Call; logger: Logger },
 ): Promise<string> {
   const [stable, idle] = wanted.targetGroupArns;
+  const listenerArn = balancer.listenerArn;
   for (let attempt = 1; ; attempt++) {
-    const rules = await listRules(elbv2, listenerArn, wanted.call);
-    // The weights move during rollouts; a rule that forwards to group a is this service's.
-    const existing = rules.find((rule) => rule.IsDefault !== true && forwardsTo(rule).has(stable));
+    // The first attempt trusts the listing the balancer was opened with, kept up to date below.
+    const rules = attempt === 1 ? balancer.rules : await listRules(elbv2, listenerArn, wanted.call);
+    balancer.rules = rules;
+    const existing = rules.find((rule) => ownsRule(rule, stable));
     if (existing !== undefined) {
       wanted.logger.debug({ rule: existing.RuleArn }, 'listener rule exists');
       return required(existing.RuleArn, 'a rule ARN');
@@ -593,7 +704,9 @@ async function ensureRule(
           }),
         ),
       );
-      const arn = required(created.Rules?.[0]?.RuleArn, 'a rule ARN');
+      const rule = required(created.Rules?.[0], 'a rule');
+      const arn = required(rule.RuleArn, 'a rule ARN');
+      balancer.rules = [...rules, rule];
       wanted.logger.info({ rule: arn, path: wanted.pathPattern }, 'created listener rule');
       return arn;
     } catch (error) {

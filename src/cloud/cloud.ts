@@ -1,5 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import type { LaunchType } from '../store/schema.ts';
+import type { LaunchType } from '../domain.ts';
 
 /** One ECS task set as the reconciler needs to see it. */
 export interface ObservedTaskSet {
@@ -30,22 +30,8 @@ export interface TaskNetwork {
   assignPublicIp: boolean;
 }
 
-export interface TaskDefinitionSpec {
-  family: string;
-  containerName: string;
-  image: string;
-  containerPort: number;
-  cpu: number;
-  memory: number;
-  launchType: LaunchType;
-  environment: Record<string, string>;
-  /** name → Secrets Manager / SSM ARN, passed as `secrets[].valueFrom`, never resolved here. */
-  secrets: Record<string, string>;
-  taskRoleArn: string | null;
-  executionRoleArn: string | null;
-  /** Identifies the content: a revision with this hash is reused instead of registering again. */
-  contentHash: string;
-}
+export type { TaskDefinitionSpec } from './task-definition.ts';
+import type { TaskDefinitionSpec } from './task-definition.ts';
 
 export interface TaskSetSpec {
   cluster: string;
@@ -198,6 +184,11 @@ export interface Cloud {
     beforeRegister?: (attempt: number, tokenWaitMs: number) => Promise<void>,
     options?: { unregistered?: boolean },
   ): Promise<string>;
+  /**
+   * A registered task definition (ARN, `family` or `family:revision`) as DescribeTaskDefinition
+   * answers it, for a service to adopt as its template; undefined when ECS knows none.
+   */
+  describeTaskDefinition(reference: string): Promise<Record<string, unknown> | undefined>;
   createTaskSet(spec: TaskSetSpec): Promise<ObservedTaskSet>;
   setTaskSetScale(
     cluster: string,

@@ -30,6 +30,12 @@ export interface ReconcileSettings {
    * minute or more late; the simulated AWS has them at once.
    */
   metricsDelayMs: number;
+  /**
+   * The resolution of the cloud's ALB metrics: AWS publishes one datapoint a minute, so an
+   * analysis window is a whole number of these, minute-aligned (a 1-second window on AWS would
+   * get a whole minute or nothing). The accelerated simulated AWS's is a second.
+   */
+  metricResolutionMs: number;
   /** The lease length, renewed before every AWS write and every `leaseMs / 3` during a pass. */
   leaseMs: number;
 }
@@ -38,6 +44,7 @@ export const DEFAULT_SETTINGS: ReconcileSettings = {
   resyncMs: 60_000,
   waitMs: 1_000,
   metricsDelayMs: 0,
+  metricResolutionMs: 1_000,
   leaseMs: 30_000,
 };
 

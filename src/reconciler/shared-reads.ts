@@ -248,6 +248,10 @@ export class PassCloud implements Cloud {
     return this.#write(() => this.#cloud.ensureTaskDefinition(spec, beforeRegister, options));
   }
 
+  describeTaskDefinition(reference: string): Promise<Record<string, unknown> | undefined> {
+    return this.#cloud.describeTaskDefinition(reference);
+  }
+
   createTaskSet(spec: TaskSetSpec): Promise<ObservedTaskSet> {
     return this.#write(() => this.#cloud.createTaskSet(spec));
   }

@@ -6,6 +6,7 @@ import {
   type NotificationTargetView,
   type TargetFailure,
 } from './notification-targets.ts';
+import { containerImages, type ContainerImageView } from './releases.ts';
 import { policyOf } from './rollout.ts';
 import type {
   AnalysisWindow,
@@ -31,6 +32,8 @@ export interface ReleaseSummary {
   version: number;
   image: string;
   imageDigest: string | null;
+  /** Each container and its image, the main one first. */
+  containers: ContainerImageView[];
   /** Names of the plain environment variables; their values are never read here. */
   environmentKeys: string[];
   /** Names of the secrets; neither their ARNs' targets nor values are shown. */
@@ -82,6 +85,7 @@ const RELEASE_COLUMNS = [
   'version',
   'image',
   'image_digest',
+  'main_container',
   'created_by',
   'created_at',
   'failed_at',
@@ -349,6 +353,11 @@ function releaseRows(db: Db) {
     // Only the names: jsonb_object_keys never reads a value out of the database.
     sql<string[]>`array(select jsonb_object_keys(environment))`.as('environment_keys'),
     sql<string[]>`array(select jsonb_object_keys(secrets))`.as('secret_keys'),
+    // The other containers' images alone: their environment stays in the database.
+    sql<Record<string, { image: string; imageDigest: string | null }>>`(
+      select coalesce(jsonb_object_agg(k, jsonb_build_object(
+        'image', v->'image', 'imageDigest', v->'imageDigest')), '{}')
+      from jsonb_each(sidecars) as s(k, v))`.as('sidecar_images'),
   ]);
 }
 
@@ -360,6 +369,7 @@ function releaseSummary(row: ReleaseRow): ReleaseSummary {
     version: row.version,
     image: row.image,
     imageDigest: row.image_digest,
+    containers: containerImages({ ...row, sidecars: row.sidecar_images }),
     environmentKeys: [...row.environment_keys].sort(),
     secretKeys: [...row.secret_keys].sort(),
     createdBy: row.created_by,

@@ -1,5 +1,10 @@
 import type { FollowTarget } from '../validation/follow.ts';
 import { InputError } from '../validation/input-error.ts';
+import {
+  checkRegistrationSize,
+  type ManagedContainer,
+  type ParsedTemplate,
+} from '../validation/task-definition.ts';
 import type { Db } from './database.ts';
 import {
   activeDeployment,
@@ -50,6 +55,8 @@ export interface ServiceSettings {
   targetGroupArns: [string, string] | null;
   /** The ECR repository and tag pattern whose pushes deploy (`--follow`); null or absent = none. */
   follow?: FollowTarget | null;
+  /** The awslogs group of containers without logging of their own; null or absent = `/berth/NAME`. */
+  logGroup?: string | null;
 }
 
 export interface Actor {
@@ -62,6 +69,48 @@ export interface RequestedRelease {
   deployment: Deployment;
   /** The deployment this one took the place of (`--replace`). */
   replaced: Deployment | undefined;
+}
+
+/** Asks for the release that would be made, without writing anything (`--dry-run`). */
+export interface DryRunnable {
+  dryRun?: boolean;
+}
+
+/** Thrown to roll a dry run's transaction back, carrying what it would have made. */
+class DryRunRollback<T> extends Error {
+  readonly result: T;
+  constructor(result: T) {
+    super('dry run: rolled back');
+    this.result = result;
+  }
+}
+
+/**
+ * Runs a write in one transaction; a dry run makes the very same checks and rows, then rolls
+ * them back (nothing is written, no audit entry, no notification: NOTIFY is sent on commit)
+ * and answers what would have been made.
+ */
+async function writeOrDryRun<T>(
+  db: Db,
+  dryRun: boolean | undefined,
+  work: (trx: Db) => Promise<T>,
+): Promise<T> {
+  try {
+    return await db.transaction().execute(async (trx) => {
+      const result = await work(trx);
+      if (dryRun === true) throw new DryRunRollback(result);
+      return result;
+    });
+  } catch (error) {
+    if (error instanceof DryRunRollback) return error.result as T;
+    throw error;
+  }
+}
+
+/** An image for one container: as asked, and its digest when the reference pins one. */
+export interface ContainerImage {
+  image: string;
+  imageDigest: string | null;
 }
 
 /** What `service create` asks for: the service, its policy and release v1. */
@@ -117,17 +166,22 @@ export async function createServiceIn(trx: Db, request: NewService): Promise<Req
   return { service, release, deployment, replaced: undefined };
 }
 
-export async function deployImage(
-  db: Db,
-  request: Actor & {
-    name: string;
-    image: string;
-    imageDigest: string | null;
-    message: string | null;
-    replace: boolean;
-  },
-): Promise<RequestedRelease> {
-  return db.transaction().execute((trx) => deployImageWithin(trx, request));
+/** What `berth deploy` asks for: the main container's image and/or named containers' images. */
+export interface DeployRequest extends Actor, DryRunnable {
+  name: string;
+  /** The main container's image (a bare `--image`). */
+  image?: string;
+  imageDigest?: string | null;
+  /** `--image CONTAINER=IMG`: container name → image; the main container's name sets it too. */
+  containerImages?: Record<string, ContainerImage>;
+  message: string | null;
+  replace: boolean;
+  /** Start from this release instead of the one being deployed or live (`berth diff`). */
+  base?: Release;
+}
+
+export async function deployImage(db: Db, request: DeployRequest): Promise<RequestedRelease> {
+  return writeOrDryRun(db, request.dryRun, (trx) => deployImageWithin(trx, request));
 }
 
 /**
@@ -136,25 +190,44 @@ export async function deployImage(
  */
 export async function deployImageWithin(
   trx: Db,
-  request: Actor & {
-    name: string;
-    image: string;
-    imageDigest: string | null;
-    message: string | null;
-    replace: boolean;
-  },
+  request: DeployRequest,
 ): Promise<RequestedRelease> {
   const service = await lockService(trx, request.name);
   const replaced = await takeOver(trx, service, request);
-  const base = await baseRelease(trx, service, replaced);
-  const spec = { ...specOf(base), image: request.image, imageDigest: request.imageDigest };
+  const base = request.base ?? (await baseRelease(trx, service, replaced));
+  let spec = specOf(base);
+  if (request.image !== undefined) {
+    spec = { ...spec, image: request.image, imageDigest: request.imageDigest ?? null };
+  }
+  for (const [container, image] of Object.entries(request.containerImages ?? {})) {
+    if (container === spec.mainContainer) {
+      spec = { ...spec, image: image.image, imageDigest: image.imageDigest };
+      continue;
+    }
+    const sidecar = spec.sidecars[container];
+    if (sidecar === undefined) {
+      throw new InputError(
+        '--image',
+        `${JSON.stringify(container)} is not a container of ${service.name}; its containers: ${containerNames(spec).join(', ')}`,
+      );
+    }
+    spec = {
+      ...spec,
+      sidecars: { ...spec.sidecars, [container]: { ...sidecar, ...image } },
+    };
+  }
   const { release, deployment } = await requestRelease(trx, service, replaced, {
     actor: request.actor,
     spec,
     kind: 'deploy',
     message: request.message,
+    field: '--image',
   });
   return { service, release, deployment, replaced };
+}
+
+function containerNames(spec: ReleaseSpec): string[] {
+  return spec.template.containerDefinitions.map((container) => container.name);
 }
 
 export interface ConfigChange {
@@ -166,12 +239,28 @@ export interface ConfigChange {
 /** A new release with the same image and the environment changed, deployed like any other. */
 export async function changeConfig(
   db: Db,
-  request: Actor & { name: string; change: ConfigChange; replace: boolean },
+  request: Actor &
+    DryRunnable & {
+      name: string;
+      change: ConfigChange;
+      replace: boolean;
+      /** `--container`: another container than the main one. */
+      container?: string | undefined;
+    },
 ): Promise<RequestedRelease> {
-  return db.transaction().execute(async (trx) => {
+  return writeOrDryRun(db, request.dryRun, async (trx) => {
     const service = await lockService(trx, request.name);
     const replaced = await takeOver(trx, service, request);
-    const base = specOf(await baseRelease(trx, service, replaced));
+    const spec = specOf(await baseRelease(trx, service, replaced));
+    const container = request.container ?? spec.mainContainer;
+    const sidecar = spec.sidecars[container];
+    if (container !== spec.mainContainer && sidecar === undefined) {
+      throw new InputError(
+        '--container',
+        `${JSON.stringify(container)} is not a container of ${service.name}; its containers: ${containerNames(spec).join(', ')}`,
+      );
+    }
+    const base = sidecar ?? spec;
     const { set, secrets: secretRefs, unset } = request.change;
     for (const key of unset) {
       if (!(key in base.environment) && !(key in base.secrets)) {
@@ -192,9 +281,16 @@ export async function changeConfig(
     const secrets = { ...without(base.secrets, removedFromSecrets), ...secretRefs };
     const { release, deployment } = await requestRelease(trx, service, replaced, {
       actor: request.actor,
-      spec: { ...base, environment, secrets },
+      spec:
+        sidecar === undefined
+          ? { ...spec, environment, secrets }
+          : {
+              ...spec,
+              sidecars: { ...spec.sidecars, [container]: { ...sidecar, environment, secrets } },
+            },
       kind: 'config',
       message: null,
+      field: 'KEY=VALUE',
     });
     return { service, release, deployment, replaced };
   });
@@ -204,14 +300,18 @@ export interface ServiceUpdate {
   settings: Partial<ServiceSettings>;
   policy: Partial<RolloutPolicy>;
   /** Task-definition fields; any change here makes a new release, deployed as a canary. */
-  release: Partial<Omit<ReleaseSpec, 'environment' | 'secrets'>>;
+  release: Partial<
+    Omit<ReleaseSpec, 'environment' | 'secrets' | 'template' | 'mainContainer' | 'sidecars'>
+  >;
+  /** `--task-definition FILE`: a new template (see `fromTemplate`). */
+  template?: ParsedTemplate;
 }
 
 export async function changeService(
   db: Db,
-  request: Actor & { name: string; update: ServiceUpdate; replace: boolean },
+  request: Actor & DryRunnable & { name: string; update: ServiceUpdate; replace: boolean },
 ): Promise<{ service: Service; requested: RequestedRelease | undefined }> {
-  return db.transaction().execute(async (trx) => {
+  return writeOrDryRun(db, request.dryRun, async (trx) => {
     let service = await lockService(trx, request.name);
     const { settings, policy, release } = request.update;
     const columns = {
@@ -229,14 +329,17 @@ export async function changeService(
       });
     }
     let requested: RequestedRelease | undefined;
-    if (Object.keys(release).length > 0) {
+    const template = request.update.template;
+    if (Object.keys(release).length > 0 || template !== undefined) {
       const replaced = await takeOver(trx, service, request);
       const base = specOf(await baseRelease(trx, service, replaced));
+      const next = template !== undefined ? fromTemplate(template, base) : base;
       const outcome = await requestRelease(trx, service, replaced, {
         actor: request.actor,
-        spec: { ...base, ...release },
+        spec: { ...next, ...release },
         kind: 'config',
         message: null,
+        field: template !== undefined ? '--task-definition' : 'flags',
       });
       requested = { service, ...outcome, replaced };
     }
@@ -421,9 +524,20 @@ async function requestRelease(
   db: Db,
   service: Service,
   replaced: Deployment | undefined,
-  request: Actor & { spec: ReleaseSpec; kind: DeploymentKind; message: string | null },
+  request: Actor & {
+    spec: ReleaseSpec;
+    kind: DeploymentKind;
+    message: string | null;
+    /** What the user gave that made the release, named when it would be too large. */
+    field?: string;
+  },
 ): Promise<{ release: Release; deployment: Deployment }> {
-  const release = await insertRelease(db, service.id, request.spec, request.actor);
+  const { spec } = request;
+  checkRegistrationSize(request.field ?? 'release', spec.template, {
+    ...spec.sidecars,
+    [spec.mainContainer]: spec,
+  });
+  const release = await insertRelease(db, service.id, spec, request.actor);
   const deployment = await insertDeployment(db, {
     serviceId: service.id,
     fromReleaseId: service.current_release_id,
@@ -443,6 +557,20 @@ async function requestRelease(
       image: release.image,
       environmentKeys: Object.keys(release.environment).sort(),
       secrets: release.secrets,
+      ...(Object.keys(release.sidecars).length > 0
+        ? {
+            sidecars: Object.fromEntries(
+              Object.entries(release.sidecars).map(([name, sidecar]) => [
+                name,
+                {
+                  image: sidecar.image,
+                  environmentKeys: Object.keys(sidecar.environment).sort(),
+                  secrets: sidecar.secrets,
+                },
+              ]),
+            ),
+          }
+        : {}),
     },
   });
   await appendEvent(db, {
@@ -485,6 +613,7 @@ function settingsRow(settings: ServiceSettings) {
     ecs_service_name: settings.ecsServiceName,
     desired_count: settings.desiredCount,
     container_name: settings.containerName,
+    log_group: settings.logGroup,
     launch_type: settings.launchType,
     subnets: settings.subnets,
     security_groups: settings.securityGroups,
@@ -525,4 +654,51 @@ function without(
   keys: ReadonlySet<string>,
 ): Record<string, string> {
   return Object.fromEntries(Object.entries(record).filter(([key]) => !keys.has(key)));
+}
+
+/**
+ * A release from a new template on top of `base`: the template's fields as written; each
+ * container's image as the template gives it, else the one it runs now; its environment and
+ * secrets those it has now (what `config set` made stays), with the keys the template adds.
+ */
+export function fromTemplate(parsed: ParsedTemplate, base: ReleaseSpec | undefined): ReleaseSpec {
+  const current = (name: string): ManagedContainer | undefined =>
+    base === undefined ? undefined : name === base.mainContainer ? base : base.sidecars[name];
+  const merged = (name: string, written: ManagedContainer): ManagedContainer => {
+    const now = current(name);
+    if (now === undefined) return written;
+    const image = written.image !== '' ? written : now;
+    return {
+      image: image.image,
+      imageDigest: image.imageDigest,
+      environment: { ...written.environment, ...now.environment },
+      secrets: { ...written.secrets, ...now.secrets },
+    };
+  };
+  const sidecars: Record<string, ManagedContainer> = {};
+  let main: ManagedContainer | undefined;
+  for (const [name, written] of Object.entries(parsed.containers)) {
+    if (name === parsed.mainContainer) main = merged(name, written);
+    else sidecars[name] = merged(name, written);
+  }
+  if (main === undefined || main.image === '') {
+    throw new InputError(
+      '--image',
+      `the main container ${JSON.stringify(parsed.mainContainer)} has no image in the template; give one with --image`,
+    );
+  }
+  return {
+    template: parsed.template,
+    mainContainer: parsed.mainContainer,
+    sidecars,
+    image: main.image,
+    imageDigest: main.imageDigest,
+    environment: main.environment,
+    secrets: main.secrets,
+    cpu: parsed.cpu,
+    memory: parsed.memory,
+    containerPort: parsed.containerPort,
+    taskRoleArn: parsed.taskRoleArn,
+    executionRoleArn: parsed.executionRoleArn,
+  };
 }

@@ -2,9 +2,23 @@ import { createHash } from 'node:crypto';
 import { sql } from 'kysely';
 import type { Db } from './database.ts';
 import type { Release } from './schema.ts';
+import {
+  canonicalJson,
+  withTaskSettings,
+  type ManagedContainer,
+  type TaskDefinitionTemplate,
+} from '../validation/task-definition.ts';
 
-/** What a release runs: everything that goes into its task definition. */
+/**
+ * What a release runs: everything that goes into its task definition. The main container's
+ * image, environment and secrets are the top-level fields; `cpu`, `memory`, `containerPort` and
+ * the roles are written into the template when the release is recorded (flags change them).
+ */
 export interface ReleaseSpec {
+  template: TaskDefinitionTemplate;
+  mainContainer: string;
+  /** Every other container's image, digest, environment and secrets. */
+  sidecars: Record<string, ManagedContainer>;
   image: string;
   imageDigest: string | null;
   environment: Record<string, string>;
@@ -18,6 +32,9 @@ export interface ReleaseSpec {
 
 export function specOf(release: Release): ReleaseSpec {
   return {
+    template: release.template,
+    mainContainer: release.main_container,
+    sidecars: release.sidecars,
     image: release.image,
     imageDigest: release.image_digest,
     environment: release.environment,
@@ -36,20 +53,9 @@ export function specOf(release: Release): ReleaseSpec {
  * revisions are never freed, so the workers register once per hash).
  */
 export function contentHash(spec: ReleaseSpec): string {
-  const sorted = (record: Record<string, string>): [string, string][] =>
-    Object.entries(record).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  const canonical = JSON.stringify([
-    spec.image,
-    spec.imageDigest,
-    sorted(spec.environment),
-    sorted(spec.secrets),
-    spec.cpu,
-    spec.memory,
-    spec.containerPort,
-    spec.taskRoleArn,
-    spec.executionRoleArn,
-  ]);
-  return createHash('sha256').update(canonical).digest('hex');
+  return createHash('sha256')
+    .update(canonicalJson({ ...spec, template: withTaskSettings(spec) }))
+    .digest('hex');
 }
 
 /** Records the service's next release (version = highest + 1). Call with the service locked. */
@@ -78,6 +84,9 @@ export async function insertRelease(
       container_port: spec.containerPort,
       task_role_arn: spec.taskRoleArn,
       execution_role_arn: spec.executionRoleArn,
+      template: JSON.stringify(withTaskSettings(spec)),
+      main_container: spec.mainContainer,
+      sidecars: JSON.stringify(spec.sidecars),
       content_hash: contentHash(spec),
       created_by: createdBy,
     })
@@ -89,27 +98,21 @@ export async function findRelease(db: Db, id: number): Promise<Release> {
   return db.selectFrom('releases').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
 }
 
+/** The releases of one service, to narrow. */
+function releasesOf(db: Db, serviceId: number) {
+  return db.selectFrom('releases').selectAll().where('service_id', '=', serviceId);
+}
+
 export async function findReleaseByVersion(
   db: Db,
   serviceId: number,
   version: number,
 ): Promise<Release | undefined> {
-  return db
-    .selectFrom('releases')
-    .selectAll()
-    .where('service_id', '=', serviceId)
-    .where('version', '=', version)
-    .executeTakeFirst();
+  return releasesOf(db, serviceId).where('version', '=', version).executeTakeFirst();
 }
 
 export async function latestRelease(db: Db, serviceId: number): Promise<Release | undefined> {
-  return db
-    .selectFrom('releases')
-    .selectAll()
-    .where('service_id', '=', serviceId)
-    .orderBy('version', 'desc')
-    .limit(1)
-    .executeTakeFirst();
+  return releasesOf(db, serviceId).orderBy('version', 'desc').limit(1).executeTakeFirst();
 }
 
 /**
@@ -174,4 +177,36 @@ export async function mayHaveRegistered(db: Db, release: Release): Promise<boole
     .limit(1)
     .executeTakeFirst();
   return twin !== undefined;
+}
+
+/** One container of a release and the image it runs. */
+export interface ContainerImageView {
+  name: string;
+  /** As asked. */
+  image: string;
+  /** Pinned once resolved (ECR); null for an image used as given. */
+  imageDigest: string | null;
+  main: boolean;
+}
+
+/** Each container of a release with its image, main first, then in the template's order. */
+export function containerImages(
+  release: Pick<Release, 'main_container' | 'image' | 'image_digest'> & {
+    sidecars: Record<string, { image: string; imageDigest: string | null }>;
+  },
+): ContainerImageView[] {
+  return [
+    {
+      name: release.main_container,
+      image: release.image,
+      imageDigest: release.image_digest,
+      main: true,
+    },
+    ...Object.entries(release.sidecars).map(([name, sidecar]) => ({
+      name,
+      image: sidecar.image,
+      imageDigest: sidecar.imageDigest,
+      main: false,
+    })),
+  ];
 }

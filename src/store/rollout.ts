@@ -80,7 +80,9 @@ export async function updateRelease(
   db: Db,
   id: number,
   changes: Partial<
-    Pick<Release, 'image_digest' | 'task_definition_arn' | 'failed_at' | 'failure_reason'>
+    Pick<Release, 'image_digest' | 'task_definition_arn' | 'failed_at' | 'failure_reason'> & {
+      sidecars?: string;
+    }
   >,
 ): Promise<void> {
   await db.updateTable('releases').set(changes).where('id', '=', id).execute();

@@ -1,4 +1,6 @@
 import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely';
+import type { LaunchType } from '../domain.ts';
+import type { ManagedContainer, TaskDefinitionTemplate } from '../validation/task-definition.ts';
 
 export interface ServiceTable {
   id: Generated<number>;
@@ -58,13 +60,15 @@ export interface ServiceTable {
   pre_deploy_command: string | null;
   /** Run after the pre-deploy command, before the canary (e.g. integration tests); null = none. */
   verify_command: string | null;
+  /** The awslogs group of containers with no logConfiguration of their own; null = `/berth/NAME`. */
+  log_group: string | null;
   /** How long each verification task may run before it is stopped and the deployment fails. */
   verify_timeout_seconds: Generated<number>;
   created_at: Generated<Date>;
   updated_at: Generated<Date>;
 }
 
-export type LaunchType = 'FARGATE' | 'EC2';
+export type { LaunchType } from '../domain.ts';
 
 export interface ReleaseTable {
   id: Generated<number>;
@@ -83,6 +87,15 @@ export interface ReleaseTable {
   execution_role_arn: string | null;
   task_definition_arn: string | null;
   content_hash: string;
+  /**
+   * The team's task definition (or the one flags built): every container and task field as
+   * written, without the family, images, environment or secrets, which the release holds.
+   */
+  template: ColumnType<TaskDefinitionTemplate, string, string>;
+  /** The container the load balancer routes to: `image`, `environment`, `secrets` are its. */
+  main_container: string;
+  /** Every other container's image (pinned once resolved), environment and secrets, by name. */
+  sidecars: ColumnType<Record<string, ManagedContainer>, string | undefined, string>;
   created_by: string;
   created_at: Generated<Date>;
   failed_at: Date | null;

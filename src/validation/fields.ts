@@ -35,7 +35,7 @@ export {
   parseSteps,
 } from './numbers.ts';
 export { checkTaskSize, parseLaunchType } from './task.ts';
-export type { LaunchType } from './task.ts';
+export type { LaunchType } from '../domain.ts';
 export { parseMessage } from './text.ts';
 export { parseFollowTarget, parseRepositoryTag, tagMatches } from './follow.ts';
 export type { FollowTarget, RepositoryTag } from './follow.ts';

@@ -27,6 +27,24 @@ export function taskDefinitionFamily(serviceName: string): string {
   return `${TASK_DEFINITION_FAMILY_PREFIX}${serviceName}`;
 }
 
+/** The CloudWatch Logs group of a service's containers that have no logging of their own. */
+export function defaultLogGroup(serviceName: string): string {
+  return `/berth/${serviceName}`;
+}
+
+const LOG_GROUP = /^[A-Za-z0-9_./#-]{1,512}$/;
+
+/** `--log-group`: a CloudWatch Logs group name. */
+export function parseLogGroup(field: string, raw: string): string {
+  if (!LOG_GROUP.test(raw)) {
+    throw new InputError(
+      field,
+      `${quote(raw)} is not a log group name; expected 1 to 512 letters, digits and _ - / . #, e.g. /berth/web`,
+    );
+  }
+  return raw;
+}
+
 /**
  * The name of a service about to be created: a valid ECS service name whose task definition
  * family (`berth-<name>`) is valid too, so that its first release can be registered at all.

@@ -1,10 +1,9 @@
+import type { LaunchType } from '../domain.ts';
 import { InputError } from './input-error.ts';
 import { oneOf, quote } from './quote.ts';
 
-export type LaunchType = 'FARGATE' | 'EC2';
-
 /** `FARGATE` or `EC2`, in any case; returned in upper case. */
-export function parseLaunchType(field: string, raw: string): 'FARGATE' | 'EC2' {
+export function parseLaunchType(field: string, raw: string): LaunchType {
   const upper = raw.toUpperCase();
   if (upper === 'FARGATE' || upper === 'EC2') return upper;
   throw new InputError(field, `${quote(raw)} is not a launch type; expected FARGATE or EC2`);
@@ -48,18 +47,23 @@ function describe(sizes: readonly number[] | MemoryRange): string {
  * AWS's table of combinations; for EC2, CPU 128 to 196608 units and memory 6 to 1048576 MiB.
  * Throws an InputError naming `--cpu` or `--memory`.
  */
-export function checkTaskSize(launchType: 'FARGATE' | 'EC2', cpu: number, memory: number): void {
+export function checkTaskSize(
+  launchType: 'FARGATE' | 'EC2',
+  cpu: number,
+  memory: number,
+  fields: { cpu: string; memory: string } = { cpu: '--cpu', memory: '--memory' },
+): void {
   if (launchType === 'FARGATE') {
     const sizes = FARGATE_SIZES.get(cpu);
     if (sizes === undefined) {
       throw new InputError(
-        '--cpu',
+        fields.cpu,
         `${JSON.stringify(cpu)} is not a Fargate CPU size; expected ${oneOf([...FARGATE_SIZES.keys()])} CPU units (1024 = 1 vCPU)`,
       );
     }
     if (!fits(memory, sizes)) {
       throw new InputError(
-        '--memory',
+        fields.memory,
         `${JSON.stringify(memory)} MiB is not valid with ${cpu} CPU units on Fargate; expected ${describe(sizes)}`,
       );
     }
@@ -67,13 +71,13 @@ export function checkTaskSize(launchType: 'FARGATE' | 'EC2', cpu: number, memory
   }
   if (!(Number.isInteger(cpu) && cpu >= EC2_CPU.min && cpu <= EC2_CPU.max)) {
     throw new InputError(
-      '--cpu',
+      fields.cpu,
       `${JSON.stringify(cpu)} is not a CPU size for EC2; expected a whole number of CPU units from ${EC2_CPU.min} to ${EC2_CPU.max} (1024 = 1 vCPU)`,
     );
   }
   if (!(Number.isInteger(memory) && memory >= EC2_MEMORY.min && memory <= EC2_MEMORY.max)) {
     throw new InputError(
-      '--memory',
+      fields.memory,
       `${JSON.stringify(memory)} MiB is not a memory size for EC2; expected a whole number of MiB from ${EC2_MEMORY.min} to ${EC2_MEMORY.max}`,
     );
   }

@@ -1,11 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { AwsCloud } from '../../src/cloud/aws-cloud.ts';
 import type { Cloud } from '../../src/cloud/cloud.ts';
 import {
+  ACCELERATED_METRIC_RESOLUTION_SECONDS,
   bootstrapSimulatedService,
   createSimulatedAws,
+  METRIC_RESOLUTION_SETTING,
   HEALTHY_5XX_SETTING,
   simulatedClients,
 } from '../../src/cloud/sim/index.ts';
@@ -16,6 +17,7 @@ import { Worker } from '../../src/reconciler/worker-loop.ts';
 import { serviceCreateArgs, withFlags } from './builders.ts';
 import { berth, berthJson, BIN, ROOT, type CliResult } from './cli.ts';
 import { testDatabase, type TestDatabase } from './database.ts';
+import { eventually } from './eventually.ts';
 
 /**
  * Flags that make a canary run in seconds on the simulated AWS: one-second windows, a short
@@ -84,6 +86,9 @@ export async function aFleet(
   const logger = createLogger({ level: process.env['BERTH_TEST_LOG_LEVEL'] ?? 'silent' });
   const sim = createSimulatedAws(database.db, { seed: 7 });
   await sim.store.putSetting('rps', options.rps ?? 1000);
+  // An accelerated CloudWatch, a second playing the part of a minute, so that canaries of
+  // 1-second windows run in seconds; the workers' default resolution (1 s) matches it.
+  await sim.store.putSetting(METRIC_RESOLUTION_SETTING, ACCELERATED_METRIC_RESOLUTION_SECONDS);
   // A healthy image answers no 5xx here unless a test asks: at 0.1 % a stray 5xx fails a healthy
   // canary judged on these few hundred requests about once in 2,500 steps (the SPRT's bounded
   // error), and a test that expects success must not carry that chance.
@@ -132,21 +137,12 @@ export async function aFleet(
     },
     berth: (args) => berth(database.url, args, { env: SIM_ENV }),
     json: <T>(args: readonly string[]) => berthJson<T>(database.url, args),
-    until: async <T>(
+    until: <T>(
       what: string,
       check: () => Promise<T | undefined>,
       timeoutMs = 30_000,
       pollMs = 100,
-    ) => {
-      const deadline = Date.now() + timeoutMs;
-      for (;;) {
-        const value = await check();
-        if (value !== undefined) return value;
-        if (Date.now() > deadline)
-          throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-        await sleep(pollMs);
-      }
-    },
+    ) => eventually(what, check, { timeoutMs, pollMs }),
     deployment: async (name) => {
       const history = await berthJson<{ deployments: DeploymentView[] }>(database.url, [
         'history',

@@ -9,6 +9,7 @@ import {
   type BootstrapClients,
   type BootstrapResult,
   type BootstrapServiceSpec,
+  SERVICES_PER_LOAD_BALANCER,
 } from '../../cloud/bootstrap.ts';
 import {
   InputError,
@@ -35,7 +36,8 @@ const LOAD_BALANCER_NAME = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,30}[A-Za-z0-9])?$/;
 const MAX_PATH_PATTERN = 128;
 
 /**
- * `berth infra bootstrap`: the cluster, the shared load balancer and listener, and per service
+ * `berth infra bootstrap`: the cluster, the shared load balancer and listener (another every 50
+ * services, as ALB quotas require), and per service
  * two target groups, a listener rule and optionally an ECR repository with a placeholder image,
  * made (or found) through the AWS SDK. Prints the `berth service create` line for each service.
  * Touches no database.
@@ -54,9 +56,18 @@ export async function infraBootstrap(
   }
   context.note(
     `cluster ${result.clusterArn}\n` +
-      `load balancer ${result.loadBalancerArn} in ${result.vpcId} (${result.subnets.join(', ')})\n` +
-      `listener ${result.listenerArn}\n` +
-      'next, create each service:',
+      result.loadBalancers
+        .map(
+          (balancer, index) =>
+            `load balancer ${balancer.arn}` +
+            (index === 0 ? ` in ${result.vpcId} (${result.subnets.join(', ')})` : '') +
+            `\nlistener ${balancer.listenerArn}`,
+        )
+        .join('\n') +
+      (result.loadBalancers.length > 1
+        ? `\n(${SERVICES_PER_LOAD_BALANCER} services a load balancer: ALB quotas allow 100 target groups and 100 rules)`
+        : '') +
+      '\nnext, create each service:',
   );
   const lines = result.services.map((service) => {
     const wanted = spec.services.find((entry) => entry.name === service.name);

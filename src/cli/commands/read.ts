@@ -7,6 +7,7 @@ import {
   type ServiceHistory,
   type StepEvidence,
 } from '../../store/history.ts';
+import { containerImages, type ContainerImageView } from '../../store/releases.ts';
 import { failingNotificationTargets } from '../../store/notification-targets.ts';
 import { policySnapshotOf } from '../../store/rollout.ts';
 import type { AnalysisWindow, Service, VerificationTask } from '../../store/schema.ts';
@@ -70,6 +71,7 @@ function statusOf({ history, evidence, failed, verification }: StatusInputs) {
   const overridden = failed.at(-1);
   const live =
     service.current_release_id === null ? null : (versions.get(service.current_release_id) ?? null);
+  const liveRelease = history.releases.find((release) => release.id === service.current_release_id);
   return {
     name: service.name,
     desired: {
@@ -82,6 +84,8 @@ function statusOf({ history, evidence, failed, verification }: StatusInputs) {
         ? null
         : { runningCount: service.observed_running_count, at: iso(service.observed_at) },
     liveVersion: live,
+    /** Each container of the live release and the image it runs. */
+    containers: liveRelease === undefined ? [] : containerImages(liveRelease),
     activeDeployment:
       history.active !== undefined ? deploymentJson(history.active, versions) : null,
     currentStep:
@@ -184,7 +188,7 @@ export async function status(context: CliContext, rawName: string | undefined): 
                 history.service.name,
                 `${s.desired.count} × ${s.desired.version !== null ? `v${s.desired.version}` : '-'}`,
                 observed(s),
-                s.liveVersion !== null ? `v${s.liveVersion}` : '-',
+                s.liveVersion !== null ? `v${s.liveVersion} ${liveImages(s.containers)}` : '-',
                 history.active !== undefined
                   ? deploymentSummary(history.active, history.versions, history.service.steps)
                   : 'none in progress',
@@ -316,4 +320,14 @@ export async function events(
       emit(await listEvents(db, service.id, { afterId: lastId }), false);
     }
   });
+}
+
+/** The live image of each container: `nginx:1.28`, or `app=… nginx=…` with several. */
+function liveImages(containers: readonly ContainerImageView[]): string {
+  const shown = (container: ContainerImageView) =>
+    container.imageDigest !== null && !container.image.includes('@')
+      ? `${container.image}@${container.imageDigest.slice(0, 19)}`
+      : container.image;
+  if (containers.length === 1 && containers[0] !== undefined) return shown(containers[0]);
+  return containers.map((container) => `${container.name}=${shown(container)}`).join(' ');
 }

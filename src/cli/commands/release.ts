@@ -1,8 +1,10 @@
 import type { Db } from '../../store/database.ts';
 import {
   changeConfig,
+  changeService,
   controlDeployment,
   deployImage,
+  type ContainerImage,
   rollbackService,
   scaleService,
   type RequestedRelease,
@@ -10,6 +12,10 @@ import {
 import type { Control } from '../../store/deployments.ts';
 import { serviceHistory } from '../../store/history.ts';
 import { findService } from '../../store/services.ts';
+import { findRelease } from '../../store/releases.ts';
+import type { Release } from '../../store/schema.ts';
+import { parseContainerName, type ParsedTemplate } from '../../validation/task-definition.ts';
+import { printDryRun } from '../release-diff.ts';
 import {
   InputError,
   parseCount,
@@ -29,42 +35,158 @@ interface WaitFlag {
   wait?: boolean;
 }
 
+interface DryRunFlag {
+  dryRun?: boolean;
+}
+
+/**
+ * `--image IMG` (the main container) and `--image CONTAINER=IMG` (repeatable): an `=` before any
+ * `/` or `:` names a container, since an image reference has none there.
+ */
+export function parseImages(raw: readonly string[]): {
+  main: ContainerImage | undefined;
+  containers: Record<string, ContainerImage>;
+} {
+  let main: ContainerImage | undefined;
+  const containers: Record<string, ContainerImage> = {};
+  for (const entry of raw) {
+    const eq = entry.indexOf('=');
+    const named = eq > 0 && !/[/:@]/.test(entry.slice(0, eq));
+    const image = parseImageRef('--image', named ? entry.slice(eq + 1) : entry);
+    const value = { image: image.reference, imageDigest: image.digest ?? null };
+    if (!named) {
+      if (main !== undefined) {
+        throw new InputError('--image', 'the main container is given two images; give it once');
+      }
+      main = value;
+      continue;
+    }
+    const container = parseContainerName('--image', entry.slice(0, eq));
+    if (container in containers) {
+      throw new InputError('--image', `container ${container} is given two images; give it once`);
+    }
+    containers[container] = value;
+  }
+  if (main === undefined && Object.keys(containers).length === 0) {
+    throw new InputError('--image', 'give an image: --image IMG or --image CONTAINER=IMG');
+  }
+  return { main, containers };
+}
+
 export async function deploy(
   context: CliContext,
   rawName: string,
-  flags: { image: string; message?: string; replace?: boolean } & WaitFlag,
+  flags: { image?: string[]; message?: string; replace?: boolean } & WaitFlag & DryRunFlag,
 ): Promise<number> {
   const name = parseServiceName('NAME', rawName);
-  const image = parseImageRef('--image', flags.image);
+  const images = parseImages(flags.image ?? []);
   const message = flags.message === undefined ? null : parseMessage('--message', flags.message);
   return context.withDatabase(async (db) => {
     const requested = await deployImage(db, {
       actor: context.actor,
       name,
-      image: image.reference,
-      imageDigest: image.digest ?? null,
+      ...(images.main !== undefined
+        ? { image: images.main.image, imageDigest: images.main.imageDigest }
+        : {}),
+      containerImages: images.containers,
       message,
       replace: flags.replace === true,
+      dryRun: flags.dryRun === true,
     });
+    if (flags.dryRun === true) return dryRunReport(context, db, requested);
     return reportRequested(context, db, requested, flags.wait === true);
   });
+}
+
+/** `berth diff`: what a deploy of these images, or this template, would change; read-only. */
+export async function diff(
+  context: CliContext,
+  rawName: string,
+  flags: { image?: string[]; exitCode?: boolean; taskDefinition?: string; container?: string },
+  templateOf: (db: Db) => Promise<ParsedTemplate | undefined>,
+): Promise<number> {
+  const name = parseServiceName('NAME', rawName);
+  const images = flags.image === undefined ? undefined : parseImages(flags.image);
+  return context.withDatabase(async (db) => {
+    const service = await findService(db, name);
+    const live =
+      service.current_release_id !== null
+        ? await findRelease(db, service.current_release_id)
+        : undefined;
+    const template = await templateOf(db);
+    let next: Release | undefined;
+    if (template !== undefined) {
+      const changed = await changeService(db, {
+        actor: context.actor,
+        name,
+        update: { settings: {}, policy: {}, release: {}, template },
+        replace: true,
+        dryRun: true,
+      });
+      next = changed.requested?.release;
+    }
+    if (images !== undefined) {
+      // On top of the template's release when both are given: by its spec, read back.
+      const requested = await deployImage(db, {
+        actor: context.actor,
+        name,
+        ...(images.main !== undefined
+          ? { image: images.main.image, imageDigest: images.main.imageDigest }
+          : {}),
+        containerImages: images.containers,
+        message: null,
+        replace: true,
+        dryRun: true,
+        ...(next !== undefined ? { base: next } : {}),
+      });
+      next = requested.release;
+    }
+    if (next === undefined) {
+      // Nothing asked: the release under way (or the newest) against the live one.
+      const history = await serviceHistory(db, service);
+      const targetId = history.active?.to_release_id ?? history.releases[0]?.id;
+      next = history.releases.find((release) => release.id === targetId);
+    }
+    return printDryRun(context, name, live, next, { exitCode: flags.exitCode === true });
+  });
+}
+
+async function dryRunReport(
+  context: CliContext,
+  db: Db,
+  requested: RequestedRelease,
+): Promise<number> {
+  const { service } = requested;
+  const live =
+    service.current_release_id !== null
+      ? await findRelease(db, service.current_release_id)
+      : undefined;
+  return printDryRun(context, service.name, live, requested.release);
 }
 
 export async function configSet(
   context: CliContext,
   rawName: string,
   assignments: string[],
-  flags: { secret?: string[]; replace?: boolean } & WaitFlag,
+  flags: { secret?: string[]; replace?: boolean; container?: string } & WaitFlag & DryRunFlag,
 ): Promise<number> {
   const name = parseServiceName('NAME', rawName);
+  const container =
+    flags.container === undefined ? undefined : parseContainerName('--container', flags.container);
   const set: Record<string, string> = {};
   for (const assignment of assignments) {
     const [key, value] = parseEnvAssignment('KEY=VALUE', assignment);
+    if (key in set) {
+      throw new InputError('KEY=VALUE', `${key} is given twice; give each key once`);
+    }
     set[key] = value;
   }
   const secrets: Record<string, string> = {};
   for (const assignment of flags.secret ?? []) {
     const [key, arn] = parseSecretAssignment('--secret', assignment);
+    if (key in secrets) {
+      throw new InputError('--secret', `${key} is given twice; give each key once`);
+    }
     if (key in set) {
       throw new InputError(
         '--secret',
@@ -82,7 +204,10 @@ export async function configSet(
       name,
       change: { set, secrets, unset: [] },
       replace: flags.replace === true,
+      container,
+      dryRun: flags.dryRun === true,
     });
+    if (flags.dryRun === true) return dryRunReport(context, db, requested);
     return reportRequested(context, db, requested, flags.wait === true);
   });
 }
@@ -91,9 +216,11 @@ export async function configUnset(
   context: CliContext,
   rawName: string,
   keys: string[],
-  flags: { replace?: boolean } & WaitFlag,
+  flags: { replace?: boolean; container?: string } & WaitFlag & DryRunFlag,
 ): Promise<number> {
   const name = parseServiceName('NAME', rawName);
+  const container =
+    flags.container === undefined ? undefined : parseContainerName('--container', flags.container);
   const unset = keys.map((key) => parseEnvKey('KEY', key));
   return context.withDatabase(async (db) => {
     const requested = await changeConfig(db, {
@@ -101,7 +228,10 @@ export async function configUnset(
       name,
       change: { set: {}, secrets: {}, unset },
       replace: flags.replace === true,
+      container,
+      dryRun: flags.dryRun === true,
     });
+    if (flags.dryRun === true) return dryRunReport(context, db, requested);
     return reportRequested(context, db, requested, flags.wait === true);
   });
 }

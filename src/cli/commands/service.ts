@@ -1,6 +1,19 @@
+import { readFile } from 'node:fs/promises';
+import type { Db } from '../../store/database.ts';
 import { changeService, createService } from '../../store/desired-state.ts';
+import { InputError } from '../../validation/input-error.ts';
+import { quote } from '../../validation/quote.ts';
+import {
+  parseTaskDefinitionReference,
+  parseTemplate,
+  parseTemplateText,
+  type ParsedTemplate,
+  type TemplateChoices,
+} from '../../validation/task-definition.ts';
+import { printDryRun } from '../release-diff.ts';
 import { serviceHistory } from '../../store/history.ts';
-import { findRelease, latestRelease } from '../../store/releases.ts';
+import { containerImages, findRelease, latestRelease } from '../../store/releases.ts';
+import { defaultLogGroup } from '../../validation/names.ts';
 import { policyOf } from '../../store/rollout.ts';
 import { findService, listServices } from '../../store/services.ts';
 import { parseMessage, parseNewServiceName, parseServiceName } from '../../validation/fields.ts';
@@ -20,7 +33,60 @@ import {
   serviceUpdateFrom,
   type ServiceFlags,
 } from '../service-flags.ts';
+import { checkListenerRule } from './listener-rule-check.ts';
 import { onSimulatedAws, warnShortInterval } from './warnings.ts';
+
+/**
+ * The template a command names: `--task-definition FILE` read and checked, or
+ * `--from-task-definition REF` described by the cloud the service would run on.
+ */
+export async function templateOf(
+  context: CliContext,
+  db: Db,
+  flags: ServiceFlags,
+  choices: TemplateChoices,
+): Promise<ParsedTemplate | undefined> {
+  if (flags.taskDefinition !== undefined) {
+    const path = flags.taskDefinition;
+    let text: string;
+    try {
+      text = await readFile(path, 'utf8');
+    } catch (error) {
+      const code = (error as { code?: string }).code ?? 'unreadable';
+      throw new InputError(
+        '--task-definition',
+        `cannot read ${quote(path)} (${code}); give the path of a JSON file`,
+        { cause: error },
+      );
+    }
+    return parseTemplateText('--task-definition', text, choices);
+  }
+  if (flags.fromTaskDefinition !== undefined) {
+    const reference = parseTaskDefinitionReference(
+      '--from-task-definition',
+      flags.fromTaskDefinition,
+    );
+    const simulated = await onSimulatedAws(context, db);
+    // Loaded only here: the simulated AWS and the SDK clients are heavy for every other command.
+    const { cloudFor } = await import('../../../workers/workers.ts');
+    const { clients } = cloudFor(
+      simulated ? 'sim' : 'aws',
+      db,
+      context.environment,
+      context.logger,
+    );
+    const { AwsCloud } = await import('../../cloud/aws-cloud.ts');
+    const found = await new AwsCloud(clients, context.logger).describeTaskDefinition(reference);
+    if (found === undefined) {
+      throw new InputError(
+        '--from-task-definition',
+        `ECS knows no task definition ${quote(reference)}; give the ARN, family or family:revision of one registered in the account`,
+      );
+    }
+    return parseTemplate('--from-task-definition', found, choices);
+  }
+  return undefined;
+}
 
 /** `berth service create`: the service, release v1 and its first deployment. */
 export async function serviceCreate(
@@ -30,12 +96,26 @@ export async function serviceCreate(
 ): Promise<number> {
   const name = parseNewServiceName('NAME', rawName);
   const parsed = parseServiceFlags(flags, 'create');
-  const spec = newServiceFrom(parsed, name);
   const message = flags.message === undefined ? null : parseMessage('--message', flags.message);
-  const { created, simulated } = await context.withDatabase(async (db) => ({
-    created: await createService(db, { actor: context.actor, name, ...spec, message }),
-    simulated: await onSimulatedAws(context, db),
-  }));
+  const { created, simulated, spec } = await context.withDatabase(async (db) => {
+    if (parsed.listenerRule !== undefined && parsed.targetGroups !== undefined) {
+      await checkListenerRule(context, db, {
+        listenerRule: parsed.listenerRule,
+        targetGroups: parsed.targetGroups,
+      });
+    }
+    const template = await templateOf(context, db, flags, {
+      container: parsed.container,
+      port: parsed.port,
+      launchType: parsed.launchType,
+    });
+    const spec = newServiceFrom(parsed, name, template);
+    return {
+      spec,
+      created: await createService(db, { actor: context.actor, name, ...spec, message }),
+      simulated: await onSimulatedAws(context, db),
+    };
+  });
   warnShortInterval(context, spec.policy.analysisIntervalSeconds, simulated);
   context.print({
     json: {
@@ -63,10 +143,27 @@ export async function serviceUpdate(
   const parsed = parseServiceFlags(flags, 'update');
   const outcome = await context.withDatabase(async (db) => {
     const service = await findService(db, name);
+    if (parsed.listenerRule !== undefined && parsed.targetGroups !== undefined) {
+      await checkListenerRule(context, db, {
+        listenerRule: parsed.listenerRule,
+        targetGroups: parsed.targetGroups,
+      });
+    }
     const base =
       service.current_release_id !== null
         ? await findRelease(db, service.current_release_id)
         : await latestRelease(db, service.id);
+    const template = await templateOf(context, db, flags, {
+      container: parsed.container,
+      port: parsed.port ?? (parsed.container === undefined ? base?.container_port : undefined),
+      launchType: service.launch_type,
+    });
+    if (template === undefined && parsed.container !== undefined) {
+      throw new InputError(
+        '--container',
+        'names the main container of a new template; give --task-definition with it',
+      );
+    }
     const update = serviceUpdateFrom(parsed, {
       launchType: service.launch_type,
       cpu: base?.cpu ?? 256,
@@ -78,11 +175,22 @@ export async function serviceUpdate(
     const changed = await changeService(db, {
       actor: context.actor,
       name,
-      update,
+      update: template !== undefined ? { ...update, template } : update,
       replace: flags.replace === true,
+      dryRun: flags.dryRun === true,
     });
-    return { ...changed, simulated: await onSimulatedAws(context, db) };
+    const live = service.current_release_id !== null ? base : undefined;
+    const policy = policyDifference(
+      { ...policyOf(service), first: false },
+      policyOf(changed.service),
+    );
+    return { ...changed, live, policy, simulated: await onSimulatedAws(context, db) };
   });
+  if (flags.dryRun === true) {
+    return printDryRun(context, name, outcome.live, outcome.requested?.release, {
+      policy: outcome.policy,
+    });
+  }
   const requested = outcome.requested;
   if (parsed.interval !== undefined) warnShortInterval(context, parsed.interval, outcome.simulated);
   context.print({
@@ -196,6 +304,14 @@ export async function serviceShow(context: CliContext, rawName: string): Promise
       }`,
       `  policy:       ${policyLine(current)}`,
       `  live:         ${live !== undefined ? `v${live.version} ${live.image}` : 'none yet'}`,
+      `  containers:   ${containerImages(
+        live ?? latest ?? { main_container: '-', image: '-', image_digest: null, sidecars: {} },
+      )
+        .map(
+          (container) => `${container.name}${container.main ? ' (main)' : ''} ${container.image}`,
+        )
+        .join(', ')}`,
+      `  logs:         containers without their own logging send to ${service.log_group ?? defaultLogGroup(service.name)}`,
       `  latest:       ${latest !== undefined ? `v${latest.version} ${latest.image} (cpu ${latest.cpu}, memory ${latest.memory} MiB, port ${latest.container_port})` : 'none'}`,
       `  deployment:   ${history.active !== undefined ? deploymentSummary(history.active, history.versions, service.steps) : 'none in progress'}`,
       ...note,

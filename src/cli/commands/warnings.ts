@@ -1,5 +1,5 @@
 import type { Db } from '../../store/database.ts';
-import { simulatedAwsHasState } from '../../store/simulated-aws-state.ts';
+import { simulatedAwsHasState } from '../../cloud/sim/sim-store.ts';
 import { formatDuration } from '../../validation/fields.ts';
 import type { CliContext } from '../context.ts';
 

@@ -36,6 +36,17 @@ export interface AwsCallObserver {
   throttled(operation: string): void;
 }
 
+/** One AWS service's calls: its SDK client, and the one way every call is made (`AwsCall`). */
+export abstract class AwsService<Client> {
+  protected readonly client: Client;
+  protected readonly call: AwsCall;
+
+  constructor(client: Client, call: AwsCall) {
+    this.client = client;
+    this.call = call;
+  }
+}
+
 /**
  * An AWS call abandoned by its caller: the lease's deadline came (the cause a `TimeoutError`),
  * or the lease was found lost (the cause a `LeaseLostError`). Named `AbortError`, as the SDK

@@ -5,20 +5,17 @@ import {
 } from '@aws-sdk/client-cloudwatch';
 import type { Logger } from '../../logging.ts';
 import { LeaseDeadlineError, type MetricsQuery, type TargetGroupMetrics } from '../cloud.ts';
-import { CallAbandonedError, type AwsCall } from './call.ts';
+import { AwsService, CallAbandonedError, type AwsCall } from './call.ts';
 
 /** GetMetricData takes at most 500 queries; four per target group. */
 const METRIC_QUERIES_PER_CALL = 500;
 
 /** The CloudWatch calls Berth makes: the ALB's metrics of each target group, by window. */
-export class AwsCloudWatch {
-  readonly #cloudwatch: CloudWatchClient;
-  readonly #call: AwsCall;
+export class AwsCloudWatch extends AwsService<CloudWatchClient> {
   readonly #logger: Logger;
 
   constructor(cloudwatch: CloudWatchClient, call: AwsCall, logger: Logger) {
-    this.#cloudwatch = cloudwatch;
-    this.#call = call;
+    super(cloudwatch, call);
     this.#logger = logger;
   }
 
@@ -94,6 +91,13 @@ export class AwsCloudWatch {
         });
       }
     }
+    // An ALB publishes HTTPCode_Target_5XX_Count only for a minute that had a 5xx: a window
+    // with requests and no 5xx datapoint had none.
+    for (const windows of results.values()) {
+      for (const metrics of windows) {
+        if (metrics.requests !== null && metrics.errors5xx === null) metrics.errors5xx = 0;
+      }
+    }
     return results;
   }
 
@@ -108,11 +112,11 @@ export class AwsCloudWatch {
     let nextToken: string | undefined;
     do {
       const token = nextToken;
-      const output = await this.#call(
+      const output = await this.call(
         'cloudwatch:GetMetricData',
         `${chunk.length} metric queries`,
         (options) =>
-          this.#cloudwatch.send(
+          this.client.send(
             new GetMetricDataCommand({
               MetricDataQueries: chunk.map((entry) => entry.query),
               StartTime: start,

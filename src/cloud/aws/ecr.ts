@@ -1,29 +1,21 @@
 import { DescribeImagesCommand, type ECRClient } from '@aws-sdk/client-ecr';
 import type { ImageResolution, PushedImage, RepositoryImages } from '../cloud.ts';
-import type { AwsCall } from './call.ts';
+import { AwsService } from './call.ts';
 
 /** DescribeImages returns at most 1,000 images per page. */
 const DESCRIBE_IMAGES_PAGE = 1000;
 
 /** The ECR calls Berth makes: a tag's digest, and a repository's pushed images. */
-export class AwsEcr {
-  readonly #ecr: ECRClient;
-  readonly #call: AwsCall;
-
-  constructor(ecr: ECRClient, call: AwsCall) {
-    this.#ecr = ecr;
-    this.#call = call;
-  }
-
+export class AwsEcr extends AwsService<ECRClient> {
   async resolveImage(image: string): Promise<ImageResolution> {
     const ecr = parseEcrImage(image);
     if (ecr === undefined) return { kind: 'not-in-ecr' };
     try {
-      const output = await this.#call(
+      const output = await this.call(
         'ecr:DescribeImages',
         `repository ${ecr.repository}`,
         (options) =>
-          this.#ecr.send(
+          this.client.send(
             new DescribeImagesCommand({
               registryId: ecr.registryId,
               repositoryName: ecr.repository,
@@ -53,18 +45,18 @@ export class AwsEcr {
     options: { pageSize?: number } = {},
   ): Promise<RepositoryImages> {
     const pageSize = Math.min(options.pageSize ?? DESCRIBE_IMAGES_PAGE, DESCRIBE_IMAGES_PAGE);
-    const region = await this.#ecr.config.region();
+    const region = await this.client.config.region();
     const suffix = region.startsWith('cn-') ? 'amazonaws.com.cn' : 'amazonaws.com';
     const images: PushedImage[] = [];
     let nextToken: string | undefined;
     try {
       do {
         const token = nextToken;
-        const output = await this.#call(
+        const output = await this.call(
           'ecr:DescribeImages',
           `repository ${repository}`,
           (options) =>
-            this.#ecr.send(
+            this.client.send(
               new DescribeImagesCommand({
                 repositoryName: repository,
                 filter: { tagStatus: 'TAGGED' },

@@ -29,22 +29,14 @@ import type {
   TaskNetwork,
   TaskSetSpec,
 } from '../cloud.ts';
-import type { AwsCall } from './call.ts';
+import { AwsService } from './call.ts';
+import { CONTENT_HASH_TAG, registrationInput } from '../task-definition.ts';
 
 /** DescribeServices takes at most ten services per call. */
 const DESCRIBE_SERVICES_BATCH = 10;
-const CONTENT_HASH_TAG = 'berth:content-hash';
 
 /** The ECS calls Berth makes: services, task definitions, task sets and one-off tasks. */
-export class AwsEcs {
-  readonly #ecs: ECSClient;
-  readonly #call: AwsCall;
-
-  constructor(ecs: ECSClient, call: AwsCall) {
-    this.#ecs = ecs;
-    this.#call = call;
-  }
-
+export class AwsEcs extends AwsService<ECSClient> {
   async describeServices(
     cluster: string,
     names: readonly string[],
@@ -52,8 +44,8 @@ export class AwsEcs {
     const found = new Map<string, ObservedService>();
     for (let i = 0; i < names.length; i += DESCRIBE_SERVICES_BATCH) {
       const batch = names.slice(i, i + DESCRIBE_SERVICES_BATCH);
-      const output = await this.#call('ecs:DescribeServices', `cluster ${cluster}`, (options) =>
-        this.#ecs.send(new DescribeServicesCommand({ cluster, services: batch }), options),
+      const output = await this.call('ecs:DescribeServices', `cluster ${cluster}`, (options) =>
+        this.client.send(new DescribeServicesCommand({ cluster, services: batch }), options),
       );
       for (const service of output.services ?? []) {
         if (service.serviceName === undefined || service.status === 'INACTIVE') continue;
@@ -77,8 +69,8 @@ export class AwsEcs {
     desiredCount: number;
     clientToken: string;
   }): Promise<void> {
-    await this.#call('ecs:CreateService', `service ${input.cluster}/${input.name}`, (options) =>
-      this.#ecs.send(
+    await this.call('ecs:CreateService', `service ${input.cluster}/${input.name}`, (options) =>
+      this.client.send(
         new CreateServiceCommand({
           cluster: input.cluster,
           serviceName: input.name,
@@ -92,8 +84,11 @@ export class AwsEcs {
   }
 
   async setDesiredCount(cluster: string, service: string, count: number): Promise<void> {
-    await this.#call('ecs:UpdateService', `service ${cluster}/${service}`, (options) =>
-      this.#ecs.send(new UpdateServiceCommand({ cluster, service, desiredCount: count }), options),
+    await this.call('ecs:UpdateService', `service ${cluster}/${service}`, (options) =>
+      this.client.send(
+        new UpdateServiceCommand({ cluster, service, desiredCount: count }),
+        options,
+      ),
     );
   }
 
@@ -109,42 +104,11 @@ export class AwsEcs {
       const found = await this.#latestWithHash(spec);
       if (found !== undefined) return found;
     }
-    const output = await this.#call(
+    const input = registrationInput(spec, await this.client.config.region());
+    const output = await this.call(
       'ecs:RegisterTaskDefinition',
       `task definition family ${spec.family}`,
-      (options) =>
-        this.#ecs.send(
-          new RegisterTaskDefinitionCommand({
-            family: spec.family,
-            requiresCompatibilities: [spec.launchType],
-            networkMode: 'awsvpc',
-            cpu: String(spec.cpu),
-            memory: String(spec.memory),
-            ...(spec.taskRoleArn !== null ? { taskRoleArn: spec.taskRoleArn } : {}),
-            ...(spec.executionRoleArn !== null ? { executionRoleArn: spec.executionRoleArn } : {}),
-            containerDefinitions: [
-              {
-                name: spec.containerName,
-                image: spec.image,
-                essential: true,
-                portMappings: [{ containerPort: spec.containerPort, protocol: 'tcp' }],
-                environment: Object.entries(spec.environment).map(([name, value]) => ({
-                  name,
-                  value,
-                })),
-                secrets: Object.entries(spec.secrets).map(([name, valueFrom]) => ({
-                  name,
-                  valueFrom,
-                })),
-                // The task's memory as the container's hard limit too: valid on Fargate and EC2, and
-                // emulators such as moto require it.
-                memory: spec.memory,
-              },
-            ],
-            tags: [{ key: CONTENT_HASH_TAG, value: spec.contentHash }],
-          }),
-          options,
-        ),
+      (options) => this.client.send(new RegisterTaskDefinitionCommand(input), options),
       undefined,
       // Recorded once its token is taken: the entry marks the call being made, not its wait.
       beforeRegister,
@@ -158,11 +122,11 @@ export class AwsEcs {
   /** The family's latest revision when it carries this content's hash. */
   async #latestWithHash(spec: TaskDefinitionSpec): Promise<string | undefined> {
     try {
-      const latest = await this.#call(
+      const latest = await this.call(
         'ecs:DescribeTaskDefinition',
         `task definition family ${spec.family}`,
         (options) =>
-          this.#ecs.send(
+          this.client.send(
             new DescribeTaskDefinitionCommand({ taskDefinition: spec.family, include: ['TAGS'] }),
             options,
           ),
@@ -177,12 +141,25 @@ export class AwsEcs {
     }
   }
 
+  async describeTaskDefinition(reference: string): Promise<Record<string, unknown> | undefined> {
+    try {
+      const output = await this.call('ecs:DescribeTaskDefinition', reference, (options) =>
+        this.client.send(new DescribeTaskDefinitionCommand({ taskDefinition: reference }), options),
+      );
+      return output.taskDefinition as Record<string, unknown> | undefined;
+    } catch (error) {
+      // ECS answers ClientException for a task definition it does not know.
+      if ((error as { name?: string }).name !== 'ClientException') throw error;
+      return undefined;
+    }
+  }
+
   async createTaskSet(spec: TaskSetSpec): Promise<ObservedTaskSet> {
-    const output = await this.#call(
+    const output = await this.call(
       'ecs:CreateTaskSet',
       `service ${spec.cluster}/${spec.service}`,
       (options) =>
-        this.#ecs.send(
+        this.client.send(
           new CreateTaskSetCommand({
             cluster: spec.cluster,
             service: spec.service,
@@ -213,8 +190,8 @@ export class AwsEcs {
     taskSetArn: string,
     percent: number,
   ): Promise<void> {
-    await this.#call('ecs:UpdateTaskSet', taskSetArn, (options) =>
-      this.#ecs.send(
+    await this.call('ecs:UpdateTaskSet', taskSetArn, (options) =>
+      this.client.send(
         new UpdateTaskSetCommand({
           cluster,
           service,
@@ -227,8 +204,8 @@ export class AwsEcs {
   }
 
   async setPrimaryTaskSet(cluster: string, service: string, taskSetArn: string): Promise<void> {
-    await this.#call('ecs:UpdateServicePrimaryTaskSet', taskSetArn, (options) =>
-      this.#ecs.send(
+    await this.call('ecs:UpdateServicePrimaryTaskSet', taskSetArn, (options) =>
+      this.client.send(
         new UpdateServicePrimaryTaskSetCommand({ cluster, service, primaryTaskSet: taskSetArn }),
         options,
       ),
@@ -237,8 +214,8 @@ export class AwsEcs {
 
   async deleteTaskSet(cluster: string, service: string, taskSetArn: string): Promise<void> {
     try {
-      await this.#call('ecs:DeleteTaskSet', taskSetArn, (options) =>
-        this.#ecs.send(
+      await this.call('ecs:DeleteTaskSet', taskSetArn, (options) =>
+        this.client.send(
           new DeleteTaskSetCommand({ cluster, service, taskSet: taskSetArn, force: true }),
           options,
         ),
@@ -269,16 +246,16 @@ export class AwsEcs {
    */
   async stoppedTasks(cluster: string, taskSetArn: string): Promise<StoppedTask[]> {
     const startedBy = taskSetArn.split('/').slice(-2).join('/');
-    const listed = await this.#call('ecs:ListTasks', `task set ${taskSetArn}`, (options) =>
-      this.#ecs.send(
+    const listed = await this.call('ecs:ListTasks', `task set ${taskSetArn}`, (options) =>
+      this.client.send(
         new ListTasksCommand({ cluster, startedBy, desiredStatus: 'STOPPED', maxResults: 100 }),
         options,
       ),
     );
     const arns = listed.taskArns ?? [];
     if (arns.length === 0) return [];
-    const described = await this.#call('ecs:DescribeTasks', `task set ${taskSetArn}`, (options) =>
-      this.#ecs.send(new DescribeTasksCommand({ cluster, tasks: arns }), options),
+    const described = await this.call('ecs:DescribeTasks', `task set ${taskSetArn}`, (options) =>
+      this.client.send(new DescribeTasksCommand({ cluster, tasks: arns }), options),
     );
     return (described.tasks ?? []).flatMap((task): StoppedTask[] => {
       if (task.taskArn === undefined || task.stoppedAt === undefined) return [];
@@ -298,8 +275,8 @@ export class AwsEcs {
 
   async runTask(spec: OneOffTaskSpec): Promise<RunTaskOutcome> {
     // Safe to retry: with the same client token ECS answers with the task it started first.
-    const output = await this.#call('ecs:RunTask', `cluster ${spec.cluster}`, (options) =>
-      this.#ecs.send(
+    const output = await this.call('ecs:RunTask', `cluster ${spec.cluster}`, (options) =>
+      this.client.send(
         new RunTaskCommand({
           cluster: spec.cluster,
           taskDefinition: spec.taskDefinitionArn,
@@ -332,8 +309,8 @@ export class AwsEcs {
   ): Promise<Map<string, ObservedTask>> {
     const found = new Map<string, ObservedTask>();
     if (taskArns.length === 0) return found;
-    const output = await this.#call('ecs:DescribeTasks', `cluster ${cluster}`, (options) =>
-      this.#ecs.send(new DescribeTasksCommand({ cluster, tasks: [...taskArns] }), options),
+    const output = await this.call('ecs:DescribeTasks', `cluster ${cluster}`, (options) =>
+      this.client.send(new DescribeTasksCommand({ cluster, tasks: [...taskArns] }), options),
     );
     for (const task of output.tasks ?? []) {
       if (task.taskArn !== undefined) found.set(task.taskArn, observeTask(task));
@@ -342,9 +319,9 @@ export class AwsEcs {
   }
 
   async stopTask(cluster: string, taskArn: string, reason: string): Promise<void> {
-    await this.#call('ecs:StopTask', taskArn, (options) =>
+    await this.call('ecs:StopTask', taskArn, (options) =>
       // ECS caps the reason at 255 characters.
-      this.#ecs.send(
+      this.client.send(
         new StopTaskCommand({ cluster, task: taskArn, reason: reason.slice(0, 255) }),
         options,
       ),
@@ -356,8 +333,8 @@ export class AwsEcs {
     containerName: string,
     taskArn: string,
   ): Promise<TaskLogLocation | undefined> {
-    const output = await this.#call('ecs:DescribeTaskDefinition', taskDefinitionArn, (options) =>
-      this.#ecs.send(
+    const output = await this.call('ecs:DescribeTaskDefinition', taskDefinitionArn, (options) =>
+      this.client.send(
         new DescribeTaskDefinitionCommand({ taskDefinition: taskDefinitionArn }),
         options,
       ),

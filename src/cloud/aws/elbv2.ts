@@ -4,9 +4,10 @@ import {
   ModifyRuleCommand,
   type Action,
   type ElasticLoadBalancingV2Client,
+  type Rule,
 } from '@aws-sdk/client-elastic-load-balancing-v2';
 import type { RuleWeights } from '../cloud.ts';
-import type { AwsCall } from './call.ts';
+import { AwsService } from './call.ts';
 
 /**
  * Rules asked for in one DescribeRules: AWS documents no limit on RuleArns, so this stays at a
@@ -15,20 +16,10 @@ import type { AwsCall } from './call.ts';
 const RULES_PER_CALL = 20;
 
 /** The ELBv2 calls Berth makes: listener rules' weights and target health. */
-export class AwsElbv2 {
-  readonly #elbv2: ElasticLoadBalancingV2Client;
-  readonly #call: AwsCall;
-
-  constructor(elbv2: ElasticLoadBalancingV2Client, call: AwsCall) {
-    this.#elbv2 = elbv2;
-    this.#call = call;
-  }
-
+export class AwsElbv2 extends AwsService<ElasticLoadBalancingV2Client> {
   async readRuleWeights(ruleArn: string): Promise<RuleWeights> {
-    const output = await this.#call('elbv2:DescribeRules', ruleArn, (options) =>
-      this.#elbv2.send(new DescribeRulesCommand({ RuleArns: [ruleArn] }), options),
-    );
-    return forwardWeights(output.Rules?.[0]?.Actions ?? []);
+    const [rule] = await this.#describeRules([ruleArn], ruleArn);
+    return forwardWeights(rule?.Actions ?? []);
   }
 
   async readRulesWeights(ruleArns: readonly string[]): Promise<Map<string, RuleWeights>> {
@@ -36,21 +27,40 @@ export class AwsElbv2 {
     const found = new Map<string, RuleWeights>();
     for (let i = 0; i < unique.length; i += RULES_PER_CALL) {
       const chunk = unique.slice(i, i + RULES_PER_CALL);
-      const output = await this.#call(
-        'elbv2:DescribeRules',
-        `${chunk.length} listener rules`,
-        (options) => this.#elbv2.send(new DescribeRulesCommand({ RuleArns: chunk }), options),
-      );
-      for (const rule of output.Rules ?? []) {
+      for (const rule of await this.#describeRules(chunk, `${chunk.length} listener rules`)) {
         if (rule.RuleArn !== undefined) found.set(rule.RuleArn, forwardWeights(rule.Actions ?? []));
       }
     }
     return found;
   }
 
+  /**
+   * DescribeRules of the rules named, every page: ELB pages its Describe answers (`NextMarker`)
+   * whatever was asked for, so a page is never taken for the whole answer.
+   */
+  async #describeRules(ruleArns: string[], resource: string): Promise<Rule[]> {
+    const rules: Rule[] = [];
+    let marker: string | undefined;
+    do {
+      const from = marker;
+      const output = await this.call('elbv2:DescribeRules', resource, (options) =>
+        this.client.send(
+          new DescribeRulesCommand({
+            RuleArns: ruleArns,
+            ...(from !== undefined ? { Marker: from } : {}),
+          }),
+          options,
+        ),
+      );
+      rules.push(...(output.Rules ?? []));
+      marker = output.NextMarker === '' ? undefined : output.NextMarker;
+    } while (marker !== undefined);
+    return rules;
+  }
+
   async setRuleWeights(ruleArn: string, weights: RuleWeights): Promise<void> {
-    await this.#call('elbv2:ModifyRule', ruleArn, (options) =>
-      this.#elbv2.send(
+    await this.call('elbv2:ModifyRule', ruleArn, (options) =>
+      this.client.send(
         new ModifyRuleCommand({
           RuleArn: ruleArn,
           Actions: [
@@ -71,8 +81,8 @@ export class AwsElbv2 {
   }
 
   async healthyTargetCount(targetGroupArn: string): Promise<number> {
-    const output = await this.#call('elbv2:DescribeTargetHealth', targetGroupArn, (options) =>
-      this.#elbv2.send(
+    const output = await this.call('elbv2:DescribeTargetHealth', targetGroupArn, (options) =>
+      this.client.send(
         new DescribeTargetHealthCommand({ TargetGroupArn: targetGroupArn }),
         options,
       ),

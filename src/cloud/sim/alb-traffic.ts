@@ -1,4 +1,4 @@
-import { behaviourOf, HEALTHY, type BehaviourProfile } from './behaviour.ts';
+import { behaviourOf, HEALTHY, type BehaviourProfile } from '../image-behaviour.ts';
 import {
   targetStateAt,
   weightsAt,

@@ -1,7 +1,10 @@
 import { createLogger, type Logger } from '../../logging.ts';
 import { bootstrapInfrastructure, type BootstrapClients } from '../bootstrap.ts';
 
-/** The one load balancer every simulated service shares. */
+/**
+ * The load balancer the simulated services share: `berth-sim` for the first 50, then
+ * `berth-sim-2`, … as the bootstrap keeps each within AWS's quotas.
+ */
 export const SIM_LOAD_BALANCER = 'berth-sim';
 
 /** What a service's infrastructure is, as Berth is told it. */
@@ -14,7 +17,7 @@ export interface SimulatedServiceInfrastructure {
 /**
  * `berth infra bootstrap` for one service on the simulated AWS, in the shape Berth's
  * infrastructure provider hands over: the same bootstrap as against AWS (src/cloud/bootstrap.ts,
- * the simulator answering its EC2 questions too), with the shared `berth-sim` load balancer.
+ * the simulator answering its EC2 questions too), with the `berth-sim` family of load balancers.
  * Every step finds what exists before creating, so a second call returns the same ARNs; each call
  * is retried as the bootstrap retries against AWS, quietly unless a logger is given.
  */

@@ -24,7 +24,7 @@ import {
   type TargetGroupDoc,
 } from './model.ts';
 import type { SimTx } from './sim-store.ts';
-import type { SimContext, SimHandler } from './simulated-aws.ts';
+import type { SimContext, SimHandler } from './model.ts';
 
 /** GetMetricData takes at most this many queries per call. */
 const MAX_QUERIES = 500;
@@ -46,10 +46,31 @@ const ALB_NAMESPACE = 'AWS/ApplicationELB';
  */
 export const HEALTHY_5XX_SETTING = 'healthy5xxRate';
 
+/**
+ * The seconds ALB metrics are published at. AWS publishes them once a minute (standard
+ * resolution), so 60 is AWS and the default. A smaller value is an accelerated CloudWatch in
+ * which that many seconds play the part of a minute, so that a canary of 1-second windows runs
+ * in seconds: the embedded demo, the fast tests and the benchmarks set it, and say so (see
+ * docs/aws-fidelity.md). The stored setting of this name overrides the option for every process
+ * of the shared cloud.
+ */
+export const METRIC_RESOLUTION_SETTING = 'metricResolutionSeconds';
+
+/** AWS's resolution of ALB metrics: one datapoint a minute. */
+export const AWS_METRIC_RESOLUTION_SECONDS = 60;
+
+/** The accelerated resolution of the demo, fast tests and benchmarks: a "minute" a second. */
+export const ACCELERATED_METRIC_RESOLUTION_SECONDS = 1;
+
 export interface CloudWatchOptions {
   /** Requests per second per listener rule; the stored setting `rps` overrides it. */
   rps?: number;
+  /** See METRIC_RESOLUTION_SETTING; 60 (AWS) unless given. */
+  metricResolutionSeconds?: number;
 }
+
+/** Periods CloudWatch takes: 1, 5, 10, 20 and 30 seconds, and any multiple of a minute. */
+const SUB_MINUTE_PERIODS = new Set([1, 5, 10, 20, 30]);
 
 const invalidValue = (message: string) => modeledError(InvalidParameterValueException, message);
 
@@ -81,11 +102,21 @@ async function getMetricData(
     throw invalidValue('The parameter StartTime must be less than the parameter EndTime.');
   const rps = (await tx.setting<number>('rps')) ?? options.rps ?? DEFAULT_RPS;
   const healthyErrorRate = await tx.setting<number>(HEALTHY_5XX_SETTING);
+  const resolutionSeconds =
+    (await tx.setting<number>(METRIC_RESOLUTION_SETTING)) ??
+    options.metricResolutionSeconds ??
+    AWS_METRIC_RESOLUTION_SECONDS;
   const ascending = input.ScanBy === 'TimestampAscending';
 
   const MetricDataResults: MetricDataResult[] = [];
   for (const query of queries) {
-    const datapoints = await queryDatapoints(tx, ctx, query, { start, end, rps, healthyErrorRate });
+    const datapoints = await queryDatapoints(tx, ctx, query, {
+      start,
+      end,
+      rps,
+      healthyErrorRate,
+      resolutionMs: resolutionSeconds * 1000,
+    });
     if (query.ReturnData === false) continue;
     datapoints.sort((a, b) => (ascending ? a.at - b.at : b.at - a.at));
     MetricDataResults.push({
@@ -109,7 +140,13 @@ async function queryDatapoints(
   tx: SimTx,
   ctx: SimContext,
   query: MetricDataQuery,
-  window: { start: Millis; end: Millis; rps: number; healthyErrorRate: number | undefined },
+  window: {
+    start: Millis;
+    end: Millis;
+    rps: number;
+    healthyErrorRate: number | undefined;
+    resolutionMs: number;
+  },
 ): Promise<Datapoint[]> {
   if (query.Expression !== undefined) {
     throw invalidValue('the simulated AWS does not evaluate metric math expressions');
@@ -122,8 +159,10 @@ async function queryDatapoints(
     );
   }
   const period = stat.Period ?? 0;
-  if (!Number.isInteger(period) || period < 1) {
-    throw invalidValue('The parameter Period must be a whole number of seconds, 1 or more.');
+  if (!Number.isInteger(period) || (!SUB_MINUTE_PERIODS.has(period) && period % 60 !== 0)) {
+    throw invalidValue(
+      `The value ${period} for parameter MetricDataQueries.member.MetricStat.Period is not valid: it must be 1, 5, 10, 20, 30 or a multiple of 60.`,
+    );
   }
   const statName = stat.Stat ?? '';
   const range = bucketRange(window.start, window.end, period, tx.now);
@@ -140,7 +179,8 @@ async function queryDatapoints(
     return storedDatapoints(series.points, statName, range);
   }
   if (metric.Namespace === ALB_NAMESPACE) {
-    return albDatapoints(tx, ctx, metric.MetricName, statName, dimensions, range, window);
+    const published = publishedRange(window.start, window.end, period, window.resolutionMs, tx.now);
+    return albDatapoints(tx, ctx, metric.MetricName, statName, dimensions, published, window);
   }
   return [];
 }
@@ -166,6 +206,33 @@ function bucketRange(start: Millis, end: Millis, periodSeconds: number, now: Mil
     end: Math.min(end, now),
     periodMs,
   };
+}
+
+/**
+ * The buckets of a standard-resolution metric (ALB's): CloudWatch holds one datapoint per
+ * resolution bucket (a minute on AWS), timestamped at its start, published once the bucket is
+ * over. A period of a minute or more sums whole buckets. A shorter period cannot split a bucket:
+ * each bucket whose timestamp falls in `[StartTime, EndTime)` (StartTime rounded down to the
+ * period, as CloudWatch rounds it) comes back whole — so a window under a minute gets the whole
+ * minute or nothing.
+ */
+function publishedRange(
+  start: Millis,
+  end: Millis,
+  periodSeconds: number,
+  resolutionMs: number,
+  now: Millis,
+): BucketRange {
+  const periodMs = periodSeconds * 1000;
+  const published = Math.floor(now / resolutionMs) * resolutionMs;
+  if (periodMs >= resolutionMs) {
+    const range = bucketRange(start, end, periodSeconds, now);
+    return { ...range, end: Math.min(range.end, published) };
+  }
+  const from = Math.ceil((Math.floor(start / periodMs) * periodMs) / resolutionMs) * resolutionMs;
+  // The last bucket that starts before EndTime, whole, and only once it is over.
+  const last = Math.ceil(end / resolutionMs) * resolutionMs;
+  return { start: from, end: Math.min(last, published), periodMs: resolutionMs };
 }
 
 async function albDatapoints(
@@ -208,6 +275,8 @@ async function albDatapoints(
   });
   const datapoints: Datapoint[] = [];
   for (const [at, bucket] of buckets) {
+    // ALB publishes a 5xx count only for a minute that had one: no zero datapoints.
+    if (metricName === 'HTTPCode_Target_5XX_Count' && bucket.errors === 0) continue;
     const value = albStatistic(metricName, stat, bucket);
     if (value === undefined) {
       throw invalidValue(

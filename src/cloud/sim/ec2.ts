@@ -9,7 +9,7 @@ import type {
 } from '@aws-sdk/client-ec2';
 import { awsError } from './aws-errors.ts';
 import { handler, SIM_NETWORK, type Output } from './model.ts';
-import type { SimContext, SimHandler } from './simulated-aws.ts';
+import type { SimContext, SimHandler } from './model.ts';
 
 /*
  * The little of EC2 the infrastructure bootstrap asks about: the region's default VPC and its

@@ -20,7 +20,7 @@ import {
   type Repository,
 } from '@aws-sdk/client-ecr';
 import { modeledError } from './aws-errors.ts';
-import { imageTag } from './behaviour.ts';
+import { imageTag } from '../image-behaviour.ts';
 import {
   handler,
   imageId,
@@ -33,7 +33,7 @@ import {
   type RepositoryDoc,
 } from './model.ts';
 import type { SimTx } from './sim-store.ts';
-import type { SimContext, SimHandler } from './simulated-aws.ts';
+import type { SimContext, SimHandler } from './model.ts';
 
 /** ECR repository names: lowercase path components separated by `/`, `.`, `_` or `-`. */
 const REPOSITORY_NAME =

@@ -11,7 +11,7 @@ import {
   type TaskOverride,
 } from '@aws-sdk/client-ecs';
 import { modeledError } from './aws-errors.ts';
-import { behaviourOf } from './behaviour.ts';
+import { behaviourOf } from '../image-behaviour.ts';
 import { earlierRequest, rememberRequest } from './client-tokens.ts';
 import { behaviourImage } from './ecr.ts';
 import { requireCluster, requireTaskDefinition } from './ecs.ts';
@@ -26,7 +26,7 @@ import {
   type Output,
 } from './model.ts';
 import type { SimTx } from './sim-store.ts';
-import type { SimContext, SimHandler } from './simulated-aws.ts';
+import type { SimContext, SimHandler } from './model.ts';
 
 /*
  * One-off tasks (RunTask), such as a release's migrations or integration tests. As with task

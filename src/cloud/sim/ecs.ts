@@ -70,7 +70,7 @@ import {
   type TaskSetDoc,
 } from './model.ts';
 import type { SimTx } from './sim-store.ts';
-import type { SimContext, SimHandler } from './simulated-aws.ts';
+import type { SimContext, SimHandler } from './model.ts';
 
 /** ECS names: clusters, services and task definition families. */
 const ECS_NAME = /^[A-Za-z0-9_-]{1,255}$/;
@@ -669,6 +669,7 @@ async function createTaskSet(
   const taskDefinition = await requireTaskDefinition(tx, ctx, input.taskDefinition ?? '');
   const loadBalancers = input.loadBalancers ?? [];
   await requireTargetGroups(tx, loadBalancers);
+  await requireTargetTypeFits(tx, taskDefinition, loadBalancers);
   requireContainers(taskDefinition, loadBalancers);
   const scale = input.scale ?? { unit: 'PERCENT', value: 0 };
   requireScale(scale);
@@ -898,6 +899,29 @@ async function requireTargetGroups(
     if ((await targetGroupLoadBalancers(tx, targetGroupArn)).length === 0) {
       throw invalidParameter(
         `The target group with targetGroupArn ${targetGroupArn} does not have an associated load balancer.`,
+      );
+    }
+  }
+}
+
+/**
+ * An awsvpc task has its own address and registers by it: its target group must be of type
+ * `ip` (an `instance` group, CreateTargetGroup's default, registers EC2 instances). AWS refuses
+ * the pairing in these words; moto accepts it.
+ */
+async function requireTargetTypeFits(
+  tx: SimTx,
+  taskDefinition: TaskDefinitionDoc,
+  loadBalancers: readonly EcsLoadBalancer[],
+): Promise<void> {
+  const networkMode = taskDefinition.networkMode ?? 'bridge';
+  for (const { targetGroupArn } of loadBalancers) {
+    const group = await tx.get<TargetGroupDoc>(KIND.targetGroup, targetGroupArn ?? '');
+    if (group === undefined) continue;
+    const fits = networkMode === 'awsvpc' ? group.TargetType === 'ip' : group.TargetType !== 'ip';
+    if (!fits) {
+      throw invalidParameter(
+        `The provided target group ${group.TargetGroupArn} has target type ${group.TargetType}, which is incompatible with the ${networkMode} network mode specified in the task definition.`,
       );
     }
   }

@@ -3,9 +3,13 @@ import {
   DuplicateTargetGroupNameException,
   ListenerNotFoundException,
   LoadBalancerNotFoundException,
+  OperationNotPermittedException,
   PriorityInUseException,
   RuleNotFoundException,
+  TargetGroupAssociationLimitException,
   TargetGroupNotFoundException,
+  TooManyRulesException,
+  TooManyUniqueTargetGroupsPerLoadBalancerException,
   type Action,
   type CreateListenerCommandInput,
   type CreateListenerCommandOutput,
@@ -59,7 +63,7 @@ import {
   type TargetState,
 } from './model.ts';
 import type { SimTx } from './sim-store.ts';
-import type { SimContext, SimHandler } from './simulated-aws.ts';
+import type { SimContext, SimHandler } from './model.ts';
 
 /** Load balancer and target group names: up to 32 letters, digits and inner hyphens. */
 const ELB_NAME = /^(?!-)[A-Za-z0-9-]{1,32}(?<!-)$/;
@@ -69,6 +73,18 @@ const MAX_PRIORITY = 50000;
 
 /** A forward weight's range. */
 const MAX_WEIGHT = 999;
+
+/*
+ * Quotas of an application load balancer that AWS does not let an account raise ("Quotas for
+ * your Application Load Balancers"): 100 rules (default rules not counted), 100 target groups,
+ * 5 target groups in one action; and a target group serves one load balancer.
+ */
+const RULES_PER_LOAD_BALANCER = 100;
+const TARGET_GROUPS_PER_LOAD_BALANCER = 100;
+const TARGET_GROUPS_PER_ACTION = 5;
+
+/** Describe calls answer at most this many items a page (`PageSize`, 1 to 400). */
+const MAX_PAGE_SIZE = 400;
 
 const validationError = (message: string) => awsError('elbv2', 'ValidationError', message);
 
@@ -138,7 +154,8 @@ async function describeLoadBalancers(
     (doc) => doc.LoadBalancerName,
   );
   if (found === undefined) throw loadBalancerNotFound();
-  return { LoadBalancers: found.map(loadBalancerOutput) };
+  const { items, NextMarker } = page(found, input);
+  return { LoadBalancers: items.map(loadBalancerOutput), ...nextMarker(NextMarker) };
 }
 
 function loadBalancerOutput(doc: LoadBalancerDoc): LoadBalancer {
@@ -242,9 +259,10 @@ async function describeTargetGroups(
   if (found === undefined) {
     throw modeledError(TargetGroupNotFoundException, 'One or more target groups not found');
   }
+  const { items, NextMarker } = page(found, input);
   const TargetGroups: TargetGroup[] = [];
-  for (const doc of found) TargetGroups.push(await targetGroupOutput(tx, doc, associations));
-  return { TargetGroups };
+  for (const doc of items) TargetGroups.push(await targetGroupOutput(tx, doc, associations));
+  return { TargetGroups, ...nextMarker(NextMarker) };
 }
 
 async function targetGroupOutput(
@@ -380,6 +398,12 @@ async function createListener(
       'A listener already exists on this port for this load balancer',
     );
   }
+  await requireTargetGroupQuotas(
+    tx,
+    loadBalancer.LoadBalancerArn,
+    actions,
+    await tx.list<RuleDoc>(KIND.rule, ruleArnPrefix(loadBalancer.LoadBalancerArn)),
+  );
   const serial = await nextSerial(tx, 'listener');
   const arn = listenerArn(loadBalancer.LoadBalancerArn, hexId(ctx, `listener:${serial}`));
   const listener: ListenerDoc = {
@@ -407,7 +431,8 @@ async function describeListeners(
     const loadBalancer = await requireLoadBalancer(tx, input.LoadBalancerArn);
     listeners = await listenersOf(tx, loadBalancer.LoadBalancerArn);
   }
-  return { Listeners: listeners };
+  const { items, NextMarker } = page(listeners, input);
+  return { Listeners: items, ...nextMarker(NextMarker) };
 }
 
 function listenersOf(tx: SimTx, loadBalancer: string): Promise<ListenerDoc[]> {
@@ -446,6 +471,17 @@ async function createRule(
   if (taken) {
     throw modeledError(PriorityInUseException, `Priority '${priority}' is currently in use`);
   }
+  const rulesOfBalancer = await tx.list<RuleDoc>(
+    KIND.rule,
+    ruleArnPrefix(listener.LoadBalancerArn),
+  );
+  if (rulesOfBalancer.filter((rule) => !rule.IsDefault).length >= RULES_PER_LOAD_BALANCER) {
+    throw modeledError(
+      TooManyRulesException,
+      "You've reached the limit on the number of rules per load balancer.",
+    );
+  }
+  await requireTargetGroupQuotas(tx, listener.LoadBalancerArn, actions, rulesOfBalancer);
   const rule = await putNewRule(tx, ctx, listener, String(priority), conditions, actions);
   return { Rules: [publicFields(rule)] };
 }
@@ -486,7 +522,8 @@ async function describeRules(
     const listener = await requireListener(tx, input.ListenerArn);
     rules = await rulesOf(tx, listener.ListenerArn);
   }
-  return { Rules: rules.map((rule): Rule => publicFields(rule)) };
+  const { items, NextMarker } = page(rules, input);
+  return { Rules: items.map((rule): Rule => publicFields(rule)), ...nextMarker(NextMarker) };
 }
 
 async function modifyRule(
@@ -494,14 +531,27 @@ async function modifyRule(
   input: ModifyRuleCommandInput,
 ): Promise<Output<ModifyRuleCommandOutput>> {
   const rule = await requireRule(tx, input.RuleArn);
-  if (rule.IsDefault && input.Conditions !== undefined) {
-    throw validationError('Conditions cannot be specified for the default rule');
+  // A listener's default rule changes through ModifyListener only.
+  if (rule.IsDefault) {
+    throw modeledError(
+      OperationNotPermittedException,
+      `Default rule '${rule.RuleArn}' cannot be modified`,
+    );
   }
   const conditions =
     input.Conditions === undefined ? rule.Conditions : requireConditions(input.Conditions);
   const actions =
     input.Actions === undefined ? rule.Actions : await requireActions(tx, input.Actions);
   const weights = forwardWeights(actions);
+  // A weight shift forwards to the groups it forwarded to: only a group new to the rule can
+  // break a quota, and only then is the load balancer's every rule read.
+  const current = new Set(Object.keys(forwardWeights(rule.Actions)));
+  if (Object.keys(weights).some((group) => !current.has(group))) {
+    const others = (await tx.list<RuleDoc>(KIND.rule, ruleArnPrefix(rule._loadBalancerArn))).filter(
+      (other) => other.RuleArn !== rule.RuleArn,
+    );
+    await requireTargetGroupQuotas(tx, rule._loadBalancerArn, actions, others);
+  }
   const last = rule._weights.at(-1)?.weights;
   // The history of weights is the traffic history that generated metrics are computed from.
   const changed = JSON.stringify(last) !== JSON.stringify(weights);
@@ -523,6 +573,46 @@ export async function rulesOf(tx: SimTx, listener: string): Promise<RuleDoc[]> {
   );
   const order = (rule: RuleDoc) => (rule.IsDefault ? Infinity : Number(rule.Priority));
   return rules.sort((a, b) => order(a) - order(b));
+}
+
+/** The prefix of every rule ARN of a load balancer's listeners. */
+function ruleArnPrefix(loadBalancer: string): string {
+  return `${loadBalancer.replace(':loadbalancer/', ':listener-rule/')}/`;
+}
+
+/**
+ * A load balancer forwarding with `actions` beside its other rules (`rules`, without the one being
+ * replaced) stays within AWS's quotas: each target group serves no other load balancer, and the
+ * load balancer forwards to at most 100 target groups in all.
+ */
+async function requireTargetGroupQuotas(
+  tx: SimTx,
+  loadBalancer: string,
+  actions: readonly Action[],
+  rules: readonly RuleDoc[],
+): Promise<void> {
+  const groups = Object.keys(forwardWeights(actions));
+  if (groups.length === 0) return;
+  const associations = await targetGroupAssociations(tx);
+  for (const group of groups) {
+    const elsewhere = [...(associations.get(group) ?? [])].some((arn) => arn !== loadBalancer);
+    if (elsewhere) {
+      throw modeledError(
+        TargetGroupAssociationLimitException,
+        "You've reached the limit on the number of load balancers per target group.",
+      );
+    }
+  }
+  const unique = new Set(groups);
+  for (const rule of rules) {
+    for (const group of Object.keys(forwardWeights(rule.Actions))) unique.add(group);
+  }
+  if (unique.size > TARGET_GROUPS_PER_LOAD_BALANCER) {
+    throw modeledError(
+      TooManyUniqueTargetGroupsPerLoadBalancerException,
+      "You've reached the limit on the number of unique target groups per load balancer across all listeners. If a target group is used by multiple actions for a load balancer, it is counted as only one use.",
+    );
+  }
 }
 
 async function requireRule(tx: SimTx, arn: string | undefined): Promise<RuleDoc> {
@@ -567,6 +657,11 @@ async function requireActions(tx: SimTx, actions: Action[] | undefined): Promise
       action.ForwardConfig?.TargetGroups ??
       (action.TargetGroupArn === undefined ? [] : [{ TargetGroupArn: action.TargetGroupArn }]);
     if (tuples.length === 0) throw validationError('A forward action must name a target group');
+    if (tuples.length > TARGET_GROUPS_PER_ACTION) {
+      throw validationError(
+        `1 validation error detected: Value at 'actions.member.forwardConfig.targetGroups' failed to satisfy constraint: Member must have length less than or equal to ${TARGET_GROUPS_PER_ACTION}`,
+      );
+    }
     const groups = [];
     for (const tuple of tuples) {
       const weight = tuple.Weight ?? 1;
@@ -612,6 +707,39 @@ function requireName(what: string, name: string | undefined): string {
     );
   }
   return name;
+}
+
+/**
+ * One page of a Describe call's answer: `PageSize` items (at most 400) after the `Marker` the
+ * previous page gave, and the marker of the next page when there is one. The marker is opaque
+ * to the caller, as AWS's is.
+ */
+function page<T>(
+  all: readonly T[],
+  input: { Marker?: string | undefined; PageSize?: number | undefined },
+): { items: T[]; NextMarker: string | undefined } {
+  const size = input.PageSize ?? MAX_PAGE_SIZE;
+  if (!Number.isInteger(size) || size < 1 || size > MAX_PAGE_SIZE) {
+    throw validationError(
+      `1 validation error detected: Value '${size}' at 'pageSize' failed to satisfy constraint: Member must have value between 1 and ${MAX_PAGE_SIZE}`,
+    );
+  }
+  let from = 0;
+  if (input.Marker !== undefined) {
+    const decoded = /^page:(\d+)$/.exec(Buffer.from(input.Marker, 'base64').toString('utf8'));
+    from = Number(decoded?.[1] ?? Number.NaN);
+    if (!Number.isSafeInteger(from)) throw validationError(`Invalid marker '${input.Marker}'`);
+  }
+  const to = from + size;
+  return {
+    items: all.slice(from, to),
+    NextMarker: to < all.length ? Buffer.from(`page:${to}`).toString('base64') : undefined,
+  };
+}
+
+/** `NextMarker` in an answer only when there is a next page, as AWS leaves it out otherwise. */
+function nextMarker(marker: string | undefined): { NextMarker?: string } {
+  return marker === undefined ? {} : { NextMarker: marker };
 }
 
 /**

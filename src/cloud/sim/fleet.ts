@@ -1,5 +1,5 @@
 import type { LoadBalancer as EcsLoadBalancer } from '@aws-sdk/client-ecs';
-import { behaviourOf } from './behaviour.ts';
+import { behaviourOf } from '../image-behaviour.ts';
 import {
   hexId,
   KIND,
@@ -10,7 +10,7 @@ import {
   type TargetGroupDoc,
 } from './model.ts';
 import type { SimTx } from './sim-store.ts';
-import type { SimContext } from './simulated-aws.ts';
+import type { SimContext } from './model.ts';
 
 /**
  * Tasks starting and stopping, and ECS registering them in their target groups. Scaling up

@@ -13,17 +13,23 @@ import { elbv2Handlers } from './elbv2.ts';
 import { SimulatedAws, type SimOptions } from './simulated-aws.ts';
 import { ecsTaskHandlers } from './tasks.ts';
 
-export { behaviourOf, HEALTHY, PROFILES_ENV, type BehaviourProfile } from './behaviour.ts';
+export { behaviourOf, HEALTHY, PROFILES_ENV, type BehaviourProfile } from '../image-behaviour.ts';
 export {
   bootstrapSimulatedService,
   SIM_LOAD_BALANCER,
   type SimulatedServiceInfrastructure,
 } from './bootstrap.ts';
-export { DEFAULT_RPS, HEALTHY_5XX_SETTING } from './cloudwatch.ts';
-export { SIM_NETWORK } from './model.ts';
-export { ensureSimulatedAwsSchema, migrateSimulatedAws, SIM_SCHEMA } from './migrations.ts';
 export {
-  DEFAULT_TIMEOUT_MS,
+  ACCELERATED_METRIC_RESOLUTION_SECONDS,
+  AWS_METRIC_RESOLUTION_SECONDS,
+  DEFAULT_RPS,
+  HEALTHY_5XX_SETTING,
+  METRIC_RESOLUTION_SETTING,
+} from './cloudwatch.ts';
+export { SIM_NETWORK, type SimContext } from './model.ts';
+export { ensureSimulatedAwsSchema, migrateSimulatedAws, SIM_SCHEMA } from './migrations.ts';
+export { DEFAULT_TIMEOUT_MS } from './faults.ts';
+export {
   FAULTS_ENV,
   LATENCY_ENV,
   parseFaultRates,
@@ -33,16 +39,10 @@ export {
   type SimFaultKind,
   type SimFaultRates,
   type SimFaults,
-} from './faults.ts';
+} from '../../validation/sim-faults.ts';
 export { CLIENT_TOKEN_TTL_MS, type ClientTokenRecord } from './client-tokens.ts';
 export type { JournalEntry } from './journal.ts';
-export {
-  RATE_LIMITS,
-  SimulatedAws,
-  type RateLimit,
-  type SimContext,
-  type SimOptions,
-} from './simulated-aws.ts';
+export { RATE_LIMITS, SimulatedAws, type RateLimit, type SimOptions } from './simulated-aws.ts';
 
 /** Options of the whole simulated cloud. */
 export interface SimulatedAwsOptions extends SimOptions, CloudWatchOptions {}

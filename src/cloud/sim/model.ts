@@ -17,13 +17,27 @@ import type {
   RuleCondition,
 } from '@aws-sdk/client-elastic-load-balancing-v2';
 import type { SimTx } from './sim-store.ts';
-import type { SimContext, SimHandler } from './simulated-aws.ts';
 
 /*
  * The simulated cloud's resources, stored as JSON documents in AWS's own shapes. Times are
  * stored as epoch milliseconds (JSON has no dates) and become `Date`s in outputs; fields whose
  * names start with `_` are the simulation's bookkeeping and never leave it.
  */
+
+/** Answers one AWS operation from the simulated cloud's state. */
+export type SimHandler = (
+  tx: SimTx,
+  input: Record<string, unknown>,
+  sim: SimContext,
+) => Promise<object>;
+
+/** What handlers may know about the simulation they run in. */
+export interface SimContext {
+  readonly region: string;
+  readonly account: string;
+  /** Deterministic randomness: the same seed and key give the same number in [0, 1). */
+  random(key: string): number;
+}
 
 /** Epoch milliseconds. */
 export type Millis = number;

@@ -221,3 +221,20 @@ export class SimStore {
       berth_sim.journal`.execute(await this.#ready());
   }
 }
+
+/**
+ * Whether this database holds the state of a simulated AWS (`berth_sim`, which the simulator
+ * keeps beside Berth's tables): then the fleet the CLI is changing runs on the simulator. The
+ * schema may be missing (a production database), which is a plain no. Asked of the simulator,
+ * not of Berth's store, which knows nothing of the simulator's schema.
+ */
+export async function simulatedAwsHasState(db: AnyDb): Promise<boolean> {
+  const table = await sql<{
+    found: boolean;
+  }>`select to_regclass('berth_sim.resources') is not null as found`.execute(db);
+  if (table.rows[0]?.found !== true) return false;
+  const rows = await sql<{
+    used: boolean;
+  }>`select exists (select 1 from berth_sim.resources) as used`.execute(db);
+  return rows.rows[0]?.used === true;
+}

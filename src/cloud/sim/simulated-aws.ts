@@ -8,33 +8,12 @@ import {
   THROTTLING_ERROR,
   type SimApi,
 } from './aws-errors.ts';
-import {
-  DEFAULT_TIMEOUT_MS,
-  drawFault,
-  drawLatency,
-  type SimFaultKind,
-  type SimFaultRates,
-  type SimFaults,
-} from './faults.ts';
+import type { SimFaultKind, SimFaultRates, SimFaults } from '../../validation/sim-faults.ts';
+import { DEFAULT_TIMEOUT_MS, drawFault, drawLatency } from './faults.ts';
 import { clientTokenRecord, type ClientTokenRecord } from './client-tokens.ts';
 import { isWrite, journalArns, journalRequest, type JournalEntry } from './journal.ts';
-import { KIND } from './model.ts';
+import { KIND, type SimContext, type SimHandler } from './model.ts';
 import { SimStore, type SimTx } from './sim-store.ts';
-
-/** Answers one AWS operation from the simulated cloud's state. */
-export type SimHandler = (
-  tx: SimTx,
-  input: Record<string, unknown>,
-  sim: SimContext,
-) => Promise<object>;
-
-/** What handlers may know about the simulation they run in. */
-export interface SimContext {
-  readonly region: string;
-  readonly account: string;
-  /** Deterministic randomness: the same seed and key give the same number in [0, 1). */
-  random(key: string): number;
-}
 
 export interface SimOptions {
   region?: string;

@@ -10,7 +10,7 @@ import {
   type Task,
 } from '@aws-sdk/client-ecs';
 import { modeledError } from './aws-errors.ts';
-import { behaviourOf, type BehaviourProfile } from './behaviour.ts';
+import { behaviourOf, type BehaviourProfile } from '../image-behaviour.ts';
 import { describeOneOffTask } from './ecs-tasks.ts';
 import {
   awsArn,
@@ -28,7 +28,7 @@ import {
   type TaskSetDoc,
 } from './model.ts';
 import type { SimTx } from './sim-store.ts';
-import type { SimContext, SimHandler } from './simulated-aws.ts';
+import type { SimContext, SimHandler } from './model.ts';
 
 /*
  * ListTasks and DescribeTasks over the fleets of task sets and of ECS-controller services. A

@@ -18,7 +18,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../../logging.ts';
 import type { AwsClients } from '../aws/clients.ts';
 import { loadBalancerDimension, targetGroupDimension } from '../aws/cloudwatch.ts';
-import { behaviourOf, type BehaviourProfile } from '../sim/behaviour.ts';
+import { behaviourOf, type BehaviourProfile } from '../image-behaviour.ts';
 
 /** How the stand-in runs. */
 export interface StandInOptions {
@@ -166,7 +166,7 @@ export class EcsAlbStandIn {
       const group = set.loadBalancers?.[0]?.targetGroupArn;
       if (group === undefined || set.taskDefinition === undefined) continue;
       rule ??= await this.#ruleOf(group);
-      const image = await this.#imageOf(set.taskDefinition);
+      const image = await this.#imageOf(set.taskDefinition, set.loadBalancers?.[0]?.containerName);
       images.set(group, image);
       const tasks = behaviourOf(image).crash
         ? 0
@@ -241,13 +241,20 @@ export class EcsAlbStandIn {
       (await elbv2.send(new DescribeTargetGroupsCommand({ TargetGroupArns: [group] })))
         .TargetGroups?.[0]?.LoadBalancerArns ?? [];
     for (const loadBalancer of loadBalancers) {
-      const listeners =
-        (await elbv2.send(new DescribeListenersCommand({ LoadBalancerArn: loadBalancer })))
-          .Listeners ?? [];
+      // ELB pages these answers (moto 50 rules a page): every page is read.
+      const listeners = await allPages(async (Marker) => {
+        const page = await elbv2.send(
+          new DescribeListenersCommand({ LoadBalancerArn: loadBalancer, Marker }),
+        );
+        return { items: page.Listeners ?? [], next: page.NextMarker };
+      });
       for (const listener of listeners) {
-        const rules =
-          (await elbv2.send(new DescribeRulesCommand({ ListenerArn: listener.ListenerArn })))
-            .Rules ?? [];
+        const rules = await allPages(async (Marker) => {
+          const page = await elbv2.send(
+            new DescribeRulesCommand({ ListenerArn: listener.ListenerArn, Marker }),
+          );
+          return { items: page.Rules ?? [], next: page.NextMarker };
+        });
         for (const rule of rules) {
           const groups = (rule.Actions ?? []).flatMap((action) =>
             (action.ForwardConfig?.TargetGroups ?? []).map((g) => g.TargetGroupArn),
@@ -267,14 +274,19 @@ export class EcsAlbStandIn {
     return [...this.#ruleOfGroup].filter(([, arn]) => arn === rule).map(([group]) => group);
   }
 
-  async #imageOf(taskDefinition: string): Promise<string> {
-    const known = this.#imageOfTaskDefinition.get(taskDefinition);
+  /** The image of the container the load balancer routes to (a sidecar's says nothing). */
+  async #imageOf(taskDefinition: string, containerName: string | undefined): Promise<string> {
+    const key = `${taskDefinition} ${containerName ?? ''}`;
+    const known = this.#imageOfTaskDefinition.get(key);
     if (known !== undefined) return known;
     const described = await this.#clients.ecs.send(
       new DescribeTaskDefinitionCommand({ taskDefinition }),
     );
-    const image = described.taskDefinition?.containerDefinitions?.[0]?.image ?? '';
-    this.#imageOfTaskDefinition.set(taskDefinition, image);
+    const containers = described.taskDefinition?.containerDefinitions ?? [];
+    const served =
+      containers.find((container) => container.name === containerName) ?? containers[0];
+    const image = served?.image ?? '';
+    this.#imageOfTaskDefinition.set(key, image);
     return image;
   }
 
@@ -337,4 +349,18 @@ function poisson(mean: number): number {
   let count = 0;
   for (let product = Math.random(); product > limit; product *= Math.random()) count++;
   return count;
+}
+
+/** Every item of a Describe call that ELB pages with `Marker`/`NextMarker`. */
+async function allPages<T>(
+  read: (marker: string | undefined) => Promise<{ items: T[]; next: string | undefined }>,
+): Promise<T[]> {
+  const items: T[] = [];
+  let marker: string | undefined;
+  do {
+    const page = await read(marker);
+    items.push(...page.items);
+    marker = page.next === '' ? undefined : page.next;
+  } while (marker !== undefined);
+  return items;
 }

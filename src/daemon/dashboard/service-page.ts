@@ -73,8 +73,25 @@ function releaseRow(release: ReleaseSummary, live: number | null): Html {
   return html`<tr>
     <td>${version(release.version)}</td>
     <td>
-      <code>${release.image}</code
-      >${release.imageDigest === null ? '' : html`<div class="digest">${release.imageDigest}</div>`}
+      ${
+        release.containers.length > 1
+          ? release.containers.map(
+              (container) =>
+                html`<div>
+                  ${container.name}${container.main ? ' (main)' : ''}:
+                  <code>${container.image}</code>${
+                    container.imageDigest === null
+                      ? ''
+                      : html`<div class="digest">${container.imageDigest}</div>`
+                  }
+                </div>`,
+            )
+          : html`<code>${release.image}</code>${
+                release.imageDigest === null
+                  ? ''
+                  : html`<div class="digest">${release.imageDigest}</div>`
+              }`
+      }
     </td>
     <td>${keys(release)}</td>
     <td>${time(release.createdAt)} by ${release.createdBy}</td>

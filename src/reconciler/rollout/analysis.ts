@@ -5,7 +5,7 @@ import {
   type WindowMetrics,
   type WindowPair,
 } from '../../analysis/judge.ts';
-import { windowSchedule } from '../../analysis/windows.ts';
+import { analysisWindowMs, windowSchedule } from '../../analysis/windows.ts';
 import { analysisWindows, recordAnalysisWindow } from '../../store/rollout.ts';
 import type { AnalysisWindow } from '../../store/schema.ts';
 import { record } from '../context.ts';
@@ -51,9 +51,13 @@ export async function analyseStep(run: Run): Promise<StageResult<StepAnalysis>> 
 
   const pairs: WindowPair[] = recorded.map(pairOf);
   let judgement = pairs.length > 0 ? judgeStep(pairs, policy) : undefined;
+  const windowMs = analysisWindowMs(
+    run.policy.analysisIntervalSeconds * 1000,
+    ctx.settings.metricResolutionMs,
+  );
   const schedule = windowSchedule({
     weightsVerifiedAt: verifiedAt,
-    intervalMs: run.policy.analysisIntervalSeconds * 1000,
+    intervalMs: windowMs,
     metricsDelayMs: ctx.settings.metricsDelayMs,
     now: ctx.now(),
     judged: recorded.length,
@@ -73,7 +77,7 @@ export async function analyseStep(run: Run): Promise<StageResult<StepAnalysis>> 
             { key: 'baseline', loadBalancerArn: rule, targetGroupArn: stableGroup },
           ],
           first.start,
-          run.policy.analysisIntervalSeconds * 1000,
+          windowMs,
           schedule.due.length,
         );
   for (const [offset, span] of schedule.due.entries()) {

@@ -54,7 +54,7 @@ export async function canaryTaskSet(
           service: service.ecs_service_name,
           taskDefinitionArn: taskDefinition,
           targetGroupArn: targetGroup(service, side),
-          containerName: service.container_name,
+          containerName: target.main_container,
           containerPort: target.container_port,
           scalePercent: percent,
           launchType: service.launch_type,

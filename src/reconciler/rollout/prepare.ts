@@ -1,5 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { ObservedService, TaskDefinitionSpec } from '../../cloud/cloud.ts';
+import type { ContainerRun } from '../../cloud/task-definition.ts';
+import { canonicalJson } from '../../validation/task-definition.ts';
 import type { Release, Service } from '../../store/schema.ts';
 import { mayHaveRegistered, REGISTRATION_KIND } from '../../store/releases.ts';
 import { updateRelease, updateServiceRuntime } from '../../store/rollout.ts';
@@ -13,7 +15,7 @@ import { record, recordMutationFailed } from '../context.ts';
 import { giveBackReplacedCanaries } from './give-back.ts';
 import { advanceStep } from './step.ts';
 import { EVENTS, REASONS } from '../reasons.ts';
-import { taskDefinitionFamily } from '../../validation/names.ts';
+import { defaultLogGroup, taskDefinitionFamily } from '../../validation/names.ts';
 import {
   applyProgress,
   ensureWeights,
@@ -166,57 +168,99 @@ async function clearStrayTaskSets(run: Run, observed: ObservedService): Promise<
   return true;
 }
 
+/**
+ * Each container's image resolved to its digest (ECR's; an image elsewhere is run as given), the
+ * main container's first. One that does not exist fails the deployment.
+ */
 async function resolveImage(run: Run): Promise<StageResult> {
   const { target } = run;
-  if (target.image_digest !== null || target.task_definition_arn !== null)
-    return proceed(undefined);
-  const resolution = await run.ctx.cloud.resolveImage(target.image);
-  if (resolution.kind === 'missing') {
-    return { next: 'fail', reason: `${REASONS.imageMissing}: ${resolution.message}` };
+  if (target.task_definition_arn !== null) return proceed(undefined);
+  if (target.image_digest === null) {
+    const resolution = await run.ctx.cloud.resolveImage(target.image);
+    if (resolution.kind === 'missing') {
+      return { next: 'fail', reason: `${REASONS.imageMissing}: ${resolution.message}` };
+    }
+    if (resolution.kind === 'resolved') {
+      const digest = resolution.digest;
+      await record(
+        run.ctx,
+        {
+          serviceId: run.service.id,
+          deploymentId: run.deployment.id,
+          kind: EVENTS.imageResolved,
+          message: `${target.image} resolved to ${digest}`,
+          data: { version: target.version, digest },
+        },
+        (trx) => updateRelease(trx, target.id, { image_digest: digest }),
+      );
+      run.target = { ...run.target, image_digest: digest };
+    }
   }
-  if (resolution.kind === 'resolved') {
+  for (const [name, sidecar] of Object.entries(run.target.sidecars)) {
+    if (sidecar.imageDigest !== null) continue;
+    const resolution = await run.ctx.cloud.resolveImage(sidecar.image);
+    if (resolution.kind === 'missing') {
+      return { next: 'fail', reason: `${REASONS.imageMissing} (${name}): ${resolution.message}` };
+    }
+    if (resolution.kind !== 'resolved') continue;
     const digest = resolution.digest;
+    const sidecars = { ...run.target.sidecars, [name]: { ...sidecar, imageDigest: digest } };
     await record(
       run.ctx,
       {
         serviceId: run.service.id,
         deploymentId: run.deployment.id,
         kind: EVENTS.imageResolved,
-        message: `${target.image} resolved to ${digest}`,
-        data: { version: target.version, digest },
+        message: `${sidecar.image} (container ${name}) resolved to ${digest}`,
+        data: { version: target.version, container: name, digest },
       },
-      (trx) => updateRelease(trx, target.id, { image_digest: digest }),
+      (trx) => updateRelease(trx, target.id, { sidecars: JSON.stringify(sidecars) }),
     );
-    run.target = { ...target, image_digest: digest };
+    run.target = { ...run.target, sidecars };
   }
   return proceed(undefined);
 }
 
 /**
- * The task definition a release runs as: family `berth-<service>`, the image as run (pinned to
- * its digest once resolved), tagged with the hash of the release's content and that image.
+ * The task definition a release runs as: family `berth-<service>`, the release's template, each
+ * container's image as run (pinned to its digest once resolved), environment and secrets, and
+ * the log group of containers without logging of their own; tagged with the hash of all that.
  */
 export function taskDefinitionSpec(service: Service, release: Release): TaskDefinitionSpec {
-  const image =
-    release.image_digest !== null && !release.image.includes('@')
-      ? `${release.image.replace(/:[^/:]+$/, '')}@${release.image_digest}`
-      : release.image;
-  return {
-    family: taskDefinitionFamily(service.name),
-    containerName: service.container_name,
-    image,
-    containerPort: release.container_port,
-    cpu: release.cpu,
-    memory: release.memory,
-    launchType: service.launch_type,
-    environment: release.environment,
-    secrets: release.secrets,
-    taskRoleArn: release.task_role_arn,
-    executionRoleArn: release.execution_role_arn,
-    // The image as run, digest included: a tag pushed again must not reuse the revision
-    // registered for what the tag pointed at before.
-    contentHash: createHash('sha256').update(`${release.content_hash}\n${image}`).digest('hex'),
+  const containers: Record<string, ContainerRun> = {
+    [release.main_container]: {
+      image: imageAsRun(release.image, release.image_digest),
+      environment: release.environment,
+      secrets: release.secrets,
+    },
   };
+  for (const [name, sidecar] of Object.entries(release.sidecars)) {
+    containers[name] = {
+      image: imageAsRun(sidecar.image, sidecar.imageDigest),
+      environment: sidecar.environment,
+      secrets: sidecar.secrets,
+    };
+  }
+  const family = taskDefinitionFamily(service.name);
+  const logGroup = service.log_group ?? defaultLogGroup(service.name);
+  return {
+    family,
+    template: release.template,
+    containers,
+    logGroup,
+    // The images as run, digests included (a tag pushed again must not reuse the revision
+    // registered for what the tag pointed at before), and the whole template.
+    contentHash: createHash('sha256')
+      .update(canonicalJson({ family, template: release.template, containers, logGroup }))
+      .digest('hex'),
+  };
+}
+
+/** The image reference as run: pinned to its digest once resolved. */
+function imageAsRun(image: string, digest: string | null): string {
+  return digest !== null && !image.includes('@')
+    ? `${image.replace(/:[^/:]+$/, '')}@${digest}`
+    : image;
 }
 
 async function ensureTaskDefinition(run: Run): Promise<void> {

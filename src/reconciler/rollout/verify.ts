@@ -158,7 +158,7 @@ async function advance(
         run.ctx.cloud.runTask({
           cluster: service.cluster,
           taskDefinitionArn: requested.task_definition_arn,
-          containerName: service.container_name,
+          containerName: target.main_container,
           command: containerCommand(requested.command),
           launchType: service.launch_type,
           network: taskNetworkOf(service),
@@ -179,7 +179,7 @@ async function advance(
     }
     task = started.task;
     const logs = await run.ctx.cloud
-      .taskLogLocation(requested.task_definition_arn, service.container_name, task.arn)
+      .taskLogLocation(requested.task_definition_arn, target.main_container, task.arn)
       .catch((error: unknown) => {
         // Where the logs are is a convenience: never a reason to fail the verification.
         run.ctx.logger.warn({ err: error }, 'log location of a verification task not found');
@@ -262,7 +262,7 @@ function judgeStopped(
 ): Promise<'passed' | StageResult> {
   const label = LABEL[row.kind];
   const container =
-    task.containers.find((candidate) => candidate.name === run.service.container_name) ??
+    task.containers.find((candidate) => candidate.name === run.target.main_container) ??
     task.containers.find((candidate) => candidate.exitCode !== undefined);
   const exitCode = container?.exitCode;
   const stop = [task.stopCode, task.stoppedReason].filter(
@@ -321,7 +321,7 @@ async function finish(
 ): Promise<'passed' | StageResult> {
   const { task } = end;
   const container =
-    task?.containers.find((candidate) => candidate.name === run.service.container_name) ??
+    task?.containers.find((candidate) => candidate.name === run.target.main_container) ??
     task?.containers.find((candidate) => candidate.exitCode !== undefined);
   const durationMs = durationOf(run, row, task);
   const passed = end.outcome === 'passed';

@@ -1,6 +1,12 @@
 import { readFileSync, statSync } from 'node:fs';
 
-/** How the tasks of one image behave in the simulated cloud. */
+/*
+ * How an image's tasks behave, by words in its tag (`5xx`, `slow`, `crash`) or a profiles file:
+ * what the simulated AWS plays, and what the moto stand-in plays on moto. Both import it from
+ * here; neither imports the other.
+ */
+
+/** How the tasks of one image behave in the simulated cloud (or on the stand-in). */
 export interface BehaviourProfile {
   /** Share of requests answered with a 5xx, 0 to 1. */
   errorRate: number;
