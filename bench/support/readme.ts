@@ -94,7 +94,11 @@ export async function rewriteReadme(): Promise<number> {
     return 1;
   }
   const run = JSON.parse(await readFile(file, 'utf8')) as RunFile;
-  const chaosFile = await newestResults('chaos');
+  // A full chaos run only: a shortened one (fewer rollouts) is for working on the run itself.
+  const chaosFile = await newestResults(
+    'chaos',
+    (data) => ((data as { options?: { rollouts?: number } }).options?.rollouts ?? 0) >= 200,
+  );
   const chaos =
     chaosFile === undefined
       ? undefined
