@@ -1,7 +1,8 @@
 /**
  * `npm run bench [-- NAME…]`: runs the named benchmarks, or every one when none is named:
  * `judgement` (pure), and the scale benchmarks — `steady`, `reaction`, `rollback`, `fleet`,
- * `mass-rollback` — on the simulated AWS (AWS-like latency, AWS's token buckets) and a real
+ * `mass-rollback` — on the simulated AWS (AWS-like latency, AWS's token buckets), and `cli`
+ * (`berth --version` and `berth status` as new processes), on a real
  * Postgres started for the run. Prints a table of every figure beside its floor and the naive
  * baseline, and writes this run's results, and only this run's, to
  * bench/results/run-<time>.json (the commit, whether the tree was clean, the machine, every
@@ -10,6 +11,7 @@
  * figures block from the newest complete full-size run.
  * Exit code: 0 all targets met, 1 a target missed, 2 an unknown name.
  */
+import { cliBench } from './cli.ts';
 import { fleetBench, massRollbackBench } from './fleet.ts';
 import { judgementRun } from './judgement.ts';
 import { rewriteReadme } from './support/readme.ts';
@@ -64,6 +66,7 @@ const SCALE: Record<string, ScalePart> = {
   'mass-rollback': (server, deadline) => massRollbackBench(server, SIZES.fleet, deadline, 1, true),
   'mass-rollback-4': (server, deadline) =>
     massRollbackBench(server, SIZES.fleet, deadline, 4, false),
+  cli: (server) => cliBench(server),
 };
 
 /**
@@ -80,6 +83,8 @@ const STAGES: readonly (readonly string[])[] = [
   ['reaction', 'fleet'],
   ['fleet-4', 'mass-rollback'],
   ['mass-rollback-4', 'rollback'],
+  // Alone: its figures are wall times of processes, which a loaded machine stretches.
+  ['cli'],
 ];
 
 /** The budget a stage needs: its longest part's. */

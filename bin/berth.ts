@@ -1,5 +1,16 @@
 #!/usr/bin/env node
+import { createInterface } from 'node:readline/promises';
 import { runCli } from '../src/cli/program.ts';
+
+/** A yes/no question on the terminal: only `y` or `yes` is a yes. */
+async function askOnTerminal(question: string): Promise<boolean> {
+  const terminal = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    return /^y(es)?$/i.test((await terminal.question(question)).trim());
+  } finally {
+    terminal.close();
+  }
+}
 
 const controller = new AbortController();
 
@@ -50,6 +61,7 @@ const code = await runCli(process.argv.slice(2), {
   signal: controller.signal,
   isTTY: process.stderr.isTTY,
   columns: process.stderr.columns,
+  confirm: process.stdin.isTTY ? askOnTerminal : undefined,
 });
 
 // Exit with the command's code even if something (a timer, a socket) would keep the process

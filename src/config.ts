@@ -4,7 +4,7 @@ import { parseDuration } from './validation/numbers.ts';
 import { simFaultsFromEnvironment, type SimFaults } from './validation/sim-faults.ts';
 import { oneOf, quote } from './validation/quote.ts';
 
-/** The environment variables Berth reads, in one place (README.md lists them). */
+/** The environment variables Berth reads, in one place (docs/operations.md lists them). */
 export interface BerthEnvironment {
   /** Postgres to use; when unset, the embedded Postgres in `dataDir`. */
   databaseUrl: string | undefined;

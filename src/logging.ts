@@ -1,6 +1,7 @@
 import { writeSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { pino, type DestinationStream, type Logger } from 'pino';
-import { prettyFactory } from 'pino-pretty';
+import type { prettyFactory as PrettyFactory } from 'pino-pretty';
 
 export type { Logger } from 'pino';
 
@@ -63,6 +64,11 @@ function jsonStderr(): DestinationStream {
 }
 
 function prettyStderr(): DestinationStream {
+  // Required here, not imported above: only a terminal's logs need it, and a CLI command that
+  // logs nothing should not pay for loading it (`npm run bench -- cli`).
+  const { prettyFactory } = createRequire(import.meta.url)('pino-pretty') as {
+    prettyFactory: typeof PrettyFactory;
+  };
   const format = prettyFactory({
     colorize: process.stderr.isTTY,
     translateTime: 'SYS:HH:MM:ss.l',

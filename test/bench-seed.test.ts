@@ -3,6 +3,7 @@ import { it } from 'node:test';
 import { QueryCounter } from '../bench/support/database.ts';
 import { seedCanaries, seedLiveFleet } from '../bench/support/seed.ts';
 import { aWorld, unfinishedDeployments, until, type World } from '../bench/support/world.ts';
+import { loadBalancerDimension } from '../src/cloud/aws/cloudwatch.ts';
 import { connect } from '../src/store/database.ts';
 import { HEALTHY_5XX_SETTING } from '../src/cloud/sim/index.ts';
 import { testDatabase } from './support/database.ts';
@@ -112,4 +113,36 @@ it('seeded failing canaries are rolled back at the next pass, their rules back t
     assert.equal(weights[service.target_group_a_arn ?? ''], 100);
     assert.equal(weights[service.target_group_b_arn ?? ''] ?? 0, 0);
   }
+});
+
+it('a seeded fleet of more than 50 services keeps to the ALB quotas: 50 to a load balancer, and a deploy on the second goes live', async () => {
+  const world = await benchWorld('seeded fleet on two load balancers');
+  const fleet = await seedLiveFleet(world, 'svc', 51);
+  const byBalancer = new Map<string, string[]>();
+  for (const { service } of fleet) {
+    const balancer = loadBalancerDimension(service.listener_rule_arn ?? '');
+    byBalancer.set(balancer, [...(byBalancer.get(balancer) ?? []), service.name]);
+  }
+  assert.deepEqual(
+    [...byBalancer.entries()].map(([balancer, names]) => [balancer.split('/')[1], names.length]),
+    [
+      ['berth-sim', 50],
+      ['berth-sim-2', 1],
+    ],
+  );
+  assert.deepEqual(byBalancer.get([...byBalancer.keys()][1] ?? ''), ['svc-50']);
+
+  world.worker('deployer', {});
+  await world.berth(['deploy', 'svc-50', '--image', 'nginx:1.28']);
+  await until(
+    'the deploy finished',
+    async () => ((await unfinishedDeployments(world)) === 0 ? true : undefined),
+    60_000,
+  );
+  const outcome = await world.database.db
+    .selectFrom('deployments')
+    .select(['outcome', 'reason'])
+    .orderBy('id', 'desc')
+    .executeTakeFirstOrThrow();
+  assert.equal(outcome.outcome, 'succeeded', outcome.reason ?? '');
 });

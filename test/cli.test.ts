@@ -343,7 +343,7 @@ describe('berth deploy', () => {
     setTimeout(() => void workerFinishes(t, 'web', 'rolled_back'), 700);
     const rolledBack = await failing;
     assert.equal(rolledBack.code, 1);
-    assert.match(rolledBack.stderr, /rolled_back/);
+    assert.match(rolledBack.stderr, /rolled back/);
   });
 
   it('--wait stops waiting when interrupted, leaving the deployment to the workers', async () => {

@@ -202,7 +202,7 @@ describe('docker-compose.yml, piece by piece, against Postgres and moto', () => 
     // rolled back.
     const bad = await berth(url, ['deploy', 'checkout', '--image', 'httpd:2.4-5xx', '--wait']);
     assert.equal(bad.code, 1, bad.stderr);
-    assert.match(bad.stderr, /rolled_back: canary analysis failed: 5xx rate/);
+    assert.match(bad.stderr, /rolled back: canary analysis failed: 5xx rate/);
 
     child.kill('SIGTERM');
     const [code] = (await once(child, 'exit')) as [number | null];

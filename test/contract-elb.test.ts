@@ -49,8 +49,8 @@ import { testDatabase } from './support/database.ts';
 
 /*
  * AWS's documented behaviour of the ELB and CloudWatch calls Berth makes, pinned on the simulated
- * AWS. moto (5.x) enforces none of it, so unlike test/contract.test.ts these scenarios run on
- * the simulator alone; each says what moto does instead. docs/aws-fidelity.md lists them.
+ * AWS. moto 5.2.1 enforces almost none of it, so unlike test/contract.test.ts these scenarios
+ * run on the simulator alone; each says what moto does instead. docs/aws-fidelity.md lists them.
  */
 
 const logger = createLogger({ level: 'silent' });

@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { oneContainerSpec } from '../src/cloud/task-definition.ts';
 import { after, describe, it, type TestContext } from 'node:test';
 import {
+  PutMetricAlarmCommand,
   PutMetricDataCommand,
+  SetAlarmStateCommand,
   type CloudWatchClient,
   type GetMetricDataCommandInput,
   type GetMetricDataCommandOutput,
@@ -667,6 +669,26 @@ for (const target of ['moto', 'sim'] as const) {
       await env.cloud.deleteTaskSet(CLUSTER, SERVICE, created.arn);
     });
 
+    it('deletes a service with its task sets, and a service gone already is done', async (t) => {
+      const env = await anEnv(target, t);
+      const infra = await setUp(env);
+      await env.cloud.createService({
+        cluster: CLUSTER,
+        name: SERVICE,
+        desiredCount: 2,
+        clientToken: 'contract-delete-service',
+      });
+      await aTaskSet(env, {
+        targetGroupArn: infra.targetGroupArns[0],
+        percent: 100,
+        externalId: 'deploy-1',
+      });
+      await env.cloud.deleteService(CLUSTER, SERVICE);
+      // AWS answers for an INACTIVE service a while; Berth reads it as gone.
+      assert.equal((await env.cloud.describeServices(CLUSTER, [SERVICE])).get(SERVICE), undefined);
+      await env.cloud.deleteService(CLUSTER, SERVICE);
+    });
+
     it('reads the rule weights setup made, and reads back what it sets', async (t) => {
       const env = await anEnv(target, t);
       const infra = await setUp(env);
@@ -830,6 +852,68 @@ for (const target of ['moto', 'sim'] as const) {
         metrics.get('idle'),
         { requests: null, errors5xx: null, p99Ms: null, avgMs: null },
         'missing data is not zero',
+      );
+    });
+
+    it('reads CloudWatch alarms by name and by prefix, with their state, reason and time', async (t) => {
+      const env = await anEnv(target, t);
+      const cloudwatch = env.clients.cloudwatch;
+      for (const name of ['web-5xx', 'web-queue-age', 'api-5xx']) {
+        await cloudwatch.send(
+          new PutMetricAlarmCommand({
+            AlarmName: name,
+            Namespace: 'AWS/ApplicationELB',
+            MetricName: 'HTTPCode_Target_5XX_Count',
+            Dimensions: [{ Name: 'LoadBalancer', Value: 'app/berth/0123456789abcdef' }],
+            Statistic: 'Sum',
+            Period: 60,
+            EvaluationPeriods: 1,
+            Threshold: 10,
+            ComparisonOperator: 'GreaterThanThreshold',
+          }),
+        );
+      }
+      const before = Date.now();
+      await cloudwatch.send(
+        new SetAlarmStateCommand({
+          AlarmName: 'web-5xx',
+          StateValue: 'ALARM',
+          StateReason: 'contract: more than 10 5xx in a minute',
+        }),
+      );
+      await cloudwatch.send(
+        new SetAlarmStateCommand({
+          AlarmName: 'web-queue-age',
+          StateValue: 'OK',
+          StateReason: 'contract: the queue is young',
+        }),
+      );
+
+      const byName = await env.cloud.describeAlarms({
+        names: ['web-5xx', 'web-queue-age', 'no-such-alarm'],
+        prefixes: [],
+      });
+      const firing = byName.find((alarm) => alarm.name === 'web-5xx');
+      assert.deepEqual(byName.map((alarm) => alarm.name).sort(), ['web-5xx', 'web-queue-age']);
+      assert.equal(firing?.state, 'ALARM');
+      assert.equal(firing?.reason, 'contract: more than 10 5xx in a minute');
+      // moto and the sim stamp the change with their clock; CloudWatch's has whole seconds.
+      assert.ok(Math.abs((firing?.updatedAt.getTime() ?? 0) - before) < 60_000);
+      assert.equal(byName.find((alarm) => alarm.name === 'web-queue-age')?.state, 'OK');
+
+      const byPrefix = await env.cloud.describeAlarms({ names: [], prefixes: ['web-'] });
+      assert.deepEqual(byPrefix.map((alarm) => alarm.name).sort(), ['web-5xx', 'web-queue-age']);
+      assert.equal(
+        await errorName(
+          cloudwatch.send(
+            new SetAlarmStateCommand({
+              AlarmName: 'web-5xx',
+              StateValue: 'BROKEN' as 'OK',
+              StateReason: 'x',
+            }),
+          ),
+        ),
+        'ValidationException',
       );
     });
 

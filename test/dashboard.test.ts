@@ -272,6 +272,14 @@ it('the deployment page shows a failing verification task and its task sets; the
     /^verify run-tests && fail arn:aws:ecs:[^ ]+:task\/demo\/\S+ failed verification failed: the verify task exited with code 1 .* 1 Essential container in task exited EssentialContainerExited \d+\.\d s /,
   );
   assert.equal(await text(page, '#verification td.exit-code'), '1');
+  // What it printed, as the worker read it from CloudWatch Logs.
+  const output = await page.textContent(
+    '#verification details.task-output[data-kind="verify"] pre',
+  );
+  assert.match(
+    output ?? '',
+    /^\+ sh -c 'run-tests && fail'\nerror: the command failed .*exit code 1\n$/,
+  );
   assert.equal(await page.textContent('#reason'), deployment.reason);
   // It failed before any canary: no task set to show.
   assert.match(await text(page, '#tasks'), /^Task sets Not observed yet/);

@@ -35,7 +35,8 @@ function seedOf(what: string): number {
 /**
  * Commands whose values are not fuzzed, each for a reason: with valid input they run until
  * stopped (`up`, `worker`, `stand-in`, `watch --next`), talk to an AWS endpoint (`infra bootstrap`, and
- * `stand-in`, which refuses to start without one), or take nothing but --json (`migrate`). Their values are tested in daemon.test.ts, stand-in.test.ts and infra-bootstrap.test.ts;
+ * `stand-in`, which refuses to start without one; `logs` and `run`, which read CloudWatch Logs
+ * and start a task of a registered release), or take nothing but --json (`migrate`). Their values are tested in daemon.test.ts, stand-in.test.ts, infra-bootstrap.test.ts and logs-and-run.test.ts;
  * their flags given twice are tried here like every other command's.
  */
 const NOT_FUZZED = new Set([
@@ -45,6 +46,8 @@ const NOT_FUZZED = new Set([
   'berth watch',
   'berth infra bootstrap',
   'berth migrate',
+  'berth logs',
+  'berth run',
 ]);
 
 /**

@@ -7,6 +7,7 @@ const PREFIXES: Record<string, string> = {
   '@aws-sdk/client-elastic-load-balancing-v2': 'elasticloadbalancing',
   '@aws-sdk/client-ecr': 'ecr',
   '@aws-sdk/client-cloudwatch': 'cloudwatch',
+  '@aws-sdk/client-cloudwatch-logs': 'logs',
 };
 
 /** IAM actions of the commands the adapters import, e.g. `ecs:CreateTaskSet`. */

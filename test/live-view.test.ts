@@ -66,14 +66,17 @@ describe('crash loops are seen, not waited out', () => {
     assert.equal(result.code, 1, result.stderr);
     const reason =
       'canary tasks keep stopping before they turn healthy: 3 failed launches (at most 3), the last: exit 1 (Essential container in task exited)';
+    // And what the last crashed task printed before it exited (its awslogs stream).
+    const said =
+      "; its last lines: starting nginx:1.28-crash / listening on 0.0.0.0:80 / FATAL: cannot boot: required setting SECRET_KEY_BASE is missing (the simulated image's tag says crash); exiting with code 1";
     assert.equal(
       result.stderr.trimEnd().split('\n').at(-1),
-      `deployment #2 rolled_back: ${reason}`,
+      `deployment #2 rolled back: ${reason}${said}`,
     );
     assert.match(result.stderr, /deployment #2 tasks: canary v2: .*failed launch.*exit 1/);
     assert.ok(seconds < 60, `rolled back after ${seconds.toFixed(1)}s, not at the 10m deadline`);
     const deployment = await fleet.deployment('web');
-    assert.equal(deployment.reason, reason);
+    assert.equal(deployment.reason, `${reason}${said}`);
     const events = await fleet.json<{ kind: string; message: string }[]>(['events', 'web']);
     assert.ok(
       events.some(
@@ -216,7 +219,7 @@ describe('berth watch', () => {
     const again = await fleet.berth(['watch', 'web']);
     assert.equal(again.code, 1);
     assert.match(again.stderr, /^no deployment of web is under way; the newest, #2, finished at /);
-    assert.match(again.stderr, /deployment #2 rolled_back: canary analysis failed/);
+    assert.match(again.stderr, /deployment #2 rolled back: canary analysis failed/);
   });
 
   it('--next waits for the next deployment (a push not noticed yet, a deploy about to come) and watches it, not the last one', async () => {
@@ -321,13 +324,15 @@ describe('verification tasks in the live view', () => {
     // While it runs: its status, how long of its timeout, the task.
     assert.match(
       out,
-      /deployment #1 verify task \(run-tests --suite smoke && fail\): (PROVISIONING|PENDING|RUNNING) for \d+\.\ds of 10m \(arn:aws:ecs:[^)]+:task\/demo\/\w+\)\n/,
+      /deployment #1 verify task \(run-tests --suite smoke && fail\): (PROVISIONING|PENDING|RUNNING) for \d+\.\ds of 10m \(arn:aws:ecs:[^)]+:task\/demo\/\w+\); logs: \/berth\/web berth\/web\/\w+\n/,
     );
     // Its end: the exit code, how long it took, ECS's reason.
     assert.match(
       out,
-      /deployment #1 verify task \(run-tests --suite smoke && fail\): failed, exit 1 after \d+\.\ds \(Essential container in task exited\)\n/,
+      /deployment #1 verify task \(run-tests --suite smoke && fail\): failed, exit 1 after \d+\.\ds \(Essential container in task exited\); logs: \/berth\/web berth\/web\/\w+\n/,
     );
+    // What it printed, as it printed it.
+    assert.match(out, /deployment #1 verify \| error: the command failed .*exit code 1\n/);
     assert.match(
       out.trimEnd().split('\n').at(-1) ?? '',
       /^deployment #1 failed: verification failed: the verify task exited with code 1/,

@@ -6,12 +6,16 @@
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import module from 'node:module';
 import { migrateSimulatedAws } from '../src/cloud/sim/index.ts';
 import { connect } from '../src/store/database.ts';
 import { migrateToLatest } from '../src/store/migrate.ts';
 import { createDatabase, dropDatabase, TEMPLATE_DATABASE } from './support/database.ts';
 import { startTestPostgres } from './support/postgres.ts';
 
+// Every test file is a process that strips and compiles the same few hundred modules, and the
+// tests start many `berth` processes besides: compiled once, they load from Node's cache.
+const compileCache = module.enableCompileCache().directory;
 const postgres = await startTestPostgres(process.env);
 console.log(`# postgres: ${postgres.source}`);
 let code: number;
@@ -30,12 +34,17 @@ try {
   }
 
   const files = process.argv.slice(2);
+  const concurrency = process.env['BERTH_TEST_CONCURRENCY'] ?? '2';
   const child = spawn(
     process.execPath,
     [
       '--test',
       '--test-reporter=spec',
-      `--test-concurrency=${process.env['BERTH_TEST_CONCURRENCY'] ?? '2'}`,
+      '--test-reporter-destination=stdout',
+      // At the end: the ten slowest files, to see where the suite's time goes.
+      '--test-reporter=./test/support/slowest-files.ts',
+      '--test-reporter-destination=stdout',
+      `--test-concurrency=${concurrency}`,
       // No test may hang CI: a child that never exits fails its test after ten minutes.
       '--test-timeout=600000',
       ...(files.length > 0 ? files : ['test/**/*.test.ts']),
@@ -45,6 +54,8 @@ try {
       env: {
         ...process.env,
         BERTH_TEST_ADMIN_URL: postgres.adminUrl,
+        BERTH_TEST_CONCURRENCY: concurrency,
+        ...(compileCache === undefined ? {} : { NODE_COMPILE_CACHE: compileCache }),
         // The tests choose their databases themselves; a DATABASE_URL given to npm test is the
         // server to use, not a database for the CLI under test to write to.
         DATABASE_URL: '',

@@ -94,6 +94,9 @@ describe('npm start', () => {
     const printed = await output();
     assert.match(printed, /^dashboard: http:\/\/127\.0\.0\.1:\d+\/$/m);
     assert.match(printed, /^demo fleet seeded on the simulated AWS: api, checkout, web$/m);
+    // The migrations a fresh database got, as a count: their names are berth migrate's business.
+    assert.match(printed, /^berth is up: .*, schema current \(\d+ migration\(s\) applied\); /m);
+    assert.doesNotMatch(printed, /\d{8}T\d{4}_\w+/);
     assert.match(printed, /npx berth deploy web --image nginx:1\.28 --wait/);
     assert.match(printed, /npx berth deploy checkout --image httpd:2\.4-5xx --wait/);
     assert.match(printed, /npx berth sim push api:main-2 +# a push to ECR: integration tests/);

@@ -10,7 +10,7 @@ import { ROOT } from './support/cli.ts';
 import { aFleet, FAST_POLICY, finished, type Fleet } from './support/fleet.ts';
 import { simulatedClients } from '../src/cloud/sim/index.ts';
 import { serviceBody } from '../src/daemon/dashboard/service-page.ts';
-import { serviceDashboard } from '../src/store/dashboard.ts';
+import { serviceDashboard } from '../src/store/dashboard/service.ts';
 
 const directory = await mkdtemp(join(tmpdir(), 'berth-templates-'));
 let files = 0;

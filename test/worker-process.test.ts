@@ -29,7 +29,7 @@ it('berth worker on the simulated AWS takes a service through a good deploy and 
 
   const bad = await run('deploy', 'web', '--image', 'nginx:1.29-5xx', '--wait');
   assert.equal(bad.code, 1, 'a rolled-back deployment fails --wait');
-  assert.match(bad.stderr, /rolled_back: canary analysis failed: 5xx rate/);
+  assert.match(bad.stderr, /rolled back: canary analysis failed: 5xx rate/);
 
   const status = await run('status', 'web');
   assert.match(status.stdout, /^web\s+10 × v2\s+\S+.*\s+v2\s+none in progress/m);

@@ -20,6 +20,8 @@ export interface CliIo {
   isTTY?: boolean;
   /** The terminal's width, when it is one. */
   columns?: number | undefined;
+  /** Asks a person a yes/no question on the terminal; absent when there is none to ask. */
+  confirm?: ((question: string) => Promise<boolean>) | undefined;
 }
 
 /** What a command produced: the `--json` document and the lines a person reads. */

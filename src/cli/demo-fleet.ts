@@ -4,6 +4,7 @@ import { appendEvent } from '../store/events.ts';
 import { ensureSimulatedRepository } from '../cloud/sim/push.ts';
 import { createLogger } from '../logging.ts';
 import { isNeverUsed, seedIfNeverUsed } from '../store/first-use.ts';
+import { listReleases } from '../store/releases.ts';
 import { listServices } from '../store/services.ts';
 import { newServiceFrom, parseServiceFlags, type ServiceFlags } from './service-flags.ts';
 
@@ -50,22 +51,57 @@ export const DEMO_FLEET: readonly {
 /** Who the audit log says made the demo fleet. */
 export const DEMO_ACTOR = 'berth up (demo fleet)';
 
-/** What to try once the demo fleet runs: command, then what it shows. */
+/**
+ * What to try once the demo fleet runs, as the README's quick start has it: the service, the
+ * image it is tried with, the command, and what it shows. The image's tag moves past any the
+ * service has already had, so that a restarted fleet is not told to deploy what is live.
+ */
 export const DEMO_COMMANDS = [
-  [
-    'npx berth deploy web --image nginx:1.28 --wait',
-    'a good release: 10 % → judged → 100 % → live',
-  ],
-  [
-    'npx berth deploy checkout --image httpd:2.4-5xx --wait',
-    '30 % 5xx at 10 %: rolled back, exit 1',
-  ],
-  [
-    'npx berth sim push api:main-2',
-    'a push to ECR: integration tests, then 10 % → 100 %, no deploy typed',
-  ],
-  ['npx berth watch web', 'the live view of a rollout, in a third terminal'],
+  {
+    service: 'web',
+    image: 'nginx:1.28',
+    command: (image: string) => `npx berth deploy web --image ${image} --wait`,
+    what: 'a good release: 10 % → judged → 100 % → live',
+  },
+  {
+    service: 'checkout',
+    image: 'httpd:2.4-5xx',
+    command: (image: string) => `npx berth deploy checkout --image ${image} --wait`,
+    what: '30 % 5xx at 10 %: rolled back, exit 1',
+  },
+  {
+    service: 'api',
+    image: 'api:main-2',
+    command: (image: string) => `npx berth sim push ${image}`,
+    what: 'a push to ECR: integration tests, then 10 % → 100 %, no deploy typed',
+  },
+  {
+    service: 'web',
+    image: null,
+    command: () => 'npx berth watch web',
+    what: 'the live view of a rollout, in a third terminal',
+  },
 ] as const;
+
+/**
+ * `suggested`, or its tag's last number moved past every tag of that form the service has had:
+ * `nginx:1.28` after nginx:1.28 went live is `nginx:1.29`. A tag without a trailing number
+ * (`2.4-5xx`) is kept: trying a bad image twice shows the same rollback.
+ */
+export function untriedImage(suggested: string, had: readonly string[]): string {
+  const colon = suggested.lastIndexOf(':');
+  const numbered = /^(.*?)(\d+)$/.exec(suggested.slice(colon + 1));
+  if (numbered === null) return suggested;
+  const [, prefix = '', number = '0'] = numbered;
+  let next = Number(number);
+  for (const image of had) {
+    const tag = image.slice(image.lastIndexOf(':') + 1);
+    if (!tag.startsWith(prefix)) continue;
+    const rest = tag.slice(prefix.length);
+    if (/^\d+$/.test(rest) && Number(rest) >= next) next = Number(rest) + 1;
+  }
+  return `${suggested.slice(0, colon + 1)}${prefix}${next}`;
+}
 
 /**
  * Seeds the demo fleet when the database has never been used (its audit log is empty), in one
@@ -112,7 +148,8 @@ export async function welcomeLines(
   seeded: boolean,
   dashboardUrl: string | undefined,
 ): Promise<string[]> {
-  const names = (await listServices(db)).map((service) => service.name);
+  const services = await listServices(db);
+  const names = services.map((service) => service.name);
   const lines: string[] = [];
   // Listening on every address (`--http 0.0.0.0:7070`, as in compose): a browser on this machine
   // opens it on loopback.
@@ -127,10 +164,17 @@ export async function welcomeLines(
       `${names.length} service(s) as you left them${names.length > 0 ? `: ${names.slice(0, 8).join(', ')}${names.length > 8 ? ', …' : ''}` : ''}`,
     );
   if (demo) {
+    const commands = await Promise.all(
+      DEMO_COMMANDS.map(async ({ service: name, image, command, what }) => {
+        const service = services.find((candidate) => candidate.name === name);
+        if (image === null || service === undefined) return { text: command(''), what };
+        const had = (await listReleases(db, service.id)).map((release) => release.image);
+        return { text: command(untriedImage(image, had)), what };
+      }),
+    );
     lines.push('try, in another terminal in this folder:');
-    const width = Math.max(...DEMO_COMMANDS.map(([command]) => command.length));
-    for (const [command, what] of DEMO_COMMANDS)
-      lines.push(`  ${command.padEnd(width)}  # ${what}`);
+    const width = Math.max(...commands.map(({ text }) => text.length));
+    for (const { text, what } of commands) lines.push(`  ${text.padEnd(width)}  # ${what}`);
   }
   return lines;
 }

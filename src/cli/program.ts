@@ -1,34 +1,15 @@
 import { Command, CommanderError, Option } from 'commander';
-import { SchemaBehindError } from '../store/connection.ts';
 import { InputError } from '../validation/input-error.ts';
-import { CliContext, type CliIo } from './context.ts';
-import { migrate, up } from './commands/admin.ts';
-import { infraBootstrap } from './commands/infra.ts';
-import { watch } from './commands/watch.ts';
-import { standIn } from './commands/stand-in.ts';
-import { notifyAdd, notifyList, notifyRemove } from './commands/notify.ts';
-import { worker } from './commands/worker.ts';
-import { events, history, status } from './commands/read.ts';
-import {
-  configSet,
-  configShow,
-  configUnset,
-  control,
-  deploy,
-  diff,
-  rollback,
-  scale,
-} from './commands/release.ts';
-import {
-  serviceCreate,
-  serviceList,
-  serviceShow,
-  serviceUpdate,
-  templateOf,
-} from './commands/service.ts';
-import { simPush } from './commands/sim.ts';
+import type { CliContext, CliIo } from './context.ts';
 import { addServiceFlags } from './service-flags.ts';
 import { applyInputRules, BERTH_VERSION, collect, isHelpOrVersion } from './input-rules.ts';
+
+/*
+ * Only what builds the command tree is imported here. Each command's module (and with it the
+ * store, Kysely, pg, pino, the AWS SDK) is imported by its action when that command runs, so
+ * that `berth --version` and `berth status` answer at once (`npm run bench -- cli`). A new
+ * command follows the pattern: `.action(act(async (context, …) => (await import('./commands/x.ts')).x(context, …)))`.
+ */
 
 /** Exit codes of the CLI contract (DESIGN §8). */
 export const EXIT = { ok: 0, failed: 1, badInput: 2, interrupted: 130 } as const;
@@ -38,12 +19,12 @@ export const EXIT = { ok: 0, failed: 1, badInput: 2, interrupted: 130 } as const
  * the very same code in-process.
  */
 export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
-  const context = new CliContext(io);
+  const session: CliSession = { io, json: false };
   // Known before parsing, so that errors commander itself reports honour it too.
   const end = argv.indexOf('--'); // after it, `--json` is an argument
-  context.json = (end === -1 ? argv : argv.slice(0, end)).includes('--json');
+  session.json = (end === -1 ? argv : argv.slice(0, end)).includes('--json');
   let exitCode: number = EXIT.ok;
-  const program = buildProgram(context, (code) => {
+  const program = buildProgram(session, (code) => {
     exitCode = code;
   });
   applyInputRules(program);
@@ -51,7 +32,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     await program.parseAsync([...argv], { from: 'user' });
     return exitCode;
   } catch (error) {
-    return reportError(context, error);
+    return await reportError(session, error);
   }
 }
 
@@ -60,18 +41,28 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
  * test enumerates every command, argument and flag from it).
  */
 export function cliProgram(io: CliIo): Command {
-  const program = buildProgram(new CliContext(io), () => undefined);
+  const program = buildProgram({ io, json: false }, () => undefined);
   applyInputRules(program);
   return program;
 }
 
-function buildProgram(context: CliContext, setExit: (code: number) => void): Command {
+/**
+ * One command line's state before a command runs: the full CliContext (environment, logger) is
+ * made, with its imports, only by the action that needs it.
+ */
+interface CliSession {
+  readonly io: CliIo;
+  json: boolean;
+  context?: CliContext;
+}
+
+function buildProgram(session: CliSession, setExit: (code: number) => void): Command {
   const write = {
     writeOut: (text: string) => {
-      context.io.stdout(text);
+      session.io.stdout(text);
     },
     writeErr: (text: string) => {
-      context.io.stderr(text);
+      session.io.stderr(text);
     },
     // Commander's refusals are rethrown as InputErrors and reported once, by reportError.
     outputError: () => undefined,
@@ -95,19 +86,27 @@ function buildProgram(context: CliContext, setExit: (code: number) => void): Com
       .exitOverride()
       .addOption(new Option('--json', 'machine-readable output'));
 
-  /** Wraps an action: applies --json, runs it, records its exit code. */
+  /**
+   * Wraps an action: makes the command's context, applies --json, runs it (the action imports
+   * its command's module itself), records its exit code.
+   */
   const act =
-    (run: (...args: never[]) => Promise<number>) =>
+    (run: (context: CliContext, ...args: never[]) => Promise<number>) =>
     async (...args: unknown[]): Promise<void> => {
       const cmd = args[args.length - 1] as Command;
-      context.json = cmd.opts<{ json?: boolean }>().json === true;
+      session.json = cmd.opts<{ json?: boolean }>().json === true;
+      const { CliContext } = await import('./context.ts');
+      const context = new CliContext(session.io);
+      context.json = session.json;
+      session.context = context;
       // Like a bad flag: before the command reads or writes anything.
       context.checkEnvironment();
-      setExit(await (run as (...a: unknown[]) => Promise<number>)(...args.slice(0, -1)));
+      const command = run as (context: CliContext, ...a: unknown[]) => Promise<number>;
+      setExit(await command(context, ...args.slice(0, -1)));
     };
 
   command(program, 'migrate', 'apply pending schema migrations (safe to run concurrently)').action(
-    act(() => migrate(context)),
+    act(async (context) => (await import('./commands/admin.ts')).migrate(context)),
   );
   command(program, 'up', 'all in one: database, migrations and workers (simulated AWS by default)')
     .option(
@@ -115,7 +114,11 @@ function buildProgram(context: CliContext, setExit: (code: number) => void): Com
       'serve /healthz, /readyz and /metrics here (default 127.0.0.1:7070)',
     )
     .option('--no-demo', 'do not seed the demo fleet into a database never used before')
-    .action(act((flags: never) => up(context, flags)));
+    .action(
+      act(async (context, flags: never) =>
+        (await import('./commands/admin.ts')).up(context, flags),
+      ),
+    );
   command(
     program,
     'worker',
@@ -125,23 +128,53 @@ function buildProgram(context: CliContext, setExit: (code: number) => void): Com
       '--http <[HOST:]PORT>',
       'serve /healthz, /readyz and /metrics here (default: not at all)',
     )
-    .action(act((flags: never) => worker(context, flags)));
+    .action(
+      act(async (context, flags: never) =>
+        (await import('./commands/worker.ts')).worker(context, flags),
+      ),
+    );
 
-  const service = program.command('service').description('create, list, show and update services');
+  const service = program
+    .command('service')
+    .description('create, list, show, update and delete services');
   service.configureOutput(write).exitOverride();
   addServiceFlags(command(service, 'create <NAME>', 'create a service with release v1'), 'create')
     .option('--message <text>', 'why, recorded with the first deployment')
-    .action(act((name: string, flags: never) => serviceCreate(context, name, flags)));
-  command(service, 'list', 'list services').action(act(() => serviceList(context)));
+    .action(
+      act(async (context, name: string, flags: never) =>
+        (await import('./commands/service.ts')).serviceCreate(context, name, flags),
+      ),
+    );
+  command(service, 'list', 'list services').action(
+    act(async (context) => (await import('./commands/service.ts')).serviceList(context)),
+  );
   command(service, 'show <NAME>', 'show a service, its policy and releases').action(
-    act((name: string) => serviceShow(context, name)),
+    act(async (context, name: string) =>
+      (await import('./commands/service.ts')).serviceShow(context, name),
+    ),
   );
   addServiceFlags(
     command(service, 'update <NAME>', 'change settings; task changes make a release'),
     'update',
   )
     .option('--replace', 'take the place of an unfinished deployment')
-    .action(act((name: string, flags: never) => serviceUpdate(context, name, flags)));
+    .action(
+      act(async (context, name: string, flags: never) =>
+        (await import('./commands/service.ts')).serviceUpdate(context, name, flags),
+      ),
+    );
+
+  command(
+    service,
+    'delete <NAME>',
+    'scale to 0 and remove its task sets and ECS service; history stays',
+  )
+    .option('--yes', 'do not ask first (needed where there is no terminal)')
+    .action(
+      act(async (context, name: string, flags: never) =>
+        (await import('./commands/service-delete.ts')).serviceDelete(context, name, flags),
+      ),
+    );
 
   command(program, 'deploy <NAME>', 'deploy a new image as release vN+1')
     .requiredOption(
@@ -153,7 +186,11 @@ function buildProgram(context: CliContext, setExit: (code: number) => void): Com
     .option('--replace', 'abort the unfinished deployment and take its place')
     .option('--wait', 'wait for the deployment to finish; exit 1 if it does not succeed')
     .option('--dry-run', 'print the release that would be made and its diff; write nothing')
-    .action(act((name: string, flags: never) => deploy(context, name, flags)));
+    .action(
+      act(async (context, name: string, flags: never) =>
+        (await import('./commands/release.ts')).deploy(context, name, flags),
+      ),
+    );
   command(
     program,
     'diff <NAME>',
@@ -168,11 +205,13 @@ function buildProgram(context: CliContext, setExit: (code: number) => void): Com
     .option('--container <name>', "the template's main container")
     .option('--exit-code', 'exit 1 when there is a change (as git diff --exit-code)')
     .action(
-      act((name: string, flags: { taskDefinition?: string; container?: string }) =>
-        diff(context, name, flags, (db) =>
+      act(async (context, name: string, flags: { taskDefinition?: string; container?: string }) => {
+        const { diff } = await import('./commands/release.ts');
+        const { templateOf } = await import('./commands/service.ts');
+        return diff(context, name, flags, (db) =>
           templateOf(context, db, flags, { container: flags.container }),
-        ),
-      ),
+        );
+      }),
     );
 
   const config = program
@@ -186,8 +225,8 @@ function buildProgram(context: CliContext, setExit: (code: number) => void): Com
     .option('--wait', 'wait for the deployment to finish')
     .option('--dry-run', 'print the release that would be made and its diff; write nothing')
     .action(
-      act((name: string, assignments: string[], flags: never) =>
-        configSet(context, name, assignments, flags),
+      act(async (context, name: string, assignments: string[], flags: never) =>
+        (await import('./commands/release.ts')).configSet(context, name, assignments, flags),
       ),
     );
   command(config, 'unset <NAME> <KEY...>', 'remove variables or secrets: a new release')
@@ -196,20 +235,30 @@ function buildProgram(context: CliContext, setExit: (code: number) => void): Com
     .option('--wait', 'wait for the deployment to finish')
     .option('--dry-run', 'print the release that would be made and its diff; write nothing')
     .action(
-      act((name: string, keys: string[], flags: never) => configUnset(context, name, keys, flags)),
+      act(async (context, name: string, keys: string[], flags: never) =>
+        (await import('./commands/release.ts')).configUnset(context, name, keys, flags),
+      ),
     );
   command(config, 'show <NAME>', 'show the configuration being deployed or live').action(
-    act((name: string) => configShow(context, name)),
+    act(async (context, name: string) =>
+      (await import('./commands/release.ts')).configShow(context, name),
+    ),
   );
 
   command(program, 'scale <NAME> <COUNT>', 'set the desired task count (0–5000)').action(
-    act((name: string, count: string) => scale(context, name, count)),
+    act(async (context, name: string, count: string) =>
+      (await import('./commands/release.ts')).scale(context, name, count),
+    ),
   );
   command(program, 'rollback <NAME>', 'deploy the previous live release (or --to vN)')
     .option('--to <version>', 'the release to go back to, e.g. v3')
     .option('--message <text>', 'why, recorded with the deployment')
     .option('--wait', 'wait for the rollback to finish')
-    .action(act((name: string, flags: never) => rollback(context, name, flags)));
+    .action(
+      act(async (context, name: string, flags: never) =>
+        (await import('./commands/release.ts')).rollback(context, name, flags),
+      ),
+    );
   for (const what of ['promote', 'abort', 'pause', 'resume'] as const) {
     const description = {
       promote: 'skip the remaining steps of the active deployment',
@@ -218,11 +267,15 @@ function buildProgram(context: CliContext, setExit: (code: number) => void): Com
       resume: 'let a paused deployment go on',
     }[what];
     command(program, `${what} <NAME>`, description).action(
-      act((name: string) => control(context, name, what)),
+      act(async (context, name: string) =>
+        (await import('./commands/release.ts')).control(context, name, what),
+      ),
     );
   }
   command(program, 'status [NAME]', 'desired against observed, active deployment and step').action(
-    act((name: string | undefined) => status(context, name)),
+    act(async (context, name: string | undefined) =>
+      (await import('./commands/read.ts')).status(context, name),
+    ),
   );
   command(
     program,
@@ -230,14 +283,51 @@ function buildProgram(context: CliContext, setExit: (code: number) => void): Com
     'the live view of the active (or newest) deployment until it finishes; exit 1 unless it goes live',
   )
     .option('--next', 'the deployment under way, else wait for the next one (e.g. after a push)')
-    .action(act((name: string, flags: { next?: boolean }) => watch(context, name, flags)));
+    .action(
+      act(async (context, name: string, flags: { next?: boolean }) =>
+        (await import('./commands/watch.ts')).watch(context, name, flags),
+      ),
+    );
   command(program, 'history <NAME>', 'releases and deployments, newest first').action(
-    act((name: string) => history(context, name)),
+    act(async (context, name: string) =>
+      (await import('./commands/read.ts')).history(context, name),
+    ),
   );
   command(program, 'events <NAME>', 'the audit log of a service')
     .option('--follow', 'keep printing new events until interrupted')
     .option('--limit <count>', 'at most this many events (default 1000)')
-    .action(act((name: string, flags: never) => events(context, name, flags)));
+    .action(
+      act(async (context, name: string, flags: never) =>
+        (await import('./commands/read.ts')).events(context, name, flags),
+      ),
+    );
+  command(
+    program,
+    'logs <NAME>',
+    "the service's container logs, each line with its task and container",
+  )
+    .option('--follow', 'keep printing new lines until interrupted')
+    .option('--since <duration>', 'how far back to start, e.g. 30s, 10m, 2h (default 10m)')
+    .option('--container <name>', 'only this container (default: every one with logs)')
+    .option('--deployment <id>', 'the lines of the release deployment ID deployed, while it ran')
+    .action(
+      act(async (context, name: string, flags: never) =>
+        (await import('./commands/logs.ts')).logs(context, name, flags),
+      ),
+    );
+  command(
+    program,
+    'run <NAME> [CMD...]',
+    'a one-off task: berth run web -- CMD ARGS…; its exit code',
+  )
+    .option('--container <name>', 'the container whose command is CMD (default: the main one)')
+    .option('--release <version>', 'run this release instead of the live one, e.g. v3')
+    .option('--detach', 'print the task ARN and return without waiting')
+    .action(
+      act(async (context, name: string, command: string[], flags: never) =>
+        (await import('./commands/logs.ts')).run(context, name, command, flags),
+      ),
+    );
   const notify = program
     .command('notify')
     .description('webhooks told when deployments start, pass a step, roll back or end');
@@ -246,15 +336,23 @@ function buildProgram(context: CliContext, setExit: (code: number) => void): Com
     .option('--service <NAME>', 'only this service (default: every service)')
     .option('--format <format>', 'payload: json (default; a documented object) or slack')
     .option('--secret', 'allow credentials in the URL (user:password@, sent as Basic auth)')
-    .action(act((url: string, flags: never) => notifyAdd(context, url, flags)));
+    .action(
+      act(async (context, url: string, flags: never) =>
+        (await import('./commands/notify.ts')).notifyAdd(context, url, flags),
+      ),
+    );
   command(notify, 'list', 'webhook targets and how their deliveries go').action(
-    act(() => notifyList(context)),
+    act(async (context) => (await import('./commands/notify.ts')).notifyList(context)),
   );
   command(
     notify,
     'remove <ID>',
     'remove a webhook target and its undelivered notifications',
-  ).action(act((id: string) => notifyRemove(context, id)));
+  ).action(
+    act(async (context, id: string) =>
+      (await import('./commands/notify.ts')).notifyRemove(context, id),
+    ),
+  );
   const infra = program.command('infra').description('make the AWS resources services need');
   infra.configureOutput(write).exitOverride();
   command(infra, 'bootstrap', 'cluster, load balancer, target groups, rules and ECR repositories')
@@ -265,7 +363,11 @@ function buildProgram(context: CliContext, setExit: (code: number) => void): Com
       'a service to make room for (repeatable)',
       collect,
     )
-    .action(act((flags: never) => infraBootstrap(context, flags)));
+    .action(
+      act(async (context, flags: never) =>
+        (await import('./commands/infra.ts')).infraBootstrap(context, flags),
+      ),
+    );
   command(
     program,
     'stand-in',
@@ -277,34 +379,49 @@ function buildProgram(context: CliContext, setExit: (code: number) => void): Com
       collect,
     )
     .option('--requests-per-second <n>', 'traffic per service, split by rule weights (default 50)')
-    .action(act((flags: never) => standIn(context, flags)));
+    .action(
+      act(async (context, flags: never) =>
+        (await import('./commands/stand-in.ts')).standIn(context, flags),
+      ),
+    );
   const sim = program.command('sim').description('act on the simulated AWS (demos and tests)');
   sim.configureOutput(write).exitOverride();
   command(sim, 'push <REPO:TAG>', 'push a new image to the simulated ECR').action(
-    act((image: string) => simPush(context, image)),
+    act(async (context, image: string) =>
+      (await import('./commands/sim.ts')).simPush(context, image),
+    ),
+  );
+  command(sim, 'alarm <NAME> <STATE>', 'set a simulated CloudWatch alarm to ALARM or OK').action(
+    act(async (context, name: string, state: string) =>
+      (await import('./commands/sim.ts')).simAlarm(context, name, state),
+    ),
   );
   return program;
 }
 
-function reportError(context: CliContext, error: unknown): number {
+async function reportError(session: CliSession, error: unknown): Promise<number> {
   if (error instanceof CommanderError) {
     // Help and the version are not errors; other refusals arrive as InputErrors (input-rules.ts).
     return isHelpOrVersion(error) ? EXIT.ok : EXIT.badInput;
   }
   if (error instanceof InputError) {
-    context.io.stderr(
-      context.json
+    session.io.stderr(
+      session.json
         ? `${JSON.stringify({ error: { field: error.field, message: error.message } })}\n`
         : `error: ${error.message}\n`,
     );
     return EXIT.badInput;
   }
   const message = describe(error);
-  if (!(error instanceof SchemaBehindError)) {
-    context.logger.debug({ err: error }, 'command failed');
+  if (session.context !== undefined) {
+    // Loaded already: the command that failed opened the database through it.
+    const { SchemaBehindError } = await import('../store/connection.ts');
+    if (!(error instanceof SchemaBehindError)) {
+      session.context.logger.debug({ err: error }, 'command failed');
+    }
   }
-  context.io.stderr(
-    context.json ? `${JSON.stringify({ error: { message } })}\n` : `error: ${message}\n`,
+  session.io.stderr(
+    session.json ? `${JSON.stringify({ error: { message } })}\n` : `error: ${message}\n`,
   );
   return EXIT.failed;
 }

@@ -1,6 +1,7 @@
+import { describeReading } from '../analysis/alarms.ts';
 import { formatConfidence, formatRate } from '../analysis/judge.ts';
 import { describeSide, hypothesesFor } from '../analysis/sequential-test.ts';
-import type { StepEvidence } from '../store/history.ts';
+import type { EvidenceView } from '../analysis/step-evidence.ts';
 import { specOf } from '../store/releases.ts';
 import { policyOf } from '../store/rollout.ts';
 import type {
@@ -180,6 +181,14 @@ export function eventLine(event: AuditEvent): string {
 }
 
 /**
+ * A phase or an outcome as a person reads it: `rolled back`, not `rolled_back` (JSON keeps the
+ * names).
+ */
+export function words(value: string): string {
+  return value.replaceAll('_', ' ');
+}
+
+/**
  * `#4 deploy v3 → v4: progressing, step 1 of 2 (10%)`. The steps are the deployment's own
  * (its policy snapshot) once a worker has claimed it, else `steps`, the service's current ones.
  */
@@ -196,7 +205,7 @@ export function deploymentSummary(
   const to = `v${versions.get(deployment.to_release_id) ?? '?'}`;
   const head = `#${deployment.id} ${deployment.kind} ${from} → ${to}`;
   if (deployment.outcome !== null) {
-    return `${head}: ${deployment.outcome}${deployment.reason !== null ? ` (${deployment.reason})` : ''}`;
+    return `${head}: ${words(deployment.outcome)}${deployment.reason !== null ? ` (${deployment.reason})` : ''}`;
   }
   const step = steps[deployment.step_index];
   const stepText =
@@ -206,7 +215,7 @@ export function deploymentSummary(
     deployment.promote_requested_at !== null ? 'promote requested' : undefined,
     deployment.abort_requested_at !== null ? 'abort requested' : undefined,
   ].filter((flag) => flag !== undefined);
-  return `${head}: ${deployment.phase}${stepText}${flags.length > 0 ? ` [${flags.join(', ')}]` : ''}`;
+  return `${head}: ${words(deployment.phase)}${stepText}${flags.length > 0 ? ` [${flags.join(', ')}]` : ''}`;
 }
 
 /**
@@ -259,6 +268,9 @@ function policyParts(policy: RolloutPolicy): [keyof RolloutPolicy, string][] {
       `verification timeout ${formatDuration(policy.verifyTimeoutSeconds)}`,
     ]);
   }
+  const alarms = policy.alarmNames ?? [];
+  if (alarms.length > 0) parts.push(['alarmNames', `alarms ${alarms.join(', ')}`]);
+  if (policy.alarmPrefix != null) parts.push(['alarmPrefix', `alarms ${policy.alarmPrefix}*`]);
   return parts;
 }
 
@@ -274,95 +286,30 @@ export function policyLine(policy: RolloutPolicy): string {
  * the snapshot's values (`steps 10,50,100%, confidence 0.9`); empty when they agree.
  */
 export function policyDifference(snapshot: PolicySnapshot, current: RolloutPolicy): string[] {
+  // Snapshots from before alarms existed watched none: the same as an empty list.
+  const recorded = (policy: RolloutPolicy, key: keyof RolloutPolicy): unknown =>
+    key === 'alarmNames' ? (policy.alarmNames ?? []) : (policy[key] ?? null);
   const differs = (key: keyof RolloutPolicy) =>
-    JSON.stringify(snapshot[key] ?? null) !== JSON.stringify(current[key]);
+    JSON.stringify(recorded(snapshot, key)) !== JSON.stringify(recorded(current, key));
   // The current policy's keys: `first` says how the deployment started, not what a person set.
   const keys = (Object.keys(current) as (keyof RolloutPolicy)[]).filter(differs);
   // Words for the snapshot's values; a field it lacks (written by an older Berth) borrows the
   // current value only so that the words can be made, and is named as missing.
   const texts = new Map(policyParts({ ...current, ...snapshot }));
   return keys.map((key) =>
-    (snapshot[key] as unknown) === undefined
+    (snapshot[key] as unknown) === undefined && key !== 'alarmNames' && key !== 'alarmPrefix'
       ? `${key} not recorded`
       : key === 'max5xxRateIncrease' && snapshot.max5xxRateIncrease === null
         ? 'no max 5xx increase over stable'
-        : (texts.get(key) ?? key),
+        : key === 'alarmNames' && (snapshot.alarmNames ?? []).length === 0
+          ? 'no alarms'
+          : key === 'alarmPrefix' && snapshot.alarmPrefix == null
+            ? 'no alarm prefix'
+            : (texts.get(key) ?? key),
   );
 }
 
-/** What `status` and `--wait` report of the analysis of a step so far. */
-export interface EvidenceView {
-  stepIndex: number;
-  percent: number | null;
-  windows: number;
-  canaryRequests: number;
-  canary5xx: number;
-  /** Pooled 5xx rate; null while there were no requests. */
-  rate5xx: number | null;
-  /** The confidence the sequential test reached toward the side it favours, 0–1. */
-  confidence: number | null;
-  /** `good`: the rate looks below the threshold; `bad`: above; null when not recorded. */
-  favours: 'good' | 'bad' | null;
-  confidenceNeeded: number;
-  max5xxRate: number;
-  moreRequestsNeeded: number | null;
-  /** Canary requests a second over the step so far; null when no time or no traffic has passed. */
-  requestsPerSecond: number | null;
-  /** `moreRequestsNeeded` at `requestsPerSecond`, in whole seconds; null when either is unknown. */
-  etaSeconds: number | null;
-  verdict: AnalysisWindow['verdict'];
-  reason: string;
-}
-
-/**
- * The evidence of a step from its newest judged window, or null for a row written before
- * analysis was pooled (it has no pooled counts). `policy` gives the thresholds it was judged by.
- */
-export function evidenceView(
-  evidence: StepEvidence,
-  policy: Pick<RolloutPolicy, 'confidence' | 'max5xxRate'>,
-  percent: number | null,
-): EvidenceView | null {
-  const { newest } = evidence;
-  const requests = newest.pooled_canary_requests;
-  if (requests === null) return null;
-  const errors = newest.pooled_canary_5xx ?? 0;
-  const seconds = (newest.ended_at.getTime() - evidence.firstStartedAt.getTime()) / 1000;
-  const requestsPerSecond = seconds > 0 && requests > 0 ? requests / seconds : null;
-  const more = newest.more_requests_needed;
-  return {
-    stepIndex: newest.step_index,
-    percent,
-    windows: evidence.windows,
-    canaryRequests: requests,
-    canary5xx: errors,
-    rate5xx: requests > 0 ? errors / requests : null,
-    confidence: newest.confidence,
-    favours: favoursOf(newest),
-    confidenceNeeded: policy.confidence,
-    max5xxRate: policy.max5xxRate,
-    moreRequestsNeeded: more,
-    requestsPerSecond,
-    etaSeconds: etaSeconds(more, requestsPerSecond),
-    verdict: newest.verdict,
-    reason: newest.reason,
-  };
-}
-
-/** Whole seconds until `more` requests arrive at the pace so far; null when it cannot be said. */
-function etaSeconds(more: number | null, perSecond: number | null): number | null {
-  if (more === null) return null; // failed: no number of requests would make it pass
-  if (more === 0) return 0;
-  return perSecond === null ? null : Math.ceil(more / perSecond);
-}
-
-/** Which side the error test leaned to, from the stored judgement; a failed step leaned bad. */
-function favoursOf(window: AnalysisWindow): 'good' | 'bad' | null {
-  const errors = (window.evidence as { errors?: { favours?: unknown } }).errors;
-  const favours = errors?.favours;
-  if (favours === 'good' || favours === 'bad') return favours;
-  return window.verdict === 'fail' ? 'bad' : null;
-}
+export { evidenceView, type EvidenceView } from '../analysis/step-evidence.ts';
 
 /**
  * One line of evidence: `0 of 55 requests 5xx over 11 windows (rate 0), confidence 0.61 of 0.95
@@ -377,7 +324,9 @@ export function evidenceLine(view: EvidenceView): string {
     view.confidence === null
       ? ''
       : `, confidence ${formatConfidence(view.confidence)} of ${view.confidenceNeeded}${side}`;
-  const head = `${view.canary5xx} of ${view.canaryRequests} ${view.canaryRequests === 1 ? 'request' : 'requests'} 5xx over ${over}${rate}${confidence}`;
+  const alarms =
+    view.alarms.length === 0 ? '' : `, alarms ${view.alarms.map(describeReading).join(', ')}`;
+  const head = `${view.canary5xx} of ${view.canaryRequests} ${view.canaryRequests === 1 ? 'request' : 'requests'} 5xx over ${over}${rate}${confidence}${alarms}`;
   if (view.verdict === 'fail') return `${head}; the step failed: ${view.reason}`;
   if (view.verdict === 'pass') return `${head}; the step passed`;
   const more = view.moreRequestsNeeded;

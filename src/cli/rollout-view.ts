@@ -183,6 +183,8 @@ export interface ViewState {
   evidence: EvidenceView | null;
   /** One line per verification task of the deployment, pre-deploy first. */
   verification: string[];
+  /** The newest lines a verification task printed, oldest first. */
+  output?: string[];
   /** The newest judged windows' lines, oldest first. */
   windows: string[];
   timeLeft: string | undefined;
@@ -192,6 +194,7 @@ export interface ViewState {
 export function viewLines(state: ViewState): string[] {
   const lines = [state.header];
   for (const task of state.verification) lines.push(`  ${task}`);
+  for (const line of state.output ?? []) lines.push(`    ${line}`);
   if (state.weights !== undefined) lines.push(`  weights    ${weightsLine(state.weights)}`);
   if (state.tasks !== undefined) lines.push(`  tasks      ${state.tasks}`);
   if (state.evidence !== null) lines.push(`  evidence   ${evidenceLine(state.evidence)}`);

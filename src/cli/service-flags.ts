@@ -26,6 +26,8 @@ import {
   type LaunchType,
 } from '../validation/fields.ts';
 import { parseCommand } from '../validation/command.ts';
+import { parseAlarmName, parseAlarmNames } from '../validation/alarm.ts';
+import { collect } from './input-rules.ts';
 import { parseLogGroup } from '../validation/names.ts';
 import {
   flagTemplate,
@@ -69,6 +71,8 @@ export interface ServiceFlags {
   preDeployCommand?: string;
   verifyCommand?: string;
   verifyTimeout?: string;
+  alarm?: string[];
+  alarmPrefix?: string;
   taskDefinition?: string;
   fromTaskDefinition?: string;
   container?: string;
@@ -171,6 +175,16 @@ export function addServiceFlags(command: Command, mode: 'create' | 'update'): Co
   );
   if (!required) command.option('--unfollow', 'stop deploying pushes to the followed repository');
   addVerificationFlags(command);
+  command
+    .option(
+      '--alarm <name>',
+      `a CloudWatch alarm whose state ALARM fails the canary at once (repeatable, up to 100${required ? '' : "; replaces the list, '' clears it"})`,
+      collect,
+    )
+    .option(
+      '--alarm-prefix <prefix>',
+      `every CloudWatch alarm whose name starts with this, likewise${required ? '' : " ('' clears it)"}`,
+    );
   // Defined after --public-ip, so that leaving both out stays undefined (commander's rule).
   if (!required) command.option('--no-public-ip', 'stop assigning public IPs to tasks');
   return command;
@@ -210,6 +224,8 @@ const DEFAULT_POLICY: RolloutPolicy = {
   preDeployCommand: null,
   verifyCommand: null,
   verifyTimeoutSeconds: 600,
+  alarmNames: [],
+  alarmPrefix: null,
 };
 
 /** Every flag parsed on its own; undefined where it was not given. */
@@ -272,6 +288,10 @@ export function parseServiceFlags(flags: ServiceFlags, mode: 'create' | 'update'
     verifyTimeout: opt(flags.verifyTimeout, (raw) =>
       parseDuration('--verify-timeout', raw, { minSeconds: 1, maxSeconds: 86400 }),
     ),
+    alarms: flags.alarm === undefined ? undefined : alarmList(flags.alarm, mode),
+    alarmPrefix: opt(flags.alarmPrefix, (raw) =>
+      mode === 'update' && raw === '' ? null : parseAlarmName('--alarm-prefix', raw),
+    ),
     container: opt(flags.container, (raw) => parseContainerName('--container', raw)),
     logGroup: opt(flags.logGroup, (raw) => parseLogGroup('--log-group', raw)),
   };
@@ -305,6 +325,12 @@ export function parseServiceFlags(flags: ServiceFlags, mode: 'create' | 'update'
     }
   }
   return parsed;
+}
+
+/** `--alarm` as given; on update a single `--alarm ''` clears the list. */
+function alarmList(raws: readonly string[], mode: 'create' | 'update'): string[] {
+  if (mode === 'update' && raws.length === 1 && raws[0] === '') return [];
+  return parseAlarmNames('--alarm', raws);
 }
 
 export type ParsedServiceFlags = ReturnType<typeof parseServiceFlags>;
@@ -384,6 +410,8 @@ export function newServiceFrom(
       preDeployCommand: flags.preDeployCommand ?? DEFAULT_POLICY.preDeployCommand,
       verifyCommand: flags.verifyCommand ?? DEFAULT_POLICY.verifyCommand,
       verifyTimeoutSeconds: flags.verifyTimeout ?? DEFAULT_POLICY.verifyTimeoutSeconds,
+      alarmNames: flags.alarms ?? DEFAULT_POLICY.alarmNames,
+      alarmPrefix: flags.alarmPrefix ?? DEFAULT_POLICY.alarmPrefix,
     },
     release,
   };
@@ -541,5 +569,7 @@ export function serviceUpdateFrom(
   if (flags.preDeployCommand !== undefined) policy.preDeployCommand = flags.preDeployCommand;
   if (flags.verifyCommand !== undefined) policy.verifyCommand = flags.verifyCommand;
   if (flags.verifyTimeout !== undefined) policy.verifyTimeoutSeconds = flags.verifyTimeout;
+  if (flags.alarms !== undefined) policy.alarmNames = flags.alarms;
+  if (flags.alarmPrefix !== undefined) policy.alarmPrefix = flags.alarmPrefix;
   return { settings, policy, release };
 }

@@ -4,7 +4,13 @@ import { findDeployment, windowsJudgedAfter } from '../store/history.ts';
 import { findRelease } from '../store/releases.ts';
 import { verificationTasks } from '../store/verification-tasks.ts';
 import { policySnapshotOf } from '../store/rollout.ts';
-import type { AnalysisWindow, Deployment, Service } from '../store/schema.ts';
+import type {
+  AnalysisWindow,
+  Deployment,
+  OutputLine,
+  Service,
+  VerificationTask,
+} from '../store/schema.ts';
 import type { CliContext } from './context.ts';
 import {
   deploymentSummary,
@@ -13,6 +19,7 @@ import {
   iso,
   stepsOf,
   windowLabel,
+  words,
 } from './render.ts';
 import {
   observedKey,
@@ -77,6 +84,8 @@ export async function waitForDeployment(
   const recentWindows: string[] = [];
   /** Each verification task as last shown, by id: a different one is a change. */
   const verificationShown = new Map<number, string>();
+  /** How many of each verification task's output lines have been shown, by id. */
+  const outputShown = new Map<number, number>();
   const seen = new Map<number, StepSeen>();
   const versions = await releaseVersions(db, await findDeployment(db, id));
   for (;;) {
@@ -108,6 +117,23 @@ export async function waitForDeployment(
         `deployment #${id} ${verificationLines[index] ?? ''}`,
       );
       lastChange = now;
+    }
+    for (const task of verification) {
+      const { lines, missed } = unseenOutput(task, outputShown.get(task.id) ?? 0);
+      outputShown.set(task.id, task.output_lines);
+      if (missed > 0) {
+        change(
+          { event: 'output', deploymentId: id, kind: task.kind, missed },
+          `deployment #${id} ${OUTPUT_LABEL[task.kind]} | (${missed} lines not kept)`,
+        );
+      }
+      for (const line of lines) {
+        change(
+          { event: 'output', deploymentId: id, kind: task.kind, at: line.at, text: line.text },
+          `deployment #${id} ${OUTPUT_LABEL[task.kind]} | ${line.text}`,
+        );
+      }
+      if (lines.length > 0) lastChange = now;
     }
 
     for (const window of windows) {
@@ -171,7 +197,7 @@ export async function waitForDeployment(
     }
 
     const percent = percentOf(deployment.step_index);
-    const state = `${deployment.phase}${percent !== null ? ` at ${percent}%` : ''}${deployment.paused ? ' (paused)' : ''}`;
+    const state = `${words(deployment.phase)}${percent !== null ? ` at ${percent}%` : ''}${deployment.paused ? ' (paused)' : ''}`;
     const stateChanged = deployment.finished_at === null && state !== lastState;
     if (stateChanged) {
       change(
@@ -250,6 +276,7 @@ export async function waitForDeployment(
         tasks: tasks === '' ? undefined : tasks,
         evidence,
         verification: verificationLines,
+        output: latestOutput(verification),
         windows: recentWindows,
         timeLeft: timeLeft === undefined ? undefined : timeLeftText(timeLeft, now),
       }),
@@ -263,7 +290,7 @@ export async function waitForDeployment(
           outcome: deployment.outcome,
           reason: deployment.reason,
         },
-        `deployment #${id} ${deployment.outcome ?? 'finished'}${deployment.reason !== null ? `: ${deployment.reason}` : ''}`,
+        `deployment #${id} ${words(deployment.outcome ?? 'finished')}${deployment.reason !== null ? `: ${deployment.reason}` : ''}`,
       );
       return deployment;
     }
@@ -295,6 +322,39 @@ export async function waitForDeployment(
 
 /** The reason of the outcome line of a wait that was interrupted. */
 const STOPPED_WAITING = 'stopped waiting; the deployment goes on';
+
+/** How the output lines of each kind of verification task are labelled. */
+const OUTPUT_LABEL: Record<VerificationTask['kind'], string> = {
+  pre_deploy: 'pre-deploy',
+  verify: 'verify',
+};
+
+/** The live view shows this many of the newest output lines of a verification task. */
+const OUTPUT_IN_VIEW = 6;
+
+/**
+ * The lines of a task's output not shown yet, given how many were; `missed` counts those that
+ * came and went between two looks (only the last 200 are kept).
+ */
+function unseenOutput(
+  task: VerificationTask,
+  shown: number,
+): { lines: OutputLine[]; missed: number } {
+  const unseen = Math.max(0, task.output_lines - shown);
+  const lines = unseen === 0 ? [] : task.output.slice(-unseen);
+  return { lines, missed: unseen - lines.length };
+}
+
+/** The newest lines of the running task, else of the last one that printed anything. */
+function latestOutput(verification: readonly VerificationTask[]): string[] {
+  const task =
+    verification.find((candidate) => candidate.outcome === null && candidate.output.length > 0) ??
+    verification.findLast((candidate) => candidate.output.length > 0);
+  if (task === undefined) return [];
+  return task.output
+    .slice(-OUTPUT_IN_VIEW)
+    .map((line) => `${OUTPUT_LABEL[task.kind]} | ${line.text}`);
+}
 
 /** How much of a verification task's command its lines show. */
 const COMMAND_WIDTH = 40;

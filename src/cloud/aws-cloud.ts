@@ -5,6 +5,7 @@ import { AwsCloudWatch } from './aws/cloudwatch.ts';
 import { AwsEcr } from './aws/ecr.ts';
 import { AwsEcs } from './aws/ecs.ts';
 import { AwsElbv2 } from './aws/elbv2.ts';
+import { AwsLogs } from './aws/logs.ts';
 import type { Cloud } from './cloud.ts';
 import { RateLimiter } from './rate-limit.ts';
 
@@ -21,6 +22,7 @@ export class AwsCloud implements Cloud {
   readonly #ecr: AwsEcr;
   readonly #elbv2: AwsElbv2;
   readonly #cloudwatch: AwsCloudWatch;
+  readonly #logs: AwsLogs;
 
   constructor(
     clients: AwsClients,
@@ -33,6 +35,7 @@ export class AwsCloud implements Cloud {
     this.#ecr = new AwsEcr(clients.ecr, call);
     this.#elbv2 = new AwsElbv2(clients.elbv2, call);
     this.#cloudwatch = new AwsCloudWatch(clients.cloudwatch, call, logger);
+    this.#logs = new AwsLogs(clients.logs, call, logger);
   }
 
   describeServices(
@@ -79,6 +82,10 @@ export class AwsCloud implements Cloud {
     return this.#ecs.setPrimaryTaskSet(...args);
   }
 
+  deleteService(...args: Parameters<Cloud['deleteService']>): ReturnType<Cloud['deleteService']> {
+    return this.#ecs.deleteService(...args);
+  }
+
   deleteTaskSet(...args: Parameters<Cloud['deleteTaskSet']>): ReturnType<Cloud['deleteTaskSet']> {
     return this.#ecs.deleteTaskSet(...args);
   }
@@ -103,6 +110,24 @@ export class AwsCloud implements Cloud {
     ...args: Parameters<Cloud['taskLogLocation']>
   ): ReturnType<Cloud['taskLogLocation']> {
     return this.#ecs.taskLogLocation(...args);
+  }
+
+  containerLogs(...args: Parameters<Cloud['containerLogs']>): ReturnType<Cloud['containerLogs']> {
+    return this.#ecs.containerLogs(...args);
+  }
+
+  logEvents(...args: Parameters<Cloud['logEvents']>): ReturnType<Cloud['logEvents']> {
+    return this.#logs.events(...args);
+  }
+
+  tailLogEvents(...args: Parameters<Cloud['tailLogEvents']>): ReturnType<Cloud['tailLogEvents']> {
+    return this.#logs.tail(...args);
+  }
+
+  logStreamEvents(
+    ...args: Parameters<Cloud['logStreamEvents']>
+  ): ReturnType<Cloud['logStreamEvents']> {
+    return this.#logs.streamEvents(...args);
   }
 
   resolveImage(...args: Parameters<Cloud['resolveImage']>): ReturnType<Cloud['resolveImage']> {
@@ -149,5 +174,11 @@ export class AwsCloud implements Cloud {
     ...args: Parameters<Cloud['targetGroupMetricWindows']>
   ): ReturnType<Cloud['targetGroupMetricWindows']> {
     return this.#cloudwatch.targetGroupMetricWindows(...args);
+  }
+
+  describeAlarms(
+    ...args: Parameters<Cloud['describeAlarms']>
+  ): ReturnType<Cloud['describeAlarms']> {
+    return this.#cloudwatch.describeAlarms(...args);
   }
 }

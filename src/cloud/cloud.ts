@@ -104,6 +104,54 @@ export interface TaskLogLocation {
   region: string | undefined;
 }
 
+/** Where one container of a task definition logs (the awslogs driver with a stream prefix). */
+export interface ContainerLogs {
+  container: string;
+  group: string;
+  /** Streams are `PREFIX/CONTAINER/TASK_ID`. */
+  streamPrefix: string;
+  region: string | undefined;
+}
+
+/** One line a container printed, as CloudWatch Logs keeps it. */
+export interface LogEvent {
+  /** Unique within its group (FilterLogEvents' event id, else stream and position). */
+  id: string;
+  stream: string;
+  timestamp: Date;
+  message: string;
+}
+
+/** Which lines to read: one group's streams by prefix (or by name), from `start` to `end`. */
+export interface LogQuery {
+  group: string;
+  /** `berth/` for every container, `berth/web/` for one; absent with `streams`. */
+  streamPrefix?: string;
+  /** At most 100 stream names (FilterLogEvents' limit). */
+  streams?: readonly string[];
+  start: Date;
+  /** Absent: up to now. */
+  end?: Date;
+}
+
+/** A stream read from its head onward: the lines since `token`, and the token to go on from. */
+export interface LogStreamPage {
+  events: LogEvent[];
+  /** Pass it back to read on; the same token when nothing new came. */
+  nextToken: string | undefined;
+  /** False while the stream does not exist yet (the container has not started). */
+  exists: boolean;
+}
+
+/** The task and container a stream `PREFIX/CONTAINER/TASK_ID` belongs to. */
+export function streamOwner(stream: string): { container: string; taskId: string } {
+  const parts = stream.split('/');
+  return {
+    taskId: parts[parts.length - 1] ?? stream,
+    container: parts.length >= 3 ? (parts[parts.length - 2] ?? '') : '',
+  };
+}
+
 /** Target group ARN → weight, as the listener rule forwards. */
 export type RuleWeights = Record<string, number>;
 
@@ -120,6 +168,25 @@ export interface MetricsQuery {
   key: string;
   loadBalancerArn: string;
   targetGroupArn: string;
+}
+
+/** A CloudWatch alarm's state value. */
+export type AlarmStateValue = 'OK' | 'ALARM' | 'INSUFFICIENT_DATA';
+
+/** One CloudWatch alarm (metric or composite) as DescribeAlarms tells it. */
+export interface AlarmState {
+  name: string;
+  state: AlarmStateValue;
+  /** CloudWatch's `StateReason`, e.g. `Threshold Crossed: 1 datapoint [12.0] was greater …`. */
+  reason: string;
+  /** When it entered that state (`StateUpdatedTimestamp`). */
+  updatedAt: Date;
+}
+
+/** Alarms asked for at once: by name, and every alarm under each prefix. */
+export interface AlarmQuery {
+  names: readonly string[];
+  prefixes: readonly string[];
 }
 
 export type ImageResolution =
@@ -197,6 +264,11 @@ export interface Cloud {
     percent: number,
   ): Promise<void>;
   setPrimaryTaskSet(cluster: string, service: string, taskSetArn: string): Promise<void>;
+  /**
+   * Deletes an ECS service (forced: its tasks stop whatever its count); one that is already gone
+   * is fine. Its task sets go with it.
+   */
+  deleteService(cluster: string, service: string): Promise<void>;
   /** Deletes a task set; one that is already gone is fine. */
   deleteTaskSet(cluster: string, service: string, taskSetArn: string): Promise<void>;
   readRuleWeights(ruleArn: string): Promise<RuleWeights>;
@@ -224,6 +296,20 @@ export interface Cloud {
     containerName: string,
     taskArn: string,
   ): Promise<TaskLogLocation | undefined>;
+  /** Where each container of a task definition logs; containers without awslogs are left out. */
+  containerLogs(taskDefinitionArn: string): Promise<ContainerLogs[]>;
+  /**
+   * The lines of a group's streams in a time range, oldest first: FilterLogEvents page after
+   * page, at most `limit` (the newest ones kept). A group that does not exist has none.
+   */
+  logEvents(query: LogQuery, limit?: number): Promise<LogEvent[]>;
+  /**
+   * Follows a group's streams from `query.start` until `signal` aborts: a CloudWatch Logs Live
+   * Tail where the endpoint has one, else FilterLogEvents polled with backoff.
+   */
+  tailLogEvents(query: LogQuery, signal: AbortSignal): AsyncIterable<LogEvent>;
+  /** One stream from its head, or on from `token` (GetLogEvents). */
+  logStreamEvents(group: string, stream: string, token: string | undefined): Promise<LogStreamPage>;
   /** ALB metrics of many target groups over one window, in as few GetMetricData calls as fit. */
   targetGroupMetrics(
     queries: readonly MetricsQuery[],
@@ -241,6 +327,11 @@ export interface Cloud {
     windowMs: number,
     count: number,
   ): Promise<Map<string, TargetGroupMetrics[]>>;
+  /**
+   * The alarms of many services in as few DescribeAlarms calls as fit: a hundred names to a
+   * call, one call (and its pages) per prefix. An alarm not found is absent.
+   */
+  describeAlarms(query: AlarmQuery): Promise<AlarmState[]>;
 }
 
 /**

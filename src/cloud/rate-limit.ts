@@ -62,6 +62,11 @@ export const DEFAULT_RATES: Record<string, Rate> = {
   // checks starved its rule reads, and every pass of a rollout needs both.
   'elbv2:DescribeRules': { perSecond: 9.5, burst: 20 },
   'elbv2:DescribeTargetHealth': { perSecond: 9.5, burst: 20 },
+  // CloudWatch's published quota for DescribeAlarms is 9 a second (not GetMetricData's 50).
+  'cloudwatch:DescribeAlarms': { perSecond: 8.5, burst: 9 },
+  // CloudWatch Logs: FilterLogEvents 5/s and GetLogEvents 25/s per account and region.
+  'logs:FilterLogEvents': { perSecond: 4.75, burst: 8 },
+  'logs:GetLogEvents': { perSecond: 20, burst: 25 },
 };
 
 /** The bucket a call takes its token from: its operation's own, else its API group's. */

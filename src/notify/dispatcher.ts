@@ -1,6 +1,6 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Counter } from 'prom-client';
 import type { Logger } from '../logging.ts';
+import { PollingLoop } from '../polling-loop.ts';
 import { metricsRegistry } from '../reconciler/metrics.ts';
 import type { Db } from '../store/database.ts';
 import {
@@ -60,10 +60,7 @@ export class NotificationDispatcher {
   readonly #firstRetryMs: number;
   readonly #maxRetryMs: number;
   readonly #maxAttempts: number;
-  #stopping = false;
-  #loop: Promise<void> | undefined;
-  #nudge = new AbortController();
-  readonly #inFlight = new Set<Promise<void>>();
+  readonly #loop = new PollingLoop();
 
   constructor(options: DispatcherOptions) {
     this.#db = options.db;
@@ -86,55 +83,39 @@ export class NotificationDispatcher {
   }
 
   start(): void {
-    this.#loop ??= this.#run();
+    void this.#loop.run(() => this.#round());
   }
 
   /** Stops claiming and waits for the requests in flight (each bounded by its timeout). */
   async stop(): Promise<void> {
-    this.#stopping = true;
-    this.#nudge.abort();
-    await this.#loop;
+    await this.#loop.stop();
   }
 
-  async #run(): Promise<void> {
-    while (!this.#stopping) {
-      const room = this.#concurrency - this.#inFlight.size;
-      let claimed: ClaimedDelivery[] = [];
-      if (room > 0) {
-        try {
-          claimed = await claimDeliveries(this.#db, this.#name, room, this.leaseMs);
-        } catch (error) {
-          this.#logger.error({ err: error }, 'claiming notifications failed');
-          await this.#wait(CLAIM_ERROR_BACKOFF_MS);
-          continue;
-        }
+  async #round(): Promise<void> {
+    const room = this.#concurrency - this.#loop.inFlight;
+    let claimed: ClaimedDelivery[] = [];
+    if (room > 0) {
+      try {
+        claimed = await claimDeliveries(this.#db, this.#name, room, this.leaseMs);
+      } catch (error) {
+        this.#logger.error({ err: error }, 'claiming notifications failed');
+        await this.#loop.wait(CLAIM_ERROR_BACKOFF_MS);
+        return;
       }
-      for (const delivery of claimed) {
-        const task = this.#deliver(delivery).finally(() => {
-          this.#inFlight.delete(task);
-          this.#nudge.abort();
-        });
-        this.#inFlight.add(task);
-      }
-      // A full claim means more may be due: look again as soon as a slot frees.
-      if (room === 0 || claimed.length < room) await this.#wait(this.#pollMs);
     }
-    while (this.#inFlight.size > 0) await Promise.all(this.#inFlight);
-  }
-
-  async #wait(ms: number): Promise<void> {
-    if (this.#stopping) return;
-    try {
-      await sleep(ms, undefined, { signal: this.#nudge.signal });
-    } catch {
-      // nudged
+    for (const delivery of claimed) {
+      // Its slot freed, the loop looks for more at once.
+      this.#loop.track(this.#deliver(delivery), () => {
+        this.#loop.nudge();
+      });
     }
-    if (!this.stopping) this.#nudge = new AbortController();
+    // A full claim means more may be due: look again as soon as a slot frees.
+    if (room === 0 || claimed.length < room) await this.#loop.wait(this.#pollMs);
   }
 
   /** Set by `stop()`, possibly while the loop waits. */
   get stopping(): boolean {
-    return this.#stopping;
+    return this.#loop.stopping;
   }
 
   /** One attempt: POST, then record it. Never throws. */

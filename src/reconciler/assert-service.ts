@@ -157,17 +157,13 @@ export function liveOnly(service: Service): RuleWeights | undefined {
  * An idle service's rule sends everything to its live release's target group. A stale writer's
  * ModifyRule (a canary weight written after the deployment ended) is put back here.
  */
-export async function assertIdleTraffic(
-  pass: PassContext,
-  service: Service,
-  known?: RuleWeights,
-): Promise<void> {
+export async function assertIdleTraffic(pass: PassContext, service: Service): Promise<void> {
   const rule = service.listener_rule_arn;
   const want = liveOnly(service);
   if (rule === null || want === undefined || service.current_release_id === null) return;
   let found: RuleWeights;
   try {
-    found = known ?? (await pass.cloud.readRuleWeights(rule));
+    found = await pass.cloud.readRuleWeights(rule);
   } catch (error) {
     if ((error as { name?: string }).name !== 'RuleNotFoundException') throw error;
     // The rule belongs to the infrastructure: said once, and the rest of the state still asserted.

@@ -1,6 +1,6 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Cloud, PushedImage } from '../cloud/cloud.ts';
 import type { Logger } from '../logging.ts';
+import { PollingLoop } from '../polling-loop.ts';
 import type { Db } from '../store/database.ts';
 import {
   claimDueRepositories,
@@ -37,39 +37,31 @@ export interface FollowLoopOptions {
  */
 export class FollowLoop {
   readonly #options: FollowLoopOptions;
-  #stopping = new AbortController();
-  #loop: Promise<void> | undefined;
+  readonly #loop = new PollingLoop();
 
   constructor(options: FollowLoopOptions) {
     this.#options = options;
   }
 
   start(): void {
-    this.#loop ??= this.#run();
+    void this.#loop.run(() => this.#round());
   }
 
   async stop(): Promise<void> {
-    this.#stopping.abort();
-    await this.#loop;
+    await this.#loop.stop();
   }
 
-  async #run(): Promise<void> {
+  async #round(): Promise<void> {
     const { logger, intervalSeconds } = this.#options;
     // Due repositories are asked for a few times per interval, so that one claimed by a worker
     // that died waits little more than an interval; the claim itself is one UPDATE.
     const tickMs = Math.min(5_000, Math.max(250, (intervalSeconds * 1000) / 4));
-    while (!this.#stopping.signal.aborted) {
-      try {
-        await this.lookOnce();
-      } catch (error) {
-        logger.error({ err: error, worker: this.#options.name }, 'looking for ECR pushes failed');
-      }
-      try {
-        await sleep(tickMs, undefined, { signal: this.#stopping.signal });
-      } catch {
-        // stopping
-      }
+    try {
+      await this.lookOnce();
+    } catch (error) {
+      logger.error({ err: error, worker: this.#options.name }, 'looking for ECR pushes failed');
     }
+    await this.#loop.wait(tickMs);
   }
 
   /** Lists the repositories due a look (claimed) and offers their newest pushes. */
@@ -77,7 +69,7 @@ export class FollowLoop {
     const { db, name, intervalSeconds } = this.#options;
     const repositories = await claimDueRepositories(db, name, intervalSeconds);
     for (const { repository, claimedAt } of repositories) {
-      if (this.#stopping.signal.aborted) return;
+      if (this.#loop.stopping) return;
       try {
         await this.#look(repository);
       } catch (error) {

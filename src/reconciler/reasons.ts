@@ -21,6 +21,8 @@ export const REASONS = {
   verificationTimedOut: 'verification timed out',
   /** RunTask started no task, or the task stopped without an exit code. */
   verificationNotStarted: 'verification task did not start',
+  /** A CloudWatch alarm the service watches (`--alarm`) is in ALARM; its name, reason and time follow. */
+  alarmFiring: 'CloudWatch alarm in ALARM',
 } as const;
 
 /** How a stopped task ended, as people read it: `exit 1 (Essential container in task exited)`. */
@@ -28,8 +30,9 @@ export function describeStop(task: { exitCode: number | null; reason: string }):
   return task.exitCode === null ? task.reason : `exit ${task.exitCode} (${task.reason})`;
 }
 
-/** Event kinds the workers append; see README "Audit log". */
+/** Event kinds the workers append; see docs/design.md, "The data". */
 export const EVENTS = {
+  serviceDeleted: 'service.deleted',
   infrastructureProvided: 'infrastructure.provided',
   infrastructureMissing: 'infrastructure.missing',
   awsMutation: 'aws.mutation',

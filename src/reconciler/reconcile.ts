@@ -1,8 +1,9 @@
-import type { ObservedService, RuleWeights } from '../cloud/cloud.ts';
+import type { ObservedService } from '../cloud/cloud.ts';
 import { appendEventOnce } from '../store/events.ts';
 import { readServiceState } from '../store/leases.ts';
 import { latestRelease } from '../store/releases.ts';
 import { updateServiceRuntime } from '../store/rollout.ts';
+import { markServiceDeleted } from '../store/service-deletion.ts';
 import type { Service } from '../store/schema.ts';
 import {
   assertDesiredCount,
@@ -21,6 +22,12 @@ import { reconcileDeployment } from './rollout.ts';
  */
 export async function reconcileService(pass: PassContext, serviceId: number): Promise<PassResult> {
   const state = await readServiceState(pass.db, serviceId);
+  // The CLI refuses a deletion while a deployment is unfinished, and a deletion asked for takes
+  // no new one: none can be under way here.
+  if (state.service.delete_requested_at !== null && state.deployment === undefined) {
+    await removeService(pass, state.service);
+    return { requeueAfterMs: pass.settings.resyncMs };
+  }
   const service = await ensureInfrastructure(pass, state.service);
   if (service === undefined) return { requeueAfterMs: pass.settings.resyncMs };
   if (state.deployment !== undefined) {
@@ -29,6 +36,62 @@ export async function reconcileService(pass: PassContext, serviceId: number): Pr
   const observed = await pass.cloud.describeServices(service.cluster, [service.ecs_service_name]);
   await resyncIdle(pass, service, observed.get(service.ecs_service_name));
   return { requeueAfterMs: idleRequeueMs(pass, service) };
+}
+
+/**
+ * `berth service delete`, done under the lease: the ECS service scaled to 0, its task sets and
+ * the service deleted, each write announced in the audit log first; then the row is marked
+ * deleted, its history kept. The listener rule and target groups are the infrastructure's and
+ * stay. A pass that dies halfway is taken up by the next, which finds less to remove.
+ */
+async function removeService(pass: PassContext, service: Service): Promise<void> {
+  const name = service.ecs_service_name;
+  const observed = (await pass.cloud.describeServices(service.cluster, [name])).get(name);
+  if (observed !== undefined) {
+    if (observed.desiredCount > 0) {
+      await mutate(
+        pass,
+        {
+          serviceId: service.id,
+          operation: 'UpdateService',
+          message: `scale ${name} to 0 before deleting it`,
+          data: { cluster: service.cluster, service: name, desiredCount: 0 },
+        },
+        () => pass.cloud.setDesiredCount(service.cluster, name, 0),
+      );
+    }
+    for (const taskSet of observed.taskSets) {
+      await mutate(
+        pass,
+        {
+          serviceId: service.id,
+          operation: 'DeleteTaskSet',
+          message: `delete task set ${taskSet.arn.split('/').at(-1) ?? taskSet.arn} of ${name}`,
+          data: { cluster: service.cluster, service: name, taskSet: taskSet.arn },
+        },
+        () => pass.cloud.deleteTaskSet(service.cluster, name, taskSet.arn),
+      );
+    }
+    await mutate(
+      pass,
+      {
+        serviceId: service.id,
+        operation: 'DeleteService',
+        message: `delete ECS service ${name}`,
+        data: { cluster: service.cluster, service: name },
+      },
+      () => pass.cloud.deleteService(service.cluster, name),
+    );
+  }
+  await record(
+    pass,
+    {
+      serviceId: service.id,
+      kind: EVENTS.serviceDeleted,
+      message: `${service.name} deleted${observed === undefined ? ' (its ECS service was already gone)' : ''}, as ${service.delete_requested_by ?? 'someone'} asked; its history stays in the audit log`,
+    },
+    (trx) => markServiceDeleted(trx, service.id),
+  );
 }
 
 /** The resync period, or sooner when the warm task set's rollback window ends first. */
@@ -110,15 +173,13 @@ async function ensureInfrastructure(
  * A service with no deployment: assert its whole desired state — the desired count, the rule's
  * weights all on the live release, the live task set primary and at 100 %, no task set but the
  * live one and the warm one within its rollback window — and record what it saw. `observed`
- * comes from a batched DescribeServices, so a fleet at rest costs one read per ten services,
- * plus one DescribeRules per service per resync.
+ * comes from a batched DescribeServices (the worker reads an idle batch's services and rules
+ * together, see `PassCloud`), so a fleet at rest costs one read of each per ten services.
  */
-export async function resyncIdle(
+async function resyncIdle(
   pass: PassContext,
   service: Service,
   observed: ObservedService | undefined,
-  /** The rule's weights when a batched DescribeRules read them; else read here. */
-  weights?: RuleWeights,
 ): Promise<void> {
   const { cloud } = pass;
   if (observed === undefined) {
@@ -135,7 +196,7 @@ export async function resyncIdle(
     return;
   }
   await assertDesiredCount(pass, service, observed);
-  await assertIdleTraffic(pass, service, weights);
+  await assertIdleTraffic(pass, service);
   await assertPrimary(pass, service, observed);
   // The warm task set is kept here; past its rollback window it is retired below, with its own event.
   await assertTaskSets(

@@ -3,6 +3,7 @@ import { policySnapshotOf } from '../store/rollout.ts';
 import type { Deployment, Service } from '../store/schema.ts';
 import type { PassContext, PassResult } from './context.ts';
 import { EVENTS, REASONS } from './reasons.ts';
+import { readAlarms } from './rollout/alarms.ts';
 import { analyseStep } from './rollout/analysis.ts';
 import { canaryHealth, canaryTaskSet } from './rollout/canary.ts';
 import { fail, instantRollback, promote, rollBack } from './rollout/finish.ts';
@@ -121,7 +122,10 @@ async function rolloutPass(run: Run): Promise<PassResult> {
   if (traffic.next !== 'continue') return end(run, traffic);
   if (run.policy.first || promoted) return promote(run, canary.value);
 
-  const analysis = await analyseStep(run);
+  // Read every pass of analysis and bake: a pass comes at least once a window, so an alarm that
+  // fires rolls the canary back within one interval.
+  const alarms = await readAlarms(run);
+  const analysis = await analyseStep(run, alarms);
   if (analysis.next !== 'continue') return end(run, analysis);
 
   const lastStep = isLastStep(run);
@@ -137,6 +141,7 @@ async function rolloutPass(run: Run): Promise<PassResult> {
     lastStep,
     paused: run.deployment.paused,
     judgement: analysis.value.judgement,
+    alarms,
     weightsVerifiedAt: verifiedAt,
     bakeStartedAt: run.deployment.bake_started_at ?? verifiedAt,
     nextWindowInMs: analysis.value.nextWindowInMs,
@@ -155,6 +160,7 @@ async function rolloutPass(run: Run): Promise<PassResult> {
     case 'promote':
       return promote(run, canary.value);
     case 'undecided':
+    case 'alarm':
       return rollBack(run, completion.reason, completion.data);
     case 'wait':
       return { requeueAfterMs: completion.afterMs };

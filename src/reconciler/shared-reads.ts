@@ -1,5 +1,11 @@
 import type {
+  AlarmQuery,
+  AlarmState,
   Cloud,
+  ContainerLogs,
+  LogEvent,
+  LogQuery,
+  LogStreamPage,
   ImageResolution,
   MetricsQuery,
   ObservedService,
@@ -25,26 +31,37 @@ export const BATCH_READS_MAX_AGE_MS = 10_000;
 
 const key = (cluster: string, name: string): string => `${cluster}/${name}`;
 
+/** The alarms a batch read: what was asked, and what CloudWatch answered. */
+interface BatchAlarms {
+  names: ReadonlySet<string>;
+  prefixes: ReadonlySet<string>;
+  found: ReadonlyMap<string, AlarmState>;
+}
+
 /**
- * The services and listener rules of one claimed batch's rollouts, read together when the batch
- * is claimed: one DescribeServices per ten services of a cluster and one DescribeRules for all
- * the rules, instead of one of each per pass. Handed to that batch's passes only, never kept for
+ * The services, listener rules and alarms of one claimed batch's rollouts, read together when
+ * the batch is claimed: one DescribeServices per ten services of a cluster, one DescribeRules for
+ * all the rules and one DescribeAlarms per hundred alarm names, instead of one of each per pass. Handed to that batch's passes only, never kept for
  * another batch: each pass asserts the desired state against what AWS says now.
  */
 export class BatchReads {
   /** Services asked for, by `cluster/name`: undefined when ECS has no such service. */
   readonly #services: Map<string, ObservedService | undefined>;
   readonly #rules: Map<string, RuleWeights>;
+  /** Undefined when the batch named none, or its DescribeAlarms failed. */
+  readonly #alarms: BatchAlarms | undefined;
   /** When the calls were sent (`performance.now()`): the reads are at least this fresh. */
   readonly #sentAt: number;
 
   private constructor(
     services: Map<string, ObservedService | undefined>,
     rules: Map<string, RuleWeights>,
+    alarms: BatchAlarms | undefined,
     sentAt: number,
   ) {
     this.#services = services;
     this.#rules = rules;
+    this.#alarms = alarms;
     this.#sentAt = sentAt;
   }
 
@@ -59,6 +76,9 @@ export class BatchReads {
       cluster: string;
       ecs_service_name: string;
       listener_rule_arn: string | null;
+      /** Absent: the batch reads no alarms (each pass reads its own). */
+      alarm_names?: readonly string[];
+      alarm_prefix?: string | null;
     }[],
   ): Promise<BatchReads> {
     const sentAt = performance.now();
@@ -77,13 +97,42 @@ export class BatchReads {
       if (found === undefined) return;
       for (const name of names) observed.set(key(cluster, name), found.get(name));
     };
-    const [weights] = await Promise.all([
+    const alarmNames = new Set(services.flatMap((service) => service.alarm_names ?? []));
+    const alarmPrefixes = new Set(
+      services.flatMap((service) => (service.alarm_prefix == null ? [] : [service.alarm_prefix])),
+    );
+    const readAlarms = async (): Promise<BatchAlarms | undefined> => {
+      if (alarmNames.size === 0 && alarmPrefixes.size === 0) return undefined;
+      const query = { names: [...alarmNames], prefixes: [...alarmPrefixes] };
+      const found = await cloud.describeAlarms(query).catch(() => undefined);
+      if (found === undefined) return undefined;
+      return {
+        names: alarmNames,
+        prefixes: alarmPrefixes,
+        found: new Map(found.map((alarm) => [alarm.name, alarm])),
+      };
+    };
+    const [weights, alarms] = await Promise.all([
       rules.length === 0
         ? new Map<string, RuleWeights>()
         : cloud.readRulesWeights(rules).catch(() => new Map<string, RuleWeights>()),
+      readAlarms(),
       ...[...byCluster].map(([cluster, names]) => describe(cluster, names)),
     ]);
-    return new BatchReads(observed, weights, sentAt);
+    return new BatchReads(observed, weights, alarms, sentAt);
+  }
+
+  /** Reads made already: an idle batch's DescribeServices of `names` in `cluster`, its rules. */
+  static of(
+    cluster: string,
+    names: readonly string[],
+    found: ReadonlyMap<string, ObservedService>,
+    rules: Map<string, RuleWeights>,
+    sentAt: number,
+  ): BatchReads {
+    const services = new Map<string, ObservedService | undefined>();
+    for (const name of names) services.set(key(cluster, name), found.get(name));
+    return new BatchReads(services, rules, undefined, sentAt);
   }
 
   get fresh(): boolean {
@@ -98,6 +147,19 @@ export class BatchReads {
 
   ruleWeights(ruleArn: string): RuleWeights | undefined {
     return this.#rules.get(ruleArn);
+  }
+
+  /** The answer to `query` when the batch asked everything in it; else undefined. */
+  alarms(query: AlarmQuery): AlarmState[] | undefined {
+    const read = this.#alarms;
+    if (read === undefined) return undefined;
+    if (!query.names.every((name) => read.names.has(name))) return undefined;
+    if (!query.prefixes.every((prefix) => read.prefixes.has(prefix))) return undefined;
+    return [...read.found.values()].filter(
+      (alarm) =>
+        query.names.includes(alarm.name) ||
+        query.prefixes.some((prefix) => alarm.name.startsWith(prefix)),
+    );
   }
 }
 
@@ -269,6 +331,10 @@ export class PassCloud implements Cloud {
     return this.#write(() => this.#cloud.setPrimaryTaskSet(cluster, service, taskSetArn));
   }
 
+  deleteService(cluster: string, service: string): Promise<void> {
+    return this.#write(() => this.#cloud.deleteService(cluster, service));
+  }
+
   deleteTaskSet(cluster: string, service: string, taskSetArn: string): Promise<void> {
     return this.#write(() => this.#cloud.deleteTaskSet(cluster, service, taskSetArn));
   }
@@ -301,6 +367,26 @@ export class PassCloud implements Cloud {
     return this.#cloud.taskLogLocation(taskDefinitionArn, containerName, taskArn);
   }
 
+  containerLogs(taskDefinitionArn: string): Promise<ContainerLogs[]> {
+    return this.#cloud.containerLogs(taskDefinitionArn);
+  }
+
+  logEvents(query: LogQuery, limit?: number): Promise<LogEvent[]> {
+    return this.#cloud.logEvents(query, limit);
+  }
+
+  tailLogEvents(query: LogQuery, signal: AbortSignal): AsyncIterable<LogEvent> {
+    return this.#cloud.tailLogEvents(query, signal);
+  }
+
+  logStreamEvents(
+    group: string,
+    stream: string,
+    token: string | undefined,
+  ): Promise<LogStreamPage> {
+    return this.#cloud.logStreamEvents(group, stream, token);
+  }
+
   targetGroupMetrics(
     queries: readonly MetricsQuery[],
     start: Date,
@@ -316,5 +402,10 @@ export class PassCloud implements Cloud {
     count: number,
   ): Promise<Map<string, TargetGroupMetrics[]>> {
     return this.#cloud.targetGroupMetricWindows(queries, start, windowMs, count);
+  }
+
+  /** From the batch's DescribeAlarms when it asked for all of these, else CloudWatch's own. */
+  async describeAlarms(query: AlarmQuery): Promise<AlarmState[]> {
+    return (await this.#shared())?.alarms(query) ?? this.#cloud.describeAlarms(query);
   }
 }

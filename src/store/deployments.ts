@@ -147,3 +147,17 @@ export async function replacedCanaries(db: Db, deployment: Deployment): Promise<
   }
   return chain.filter((previous) => previous.canary_target_group !== null);
 }
+
+/** Deployment `id` of the service, or undefined when it has none of that id. */
+export async function findServiceDeployment(
+  db: Db,
+  serviceId: number,
+  id: number,
+): Promise<Deployment | undefined> {
+  return db
+    .selectFrom('deployments')
+    .selectAll()
+    .where('id', '=', id)
+    .where('service_id', '=', serviceId)
+    .executeTakeFirst();
+}

@@ -132,6 +132,7 @@ export async function createServiceIn(trx: Db, request: NewService): Promise<Req
     .selectFrom('services')
     .select('id')
     .where('name', '=', request.name)
+    .where('deleted_at', 'is', null)
     .executeTakeFirst();
   if (existing !== undefined) {
     throw new InputError(
@@ -604,6 +605,8 @@ function policyRow(policy: RolloutPolicy) {
     pre_deploy_command: policy.preDeployCommand,
     verify_command: policy.verifyCommand,
     verify_timeout_seconds: policy.verifyTimeoutSeconds,
+    alarm_names: policy.alarmNames,
+    alarm_prefix: policy.alarmPrefix,
   };
 }
 

@@ -11,7 +11,7 @@ export interface NewEvent {
   serviceId: number | null;
   deploymentId?: number | null;
   actor: string;
-  /** Dotted, e.g. `deployment.requested`; see README "Audit log". */
+  /** Dotted, e.g. `deployment.requested`; see docs/design.md, "The data". */
   kind: string;
   message: string;
   data?: Record<string, unknown>;

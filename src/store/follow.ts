@@ -99,6 +99,8 @@ export async function followersOf(db: Db, repository: string): Promise<Follower[
       'releases.image_digest',
     ])
     .where('services.follow_repository', '=', repository)
+    // A service on its way out is deployed no more.
+    .where('services.delete_requested_at', 'is', null)
     .orderBy('services.id')
     .execute();
   return rows.map((row) => ({

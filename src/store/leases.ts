@@ -64,7 +64,8 @@ export async function claimDueServices(
     ),
     due as (
       select id from services
-      where (lease_until is null and next_reconcile_at <= now()) or lease_until < now()
+      where deleted_at is null
+        and ((lease_until is null and next_reconcile_at <= now()) or lease_until < now())
       order by id in (select service_id from rolling_back) desc,
         -- A deploy just asked for goes next, not behind a backlog of rollouts looking again.
         id in (select service_id from starting) desc,

@@ -191,6 +191,8 @@ export function policyOf(service: Service): RolloutPolicy {
     preDeployCommand: service.pre_deploy_command,
     verifyCommand: service.verify_command,
     verifyTimeoutSeconds: service.verify_timeout_seconds,
+    alarmNames: [...service.alarm_names],
+    alarmPrefix: service.alarm_prefix,
   };
 }
 

@@ -37,6 +37,11 @@ export interface ServiceTable {
   warm_task_set_arn: string | null;
   warm_release_id: number | null;
   warm_until: Date | null;
+  /** `berth service delete`: asked at, by whom; a worker removes it from ECS, then sets `deleted_at`. */
+  delete_requested_at: Date | null;
+  delete_requested_by: string | null;
+  /** Deleted: hidden from every list and command, kept for the audit log that refers to it. */
+  deleted_at: Date | null;
   rollback_window_seconds: Generated<number>;
   max_5xx_rate_increase: number | null;
   /** How sure a verdict must be, 0.6–0.9999 (Wald SPRT error bound 1 − confidence). */
@@ -64,6 +69,10 @@ export interface ServiceTable {
   log_group: string | null;
   /** How long each verification task may run before it is stopped and the deployment fails. */
   verify_timeout_seconds: Generated<number>;
+  /** CloudWatch alarms whose state ALARM fails a step (`--alarm`); empty = none named. */
+  alarm_names: Generated<string[]>;
+  /** Every alarm whose name starts with this is watched too (`--alarm-prefix`); null = none. */
+  alarm_prefix: string | null;
   created_at: Generated<Date>;
   updated_at: Generated<Date>;
 }
@@ -213,6 +222,13 @@ export interface RolloutPolicy {
   verifyCommand: string | null;
   /** How long each of those tasks may run. */
   verifyTimeoutSeconds: number;
+  /**
+   * CloudWatch alarms watched during analysis and bake: any of them in ALARM fails the step at
+   * once. Absent in snapshots taken before alarms existed (read as none).
+   */
+  alarmNames?: string[];
+  /** Every alarm whose name starts with this is watched too; null or absent = none. */
+  alarmPrefix?: string | null;
 }
 
 /**
@@ -354,6 +370,13 @@ export type VerificationOutcome = 'passed' | 'failed' | 'timed_out' | 'not_start
  * One verification task of a deployment: written before `RunTask`, given its task ARN as soon
  * as `RunTask` answers, and its end (exit code, stop reason, duration, logs) when it stops.
  */
+/** One line a task printed, as kept with its row. */
+export interface OutputLine {
+  /** ISO time the container printed it. */
+  at: string;
+  text: string;
+}
+
 export interface VerificationTaskTable {
   id: Generated<number>;
   deployment_id: number;
@@ -375,6 +398,12 @@ export interface VerificationTaskTable {
   /** The awslogs group and stream of the task's container, when its task definition has them. */
   log_group: string | null;
   log_stream: string | null;
+  /** The last `OUTPUT_KEPT` lines the task printed, oldest first. */
+  output: ColumnType<OutputLine[], string | undefined, string>;
+  /** Every line read so far, kept or not: a reader shows those past the count it has seen. */
+  output_lines: Generated<number>;
+  /** GetLogEvents' forward token: where the next read goes on. */
+  output_token: string | null;
   outcome: VerificationOutcome | null;
   reason: string | null;
   finished_at: Date | null;

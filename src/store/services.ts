@@ -10,17 +10,34 @@ export async function findService(db: Db, name: string, field = 'NAME'): Promise
     .selectFrom('services')
     .selectAll()
     .where('name', '=', name)
+    .where('deleted_at', 'is', null)
     .executeTakeFirst();
   if (service !== undefined) return service;
   throw await unknownService(db, name, field);
 }
 
-/** Like `findService`, and locks the row until the transaction ends: writes to one service queue. */
+/**
+ * Like `findService`, and locks the row until the transaction ends: writes to one service queue.
+ * A service being deleted takes no more changes.
+ */
 export async function lockService(db: Db, name: string, field = 'NAME'): Promise<Service> {
+  const service = await lockServiceRow(db, name, field);
+  if (service.delete_requested_at !== null) {
+    throw new InputError(
+      field,
+      `service ${JSON.stringify(name)} is being deleted (asked by ${service.delete_requested_by ?? 'someone'} at ${service.delete_requested_at.toISOString()}); it takes no more changes`,
+    );
+  }
+  return service;
+}
+
+/** The row of the service named `name`, locked, whether or not its deletion was asked for. */
+export async function lockServiceRow(db: Db, name: string, field = 'NAME'): Promise<Service> {
   const service = await db
     .selectFrom('services')
     .selectAll()
     .where('name', '=', name)
+    .where('deleted_at', 'is', null)
     .forUpdate()
     .executeTakeFirst();
   if (service !== undefined) return service;
@@ -28,7 +45,9 @@ export async function lockService(db: Db, name: string, field = 'NAME'): Promise
 }
 
 async function unknownService(db: Db, name: string, field: string): Promise<InputError> {
-  const names = (await db.selectFrom('services').select('name').execute()).map((row) => row.name);
+  const names = (
+    await db.selectFrom('services').select('name').where('deleted_at', 'is', null).execute()
+  ).map((row) => row.name);
   const suggestion = nearest(name, names);
   const hint =
     suggestion !== undefined
@@ -40,7 +59,12 @@ async function unknownService(db: Db, name: string, field: string): Promise<Inpu
 }
 
 export async function listServices(db: Db): Promise<Service[]> {
-  return db.selectFrom('services').selectAll().orderBy('name').execute();
+  return db
+    .selectFrom('services')
+    .selectAll()
+    .where('deleted_at', 'is', null)
+    .orderBy('name')
+    .execute();
 }
 
 export async function insertService(db: Db, service: NewService): Promise<Service> {

@@ -1,5 +1,13 @@
 import type { Db } from './database.ts';
-import type { VerificationKind, VerificationOutcome, VerificationTask } from './schema.ts';
+import type {
+  OutputLine,
+  VerificationKind,
+  VerificationOutcome,
+  VerificationTask,
+} from './schema.ts';
+
+/** A task's last lines kept with its row: what --wait, watch and the dashboard can show. */
+export const OUTPUT_KEPT = 200;
 
 /**
  * The one-off tasks a deployment runs before its canary (pre-deploy, verify). The workers write
@@ -107,5 +115,32 @@ export async function finishVerificationTask(
     })
     .where('id', '=', id)
     .where('outcome', 'is', null)
+    .execute();
+}
+
+/**
+ * New lines a task printed, after those kept: the row keeps the last `OUTPUT_KEPT`, counts them
+ * all, and remembers where the next read goes on. Written under the deployment's lease.
+ */
+export async function appendVerificationOutput(
+  db: Db,
+  id: number,
+  lines: readonly OutputLine[],
+  token: string | null,
+): Promise<void> {
+  const row = await db
+    .selectFrom('verification_tasks')
+    .select(['output'])
+    .where('id', '=', id)
+    .executeTakeFirstOrThrow();
+  const kept = [...row.output, ...lines].slice(-OUTPUT_KEPT);
+  await db
+    .updateTable('verification_tasks')
+    .set((eb) => ({
+      output: JSON.stringify(kept),
+      output_lines: eb('output_lines', '+', lines.length),
+      output_token: token,
+    }))
+    .where('id', '=', id)
     .execute();
 }

@@ -9,7 +9,7 @@ export interface CliResult {
   stderr: string;
 }
 
-export const BIN = fileURLToPath(new URL('../../bin/berth.ts', import.meta.url));
+export const BIN = fileURLToPath(new URL('../../bin/berth.js', import.meta.url));
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const ACTOR = 'tester@berth-tests';
 

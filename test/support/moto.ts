@@ -3,6 +3,7 @@ import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
+import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import { ECRClient } from '@aws-sdk/client-ecr';
 import { ECSClient } from '@aws-sdk/client-ecs';
 import { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
@@ -177,7 +178,7 @@ export async function stopSharedMoto(): Promise<void> {
   await moto?.stop();
 }
 
-/** The four SDK clients Berth uses, pointed at moto: the shape of `AwsClients`. */
+/** The five SDK clients Berth uses, pointed at moto: the shape of `AwsClients`. */
 export function motoClients(endpoint: string): AwsClients {
   const config = {
     endpoint,
@@ -191,6 +192,7 @@ export function motoClients(endpoint: string): AwsClients {
     elbv2: new ElasticLoadBalancingV2Client(config),
     ecr: new ECRClient(config),
     cloudwatch: new CloudWatchClient(config),
+    logs: new CloudWatchLogsClient(config),
   };
 }
 

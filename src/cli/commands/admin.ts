@@ -34,7 +34,8 @@ export function up(
     migrate: true,
     loggerName: 'berth-up',
     started: (opened, workers, cloud) => [
-      `berth is up: ${opened.source}, schema current${opened.applied.length > 0 ? ` (applied ${opened.applied.join(', ')})` : ''}; ` +
+      // A count: the names are `berth migrate`'s business, and ten of them buried the banner.
+      `berth is up: ${opened.source}, schema current${opened.applied.length > 0 ? ` (${opened.applied.length} migration(s) applied)` : ''}; ` +
         `${workers} worker(s) on ${cloud}`,
       'other berth commands run from here use this database. Ctrl-C stops.',
     ],

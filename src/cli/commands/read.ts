@@ -86,6 +86,15 @@ function statusOf({ history, evidence, failed, verification }: StatusInputs) {
     liveVersion: live,
     /** Each container of the live release and the image it runs. */
     containers: liveRelease === undefined ? [] : containerImages(liveRelease),
+    // After a promotion the previous release's task set stays up, for a rollback that needs no
+    // new tasks: ECS counts its tasks in the service's running count until it is retired.
+    warm:
+      service.warm_release_id !== null && service.warm_until !== null
+        ? {
+            version: versions.get(service.warm_release_id) ?? null,
+            until: service.warm_until.toISOString(),
+          }
+        : null,
     activeDeployment:
       history.active !== undefined ? deploymentJson(history.active, versions) : null,
     currentStep:
@@ -142,6 +151,12 @@ function statusNotes(s: Status, prefix: string): string[] {
   const lines: string[] = s.verification.lines.map(
     (line) => `${prefix}#${s.verification.deploymentId ?? '?'} ${line}`,
   );
+  if (s.warm !== null) {
+    const warm = s.warm.version === null ? 'the previous release' : `v${s.warm.version}`;
+    lines.push(
+      `${prefix}${warm}'s task set is kept warm until ${s.warm.until.slice(0, 19).replace('T', ' ')}Z for an instant rollback (berth rollback ${s.name}); OBSERVED counts its tasks too`,
+    );
+  }
   if (s.tasks !== null && s.tasks.line !== '') lines.push(`${prefix}tasks: ${s.tasks.line}`);
   if (s.evidence !== null) lines.push(`${prefix}evidence: ${evidenceLine(s.evidence)}`);
   if (s.overriddenFailure !== null) {
@@ -175,7 +190,9 @@ export async function status(context: CliContext, rawName: string | undefined): 
   );
   if (failingNotes !== undefined) notes.push(failingNotes);
   const observed = (s: Status) =>
-    s.observed === null ? 'not yet observed' : `${s.observed.runningCount ?? '?'} running`;
+    s.observed === null
+      ? 'not yet observed'
+      : `${s.observed.runningCount ?? '?'} running${s.warm === null ? '' : ` (incl. warm v${s.warm.version ?? '?'})`}`;
   context.print({
     json: name === undefined ? statuses : statuses[0],
     text:

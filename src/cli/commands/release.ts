@@ -30,6 +30,7 @@ import {
 import type { CliContext } from '../context.ts';
 import { deploymentJson, releaseJson, serviceJson } from '../render.ts';
 import { waitForDeployment } from '../wait.ts';
+import { warnMutableTag } from './warnings.ts';
 
 interface WaitFlag {
   wait?: boolean;
@@ -94,7 +95,13 @@ export async function deploy(
       dryRun: flags.dryRun === true,
     });
     if (flags.dryRun === true) return dryRunReport(context, db, requested);
-    return reportRequested(context, db, requested, flags.wait === true);
+    return reportRequested(context, db, requested, flags.wait === true, () => {
+      for (const given of [images.main, ...Object.values(images.containers)]) {
+        if (given !== undefined && given.imageDigest === null) {
+          warnMutableTag(context, '--image', given.image);
+        }
+      }
+    });
   });
 }
 
@@ -327,6 +334,8 @@ async function reportRequested(
   db: Db,
   requested: RequestedRelease,
   wait: boolean,
+  /** Warnings about the request, said once it is recorded and before any wait. */
+  warn: () => void = () => undefined,
 ): Promise<number> {
   const { service, release, deployment, replaced } = requested;
   const versions = new Map([[release.id, release.version]]);
@@ -345,6 +354,7 @@ async function reportRequested(
     // Waiting, JSON lines follow the request: one line for it too, so that every line parses.
     { lines: wait },
   );
+  warn();
   if (!wait) return 0;
   const finished = await waitForDeployment(context, db, deployment.id, service);
   if (finished === undefined) return 130;

@@ -26,6 +26,7 @@ import {
   releaseJson,
   serviceJson,
   table,
+  words,
 } from '../render.ts';
 import {
   newServiceFrom,
@@ -34,7 +35,7 @@ import {
   type ServiceFlags,
 } from '../service-flags.ts';
 import { checkListenerRule } from './listener-rule-check.ts';
-import { onSimulatedAws, warnShortInterval } from './warnings.ts';
+import { onSimulatedAws, warnMutableTag, warnShortInterval } from './warnings.ts';
 
 /**
  * The template a command names: `--task-definition FILE` read and checked, or
@@ -117,6 +118,7 @@ export async function serviceCreate(
     };
   });
   warnShortInterval(context, spec.policy.analysisIntervalSeconds, simulated);
+  warnMutableTag(context, '--image', flags.image);
   context.print({
     json: {
       service: serviceJson(created.service),
@@ -193,6 +195,7 @@ export async function serviceUpdate(
   }
   const requested = outcome.requested;
   if (parsed.interval !== undefined) warnShortInterval(context, parsed.interval, outcome.simulated);
+  warnMutableTag(context, '--image', flags.image);
   context.print({
     json: {
       service: serviceJson(outcome.service),
@@ -245,7 +248,9 @@ export async function serviceList(context: CliContext): Promise<number> {
                 ? '-'
                 : `v${history.versions.get(history.service.current_release_id) ?? '?'}`,
               history.releases[0] !== undefined ? `v${history.releases[0].version}` : '-',
-              history.active !== undefined ? `#${history.active.id} ${history.active.phase}` : '-',
+              history.active !== undefined
+                ? `#${history.active.id} ${words(history.active.phase)}`
+                : '-',
             ]),
           ]),
   });

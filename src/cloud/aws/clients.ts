@@ -1,4 +1,5 @@
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
+import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import { ECRClient } from '@aws-sdk/client-ecr';
 import { ECSClient } from '@aws-sdk/client-ecs';
 import { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
@@ -9,6 +10,7 @@ export interface AwsClients {
   elbv2: ElasticLoadBalancingV2Client;
   ecr: ECRClient;
   cloudwatch: CloudWatchClient;
+  logs: CloudWatchLogsClient;
 }
 
 /** Clients for the standard AWS configuration (credentials chain, region, AWS_ENDPOINT_URL). */
@@ -20,5 +22,6 @@ export function awsClients(region?: string): AwsClients {
     elbv2: new ElasticLoadBalancingV2Client(config),
     ecr: new ECRClient(config),
     cloudwatch: new CloudWatchClient(config),
+    logs: new CloudWatchLogsClient(config),
   };
 }

@@ -1,16 +1,33 @@
 import {
+  DescribeAlarmsCommand,
   GetMetricDataCommand,
+  type DescribeAlarmsCommandInput,
   type CloudWatchClient,
   type MetricDataQuery,
 } from '@aws-sdk/client-cloudwatch';
 import type { Logger } from '../../logging.ts';
-import { LeaseDeadlineError, type MetricsQuery, type TargetGroupMetrics } from '../cloud.ts';
+import {
+  LeaseDeadlineError,
+  type AlarmQuery,
+  type AlarmState,
+  type AlarmStateValue,
+  type MetricsQuery,
+  type TargetGroupMetrics,
+} from '../cloud.ts';
 import { AwsService, CallAbandonedError, type AwsCall } from './call.ts';
 
 /** GetMetricData takes at most 500 queries; four per target group. */
 const METRIC_QUERIES_PER_CALL = 500;
 
-/** The CloudWatch calls Berth makes: the ALB's metrics of each target group, by window. */
+/** DescribeAlarms takes at most 100 names (and answers at most 100 alarms a page). */
+const ALARMS_PER_CALL = 100;
+
+const ALARM_STATES: readonly string[] = ['OK', 'ALARM', 'INSUFFICIENT_DATA'];
+
+/**
+ * The CloudWatch calls Berth makes: the ALB's metrics of each target group, by window, and the
+ * states of the alarms services name.
+ */
 export class AwsCloudWatch extends AwsService<CloudWatchClient> {
   readonly #logger: Logger;
 
@@ -101,6 +118,45 @@ export class AwsCloudWatch extends AwsService<CloudWatchClient> {
     return results;
   }
 
+  async describeAlarms(query: AlarmQuery): Promise<AlarmState[]> {
+    const names = [...new Set(query.names)];
+    const requests: { input: DescribeAlarmsCommandInput; resource: string }[] = [];
+    for (let i = 0; i < names.length; i += ALARMS_PER_CALL) {
+      const chunk = names.slice(i, i + ALARMS_PER_CALL);
+      requests.push({ input: { AlarmNames: chunk }, resource: `${chunk.length} alarms` });
+    }
+    // AlarmNamePrefix cannot be given with AlarmNames: one call (and its pages) per prefix.
+    for (const prefix of new Set(query.prefixes)) {
+      requests.push({ input: { AlarmNamePrefix: prefix }, resource: `alarms ${prefix}*` });
+    }
+    const found = new Map<string, AlarmState>();
+    for (const { input, resource } of requests) {
+      let nextToken: string | undefined;
+      do {
+        const token = nextToken;
+        const output = await this.call('cloudwatch:DescribeAlarms', resource, (options) =>
+          this.client.send(
+            new DescribeAlarmsCommand({
+              ...input,
+              // Without AlarmTypes only metric alarms are answered; a team's composite alarm
+              // (several signals in one) is as much a verdict.
+              AlarmTypes: ['MetricAlarm', 'CompositeAlarm'],
+              MaxRecords: ALARMS_PER_CALL,
+              ...(token !== undefined ? { NextToken: token } : {}),
+            }),
+            options,
+          ),
+        );
+        for (const alarm of [...(output.MetricAlarms ?? []), ...(output.CompositeAlarms ?? [])]) {
+          const state = alarmState(alarm);
+          if (state !== undefined) found.set(state.name, state);
+        }
+        nextToken = output.NextToken;
+      } while (nextToken !== undefined);
+    }
+    return [...found.values()];
+  }
+
   /** Datapoints per query id over `[start, end)`, following NextToken across pages. */
   async #metricPoints(
     chunk: readonly { query: MetricDataQuery }[],
@@ -140,6 +196,24 @@ export class AwsCloudWatch extends AwsService<CloudWatchClient> {
     } while (nextToken !== undefined);
     return pointsById;
   }
+}
+
+function alarmState(alarm: {
+  AlarmName?: string | undefined;
+  StateValue?: string | undefined;
+  StateReason?: string | undefined;
+  StateUpdatedTimestamp?: Date | undefined;
+}): AlarmState | undefined {
+  if (alarm.AlarmName === undefined) return undefined;
+  const state = ALARM_STATES.includes(alarm.StateValue ?? '')
+    ? (alarm.StateValue as AlarmStateValue)
+    : 'INSUFFICIENT_DATA';
+  return {
+    name: alarm.AlarmName,
+    state,
+    reason: alarm.StateReason ?? '',
+    updatedAt: alarm.StateUpdatedTimestamp ?? new Date(0),
+  };
 }
 
 /** One datapoint: its period's start and its value. */

@@ -1,6 +1,7 @@
 import {
   CreateServiceCommand,
   CreateTaskSetCommand,
+  DeleteServiceCommand,
   DeleteTaskSetCommand,
   DescribeServicesCommand,
   DescribeTaskDefinitionCommand,
@@ -26,6 +27,7 @@ import type {
   StoppedTask,
   TaskDefinitionSpec,
   TaskLogLocation,
+  ContainerLogs,
   TaskNetwork,
   TaskSetSpec,
 } from '../cloud.ts';
@@ -212,6 +214,18 @@ export class AwsEcs extends AwsService<ECSClient> {
     );
   }
 
+  async deleteService(cluster: string, service: string): Promise<void> {
+    try {
+      await this.call('ecs:DeleteService', `service ${cluster}/${service}`, (options) =>
+        this.client.send(new DeleteServiceCommand({ cluster, service, force: true }), options),
+      );
+    } catch (error) {
+      // Gone already (a retry after an answer was lost) is done.
+      const { name } = error as { name?: string };
+      if (name !== 'ServiceNotFoundException' && name !== 'ServiceNotActiveException') throw error;
+    }
+  }
+
   async deleteTaskSet(cluster: string, service: string, taskSetArn: string): Promise<void> {
     try {
       await this.call('ecs:DeleteTaskSet', taskSetArn, (options) =>
@@ -356,6 +370,29 @@ export class AwsEcs extends AwsService<ECSClient> {
       stream: `${prefix}/${containerName}/${taskId}`,
       region: logs.options?.['awslogs-region'],
     };
+  }
+
+  async containerLogs(taskDefinitionArn: string): Promise<ContainerLogs[]> {
+    const output = await this.call('ecs:DescribeTaskDefinition', taskDefinitionArn, (options) =>
+      this.client.send(
+        new DescribeTaskDefinitionCommand({ taskDefinition: taskDefinitionArn }),
+        options,
+      ),
+    );
+    const found: ContainerLogs[] = [];
+    for (const container of output.taskDefinition?.containerDefinitions ?? []) {
+      const logs = container.logConfiguration;
+      const group = logs?.options?.['awslogs-group'];
+      const prefix = logs?.options?.['awslogs-stream-prefix'];
+      if (logs?.logDriver !== 'awslogs' || group === undefined || prefix === undefined) continue;
+      found.push({
+        container: container.name ?? '',
+        group,
+        streamPrefix: prefix,
+        region: logs.options?.['awslogs-region'],
+      });
+    }
+    return found;
   }
 }
 

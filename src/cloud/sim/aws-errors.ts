@@ -1,14 +1,15 @@
 import { CloudWatchServiceException } from '@aws-sdk/client-cloudwatch';
+import { CloudWatchLogsServiceException } from '@aws-sdk/client-cloudwatch-logs';
 import { EC2ServiceException } from '@aws-sdk/client-ec2';
 import { ECRServiceException } from '@aws-sdk/client-ecr';
 import { ECSServiceException } from '@aws-sdk/client-ecs';
 import { ElasticLoadBalancingV2ServiceException } from '@aws-sdk/client-elastic-load-balancing-v2';
 
 /**
- * The AWS APIs the simulated AWS answers, as it names them: the four Berth uses, and EC2 for
+ * The AWS APIs the simulated AWS answers, as it names them: the five Berth uses, and EC2 for
  * the infrastructure bootstrap's look at the network.
  */
-export type SimApi = 'ecs' | 'elbv2' | 'ecr' | 'cloudwatch' | 'ec2';
+export type SimApi = 'ecs' | 'elbv2' | 'ecr' | 'cloudwatch' | 'ec2' | 'logs';
 
 const BASES = {
   ecs: ECSServiceException,
@@ -16,6 +17,7 @@ const BASES = {
   ecr: ECRServiceException,
   cloudwatch: CloudWatchServiceException,
   ec2: EC2ServiceException,
+  logs: CloudWatchLogsServiceException,
 } as const;
 
 /**
@@ -68,6 +70,7 @@ export const THROTTLING_ERROR: Record<SimApi, string> = {
   ecr: 'ThrottlingException',
   cloudwatch: 'Throttling',
   ec2: 'RequestLimitExceeded',
+  logs: 'ThrottlingException',
 };
 
 /** The internal error each API answers with on a 5xx. */
@@ -77,6 +80,7 @@ export const SERVER_ERROR: Record<SimApi, string> = {
   ecr: 'ServerException',
   cloudwatch: 'InternalServiceFault',
   ec2: 'InternalError',
+  logs: 'ServiceUnavailableException',
 };
 
 /**

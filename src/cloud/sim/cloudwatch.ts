@@ -9,6 +9,7 @@ import {
   type PutMetricDataCommandInput,
 } from '@aws-sdk/client-cloudwatch';
 import { ALB_METRICS, albBuckets, albStatistic, type BucketRange } from './alb-traffic.ts';
+import { alarmHandlers } from './alarms.ts';
 import { modeledError } from './aws-errors.ts';
 import {
   awsArn,
@@ -435,5 +436,6 @@ export function cloudwatchHandlers(options: CloudWatchOptions = {}): Record<stri
       getMetricData(tx, input, ctx, options),
     ),
     PutMetricData: handler(putMetricData),
+    ...alarmHandlers,
   };
 }

@@ -32,8 +32,8 @@ import type { SimContext, SimHandler } from './model.ts';
  * One-off tasks (RunTask), such as a release's migrations or integration tests. As with task
  * sets, every time in a task's life is fixed when it is started, so each read derives its state
  * from the clock alone. What the task does comes from words in its command, as an image's
- * behaviour comes from its tag: `fail` exits 1, `hang` never exits (until StopTask), anything
- * else exits 0 a few seconds after it runs. An image whose tag says `crash` never starts: the
+ * behaviour comes from its tag: `exit N` exits N, `fail` exits 1, `hang` never exits (until
+ * StopTask), anything else exits 0 a few seconds after it runs. An image whose tag says `crash` never starts: the
  * task stops with `TaskFailedToStart` and no exit code.
  */
 
@@ -156,7 +156,7 @@ async function runTask(
       containers,
       _runningAt: behaviour.crash ? null : startsAt,
       _exitsAt: behaviour.crash || hangs ? null : startsAt + TASK_RUN_MS,
-      _exitCode: /fail/.test(command) ? 1 : 0,
+      _exitCode: exitCodeOf(command),
       _failedToStartAt: behaviour.crash ? startsAt : null,
     };
     await tx.put(KIND.task, doc.taskArn, doc);
@@ -165,6 +165,13 @@ async function runTask(
   const answer = { tasks, failures: [] };
   if (token !== undefined) await rememberRequest(tx, token, tasks[0]?.taskArn ?? '', answer);
   return answer;
+}
+
+/** The exit code a command's words ask for: `exit N`, else 1 for `fail`, else 0. */
+function exitCodeOf(command: string): number {
+  const asked = /\bexit (\d{1,3})\b/.exec(command);
+  if (asked !== null) return Number(asked[1]) % 256;
+  return /fail/.test(command) ? 1 : 0;
 }
 
 /**

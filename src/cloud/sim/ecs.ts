@@ -13,6 +13,8 @@ import {
   type CreateServiceCommandOutput,
   type CreateTaskSetCommandInput,
   type CreateTaskSetCommandOutput,
+  type DeleteServiceCommandInput,
+  type DeleteServiceCommandOutput,
   type DeleteTaskSetCommandInput,
   type DeleteTaskSetCommandOutput,
   type Deployment,
@@ -204,7 +206,8 @@ async function createService(
       return earlier.answer as Output<CreateServiceCommandOutput>;
     }
   }
-  if ((await tx.get<ServiceDoc>(KIND.service, arn)) !== undefined) {
+  // A deleted (INACTIVE) service's name may be used again, as in ECS.
+  if ((await tx.get<ServiceDoc>(KIND.service, arn))?.status === 'ACTIVE') {
     throw invalidParameter('Creation of service was not idempotent.');
   }
   const controller = input.deploymentController?.type ?? 'ECS';
@@ -779,6 +782,30 @@ async function updateServicePrimaryTaskSet(
   return { taskSet: taskSetOutput(updated, tx.now, false) };
 }
 
+/**
+ * Refused while the service is scaled above 0 unless forced, as ECS does; its task sets' tasks
+ * stop and the service turns INACTIVE (DescribeServices still answers with it, as ECS does for
+ * a while). Only the EXTERNAL controller's task sets are modelled here: Berth makes no other.
+ */
+async function deleteService(
+  tx: SimTx,
+  input: DeleteServiceCommandInput,
+  ctx: SimContext,
+): Promise<Output<DeleteServiceCommandOutput>> {
+  const cluster = await requireCluster(tx, ctx, input.cluster);
+  const service = await requireService(tx, ctx, cluster, input.service);
+  if (service.desiredCount > 0 && input.force !== true) {
+    throw invalidParameter('The service cannot be stopped while it is scaled above 0.');
+  }
+  for (const taskSet of await taskSetsOf(tx, service)) {
+    await scaleFleet(tx, ctx, taskSet._fleet, 0, taskSet.loadBalancers);
+    await tx.delete(KIND.taskSet, taskSet.taskSetArn);
+  }
+  const deleted: ServiceDoc = { ...service, status: 'INACTIVE', desiredCount: 0 };
+  await tx.put(KIND.service, service.serviceArn, deleted);
+  return { service: await serviceOutput(tx, deleted, false) };
+}
+
 async function deleteTaskSet(
   tx: SimTx,
   input: DeleteTaskSetCommandInput,
@@ -964,4 +991,5 @@ export const ecsHandlers: Record<string, SimHandler> = {
   UpdateTaskSet: handler(updateTaskSet),
   UpdateServicePrimaryTaskSet: handler(updateServicePrimaryTaskSet),
   DeleteTaskSet: handler(deleteTaskSet),
+  DeleteService: handler(deleteService),
 };

@@ -1,4 +1,5 @@
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
+import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { ECRClient } from '@aws-sdk/client-ecr';
 import { ECSClient } from '@aws-sdk/client-ecs';
@@ -10,6 +11,7 @@ import { ecrHandlers } from './ecr.ts';
 import { ecsHandlers } from './ecs.ts';
 import { oneOffTaskHandlers } from './ecs-tasks.ts';
 import { elbv2Handlers } from './elbv2.ts';
+import { logsHandlers } from './logs.ts';
 import { SimulatedAws, type SimOptions } from './simulated-aws.ts';
 import { ecsTaskHandlers } from './tasks.ts';
 
@@ -52,7 +54,8 @@ type AnyDb = Kysely<any>;
 
 /**
  * The simulated AWS over `db`'s `berth_sim` schema (made by the simulator on first use),
- * answering ECS, ELBv2, ECR and CloudWatch, and EC2's questions about the default network.
+ * answering ECS, ELBv2, ECR, CloudWatch and CloudWatch Logs, and EC2's questions about the
+ * default network.
  */
 export function createSimulatedAws(db: AnyDb, options: SimulatedAwsOptions = {}): SimulatedAws {
   return new SimulatedAws(db, options)
@@ -62,15 +65,17 @@ export function createSimulatedAws(db: AnyDb, options: SimulatedAwsOptions = {})
     .register('elbv2', elbv2Handlers)
     .register('ecr', ecrHandlers)
     .register('cloudwatch', cloudwatchHandlers(options))
-    .register('ec2', ec2Handlers);
+    .register('ec2', ec2Handlers)
+    .register('logs', logsHandlers);
 }
 
-/** Real SDK v3 clients of the four APIs Berth uses, and EC2's for the infrastructure bootstrap. */
+/** Real SDK v3 clients of the five APIs Berth uses, and EC2's for the infrastructure bootstrap. */
 export interface SimulatedClients {
   ecs: ECSClient;
   elbv2: ElasticLoadBalancingV2Client;
   ecr: ECRClient;
   cloudwatch: CloudWatchClient;
+  logs: CloudWatchLogsClient;
   ec2: EC2Client;
 }
 
@@ -92,6 +97,7 @@ export function simulatedClients(
     elbv2: sim.attach(new ElasticLoadBalancingV2Client(config)),
     ecr: sim.attach(new ECRClient(config)),
     cloudwatch: sim.attach(new CloudWatchClient(config)),
+    logs: sim.attach(new CloudWatchLogsClient(config)),
     ec2: sim.attach(new EC2Client(config)),
   };
 }

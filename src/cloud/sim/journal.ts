@@ -32,6 +32,8 @@ const NAMING_FIELDS = [
   'TargetGroupArn',
   'repositoryName',
   'imageTag',
+  'AlarmName',
+  'StateValue',
 ] as const;
 
 /** Reads, which the journal leaves out: only writes change the cloud. */

@@ -68,6 +68,8 @@ export const KIND = {
   image: 'ecr:image',
   /** By `metricSeriesId()`: the datapoints PutMetricData stored for one metric. */
   metricSeries: 'cloudwatch:metric-series',
+  /** By alarm name: metric alarms (PutMetricAlarm, SetAlarmState). */
+  alarm: 'cloudwatch:alarm',
   /** By sequence name: counters that make ids deterministic. */
   counter: 'sim:counter',
   /** By `OPERATION SCOPE TOKEN`: what a create made with a client token answered. */

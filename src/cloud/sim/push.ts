@@ -144,7 +144,11 @@ async function createRepository(
  * jitter. Safe only because both calls above are made repeatable by their callers: a repository
  * or an image found already there (made by an attempt whose answer was lost) counts as made.
  */
-async function retried<T>(what: string, operation: () => Promise<T>, logger: Logger): Promise<T> {
+export async function retried<T>(
+  what: string,
+  operation: () => Promise<T>,
+  logger: Logger,
+): Promise<T> {
   const attempts = 8;
   for (let attempt = 1; ; attempt++) {
     try {
@@ -158,7 +162,7 @@ async function retried<T>(what: string, operation: () => Promise<T>, logger: Log
         (fault.$metadata?.httpStatusCode ?? 0) >= 500;
       if (!transient || attempt >= attempts) throw error;
       const delayMs = Math.round(Math.random() * Math.min(2000, 50 * 2 ** attempt));
-      logger.debug({ call: what, attempt, delayMs }, 'simulated ECR call failed; retrying');
+      logger.debug({ call: what, attempt, delayMs }, 'simulated AWS call failed; retrying');
       await sleep(delayMs);
     }
   }

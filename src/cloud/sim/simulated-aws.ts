@@ -57,7 +57,12 @@ export const RATE_LIMITS: Readonly<Record<string, RateLimit>> = {
   'elbv2:*': { burst: 20, perSecond: 5 },
   'ecr:*': { burst: 20, perSecond: 10 },
   'cloudwatch:GetMetricData': { burst: 50, perSecond: 50 },
+  'cloudwatch:DescribeAlarms': { burst: 9, perSecond: 9 },
   'cloudwatch:*': { burst: 50, perSecond: 20 },
+  // CloudWatch Logs' quotas per account and Region: FilterLogEvents 5 a second, GetLogEvents 25.
+  'logs:FilterLogEvents': { burst: 10, perSecond: 5 },
+  'logs:GetLogEvents': { burst: 25, perSecond: 25 },
+  'logs:*': { burst: 10, perSecond: 5 },
   // EC2's bucket for non-mutating actions (Describe*), the only ones simulated.
   'ec2:*': { burst: 100, perSecond: 20 },
 };
@@ -71,6 +76,7 @@ const CLIENT_APIS: Record<string, SimApi> = {
   ECRClient: 'ecr',
   CloudWatchClient: 'cloudwatch',
   EC2Client: 'ec2',
+  CloudWatchLogsClient: 'logs',
 };
 
 /**

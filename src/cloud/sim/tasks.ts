@@ -54,7 +54,7 @@ const MAX_TASKS = 100;
 export const ESSENTIAL_CONTAINER_EXITED = 'Essential container in task exited';
 
 /** One launch of a task slot: the slot's first task, or a replacement of a crashed one. */
-interface Attempt {
+export interface Attempt {
   id: string;
   launchedAt: Millis;
   startedAt: Millis | null;
@@ -94,7 +94,7 @@ function attemptId(slotId: string, attempt: number): string {
 }
 
 /** A fleet of the cluster with what its tasks' descriptions need. */
-interface ClusterFleet {
+export interface ClusterFleet {
   fleet: Fleet;
   startedBy: string;
   group: string;
@@ -161,7 +161,7 @@ function taskArnOf(ctx: SimContext, cluster: ClusterDoc, id: string): string {
 }
 
 /** Every attempt of the cluster's fleets, with the fleet it belongs to. */
-async function attemptsOfCluster(
+export async function attemptsOfCluster(
   tx: SimTx,
   cluster: ClusterDoc,
 ): Promise<{ attempt: Attempt; of: ClusterFleet; behaviour: BehaviourProfile }[]> {

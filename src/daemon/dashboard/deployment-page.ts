@@ -1,4 +1,7 @@
-import type { DeploymentDashboard } from '../../store/dashboard.ts';
+import { alarmsInEvidence, type AlarmReading } from '../../analysis/alarms.ts';
+import { evidenceView, type EvidenceView } from '../../analysis/step-evidence.ts';
+import type { DeploymentDashboard } from '../../store/dashboard/deployment.ts';
+import { formatDuration } from '../../validation/numbers.ts';
 import type { AnalysisWindow } from '../../store/schema.ts';
 import {
   clock,
@@ -31,6 +34,7 @@ export interface DeploymentSection {
 
 export const DEPLOYMENT_SECTIONS: DeploymentSection[] = [
   { id: 'summary', title: 'Deployment', live: true, render: summary },
+  { id: 'progress', title: 'Steps', live: true, render: progress },
   {
     id: 'verification',
     title: 'Verification tasks',
@@ -40,6 +44,7 @@ export const DEPLOYMENT_SECTIONS: DeploymentSection[] = [
   { id: 'tasks', title: 'Task sets', live: true, render: taskHealthSection },
   { id: 'charts', title: 'Canary and baseline per analysis window', live: false, render: charts },
   { id: 'verdicts', title: 'Verdicts', live: true, render: verdicts },
+  { id: 'alarms', title: 'CloudWatch alarms', live: true, render: alarms },
   { id: 'weights', title: 'Traffic weights', live: true, render: weights },
   { id: 'policy', title: 'Policy in force', live: true, render: policy },
   { id: 'events', title: 'Events', live: true, render: events },
@@ -102,6 +107,89 @@ function summary(view: DeploymentDashboard): Html {
   </dl>`;
 }
 
+/**
+ * The steps with the current one marked, and the current step's verdict in plain words first
+ * ("needs about 140 more clean requests, ~25 s at the current traffic"), its statistics beside.
+ */
+function progress(view: DeploymentDashboard): Html {
+  const { deployment } = view;
+  if (view.first) {
+    return html`<p class="empty">
+      A first release takes all traffic without analysis: there is nothing to compare it with.
+    </p>`;
+  }
+  const evidence = currentEvidence(view);
+  const items = deployment.steps.map((percent, index) => {
+    const where =
+      index < deployment.stepIndex
+        ? 'done'
+        : index > deployment.stepIndex
+          ? 'todo'
+          : deployment.outcome === null
+            ? 'current'
+            : deployment.outcome === 'succeeded'
+              ? 'done'
+              : 'stopped';
+    const said = {
+      done: 'passed',
+      todo: 'to come',
+      current: deployment.paused ? 'paused here' : `${deployment.phase.replace('_', ' ')} now`,
+      stopped: deployment.outcome?.replace('_', ' ') ?? '',
+    }[where];
+    return html`<li
+      class="step ${where}"
+      data-step="${index}"
+      ${where === 'current' ? html` aria-current="step"` : ''}
+    >
+      <span class="percent">${percent} %</span> <span class="said">${said}</span>
+    </li>`;
+  });
+  return html`<ol class="steps">
+      ${items}
+    </ol>
+    ${
+      evidence === null || deployment.outcome !== null
+        ? ''
+        : html`<p class="verdict-words" id="verdict-words">
+            <strong>${verdictInWords(evidence)}</strong>
+            <span class="statistics">${statistics(evidence)}</span>
+          </p>`
+    }`;
+}
+
+/** The evidence of the deployment's current step so far, as `berth status` reads it. */
+function currentEvidence(view: DeploymentDashboard): EvidenceView | null {
+  const { deployment } = view;
+  const step = view.windows.filter((window) => window.step_index === deployment.stepIndex);
+  const newest = step.at(-1);
+  const first = step[0];
+  if (newest === undefined || first === undefined) return null;
+  return evidenceView(
+    { newest, firstStartedAt: first.started_at, windows: step.length },
+    view.policy,
+    deployment.steps[deployment.stepIndex] ?? null,
+  );
+}
+
+/** What the step waits for, in a sentence; the numbers behind it are `statistics`. */
+export function verdictInWords(evidence: EvidenceView): string {
+  if (evidence.verdict === 'pass') return 'this step has passed';
+  if (evidence.verdict === 'fail') return `this step failed: ${evidence.reason}`;
+  const more = evidence.moreRequestsNeeded;
+  if (more === null || more === 0) return `undecided: ${evidence.reason}`;
+  const requests = `about ${more} more clean ${more === 1 ? 'request' : 'requests'}`;
+  if (evidence.etaSeconds === null) return `needs ${requests}; no canary traffic measured yet`;
+  return `needs ${requests}, ~${formatDuration(evidence.etaSeconds)} at the current traffic`;
+}
+
+function statistics(evidence: EvidenceView): string {
+  const confidence =
+    evidence.confidence === null
+      ? ''
+      : ` · confidence ${evidence.confidence.toFixed(2)} of ${evidence.confidenceNeeded}`;
+  return `${evidence.canary5xx} of ${evidence.canaryRequests} canary requests 5xx over ${evidence.windows} ${evidence.windows === 1 ? 'window' : 'windows'}${confidence} (5xx at most ${percent(evidence.max5xxRate)})`;
+}
+
 function charts(view: DeploymentDashboard): Html {
   return html`<div class="charts">
       <figure>
@@ -148,6 +236,30 @@ function verdicts(view: DeploymentDashboard): Html {
       ? 'A first release takes all traffic without analysis: there is nothing to compare it with.'
       : 'No window judged yet.',
   );
+}
+
+/**
+ * The watched alarms as the newest judged window saw them: one in ALARM fails the step (the
+ * deployment's reason names it); missing or INSUFFICIENT_DATA ones are shown and decide nothing.
+ */
+function alarms(view: DeploymentDashboard): Html {
+  const newest = [...view.windows].sort((a, b) => b.ended_at.getTime() - a.ended_at.getTime())[0];
+  const watched = newest === undefined ? null : alarmsInEvidence(newest.evidence);
+  return table(
+    ['alarm', 'state', 'since', 'reason'],
+    (watched ?? []).map(alarmRow),
+    newest === undefined ? 'No window judged yet.' : 'No CloudWatch alarm watched (--alarm).',
+  );
+}
+
+function alarmRow(alarm: AlarmReading): Html {
+  const judged = alarm.state === 'OK' || alarm.state === 'ALARM';
+  return html`<tr class="alarm-${alarm.state.toLowerCase()}">
+    <td><code>${alarm.name}</code></td>
+    <td>${alarm.state === 'MISSING' ? 'missing' : alarm.state}${judged ? '' : ' (not judged)'}</td>
+    <td>${alarm.since ?? '—'}</td>
+    <td class="reason">${alarm.reason ?? 'CloudWatch has no alarm of this name'}</td>
+  </tr>`;
 }
 
 function verdictRow(window: AnalysisWindow): Html {

@@ -1,5 +1,5 @@
-import type { FleetDashboard } from '../../store/dashboard.ts';
-import { count, deploymentLink, serviceLink, time, version } from './format.ts';
+import type { FleetDashboard } from '../../store/dashboard/fleet.ts';
+import { count, deploymentLink, serviceLink, time, version, warmNote } from './format.ts';
 import { html, type Html } from './html.ts';
 import { liveSection, table } from './layout.ts';
 import { failingNotificationsSection } from './notifications-section.ts';
@@ -15,7 +15,9 @@ export function fleetBody({ services: rows, failingNotifications }: FleetDashboa
           ${version(row.liveVersion)}
           ${row.liveImage === null ? '' : html`<code>${row.liveImage}</code>`}
         </td>
-        <td class="number">${row.desiredCount} / ${count(row.runningCount)}</td>
+        <td class="number">
+          ${row.desiredCount} / ${count(row.runningCount)}${warmNote(row.warm)}
+        </td>
         <td>${row.active === undefined ? '—' : deploymentLink(row.active)}</td>
         <td>
           ${

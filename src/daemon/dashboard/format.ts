@@ -1,4 +1,4 @@
-import type { DeploymentSummary } from '../../store/dashboard.ts';
+import type { DeploymentSummary, WarmTaskSet } from '../../store/dashboard/summaries.ts';
 import { html, type Html } from './html.ts';
 
 /** How the dashboard writes numbers, times and states: the CLI's words, in HTML. */
@@ -79,4 +79,15 @@ export function deploymentLink(deployment: DeploymentSummary): Html {
 /** A link to a service page; the name is percent-encoded in the path and escaped in the text. */
 export function serviceLink(name: string): Html {
   return html`<a href="/services/${encodeURIComponent(name)}">${name}</a>`;
+}
+
+/**
+ * Why running exceeds desired after a promotion: the previous release's task set stays up for
+ * an instant rollback, and ECS counts its tasks in the service's.
+ */
+export function warmNote(warm: WarmTaskSet | null): Html {
+  if (warm === null) return html``;
+  return html`<div class="warm">
+    incl. ${version(warm.version)} kept warm for an instant rollback until ${time(warm.until)}
+  </div>`;
 }

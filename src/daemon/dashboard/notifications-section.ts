@@ -1,4 +1,4 @@
-import type { FailingTarget } from '../../store/dashboard.ts';
+import type { FailingTarget } from '../../store/dashboard/summaries.ts';
 import { time } from './format.ts';
 import { html, type Html } from './html.ts';
 import { liveSection, table } from './layout.ts';

@@ -1,6 +1,7 @@
-import type { ReleaseSummary, ServiceDashboard } from '../../store/dashboard.ts';
+import type { ServiceDashboard } from '../../store/dashboard/service.ts';
+import type { ReleaseSummary } from '../../store/dashboard/summaries.ts';
 import type { RolloutPolicy } from '../../store/schema.ts';
-import { count, deploymentLink, ms, percent, seconds, time, version } from './format.ts';
+import { count, deploymentLink, ms, percent, seconds, time, version, warmNote } from './format.ts';
 import { html, type Html } from './html.ts';
 import { liveSection, table } from './layout.ts';
 import { failingNotificationsSection } from './notifications-section.ts';
@@ -20,7 +21,9 @@ export function serviceBody(view: ServiceDashboard): Html {
         <dt>live release</dt>
         <dd>${version(view.liveVersion)}</dd>
         <dt>desired / running</dt>
-        <dd>${service.desired_count} / ${count(service.observed_running_count)}</dd>
+        <dd>
+          ${service.desired_count} / ${count(service.observed_running_count)}${warmNote(view.warm)}
+        </dd>
         ${
           service.infrastructure_problem === null
             ? ''

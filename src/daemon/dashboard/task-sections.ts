@@ -1,5 +1,5 @@
 import { describeStop } from '../../reconciler/reasons.ts';
-import type { DeploymentDashboard } from '../../store/dashboard.ts';
+import type { DeploymentDashboard } from '../../store/dashboard/deployment.ts';
 import type { ObservedTaskSetState, VerificationTask } from '../../store/schema.ts';
 import { count, seconds, time, version } from './format.ts';
 import { html, type Html } from './html.ts';
@@ -57,16 +57,29 @@ function verificationRow(task: VerificationTask, deploymentEnded: boolean): Html
   </tr>`;
 }
 
-/** The verification tasks: what ran, how it ended, and where its logs are. */
+/** What a task printed, as the worker read it from CloudWatch Logs: its last lines. */
+function verificationOutput(task: VerificationTask): Html {
+  if (task.output.length === 0) return html``;
+  const shown =
+    task.output_lines > task.output.length
+      ? `the last ${task.output.length} of ${task.output_lines} lines`
+      : `${task.output_lines} ${task.output_lines === 1 ? 'line' : 'lines'}`;
+  return html`<details class="task-output" data-kind="${task.kind}" open>
+    <summary>${KIND_WORDS[task.kind]} output (${shown})</summary>
+    <pre>${task.output.map((line) => `${line.text}\n`).join('')}</pre>
+  </details>`;
+}
+
+/** The verification tasks: what ran, how it ended, where its logs are, and what they printed. */
 export function verificationSection(view: DeploymentDashboard): Html {
   const ended = view.deployment.finishedAt !== null;
-  return table(
+  return html`${table(
     ['kind', 'command', 'task', 'status', 'exit code', 'stop reason', 'duration', 'logs'],
     view.verification.map((task) => verificationRow(task, ended)),
     view.policy.preDeployCommand === null && view.policy.verifyCommand === null
       ? 'No verification task: the service has no --pre-deploy-command or --verify-command.'
       : 'No verification task started yet.',
-  );
+  )}${view.verification.map(verificationOutput)}`;
 }
 
 function countsCells(set: ObservedTaskSetState): Html {

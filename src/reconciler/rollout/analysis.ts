@@ -1,3 +1,4 @@
+import { describeUnknown, type AlarmJudgement } from '../../analysis/alarms.ts';
 import {
   judgeStep,
   type AnalysisPolicy,
@@ -39,7 +40,11 @@ export function analysisPolicy(run: Run): AnalysisPolicy {
  * its line) as soon as it is made, so a worker that dies mid-way leaves what it judged. A
  * failing judgement ends the stage with a rollback.
  */
-export async function analyseStep(run: Run): Promise<StageResult<StepAnalysis>> {
+export async function analyseStep(
+  run: Run,
+  /** The watched alarms as read this pass: kept in each window's evidence. */
+  alarms?: AlarmJudgement,
+): Promise<StageResult<StepAnalysis>> {
   const { service, deployment, ctx } = run;
   const verifiedAt = deployment.weights_verified_at ?? ctx.now();
   const policy = analysisPolicy(run);
@@ -132,6 +137,9 @@ export async function analyseStep(run: Run): Promise<StageResult<StepAnalysis>> 
             increase: j.increase,
             increaseSkipped: j.increaseSkipped,
             latency: j.latency,
+            ...(alarms !== undefined
+              ? { alarms: { watched: alarms.alarms, unjudged: describeUnknown(alarms) } }
+              : {}),
           },
         }),
     );

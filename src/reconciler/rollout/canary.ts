@@ -1,4 +1,4 @@
-import type { ObservedTaskSet } from '../../cloud/cloud.ts';
+import { LeaseDeadlineError, type ObservedTaskSet } from '../../cloud/cloud.ts';
 import type { ObservedRollout, PolicySnapshot } from '../../store/schema.ts';
 import { canaryExternalId } from '../assert-service.ts';
 import { describeStop, REASONS } from '../reasons.ts';
@@ -143,12 +143,15 @@ export async function canaryHealth(
   if (ready) return proceed({ readNow: healthReadAt === now.toISOString() });
   const last = failures?.[0];
   if (failures !== undefined && last !== undefined && failures.length >= maxFailed) {
+    const said = await lastLines(run, canary.taskDefinition, last.taskArn);
     return {
       next: 'rollBack',
       reason:
         `${REASONS.failedLaunches}: ${failures.length} failed ${failures.length === 1 ? 'launch' : 'launches'} ` +
-        `(at most ${maxFailed}), the last: ${describeStop(last)}`,
+        `(at most ${maxFailed}), the last: ${describeStop(last)}` +
+        (said.length > 0 ? `; its last lines: ${said.join(' / ')}` : ''),
       data: {
+        lastLines: said,
         failedLaunches: failures.length,
         maxFailedLaunches: maxFailed,
         exitCode: last.exitCode,
@@ -168,6 +171,38 @@ export async function canaryHealth(
     };
   }
   return requeue(run.ctx.settings.waitMs);
+}
+
+/** A crashed canary task's last lines in a rollback's reason: what it said before it exited. */
+const LAST_LINES = 3;
+const LAST_LINE_CHARS = 200;
+
+/**
+ * The last lines the main container of a stopped task printed (its awslogs stream), so that the
+ * reason of a crash loop says why; none when it has no awslogs or the read fails (a reason is
+ * never held up by its logs).
+ */
+async function lastLines(run: Run, taskDefinitionArn: string, taskArn: string): Promise<string[]> {
+  try {
+    const location = await run.ctx.cloud.taskLogLocation(
+      taskDefinitionArn,
+      run.service.container_name,
+      taskArn,
+    );
+    if (location === undefined) return [];
+    const page = await run.ctx.cloud.logStreamEvents(location.group, location.stream, undefined);
+    return page.events
+      .slice(-LAST_LINES)
+      .map((event) =>
+        event.message.length > LAST_LINE_CHARS
+          ? `${event.message.slice(0, LAST_LINE_CHARS - 1)}…`
+          : event.message,
+      );
+  } catch (error) {
+    if (error instanceof LeaseDeadlineError || (error as Error).name === 'AbortError') throw error;
+    run.ctx.logger.warn({ err: error }, 'last lines of a crashed canary task not read');
+    return [];
+  }
 }
 
 /** What the last pass saw of this same canary task set in this step, if anything. */

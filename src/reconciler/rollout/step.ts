@@ -1,3 +1,4 @@
+import { describeFiring, type AlarmJudgement } from '../../analysis/alarms.ts';
 import type { StepJudgement } from '../../analysis/judge.ts';
 import { analysisDeadline } from '../../analysis/windows.ts';
 import { formatDuration } from '../../validation/fields.ts';
@@ -11,28 +12,55 @@ export type StepCompletion =
   | { kind: 'advance' }
   | { kind: 'promote' }
   | { kind: 'wait'; afterMs: number }
-  | { kind: 'undecided'; reason: string; data: Record<string, unknown> };
+  | { kind: 'undecided'; reason: string; data: Record<string, unknown> }
+  | { kind: 'alarm'; reason: string; data: Record<string, unknown> };
 
 /**
  * The one place that says whether a step is complete. Pure.
  *
+ * - Failed at once when a watched CloudWatch alarm is in ALARM, paused or not (a person's pause
+ *   holds the traffic where it is; it does not keep a canary the team's own signal condemns).
  * - Undecided when the analysis deadline passes (the verdict always comes: the canary is rolled
  *   back with the evidence it had and needed), unless a person paused the deployment.
  * - Paused: hold.
  * - Below 100 %: complete once the step's judgement is a pass.
  * - At 100 %: complete once the judgement is a pass and the bake time has passed.
  */
-export function stepCompletion(input: {
+export function stepCompletion(input: StepInput): StepCompletion {
+  const completion = completionOf(input);
+  // Alarms are read once a pass: a wait capped at one window brings the next read within one
+  // interval of an alarm firing, whatever the metrics' delay adds to the next window's turn.
+  if (completion.kind === 'wait' && input.alarms !== undefined) {
+    const intervalMs = input.policy.analysisIntervalSeconds * 1000;
+    return { kind: 'wait', afterMs: Math.min(completion.afterMs, intervalMs) };
+  }
+  return completion;
+}
+
+/** What `stepCompletion` decides from. */
+export interface StepInput {
   policy: PolicySnapshot;
   lastStep: boolean;
   paused: boolean;
   judgement: StepJudgement | undefined;
+  /** The watched alarms as read this pass; undefined when the policy watches none. */
+  alarms?: AlarmJudgement | undefined;
   weightsVerifiedAt: Date;
   bakeStartedAt: Date;
   nextWindowInMs: number;
   now: Date;
-}): StepCompletion {
+}
+
+function completionOf(input: StepInput): StepCompletion {
   const { policy, judgement, now } = input;
+  const firing = input.alarms?.firing ?? [];
+  if (firing.length > 0) {
+    return {
+      kind: 'alarm',
+      reason: `${REASONS.alarmFiring}: ${firing.map(describeFiring).join('; ')}`,
+      data: { alarms: firing },
+    };
+  }
   const passed = judgement?.verdict === 'pass';
   const deadline = analysisDeadline(input.weightsVerifiedAt, policy.maxAnalysisSeconds * 1000);
   if (!passed && !input.paused && now >= deadline) {

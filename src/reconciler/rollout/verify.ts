@@ -1,6 +1,7 @@
-import type { ObservedTask } from '../../cloud/cloud.ts';
+import { LeaseDeadlineError, type ObservedTask } from '../../cloud/cloud.ts';
 import type { PolicySnapshot, VerificationKind, VerificationTask } from '../../store/schema.ts';
 import {
+  appendVerificationOutput,
   finishVerificationTask,
   observeVerificationTask,
   requestVerificationTask,
@@ -225,6 +226,8 @@ async function advance(
     }
   }
 
+  // What it printed so far, before it is judged: a failure's reason is in its last lines.
+  await readOutput(run, row);
   if (task.lastStatus === 'STOPPED') return judgeStopped(run, row, task);
 
   const elapsedMs = run.ctx.now().getTime() - row.requested_at.getTime();
@@ -252,6 +255,33 @@ async function advance(
   }
   const left = row.timeout_seconds * 1000 - elapsedMs;
   return requeue(Math.max(100, Math.min(POLL_MS, run.ctx.settings.waitMs * 2, left + 50)));
+}
+
+/**
+ * Reads on in the task's stream (GetLogEvents from the row's token) and keeps the new lines with
+ * the row, under the lease, for --wait, watch and the dashboard. Output is a convenience: a
+ * failed read is a warning, never a reason to fail the verification.
+ */
+async function readOutput(run: Run, row: VerificationTask): Promise<void> {
+  const { log_group: group, log_stream: stream } = row;
+  if (group === null || stream === null) return;
+  const from = row.output_token ?? undefined;
+  let page;
+  try {
+    page = await run.ctx.cloud.logStreamEvents(group, stream, from);
+  } catch (error) {
+    // The lease's own deadline ends the pass as everywhere else.
+    if (error instanceof LeaseDeadlineError || (error as Error).name === 'AbortError') throw error;
+    run.ctx.logger.warn({ err: error }, 'output of a verification task not read');
+    return;
+  }
+  if (page.events.length === 0 && page.nextToken === from) return;
+  const lines = page.events.map((event) => ({
+    at: event.timestamp.toISOString(),
+    text: event.message,
+  }));
+  const token = page.nextToken ?? null;
+  await fenced(run.ctx, (trx) => appendVerificationOutput(trx, row.id, lines, token));
 }
 
 /** A stopped task: passed only on exit code 0 of its own accord. */

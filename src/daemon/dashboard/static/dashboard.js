@@ -127,6 +127,10 @@
           y: spec.range ? { range: spec.range } : {},
         },
         series: [{}, ...spec.series],
+        // The names only: values under the cursor would leave "--" placeholders at rest.
+        legend: { live: false },
+        // The tables write times in UTC (…Z): the charts' axis too, whatever the browser's zone.
+        tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), 'Etc/UTC'),
         axes: [{}, { values: (_, ticks) => ticks.map((tick) => `${tick} ${spec.unit}`), size: 70 }],
       };
       plots.set(kind, new uPlot(options, spec.data, element));
@@ -151,7 +155,7 @@
         body.dataset.revision = revision;
         if (data.chart) drawCharts(data.chart);
       }
-      say(live ? `live · ${new Date().toLocaleTimeString()}` : 'finished', false);
+      say(live ? `live · ${new Date().toISOString().slice(11, 19)}Z` : 'finished', false);
     } catch (error) {
       say(`not updating (${error.message}); retrying`, true);
     }
