@@ -183,8 +183,12 @@ export function repeatedCreates(journal: readonly JournalEntry[]): Breach[] {
 
 /**
  * Every write that took effect in the cloud was announced in Berth's audit log, for the same
- * service and operation, before it took effect. (The converse need not hold: a worker killed
- * between its announcement and its call leaves an announcement with no effect.)
+ * service and operation, before it took effect — one announcement per write: each send has its
+ * own entry (a resend after a lost answer too), so an announcement matched to one write is used
+ * up. (The converse need not hold: a worker killed between its announcement and its call, or a
+ * call AWS refused, leaves an announcement with no effect.) Writes are matched in the order they
+ * took effect, each to the earliest unused announcement before it, which matches as many as any
+ * pairing can.
  */
 export function unannouncedWrites(
   journal: readonly JournalEntry[],
@@ -197,26 +201,126 @@ export function unannouncedWrites(
     const key = `${intent.service} ${intent.operation}`;
     byKey.set(key, [...(byKey.get(key) ?? []), intent.at]);
   }
+  for (const times of byKey.values()) times.sort((a, b) => a - b);
   const breaches: Breach[] = [];
   let matched = 0;
   let unattributed = 0;
-  for (const entry of journal) {
+  const ordered = [...journal].sort((a, b) => a.at.getTime() - b.at.getTime() || a.seq - b.seq);
+  for (const entry of ordered) {
     if (!(AUDITED_WRITES as readonly string[]).includes(entry.operation)) continue;
     const service = serviceOf(entry);
     if (service === undefined) {
       unattributed++;
       continue;
     }
-    const announced = (byKey.get(`${service} ${entry.operation}`) ?? []).some(
-      (at) => at <= entry.at.getTime() + clockSlackMs,
-    );
-    if (announced) matched++;
-    else {
+    const unused = byKey.get(`${service} ${entry.operation}`) ?? [];
+    const first = unused[0];
+    if (first !== undefined && first <= entry.at.getTime() + clockSlackMs) {
+      unused.shift();
+      matched++;
+    } else {
       breaches.push({
-        check: 'the audit log and the cloud agree',
-        detail: `${entry.operation} on ${service} at ${entry.at.toISOString()} took effect with no audit entry before it`,
+        check: 'every AWS write matched to its own audit entry',
+        detail: `${entry.operation} on ${service} at ${entry.at.toISOString()} took effect with no audit entry of its own before it`,
       });
     }
   }
   return { breaches, matched, unattributed };
+}
+
+/** Whether a deployment's image is one the run made to fail. */
+export function isFailingImage(image: string): boolean {
+  return /5xx|crash/.test(image);
+}
+
+/**
+ * A healthy release the run asked for is live at the end, unless a later deployment of its
+ * service superseded it: a healthy canary rolled back, failed or never finished is a breach,
+ * whatever chaos caused it (a verdict's honest error included: the run counts it).
+ */
+export function healthyNotLive(
+  deployments: readonly (DeploymentRecord & { toReleaseId: number })[],
+  liveRelease: ReadonlyMap<string, number | null>,
+): Breach[] {
+  const breaches: Breach[] = [];
+  for (const deployment of deployments) {
+    if (isFailingImage(deployment.image)) continue;
+    const superseded = deployments.some(
+      (later) => later.service === deployment.service && later.id > deployment.id,
+    );
+    if (superseded) continue;
+    const live = liveRelease.get(deployment.service);
+    if (deployment.outcome !== 'succeeded' || live !== deployment.toReleaseId) {
+      breaches.push({
+        check: 'every healthy release live at the end',
+        detail: `deployment ${deployment.id} of ${deployment.service} (${deployment.image}) ${deployment.outcome ?? 'unfinished'}${deployment.reason !== null ? `: ${deployment.reason}` : ''}${deployment.outcome === 'succeeded' ? ', yet another release is live' : ''}`,
+      });
+    }
+  }
+  return breaches;
+}
+
+/** One service at the end of a run: what Berth wants, and what the simulated AWS has. */
+export interface EndState {
+  service: string;
+  /** The last `berth scale` (or the created count). */
+  desiredCount: number;
+  /** The task set Berth records as live, and the warm one it keeps for a rollback (or null). */
+  primaryTaskSet: string | null;
+  warmTaskSet: string | null;
+  liveTargetGroup: string;
+  idleTargetGroup: string;
+  /** ECS's view. */
+  ecsDesiredCount: number | null;
+  taskSets: { arn: string; status: string; scalePercent: number }[];
+  /** The listener rule's forward weights by target group ARN. */
+  weights: Record<string, number>;
+}
+
+/**
+ * The cloud ends where Berth says it should: the live task set primary at 100 %, no other task
+ * set but the warm one, all traffic on the live target group (100/0), ECS's desired count the
+ * last one asked for.
+ */
+export function endStateBreaches(states: readonly EndState[]): Breach[] {
+  const breaches: Breach[] = [];
+  const say = (state: EndState, detail: string) =>
+    breaches.push({
+      check: 'the cloud ends in the desired state',
+      detail: `${state.service}: ${detail}`,
+    });
+  for (const state of states) {
+    const primary = state.taskSets.find((set) => set.arn === state.primaryTaskSet);
+    if (primary === undefined)
+      say(state, `its live task set ${state.primaryTaskSet ?? '(none)'} is missing`);
+    else {
+      if (primary.status !== 'PRIMARY')
+        say(state, `its live task set is ${primary.status}, not PRIMARY`);
+      if (primary.scalePercent !== 100)
+        say(state, `its live task set is at ${primary.scalePercent} %, not 100 %`);
+    }
+    for (const set of state.taskSets) {
+      if (set.arn !== state.primaryTaskSet && set.arn !== state.warmTaskSet) {
+        say(state, `stray task set ${set.arn} (${set.status}, ${set.scalePercent} %)`);
+      }
+    }
+    const live = state.weights[state.liveTargetGroup];
+    const idle = state.weights[state.idleTargetGroup];
+    const others = Object.keys(state.weights).filter(
+      (arn) => arn !== state.liveTargetGroup && arn !== state.idleTargetGroup,
+    );
+    if (live !== 100 || (idle ?? 0) !== 0 || others.length > 0) {
+      say(
+        state,
+        `weights ${JSON.stringify(state.weights)}, not 100 on ${state.liveTargetGroup} and 0 on ${state.idleTargetGroup}`,
+      );
+    }
+    if (state.ecsDesiredCount !== state.desiredCount) {
+      say(
+        state,
+        `ECS desired count ${state.ecsDesiredCount ?? '(no service)'}, the last scale asked ${state.desiredCount}`,
+      );
+    }
+  }
+  return breaches;
 }

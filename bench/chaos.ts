@@ -32,7 +32,13 @@ import { createLogger } from '../src/logging.ts';
 import { connect, type Db } from '../src/store/database.ts';
 import { openEmbeddedPostgres } from '../src/store/embedded-postgres.ts';
 import { migrateToLatest } from '../src/store/migrate.ts';
+import { AwsCloud } from '../src/cloud/aws-cloud.ts';
+import { RateLimiter } from '../src/cloud/rate-limit.ts';
+import { writeRunResults } from './support/report.ts';
 import {
+  endStateBreaches,
+  healthyNotLive,
+  isFailingImage,
   promotedFailures,
   repeatedCreates,
   strandedSplits,
@@ -40,6 +46,7 @@ import {
   unfinishedDeployments,
   type Breach,
   type DeploymentRecord,
+  type EndState,
   type IntentRecord,
   type RuleRecord,
 } from './chaos-checks.ts';
@@ -58,7 +65,10 @@ export interface ChaosOptions {
   maxKills: number;
   /** BERTH_SIM_FAULTS: chances per AWS call of throttling, a 500, a timeout, a lost answer. */
   faults: string;
+  /** Postgres restarted cleanly once, and crashed (`-m immediate`) once. */
   restartPostgres: boolean;
+  /** Times a worker is SIGSTOPped past its lease mid-pass, then resumed: a stale writer. */
+  stalls: number;
   leaseSeconds: number;
   /** The run fails when the rollouts have not all finished by then. */
   timeoutSeconds: number;
@@ -73,6 +83,7 @@ export const FULL_RUN: ChaosOptions = {
   maxKills: Number.POSITIVE_INFINITY,
   faults: 'throttle=0.05,error=0.05,timeout=0.03,lost=0.02',
   restartPostgres: true,
+  stalls: 2,
   leaseSeconds: 5,
   timeoutSeconds: 540,
   seed: 20261202,
@@ -85,6 +96,8 @@ export interface ChaosReport {
   outcomes: Record<string, number>;
   kills: number;
   postgresRestarts: number;
+  postgresCrashes: number;
+  stalls: number;
   awsCalls: number;
   awsWrites: number;
   auditedWritesMatched: number;
@@ -241,6 +254,8 @@ export async function runChaos(
     let issued = 0;
     let kills = 0;
     let postgresRestarts = 0;
+    let postgresCrashes = 0;
+    let stalls = 0;
     let nextKillAt = Date.now() + options.killEverySeconds * 1000;
     let lastReport = 0;
     const deadline = chaosStarted + options.timeoutSeconds * 1000;
@@ -258,23 +273,56 @@ export async function runChaos(
           lastReport = now;
           say(
             `${Math.round((now - chaosStarted) / 1000)}s: ${finished.length}/${options.rollouts} rollouts finished, ` +
-              `${issued - finished.length} in flight, ${kills} kills, ${postgresRestarts} postgres restarts`,
+              `${issued - finished.length} in flight, ${kills} kills, ${postgresRestarts} postgres restarts, ${postgresCrashes} crashes, ${stalls} stalls`,
           );
         }
         if (
           options.restartPostgres &&
           postgresRestarts === 0 &&
-          finished.length >= options.rollouts / 2
+          finished.length >= options.rollouts / 3
         ) {
           say('restarting postgres (fast shutdown, same port); the workers are left to reconnect');
-          await restartPostgres(path.join(dir, 'pg'));
+          await restartPostgres(path.join(dir, 'pg'), 'fast');
           postgresRestarts++;
+          continue;
+        }
+        if (
+          options.restartPostgres &&
+          postgresCrashes === 0 &&
+          finished.length >= (options.rollouts * 2) / 3
+        ) {
+          say(
+            'crashing postgres (immediate shutdown: crash recovery on start); workers left alone',
+          );
+          await restartPostgres(path.join(dir, 'pg'), 'immediate');
+          postgresCrashes++;
+          continue;
+        }
+        if (
+          stalls < options.stalls &&
+          finished.length >= ((stalls + 1) * options.rollouts) / (options.stalls + 2)
+        ) {
+          // A stale writer: stopped mid-pass past its lease, another worker takes its services
+          // over, and it resumes with whatever it was about to send.
+          const slot = Math.floor(random() * workers.length);
+          const victim = workers[slot];
+          if (victim !== undefined && victim.exitCode === null && victim.signalCode === null) {
+            say(`worker ${slot} SIGSTOPped for ${options.leaseSeconds * 2}s, then resumed`);
+            victim.kill('SIGSTOP');
+            await sleep(options.leaseSeconds * 2 * 1000);
+            victim.kill('SIGCONT');
+          }
+          stalls++;
           continue;
         }
         // Each idle service whose turn has come gets its next deployment: a fifth fail.
         for (const name of names) {
           if (issued >= options.rollouts) break;
           if (state.busy.has(name) || !state.live.has(name)) continue;
+          if (random() < 0.1) {
+            // A `berth scale` between rollouts: the end state must carry the last one.
+            await cli(['scale', name, String(1 + Math.floor(random() * 3))]).catch(() => undefined);
+          }
           const round = (planned.get(name) ?? 0) + 1;
           const image = random() < 0.2 ? `nginx:5xx-${round}` : `nginx:1.${round}`;
           const deployed = await cli(['deploy', name, '--image', image, '--json']).catch(
@@ -316,6 +364,8 @@ export async function runChaos(
       requested,
       kills,
       postgresRestarts,
+      postgresCrashes,
+      stalls,
       selfExits,
       graceMs: options.leaseSeconds * 1000,
     });
@@ -346,12 +396,14 @@ async function readState(db: Db) {
       'deployments.outcome',
       'deployments.reason',
       'releases.image',
+      'deployments.to_release_id',
       'services.current_release_id',
     ])
     .orderBy('deployments.id')
     .execute();
-  const deployments: DeploymentRecord[] = rows.map((row) => ({
+  const deployments: (DeploymentRecord & { toReleaseId: number })[] = rows.map((row) => ({
     id: row.id,
+    toReleaseId: row.to_release_id,
     service: row.name,
     createdAt: row.created_at.getTime(),
     finishedAt: row.finished_at?.getTime() ?? null,
@@ -363,7 +415,8 @@ async function readState(db: Db) {
   const live = new Set(
     rows.filter((row) => row.current_release_id !== null).map((row) => row.name),
   );
-  return { deployments, busy, live };
+  const liveRelease = new Map(rows.map((row) => [row.name, row.current_release_id]));
+  return { deployments, busy, live, liveRelease };
 }
 
 async function judge(
@@ -375,11 +428,13 @@ async function judge(
     requested: number[];
     kills: number;
     postgresRestarts: number;
+    postgresCrashes: number;
+    stalls: number;
     selfExits: string[];
     graceMs: number;
   },
 ): Promise<ChaosReport> {
-  const { deployments } = await readState(db);
+  const { deployments, liveRelease } = await readState(db);
   const asked = deployments.filter((d) => run.requested.includes(d.id));
   const breaches: Breach[] = [];
 
@@ -389,6 +444,11 @@ async function judge(
     if (!found.has(id)) breaches.push({ check: 'no row lost', detail: `deployment ${id} is gone` });
   }
   breaches.push(...unfinishedDeployments(asked), ...promotedFailures(asked));
+  const notLive = healthyNotLive(asked, liveRelease);
+  breaches.push(...notLive);
+  // The cloud as Berth left it, read without faults or throttling.
+  await sim.clearFaults();
+  breaches.push(...endStateBreaches(await endStates(db)));
   breaches.push(
     ...run.selfExits.map((detail) => ({ check: 'workers survive on their own', detail })),
   );
@@ -454,11 +514,13 @@ async function judge(
     outcomes,
     kills: run.kills,
     postgresRestarts: run.postgresRestarts,
+    postgresCrashes: run.postgresCrashes,
+    stalls: run.stalls,
     awsCalls: Object.values(counts).reduce((sum, n) => sum + n, 0),
     awsWrites: journal.length,
     auditedWritesMatched: audit.matched,
     healthyNotLive: asked
-      .filter((d) => !/5xx/.test(d.image) && d.outcome !== 'succeeded')
+      .filter((d) => !isFailingImage(d.image) && d.outcome !== 'succeeded')
       .map(
         (d) => `#${d.id} ${d.service} ${d.image}: ${d.outcome ?? 'unfinished'}: ${d.reason ?? ''}`,
       ),
@@ -466,17 +528,57 @@ async function judge(
   };
 }
 
+/** Every service as Berth wants it and as the simulated AWS has it. */
+async function endStates(db: Db): Promise<EndState[]> {
+  const cloud = new AwsCloud(
+    simulatedClients(createSimulatedAws(db, { throttling: false })),
+    createLogger({ level: 'silent' }),
+    new RateLimiter({}),
+  );
+  const services = await db.selectFrom('services').selectAll().execute();
+  const states: EndState[] = [];
+  for (const service of services) {
+    const [live, idle] =
+      service.live_target_group === 'a'
+        ? [service.target_group_a_arn, service.target_group_b_arn]
+        : [service.target_group_b_arn, service.target_group_a_arn];
+    const observed = (
+      await cloud.describeServices(service.cluster, [service.ecs_service_name])
+    ).get(service.ecs_service_name);
+    states.push({
+      service: service.name,
+      desiredCount: service.desired_count,
+      primaryTaskSet: service.primary_task_set_arn,
+      warmTaskSet: service.warm_task_set_arn,
+      liveTargetGroup: live ?? '',
+      idleTargetGroup: idle ?? '',
+      ecsDesiredCount: observed?.desiredCount ?? null,
+      taskSets: (observed?.taskSets ?? []).map((set) => ({
+        arn: set.arn,
+        status: set.status,
+        scalePercent: set.scalePercent,
+      })),
+      weights:
+        service.listener_rule_arn === null
+          ? {}
+          : await cloud.readRuleWeights(service.listener_rule_arn),
+    });
+  }
+  return states;
+}
+
 /**
- * Stops the postmaster with a fast shutdown and starts it again with the same command line, so
- * that it listens on the same port: what an RDS reboot or a failover looks like to the workers.
+ * Stops the postmaster — a fast shutdown, or an immediate one (a crash: no checkpoint, WAL
+ * replayed on start) — and starts it again with the same command line, so that it listens on
+ * the same port: what an RDS reboot, a failover or a crashed host looks like to the workers.
  */
-async function restartPostgres(pgData: string): Promise<void> {
+async function restartPostgres(pgData: string, mode: 'fast' | 'immediate'): Promise<void> {
   const pid = await postmasterPid(pgData);
   const command = readFileSync(`/proc/${pid}/cmdline`, 'utf8')
     .split('\0')
     .filter((arg) => arg !== '');
   const owner = await stat(pgData);
-  await stopPostgres(pgData);
+  await stopPostgres(pgData, mode);
   const [binary, ...args] = command;
   if (binary === undefined) throw new Error('could not read the postmaster command line');
   const log = path.join(path.dirname(pgData), 'postgres.log');
@@ -505,10 +607,13 @@ async function postmasterPid(pgData: string): Promise<number> {
   return pid;
 }
 
-/** Fast shutdown: open transactions roll back, clients are disconnected. */
-async function stopPostgres(pgData: string): Promise<void> {
+/**
+ * Fast shutdown (SIGINT): open transactions roll back, clients are disconnected. Immediate
+ * (SIGQUIT, `pg_ctl stop -m immediate`): every process quits at once, as in a crash.
+ */
+async function stopPostgres(pgData: string, mode: 'fast' | 'immediate' = 'fast'): Promise<void> {
   const pid = await postmasterPid(pgData);
-  process.kill(pid, 'SIGINT');
+  process.kill(pid, mode === 'fast' ? 'SIGINT' : 'SIGQUIT');
   const until = Date.now() + 30_000;
   while (Date.now() < until) {
     try {
@@ -564,14 +669,16 @@ export function printReport(
       .map(([k, n]) => `${n} ${k}`)
       .join(', ')}`,
   );
-  say(`  ${report.kills} workers SIGKILLed, postgres restarted ${report.postgresRestarts}×`);
+  say(
+    `  ${report.kills} workers SIGKILLed, ${report.stalls} SIGSTOPped past their lease and resumed, postgres restarted ${report.postgresRestarts}× and crashed ${report.postgresCrashes}×`,
+  );
   say(
     `  AWS calls answered: ${report.awsCalls}; writes that took effect: ${report.awsWrites}, ${report.auditedWritesMatched} of them matched to an audit entry`,
   );
   for (const line of report.healthyNotLive) say(`  healthy image not live: ${line}`);
   if (report.breaches.length === 0) {
     say(
-      '  every check held: all deployments final, no failing canary promoted, no stranded split weights, no create repeated, no row lost, audit log and cloud agree',
+      '  every check held: all deployments final, every healthy release live unless superseded, no failing canary promoted, no stranded split weights, no create repeated, no row lost, every AWS write matched to its own audit entry, the cloud in the desired state',
     );
     return true;
   }
@@ -624,7 +731,10 @@ async function main(): Promise<number> {
   }
   const say = (line: string) => process.stdout.write(`${line}\n`);
   const report = await runChaos(options, say);
-  return printReport(report, options, say) ? 0 : 1;
+  const held = printReport(report, options, say);
+  const file = await writeRunResults('chaos', { options, held, report });
+  say(`  results: ${file}`);
+  return held ? 0 : 1;
 }
 
 if (

@@ -25,6 +25,15 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { boundary, errorIncreaseTest, errorRateTest } from '../src/analysis/sequential-test.ts';
+import {
+  DEPLOYMENT_RUNS,
+  DEPLOYMENT_TARGETS,
+  HEADLINE_REQUESTS_PER_MINUTE,
+  measureDeployments,
+  SCENARIOS,
+  SETTINGS,
+  type DeploymentRow,
+} from './judgement-deployment.ts';
 
 /** The policy every canary is judged against: `--max-5xx-rate 0.01`. */
 const MAX_5XX_RATE = 0.01;
@@ -971,7 +980,35 @@ function printIncrease(part: IncreaseReport): void {
   print(`two-sample: ${met} of ${part.targets.length} measured-against targets met`);
 }
 
-function writeResults(report: Report): void {
+/** The per-deployment table: every scenario under each setting, at two traffics. */
+function printDeployments(rows: readonly DeploymentRow[]): void {
+  const widths = [26, 12, 58, 16, 16];
+  const line = (cells: readonly string[]) =>
+    cells
+      .map((cell, i) => cell.padEnd(widths[i] ?? 0))
+      .join('  ')
+      .trimEnd();
+  print();
+  print(
+    `PER DEPLOYMENT: steps 10 % then 100 %, each step's evidence pooled and judged again every window, ` +
+      `the last step promoted on a pass once baked, undecided at --max-analysis (30m) = rolled back; ` +
+      `${DEPLOYMENT_RUNS} deployments per row; wrong = healthy rolled back, or bad promoted`,
+  );
+  print(line(['setting', 'requests/min', 'release', 'wrong call', '10 % step passed']));
+  for (const row of rows) {
+    print(
+      line([
+        row.setting,
+        String(row.requestsPerMinute),
+        row.title,
+        `${row.wrongPercent.toFixed(2)} ±${row.standardErrorPercent.toFixed(2)} %`,
+        `${row.firstStepPassedPercent.toFixed(1)} %`,
+      ]),
+    );
+  }
+}
+
+function writeResults(report: Report & { deployments: readonly DeploymentRow[] }): void {
   mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
   writeFileSync(RESULTS_FILE, `${JSON.stringify(report, null, 2)}\n`);
   print(`written to bench/results/judgement.json`);
@@ -982,15 +1019,70 @@ function writeResults(report: Report): void {
  * returns the exit code (0 targets met, 1 a target missed, 2 a bad BENCH_SEED).
  */
 export function judgementBench(env: NodeJS.ProcessEnv = process.env): number {
+  return judgementRun(env).code;
+}
+
+/** The judgement benchmark's exit code, and its targets as figures of a run's results. */
+export function judgementRun(env: NodeJS.ProcessEnv = process.env): {
+  code: number;
+  figures: {
+    name: string;
+    value: number;
+    bound: number;
+    target: string | null;
+    met: boolean | null;
+  }[];
+} {
   const seed = parseSeed(env['BENCH_SEED']);
   if (seed === null) {
     process.stderr.write(
       `BENCH_SEED: expected an integer from 0 to 4294967295 (decimal or 0x hex), got ${JSON.stringify(env['BENCH_SEED'])}\n`,
     );
-    return 2;
+    return { code: 2, figures: [] };
   }
   const report = measure(seed);
   printReport(report);
-  writeResults(report);
-  return report.allTargetsMet ? 0 : 1;
+  const deployments = measureDeployments(seed, DEPLOYMENT_RUNS, SETTINGS, SCENARIOS, [
+    HEADLINE_REQUESTS_PER_MINUTE,
+    HEADLINE_REQUESTS_PER_MINUTE / 10,
+  ]);
+  printDeployments(deployments);
+  writeResults({ ...report, deployments });
+  const headline = DEPLOYMENT_TARGETS.map((target) => {
+    const row = deployments.find(
+      (r) =>
+        r.scenario === target.scenario &&
+        r.setting === SETTINGS[0]?.name &&
+        r.requestsPerMinute === HEADLINE_REQUESTS_PER_MINUTE,
+    );
+    const value = row?.wrongPercent ?? Number.NaN;
+    return {
+      name: `${target.description}, ${HEADLINE_REQUESTS_PER_MINUTE} requests a minute`,
+      value,
+      bound: target.bound,
+      target: `≤ ${target.bound} %`,
+      met: value <= target.bound,
+    };
+  });
+  const bursts = deployments
+    .filter(
+      (r) => r.scenario.endsWith('-burst') && r.requestsPerMinute === HEADLINE_REQUESTS_PER_MINUTE,
+    )
+    .map((r) => ({
+      name: `per deployment, ${r.setting}: ${r.title} ${r.scenario.startsWith('healthy') ? 'rolled back' : 'promoted'}`,
+      value: r.wrongPercent,
+      bound: Number.NaN,
+      target: null,
+      met: null,
+    }));
+  const perStep = report.targets.map((target) => ({
+    name: `per step: ${target.description}`,
+    value: target.measured.share * 100,
+    bound: target.bound * 100,
+    target: `${target.direction === 'atMost' ? '≤' : '≥'} ${(target.bound * 100).toFixed(2)} %`,
+    met: target.met,
+  }));
+  const figures = [...headline, ...bursts, ...perStep];
+  const allMet = report.allTargetsMet && headline.every((figure) => figure.met);
+  return { code: allMet ? 0 : 1, figures };
 }

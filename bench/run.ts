@@ -4,18 +4,22 @@
  * `mass-rollback` — on the simulated AWS (AWS-like latency, AWS's token buckets), and `cli`
  * (`berth --version` and `berth status` as new processes), on a real
  * Postgres started for the run. Prints a table of every figure beside its floor and the naive
- * baseline, and writes bench/results/scale.json and scale.svg. `BENCH_SMALL=1` shrinks every
- * workload, for developing the benchmarks themselves.
+ * baseline, and writes this run's results, and only this run's, to
+ * bench/results/run-<time>.json (the commit, whether the tree was clean, the machine, every
+ * figure) and run-<time>.svg. `BENCH_SMALL=1` shrinks every workload, for developing the
+ * benchmarks themselves. `npm run bench -- --readme` measures nothing: it rewrites README.md's
+ * figures block from the newest complete full-size run.
  * Exit code: 0 all targets met, 1 a target missed, 2 an unknown name.
  */
 import { cliBench } from './cli.ts';
 import { fleetBench, massRollbackBench } from './fleet.ts';
-import { judgementBench } from './judgement.ts';
+import { judgementRun } from './judgement.ts';
+import { rewriteReadme } from './support/readme.ts';
 import { reactionBench } from './reaction.ts';
 import { rollbackBench } from './rollback.ts';
 import { steadyBench } from './steady.ts';
 import { startBenchPostgres, type BenchPostgres } from './support/database.ts';
-import { table, writeResults, type PartResult } from './support/report.ts';
+import { table, writeBenchRun, type Figure, type PartResult } from './support/report.ts';
 
 const small = process.env['BENCH_SMALL'] === '1';
 
@@ -29,10 +33,11 @@ export const SIZES = {
 } as const;
 
 /**
- * Issue 11: the whole run in under ten minutes on a clean clone. A margin is kept for starting
- * Postgres and writing the results.
+ * The whole run's budget: issue 11 asked for ten minutes; issue 19's fleet-wide runs (the fleet
+ * deploy and the mass rollback again with 4 worker processes) add two stages of their own, and
+ * it is now some thirteen. A margin is kept for starting Postgres and writing the results.
  */
-const RUN_BUDGET_MS = 560_000;
+const RUN_BUDGET_MS = 800_000;
 
 /**
  * The longest a part may take, its seeding included; past it the part stops its workload and
@@ -43,7 +48,9 @@ const RUN_BUDGET_MS = 560_000;
 const PART_BUDGET_MS: Record<string, number> = {
   reaction: 240_000,
   fleet: 240_000,
+  'fleet-4': 240_000,
   'mass-rollback': 130_000,
+  'mass-rollback-4': 130_000,
 };
 
 /** `deadline`: epoch ms by which the part stops its workload (only the long ones need it). */
@@ -54,23 +61,28 @@ const SCALE: Record<string, ScalePart> = {
   steady: (server) => steadyBench(server, SIZES.steady, SIZES.naiveSteady),
   reaction: (server, deadline) => reactionBench(server, SIZES.deploys, deadline),
   rollback: (server) => rollbackBench(server, SIZES.rollbacks),
-  fleet: (server, deadline) => fleetBench(server, SIZES.fleet, deadline),
-  'mass-rollback': (server, deadline) => massRollbackBench(server, SIZES.fleet, deadline),
+  fleet: (server, deadline) => fleetBench(server, SIZES.fleet, deadline, 1, true),
+  'fleet-4': (server, deadline) => fleetBench(server, SIZES.fleet, deadline, 4, false),
+  'mass-rollback': (server, deadline) => massRollbackBench(server, SIZES.fleet, deadline, 1, true),
+  'mass-rollback-4': (server, deadline) =>
+    massRollbackBench(server, SIZES.fleet, deadline, 4, false),
   cli: (server) => cliBench(server),
 };
 
 /**
  * The order a full run takes them in, parts of one stage at the same time. Reaction (200 deploys
- * at the 1/s AWS sustains) and the fleet deploy (bound by the same 1/s) each take over three
- * minutes, mostly waiting on a token bucket: one after the other they would not fit in ten
- * minutes, so they run side by side, as the one-service rollbacks (a minute of them) run beside
- * the mass rollback — each part on its own databases and simulated AWS (own buckets), sharing
- * the machine's cores. Steady runs alone: its heap figure is the whole process's.
+ * at the 1/s AWS sustains) and the fleet deploys (bound by the same 1/s) each take over three
+ * minutes, mostly waiting on a token bucket: one after the other they would not fit, so they run
+ * two by two — each part on its own databases and simulated AWS (own buckets), sharing the
+ * machine's cores. The fleet deploy and the mass rollback run with 1 worker process beside the
+ * naive controller, and again with 4 processes sharing one AWS budget. Steady runs alone: its
+ * heap figure is the whole process's.
  */
 const STAGES: readonly (readonly string[])[] = [
   ['steady'],
   ['reaction', 'fleet'],
-  ['mass-rollback', 'rollback'],
+  ['fleet-4', 'mass-rollback'],
+  ['mass-rollback-4', 'rollback'],
   // Alone: its figures are wall times of processes, which a loaded machine stretches.
   ['cli'],
 ];
@@ -81,6 +93,7 @@ function stageBudget(stage: readonly string[]): number {
 }
 
 async function main(args: readonly string[]): Promise<number> {
+  if (args.includes('--readme')) return rewriteReadme();
   const valid = ['judgement', ...Object.keys(SCALE)];
   const unknown = args.find((name) => !valid.includes(name));
   if (unknown !== undefined) {
@@ -91,54 +104,76 @@ async function main(args: readonly string[]): Promise<number> {
   }
   const chosen = args.length === 0 ? valid : valid.filter((name) => args.includes(name));
   const started = Date.now();
+  const startedAt = new Date(started);
+  const results: Record<string, PartResult> = {};
+  const run = { complete: false, small, chosen };
   // Every benchmark runs even after one misses its targets: the figures are the point.
-  let worst = chosen.includes('judgement') ? judgementBench() : 0;
+  let worst = 0;
+  if (chosen.includes('judgement')) {
+    const judged = judgementRun();
+    worst = judged.code;
+    results['judgement'] = {
+      figures: judged.figures.map((figure): Figure => ({
+        part: 'judgement',
+        name: figure.name,
+        value: figure.value,
+        unit: '%',
+        floor: null,
+        baseline: null,
+        target: figure.target,
+        met: figure.met,
+      })),
+      detail: { file: 'bench/results/judgement.json' },
+    };
+  }
   const stages = STAGES.map((stage) => stage.filter((name) => chosen.includes(name))).filter(
     (stage) => stage.length > 0,
   );
-  if (stages.length === 0) return worst;
-  const server = await startBenchPostgres();
-  const results: Record<string, PartResult> = {};
-  try {
-    for (const [i, stage] of stages.entries()) {
-      const later = stages.slice(i + 1).reduce((sum, next) => sum + stageBudget(next), 0);
-      // Settled, not all: a part that throws must not stop Postgres under the one beside it.
-      const settled = await Promise.allSettled(
-        stage.map(async (name) => {
-          const run = SCALE[name];
-          if (run === undefined) throw new Error(`no benchmark ${name}`);
-          const partStarted = Date.now();
-          const deadline = Math.min(
-            partStarted + (PART_BUDGET_MS[name] ?? Infinity),
-            started + RUN_BUDGET_MS - later,
-          );
-          process.stderr.write(
-            `bench: ${name}… (${PART_BUDGET_MS[name] !== undefined ? `cut after ${Math.round((deadline - partStarted) / 1000)} s` : 'no budget'}${stage.length > 1 ? `, beside ${stage.filter((other) => other !== name).join(', ')}` : ''})\n`,
-          );
-          const result = await run(server, deadline);
-          results[name] = result;
-          // Written part by part: a later part that fails leaves the earlier figures on disk.
-          await writeResults({ [name]: result });
-          process.stderr.write(
-            `bench: ${name} done in ${Math.round((Date.now() - partStarted) / 1000)} s\n`,
-          );
-        }),
-      );
-      const failed = settled.find((outcome) => outcome.status === 'rejected');
-      if (failed !== undefined) throw failed.reason;
+  if (stages.length > 0) {
+    const server = await startBenchPostgres();
+    try {
+      for (const [i, stage] of stages.entries()) {
+        const later = stages.slice(i + 1).reduce((sum, next) => sum + stageBudget(next), 0);
+        // Settled, not all: a part that throws must not stop Postgres under the one beside it.
+        const settled = await Promise.allSettled(
+          stage.map(async (name) => {
+            const part = SCALE[name];
+            if (part === undefined) throw new Error(`no benchmark ${name}`);
+            const partStarted = Date.now();
+            const deadline = Math.min(
+              partStarted + (PART_BUDGET_MS[name] ?? Infinity),
+              started + RUN_BUDGET_MS - later,
+            );
+            process.stderr.write(
+              `bench: ${name}… (${PART_BUDGET_MS[name] !== undefined ? `cut after ${Math.round((deadline - partStarted) / 1000)} s` : 'no budget'}${stage.length > 1 ? `, beside ${stage.filter((other) => other !== name).join(', ')}` : ''})\n`,
+            );
+            results[name] = await part(server, deadline);
+            // This run's file, rewritten part by part: a later part that fails leaves the
+            // earlier figures on disk, marked incomplete.
+            await writeBenchRun(results, startedAt, { run, postgres: server.source });
+            process.stderr.write(
+              `bench: ${name} done in ${Math.round((Date.now() - partStarted) / 1000)} s\n`,
+            );
+          }),
+        );
+        const failed = settled.find((outcome) => outcome.status === 'rejected');
+        if (failed !== undefined) throw failed.reason;
+      }
+    } finally {
+      await server.stop();
     }
-  } finally {
-    await server.stop();
   }
-  const figures = await writeResults(results);
-  const now = figures.filter((figure) => figure.part in results);
-  console.log(`\nScale benchmarks (${server.source}, ${small ? 'BENCH_SMALL' : 'full size'}):\n`);
+  const total = Math.round((Date.now() - started) / 1000);
+  const written = await writeBenchRun(results, startedAt, {
+    run: { ...run, complete: true, seconds: total },
+  });
+  const now = written.figures;
+  console.log(`\nBenchmarks (${small ? 'BENCH_SMALL' : 'full size'}):\n`);
   console.log(table(now));
   const cuts = new Set(now.flatMap((f) => (f.cut === undefined ? [] : [`${f.part}: ${f.cut}`])));
   for (const cut of cuts) console.log(`\nCut: ${cut}.`);
-  const total = Math.round((Date.now() - started) / 1000);
   console.log(
-    `\nbench/results/scale.json and scale.svg written; the run took ${Math.floor(total / 60)} min ${total % 60} s in all.`,
+    `\n${written.json} and its SVG written; the run took ${Math.floor(total / 60)} min ${total % 60} s in all.`,
   );
   if (now.some((figure) => figure.met === false)) worst = Math.max(worst, 1);
   return worst;

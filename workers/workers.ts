@@ -10,9 +10,11 @@ import {
   simulatedClients,
   type SimFaults,
 } from '../src/cloud/sim/index.ts';
+import { DEFAULT_RATES, RateLimiter } from '../src/cloud/rate-limit.ts';
 import type { BerthEnvironment } from '../src/config.ts';
 import type { Logger } from '../src/logging.ts';
 import { NotificationDispatcher } from '../src/notify/dispatcher.ts';
+import { budgetScope, fleetBudget } from '../src/reconciler/aws-budget.ts';
 import type { InfrastructureProvider } from '../src/reconciler/context.ts';
 import { DEFAULT_FOLLOW_INTERVAL_SECONDS, FollowLoop } from '../src/reconciler/follow.ts';
 import { awsCallObserver } from '../src/reconciler/metrics.ts';
@@ -98,7 +100,13 @@ export function startWorkers(options: {
 }): RunningWorkers {
   const { db, environment, logger } = options;
   const { clients, infrastructure } = cloudFor(options.cloud, db, environment, logger);
-  const cloud = new AwsCloud(clients, logger, undefined, awsCallObserver);
+  // One AWS budget for every worker process on the database (see `fleetBudget`).
+  const limiter = new RateLimiter(
+    DEFAULT_RATES,
+    Date.now,
+    fleetBudget(db, budgetScope(options.cloud, process.env)),
+  );
+  const cloud = new AwsCloud(clients, logger, limiter, awsCallObserver);
   const prefix = `${hostname()}-${process.pid}-${randomBytes(2).toString('hex')}`;
   const workers = Array.from({ length: environment.workers }, (_, index) => {
     const worker = new Worker({

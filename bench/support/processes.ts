@@ -17,7 +17,11 @@ export interface WorkerProcesses {
  * Starts `count` `berth worker` processes (`BERTH_CLOUD=sim`, AWS-like latency) and returns
  * once each has its LISTEN connection up, so that a change is seen at once.
  */
-export async function startWorkerProcesses(url: string, count: number): Promise<WorkerProcesses> {
+export async function startWorkerProcesses(
+  url: string,
+  count: number,
+  env: Record<string, string> = {},
+): Promise<WorkerProcesses> {
   const children: ChildProcess[] = [];
   for (let i = 0; i < count; i++) {
     const child = spawn(process.execPath, [BIN, 'worker'], {
@@ -30,6 +34,7 @@ export async function startWorkerProcesses(url: string, count: number): Promise<
         BERTH_SIM_LATENCY_MS: `${LATENCY_MS.least}-${LATENCY_MS.most}`,
         BERTH_LOG_LEVEL: 'error',
         BERTH_ACTOR: `bench-worker-${i + 1}`,
+        ...env,
       },
       stdio: ['ignore', 'ignore', 'pipe'],
     });

@@ -1,4 +1,5 @@
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 
@@ -80,27 +81,80 @@ export function machine(): Record<string, unknown> {
   };
 }
 
-/**
- * Writes `bench/results/scale.json` (the parts run now replace their earlier results, the
- * others are kept) and `bench/results/scale.svg`, a bar chart of each figure against its floor
- * and baseline.
- */
-export async function writeResults(parts: Record<string, PartResult>): Promise<Figure[]> {
-  await mkdir(RESULTS_DIR, { recursive: true });
-  const file = `${RESULTS_DIR}scale.json`;
-  let previous: { parts?: Record<string, PartResult & { measuredAt?: string }> } = {};
+/** The commit a run measured, and whether the tree had changes beside it. */
+export function provenance(): { commit: string; clean: boolean } {
+  const git = (args: string[]) =>
+    execFileSync('git', args, { cwd: RESULTS_DIR, encoding: 'utf8' }).trim();
   try {
-    previous = JSON.parse(await readFile(file, 'utf8')) as typeof previous;
+    const commit = git(['rev-parse', 'HEAD']);
+    // The results folder is what a run writes: its files do not make the tree unclean.
+    const changes = git(['status', '--porcelain', '--untracked-files=no', '--', ':!bench/results']);
+    return { commit, clean: changes === '' };
   } catch {
-    // first run
+    return { commit: 'unknown', clean: false };
   }
-  const now = new Date().toISOString();
-  const merged = { ...(previous.parts ?? {}) };
-  for (const [name, result] of Object.entries(parts)) merged[name] = { ...result, measuredAt: now };
-  const figures = Object.values(merged).flatMap((part) => part.figures);
-  await writeFile(file, `${JSON.stringify({ machine: machine(), parts: merged }, null, 2)}\n`);
-  await writeFile(`${RESULTS_DIR}scale.svg`, chart(figures));
-  return figures;
+}
+
+/** `2026-12-07T05-01-02Z`: a file name's form of a time. */
+function stamp(date: Date): string {
+  return date
+    .toISOString()
+    .replace(/\.\d+Z$/, 'Z')
+    .replace(/:/g, '-');
+}
+
+/**
+ * Writes one run's results as `bench/results/<kind>-<time>.json`: the commit, whether the tree
+ * was clean, the machine, and what the run gives; nothing of an earlier run. Returns the path.
+ */
+export async function writeRunResults(
+  kind: 'run' | 'chaos',
+  body: Record<string, unknown>,
+  startedAt = new Date(),
+): Promise<string> {
+  await mkdir(RESULTS_DIR, { recursive: true });
+  const file = `${RESULTS_DIR}${kind}-${stamp(startedAt)}.json`;
+  const results = {
+    ...provenance(),
+    startedAt: startedAt.toISOString(),
+    writtenAt: new Date().toISOString(),
+    machine: machine(),
+    ...body,
+  };
+  await writeFile(file, `${JSON.stringify(results, null, 2)}\n`);
+  return file;
+}
+
+/** The newest results file of a kind (`run`, `chaos`), by the time in its name. */
+export async function newestResults(
+  kind: 'run' | 'chaos',
+  accept: (data: unknown) => boolean = () => true,
+): Promise<string | undefined> {
+  const names = (await readdir(RESULTS_DIR).catch(() => [] as string[]))
+    .filter((name) => name.startsWith(`${kind}-`) && name.endsWith('.json'))
+    .sort()
+    .reverse();
+  for (const name of names) {
+    const data: unknown = JSON.parse(await readFile(`${RESULTS_DIR}${name}`, 'utf8'));
+    if (accept(data)) return `${RESULTS_DIR}${name}`;
+  }
+  return undefined;
+}
+
+/**
+ * A benchmark run's results: `bench/results/run-<time>.json` with every part's figures (each
+ * with its floor, baseline and target) and `run-<time>.svg` drawn from this run's figures only.
+ */
+export async function writeBenchRun(
+  parts: Record<string, PartResult>,
+  startedAt: Date,
+  extra: Record<string, unknown>,
+): Promise<{ json: string; svg: string; figures: Figure[] }> {
+  const figures = Object.values(parts).flatMap((part) => part.figures);
+  const json = await writeRunResults('run', { ...extra, parts }, startedAt);
+  const svg = json.replace(/\.json$/, '.svg');
+  await writeFile(svg, chart(figures));
+  return { json, svg, figures };
 }
 
 function escapeXml(text: string): string {

@@ -90,6 +90,8 @@ async function inOneOperation<T>(world: World, work: (aws: SeedingAws) => Promis
   const { sim } = world;
   return sim.store.operation(async (tx) => {
     const answering = (handlers: Record<string, SimHandler>) => ({
+      // The adapter reads the client's region (a task definition's default awslogs region).
+      config: world.setupClients.ecs.config,
       send: async (command: { input: Record<string, unknown> }) => {
         const operation = command.constructor.name.replace(/Command$/, '');
         const handler = handlers[operation];
@@ -100,7 +102,7 @@ async function inOneOperation<T>(world: World, work: (aws: SeedingAws) => Promis
       // The adapter reads the region as an SDK client's (the awslogs default names it).
       config: { region: () => Promise.resolve(sim.context.region) },
     });
-    // Duck-typed: the adapter and the bootstrap only ever `send` commands.
+    // Duck-typed: the adapter and the bootstrap only `send` commands and read the region.
     const clients = {
       ecs: answering(ecsHandlers),
       elbv2: answering(elbv2Handlers),

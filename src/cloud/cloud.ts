@@ -262,14 +262,15 @@ export interface Cloud {
   ): Promise<RepositoryImages>;
   /**
    * The ARN of a task definition with this content: found by its hash tag, else registered.
-   * `beforeRegister` runs just before a registration (not when one is found): the caller
-   * records the write under its lease there, as for every other AWS write. With
+   * `beforeRegister` runs just before each registration attempt is sent (not when one is
+   * found), with the attempt's number and its wait for a rate-limit token: the caller records
+   * each send under its lease there, as for every other AWS write. With
    * `{ unregistered: true }` the caller knows that nothing of this content was ever registered
    * (it records every registration before making it, and found none): not looked for first.
    */
   ensureTaskDefinition(
     spec: TaskDefinitionSpec,
-    beforeRegister?: () => Promise<void>,
+    beforeRegister?: (attempt: number, tokenWaitMs: number) => Promise<void>,
     options?: { unregistered?: boolean },
   ): Promise<string>;
   /**
@@ -417,4 +418,23 @@ export function callSignal(what: string): AbortSignal | undefined {
   if (callMs < 1) throw new LeaseDeadlineError(what, left, deadline.marginMs);
   const timeout = AbortSignal.timeout(callMs);
   return deadline.signal !== undefined ? AbortSignal.any([timeout, deadline.signal]) : timeout;
+}
+
+/** Records one resend of an AWS write (`attempt` ≥ 2) before it is sent; see `withResendAudit`. */
+export type ResendAudit = (attempt: number) => Promise<void>;
+
+const currentResendAudit = new AsyncLocalStorage<ResendAudit>();
+
+/**
+ * Runs `work` (one AWS write) with `audit` called before each resend of it: a write resent after
+ * a throttle, a 5xx or a lost answer is a request of its own, which AWS may apply, so each send
+ * has its own audit entry, not only the first.
+ */
+export function withResendAudit<T>(audit: ResendAudit, work: () => Promise<T>): Promise<T> {
+  return currentResendAudit.run(audit, work);
+}
+
+/** The audit of resends of the write being made, if its caller records them. */
+export function resendAudit(): ResendAudit | undefined {
+  return currentResendAudit.getStore();
 }

@@ -80,6 +80,17 @@ export function apiGroup(call: string): string {
   return `${api ?? ''}:${/^(Describe|Get|List)/.test(operation) ? 'read' : 'write'}`;
 }
 
+/**
+ * The AWS budget every worker on the database shares (see `RateLimiter`): takes a token of
+ * `bucket` for the whole fleet, 0 when taken, else the milliseconds until one may be.
+ */
+export interface SharedBudget {
+  take(bucket: string, rate: Rate, priority: CallPriority): Promise<number>;
+}
+
+/** How long the shared budget may fail before this process's own buckets stand in for it. */
+const SHARED_RETRY_MS = 200;
+
 interface Waiter {
   priority: CallPriority;
   grant: () => void;
@@ -91,6 +102,8 @@ class Bucket {
   refilledAt: number;
   readonly waiters: Waiter[] = [];
   timer: NodeJS.Timeout | undefined;
+  /** A shared bucket's waiters are being served (one at a time, in order). */
+  serving = false;
 
   constructor(rate: Rate, now: number) {
     this.rate = rate;
@@ -100,17 +113,26 @@ class Bucket {
 }
 
 /**
- * Token buckets per API group, in this process. A call waits for a token; waiting rollback
- * calls are served before any other waiting call of the group.
+ * Token buckets per API group. A call waits for a token; waiting rollback calls are served
+ * before any other waiting call of the group. Alone, the buckets are this process's. With a
+ * `shared` budget they are the fleet's: this process queues its own callers in order (rollbacks
+ * first) and its head caller takes its token from the budget every worker shares; should the
+ * budget not answer (its database away), this process's own bucket stands in until it does.
  */
 export class RateLimiter {
   readonly #rates: Record<string, Rate>;
   readonly #buckets = new Map<string, Bucket>();
   readonly #now: () => number;
+  readonly #shared: SharedBudget | undefined;
 
-  constructor(rates: Record<string, Rate> = DEFAULT_RATES, now: () => number = Date.now) {
+  constructor(
+    rates: Record<string, Rate> = DEFAULT_RATES,
+    now: () => number = Date.now,
+    shared?: SharedBudget,
+  ) {
     this.#rates = rates;
     this.#now = now;
+    this.#shared = shared;
   }
 
   /** Resolves when the call may go; `priority` defaults to the caller's (see `asRollback`). */
@@ -144,7 +166,8 @@ export class RateLimiter {
           : -1;
       if (at === -1) waiting.waiters.push(waiter);
       else waiting.waiters.splice(at, 0, waiter);
-      this.#drain(waiting);
+      if (this.#shared !== undefined) void this.#serveShared(waiting, group, this.#shared);
+      else this.#drain(waiting);
       if (wait !== undefined && waiting.waiters.includes(waiter)) {
         parked = true;
         wait.park();
@@ -152,11 +175,45 @@ export class RateLimiter {
     });
   }
 
-  #drain(bucket: Bucket): void {
+  /** Serves a bucket's waiters from the shared budget, one at a time, head first. */
+  async #serveShared(bucket: Bucket, group: string, shared: SharedBudget): Promise<void> {
+    if (bucket.serving) return;
+    bucket.serving = true;
+    try {
+      for (let head = bucket.waiters[0]; head !== undefined; head = bucket.waiters[0]) {
+        let waitMs: number;
+        try {
+          waitMs = await shared.take(group, bucket.rate, head.priority);
+        } catch {
+          // The budget did not answer: this process's own bucket decides for now.
+          this.#refill(bucket);
+          if (bucket.tokens >= 1) {
+            bucket.tokens -= 1;
+            waitMs = 0;
+          } else {
+            waitMs = Math.max(
+              SHARED_RETRY_MS,
+              ((1 - bucket.tokens) / bucket.rate.perSecond) * 1000,
+            );
+          }
+        }
+        if (waitMs === 0) bucket.waiters.shift()?.grant();
+        else await new Promise((resolve) => setTimeout(resolve, waitMs));
+      }
+    } finally {
+      bucket.serving = false;
+    }
+  }
+
+  #refill(bucket: Bucket): void {
     const now = this.#now();
     const elapsed = Math.max(0, now - bucket.refilledAt) / 1000;
     bucket.tokens = Math.min(bucket.rate.burst, bucket.tokens + elapsed * bucket.rate.perSecond);
     bucket.refilledAt = now;
+  }
+
+  #drain(bucket: Bucket): void {
+    this.#refill(bucket);
     while (bucket.tokens >= 1 && bucket.waiters.length > 0) {
       bucket.tokens -= 1;
       bucket.waiters.shift()?.grant();

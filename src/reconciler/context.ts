@@ -1,6 +1,7 @@
 import {
   LeaseDeadlineError,
   withCallDeadline,
+  withResendAudit,
   type CallDeadline,
   type Cloud,
 } from '../cloud/cloud.ts';
@@ -139,8 +140,8 @@ export async function record(
  * One AWS write, recorded in the audit log under the lease — and renewing it — *before* the
  * call: a worker whose lease lapsed makes no call, and a crash right after the call cannot lose
  * the entry. The entry is not made, nor the call, with less than the lease's safety margin left
- * after the renewal; the call itself is bounded by the lease (see `underLease`). A call that
- * then fails is recorded as failed.
+ * after the renewal; the call itself is bounded by the lease (see `underLease`). Each resend of
+ * the call is recorded the same way before it goes. A call that then fails is recorded as failed.
  */
 export async function mutate<T>(
   pass: PassContext,
@@ -163,23 +164,54 @@ export async function mutate<T>(
     data,
   });
   try {
-    const result = await call();
+    // A resend (after a throttle, a 5xx, a lost answer) is a request AWS may apply as well:
+    // each has its own entry, made before it is sent.
+    const result = await withResendAudit(
+      (attempt) =>
+        record(pass, {
+          serviceId: event.serviceId,
+          deploymentId: event.deploymentId ?? null,
+          kind: `aws.mutation.${kind}`,
+          message: `${event.message} (sent again, attempt ${attempt})`,
+          data: { ...data, attempt },
+        }),
+      call,
+    );
     pass.logger.info(data, event.message);
     return result;
   } catch (error) {
-    const name = (error as { name?: string }).name ?? 'Error';
-    await record(pass, {
-      serviceId: event.serviceId,
-      deploymentId: event.deploymentId ?? null,
-      kind: `aws.mutation_failed.${kind}`,
-      // An explained AWS error names its operation already: said once.
-      message: (error as Error).message.includes(event.operation)
-        ? `${name}: ${(error as Error).message}`
-        : `${event.operation} failed: ${name}: ${(error as Error).message}`,
-      data,
-    }).catch(() => undefined);
+    await recordMutationFailed(pass, { ...event, data }, error);
     throw error;
   }
+}
+
+/**
+ * The audit entry of an AWS write that failed (`aws.mutation_failed.<operation>`), after the
+ * entry that announced it; best effort, since the pass is failing anyway.
+ */
+export async function recordMutationFailed(
+  pass: PassContext,
+  event: {
+    serviceId: number;
+    deploymentId?: number | null;
+    operation: string;
+    data?: Record<string, unknown>;
+  },
+  error: unknown,
+): Promise<void> {
+  const kind = event.operation.replace(/([a-z])([A-Z])/g, '$1_$2').toLowerCase();
+  const name = (error as { name?: string }).name ?? 'Error';
+  const message = (error as Error).message;
+  await record(pass, {
+    serviceId: event.serviceId,
+    deploymentId: event.deploymentId ?? null,
+    kind: `aws.mutation_failed.${kind}`,
+    // An explained AWS error names its operation already: said once.
+    message: message.includes(event.operation)
+      ? `${name}: ${message}`
+      : `${event.operation} failed: ${name}: ${message}`,
+    data: { operation: event.operation, ...event.data },
+  }).catch(() => undefined);
 }
 
 /** Writes under the lease without an event. */

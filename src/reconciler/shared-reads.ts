@@ -317,7 +317,7 @@ export class PassCloud implements Cloud {
    */
   ensureTaskDefinition(
     spec: TaskDefinitionSpec,
-    beforeRegister?: () => Promise<void>,
+    beforeRegister?: (attempt: number, tokenWaitMs: number) => Promise<void>,
     options?: { unregistered?: boolean },
   ): Promise<string> {
     return this.#write(() => this.#cloud.ensureTaskDefinition(spec, beforeRegister, options));

@@ -114,6 +114,40 @@ export async function countDeploymentsByPhase(
   return rows.map((row) => ({ phase: row.phase, outcome: row.outcome, count: Number(row.count) }));
 }
 
+/** The audit entry that says a deployment gave back the traffic of the canaries it replaced. */
+export const CANARY_RETURNED_KIND = 'deployment.replaced_canary_returned';
+
+/**
+ * The canaries a deployment replaced that may still hold traffic or run tasks: the service's
+ * deployments just before it that ended `replaced` after entering a step (a chain of them when
+ * each was replaced before it could give back its predecessor's), newest first — none once the
+ * deployment recorded that it gave them back.
+ */
+export async function replacedCanaries(db: Db, deployment: Deployment): Promise<Deployment[]> {
+  const returned = await db
+    .selectFrom('events')
+    .select('id')
+    .where('deployment_id', '=', deployment.id)
+    .where('kind', '=', CANARY_RETURNED_KIND)
+    .limit(1)
+    .executeTakeFirst();
+  if (returned !== undefined) return [];
+  const before = await db
+    .selectFrom('deployments')
+    .selectAll()
+    .where('service_id', '=', deployment.service_id)
+    .where('id', '<', deployment.id)
+    .orderBy('id', 'desc')
+    .limit(10)
+    .execute();
+  const chain: Deployment[] = [];
+  for (const previous of before) {
+    if (previous.outcome !== 'replaced') break;
+    chain.push(previous);
+  }
+  return chain.filter((previous) => previous.canary_target_group !== null);
+}
+
 /** Deployment `id` of the service, or undefined when it has none of that id. */
 export async function findServiceDeployment(
   db: Db,

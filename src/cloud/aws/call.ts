@@ -1,5 +1,5 @@
 import type { Logger } from '../../logging.ts';
-import { callSignal, LeaseDeadlineError } from '../cloud.ts';
+import { callSignal, LeaseDeadlineError, resendAudit } from '../cloud.ts';
 import type { RateLimiter } from '../rate-limit.ts';
 import { isThrottling, withRetries, type RetryPolicy } from '../retry.ts';
 import { explainAwsError } from './errors.ts';
@@ -18,8 +18,11 @@ export type AwsCall = <T>(
   resource: string,
   operation: (options: SendOptions) => Promise<T>,
   policy?: RetryPolicy,
-  /** Runs once, when the first attempt has its token, before anything is sent. */
-  beforeSend?: () => Promise<void>,
+  /**
+   * Runs before each attempt is sent, once it has its token, with the attempt's number and how
+   * long it waited for the token.
+   */
+  beforeSend?: (attempt: number, tokenWaitMs: number) => Promise<void>,
 ) => Promise<T>;
 
 /**
@@ -101,10 +104,13 @@ export function awsCall(
     resource: string,
     operation: (options: SendOptions) => Promise<T>,
     policy?: RetryPolicy,
-    beforeSend?: () => Promise<void>,
+    beforeSend?: (attempt: number, tokenWaitMs: number) => Promise<void>,
   ): Promise<T> => {
     const started = performance.now();
-    let announced = beforeSend === undefined;
+    // A write's first send is announced by its caller (or `beforeSend`); each resend is a
+    // request AWS may apply too, and is announced again before it goes.
+    const resent = /^[a-z0-9]+:(Describe|Get|List)/.test(what) ? undefined : resendAudit();
+    let attempt = 0;
     const observed = (outcome: 'ok' | 'error' | 'abandoned'): void => {
       observer?.called(what, outcome, (performance.now() - started) / 1000);
     };
@@ -112,11 +118,11 @@ export function awsCall(
       const result = await withRetries(
         what,
         async () => {
+          const asked = performance.now();
           await limiter.acquire(what);
-          if (!announced) {
-            await beforeSend?.();
-            announced = true;
-          }
+          attempt += 1;
+          if (beforeSend !== undefined) await beforeSend(attempt, performance.now() - asked);
+          else if (attempt > 1) await resent?.(attempt);
           const signal = callSignal(what);
           try {
             if (signal === undefined) return await operation({});

@@ -99,7 +99,7 @@ export class AwsEcs extends AwsService<ECSClient> {
 
   async ensureTaskDefinition(
     spec: TaskDefinitionSpec,
-    beforeRegister?: () => Promise<void>,
+    beforeRegister?: (attempt: number, tokenWaitMs: number) => Promise<void>,
     options: { unregistered?: boolean } = {},
   ): Promise<string> {
     // RegisterTaskDefinition has no idempotency token and revisions are never freed: reuse the

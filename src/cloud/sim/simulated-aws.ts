@@ -70,6 +70,9 @@ export const RATE_LIMITS: Readonly<Record<string, RateLimit>> = {
   'iam:*': { burst: 20, perSecond: 10 },
 };
 
+/** The calls table's api of the throttled calls' counts (kept apart from the calls answered). */
+const THROTTLED_API = 'throttled';
+
 const CLIENT_APIS: Record<string, SimApi> = {
   ECSClient: 'ecs',
   ElasticLoadBalancingV2Client: 'elbv2',
@@ -179,6 +182,7 @@ export class SimulatedAws {
         limit !== undefined &&
         !(await this.store.takeToken(bucket, limit.burst, limit.perSecond))
       ) {
+        await this.store.countCall(THROTTLED_API, key);
         throw awsError(api, THROTTLING_ERROR[api], 'Rate exceeded', { throttling: true });
       }
     }
@@ -228,7 +232,20 @@ export class SimulatedAws {
   }
 
   async callCounts(): Promise<Record<string, number>> {
-    return this.store.callCounts();
+    const counts = await this.store.callCounts();
+    return Object.fromEntries(
+      Object.entries(counts).filter(([key]) => !key.startsWith(`${THROTTLED_API}:`)),
+    );
+  }
+
+  /** Calls refused for their bucket's rate, by `api:Operation`, from every process. */
+  async throttleCounts(): Promise<Record<string, number>> {
+    const counts = await this.store.callCounts();
+    return Object.fromEntries(
+      Object.entries(counts).flatMap(([key, count]) =>
+        key.startsWith(`${THROTTLED_API}:`) ? [[key.slice(THROTTLED_API.length + 1), count]] : [],
+      ),
+    );
   }
 
   /** The writes this cloud answered, oldest first: its CloudTrail. */

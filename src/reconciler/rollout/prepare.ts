@@ -12,7 +12,8 @@ import {
   canaryExternalId,
   isDraining,
 } from '../assert-service.ts';
-import { record } from '../context.ts';
+import { record, recordMutationFailed } from '../context.ts';
+import { giveBackReplacedCanaries } from './give-back.ts';
 import { advanceStep } from './step.ts';
 import { EVENTS, REASONS } from '../reasons.ts';
 import { defaultLogGroup, taskDefinitionFamily } from '../../validation/names.ts';
@@ -48,6 +49,7 @@ export async function prepare(run: Run): Promise<StageResult<Prepared>> {
   const { service } = run;
   const { cloud } = run.ctx;
   if (run.deployment.phase === 'pending') applyProgress(run, { phase: 'preparing' });
+  if (!(await giveBackReplacedCanaries(run))) return requeue(run.ctx.settings.waitMs);
 
   // Where the tasks run is settled before anything is written.
   const network = await ensureNetwork(run);
@@ -418,19 +420,40 @@ async function ensureTaskDefinition(run: Run): Promise<void> {
   if (release.task_definition_arn !== null) return;
   const spec = taskDefinitionSpec(service, release);
   const family = spec.family;
-  // RegisterTaskDefinition has no idempotency token: recorded under the lease before it is
-  // made, as every AWS write is, so a worker whose lease lapsed registers nothing.
-  const beforeRegister = () =>
-    record(run.ctx, {
+  // RegisterTaskDefinition has no idempotency token: each send (a resend after a throttle
+  // too) is recorded under the lease before it is made, as every AWS write is, so a worker
+  // whose lease lapsed registers nothing.
+  const data = { operation: 'RegisterTaskDefinition', family, version: release.version };
+  let sent = 0;
+  const beforeRegister = (attempt: number, tokenWaitMs: number) => {
+    sent = attempt;
+    // The wait for AWS's one registration a second, apart from Berth's own reaction.
+    const waited = { tokenWaitMs: Math.round(tokenWaitMs) };
+    return record(run.ctx, {
       serviceId: service.id,
       deploymentId: run.deployment.id,
       kind: REGISTRATION_KIND,
-      message: `registering a task definition in family ${family} for v${release.version}`,
-      data: { operation: 'RegisterTaskDefinition', family, version: release.version },
+      message:
+        `registering a task definition in family ${family} for v${release.version}` +
+        (attempt > 1 ? ` (sent again, attempt ${attempt})` : ''),
+      data: attempt > 1 ? { ...data, ...waited, attempt } : { ...data, ...waited },
     });
-  const arn = await run.ctx.cloud.ensureTaskDefinition(spec, beforeRegister, {
-    unregistered: !(await mayHaveRegistered(run.ctx.db, release)),
-  });
+  };
+  let arn: string;
+  try {
+    arn = await run.ctx.cloud.ensureTaskDefinition(spec, beforeRegister, {
+      unregistered: !(await mayHaveRegistered(run.ctx.db, release)),
+    });
+  } catch (error) {
+    if (sent > 0) {
+      await recordMutationFailed(
+        run.ctx,
+        { serviceId: service.id, deploymentId: run.deployment.id, operation: data.operation, data },
+        error,
+      );
+    }
+    throw error;
+  }
   await record(
     run.ctx,
     {
