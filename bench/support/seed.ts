@@ -90,8 +90,6 @@ async function inOneOperation<T>(world: World, work: (aws: SeedingAws) => Promis
   const { sim } = world;
   return sim.store.operation(async (tx) => {
     const answering = (handlers: Record<string, SimHandler>) => ({
-      // The adapter reads the client's region (a task definition's default awslogs region).
-      config: world.setupClients.ecs.config,
       send: async (command: { input: Record<string, unknown> }) => {
         const operation = command.constructor.name.replace(/Command$/, '');
         const handler = handlers[operation];
