@@ -127,6 +127,10 @@ it('berth logs refuses bad input with one line naming the flag, exit 2', async (
     [['logs', 'nope'], /^error: NAME: no service named "nope"/],
     [['run', 'web'], /^error: CMD: give the command after --/],
     [['run', 'web', '--release', 'v9', '--', 'echo'], /^error: --release: web has no release v9/],
+    [
+      ['run', 'web', '--container', 'nope', '--', 'echo'],
+      /^error: --container: .*no container "nope"/,
+    ],
   ];
   for (const [args, message] of cases) {
     const result = await fleet.berth(args);
@@ -136,6 +140,12 @@ it('berth logs refuses bad input with one line naming the flag, exit 2', async (
   }
   const first = await finished(fleet, 'web');
   assert.equal(first.outcome, 'succeeded');
+  const runs = await fleet.db
+    .selectFrom('events')
+    .select('kind')
+    .where('kind', 'like', 'run.%')
+    .execute();
+  assert.deepEqual(runs, [], 'bad input records no run');
 });
 
 it('deploy --wait shows what the pre-deploy and verify tasks print, as they print it', async () => {

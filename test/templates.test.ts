@@ -315,6 +315,10 @@ describe('--dry-run and berth diff', () => {
     const diff = await fleet.berth(['diff', 'web', '--image', 'nginx:1.30', '--exit-code']);
     assert.equal(diff.code, 1, 'a change: exit 1 with --exit-code');
     assert.match(diff.stdout, /image nginx:1\.27\S* -> nginx:1\.30/);
+    const previewed = await fleet.berth(['diff', 'web', '--image', 'nginx:1.30', '--json']);
+    assert.equal(previewed.code, 0, previewed.stderr);
+    assert.doesNotMatch(previewed.stdout, /"info"/, 'no environment value in the JSON either');
+    assert.match(previewed.stdout, /"environmentKeys":\s*\[[^\]]*"LOG_LEVEL"/);
     const none = await fleet.berth(['diff', 'web', '--exit-code']);
     assert.equal(none.code, 0, `nothing under way, nothing changes: ${none.stdout}`);
     const template = await fleet.berth([

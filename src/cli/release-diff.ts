@@ -1,7 +1,7 @@
 import type { Release } from '../store/schema.ts';
 import type { ContainerTemplate } from '../validation/task-definition.ts';
 import type { CliContext } from './context.ts';
-import { releaseJson } from './render.ts';
+import { releasePreviewJson } from './render.ts';
 
 /** One container as a release runs it, for comparing. */
 interface ContainerView {
@@ -192,7 +192,7 @@ export function printDryRun(
       dryRun: true,
       changed,
       liveVersion: live?.version ?? null,
-      release: next !== undefined ? releaseJson(next) : null,
+      release: next !== undefined ? releasePreviewJson(next) : null,
       diff,
       policy,
     },

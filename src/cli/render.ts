@@ -120,6 +120,25 @@ export function serviceJson(service: Service) {
   };
 }
 
+/**
+ * A release as a preview shows it (`--dry-run --json`, `berth diff --json`): the environment's
+ * names without their values, which `config show` alone prints.
+ */
+export function releasePreviewJson(release: Release) {
+  const names = (environment: Record<string, string>) => Object.keys(environment).sort();
+  const { environment, sidecars, ...rest } = releaseJson(release);
+  return {
+    ...rest,
+    environmentKeys: names(environment),
+    sidecars: Object.fromEntries(
+      Object.entries(sidecars).map(([name, { environment: env, ...container }]) => [
+        name,
+        { ...container, environmentKeys: names(env) },
+      ]),
+    ),
+  };
+}
+
 /** A release as `--json` shows it. */
 export function releaseJson(release: Release) {
   return {

@@ -11,7 +11,13 @@ import { taskNetworkOf } from '../../reconciler/rollout/run.ts';
 import type { Db } from '../../store/database.ts';
 import { findServiceDeployment } from '../../store/deployments.ts';
 import { appendEvent } from '../../store/events.ts';
-import { findRelease, findReleaseByVersion, latestRelease } from '../../store/releases.ts';
+import {
+  containerNames,
+  findRelease,
+  findReleaseByVersion,
+  latestRelease,
+  specOf,
+} from '../../store/releases.ts';
 import type { Release, Service } from '../../store/schema.ts';
 import { findService } from '../../store/services.ts';
 import {
@@ -273,6 +279,14 @@ export async function run(
     }
     const taskDefinitionArn = release.task_definition_arn;
     const target = container ?? service.container_name;
+    // Checked before anything is recorded or started: bad input writes nothing.
+    const names = containerNames(specOf(release));
+    if (!names.includes(target)) {
+      throw new InputError(
+        '--container',
+        `${service.name} v${release.version} has no container ${JSON.stringify(target)}; its containers: ${names.join(', ')}`,
+      );
+    }
     const cloud = await commandCloud(context, db);
     const clientToken = `berth-run-${randomUUID()}`;
     const about = {
@@ -353,14 +367,15 @@ export async function run(
         () => true,
       );
       if (interrupted) {
-        await cloud.stopTask(service.cluster, taskArn, `Berth: interrupted by ${context.actor}`);
+        // Recorded before StopTask, as every AWS write is.
         await appendEvent(db, {
           serviceId: service.id,
           actor: context.actor,
           kind: 'run.stopped',
-          message: `${context.actor} interrupted ${JSON.stringify(command.join(' '))}: task ${taskArn} stopped`,
+          message: `${context.actor} interrupted ${JSON.stringify(command.join(' '))}: stopping task ${taskArn}`,
           data: { ...about, taskArn },
         });
+        await cloud.stopTask(service.cluster, taskArn, `Berth: interrupted by ${context.actor}`);
         context.note(`interrupted: stopped ${taskArn}`);
         return 130;
       }
