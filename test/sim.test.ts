@@ -27,7 +27,9 @@ import {
   DescribeServicesCommand,
   DescribeTaskDefinitionCommand,
   DescribeTaskSetsCommand,
+  DescribeTasksCommand,
   InvalidParameterException,
+  ListTasksCommand,
   RegisterTaskDefinitionCommand,
   RunTaskCommand,
   ServiceNotFoundException,
@@ -59,7 +61,11 @@ import {
   type SimulatedAwsOptions,
   type SimulatedServiceInfrastructure,
 } from '../src/cloud/sim/index.ts';
+import { AwsCloud } from '../src/cloud/aws-cloud.ts';
 import { targetGroupName } from '../src/cloud/bootstrap.ts';
+import { failedLaunches } from '../src/reconciler/rollout/observe.ts';
+import { describeStop } from '../src/reconciler/reasons.ts';
+import { createLogger } from '../src/logging.ts';
 import { connect } from '../src/store/database.ts';
 import { testDatabase, type TestDatabase } from './support/database.ts';
 import { eventually } from './support/eventually.ts';
@@ -808,6 +814,89 @@ describe('the simulated AWS', () => {
     clock.advance(60_000);
 
     assert.equal((await describeTaskSet(aws, created.taskSetArn)).runningCount, 0);
+  });
+
+  it('stops the tasks of an image missing from its ECR: TaskFailedToStart, CannotPullContainerError', async () => {
+    const clock = aClock();
+    const { aws } = await aCloud('unpullable image', { clock: clock.now });
+    const infrastructure = await anExternalService(aws, 2);
+    await aws.ecr.send(new CreateRepositoryCommand({ repositoryName: 'web' }));
+    await aws.ecr.send(
+      new PutImageCommand({ repositoryName: 'web', imageManifest: '{"v":1}', imageTag: 'v1' }),
+    );
+    const registry = '123456789012.dkr.ecr.us-east-1.amazonaws.com';
+    const missing = await aTaskSet(aws, {
+      image: `${registry}/web:v2`,
+      targetGroupArn: infrastructure.targetGroupArns[1],
+      percent: 100,
+    });
+    const present = await aTaskSet(aws, {
+      image: `${registry}/web:v1`,
+      targetGroupArn: infrastructure.targetGroupArns[0],
+      percent: 100,
+    });
+    clock.advance(60_000);
+
+    assert.equal((await describeTaskSet(aws, missing.taskSetArn)).runningCount, 0);
+    assert.equal((await describeTaskSet(aws, present.taskSetArn)).runningCount, 2);
+    const stoppedArns =
+      (
+        await aws.ecs.send(
+          new ListTasksCommand({
+            cluster: CLUSTER,
+            serviceName: SERVICE,
+            desiredStatus: 'STOPPED',
+          }),
+        )
+      ).taskArns ?? [];
+    assert.ok(stoppedArns.length >= 2, `stopped: ${stoppedArns.length}`);
+    const stopped =
+      (await aws.ecs.send(new DescribeTasksCommand({ cluster: CLUSTER, tasks: stoppedArns })))
+        .tasks ?? [];
+    const reason =
+      `CannotPullContainerError: pull image manifest has been retried 5 time(s): ` +
+      `failed to resolve ref ${registry}/web:v2: ${registry}/web:v2: not found`;
+    for (const task of stopped) {
+      assert.equal(task.startedBy, missing.id);
+      assert.equal(task.lastStatus, 'STOPPED');
+      assert.equal(task.stopCode, 'TaskFailedToStart');
+      assert.equal(task.stoppedReason, reason);
+      assert.equal(task.startedAt, undefined);
+      assert.equal(task.containers?.[0]?.reason, reason);
+      assert.equal(task.containers?.[0]?.exitCode, undefined);
+    }
+    // What Berth's reconciler reads of them (the ECS adapter), and the rollback reason it gives.
+    const cloud = new AwsCloud(aws, createLogger({ level: 'silent' }));
+    const failures = failedLaunches(
+      await cloud.stoppedTasks(CLUSTER, missing.taskSetArn ?? ''),
+      new Date(0),
+    );
+    assert.ok(failures.length >= 2);
+    assert.equal(describeStop(failures[0] ?? assert.fail('no failure')), reason);
+    // RunTask of the missing tag stops the same way; of a public image (no registry simulated), runs.
+    const run = async (image: string) => {
+      const started = await aws.ecs.send(
+        new RunTaskCommand({
+          cluster: CLUSTER,
+          taskDefinition: await aTaskDefinition(aws, image),
+          launchType: 'FARGATE',
+          networkConfiguration: {
+            awsvpcConfiguration: { subnets: ['subnet-0a3c5e7f9b1d2e401'] },
+          },
+        }),
+      );
+      clock.advance(60_000);
+      const arn = started.tasks?.[0]?.taskArn ?? assert.fail('no task');
+      return (await aws.ecs.send(new DescribeTasksCommand({ cluster: CLUSTER, tasks: [arn] })))
+        .tasks?.[0];
+    };
+    const oneOff = await run(`${registry}/web:v2`);
+    assert.equal(oneOff?.stopCode, 'TaskFailedToStart');
+    assert.equal(oneOff?.stoppedReason, reason);
+    assert.equal(oneOff?.containers?.[0]?.reason, reason);
+    const publicImage = await run('nginx:1.28');
+    assert.equal(publicImage?.stopCode, 'EssentialContainerExited');
+    assert.equal(publicImage?.containers?.[0]?.exitCode, 0);
   });
 
   it('bootstraps a service idempotently, with one shared load balancer', async () => {

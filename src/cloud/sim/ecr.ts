@@ -317,6 +317,37 @@ export async function behaviourImage(tx: SimTx, image: string): Promise<string> 
   return `${name}:${pushed.imageTags.join(',')}@${digest}`;
 }
 
+/**
+ * Why a task cannot pull `image`, in ECS's words, or undefined when it can. Only the account's
+ * own registry (`ACCOUNT.dkr.ecr.REGION.amazonaws.com/REPO[:TAG|@DIGEST]`) is checked: its
+ * repository and its tag (`latest` when none is named) or digest must exist in the simulated ECR
+ * when the task starts. The simulation has no public registry, so any other image (Docker Hub's
+ * `nginx:1.28`, another account's ECR) is taken to be pullable.
+ */
+export async function pullFailure(
+  tx: SimTx,
+  ctx: SimContext,
+  image: string,
+): Promise<string | undefined> {
+  const host = `${registryHost(ctx)}/`;
+  if (!image.startsWith(host)) return undefined;
+  const [path = '', digest] = image.slice(host.length).split('@');
+  const colon = path.lastIndexOf(':');
+  const repository = colon === -1 ? path : path.slice(0, colon);
+  const tag = colon === -1 ? 'latest' : path.slice(colon + 1);
+  const ref = `${host}${repository}${digest === undefined ? `:${tag}` : `@${digest}`}`;
+  const exists =
+    (await tx.get<RepositoryDoc>(KIND.repository, repository)) !== undefined &&
+    (digest === undefined
+      ? (await imagesOf(tx, repository)).some((pushed) => pushed.imageTags.includes(tag))
+      : (await tx.get<ImageDoc>(KIND.image, imageId(repository, digest))) !== undefined);
+  if (exists) return undefined;
+  return (
+    `CannotPullContainerError: pull image manifest has been retried 5 time(s): ` +
+    `failed to resolve ref ${ref}: ${ref}: not found`
+  );
+}
+
 /** The ECR operations the simulation answers, by operation name. */
 export const ecrHandlers: Record<string, SimHandler> = {
   CreateRepository: handler(createRepository),

@@ -13,7 +13,7 @@ import {
 import { modeledError } from './aws-errors.ts';
 import { behaviourOf } from '../image-behaviour.ts';
 import { earlierRequest, rememberRequest } from './client-tokens.ts';
-import { behaviourImage } from './ecr.ts';
+import { behaviourImage, pullFailure } from './ecr.ts';
 import { requireCluster, requireTaskDefinition, requireTaskPlacement } from './ecs.ts';
 import {
   awsArn,
@@ -34,7 +34,9 @@ import type { SimContext, SimHandler } from './model.ts';
  * from the clock alone. What the task does comes from words in its command, as an image's
  * behaviour comes from its tag: `exit N` exits N, `fail` exits 1, `hang` never exits (until
  * StopTask), anything else exits 0 a few seconds after it runs. An image whose tag says `crash` never starts: the
- * task stops with `TaskFailedToStart` and no exit code.
+ * task stops with `TaskFailedToStart` and no exit code. Nor does one whose image is missing from
+ * the account's ECR when the task starts (`pullFailure` in ecr.ts): `TaskFailedToStart`, with
+ * ECS's CannotPullContainerError as its reason and its container's.
  */
 
 /** How long a task that neither fails to start nor hangs runs before it exits. */
@@ -67,6 +69,8 @@ export interface TaskDoc {
   _exitCode: number | null;
   /** When it failed to start (instead of running). */
   _failedToStartAt: Millis | null;
+  /** Why it failed to start, when an image could not be pulled. */
+  _pullError?: string;
   /** StopTask: when and why. */
   _stopped?: { at: Millis; reason: string };
 }
@@ -138,6 +142,12 @@ async function runTask(
     const behaviour = behaviourOf(image);
     const startsAt = tx.now + behaviour.startMs;
     const hangs = /hang/.test(command);
+    // Every container's image is pulled before any starts; the first that cannot be, stops it.
+    let pullError: string | undefined;
+    for (const container of containers) {
+      pullError ??= await pullFailure(tx, ctx, container.image);
+    }
+    const fails = behaviour.crash || pullError !== undefined;
     const doc: TaskDoc = {
       taskArn: awsArn(ctx, 'ecs', `task/${cluster.clusterName}/${id}`),
       clusterArn: cluster.clusterArn,
@@ -151,10 +161,11 @@ async function runTask(
       networkConfiguration: input.networkConfiguration,
       createdAt: tx.now,
       containers,
-      _runningAt: behaviour.crash ? null : startsAt,
-      _exitsAt: behaviour.crash || hangs ? null : startsAt + TASK_RUN_MS,
+      _runningAt: fails ? null : startsAt,
+      _exitsAt: fails || hangs ? null : startsAt + TASK_RUN_MS,
       _exitCode: exitCodeOf(command),
-      _failedToStartAt: behaviour.crash ? startsAt : null,
+      _failedToStartAt: fails ? startsAt : null,
+      ...(pullError !== undefined ? { _pullError: pullError } : {}),
     };
     await tx.put(KIND.task, doc.taskArn, doc);
     tasks.push(taskOutput(doc, tx.now));
@@ -241,8 +252,10 @@ function taskOutput(doc: TaskDoc, now: Millis): Task {
   } else if (stopped && doc._failedToStartAt === end) {
     stopCode = 'TaskFailedToStart';
     stoppedReason =
+      doc._pullError ??
       'CannotStartContainerError: Error response from daemon: failed to start container';
-    containerReason = 'CannotStartContainerError: the container exited during start';
+    containerReason =
+      doc._pullError ?? 'CannotStartContainerError: the container exited during start';
   } else if (stopped) {
     stopCode = 'EssentialContainerExited';
     stoppedReason = 'Essential container in task exited';

@@ -1,5 +1,6 @@
 import type { LoadBalancer as EcsLoadBalancer } from '@aws-sdk/client-ecs';
 import { behaviourOf } from '../image-behaviour.ts';
+import { pullFailure } from './ecr.ts';
 import {
   hexId,
   KIND,
@@ -50,13 +51,16 @@ export async function scaleFleet(
 async function launchTask(tx: SimTx, ctx: SimContext, image: string): Promise<SimTask> {
   const serial = await nextSerial(tx, 'task');
   const behaviour = behaviourOf(image);
-  const runningAt = behaviour.crash ? null : tx.now + behaviour.startMs;
+  // An image missing from the account's ECR when the task starts is never pulled: no start.
+  const pullError = await pullFailure(tx, ctx, image);
+  const runningAt = behaviour.crash || pullError !== undefined ? null : tx.now + behaviour.startMs;
   return {
     id: hexId(ctx, `task:${serial}`, 32),
     ip: taskIp(serial),
     launchedAt: tx.now,
     runningAt,
     healthyAt: runningAt === null ? null : runningAt + behaviour.healthMs,
+    ...(pullError !== undefined ? { pullError } : {}),
   };
 }
 
@@ -74,16 +78,19 @@ async function registerTargets(
   const startMs = behaviourOf(image).startMs;
   await updateTargetGroups(tx, loadBalancers, (group, port) => [
     ...group._targets,
-    ...tasks.map((task): RegisteredTarget => ({
-      taskId: task.id,
-      ip: task.ip,
-      port,
-      image,
-      // A crash-looping task registers each time it starts, and fails its health checks.
-      registeredAt: task.runningAt ?? task.launchedAt + startMs,
-      healthyAt: task.healthyAt,
-      deregisteredAt: null,
-    })),
+    // A task that could not pull its image never starts, so ECS never registers it.
+    ...tasks
+      .filter((task) => task.pullError === undefined)
+      .map((task): RegisteredTarget => ({
+        taskId: task.id,
+        ip: task.ip,
+        port,
+        image,
+        // A crash-looping task registers each time it starts, and fails its health checks.
+        registeredAt: task.runningAt ?? task.launchedAt + startMs,
+        healthyAt: task.healthyAt,
+        deregisteredAt: null,
+      })),
   ]);
 }
 

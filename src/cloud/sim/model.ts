@@ -320,6 +320,8 @@ export interface SimTask {
   /** `null` for a task that crash-loops: it never turns RUNNING. */
   runningAt: Millis | null;
   healthyAt: Millis | null;
+  /** Why it could not pull its image (ECS's CannotPullContainerError): it never starts. */
+  pullError?: string;
 }
 
 /** What a fleet looks like at one moment. */

@@ -39,7 +39,10 @@ import type { SimContext, SimHandler } from './model.ts';
  * the clock, so the stopped tasks need no storage. Simplifications, said here once: a crashing
  * attempt is counted as never RUNNING (it is RUNNING for `crashAfterMs` on ECS), ECS's
  * back-off for tasks that keep failing is not modelled, and tasks stopped by a scale-down or a
- * deleted task set are not listed.
+ * deleted task set are not listed. A task whose image could not be pulled (fleet.ts) stops the
+ * same way, `startMs` after its launch, without ever starting: `TaskFailedToStart`, the
+ * CannotPullContainerError as its reason; so does every replacement of it (the image is looked
+ * up in ECR once, when the slot's first task launches).
  */
 
 /** From a crashed task's stop to its replacement's launch. */
@@ -61,16 +64,19 @@ export interface Attempt {
   startedAt: Millis | null;
   /** Null while the attempt still runs (or, for a healthy image, for good). */
   stoppedAt: Millis | null;
+  /** Why it could not pull its image; it never started. */
+  pullError?: string;
 }
 
 /** The launches of one slot up to `now`, oldest first (only the last hour's stopped ones). */
 function attemptsOf(task: SimTask, behaviour: BehaviourProfile, now: Millis): Attempt[] {
-  if (!behaviour.crash) {
+  const pullError = task.pullError;
+  if (!behaviour.crash && pullError === undefined) {
     return [
       { id: task.id, launchedAt: task.launchedAt, startedAt: task.runningAt, stoppedAt: null },
     ];
   }
-  const lifeMs = behaviour.startMs + behaviour.crashAfterMs;
+  const lifeMs = behaviour.startMs + (pullError === undefined ? behaviour.crashAfterMs : 0);
   const cycleMs = lifeMs + CRASH_RESTART_MS;
   const current = Math.max(0, Math.floor((now - task.launchedAt) / cycleMs));
   const oldest = Math.max(0, Math.floor((now - STOPPED_VISIBLE_MS - task.launchedAt) / cycleMs));
@@ -78,6 +84,16 @@ function attemptsOf(task: SimTask, behaviour: BehaviourProfile, now: Millis): At
   for (let k = oldest; k <= current; k++) {
     const launchedAt = task.launchedAt + k * cycleMs;
     const stoppedAt = launchedAt + lifeMs;
+    if (pullError !== undefined) {
+      attempts.push({
+        id: attemptId(task.id, k),
+        launchedAt,
+        startedAt: null,
+        stoppedAt: stoppedAt <= now ? stoppedAt : null,
+        pullError,
+      });
+      continue;
+    }
     attempts.push({
       id: attemptId(task.id, k),
       launchedAt,
@@ -264,6 +280,7 @@ async function taskOutput(
   const running = attempt.startedAt !== null && !stopped;
   const lastStatus = stopped ? 'STOPPED' : running ? 'RUNNING' : 'PENDING';
   const taskArn = taskArnOf(ctx, cluster, attempt.id);
+  const pullError = attempt.pullError;
   const container: Container = {
     containerArn: awsArn(
       ctx,
@@ -274,7 +291,8 @@ async function taskOutput(
     name: containerName,
     image: of.fleet.image,
     lastStatus,
-    exitCode: stopped ? behaviour.exitCode : undefined,
+    exitCode: stopped && pullError === undefined ? behaviour.exitCode : undefined,
+    ...(stopped && pullError !== undefined ? { reason: pullError } : {}),
   };
   return {
     taskArn,
@@ -289,8 +307,12 @@ async function taskOutput(
     startedAt: attempt.startedAt !== null ? toDate(attempt.startedAt) : undefined,
     stoppingAt: attempt.stoppedAt !== null ? toDate(attempt.stoppedAt) : undefined,
     stoppedAt: attempt.stoppedAt !== null ? toDate(attempt.stoppedAt) : undefined,
-    stopCode: stopped ? 'EssentialContainerExited' : undefined,
-    stoppedReason: stopped ? ESSENTIAL_CONTAINER_EXITED : undefined,
+    stopCode: !stopped
+      ? undefined
+      : pullError !== undefined
+        ? 'TaskFailedToStart'
+        : 'EssentialContainerExited',
+    stoppedReason: !stopped ? undefined : (pullError ?? ESSENTIAL_CONTAINER_EXITED),
     cpu: definition?.cpu,
     memory: definition?.memory,
     containers: [container],
