@@ -29,6 +29,12 @@ import {
   type Rule,
   type TargetGroup,
 } from '@aws-sdk/client-elastic-load-balancing-v2';
+import {
+  AttachRolePolicyCommand,
+  CreateRoleCommand,
+  GetRoleCommand,
+  type IAMClient,
+} from '@aws-sdk/client-iam';
 import type { Logger } from '../logging.ts';
 import { withRetries } from './retry.ts';
 
@@ -38,6 +44,12 @@ export interface BootstrapClients {
   elbv2: ElasticLoadBalancingV2Client;
   ecr: ECRClient;
   ec2: EC2Client;
+  /**
+   * Where given, the account's conventional task execution role (`ecsTaskExecutionRole`) is made
+   * when missing: Berth's task definitions need one on Fargate (ECR images, awslogs), and an
+   * emulator such as moto starts with none. `berth infra bootstrap` gives it.
+   */
+  iam?: IAMClient;
 }
 
 /** One service to make room for. */
@@ -98,6 +110,8 @@ export interface BootstrapResult {
   /** The first load balancer's security groups (the VPC's default one): the services' tasks' too. */
   securityGroups: string[];
   services: BootstrappedService[];
+  /** The account's `ecsTaskExecutionRole`, found or made; absent when no IAM client was given. */
+  executionRoleArn?: string;
 }
 
 /*
@@ -289,6 +303,9 @@ export async function bootstrapInfrastructure(
         ? first.securityGroups
         : await defaultSecurityGroup(clients.ec2, first.vpcId, call),
     services,
+    ...(clients.iam !== undefined
+      ? { executionRoleArn: await ensureTaskExecutionRole(clients.iam, call, logger) }
+      : {}),
   };
 }
 
@@ -837,4 +854,61 @@ async function ensureRepository(
     if (errorName(error) !== 'RepositoryAlreadyExistsException') throw error;
     return required(await describe(), 'a repository URI');
   }
+}
+
+/** The name AWS's guides give the role ECS tasks pull images and write logs with. */
+const TASK_EXECUTION_ROLE = 'ecsTaskExecutionRole';
+
+/**
+ * The account's `ecsTaskExecutionRole`, made as AWS's guides make it when missing: trusted by
+ * ECS tasks, with the managed AmazonECSTaskExecutionRolePolicy (ECR pulls, awslogs).
+ */
+async function ensureTaskExecutionRole(
+  iam: IAMClient,
+  call: Call,
+  logger: Logger,
+): Promise<string> {
+  const found = await call('iam:GetRole', () =>
+    iam.send(new GetRoleCommand({ RoleName: TASK_EXECUTION_ROLE })).then(
+      (output) => output.Role?.Arn,
+      (error: unknown) => {
+        if ((error as { name?: string }).name === 'NoSuchEntityException') return undefined;
+        throw error;
+      },
+    ),
+  );
+  if (found !== undefined) return found;
+  const made = await call('iam:CreateRole', () =>
+    iam.send(
+      new CreateRoleCommand({
+        RoleName: TASK_EXECUTION_ROLE,
+        AssumeRolePolicyDocument: JSON.stringify({
+          Version: '2012-10-17',
+          Statement: [
+            {
+              Effect: 'Allow',
+              Principal: { Service: 'ecs-tasks.amazonaws.com' },
+              Action: 'sts:AssumeRole',
+            },
+          ],
+        }),
+      }),
+    ),
+  );
+  const policyArn = 'arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy';
+  await call('iam:AttachRolePolicy', () =>
+    iam
+      .send(new AttachRolePolicyCommand({ RoleName: TASK_EXECUTION_ROLE, PolicyArn: policyArn }))
+      .catch((error: unknown) => {
+        // An emulator without AWS's managed policies (moto) has none to attach; AWS always has it.
+        if (!(error as { name?: string }).name?.startsWith('NoSuchEntity')) throw error;
+        logger.warn(
+          { policy: policyArn },
+          'no such managed policy here: the role has none attached',
+        );
+      }),
+  );
+  const arn = made.Role?.Arn ?? '';
+  logger.info({ role: arn }, 'created the task execution role');
+  return arn;
 }

@@ -2,6 +2,7 @@ import { EC2Client } from '@aws-sdk/client-ec2';
 import { ECRClient } from '@aws-sdk/client-ecr';
 import { ECSClient } from '@aws-sdk/client-ecs';
 import { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
+import { IAMClient } from '@aws-sdk/client-iam';
 import { awsClients } from '../../cloud/aws-cloud.ts';
 import {
   bootstrapInfrastructure,
@@ -52,7 +53,8 @@ export async function infraBootstrap(
   try {
     result = await bootstrapInfrastructure(clients, spec, context.logger);
   } finally {
-    for (const client of [clients.ecs, clients.elbv2, clients.ecr, clients.ec2]) client.destroy();
+    for (const client of [clients.ecs, clients.elbv2, clients.ecr, clients.ec2, clients.iam])
+      client?.destroy();
   }
   context.note(
     `cluster ${result.clusterArn}\n` +
@@ -66,6 +68,9 @@ export async function infraBootstrap(
         .join('\n') +
       (result.loadBalancers.length > 1
         ? `\n(${SERVICES_PER_LOAD_BALANCER} services a load balancer: ALB quotas allow 100 target groups and 100 rules)`
+        : '') +
+      (result.executionRoleArn !== undefined
+        ? `\ntask execution role ${result.executionRoleArn} (ECR pulls and awslogs on Fargate)`
         : '') +
       '\nnext, create each service:',
   );
@@ -193,9 +198,9 @@ function serviceCreateLine(
  */
 export function bootstrapClients(env: NodeJS.ProcessEnv): BootstrapClients {
   if (env === process.env) {
-    const { ecs, elbv2, ecr, cloudwatch } = awsClients();
-    cloudwatch.destroy();
-    return { ecs, elbv2, ecr, ec2: new EC2Client({ maxAttempts: 1 }) };
+    const { ecs, elbv2, ecr, iam, cloudwatch, sts, logs } = awsClients();
+    for (const unused of [cloudwatch, sts, logs]) unused.destroy();
+    return { ecs, elbv2, ecr, iam, ec2: new EC2Client({ maxAttempts: 1 }) };
   }
   const config = (service: string) => {
     const set = (name: string): string | undefined => {
@@ -233,5 +238,6 @@ export function bootstrapClients(env: NodeJS.ProcessEnv): BootstrapClients {
     elbv2: new ElasticLoadBalancingV2Client(config('ELASTIC_LOAD_BALANCING_V2')),
     ecr: new ECRClient(config('ECR')),
     ec2: new EC2Client(config('EC2')),
+    iam: new IAMClient(config('IAM')),
   };
 }
