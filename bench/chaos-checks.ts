@@ -300,6 +300,8 @@ export function endStateBreaches(states: readonly EndState[]): Breach[] {
         say(state, `its live task set is at ${primary.scalePercent} %, not 100 %`);
     }
     for (const set of state.taskSets) {
+      // A DRAINING set is deleted already: ECS lists it until its targets have deregistered.
+      if (set.status === 'DRAINING') continue;
       if (set.arn !== state.primaryTaskSet && set.arn !== state.warmTaskSet) {
         say(state, `stray task set ${set.arn} (${set.status}, ${set.scalePercent} %)`);
       }

@@ -127,6 +127,18 @@ describe('the chaos run’s checks fire on a broken record', () => {
     for (const [what, overrides] of broken) {
       assert.equal(endStateBreaches([anEndState(overrides)]).length >= 1, true, what);
     }
+    // A deleted set still DRAINING (ECS lists it until its targets deregister) is no stray.
+    assert.deepEqual(
+      endStateBreaches([
+        anEndState({
+          taskSets: [
+            { arn: 'ts-live', status: 'PRIMARY', scalePercent: 100 },
+            { arn: 'ts-old', status: 'DRAINING', scalePercent: 100 },
+          ],
+        }),
+      ]),
+      [],
+    );
     // The warm task set, kept for a rollback, is no stray.
     assert.deepEqual(
       endStateBreaches([

@@ -178,6 +178,8 @@ it('on moto, an account without ecsTaskExecutionRole fails the first deploy of a
   };
   const lb = infra.services[0];
   assert.ok(lb !== undefined);
+  // `infra bootstrap` makes the role for a demo account; this account is one without it.
+  await clients.iam.send(new DeleteRoleCommand({ RoleName: 'ecsTaskExecutionRole' }));
   const image = await pushShop(clients);
   const created = await berth(database.url, [
     'service',

@@ -26,8 +26,11 @@ export async function bootstrapSimulatedService(
   service: { name: string; cluster: string; port: number },
   logger: Logger = createLogger({ level: 'silent' }),
 ): Promise<SimulatedServiceInfrastructure> {
+  // The load balancer and its groups only: the account's roles are the account's (the simulated
+  // one has its ecsTaskExecutionRole, and a test that removes it means it to stay removed).
+  const { ecs, elbv2, ecr, ec2 } = clients;
   const result = await bootstrapInfrastructure(
-    clients,
+    { ecs, elbv2, ecr, ec2 },
     {
       cluster: service.cluster,
       loadBalancer: SIM_LOAD_BALANCER,
