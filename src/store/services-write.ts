@@ -4,6 +4,7 @@ import type { ManagedContainer, ParsedTemplate } from '../validation/task-defini
 import type { Db } from './database.ts';
 import { appendEvent, notifyChange } from './events.ts';
 import { specOf, type ReleaseSpec } from './releases.ts';
+import { policyRow } from './rollout.ts';
 import type { LaunchType, RolloutPolicy, Service } from './schema.ts';
 import { insertService, lockService, serviceNamed, updateService } from './services.ts';
 import { baseRelease, requestRelease, takeOver, writeOrDryRun } from './write-transaction.ts';
@@ -137,29 +138,6 @@ export async function changeService(
     await notifyChange(trx, service.id, 'service.updated');
     return { service, requested };
   });
-}
-
-function policyRow(policy: RolloutPolicy) {
-  return {
-    steps: policy.steps,
-    bake_seconds: policy.bakeSeconds,
-    analysis_interval_seconds: policy.analysisIntervalSeconds,
-    max_5xx_rate: policy.max5xxRate,
-    max_p99_ms: policy.maxP99Ms,
-    min_requests: policy.minRequests,
-    failure_limit: policy.failureLimit,
-    progress_deadline_seconds: policy.progressDeadlineSeconds,
-    rollback_window_seconds: policy.rollbackWindowSeconds,
-    max_5xx_rate_increase: policy.max5xxRateIncrease,
-    confidence: policy.confidence,
-    max_analysis_seconds: policy.maxAnalysisSeconds,
-    max_failed_launches: policy.maxFailedLaunches,
-    pre_deploy_command: policy.preDeployCommand,
-    verify_command: policy.verifyCommand,
-    verify_timeout_seconds: policy.verifyTimeoutSeconds,
-    alarm_names: policy.alarmNames,
-    alarm_prefix: policy.alarmPrefix,
-  };
 }
 
 function networkSource(subnets: string[] | undefined): 'given' | null | undefined {
