@@ -32,7 +32,6 @@ import {
 import { analysisWindowMs, windowSchedule } from '../src/analysis/windows.ts';
 import { AwsCloud } from '../src/cloud/aws-cloud.ts';
 import { bootstrapInfrastructure, SERVICES_PER_LOAD_BALANCER } from '../src/cloud/bootstrap.ts';
-import { oneContainerSpec } from '../src/cloud/task-definition.ts';
 import {
   bootstrapSimulatedService,
   createSimulatedAws,
@@ -45,6 +44,7 @@ import {
 import { createLogger } from '../src/logging.ts';
 import { serviceCreateArgs } from './support/builders.ts';
 import { berth } from './support/cli.ts';
+import { aFargateSpec } from './support/contract.ts';
 import { testDatabase } from './support/database.ts';
 
 /*
@@ -378,19 +378,10 @@ describe('ALB metrics at AWS’s resolution (60 s, the simulator’s default)', 
     );
     const adapter = new AwsCloud(cloud.aws, logger);
     const taskDefinitionArn = await adapter.ensureTaskDefinition(
-      oneContainerSpec({
+      aFargateSpec({
         family: 'web',
         containerName: 'app',
         image: 'web:v1',
-        containerPort: 80,
-        cpu: 256,
-        memory: 512,
-        launchType: 'FARGATE',
-        environment: {},
-        secrets: {},
-        taskRoleArn: null,
-        // Its container logs with awslogs (Berth's default): Fargate needs an execution role.
-        executionRoleArn: 'arn:aws:iam::123456789012:role/ecsTaskExecutionRole',
         contentHash: 'f'.repeat(64),
       }),
     );

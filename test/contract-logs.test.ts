@@ -8,12 +8,10 @@ import {
 import { CreateClusterCommand } from '@aws-sdk/client-ecs';
 import { AwsCloud, type AwsClients } from '../src/cloud/aws-cloud.ts';
 import { streamOwner, type LogEvent, type TaskNetwork } from '../src/cloud/cloud.ts';
-import { createSimulatedAws, SIM_NETWORK, simulatedClients } from '../src/cloud/sim/index.ts';
-import { oneContainerSpec } from '../src/cloud/task-definition.ts';
 import { createLogger } from '../src/logging.ts';
-import { testDatabase } from './support/database.ts';
+import { aContractCloud, aFargateSpec, type ContractTarget } from './support/contract.ts';
 import { eventually } from './support/eventually.ts';
-import { motoClients, motoDefaultNetwork, sharedMoto, stopSharedMoto } from './support/moto.ts';
+import { stopSharedMoto } from './support/moto.ts';
 
 /*
  * CloudWatch Logs through Berth's adapter (FilterLogEvents with its paging, GetLogEvents with its
@@ -36,42 +34,18 @@ interface LogsEnv {
   printed(script: string, lines: string[]): Promise<string>;
 }
 
-async function anEnv(target: 'moto' | 'sim', label: string): Promise<LogsEnv> {
+async function anEnv(target: ContractTarget, label: string): Promise<LogsEnv> {
   const logger = createLogger({ level: process.env['BERTH_TEST_LOG_LEVEL'] ?? 'silent' });
-  let clients: AwsClients;
-  let network: TaskNetwork;
-  if (target === 'sim') {
-    const { db } = await testDatabase(label);
-    clients = simulatedClients(createSimulatedAws(db, { throttling: false }));
-    network = {
-      subnets: [...SIM_NETWORK.subnets],
-      securityGroups: [...SIM_NETWORK.securityGroups],
-      assignPublicIp: false,
-    };
-  } else {
-    const moto = await sharedMoto();
-    await moto.reset();
-    clients = motoClients(moto.endpoint);
-    const found = await motoDefaultNetwork(moto.endpoint);
-    network = { subnets: [...found.subnets], securityGroups: [], assignPublicIp: true };
-  }
+  const account = await aContractCloud(target, label);
+  const { clients } = account;
+  const network = { ...account.network, assignPublicIp: target === 'moto' };
   await clients.ecs.send(new CreateClusterCommand({ clusterName: CLUSTER }));
   const cloud = new AwsCloud(clients, logger);
   const taskDefinition = await cloud.ensureTaskDefinition(
-    oneContainerSpec({
+    aFargateSpec({
       family: 'berth-web',
       logGroup: GROUP,
       containerName: 'web',
-      image: 'nginx:1.27',
-      containerPort: 80,
-      cpu: 256,
-      memory: 512,
-      launchType: 'FARGATE',
-      environment: {},
-      secrets: {},
-      taskRoleArn: null,
-      // awslogs on Fargate: AWS (and the simulated AWS) refuse it without an execution role.
-      executionRoleArn: 'arn:aws:iam::123456789012:role/ecsTaskExecutionRole',
       contentHash: 'c'.repeat(64),
     }),
   );
@@ -206,9 +180,7 @@ for (const target of ['moto', 'sim'] as const) {
 }
 
 it('moto: FilterLogEvents is read page after page past its 10,000 events', async () => {
-  const moto = await sharedMoto();
-  await moto.reset();
-  const clients = motoClients(moto.endpoint);
+  const { clients } = await aContractCloud('moto', 'logs paging');
   const cloud = new AwsCloud(clients, createLogger({ level: 'silent' }));
   await clients.logs.send(new CreateLogGroupCommand({ logGroupName: GROUP }));
   const start = Date.now() - 60_000;
@@ -243,8 +215,7 @@ it('moto: FilterLogEvents is read page after page past its 10,000 events', async
 });
 
 it('sim: a CloudWatch Logs call it does not implement is refused by name', async () => {
-  const { db } = await testDatabase('logs unsupported');
-  const { logs } = simulatedClients(createSimulatedAws(db, { throttling: false }));
+  const { logs } = (await aContractCloud('sim', 'logs unsupported')).clients;
   await assert.rejects(
     logs.send(new CreateLogGroupCommand({ logGroupName: GROUP })),
     (error: Error) => {

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { oneContainerSpec } from '../src/cloud/task-definition.ts';
 import { after, describe, it } from 'node:test';
 import {
   CreateClusterCommand,
@@ -7,11 +6,14 @@ import {
   RunTaskCommand,
 } from '@aws-sdk/client-ecs';
 import { AwsCloud, type AwsClients } from '../src/cloud/aws-cloud.ts';
-import type { TaskNetwork } from '../src/cloud/cloud.ts';
-import { createSimulatedAws, SIM_NETWORK, simulatedClients } from '../src/cloud/sim/index.ts';
 import { createLogger } from '../src/logging.ts';
-import { testDatabase } from './support/database.ts';
-import { motoClients, motoDefaultNetwork, sharedMoto, stopSharedMoto } from './support/moto.ts';
+import {
+  aContractCloud,
+  aFargateSpec,
+  EXECUTION_ROLE,
+  type ContractTarget,
+} from './support/contract.ts';
+import { setMotoTaskProgression, stopSharedMoto } from './support/moto.ts';
 
 /*
  * One-off tasks (RunTask, DescribeTasks, StopTask) through Berth's adapter, against moto and
@@ -24,36 +26,19 @@ after(stopSharedMoto);
 
 const CLUSTER = 'prod';
 
-async function anEnv(target: 'moto' | 'sim', label: string) {
+async function anEnv(target: ContractTarget, label: string) {
   const logger = createLogger({ level: process.env['BERTH_TEST_LOG_LEVEL'] ?? 'silent' });
-  let clients: AwsClients;
-  let network: TaskNetwork;
-  if (target === 'sim') {
-    const { db } = await testDatabase(label);
-    clients = simulatedClients(createSimulatedAws(db, { throttling: false }));
-    network = {
-      subnets: [...SIM_NETWORK.subnets],
-      securityGroups: [...SIM_NETWORK.securityGroups],
-      assignPublicIp: false,
-    };
-  } else {
-    const moto = await sharedMoto();
-    await moto.reset();
-    const response = await fetch(`${moto.endpoint}/moto-api/state-manager/set-transition`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({
-        model_name: 'ecs::task',
-        transition: { progression: 'manual', times: 1_000_000 },
-      }),
-    });
-    assert.equal(response.status, 201);
-    clients = motoClients(moto.endpoint);
-    const found = await motoDefaultNetwork(moto.endpoint);
-    network = { subnets: [...found.subnets], securityGroups: [], assignPublicIp: true };
+  const { clients, network, moto } = await aContractCloud(target, label);
+  if (moto !== undefined) {
+    // A task that has not exited yet: moto would stop it the first time it is described.
+    await setMotoTaskProgression(moto.endpoint, { progression: 'manual', times: 1_000_000 });
   }
   await clients.ecs.send(new CreateClusterCommand({ clusterName: CLUSTER }));
-  return { clients, network, cloud: new AwsCloud(clients, logger) };
+  return {
+    clients,
+    network: { ...network, assignPublicIp: target === 'moto' },
+    cloud: new AwsCloud(clients, logger),
+  };
 }
 
 /** A task definition whose container logs through awslogs, as a pipeline might register it. */
@@ -66,7 +51,7 @@ async function aLoggingTaskDefinition(clients: AwsClients, prefix: string | unde
       cpu: '256',
       memory: '512',
       // The Fargate agent sends awslogs lines with it: AWS refuses awslogs on Fargate without.
-      executionRoleArn: 'arn:aws:iam::123456789012:role/ecsTaskExecutionRole',
+      executionRoleArn: EXECUTION_ROLE,
       containerDefinitions: [
         {
           name: 'api',
@@ -93,21 +78,7 @@ for (const target of ['moto', 'sim'] as const) {
     it('runs a one-off task with a command override, describes it, and stops it with a reason', async () => {
       const { cloud, network } = await anEnv(target, `tasks contract ${target}`);
       const taskDefinition = await cloud.ensureTaskDefinition(
-        oneContainerSpec({
-          family: 'berth-web',
-          containerName: 'web',
-          image: 'nginx:1.27',
-          containerPort: 80,
-          cpu: 256,
-          memory: 512,
-          launchType: 'FARGATE',
-          environment: {},
-          secrets: {},
-          taskRoleArn: null,
-          // Its container logs with awslogs (Berth's default): Fargate needs an execution role.
-          executionRoleArn: 'arn:aws:iam::123456789012:role/ecsTaskExecutionRole',
-          contentHash: 'f'.repeat(64),
-        }),
+        aFargateSpec({ family: 'berth-web', containerName: 'web', contentHash: 'f'.repeat(64) }),
       );
       const outcome = await cloud.runTask({
         cluster: CLUSTER,
@@ -172,17 +143,10 @@ describe('sim only (moto does not enforce these)', () => {
     const { clients, cloud } = await anEnv('sim', 'tasks contract sim strict');
     await assert.rejects(
       cloud.ensureTaskDefinition(
-        oneContainerSpec({
+        aFargateSpec({
           family: 'berth-web',
           containerName: 'web',
           image: '123456789012.dkr.ecr.us-east-1.amazonaws.com/web:v1',
-          containerPort: 80,
-          cpu: 256,
-          memory: 512,
-          launchType: 'FARGATE',
-          environment: {},
-          secrets: {},
-          taskRoleArn: null,
           executionRoleArn: null,
           contentHash: 'e'.repeat(64),
         }),
@@ -198,20 +162,7 @@ describe('sim only (moto does not enforce these)', () => {
     );
     // Its containers log with awslogs (Berth's default), which on Fargate needs the role too.
     const taskDefinition = await cloud.ensureTaskDefinition(
-      oneContainerSpec({
-        family: 'berth-web',
-        containerName: 'web',
-        image: 'nginx:1.27',
-        containerPort: 80,
-        cpu: 256,
-        memory: 512,
-        launchType: 'FARGATE',
-        environment: {},
-        secrets: {},
-        taskRoleArn: null,
-        executionRoleArn: 'arn:aws:iam::123456789012:role/ecsTaskExecutionRole',
-        contentHash: 'd'.repeat(64),
-      }),
+      aFargateSpec({ family: 'berth-web', containerName: 'web', contentHash: 'd'.repeat(64) }),
     );
     await assert.rejects(
       clients.ecs.send(

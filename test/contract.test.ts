@@ -23,10 +23,9 @@ import {
 import type { ObservedTaskSet, TaskNetwork } from '../src/cloud/cloud.ts';
 import { AwsCloud, type AwsClients } from '../src/cloud/aws-cloud.ts';
 import { loadBalancerDimension, targetGroupDimension } from '../src/cloud/aws/cloudwatch.ts';
-import { createSimulatedAws, SIM_NETWORK, simulatedClients } from '../src/cloud/sim/index.ts';
 import { createLogger } from '../src/logging.ts';
-import { testDatabase } from './support/database.ts';
-import { motoClients, motoDefaultNetwork, sharedMoto, stopSharedMoto } from './support/moto.ts';
+import { aContractCloud, aFargateSpec, type ContractTarget } from './support/contract.ts';
+import { stopSharedMoto } from './support/moto.ts';
 import { eventually } from './support/eventually.ts';
 
 /*
@@ -46,11 +45,9 @@ const REPOSITORY = 'web';
 const ELB = String.raw`arn:aws:elasticloadbalancing:us-east-1:\d{12}:`;
 const HEX16 = '[0-9a-f]{16}';
 
-type Target = 'moto' | 'sim';
-
 /** One target's clients, the adapter over them, and the network its resources live in. */
 interface Env {
-  target: Target;
+  target: ContractTarget;
   clients: AwsClients;
   cloud: AwsCloud;
   vpcId: string;
@@ -68,7 +65,7 @@ interface Env {
 function countCalls(
   client: AwsClients[keyof AwsClients],
   calls: Map<string, number>,
-  target: Target,
+  target: ContractTarget,
 ): void {
   const stack = client.middlewareStack as {
     add(middleware: unknown, options: object): void;
@@ -92,7 +89,7 @@ function countCalls(
   }
 }
 
-function withCounters(clients: AwsClients, target: Target): Map<string, number> {
+function withCounters(clients: AwsClients, target: ContractTarget): Map<string, number> {
   const calls = new Map<string, number>();
   for (const client of [clients.ecs, clients.elbv2, clients.ecr, clients.cloudwatch]) {
     countCalls(client, calls, target);
@@ -106,43 +103,22 @@ let motoAnnounced = false;
  * A fresh cloud of `target`: the simulated AWS over a test database of its own (throttling off,
  * so that a scenario's many calls test what it says), or the shared moto, reset.
  */
-async function anEnv(target: Target, t: TestContext): Promise<Env> {
+async function anEnv(target: ContractTarget, t: TestContext): Promise<Env> {
   const logger = createLogger({ level: process.env['BERTH_TEST_LOG_LEVEL'] ?? 'silent' });
   const metricsPut: MetricDatum[] = [];
-  if (target === 'sim') {
-    const { db } = await testDatabase(`contract ${t.name}`);
-    const clients = simulatedClients(createSimulatedAws(db, { throttling: false }));
-    const calls = withCounters(clients, target);
-    return {
-      target,
-      clients,
-      cloud: new AwsCloud(clients, logger),
-      vpcId: SIM_NETWORK.vpcId,
-      network: {
-        subnets: [...SIM_NETWORK.subnets],
-        securityGroups: [...SIM_NETWORK.securityGroups],
-        assignPublicIp: false,
-      },
-      metricsPut,
-      calls,
-    };
-  }
-  const moto = await sharedMoto();
-  if (!motoAnnounced) {
+  const { clients, vpcId, network, moto } = await aContractCloud(target, `contract ${t.name}`);
+  if (moto !== undefined && !motoAnnounced) {
     t.diagnostic(`moto: ${moto.source}`);
     motoAnnounced = true;
   }
-  await moto.reset();
-  const clients = motoClients(moto.endpoint);
   const calls = withCounters(clients, target);
-  supplyPercentiles(clients.cloudwatch, metricsPut);
-  const network = await motoDefaultNetwork(moto.endpoint);
+  if (target === 'moto') supplyPercentiles(clients.cloudwatch, metricsPut);
   return {
     target,
     clients,
     cloud: new AwsCloud(clients, logger),
-    vpcId: network.vpcId,
-    network: { subnets: [...network.subnets], securityGroups: [], assignPublicIp: false },
+    vpcId,
+    network,
     metricsPut,
     calls,
   };
@@ -271,19 +247,10 @@ function required(value: string | undefined, what: string): string {
 /** A task definition for task sets, registered by the adapter as a rollout would. */
 async function aTaskDefinition(env: Env): Promise<string> {
   return env.cloud.ensureTaskDefinition(
-    oneContainerSpec({
+    aFargateSpec({
       family: SERVICE,
       containerName: 'app',
-      image: 'nginx:1.27',
       containerPort: PORT,
-      cpu: 256,
-      memory: 512,
-      launchType: 'FARGATE',
-      environment: {},
-      secrets: {},
-      taskRoleArn: null,
-      // Its container logs with awslogs (Berth's default): Fargate needs an execution role.
-      executionRoleArn: 'arn:aws:iam::123456789012:role/ecsTaskExecutionRole',
       contentHash: 'e'.repeat(64),
     }),
   );

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, it } from 'node:test';
 import { DescribeServicesCommand, DescribeTasksCommand } from '@aws-sdk/client-ecs';
 import { FAST_POLICY } from './support/fleet.ts';
-import { stopSharedMoto } from './support/moto.ts';
+import { setMotoTaskProgression, stopSharedMoto } from './support/moto.ts';
 import { aMotoDemo, MOTO_CLUSTER } from './support/moto-demo.ts';
 import { eventually } from './support/eventually.ts';
 
@@ -10,27 +10,14 @@ after(stopSharedMoto);
 
 const COMMAND = 'bundle exec rspec spec/smoke && echo "$RELEASE ok"';
 
-/**
- * moto keeps a task's state behind its own state manager: by default a task is STOPPED (exit 0)
- * the first time it is described. `manual` holds it at RUNNING until the test lets it go.
- */
-async function setTaskProgression(endpoint: string, transition: Record<string, unknown>) {
-  const response = await fetch(`${endpoint}/moto-api/state-manager/set-transition`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ model_name: 'ecs::task', transition }),
-  });
-  assert.equal(response.status, 201, await response.text());
-}
-
 it('on moto, the verification task is a RunTask of the release with the command override, the network and a client token, recorded before its exit is played', async () => {
   const demo = await aMotoDemo('moto verification');
   const { moto, clients, database, infra } = demo;
   const securityGroup = await demo.defaultSecurityGroup();
   assert.match(securityGroup, /^sg-/);
 
-  await setTaskProgression(moto.endpoint, { progression: 'manual', times: 1_000_000 });
-  database.defer(() => setTaskProgression(moto.endpoint, { progression: 'immediate' }));
+  await setMotoTaskProgression(moto.endpoint, { progression: 'manual', times: 1_000_000 });
+  database.defer(() => setMotoTaskProgression(moto.endpoint, { progression: 'immediate' }));
 
   const created = await demo.createWeb([
     '--image',
@@ -97,7 +84,7 @@ it('on moto, the verification task is a RunTask of the release with the command 
   assert.deepEqual(noCanary.services?.[0]?.taskSets ?? [], [], 'no task set while it runs');
 
   // The test plays the exit: moto lets the task stop (exit code 0, as moto reports it).
-  await setTaskProgression(moto.endpoint, { progression: 'immediate' });
+  await setMotoTaskProgression(moto.endpoint, { progression: 'immediate' });
   const passed = await eventually(
     'the verification to pass',
     async () => {

@@ -191,6 +191,24 @@ export function motoClients(endpoint: string): AwsClients {
   return awsClientsAt(motoPlace(endpoint));
 }
 
+/**
+ * How moto moves ECS tasks on, by its state manager: by default a task is STOPPED (exit 0) the
+ * first time it is described; `{ progression: 'manual', times: N }` holds it RUNNING.
+ */
+export async function setMotoTaskProgression(
+  endpoint: string,
+  transition: Record<string, unknown>,
+): Promise<void> {
+  const response = await fetch(`${endpoint}/moto-api/state-manager/set-transition`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ model_name: 'ecs::task', transition }),
+  });
+  if (response.status !== 201) {
+    throw new Error(`moto set-transition answered ${response.status}: ${await response.text()}`);
+  }
+}
+
 /** A VPC and two of its subnets (in two zones), as a load balancer and awsvpc tasks need. */
 export interface MotoNetwork {
   vpcId: string;
