@@ -9,6 +9,7 @@ import { before, describe, it } from 'node:test';
 import type { Db } from '../src/store/database.ts';
 import { finishDeployment } from '../src/store/deployments.ts';
 import type { DeploymentOutcome } from '../src/store/schema.ts';
+import { serviceCreateArgs } from './support/builders.ts';
 import { berth, type CliResult } from './support/cli.ts';
 import { testDatabase } from './support/database.ts';
 
@@ -106,17 +107,7 @@ describe('berth refuses bad input: exit 2, one line naming the field, nothing wr
   }
 
   before(async () => {
-    const web = await berth(url, [
-      'service',
-      'create',
-      'web',
-      '--cluster',
-      'demo',
-      '--image',
-      'nginx:1.27',
-      '--port',
-      '80',
-    ]);
+    const web = await berth(url, serviceCreateArgs('web'));
     assert.equal(web.code, 0, web.stderr);
     // idle: v1 is live and nothing is in progress. dud: its only deployment failed, so nothing
     // was ever live.

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import pg from 'pg';
 import { finishDeployment } from '../src/store/deployments.ts';
 import { CHANGES_CHANNEL } from '../src/store/events.ts';
-import { aService, SECRET_ARN, TRAFFIC_FLAGS } from './support/builders.ts';
+import { aService, SECRET_ARN, serviceCreateArgs, TRAFFIC_FLAGS } from './support/builders.ts';
 import { ACTOR, berth, berthJson } from './support/cli.ts';
 import { testDatabase, type TestDatabase } from './support/database.ts';
 
@@ -52,17 +52,7 @@ async function workerFinishes(
 describe('berth service', () => {
   it('create records release v1, its first deployment and the audit trail', async () => {
     const t = await testDatabase('service create');
-    const result = await berth(t.url, [
-      'service',
-      'create',
-      'web',
-      '--cluster',
-      'demo',
-      '--image',
-      'nginx:1.27',
-      '--port',
-      '80',
-    ]);
+    const result = await berth(t.url, serviceCreateArgs('web'));
     assert.equal(result.code, 0, result.stderr);
     assert.match(result.stdout, /release v1/);
     const history = await historyOf(t.url, 'web');
@@ -183,19 +173,7 @@ describe('berth service', () => {
 
   it('create warns that a window under a minute is short for CloudWatch', async () => {
     const t = await testDatabase('service create interval warning');
-    const result = await berth(t.url, [
-      'service',
-      'create',
-      'web',
-      '--cluster',
-      'demo',
-      '--image',
-      'nginx:1.27',
-      '--port',
-      '80',
-      '--interval',
-      '5s',
-    ]);
+    const result = await berth(t.url, [...serviceCreateArgs('web'), '--interval', '5s']);
     assert.equal(result.code, 0);
     assert.match(result.stderr, /warning: --interval 5s is shorter than the 1-minute period/);
   });

@@ -4,20 +4,11 @@ import { createLogger } from '../src/logging.ts';
 import { DEFAULT_SETTINGS, mutate } from '../src/reconciler/context.ts';
 import { claimDueServices, LeaseLostError } from '../src/store/leases.ts';
 import { aFleet, aLiveService, finished } from './support/fleet.ts';
+import { serviceCreateArgs } from './support/builders.ts';
 
 it('a worker whose lease was taken over makes no AWS call and records nothing', async () => {
   const fleet = await aFleet('stale lease');
-  await fleet.berth([
-    'service',
-    'create',
-    'web',
-    '--cluster',
-    'demo',
-    '--image',
-    'nginx:1.27',
-    '--port',
-    '80',
-  ]);
+  await fleet.berth(serviceCreateArgs('web'));
   // Worker one claims, its lease lapses, worker two claims: epoch moves on.
   const [stale] = await claimDueServices(fleet.db, 'one', 1, 1);
   assert.ok(stale);

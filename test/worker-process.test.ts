@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import { spawnBerth } from './support/cli.ts';
 import { aFleet, FAST_POLICY, finished, workerProcess } from './support/fleet.ts';
+import { serviceCreateArgs } from './support/builders.ts';
 
 it('berth worker on the simulated AWS takes a service through a good deploy and a bad one, and status and events tell the story', async () => {
   const fleet = await aFleet('worker process story');
@@ -9,18 +10,7 @@ it('berth worker on the simulated AWS takes a service through a good deploy and 
   const env = { DATABASE_URL: fleet.url, BERTH_CLOUD: 'sim' };
   const run = async (...args: string[]) => spawnBerth(args, env);
 
-  const created = await run(
-    'service',
-    'create',
-    'web',
-    '--cluster',
-    'demo',
-    '--image',
-    'nginx:1.27',
-    '--port',
-    '80',
-    ...FAST_POLICY,
-  );
+  const created = await run(...serviceCreateArgs('web'), ...FAST_POLICY);
   assert.equal(created.code, 0, created.stderr);
   assert.equal((await finished(fleet, 'web')).outcome, 'succeeded', 'v1 goes live first');
   const good = await run('deploy', 'web', '--image', 'nginx:1.28', '--wait');
