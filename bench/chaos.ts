@@ -35,6 +35,7 @@ import { migrateToLatest } from '../src/store/migrate.ts';
 import { AwsCloud } from '../src/cloud/aws-cloud.ts';
 import { RateLimiter } from '../src/cloud/rate-limit.ts';
 import { writeRunResults } from './support/report.ts';
+import { mulberry32 } from './support/random.ts';
 import {
   endStateBreaches,
   healthyNotLive,
@@ -249,7 +250,8 @@ export async function runChaos(
     await sim.setFaultRates(parseFaultRates(options.faults));
     const chaosStarted = Date.now();
 
-    const random = seeded(options.seed);
+    // The run's choices (images, victims, gaps), from its seed.
+    const random = mulberry32(options.seed);
     const planned = new Map(names.map((name) => [name, 0]));
     let issued = 0;
     let kills = 0;
@@ -640,18 +642,6 @@ async function retried<T extends { code: number }>(run: () => Promise<T>): Promi
     result = await run();
   }
   return result;
-}
-
-/** mulberry32: the run's choices (images, victims, gaps) from its seed. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** The report as a platform engineer reads it; true when every check held. */

@@ -8,7 +8,7 @@
  * Pure and seeded, like the per-step judgement benchmark beside it.
  */
 import { errorRateTest } from '../src/analysis/sequential-test.ts';
-import { mulberry32, type Random } from './judgement.ts';
+import { mulberry32, poisson, type Random } from './support/random.ts';
 
 /** The defaults of `berth service create` that the verdict depends on. */
 export interface DeploymentPolicy {
@@ -93,23 +93,6 @@ export const SCENARIOS: readonly Scenario[] = [
     rates: badBurst,
   },
 ];
-
-/** Poisson(mean): Knuth's product for small means, a normal approximation for large ones. */
-function poisson(random: Random, mean: number): number {
-  if (mean > 60) {
-    const u = Math.max(random(), 1e-12);
-    const gauss = Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * random());
-    return Math.max(0, Math.round(mean + Math.sqrt(mean) * gauss));
-  }
-  const limit = Math.exp(-mean);
-  let count = 0;
-  let product = random();
-  while (product > limit) {
-    count++;
-    product *= random();
-  }
-  return count;
-}
 
 /** Binomial(trials, p) by geometric gaps between successes: quick when p is small. */
 function binomial(random: Random, trials: number, p: number): number {

@@ -34,6 +34,7 @@ import {
   SETTINGS,
   type DeploymentRow,
 } from './judgement-deployment.ts';
+import { mulberry32, poisson, type Random } from './support/random.ts';
 
 /** The policy every canary is judged against: `--max-5xx-rate 0.01`. */
 const MAX_5XX_RATE = 0.01;
@@ -71,25 +72,6 @@ const RESULTS_FILE = fileURLToPath(new URL('./results/judgement.json', import.me
 // ---------------------------------------------------------------------------------------------
 // Random numbers
 
-/** A source of uniform numbers in [0, 1). */
-export type Random = () => number;
-
-/**
- * mulberry32: a 32-bit seeded PRNG, small enough to live here and good enough for Monte Carlo
- * at this scale (period 2^32; one true rate draws under 10^8 numbers). Math.random cannot be
- * seeded, and a figure that cannot be reproduced cannot be argued about.
- */
-export function mulberry32(seed: number): Random {
-  let state = seed | 0;
-  return () => {
-    state = (state + 0x6d2b79f5) | 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /**
  * A seed of its own for each true rate (MurmurHash3's finaliser over seed and index), so the
  * figures for one rate do not change when another rate is added, removed or run longer.
@@ -99,18 +81,6 @@ function streamSeed(seed: number, index: number): number {
   h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
   h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
   return (h ^ (h >>> 16)) >>> 0;
-}
-
-/** Poisson(mean) by Knuth's product of uniforms: exact, and quick enough for means of 5 and 45. */
-function poisson(random: Random, mean: number): number {
-  const limit = Math.exp(-mean);
-  let count = 0;
-  let product = random();
-  while (product > limit) {
-    count++;
-    product *= random();
-  }
-  return count;
 }
 
 /** Binomial(trials, p) as the sum of its Bernoulli trials: each request fails on its own. */
