@@ -27,6 +27,7 @@ import { createLogger } from '../src/logging.ts';
 import { aContractCloud, aFargateSpec, type ContractTarget } from './support/contract.ts';
 import { stopSharedMoto } from './support/moto.ts';
 import { eventually } from './support/eventually.ts';
+import { forwardTo } from './support/builders.ts';
 
 /*
  * The contract suite: the same scenarios, with the same assertions on what the adapter
@@ -189,17 +190,10 @@ async function setUp(env: Env): Promise<Infrastructure> {
       ListenerArn: listenerArn,
       Priority: 1,
       Conditions: [{ Field: 'path-pattern', PathPatternConfig: { Values: [`/${SERVICE}/*`] } }],
-      Actions: [
-        {
-          Type: 'forward',
-          ForwardConfig: {
-            TargetGroups: [
-              { TargetGroupArn: groupA, Weight: 100 },
-              { TargetGroupArn: groupB, Weight: 0 },
-            ],
-          },
-        },
-      ],
+      Actions: forwardTo([
+        [groupA, 100],
+        [groupB, 0],
+      ]),
     }),
   );
   const repository = await ecr.send(new CreateRepositoryCommand({ repositoryName: REPOSITORY }));
@@ -242,6 +236,17 @@ const MANIFEST = {
 function required(value: string | undefined, what: string): string {
   if (value === undefined) assert.fail(`the cloud answered without a ${what}`);
   return value;
+}
+
+/** `setUp`, then the EXTERNAL service `web` of `desiredCount` tasks. */
+async function setUpWithService(
+  env: Env,
+  desiredCount: number,
+  clientToken: string,
+): Promise<Infrastructure> {
+  const infra = await setUp(env);
+  await env.cloud.createService({ cluster: CLUSTER, name: SERVICE, desiredCount, clientToken });
+  return infra;
 }
 
 /** A task definition for task sets, registered by the adapter as a rollout would. */
@@ -438,13 +443,7 @@ for (const target of ['moto', 'sim'] as const) {
 
     it('creates an EXTERNAL service and describes services ten to a call', async (t) => {
       const env = await anEnv(target, t);
-      await setUp(env);
-      await env.cloud.createService({
-        cluster: CLUSTER,
-        name: SERVICE,
-        desiredCount: 10,
-        clientToken: 'contract-create-web',
-      });
+      await setUpWithService(env, 10, 'contract-create-web');
 
       const described = await env.cloud.describeServices(CLUSTER, [SERVICE, 'nope']);
       assert.deepEqual([...described.keys()], [SERVICE], 'a service that does not exist is absent');
@@ -477,13 +476,7 @@ for (const target of ['moto', 'sim'] as const) {
 
     it('sets the desired count of a service', async (t) => {
       const env = await anEnv(target, t);
-      await setUp(env);
-      await env.cloud.createService({
-        cluster: CLUSTER,
-        name: SERVICE,
-        desiredCount: 10,
-        clientToken: 'contract-desired',
-      });
+      await setUpWithService(env, 10, 'contract-desired');
 
       await env.cloud.setDesiredCount(CLUSTER, SERVICE, 4);
       assert.equal(
@@ -592,14 +585,8 @@ for (const target of ['moto', 'sim'] as const) {
 
     it('creates a task set at 10 %, scales it, makes it primary and deletes it', async (t) => {
       const env = await anEnv(target, t);
-      const infra = await setUp(env);
+      const infra = await setUpWithService(env, 10, 'contract-task-set');
       const [, groupB] = infra.targetGroupArns;
-      await env.cloud.createService({
-        cluster: CLUSTER,
-        name: SERVICE,
-        desiredCount: 10,
-        clientToken: 'contract-task-set',
-      });
 
       const created = await aTaskSet(env, {
         targetGroupArn: groupB,
@@ -639,13 +626,7 @@ for (const target of ['moto', 'sim'] as const) {
 
     it('deletes a service with its task sets, and a service gone already is done', async (t) => {
       const env = await anEnv(target, t);
-      const infra = await setUp(env);
-      await env.cloud.createService({
-        cluster: CLUSTER,
-        name: SERVICE,
-        desiredCount: 2,
-        clientToken: 'contract-delete-service',
-      });
+      const infra = await setUpWithService(env, 2, 'contract-delete-service');
       await aTaskSet(env, {
         targetGroupArn: infra.targetGroupArns[0],
         percent: 100,
@@ -680,14 +661,8 @@ for (const target of ['moto', 'sim'] as const) {
 
     it('counts the healthy targets of a target group', async (t) => {
       const env = await anEnv(target, t);
-      const infra = await setUp(env);
+      const infra = await setUpWithService(env, 2, 'contract-health');
       const [groupA, groupB] = infra.targetGroupArns;
-      await env.cloud.createService({
-        cluster: CLUSTER,
-        name: SERVICE,
-        desiredCount: 2,
-        clientToken: 'contract-health',
-      });
       await aTaskSet(env, { targetGroupArn: groupA, percent: 100, externalId: 'deploy-1' });
 
       const idle = await env.cloud.healthyTargetCount(groupB);
@@ -716,13 +691,7 @@ for (const target of ['moto', 'sim'] as const) {
 
     it("lists the stopped tasks of a task set by its id (the service's STOPPED tasks, kept by startedBy)", async (t) => {
       const env = await anEnv(target, t);
-      const infra = await setUp(env);
-      await env.cloud.createService({
-        cluster: CLUSTER,
-        name: SERVICE,
-        desiredCount: 2,
-        clientToken: 'contract-stopped-tasks',
-      });
+      const infra = await setUpWithService(env, 2, 'contract-stopped-tasks');
       const taskSet = await aTaskSet(env, {
         targetGroupArn: infra.targetGroupArns[0],
         percent: 100,
@@ -896,13 +865,7 @@ for (const target of ['moto', 'sim'] as const) {
 
     it('lets through the errors AWS names for missing things', async (t) => {
       const env = await anEnv(target, t);
-      const infra = await setUp(env);
-      await env.cloud.createService({
-        cluster: CLUSTER,
-        name: SERVICE,
-        desiredCount: 1,
-        clientToken: 'contract-errors',
-      });
+      const infra = await setUpWithService(env, 1, 'contract-errors');
 
       assert.equal(
         await errorName(env.cloud.describeServices('nowhere', [SERVICE])),

@@ -4,6 +4,7 @@ import { CreateTaskSetCommand } from '@aws-sdk/client-ecs';
 import { ModifyRuleCommand } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { simulatedClients } from '../src/cloud/sim/index.ts';
 import { aFleet, aLiveService, finished, type Fleet } from './support/fleet.ts';
+import { forwardTo } from './support/builders.ts';
 
 /** A resync period short enough to wait for, long enough that a test sees the drift first. */
 const RESYNC_MS = 2_000;
@@ -65,17 +66,10 @@ describe('every pass asserts the whole desired state', () => {
     await simulatedClients(fleet.sim).elbv2.send(
       new ModifyRuleCommand({
         RuleArn: service.listener_rule_arn ?? '',
-        Actions: [
-          {
-            Type: 'forward',
-            ForwardConfig: {
-              TargetGroups: [
-                { TargetGroupArn: live ?? '', Weight: 0 },
-                { TargetGroupArn: idle ?? '', Weight: 100 },
-              ],
-            },
-          },
-        ],
+        Actions: forwardTo([
+          [live ?? '', 0],
+          [idle ?? '', 100],
+        ]),
       }),
     );
     const restored = await fleet.until(

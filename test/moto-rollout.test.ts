@@ -8,7 +8,7 @@ import {
 } from '@aws-sdk/client-ecs';
 import { DescribeRulesCommand, ModifyRuleCommand } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { berth } from './support/cli.ts';
-import { withFlags } from './support/builders.ts';
+import { withFlags, forwardTo } from './support/builders.ts';
 import { FAST_POLICY } from './support/fleet.ts';
 import { stopSharedMoto } from './support/moto.ts';
 import { aMotoDemo, MOTO_CLUSTER } from './support/moto-demo.ts';
@@ -87,17 +87,10 @@ it('berth worker with BERTH_CLOUD=aws and berth stand-in take a service through 
   await clients.elbv2.send(
     new ModifyRuleCommand({
       RuleArn: rule,
-      Actions: [
-        {
-          Type: 'forward',
-          ForwardConfig: {
-            TargetGroups: [
-              { TargetGroupArn: groupA, Weight: 100 },
-              { TargetGroupArn: groupB, Weight: 0 },
-            ],
-          },
-        },
-      ],
+      Actions: forwardTo([
+        [groupA, 100],
+        [groupB, 0],
+      ]),
     }),
   );
   await clients.ecs.send(

@@ -13,15 +13,11 @@ import {
 import { EcsAlbStandIn } from '../src/cloud/stand-in/ecs-alb-stand-in.ts';
 import { createLogger } from '../src/logging.ts';
 import { berth } from './support/cli.ts';
-import { motoClients, sharedMoto, stopSharedMoto } from './support/moto.ts';
+import { stopSharedMoto } from './support/moto.ts';
+import { aMotoDemo, MOTO_CLUSTER } from './support/moto-demo.ts';
+import { forwardTo } from './support/builders.ts';
 
 after(stopSharedMoto);
-
-const AWS_ENV = {
-  AWS_REGION: 'us-east-1',
-  AWS_ACCESS_KEY_ID: 'testing',
-  AWS_SECRET_ACCESS_KEY: 'testing',
-};
 
 it('berth stand-in refuses to run without an emulator endpoint, naming AWS_ENDPOINT_URL (exit 2)', async () => {
   const result = await berth('', ['stand-in'], { env: { AWS_ENDPOINT_URL: '' } });
@@ -35,32 +31,8 @@ it('berth stand-in refuses to run without an emulator endpoint, naming AWS_ENDPO
 });
 
 it('the stand-in runs a target per task of each task set, sends the weighted traffic, and drains a deleted set', async () => {
-  const moto = await sharedMoto();
-  await moto.reset();
-  const clients = motoClients(moto.endpoint);
-  const boot = await berth(
-    '',
-    [
-      'infra',
-      'bootstrap',
-      '--cluster',
-      'demo',
-      '--load-balancer',
-      'berth',
-      '--service',
-      'web:80',
-      '--json',
-    ],
-    { env: { ...AWS_ENV, AWS_ENDPOINT_URL: moto.endpoint } },
-  );
-  assert.equal(boot.code, 0, boot.stderr);
-  const infra = (
-    JSON.parse(boot.stdout) as {
-      services: { listenerRuleArn: string; targetGroupArns: [string, string] }[];
-    }
-  ).services[0];
-  assert.ok(infra !== undefined);
-  const [groupA, groupB] = infra.targetGroupArns;
+  const { clients, rule, targetGroups } = await aMotoDemo('stand-in');
+  const [groupA, groupB] = targetGroups;
 
   const taskDefinition = async (image: string) =>
     (
@@ -77,7 +49,7 @@ it('the stand-in runs a target per task of each task set, sends the weighted tra
     (
       await clients.ecs.send(
         new CreateTaskSetCommand({
-          cluster: 'demo',
+          cluster: MOTO_CLUSTER,
           service: 'web',
           taskDefinition: await taskDefinition(image),
           externalId: `test/${image}`,
@@ -93,7 +65,7 @@ it('the stand-in runs a target per task of each task set, sends the weighted tra
 
   await clients.ecs.send(
     new CreateServiceCommand({
-      cluster: 'demo',
+      cluster: MOTO_CLUSTER,
       serviceName: 'web',
       desiredCount: 4,
       deploymentController: { type: 'EXTERNAL' },
@@ -103,23 +75,16 @@ it('the stand-in runs a target per task of each task set, sends the weighted tra
   await taskSet('nginx:1.29-crash', groupB, 100);
   await clients.elbv2.send(
     new ModifyRuleCommand({
-      RuleArn: infra.listenerRuleArn,
-      Actions: [
-        {
-          Type: 'forward',
-          ForwardConfig: {
-            TargetGroups: [
-              { TargetGroupArn: groupA, Weight: 100 },
-              { TargetGroupArn: groupB, Weight: 0 },
-            ],
-          },
-        },
-      ],
+      RuleArn: rule,
+      Actions: forwardTo([
+        [groupA, 100],
+        [groupB, 0],
+      ]),
     }),
   );
 
   const stand = new EcsAlbStandIn(clients, {
-    clusters: ['demo'],
+    clusters: [MOTO_CLUSTER],
     requestsPerSecond: 100,
     tickMs: 1000,
     logger: createLogger({ level: 'silent' }),
@@ -139,7 +104,7 @@ it('the stand-in runs a target per task of each task set, sends the weighted tra
   assert.equal(again.registered, 0, 'a second tick finds the targets it made');
 
   await clients.ecs.send(
-    new DeleteTaskSetCommand({ cluster: 'demo', service: 'web', taskSet: stable ?? '' }),
+    new DeleteTaskSetCommand({ cluster: MOTO_CLUSTER, service: 'web', taskSet: stable ?? '' }),
   );
   const drained = await stand.tick();
   assert.equal(drained.deregistered, 2);

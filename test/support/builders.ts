@@ -1,3 +1,4 @@
+import type { Action } from '@aws-sdk/client-elastic-load-balancing-v2';
 import type { CliResult } from './cli.ts';
 import { berth } from './cli.ts';
 
@@ -39,6 +40,18 @@ export async function aService(
   const result = await berth(url, serviceCreateArgs(name, overrides));
   if (result.code !== 0) throw new Error(`service create ${name} failed: ${result.stderr}`);
   return result;
+}
+
+/** A listener rule's one action: forward to each target group with its weight. */
+export function forwardTo(weights: readonly (readonly [string, number])[]): Action[] {
+  return [
+    {
+      Type: 'forward',
+      ForwardConfig: {
+        TargetGroups: weights.map(([TargetGroupArn, Weight]) => ({ TargetGroupArn, Weight })),
+      },
+    },
+  ];
 }
 
 export const TRAFFIC_FLAGS = [
