@@ -50,7 +50,7 @@ function cpuTimes(): Map<string, number> {
   const cpuFile = process.env['BERTH_TEST_CPU_FILE'];
   const times = new Map<string, number>();
   if (cpuFile === undefined || cpuFile === '') return times;
-  let text = '';
+  let text: string;
   try {
     text = readFileSync(cpuFile, 'utf8');
   } catch {
