@@ -38,9 +38,10 @@ export async function reactionBench(
   server: BenchPostgres,
   deploys: number,
   deadline: number,
+  processCounts: readonly number[] = [1, 4],
 ): Promise<PartResult> {
   const runs = await Promise.all(
-    [1, 4].map(async (processes) => {
+    processCounts.map(async (processes) => {
       const database = await benchDatabase(server, `berth_bench_reaction_${processes}`);
       try {
         const world = await aWorld(database);

@@ -9,11 +9,18 @@
  * figure) and run-<time>.svg. `BENCH_SMALL=1` shrinks every workload, for developing the
  * benchmarks themselves. `npm run bench -- --readme` measures nothing: it rewrites README.md's
  * figures block from the newest complete full-size run.
- * Exit code: 0 all targets met, 1 a target missed, 2 an unknown name.
+ *
+ * Each part runs alone by its name, at a size of its own: `--services N` (the fleet, mass
+ * rollback and reaction workloads, and the largest steady fleet) and `--procs N` (the worker
+ * processes of the fleet deploy, the mass rollback and reaction), e.g.
+ * `npm run bench -- fleet --services 50 --procs 4`. Such a run is marked with its options in its
+ * results file, and `--readme` never takes it.
+ * Exit code: 0 all targets met, 1 a target missed, 2 an unknown name or a bad option.
  */
 import { cliBench } from './cli.ts';
 import { fleetBench, massRollbackBench } from './fleet.ts';
 import { judgementRun } from './judgement.ts';
+import { parseArgs, type RunOptions } from './support/args.ts';
 import { rewriteReadme } from './support/readme.ts';
 import { reactionBench } from './reaction.ts';
 import { rollbackBench } from './rollback.ts';
@@ -54,18 +61,38 @@ const PART_BUDGET_MS: Record<string, number> = {
 };
 
 /** `deadline`: epoch ms by which the part stops its workload (only the long ones need it). */
-type ScalePart = (server: BenchPostgres, deadline: number) => Promise<PartResult>;
+type ScalePart = (
+  server: BenchPostgres,
+  deadline: number,
+  options: RunOptions,
+) => Promise<PartResult>;
 
 /** The scale benchmarks by name. */
 const SCALE: Record<string, ScalePart> = {
-  steady: (server) => steadyBench(server, SIZES.steady, SIZES.naiveSteady),
-  reaction: (server, deadline) => reactionBench(server, SIZES.deploys, deadline),
+  steady: (server, _, { services }) =>
+    steadyBench(
+      server,
+      services === undefined
+        ? SIZES.steady
+        : SIZES.steady.filter((n) => n < services).concat(services),
+      SIZES.naiveSteady,
+    ),
+  reaction: (server, deadline, { services, procs }) =>
+    reactionBench(
+      server,
+      services ?? SIZES.deploys,
+      deadline,
+      procs === undefined ? [1, 4] : [procs],
+    ),
   rollback: (server) => rollbackBench(server, SIZES.rollbacks),
-  fleet: (server, deadline) => fleetBench(server, SIZES.fleet, deadline, 1, true),
-  'fleet-4': (server, deadline) => fleetBench(server, SIZES.fleet, deadline, 4, false),
-  'mass-rollback': (server, deadline) => massRollbackBench(server, SIZES.fleet, deadline, 1, true),
-  'mass-rollback-4': (server, deadline) =>
-    massRollbackBench(server, SIZES.fleet, deadline, 4, false),
+  fleet: (server, deadline, { services, procs }) =>
+    fleetBench(server, services ?? SIZES.fleet, deadline, procs ?? 1, true),
+  'fleet-4': (server, deadline, { services, procs }) =>
+    fleetBench(server, services ?? SIZES.fleet, deadline, procs ?? 4, false),
+  'mass-rollback': (server, deadline, { services, procs }) =>
+    massRollbackBench(server, services ?? SIZES.fleet, deadline, procs ?? 1, true),
+  'mass-rollback-4': (server, deadline, { services, procs }) =>
+    massRollbackBench(server, services ?? SIZES.fleet, deadline, procs ?? 4, false),
   cli: (server) => cliBench(server),
 };
 
@@ -95,18 +122,17 @@ function stageBudget(stage: readonly string[]): number {
 async function main(args: readonly string[]): Promise<number> {
   if (args.includes('--readme')) return rewriteReadme();
   const valid = ['judgement', ...Object.keys(SCALE)];
-  const unknown = args.find((name) => !valid.includes(name));
-  if (unknown !== undefined) {
-    process.stderr.write(
-      `bench: unknown benchmark ${JSON.stringify(unknown)}; valid: ${valid.join(', ')}\n`,
-    );
+  const parsed = parseArgs(args, valid);
+  if ('error' in parsed) {
+    process.stderr.write(`bench: ${parsed.error}\n`);
     return 2;
   }
-  const chosen = args.length === 0 ? valid : valid.filter((name) => args.includes(name));
+  const { parts, options } = parsed;
+  const chosen = parts.length === 0 ? valid : valid.filter((name) => parts.includes(name));
   const started = Date.now();
   const startedAt = new Date(started);
   const results: Record<string, PartResult> = {};
-  const run = { complete: false, small, chosen };
+  const run = { complete: false, small, chosen, options };
   // Every benchmark runs even after one misses its targets: the figures are the point.
   let worst = 0;
   if (chosen.includes('judgement')) {
@@ -147,7 +173,7 @@ async function main(args: readonly string[]): Promise<number> {
             process.stderr.write(
               `bench: ${name}… (${PART_BUDGET_MS[name] !== undefined ? `cut after ${Math.round((deadline - partStarted) / 1000)} s` : 'no budget'}${stage.length > 1 ? `, beside ${stage.filter((other) => other !== name).join(', ')}` : ''})\n`,
             );
-            results[name] = await part(server, deadline);
+            results[name] = await part(server, deadline, options);
             // This run's file, rewritten part by part: a later part that fails leaves the
             // earlier figures on disk, marked incomplete.
             await writeBenchRun(results, startedAt, { run, postgres: server.source });

@@ -4,12 +4,16 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, it } from 'node:test';
+import { parseArgs } from '../bench/support/args.ts';
+import { isFullRun } from '../bench/support/readme.ts';
 import { provenance } from '../bench/support/report.ts';
 
 /** A repository laid out as Berth's: a source file, and a results folder with a tracked file. */
 function aRepository(): string {
   const root = mkdtempSync(path.join(os.tmpdir(), 'berth-provenance-'));
-  after(() => rmSync(root, { recursive: true, force: true }));
+  after(() => {
+    rmSync(root, { recursive: true, force: true });
+  });
   const git = (...args: string[]) =>
     execFileSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@t', ...args], { cwd: root });
   git('init', '--quiet');
@@ -43,4 +47,40 @@ it('a changed or new source file makes the tree not clean', () => {
   const other = aRepository();
   writeFileSync(path.join(other, 'src', 'b.ts'), 'export const b = 1;\n');
   assert.equal(provenance(other).clean, false);
+});
+
+it('a part runs alone at a size of its own; a bad option is refused naming it', () => {
+  const valid = ['fleet', 'reaction'];
+  assert.deepEqual(parseArgs(['fleet', '--services', '50', '--procs', '4'], valid), {
+    parts: ['fleet'],
+    options: { services: 50, procs: 4 },
+  });
+  assert.match(
+    (parseArgs(['fleet', '--procs', 'four'], valid) as { error: string }).error,
+    /^--procs must be a whole number/,
+  );
+  assert.match(
+    (parseArgs(['fleat'], valid) as { error: string }).error,
+    /unknown benchmark "fleat"/,
+  );
+});
+
+it("the README's figures come only from a complete full-size run of every part, with no options", () => {
+  const chosen = [
+    'judgement',
+    'steady',
+    'reaction',
+    'rollback',
+    'fleet',
+    'fleet-4',
+    'mass-rollback',
+    'mass-rollback-4',
+    'cli',
+  ];
+  const full = { run: { complete: true, small: false, chosen, options: {} } };
+  assert.equal(isFullRun(full), true);
+  assert.equal(isFullRun({ run: { ...full.run, complete: false } }), false);
+  assert.equal(isFullRun({ run: { ...full.run, small: true } }), false);
+  assert.equal(isFullRun({ run: { ...full.run, chosen: ['fleet', 'fleet-4'] } }), false);
+  assert.equal(isFullRun({ run: { ...full.run, options: { services: 50 } } }), false);
 });
