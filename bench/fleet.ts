@@ -87,7 +87,7 @@ export function bucketLoads(journal: readonly JournalEntry[], since: number): Bu
 }
 
 /** The figures every fleet-wide run gives beside its time: AWS's rates kept, no throttling. */
-function rateFigures(
+export function rateFigures(
   part: string,
   what: string,
   loads: readonly BucketLoad[],
@@ -122,7 +122,12 @@ function rateFigures(
 }
 
 /** Time to all done is within 1.1 × the floor, and ahead of the naive one (or within 2 % of it). */
-function fleetTimeMet(value: number, floor: number, naive: number | null, cut: boolean): boolean {
+export function fleetTimeMet(
+  value: number,
+  floor: number,
+  naive: number | null,
+  cut: boolean,
+): boolean {
   if (cut || value > 1.1 * floor) return false;
   return naive === null || value <= naive * 1.02;
 }
@@ -132,7 +137,7 @@ function fleetTimeMet(value: number, floor: number, naive: number | null, cut: b
  * definition, writes the rule's weights twice (the canary step, then 100 %), and makes three
  * other ECS writes (create the task set, scale it to 100 %, make it primary).
  */
-function fleetFloorSeconds(n: number): number {
+export function fleetFloorSeconds(n: number): number {
   return Math.max(
     bucketSeconds(n, 'ecs:RegisterTaskDefinition'),
     bucketSeconds(2 * n, 'elbv2:ModifyRule'),
@@ -547,7 +552,14 @@ async function berthMassRollback(
   n: number,
   budget: Budget,
   processes: number,
-): Promise<MassRollbackRun & { firstVerdictSeconds: number; loads: BucketLoad[] }> {
+): Promise<
+  MassRollbackRun & {
+    firstVerdictSeconds: number;
+    loads: BucketLoad[];
+    verdictsAtSeconds: number[];
+    backAtSeconds: number[];
+  }
+> {
   const database = await benchDatabase(server, `berth_bench_mass_${processes}`);
   try {
     const world = await aWorld(database);
@@ -589,7 +601,17 @@ async function berthMassRollback(
       .where('kind', '=', 'deployment.rolling_back')
       .executeTakeFirstOrThrow();
     const throttles = await world.sim.throttleCounts();
+    const verdicts = await database.db
+      .selectFrom('events')
+      .select('at')
+      .where('kind', '=', 'deployment.rolling_back')
+      .orderBy('at')
+      .execute();
+    const since = (at: number) => Math.round((at - started) / 100) / 10;
     return {
+      // Where the time went: when each verdict was recorded, and each canary's weights were back.
+      verdictsAtSeconds: verdicts.map((row) => since(new Date(row.at).getTime())),
+      backAtSeconds: back.sort((a, b) => a - b).map(since),
       seconds: Math.max(0, (cut ? deadline : Math.max(...back)) - started) / 1000,
       back: back.length,
       throttled: Object.values(throttles).reduce((sum, count) => sum + count, 0),

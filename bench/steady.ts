@@ -16,7 +16,7 @@ const collectGarbage = vm.runInNewContext('gc') as () => void;
 const BUCKETS_REFILLED_MS = 6000;
 
 /** What one resync cycle of `services` cost. */
-interface Cycle {
+export interface Cycle {
   services: number;
   wallMs: number;
   calls: Record<string, number>;
@@ -87,7 +87,7 @@ const SERVICES_PER_DESCRIBE = 10;
 const RULES_PER_PAGE = 400;
 
 /** The floor of one resync: one DescribeServices per ten services, one DescribeRules per 400. */
-function callFloor(services: number): number {
+export function callFloor(services: number): number {
   return Math.ceil(services / SERVICES_PER_DESCRIBE) + Math.ceil(services / RULES_PER_PAGE);
 }
 
@@ -95,7 +95,7 @@ function awsCalls(cycle: Cycle): number {
   return Object.values(cycle.calls).reduce((sum, n) => sum + n, 0);
 }
 
-function figuresOf(berth: readonly Cycle[], naive: readonly Cycle[]): Figure[] {
+export function figuresOf(berth: readonly Cycle[], naive: readonly Cycle[]): Figure[] {
   const figures: Figure[] = [];
   for (const cycle of berth) {
     const n = cycle.services;
