@@ -5,6 +5,7 @@ import type { Db } from './database.ts';
 import { appendEvent, notifyChange } from './events.ts';
 import { specOf, type ReleaseSpec } from './releases.ts';
 import type { LaunchType, RolloutPolicy, Service } from './schema.ts';
+import { checkNotAppName } from './apps-names.ts';
 import { insertService, lockService, serviceNamed, updateService } from './services.ts';
 import { baseRelease, requestRelease, takeOver, writeOrDryRun } from './write-transaction.ts';
 import type { Actor, DryRunnable, RequestedRelease } from './write-transaction.ts';
@@ -47,6 +48,7 @@ export async function createService(db: Db, request: NewService): Promise<Reques
 
 /** `createService` inside a transaction the caller holds (the demo fleet makes three at once). */
 export async function createServiceIn(trx: Db, request: NewService): Promise<RequestedRelease> {
+  await checkNotAppName(trx, request.name);
   const existing = await serviceNamed(trx, request.name);
   if (existing !== undefined) {
     throw new InputError(
