@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { sql } from 'kysely';
 import { aFleet, aLiveService, type Fleet } from './support/fleet.ts';
 
 interface AppMemberView {
@@ -175,5 +176,110 @@ describe('apps', () => {
       const service = await fleet.json<{ liveVersion: number }>(['history', name]);
       assert.equal(service.liveVersion, 1, name);
     }
+  });
+
+  it("runs the app's pre-deploy command once, in the first member, before any member moves", async () => {
+    const fleet = await aFleet('app pre-deploy');
+    await aShop(fleet);
+    const updated = await fleet.berth([
+      'app',
+      'update',
+      'shop',
+      '--pre-deploy-command',
+      'migrate up',
+    ]);
+    assert.equal(updated.code, 0, updated.stderr);
+    const deployed = await fleet.berth(['deploy', 'shop', '--image', 'nginx:1.28', '--wait']);
+    assert.equal(deployed.code, 0, deployed.stderr);
+    const app = await appFinished(fleet);
+    assert.equal(app.outcome, 'succeeded');
+    const tasks = await fleet.db
+      .selectFrom('verification_tasks')
+      .innerJoin('deployments', 'deployments.id', 'verification_tasks.deployment_id')
+      .select([
+        'verification_tasks.kind',
+        'verification_tasks.command',
+        'verification_tasks.finished_at',
+        'deployments.id',
+      ])
+      .where('deployments.app_deployment_id', '=', app.id)
+      .execute();
+    assert.deepEqual(
+      tasks.map((t) => [t.kind, t.command, t.id]),
+      [['pre_deploy', 'migrate up', app.members[0]?.deploymentId]],
+      'one pre-deploy task, in web (the first member)',
+    );
+    const ended = tasks[0]?.finished_at;
+    assert.ok(ended instanceof Date);
+    const firstCanary = await fleet.db
+      .selectFrom('events')
+      .select('at')
+      .where(
+        'deployment_id',
+        'in',
+        app.members.map((m) => m.deploymentId),
+      )
+      .where('kind', '=', 'aws.mutation.create_task_set')
+      .orderBy('at')
+      .executeTakeFirstOrThrow();
+    assert.ok(firstCanary.at >= ended, 'no canary task set before the pre-deploy task ended');
+  });
+
+  it('a failing pre-deploy command stops every member before any traffic moves', async () => {
+    const fleet = await aFleet('app pre-deploy fails');
+    await aShop(fleet);
+    await fleet.berth(['app', 'update', 'shop', '--pre-deploy-command', 'migrate fail']);
+    const deployed = await fleet.berth(['deploy', 'shop', '--image', 'nginx:1.28', '--wait']);
+    assert.equal(deployed.code, 1, deployed.stderr);
+    const app = await appFinished(fleet);
+    assert.equal(app.outcome, 'rolled_back');
+    assert.match(app.reason ?? '', /^web failed: /);
+    assert.deepEqual(
+      app.members.map((m) => [m.service, m.outcome]),
+      [
+        ['web', 'failed'],
+        ['api', 'rolled_back'],
+      ],
+    );
+    const canaries = await fleet.db
+      .selectFrom('events')
+      .select('id')
+      .where(
+        'deployment_id',
+        'in',
+        app.members.map((m) => m.deploymentId),
+      )
+      .where('kind', '=', 'aws.mutation.create_task_set')
+      .execute();
+    assert.deepEqual(canaries, [], 'no member made a canary');
+  });
+
+  it('--order moves the next member only once the one before has passed 100 %', async () => {
+    const fleet = await aFleet('app order');
+    await aShop(fleet, ['--order', 'api,web']);
+    const shown = await fleet.berth(['app', 'show', 'shop']);
+    assert.match(shown.stdout, /order: api → web/);
+    const deployed = await fleet.berth(['deploy', 'shop', '--image', 'nginx:1.28', '--wait']);
+    assert.equal(deployed.code, 0, deployed.stderr);
+    const app = await appFinished(fleet);
+    assert.equal(app.outcome, 'succeeded');
+    const byService = new Map(app.members.map((m) => [m.service, m.deploymentId]));
+    const apiPassedLast = await fleet.db
+      .selectFrom('events')
+      .select('at')
+      .where('deployment_id', '=', byService.get('api') ?? 0)
+      .where('kind', '=', 'app.member_step_passed')
+      .where(sql<boolean>`data->>'to' = 'promote'`)
+      .executeTakeFirstOrThrow();
+    const webCanary = await fleet.db
+      .selectFrom('events')
+      .select('at')
+      .where('deployment_id', '=', byService.get('web') ?? 0)
+      .where('kind', '=', 'aws.mutation.create_task_set')
+      .executeTakeFirstOrThrow();
+    assert.ok(
+      webCanary.at >= apiPassedLast.at,
+      'web made its canary after api passed its last step',
+    );
   });
 });

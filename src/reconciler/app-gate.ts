@@ -6,7 +6,14 @@ import {
   memberFailure,
 } from '../store/apps-settle.ts';
 import type { Deployment } from '../store/schema.ts';
-import { applyProgress, proceed, requeue, type Run, type StageResult } from './rollout/run.ts';
+import {
+  applyProgress,
+  note,
+  proceed,
+  requeue,
+  type Run,
+  type StageResult,
+} from './rollout/run.ts';
 
 /**
  * What an app deployment asks of one member's pass. The app has no worker of its own: each member
@@ -51,7 +58,14 @@ export async function appStepGate(run: Run, to: 'advance' | 'promote'): Promise<
   const appDeploymentId = run.deployment.app_deployment_id;
   if (appDeploymentId === null) return proceed(undefined);
   const step = run.deployment.step_index;
-  if ((run.deployment.app_step_passed ?? -1) < step) applyProgress(run, { app_step_passed: step });
+  if ((run.deployment.app_step_passed ?? -1) < step) {
+    applyProgress(run, { app_step_passed: step });
+    note(run, {
+      kind: 'app.member_step_passed',
+      message: `step ${step + 1} passed; ${to === 'promote' ? 'finishing once every member of the app has passed its last step' : 'going on once every member moving with it has passed it'}`,
+      data: { appDeploymentId, step, to },
+    });
+  }
   const members = await appDeploymentMembers(run.ctx.db, appDeploymentId);
   const lostOne = siblingLost(run, members);
   if (lostOne !== undefined) return rollBackWith(run, appDeploymentId, lostOne);
@@ -82,14 +96,9 @@ async function rollBackWith(
   member: Member,
 ): Promise<StageResult> {
   const app = await appNameOf(run.ctx.db, appDeploymentId);
-  // Already one of the followers: say who was lost first, not the chain.
-  const cause =
-    (member.reason ?? '').startsWith(APP_ROLLBACK_REASON) && member.reason !== null
-      ? member.reason.slice(member.reason.indexOf(': ') + 2)
-      : memberFailure(member);
   return {
     next: 'rollBack',
-    reason: `${APP_ROLLBACK_REASON} ${app} (deployment #${appDeploymentId}): ${cause}`,
+    reason: `${APP_ROLLBACK_REASON} ${app} (deployment #${appDeploymentId}): ${memberFailure(member)}`,
     data: { app, appDeploymentId, member: member.service_name, memberDeploymentId: member.id },
   };
 }

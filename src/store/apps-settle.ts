@@ -53,16 +53,20 @@ export function lost(deployment: Deployment): boolean {
   );
 }
 
-/** Says how a member ended, for the app's reason and its siblings'. */
+/**
+ * Says how a member was lost, for the app's reason and its siblings': the first member lost, not
+ * one that followed it back (its reason names the first already). A member rolling back is said
+ * rolled back: it is recorded as rolling back only once nothing can stop it.
+ */
 export function memberFailure(member: { service_name: string } & Deployment): string {
+  const reason = member.reason ?? '';
+  if (reason.startsWith(APP_ROLLBACK_REASON)) return reason.slice(reason.indexOf(': ') + 2);
   const how =
-    member.outcome === null
-      ? 'is rolling back'
-      : member.outcome === 'failed'
-        ? 'failed'
-        : member.outcome === 'replaced'
-          ? 'was replaced'
-          : 'rolled back';
+    member.outcome === 'failed'
+      ? 'failed'
+      : member.outcome === 'replaced'
+        ? 'was replaced'
+        : 'rolled back';
   return `${member.service_name} ${how}: ${member.reason ?? 'no reason recorded'}`;
 }
 
