@@ -7,6 +7,7 @@ import { fromTemplate } from './release-template.ts';
 import { specOf, type ReleaseSpec } from './releases.ts';
 import { policyRow } from './rollout.ts';
 import type { LaunchType, RolloutPolicy, Service } from './schema.ts';
+import { checkNotAppName } from './apps-names.ts';
 import { insertService, lockService, serviceNamed, updateService } from './services.ts';
 import { baseRelease, requestRelease, takeOver, writeOrDryRun } from './write-transaction.ts';
 import type { Actor, DryRunnable, RequestedRelease } from './write-transaction.ts';
@@ -49,6 +50,7 @@ export async function createService(db: Db, request: NewService): Promise<Reques
 
 /** `createService` inside a transaction the caller holds (the demo fleet makes three at once). */
 export async function createServiceIn(trx: Db, request: NewService): Promise<RequestedRelease> {
+  await checkNotAppName(trx, request.name);
   const existing = await serviceNamed(trx, request.name);
   if (existing !== undefined) {
     throw new InputError(
