@@ -25,6 +25,8 @@ export type DeploymentProgress = Partial<{
   reason: string;
   policy: PolicySnapshot;
   observed: ObservedRollout;
+  /** An app member's highest step passed (see src/reconciler/app-gate.ts). */
+  app_step_passed: number;
 }>;
 
 export async function updateDeployment(

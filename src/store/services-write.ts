@@ -1,11 +1,13 @@
 import type { FollowTarget } from '../validation/follow.ts';
 import { InputError } from '../validation/input-error.ts';
-import type { ManagedContainer, ParsedTemplate } from '../validation/task-definition.ts';
+import type { ParsedTemplate } from '../validation/task-definition.ts';
 import type { Db } from './database.ts';
 import { appendEvent, notifyChange } from './events.ts';
+import { fromTemplate } from './release-template.ts';
 import { specOf, type ReleaseSpec } from './releases.ts';
 import { policyRow } from './rollout.ts';
 import type { LaunchType, RolloutPolicy, Service } from './schema.ts';
+import { checkNotAppName } from './apps-names.ts';
 import { insertService, lockService, serviceNamed, updateService } from './services.ts';
 import { baseRelease, requestRelease, takeOver, writeOrDryRun } from './write-transaction.ts';
 import type { Actor, DryRunnable, RequestedRelease } from './write-transaction.ts';
@@ -48,6 +50,7 @@ export async function createService(db: Db, request: NewService): Promise<Reques
 
 /** `createService` inside a transaction the caller holds (the demo fleet makes three at once). */
 export async function createServiceIn(trx: Db, request: NewService): Promise<RequestedRelease> {
+  await checkNotAppName(trx, request.name);
   const existing = await serviceNamed(trx, request.name);
   if (existing !== undefined) {
     throw new InputError(
@@ -187,52 +190,5 @@ function dropUndefined<T extends Record<string, unknown>>(
 ): { [K in keyof T]?: Exclude<T[K], undefined> } {
   return Object.fromEntries(Object.entries(record).filter(([, value]) => value !== undefined)) as {
     [K in keyof T]?: Exclude<T[K], undefined>;
-  };
-}
-
-/**
- * A release from a new template on top of `base`: the template's fields as written; each
- * container's image as the template gives it, else the one it runs now; its environment and
- * secrets those it has now (what `config set` made stays), with the keys the template adds.
- */
-export function fromTemplate(parsed: ParsedTemplate, base: ReleaseSpec | undefined): ReleaseSpec {
-  const current = (name: string): ManagedContainer | undefined =>
-    base === undefined ? undefined : name === base.mainContainer ? base : base.sidecars[name];
-  const merged = (name: string, written: ManagedContainer): ManagedContainer => {
-    const now = current(name);
-    if (now === undefined) return written;
-    const image = written.image !== '' ? written : now;
-    return {
-      image: image.image,
-      imageDigest: image.imageDigest,
-      environment: { ...written.environment, ...now.environment },
-      secrets: { ...written.secrets, ...now.secrets },
-    };
-  };
-  const sidecars: Record<string, ManagedContainer> = {};
-  let main: ManagedContainer | undefined;
-  for (const [name, written] of Object.entries(parsed.containers)) {
-    if (name === parsed.mainContainer) main = merged(name, written);
-    else sidecars[name] = merged(name, written);
-  }
-  if (main === undefined || main.image === '') {
-    throw new InputError(
-      '--image',
-      `the main container ${JSON.stringify(parsed.mainContainer)} has no image in the template; give one with --image`,
-    );
-  }
-  return {
-    template: parsed.template,
-    mainContainer: parsed.mainContainer,
-    sidecars,
-    image: main.image,
-    imageDigest: main.imageDigest,
-    environment: main.environment,
-    secrets: main.secrets,
-    cpu: parsed.cpu,
-    memory: parsed.memory,
-    containerPort: parsed.containerPort,
-    taskRoleArn: parsed.taskRoleArn,
-    executionRoleArn: parsed.executionRoleArn,
   };
 }
