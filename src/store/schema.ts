@@ -118,6 +118,8 @@ export interface ReleaseTable {
   failure_reason: string | null;
 }
 
+export type Release = Selectable<ReleaseTable>;
+
 export type DeploymentKind = 'deploy' | 'config' | 'rollback';
 export type DeploymentPhase =
   'pending' | 'preparing' | 'verifying' | 'progressing' | 'baking' | 'rolling_back' | 'finished';
@@ -159,6 +161,8 @@ export interface DeploymentTable {
   /** The highest step index this member has passed (its own pass writes it); null: none yet. */
   app_step_passed: Generated<number | null>;
 }
+
+export type Deployment = Selectable<DeploymentTable>;
 
 /** One task set as a worker observed it during a rollout. */
 export interface ObservedTaskSetState {
@@ -292,6 +296,8 @@ export interface AnalysisWindowTable {
   created_at: Generated<Date>;
 }
 
+export type AnalysisWindow = Selectable<AnalysisWindowTable>;
+
 export interface EventTable {
   id: Generated<number>;
   at: Generated<Date>;
@@ -302,6 +308,8 @@ export interface EventTable {
   message: string;
   data: ColumnType<Record<string, unknown>, string | undefined, never>;
 }
+
+export type AuditEvent = Selectable<EventTable>;
 
 export type NotificationFormat = 'json' | 'slack';
 
@@ -316,6 +324,8 @@ export interface NotificationTargetTable {
   created_by: string;
   created_at: Generated<Date>;
 }
+
+export type NotificationTarget = Selectable<NotificationTargetTable>;
 
 export type NotificationState = 'pending' | 'delivered' | 'gave_up';
 
@@ -338,6 +348,8 @@ export interface NotificationOutboxTable {
   delivered_at: Date | null;
 }
 
+export type NotificationOutboxRow = Selectable<NotificationOutboxTable>;
+
 /** One try to deliver an outbox row, as it went. */
 export interface NotificationAttemptTable {
   id: Generated<number>;
@@ -353,6 +365,8 @@ export interface NotificationAttemptTable {
   error: string | null;
   duration_ms: number | null;
 }
+
+export type NotificationAttempt = Selectable<NotificationAttemptTable>;
 
 /** One followed repository's poll schedule, claimed by one worker per interval. */
 export interface FollowPollTable {
@@ -423,7 +437,8 @@ export interface VerificationTaskTable {
   duration_ms: number | null;
 }
 
-/** The database as Kysely sees it. */
+export type VerificationTask = Selectable<VerificationTaskTable>;
+
 /** Services that release together (`berth app create`). */
 export interface AppTable {
   id: Generated<number>;
@@ -437,6 +452,8 @@ export interface AppTable {
   created_at: Generated<Date>;
   updated_at: Generated<Date>;
 }
+
+export type App = Selectable<AppTable>;
 
 export interface AppMemberTable {
   app_id: number;
@@ -464,6 +481,9 @@ export interface AppDeploymentTable {
   finished_at: Date | null;
 }
 
+export type AppDeployment = Selectable<AppDeploymentTable>;
+
+/** The database as Kysely sees it. */
 export interface Database {
   apps: AppTable;
   app_members: AppMemberTable;
@@ -484,13 +504,3 @@ export interface Database {
 export type Service = Selectable<ServiceTable>;
 export type NewService = Insertable<ServiceTable>;
 export type ServiceUpdate = Updateable<ServiceTable>;
-export type Release = Selectable<ReleaseTable>;
-export type Deployment = Selectable<DeploymentTable>;
-export type App = Selectable<AppTable>;
-export type AppDeployment = Selectable<AppDeploymentTable>;
-export type AnalysisWindow = Selectable<AnalysisWindowTable>;
-export type AuditEvent = Selectable<EventTable>;
-export type NotificationTarget = Selectable<NotificationTargetTable>;
-export type NotificationOutboxRow = Selectable<NotificationOutboxTable>;
-export type NotificationAttempt = Selectable<NotificationAttemptTable>;
-export type VerificationTask = Selectable<VerificationTaskTable>;
