@@ -5,7 +5,9 @@ import type { Db } from './database.ts';
 import { appendEvent, notifyChange } from './events.ts';
 import { fromTemplate } from './release-template.ts';
 import { specOf, type ReleaseSpec } from './releases.ts';
+import { policyRow } from './rollout.ts';
 import type { LaunchType, RolloutPolicy, Service } from './schema.ts';
+import { checkNotAppName } from './apps-names.ts';
 import { insertService, lockService, serviceNamed, updateService } from './services.ts';
 import { baseRelease, requestRelease, takeOver, writeOrDryRun } from './write-transaction.ts';
 import type { Actor, DryRunnable, RequestedRelease } from './write-transaction.ts';
@@ -48,6 +50,7 @@ export async function createService(db: Db, request: NewService): Promise<Reques
 
 /** `createService` inside a transaction the caller holds (the demo fleet makes three at once). */
 export async function createServiceIn(trx: Db, request: NewService): Promise<RequestedRelease> {
+  await checkNotAppName(trx, request.name);
   const existing = await serviceNamed(trx, request.name);
   if (existing !== undefined) {
     throw new InputError(
@@ -138,29 +141,6 @@ export async function changeService(
     await notifyChange(trx, service.id, 'service.updated');
     return { service, requested };
   });
-}
-
-function policyRow(policy: RolloutPolicy) {
-  return {
-    steps: policy.steps,
-    bake_seconds: policy.bakeSeconds,
-    analysis_interval_seconds: policy.analysisIntervalSeconds,
-    max_5xx_rate: policy.max5xxRate,
-    max_p99_ms: policy.maxP99Ms,
-    min_requests: policy.minRequests,
-    failure_limit: policy.failureLimit,
-    progress_deadline_seconds: policy.progressDeadlineSeconds,
-    rollback_window_seconds: policy.rollbackWindowSeconds,
-    max_5xx_rate_increase: policy.max5xxRateIncrease,
-    confidence: policy.confidence,
-    max_analysis_seconds: policy.maxAnalysisSeconds,
-    max_failed_launches: policy.maxFailedLaunches,
-    pre_deploy_command: policy.preDeployCommand,
-    verify_command: policy.verifyCommand,
-    verify_timeout_seconds: policy.verifyTimeoutSeconds,
-    alarm_names: policy.alarmNames,
-    alarm_prefix: policy.alarmPrefix,
-  };
 }
 
 function networkSource(subnets: string[] | undefined): 'given' | null | undefined {
