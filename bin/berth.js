@@ -3,6 +3,8 @@
 // what it lacks instead of failing on the first `.ts` file (ERR_UNKNOWN_FILE_EXTENSION).
 import module from 'node:module';
 import process from 'node:process';
+import { URL } from 'node:url';
+import { TextDecoder } from 'node:util';
 
 /** The first Node that runs TypeScript without a flag (type stripping on by default). */
 const NEEDED = [22, 18];
@@ -24,5 +26,38 @@ if (major < NEEDED[0] || (major === NEEDED[0] && minor < NEEDED[1])) {
 // a command's second run skips the stripping and compiling (`npm run bench -- cli`).
 // NODE_DISABLE_COMPILE_CACHE=1 turns it off.
 module.enableCompileCache();
+
+// Installed as a package (`npm install -g berth-0.1.0.tgz`, a dependency), Berth's sources sit
+// under node_modules, where Node refuses to strip types (ERR_UNSUPPORTED_NODE_MODULES_TYPE_STRIPPING).
+// Its own files are stripped here instead; a clone, or `npm install -g .` (a link to one), never
+// comes this way.
+const packageRoot = new URL('../', import.meta.url).href;
+if (packageRoot.includes('/node_modules/')) {
+  // Node announces the stripping function as experimental on its first use: a line on stderr
+  // that a command's output has no place for.
+  const emitWarning = process.emitWarning.bind(process);
+  process.emitWarning = (warning, ...rest) => {
+    const text = typeof warning === 'string' ? warning : warning.message;
+    if (!text.startsWith('stripTypeScriptTypes')) emitWarning(warning, ...rest);
+  };
+  module.registerHooks({
+    load(url, context, nextLoad) {
+      const loaded = nextLoad(url, context);
+      if (!url.startsWith(packageRoot) || url.slice(packageRoot.length).includes('node_modules/')) {
+        return loaded;
+      }
+      if (loaded.format !== 'module-typescript') return loaded;
+      return {
+        ...loaded,
+        format: 'module',
+        source: module.stripTypeScriptTypes(
+          typeof loaded.source === 'string'
+            ? loaded.source
+            : new TextDecoder().decode(loaded.source),
+        ),
+      };
+    },
+  });
+}
 
 await import('./berth.ts');

@@ -4,10 +4,12 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { access, readFile } from 'node:fs/promises';
+import { access, cp, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import path from 'node:path';
 import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { BIN, ROOT } from './support/cli.ts';
+import { testDatabase } from './support/database.ts';
 
 const run = promisify(execFile);
 
@@ -79,5 +81,36 @@ describe('an old Node', () => {
     const result = await runOld(process.execPath, [BIN, '--version']);
     assert.equal(result.code, 0, result.stderr);
     assert.match(result.stdout, /^\d+\.\d+\.\d+\n$/);
+  });
+});
+
+describe('berth installed as a package', () => {
+  it('runs from under node_modules, where Node strips no types by itself', async () => {
+    // As `npm install -g berth-0.1.0.tgz` lays it out: the files themselves, not a link to a
+    // clone, under a node_modules; its dependencies found above it, as npm would hoist them.
+    const cache = path.join(ROOT, 'node_modules', '.cache');
+    await mkdir(cache, { recursive: true });
+    const prefix = await mkdtemp(path.join(cache, 'berth-installed-'));
+    try {
+      const installed = path.join(prefix, 'node_modules', 'berth');
+      for (const entry of ['bin', 'src', 'migrations', 'package.json']) {
+        await cp(path.join(ROOT, entry), path.join(installed, entry), { recursive: true });
+      }
+      const bin = path.join(installed, 'bin', 'berth.js');
+      const version = await runOld(process.execPath, [bin, '--version']);
+      assert.equal(version.code, 0, version.stderr);
+      assert.match(version.stdout, /^\d+\.\d+\.\d+\n$/);
+      assert.equal(version.stderr, '', 'no warning about how the sources were loaded');
+
+      // A command that loads the store, Kysely and pg, and reads a migrated database.
+      const { url } = await testDatabase('installed berth');
+      const status = await run(process.execPath, [bin, 'status', '--json'], {
+        env: { ...process.env, DATABASE_URL: url },
+      });
+      assert.equal(status.stderr, '');
+      assert.deepEqual(JSON.parse(status.stdout), [], 'no services yet');
+    } finally {
+      await rm(prefix, { recursive: true, force: true });
+    }
   });
 });

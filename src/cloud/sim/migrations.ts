@@ -99,6 +99,7 @@ class SimMigrationProvider implements MigrationProvider {
 export async function migrateSimulatedAws(db: Kysely<any>): Promise<string[]> {
   return db.transaction().execute(async (trx) => {
     await sql`select pg_advisory_xact_lock(${SIM_MIGRATE_LOCK_KEY})`.execute(trx);
+    if (await upToDate(trx)) return [];
     const migrator = new Migrator({
       db: trx,
       provider: new SimMigrationProvider(),
@@ -118,6 +119,23 @@ export async function migrateSimulatedAws(db: Kysely<any>): Promise<string[]> {
       .filter((result) => result.status === 'Success')
       .map((result) => result.migrationName);
   });
+}
+
+/**
+ * Whether every migration is recorded, read directly: Kysely's Migrator would first introspect
+ * every column of every table to learn that its bookkeeping table exists, and every process
+ * that uses the simulator (each test, each worker) asks once.
+ */
+async function upToDate(db: Kysely<any>): Promise<boolean> {
+  const table = `${SIM_SCHEMA}.sim_migration`;
+  const found = await sql<{
+    exists: boolean;
+  }>`select to_regclass(${table}) is not null as exists`.execute(db);
+  if (found.rows[0]?.exists !== true) return false;
+  const rows = await sql<{ name: string }>`select name from ${sql.table(table)}`.execute(db);
+  const recorded = rows.rows.map((row) => row.name).sort();
+  const names = Object.keys(MIGRATIONS).sort();
+  return recorded.length === names.length && recorded.every((name, i) => name === names[i]);
 }
 
 /** The migration of each database handle this process has used the simulator on. */
