@@ -170,7 +170,8 @@ export function figuresOf(berth: readonly Cycle[], naive: readonly Cycle[]): Fig
         name: `heap per 1,000 services, ${label}`,
         value: (cycle.heapMb * 1000) / n,
         unit: 'MB',
-        floor: null,
+        // A controller need hold nothing for a service at rest: its state is in Postgres.
+        floor: 0,
         baseline: baseline === undefined ? null : (baseline.heapMb * 1000) / n,
         // Judged where a thousand services or more are measured: below that, scaling up to a
         // thousand multiplies the collector's noise (a megabyte at 100 services reads as ten).
