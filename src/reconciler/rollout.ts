@@ -1,6 +1,7 @@
 import { findRelease } from '../store/releases.ts';
 import { policySnapshotOf } from '../store/rollout.ts';
 import type { Deployment, Service } from '../store/schema.ts';
+import { appMoveGate, appStepGate } from './app-gate.ts';
 import type { PassContext, PassResult } from './context.ts';
 import { EVENTS, REASONS } from './reasons.ts';
 import { readAlarms } from './rollout/alarms.ts';
@@ -97,6 +98,9 @@ async function rolloutPass(run: Run): Promise<PassResult> {
   }
 
   await assertRolloutService(run);
+  // An app's member waits for its siblings, and goes back with them (src/reconciler/app-gate.ts).
+  const app = await appMoveGate(run);
+  if (app.next !== 'continue') return end(run, app);
 
   // A person's promotion skips the remaining steps and the analysis.
   const promoted = run.deployment.promote_requested_at !== null;
@@ -120,7 +124,10 @@ async function rolloutPass(run: Run): Promise<PassResult> {
   if (healthy.next !== 'continue') return end(run, healthy);
   const traffic = await stepTraffic(run, percent);
   if (traffic.next !== 'continue') return end(run, traffic);
-  if (run.policy.first || promoted) return promote(run, canary.value);
+  if (run.policy.first || promoted) {
+    const together = await appStepGate(run, 'promote');
+    return together.next === 'continue' ? promote(run, canary.value) : end(run, together);
+  }
 
   // Read every pass of analysis and bake: a pass comes at least once a window, so an alarm that
   // fires rolls the canary back within one interval.
@@ -152,6 +159,10 @@ async function rolloutPass(run: Run): Promise<PassResult> {
     // stands ten seconds.
     const now = await canaryHealth(run, canary.value, true);
     if (now.next !== 'continue') return end(run, now);
+  }
+  if (completion.kind === 'advance' || completion.kind === 'promote') {
+    const together = await appStepGate(run, completion.kind);
+    if (together.next !== 'continue') return end(run, together);
   }
   switch (completion.kind) {
     case 'advance':
