@@ -433,7 +433,8 @@ async function naiveRollout(
           environment: {},
           secrets: {},
           taskRoleArn: null,
-          executionRoleArn: null,
+          // As Berth's: awslogs on Fargate needs one, and AWS refuses the registration without.
+          executionRoleArn: service.conventional_execution_role_arn,
           contentHash: `naive-${service.name}-v2`,
         }),
       ),

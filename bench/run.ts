@@ -110,8 +110,10 @@ const SCALE: Record<string, ScalePart> = {
  */
 const STAGES: readonly (readonly string[])[] = [
   ['steady'],
-  ['reaction', 'fleet'],
-  ['fleet-4', 'mass-rollback'],
+  // Reaction is a latency on two shared cores: beside a part with no naive controller, whose
+  // thousands of throttled retries a second took the cores from its passes.
+  ['reaction', 'fleet-4'],
+  ['fleet', 'mass-rollback'],
   ['mass-rollback-4', 'rollback'],
   // Alone: its figures are wall times of processes, which a loaded machine stretches.
   ['cli'],
