@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { sql } from 'kysely';
 import { aFleet, aLiveService, type Fleet } from './support/fleet.ts';
+import { aDispatcher, aWebhookReceiver } from './support/webhook-receiver.ts';
 
 interface AppMemberView {
   service: string;
@@ -143,9 +144,12 @@ describe('apps', () => {
     }
   });
 
-  it('rolls every member back when one fails, naming it in each reason and the app', async () => {
+  it('rolls every member back when one fails, naming it in each reason, the app and its webhook', async () => {
     const fleet = await aFleet('app rollback');
+    const receiver = await aWebhookReceiver();
+    aDispatcher(fleet);
     await aShop(fleet);
+    assert.equal((await fleet.berth(['notify', 'add', `${receiver.origin}/hook`])).code, 0);
     const deployed = await fleet.berth([
       'deploy',
       'shop',
@@ -176,6 +180,22 @@ describe('apps', () => {
       const service = await fleet.json<{ liveVersion: number }>(['history', name]);
       assert.equal(service.liveVersion, 1, name);
     }
+    const told = await fleet.until('the app webhook', () => {
+      const found = receiver.requests.filter((r) => r.body['type'] === 'app.rolled_back');
+      return Promise.resolve(found.length > 0 ? found : undefined);
+    });
+    assert.equal(told.length, 1, 'told once');
+    const body = told[0]?.body ?? {};
+    assert.match(String(body['reason']), /^api rolled back: /);
+    assert.deepEqual(body['app'], {
+      name: 'shop',
+      appDeploymentId: app.id,
+      members: app.members.map((m) => ({
+        service: m.service,
+        deploymentId: m.deploymentId,
+        outcome: 'rolled_back',
+      })),
+    });
   });
 
   it("runs the app's pre-deploy command once, in the first member, before any member moves", async () => {

@@ -305,3 +305,52 @@ it('the deployment page shows a failing verification task and its task sets; the
   assert.doesNotMatch(api, new RegExp(SECRET_VALUE));
   await fleetPage.close();
 });
+
+it('the fleet page lists apps and an app page follows an app deployment to its rollback, live, every member linked', async () => {
+  const fleet = await aFleet('dashboard app');
+  const url = await aDashboard(fleet);
+  const worker = fleet.startWorker();
+  await Promise.all([aLiveService(fleet, 'web'), aLiveService(fleet, 'api')]);
+  assert.equal((await fleet.berth(['app', 'create', 'shop', '--services', 'web,api'])).code, 0);
+  // No worker while the page opens: it sees the app deployment before anything moved.
+  await worker.stop();
+  const deployed = await fleet.berth([
+    'deploy',
+    'shop',
+    '--image',
+    'nginx:1.28',
+    '--image',
+    'api=httpd:2.4-5xx',
+  ]);
+  assert.equal(deployed.code, 0, deployed.stderr);
+
+  const page = await browser.newPage();
+  await page.goto(url);
+  assert.match(
+    await text(page, 'tr[data-app="shop"]'),
+    /^shop web, api #1 nginx:1\.28 under way web #\d+ pending api #\d+ pending/,
+  );
+  await page.click('tr[data-app="shop"] a[href="/apps/shop"]');
+  assert.equal(new URL(page.url()).pathname, '/apps/shop');
+  assert.match(await text(page, 'tr[data-app-deployment="1"]'), /under way/);
+
+  fleet.startWorker();
+  // The page updates itself: the rollback of both members, with the member lost named.
+  const row = await fleet.until(
+    'the app page to show the rollback',
+    async () => {
+      const now = await text(page, 'tr[data-app-deployment="1"]');
+      return now.includes('api rolled back:') && !now.includes('rolling back') ? now : undefined;
+    },
+    ROLLBACK_DEADLINE_MS,
+    250,
+  );
+  assert.match(row, /rolled back api rolled back: canary analysis failed/);
+  assert.match(row, /web #\d+ rolled back api #\d+ rolled back/);
+  await page.click('tr[data-app-deployment="1"] li[data-member="web"] a[href^="/deployments/"]');
+  assert.match(
+    (await page.textContent('main')) ?? '',
+    /rolled back with its app shop \(deployment #1\): api rolled back/,
+  );
+  await page.close();
+});

@@ -73,6 +73,8 @@ const MARKS: Record<NotificationFacts['type'], string> = {
   [NOTIFICATION_TYPES.rolledBack]: ':rotating_light:',
   [NOTIFICATION_TYPES.succeeded]: ':tada:',
   [NOTIFICATION_TYPES.failed]: ':x:',
+  [NOTIFICATION_TYPES.appSucceeded]: ':tada:',
+  [NOTIFICATION_TYPES.appRolledBack]: ':rotating_light:',
 };
 
 /** `:rotating_light: web v3 rolled back` — who, what, which way. */
@@ -99,6 +101,13 @@ export function headlineOf(facts: NotificationFacts): string {
       return `${mark} ${facts.service} ${to} is live${facts.image !== null ? ` (${facts.image})` : ''}`;
     case NOTIFICATION_TYPES.failed:
       return `${mark} ${facts.service} ${to} failed`;
+    case NOTIFICATION_TYPES.appSucceeded:
+    case NOTIFICATION_TYPES.appRolledBack: {
+      const app = facts.app;
+      const members = app?.members.map((m) => m.service).join(', ') ?? '';
+      const how = facts.type === NOTIFICATION_TYPES.appSucceeded ? 'is live' : 'rolled back';
+      return `${mark} app ${app?.name ?? '?'} deployment #${app?.appDeploymentId ?? '?'} ${how} (${members})`;
+    }
   }
 }
 

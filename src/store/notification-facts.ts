@@ -10,6 +10,8 @@ export const NOTIFICATION_TYPES = {
   rolledBack: 'deployment.rolled_back',
   succeeded: 'deployment.succeeded',
   failed: 'deployment.failed',
+  appSucceeded: 'app.succeeded',
+  appRolledBack: 'app.rolled_back',
 } as const;
 
 export type NotificationType = (typeof NOTIFICATION_TYPES)[keyof typeof NOTIFICATION_TYPES];
@@ -24,6 +26,9 @@ export const NOTIFIED_KINDS: ReadonlyMap<string, NotificationType> = new Map([
   ['deployment.rolled_back', NOTIFICATION_TYPES.rolledBack],
   ['deployment.succeeded', NOTIFICATION_TYPES.succeeded],
   ['deployment.failed', NOTIFICATION_TYPES.failed],
+  // Written by the member deployment that ends its app deployment (src/store/apps-settle.ts).
+  ['app.deployment_succeeded', NOTIFICATION_TYPES.appSucceeded],
+  ['app.deployment_rolled_back', NOTIFICATION_TYPES.appRolledBack],
 ]);
 
 /** Whether an event of this kind may be notified (then `appendEvent` writes its outbox rows). */
@@ -83,6 +88,15 @@ export interface NotificationFacts {
   at: string;
   /** The audit-log entry reported (`berth events`). */
   eventId: number;
+  /**
+   * For `app.*`: the app, its deployment and how each member ended (`service` and
+   * `deploymentId` above are those of the member that ended it last); null otherwise.
+   */
+  app: {
+    name: string;
+    appDeploymentId: number;
+    members: { service: string; deploymentId: number; outcome: string | null }[];
+  } | null;
 }
 
 /** The fields of a verification result that may be told (never the command: it may hold a secret). */
@@ -177,7 +191,11 @@ export async function factsOf(
     reason:
       type === NOTIFICATION_TYPES.started
         ? (deployment?.message ?? null)
-        : (deployment?.reason ?? null),
+        : type === NOTIFICATION_TYPES.appRolledBack || type === NOTIFICATION_TYPES.appSucceeded
+          ? typeof event.data['reason'] === 'string'
+            ? event.data['reason']
+            : null
+          : (deployment?.reason ?? null),
     message: event.message,
     numbers:
       window !== undefined
@@ -191,6 +209,26 @@ export async function factsOf(
     actor: event.actor,
     at: event.at.toISOString(),
     eventId: event.id,
+    app: appOf(type, event),
+  };
+}
+
+/** The app part of an `app.*` event's facts, from the data its event carries. */
+function appOf(type: NotificationType, event: AuditEvent): NotificationFacts['app'] {
+  if (type !== NOTIFICATION_TYPES.appSucceeded && type !== NOTIFICATION_TYPES.appRolledBack) {
+    return null;
+  }
+  const members = Array.isArray(event.data['members'])
+    ? (event.data['members'] as { service: string; deploymentId: number; outcome: string | null }[])
+    : [];
+  return {
+    name: String(event.data['app']),
+    appDeploymentId: Number(event.data['appDeploymentId']),
+    members: members.map((m) => ({
+      service: m.service,
+      deploymentId: m.deploymentId,
+      outcome: m.outcome,
+    })),
   };
 }
 

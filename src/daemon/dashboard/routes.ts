@@ -4,9 +4,11 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Db } from '../../store/database.ts';
+import { appDashboard, appsDashboard } from '../../store/dashboard/apps.ts';
 import { deploymentDashboard } from '../../store/dashboard/deployment.ts';
 import { fleetDashboard } from '../../store/dashboard/fleet.ts';
 import { serviceDashboard } from '../../store/dashboard/service.ts';
+import { appBody, appLink, appsSection } from './app-page.ts';
 import { deploymentBody, deploymentChartData } from './deployment-page.ts';
 import { fleetBody } from './fleet-page.ts';
 import { serviceLink } from './format.ts';
@@ -64,11 +66,12 @@ const staticCache = new Map<string, Buffer>();
 const NOT_FOUND = {
   service: (name: string) => `No service named "${name}".`,
   deployment: (id: string) => `No deployment #${id}: deployments are numbered 1, 2, …`,
+  app: (name: string) => `No app named "${name}".`,
 };
 
 /**
  * The dashboard's answer to a GET of `path`, or undefined when the path is not the dashboard's.
- * `/` the fleet, `/services/NAME`, `/deployments/ID`; the same under `/api/` as JSON (with a
+ * `/` the fleet, `/services/NAME`, `/deployments/ID`, `/apps/NAME`; the same under `/api/` as JSON (with a
  * `revision` that changes when the data does, which the page's script polls); `/static/*`.
  */
 export async function dashboardResponse(
@@ -80,9 +83,9 @@ export async function dashboardResponse(
   const api = path.startsWith('/api/');
   const route = api ? path.slice('/api'.length) : path;
   if (route === (api ? '/fleet' : '/')) {
-    const fleet = await fleetDashboard(db);
-    const revision = revisionOf(fleet);
-    if (api) return json({ revision, live: true, ...fleet });
+    const [fleet, apps] = await Promise.all([fleetDashboard(db), appsDashboard(db)]);
+    const revision = revisionOf({ fleet, apps });
+    if (api) return json({ revision, live: true, ...fleet, apps });
     return htmlPage(
       page({
         title: 'Fleet',
@@ -90,7 +93,25 @@ export async function dashboardResponse(
         api: '/api/fleet',
         revision,
         charts: false,
-        body: fleetBody(fleet),
+        body: html`${fleetBody(fleet)}${appsSection(apps)}`,
+      }).text,
+    );
+  }
+  const app = /^\/apps\/([^/]+)$/.exec(route);
+  if (app !== null) {
+    const name = decodeSegment(app[1] ?? '');
+    const view = name === undefined ? undefined : await appDashboard(db, name);
+    if (view === undefined) return notFound(api, NOT_FOUND.app(name ?? route));
+    const revision = revisionOf(view);
+    if (api) return json({ revision, live: true, ...view });
+    return htmlPage(
+      page({
+        title: `app ${view.app.name}`,
+        trail: html` › ${appLink(view.app.name)}`,
+        api: `/api/apps/${encodeURIComponent(view.app.name)}`,
+        revision,
+        charts: false,
+        body: appBody(view),
       }).text,
     );
   }
