@@ -13,6 +13,7 @@ import {
   type PushOutcome,
 } from '../store/follow.ts';
 import { tagMatches } from '../validation/follow.ts';
+import { appFollowersOf, deployAppPush } from '../store/apps-follow.ts';
 
 /** How often a followed repository is listed when BERTH_FOLLOW_INTERVAL is not set. */
 export const DEFAULT_FOLLOW_INTERVAL_SECONDS = { aws: 30, sim: 3 } as const;
@@ -88,7 +89,8 @@ export class FollowLoop {
   async #look(repository: string): Promise<void> {
     const { db, cloud, logger } = this.#options;
     const followers = await followersOf(db, repository);
-    if (followers.length === 0) return;
+    const apps = await appFollowersOf(db, repository);
+    if (followers.length === 0 && apps.length === 0) return;
     let listing: Awaited<ReturnType<Cloud['listRepositoryImages']>>;
     try {
       listing = await cloud.listRepositoryImages(repository);
@@ -120,6 +122,19 @@ export class FollowLoop {
         logger.debug(
           { service: follower.name, repository, outcome: outcome.kind },
           `newest push to ${repository} not deployed to ${follower.name}: ${outcome.kind}`,
+        );
+      }
+    }
+    // An app follows as a service does: the newest matching push deploys every member.
+    for (const app of apps) {
+      const push = newestMatchingPush(repository, app.tagPattern, listing.images);
+      if (push === undefined) continue;
+      const outcome = await deployAppPush(db, app, push);
+      if (outcome.kind === 'deployed') {
+        const id = outcome.requested.appDeployment.id;
+        logger.info(
+          { app: app.name, repository, appDeployment: id },
+          `app deployment #${id} of ${app.name} requested for a push to ${repository}`,
         );
       }
     }

@@ -325,87 +325,93 @@ export async function deployApp(
   db: Db,
   request: AppDeployRequest,
 ): Promise<RequestedAppDeployment> {
-  return db.transaction().execute(async (trx) => {
-    const { app, members } = await lockApp(trx, request.name);
-    for (const named of Object.keys(request.members)) {
-      if (!members.some((m) => m.service.name === named)) {
-        throw new InputError(
-          '--image',
-          `${JSON.stringify(named)} is not a member of app ${app.name}; its members: ${members.map((m) => m.service.name).join(', ')}`,
-        );
-      }
+  return db.transaction().execute((trx) => deployAppWithin(trx, request));
+}
+
+/** `deployApp` in the caller's transaction (the follow loop records the push beside it). */
+export async function deployAppWithin(
+  trx: Db,
+  request: AppDeployRequest,
+): Promise<RequestedAppDeployment> {
+  const { app, members } = await lockApp(trx, request.name);
+  for (const named of Object.keys(request.members)) {
+    if (!members.some((m) => m.service.name === named)) {
+      throw new InputError(
+        '--image',
+        `${JSON.stringify(named)} is not a member of app ${app.name}; its members: ${members.map((m) => m.service.name).join(', ')}`,
+      );
     }
-    const appDeployment = await trx
-      .insertInto('app_deployments')
-      .values({
-        app_id: app.id,
-        image: request.image?.image ?? null,
-        message: request.message,
-        requested_by: request.actor,
+  }
+  const appDeployment = await trx
+    .insertInto('app_deployments')
+    .values({
+      app_id: app.id,
+      image: request.image?.image ?? null,
+      message: request.message,
+      requested_by: request.actor,
+    })
+    .returningAll()
+    .executeTakeFirstOrThrow();
+  const requested: MemberDeployment[] = [];
+  for (const member of members) {
+    const own = request.members[member.service.name];
+    const main = own?.main ?? request.image;
+    if (main === undefined && Object.keys(own?.containers ?? {}).length === 0) {
+      throw new InputError(
+        '--image',
+        `no image for ${member.service.name}: give --image IMG for every member, or --image ${member.service.name}=IMG`,
+      );
+    }
+    const made = await deployImageWithin(trx, {
+      actor: request.actor,
+      name: member.service.name,
+      ...(main !== undefined ? { image: main.image, imageDigest: main.imageDigest } : {}),
+      containerImages: own?.containers ?? {},
+      message: request.message ?? `app ${app.name} deployment #${appDeployment.id}`,
+      replace: false,
+    });
+    const service = made.service;
+    const policy = policySnapshotOf(
+      service,
+      service.current_release_id === null || service.desired_count === 0,
+    );
+    if (member.position === 0 && app.pre_deploy_command !== null) {
+      policy.preDeployCommand = app.pre_deploy_command;
+    }
+    const deployment = await trx
+      .updateTable('deployments')
+      .set({
+        app_deployment_id: appDeployment.id,
+        app_wave: member.wave,
+        policy: JSON.stringify(policy),
       })
+      .where('id', '=', made.deployment.id)
       .returningAll()
       .executeTakeFirstOrThrow();
-    const requested: MemberDeployment[] = [];
-    for (const member of members) {
-      const own = request.members[member.service.name];
-      const main = own?.main ?? request.image;
-      if (main === undefined && Object.keys(own?.containers ?? {}).length === 0) {
-        throw new InputError(
-          '--image',
-          `no image for ${member.service.name}: give --image IMG for every member, or --image ${member.service.name}=IMG`,
-        );
-      }
-      const made = await deployImageWithin(trx, {
-        actor: request.actor,
-        name: member.service.name,
-        ...(main !== undefined ? { image: main.image, imageDigest: main.imageDigest } : {}),
-        containerImages: own?.containers ?? {},
-        message: request.message ?? `app ${app.name} deployment #${appDeployment.id}`,
-        replace: false,
-      });
-      const service = made.service;
-      const policy = policySnapshotOf(
-        service,
-        service.current_release_id === null || service.desired_count === 0,
-      );
-      if (member.position === 0 && app.pre_deploy_command !== null) {
-        policy.preDeployCommand = app.pre_deploy_command;
-      }
-      const deployment = await trx
-        .updateTable('deployments')
-        .set({
-          app_deployment_id: appDeployment.id,
-          app_wave: member.wave,
-          policy: JSON.stringify(policy),
-        })
-        .where('id', '=', made.deployment.id)
-        .returningAll()
-        .executeTakeFirstOrThrow();
-      requested.push({
-        service: service.name,
-        serviceId: service.id,
-        position: member.position,
-        deployment,
-        release: made.release,
-      });
-    }
-    await appendEvent(trx, {
-      serviceId: null,
-      actor: request.actor,
-      kind: 'app.deployment_requested',
-      message: `app ${app.name} deployment #${appDeployment.id} requested: ${requested.map((m) => `${m.service} v${m.release.version}`).join(', ')}`,
-      data: {
-        app: app.name,
-        appDeploymentId: appDeployment.id,
-        members: requested.map((m) => ({
-          service: m.service,
-          deploymentId: m.deployment.id,
-          version: m.release.version,
-        })),
-      },
+    requested.push({
+      service: service.name,
+      serviceId: service.id,
+      position: member.position,
+      deployment,
+      release: made.release,
     });
-    return { app, appDeployment, members: requested };
+  }
+  await appendEvent(trx, {
+    serviceId: null,
+    actor: request.actor,
+    kind: 'app.deployment_requested',
+    message: `app ${app.name} deployment #${appDeployment.id} requested: ${requested.map((m) => `${m.service} v${m.release.version}`).join(', ')}`,
+    data: {
+      app: app.name,
+      appDeploymentId: appDeployment.id,
+      members: requested.map((m) => ({
+        service: m.service,
+        deploymentId: m.deployment.id,
+        version: m.release.version,
+      })),
+    },
   });
+  return { app, appDeployment, members: requested };
 }
 
 export async function findAppDeployment(db: Db, id: number): Promise<AppDeployment> {

@@ -56,7 +56,8 @@ export async function claimDueRepositories(
   // A repository followed for the first time is due at once.
   await sql`
     insert into follow_polls (repository)
-    select distinct follow_repository from services where follow_repository is not null
+    select follow_repository from services where follow_repository is not null
+    union select follow_repository from apps where follow_repository is not null
     on conflict do nothing`.execute(db);
   const claimed = await sql<{ repository: string; claimedAt: Date }>`
     update follow_polls
@@ -65,7 +66,8 @@ export async function claimDueRepositories(
      where repository in (
        select repository from follow_polls
         where next_poll_at <= now()
-          and repository in (select follow_repository from services where follow_repository is not null)
+          and repository in (select follow_repository from services where follow_repository is not null
+                             union select follow_repository from apps where follow_repository is not null)
         order by next_poll_at
         limit ${limit}
         for update skip locked)

@@ -1,7 +1,10 @@
 import type { Db } from './database.ts';
 import { activeDeployment, listDeployments } from './deployments.ts';
 import { listReleases } from './releases.ts';
+import { newestWindow } from './newest-window.ts';
 import type { AnalysisWindow, Deployment, Release, Service } from './schema.ts';
+
+export { newestWindow };
 
 /** A service with its releases and deployments, newest first — what `history` and `status` show. */
 export interface ServiceHistory {
@@ -42,24 +45,6 @@ export interface StepEvidence {
   firstStartedAt: Date;
   /** How many windows the step has judged, up to and including `newest`. */
   windows: number;
-}
-
-/** The newest judged window of a deployment, of one step when `stepIndex` is given. */
-export async function newestWindow(
-  db: Db,
-  deploymentId: number,
-  stepIndex?: number,
-): Promise<AnalysisWindow | undefined> {
-  let query = db
-    .selectFrom('analysis_windows')
-    .selectAll()
-    .where('deployment_id', '=', deploymentId);
-  if (stepIndex !== undefined) query = query.where('step_index', '=', stepIndex);
-  return query
-    .orderBy('step_index', 'desc')
-    .orderBy('window_index', 'desc')
-    .limit(1)
-    .executeTakeFirst();
 }
 
 /** The evidence of one step of a deployment, or undefined while it has no judged window. */

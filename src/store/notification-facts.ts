@@ -1,5 +1,5 @@
 import type { Db } from './database.ts';
-import { newestWindow } from './history.ts';
+import { newestWindow } from './newest-window.ts';
 import type { AnalysisWindow, AuditEvent, DeploymentKind, PolicySnapshot } from './schema.ts';
 
 /** What a webhook hears about; `type` of every payload. */
