@@ -6,6 +6,7 @@ import { createLogger } from '../src/logging.ts';
 import type { InfrastructureProvider } from '../src/reconciler/context.ts';
 import { Worker } from '../src/reconciler/worker-loop.ts';
 import { aFastService, aFleet, aLiveService, finished, type Fleet } from './support/fleet.ts';
+import { findService } from '../src/store/services.ts';
 
 /** How much slower every AWS call for the slow service is. */
 const SLOW_CALL_MS = 2_000;
@@ -109,11 +110,7 @@ it('backlogged windows are read in one GetMetricData range, the same as window b
   const worker = fleet.startWorker();
   await aLiveService(fleet, 'web');
   await worker.stop();
-  const service = await fleet.db
-    .selectFrom('services')
-    .selectAll()
-    .where('name', '=', 'web')
-    .executeTakeFirstOrThrow();
+  const service = await findService(fleet.db, 'web');
   const rule = service.listener_rule_arn ?? '';
   const queries: MetricsQuery[] = [
     { key: 'a', loadBalancerArn: rule, targetGroupArn: service.target_group_a_arn ?? '' },

@@ -5,16 +5,13 @@ import { ModifyRuleCommand } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { simulatedClients } from '../src/cloud/sim/index.ts';
 import { aFleet, aLiveService, finished, type Fleet } from './support/fleet.ts';
 import { forwardTo } from './support/builders.ts';
+import { findService } from '../src/store/services.ts';
 
 /** A resync period short enough to wait for, long enough that a test sees the drift first. */
 const RESYNC_MS = 2_000;
 
 async function serviceRow(fleet: Fleet, name = 'web') {
-  return fleet.db
-    .selectFrom('services')
-    .selectAll()
-    .where('name', '=', name)
-    .executeTakeFirstOrThrow();
+  return findService(fleet.db, name);
 }
 
 async function eventsOf(fleet: Fleet, kind: string): Promise<{ message: string }[]> {

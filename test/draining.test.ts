@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import { aFleet, aLiveService, finished } from './support/fleet.ts';
+import { findService } from '../src/store/services.ts';
 
 /** How long a deleted task set drains here: several resync passes see it DRAINING. */
 const DRAIN_MS = 4_000;
@@ -50,11 +51,7 @@ it("a rollback's canary task set is seen DRAINING and not touched again until it
     .where('kind', '=', 'drift.task_set_removed')
     .execute();
   assert.deepEqual(removed, [], 'no pass took the draining set for an orphan');
-  const service = await fleet.db
-    .selectFrom('services')
-    .selectAll()
-    .where('name', '=', 'web')
-    .executeTakeFirstOrThrow();
+  const service = await findService(fleet.db, 'web');
   const live = (await fleet.cloud.describeServices('demo', ['web'])).get('web')?.taskSets ?? [];
   assert.deepEqual(
     live.map((set) => [set.arn, set.status]),

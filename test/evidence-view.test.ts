@@ -17,6 +17,7 @@ import { aService } from './support/builders.ts';
 import { ACTOR, berth, berthJson } from './support/cli.ts';
 import { testDatabase } from './support/database.ts';
 import { eventually } from './support/eventually.ts';
+import { findService } from '../src/store/services.ts';
 
 /** A service `web` whose first deployment is over, and a deployment of a new image under way. */
 async function aDeploymentUnderWay(label: string) {
@@ -48,11 +49,7 @@ async function snapshotPolicy(
   deploymentId: number,
   changes: Partial<PolicySnapshot> = {},
 ): Promise<PolicySnapshot> {
-  const service = await db
-    .selectFrom('services')
-    .selectAll()
-    .where('name', '=', 'web')
-    .executeTakeFirstOrThrow();
+  const service = await findService(db, 'web');
   const policy = { ...policySnapshotOf(service, false), ...changes };
   await db
     .updateTable('deployments')
@@ -455,11 +452,7 @@ describe('--wait follows the analysis window by window', () => {
     assert.equal((await berth(t.url, ['deploy', 'web', '--image', 'nginx:1.28'])).code, 0);
     await snapshotPolicy(t.db, 2);
     await elevenCleanWindows(t.db, 2);
-    const service = await t.db
-      .selectFrom('services')
-      .selectAll()
-      .where('name', '=', 'web')
-      .executeTakeFirstOrThrow();
+    const service = await findService(t.db, 'web');
 
     let stderr = '';
     const controller = new AbortController();

@@ -15,6 +15,7 @@ import { aFastService, aFleet, finished, FAST_POLICY } from './support/fleet.ts'
 import { eventually } from './support/eventually.ts';
 import { stopSharedMoto } from './support/moto.ts';
 import { aMotoDemo, MOTO_CLUSTER } from './support/moto-demo.ts';
+import { findService } from '../src/store/services.ts';
 
 after(stopSharedMoto);
 
@@ -82,11 +83,7 @@ it("a first deploy of an ECR image on Fargate gets the account's ecsTaskExecutio
   await aFastService(fleet, 'web', ['--image', image]);
   const first = await finished(fleet, 'web');
   assert.equal(first.outcome, 'succeeded', first.reason ?? '');
-  const service = await fleet.db
-    .selectFrom('services')
-    .selectAll()
-    .where('name', '=', 'web')
-    .executeTakeFirstOrThrow();
+  const service = await findService(fleet.db, 'web');
   assert.equal(service.conventional_execution_role_arn, ROLE);
   const release = await fleet.db
     .selectFrom('releases')

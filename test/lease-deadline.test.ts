@@ -17,6 +17,7 @@ import {
 import { Worker } from '../src/reconciler/worker-loop.ts';
 import { claimDueServices, type Lease } from '../src/store/leases.ts';
 import { aFastService, aFleet, aLiveService, type Fleet } from './support/fleet.ts';
+import { findService } from '../src/store/services.ts';
 
 const logger = createLogger({ level: process.env['BERTH_TEST_LOG_LEVEL'] ?? 'silent' });
 
@@ -90,11 +91,7 @@ it('a pass that outlasts its lease keeps it: renewed while it runs, claimed by n
   await aLiveService(fleet, 'web');
   await first.stop();
   // Drift for the next pass to put back: a write it can make only while it holds the lease.
-  const service = await fleet.db
-    .selectFrom('services')
-    .selectAll()
-    .where('name', '=', 'web')
-    .executeTakeFirstOrThrow();
+  const service = await findService(fleet.db, 'web');
   await simulatedClients(fleet.sim).ecs.send(
     new UpdateServiceCommand({
       cluster: service.cluster,

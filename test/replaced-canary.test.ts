@@ -1,13 +1,10 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import { aFleet, aLiveService, finished, type Fleet } from './support/fleet.ts';
+import { findService } from '../src/store/services.ts';
 
 async function cloudState(fleet: Fleet) {
-  const service = await fleet.db
-    .selectFrom('services')
-    .selectAll()
-    .where('name', '=', 'web')
-    .executeTakeFirstOrThrow();
+  const service = await findService(fleet.db, 'web');
   const observed = (
     await fleet.cloud.describeServices(service.cluster, [service.ecs_service_name])
   ).get(service.ecs_service_name);

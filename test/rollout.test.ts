@@ -5,15 +5,12 @@ import { CreateRepositoryCommand, PutImageCommand } from '@aws-sdk/client-ecr';
 import { DescribeTaskDefinitionCommand, UpdateServiceCommand } from '@aws-sdk/client-ecs';
 import { simulatedClients } from '../src/cloud/sim/index.ts';
 import { aFleet, aLiveService, finished, mutations, type Fleet } from './support/fleet.ts';
+import { findService } from '../src/store/services.ts';
 
 const liveService = aLiveService;
 
 async function ecsState(fleet: Fleet, name = 'web') {
-  const service = await fleet.db
-    .selectFrom('services')
-    .selectAll()
-    .where('name', '=', name)
-    .executeTakeFirstOrThrow();
+  const service = await findService(fleet.db, name);
   const observed = (
     await fleet.cloud.describeServices(service.cluster, [service.ecs_service_name])
   ).get(service.ecs_service_name);

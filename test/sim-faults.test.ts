@@ -24,6 +24,7 @@ import { InputError } from '../src/validation/input-error.ts';
 import { spawnBerth } from './support/cli.ts';
 import { testDatabase } from './support/database.ts';
 import { aFleet, aLiveService, finished, type Fleet } from './support/fleet.ts';
+import { findService } from '../src/store/services.ts';
 
 /*
  * Faults of the simulated AWS: throttling, 5xx, timeouts and answers lost after the write took
@@ -35,11 +36,7 @@ import { aFleet, aLiveService, finished, type Fleet } from './support/fleet.ts';
 const TIMEOUT_MS = 100;
 
 async function taskSets(fleet: Fleet, name = 'web'): Promise<ObservedTaskSet[]> {
-  const service = await fleet.db
-    .selectFrom('services')
-    .selectAll()
-    .where('name', '=', name)
-    .executeTakeFirstOrThrow();
+  const service = await findService(fleet.db, name);
   const observed = (
     await fleet.cloud.describeServices(service.cluster, [service.ecs_service_name])
   ).get(service.ecs_service_name);

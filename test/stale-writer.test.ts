@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import { aFleet, aLiveService, finished, workerProcess } from './support/fleet.ts';
+import { findService } from '../src/store/services.ts';
 
 /*
  * DESIGN's promise, proven with real processes: a stale writer can only write what the next
@@ -16,11 +17,7 @@ it('a worker stopped mid-ModifyRule and resumed after another rolled back leaves
   const setup = fleet.startWorker('setup');
   await aLiveService(fleet, 'web', ['--min-requests', '1000000', '--max-analysis', '1h']);
   await setup.stop();
-  const service = await fleet.db
-    .selectFrom('services')
-    .selectAll()
-    .where('name', '=', 'web')
-    .executeTakeFirstOrThrow();
+  const service = await findService(fleet.db, 'web');
   const rule = service.listener_rule_arn ?? '';
   const [live, idle] =
     service.live_target_group === 'a'

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { DEMO_FLEET, seedDemoFleet } from '../src/cli/demo-fleet.ts';
+import { postmasterPid, processAlive } from '../src/store/embedded-postgres.ts';
 import { ACTOR, BIN, ROOT, berth, berthJson } from './support/cli.ts';
 import { testDatabase } from './support/database.ts';
 import { aFleet, finished, workerProcess } from './support/fleet.ts';
@@ -17,10 +18,10 @@ async function freshDataDir(): Promise<string> {
   const dir = await mkdtemp(path.join(tmpdir(), 'berth-start-'));
   after(async () => {
     // A Berth that failed to stop its Postgres (what these tests look for) leaves it to us.
-    const pid = await postmasterPid(dir);
-    if (pid !== undefined && alive(pid)) {
+    const pid = await postgresPid(dir);
+    if (pid !== undefined && processAlive(pid)) {
       process.kill(pid, 'SIGQUIT');
-      await eventually('the leftover postgres stopped', () => Promise.resolve(!alive(pid)), {
+      await eventually('the leftover postgres stopped', () => Promise.resolve(!processAlive(pid)), {
         timeoutMs: 30_000,
       });
     }
@@ -29,25 +30,9 @@ async function freshDataDir(): Promise<string> {
   return dir;
 }
 
-/** The pid in the data folder's `postmaster.pid`, while there is one. */
-async function postmasterPid(dataDir: string): Promise<number | undefined> {
-  try {
-    const pid = Number(
-      (await readFile(path.join(dataDir, 'pg', 'postmaster.pid'), 'utf8')).split('\n')[0],
-    );
-    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
+/** The pid of the embedded Postgres of `berth up` with this data folder, while it runs. */
+function postgresPid(dataDir: string): Promise<number | undefined> {
+  return postmasterPid(path.join(dataDir, 'pg'));
 }
 
 /**
@@ -106,13 +91,16 @@ describe('npm start', () => {
     for (const line of logLines)
       assert.equal(typeof (JSON.parse(line) as { msg: unknown }).msg, 'string');
 
-    const postgres = await postmasterPid(dataDir);
-    assert.ok(postgres !== undefined && alive(postgres), 'berth up runs the embedded postgres');
+    const postgres = await postgresPid(dataDir);
+    assert.ok(
+      postgres !== undefined && processAlive(postgres),
+      'berth up runs the embedded postgres',
+    );
     assert.ok(shell.pid !== undefined);
     process.kill(-shell.pid, 'SIGINT'); // Ctrl-C: npm, node and tee all get it; tee dies at once
     await eventually(
       'the embedded postgres stopped',
-      async () => !alive(postgres) && (await postmasterPid(dataDir)) === undefined,
+      async () => !processAlive(postgres) && (await postgresPid(dataDir)) === undefined,
       { timeoutMs: 30_000 },
     );
     await eventually(
@@ -144,7 +132,7 @@ describe('npm start', () => {
     await eventually(
       'the pipeline ended',
       async () => {
-        postgres ??= await postmasterPid(dataDir);
+        postgres ??= await postgresPid(dataDir);
         return shell.exitCode !== null || shell.signalCode !== null;
       },
       { timeoutMs: 120_000 },
@@ -153,7 +141,7 @@ describe('npm start', () => {
     assert.ok(postgres !== undefined, 'berth up had started the embedded postgres');
     await eventually(
       'the embedded postgres stopped',
-      async () => !alive(postgres ?? 0) && (await postmasterPid(dataDir)) === undefined,
+      async () => !processAlive(postgres ?? 0) && (await postgresPid(dataDir)) === undefined,
       { timeoutMs: 30_000 },
     );
   });
@@ -177,13 +165,13 @@ describe('berth up', () => {
     await eventually('berth up started', () => Promise.resolve(stderr.includes('berth is up')), {
       timeoutMs: 60_000,
     });
-    const postgres = await postmasterPid(dataDir);
-    assert.ok(postgres !== undefined && alive(postgres));
+    const postgres = await postgresPid(dataDir);
+    assert.ok(postgres !== undefined && processAlive(postgres));
     up.kill('SIGHUP');
     const [code] = (await once(up, 'exit')) as [number | null];
     assert.equal(code, 0, stderr);
-    assert.equal(alive(postgres), false, 'the postmaster is gone');
-    assert.equal(await postmasterPid(dataDir), undefined);
+    assert.equal(processAlive(postgres), false, 'the postmaster is gone');
+    assert.equal(await postgresPid(dataDir), undefined);
   });
 });
 

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { PolicySnapshot } from '../src/store/schema.ts';
 import { aFleet, aLiveService, finished, type Fleet } from './support/fleet.ts';
+import { findService } from '../src/store/services.ts';
 
 /** Waits until the canary of the newest deployment of web takes traffic at its first step. */
 async function canaryTakesTraffic(fleet: Fleet): Promise<number> {
@@ -116,11 +117,7 @@ describe('a verdict that always comes', () => {
     await fleet.until('three more windows judged', async () =>
       (await judged()) >= before + 3 ? true : undefined,
     );
-    const service = await fleet.db
-      .selectFrom('services')
-      .selectAll()
-      .where('name', '=', 'web')
-      .executeTakeFirstOrThrow();
+    const service = await findService(fleet.db, 'web');
     const weights = await fleet.cloud.readRuleWeights(service.listener_rule_arn ?? '');
     const idle =
       service.live_target_group === 'a' ? service.target_group_b_arn : service.target_group_a_arn;

@@ -258,7 +258,7 @@ async function stopServer(pgData: string, logger: Logger): Promise<void> {
     return;
   }
   for (let waited = 0; waited < START_TIMEOUT_MS; waited += 50) {
-    if (!alive(pid)) {
+    if (!processAlive(pid)) {
       logger.debug({ pid }, 'embedded postgres stopped');
       return;
     }
@@ -290,7 +290,8 @@ async function localPassword(root: string): Promise<string> {
   }
 }
 
-async function postmasterPid(pgData: string): Promise<number | undefined> {
+/** The pid in a Postgres data folder's `postmaster.pid`, while there is one. */
+export async function postmasterPid(pgData: string): Promise<number | undefined> {
   try {
     const pid = Number(
       (await readFile(path.join(pgData, 'postmaster.pid'), 'utf8')).split('\n')[0],
@@ -301,7 +302,8 @@ async function postmasterPid(pgData: string): Promise<number | undefined> {
   }
 }
 
-function alive(pid: number): boolean {
+/** Whether a process with this pid is running. */
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -326,7 +328,7 @@ async function runningServerPort(pgData: string, password: string): Promise<numb
   const port = Number(lines[3]);
   if (!Number.isInteger(pid) || !Number.isInteger(port) || pid <= 0 || port <= 0) return undefined;
   // The pid file appears before the server accepts connections; give it time to be ready.
-  for (let attempt = 0; attempt < 100 && alive(pid); attempt++) {
+  for (let attempt = 0; attempt < 100 && processAlive(pid); attempt++) {
     if (await answers(port, password)) return port;
     await sleep(100);
   }
