@@ -130,13 +130,14 @@ export interface NewAnalysisWindow {
   verdict: 'pass' | 'fail' | 'inconclusive';
   reason: string;
   /** Evidence pooled over the step up to this window. */
+  /** Null for a worker's window: its canary takes no requests. */
   pooled: {
-    canaryRequests: number;
-    canary5xx: number;
+    canaryRequests: number | null;
+    canary5xx: number | null;
     baselineRequests: number | null;
     baseline5xx: number | null;
   };
-  confidence: number;
+  confidence: number | null;
   moreRequestsNeeded: number | null;
   evidence: Record<string, unknown>;
 }
@@ -197,6 +198,10 @@ export function policyOf(service: Service): RolloutPolicy {
     verifyTimeoutSeconds: service.verify_timeout_seconds,
     alarmNames: [...service.alarm_names],
     alarmPrefix: service.alarm_prefix,
+    // A web service's snapshot is as it was before workers existed.
+    ...(service.kind === 'worker'
+      ? { minRunningSeconds: service.min_running_seconds, keepWarm: service.keep_warm }
+      : {}),
   };
 }
 

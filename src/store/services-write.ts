@@ -4,7 +4,7 @@ import type { ManagedContainer, ParsedTemplate } from '../validation/task-defini
 import type { Db } from './database.ts';
 import { appendEvent, notifyChange } from './events.ts';
 import { specOf, type ReleaseSpec } from './releases.ts';
-import type { LaunchType, RolloutPolicy, Service } from './schema.ts';
+import type { LaunchType, RolloutPolicy, Service, ServiceKind } from './schema.ts';
 import { insertService, lockService, serviceNamed, updateService } from './services.ts';
 import { baseRelease, requestRelease, takeOver, writeOrDryRun } from './write-transaction.ts';
 import type { Actor, DryRunnable, RequestedRelease } from './write-transaction.ts';
@@ -30,6 +30,8 @@ export interface ServiceSettings {
   follow?: FollowTarget | null;
   /** The awslogs group of containers without logging of their own; null or absent = `/berth/NAME`. */
   logGroup?: string | null;
+  /** `web` (the default) or `worker` (`--no-load-balancer`); fixed at creation. */
+  kind?: ServiceKind;
 }
 
 /** What `service create` asks for: the service, its policy and release v1. */
@@ -159,6 +161,8 @@ function policyRow(policy: RolloutPolicy) {
     verify_timeout_seconds: policy.verifyTimeoutSeconds,
     alarm_names: policy.alarmNames,
     alarm_prefix: policy.alarmPrefix,
+    min_running_seconds: policy.minRunningSeconds,
+    keep_warm: policy.keepWarm,
   };
 }
 
@@ -171,6 +175,7 @@ function settingsRow(settings: ServiceSettings) {
   return {
     cluster: settings.cluster,
     ecs_service_name: settings.ecsServiceName,
+    kind: settings.kind,
     desired_count: settings.desiredCount,
     container_name: settings.containerName,
     log_group: settings.logGroup,
