@@ -4,6 +4,8 @@ import { describe, it } from 'node:test';
 import { UpdateTaskSetCommand } from '@aws-sdk/client-ecs';
 import { judgeUptime } from '../src/analysis/uptime.ts';
 import { simulatedClients } from '../src/cloud/sim/index.ts';
+import { deploymentBody } from '../src/daemon/dashboard/deployment-page.ts';
+import { deploymentDashboard } from '../src/store/dashboard/deployment.ts';
 import { withFlags } from './support/builders.ts';
 import { berth } from './support/cli.ts';
 import { testDatabase } from './support/database.ts';
@@ -156,6 +158,13 @@ describe('a worker service rolls out by task count on the simulated AWS', () => 
       const sets = await taskSetsOf(fleet, 'jobs');
       return sets.length === 1 && sets[0]?.status === 'PRIMARY' ? true : undefined;
     });
+    // The dashboard shows the tasks' verdicts, and no empty charts of 5xx or latency.
+    const view = await deploymentDashboard(fleet.db, done.id);
+    assert.ok(view !== undefined);
+    const page = deploymentBody(view).text;
+    assert.match(page, /<th scope="col">canary tasks running<\/th>/);
+    assert.match(page, /<td class="number">1 of 1<\/td>/);
+    assert.doesNotMatch(page, /data-chart="rate5xx"/);
     const service = await fleet.db.selectFrom('services').selectAll().executeTakeFirstOrThrow();
     assert.equal(service.warm_task_set_arn, null);
     assert.equal((await taskSetsOf(fleet, 'jobs'))[0]?.arn, service.primary_task_set_arn);
@@ -208,6 +217,16 @@ describe('a worker service rolls out by task count on the simulated AWS', () => 
       const set = (await taskSetsOf(fleet, 'jobs')).find((s) => s.status === 'ACTIVE');
       return set !== undefined && set.runningCount === 1 ? set : undefined;
     });
+    // `status` says how far the step is, in tasks: no requests to pool.
+    const status = await fleet.until('status to show the canary tasks staying up', async () => {
+      const shown = await fleet.berth(['status', 'jobs']);
+      return /uptime: 1 of 1 canary tasks running, [1-9]\d* of 60 windows in a row without a stop/.test(
+        shown.stdout,
+      )
+        ? shown.stdout
+        : undefined;
+    });
+    assert.doesNotMatch(status, /evidence:/);
     const { ecs } = simulatedClients(fleet.sim);
     await ecs.send(
       new UpdateTaskSetCommand({

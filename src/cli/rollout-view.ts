@@ -134,6 +134,18 @@ export function windowNumbers(
   return `${requests} requests, ${errors} 5xx, ${latency}; thresholds 5xx ≤ ${policy.max5xxRate}, p99 ≤ ${policy.maxP99Ms} ms`;
 }
 
+/**
+ * A worker's step so far, from its newest judged window: `3 of 10 tasks running, 2 of 3 windows
+ * in a row without a stop`; null for a web service's window (its evidence is the traffic's).
+ */
+export function uptimeLine(window: { evidence: Record<string, unknown> }): string | null {
+  const uptime = window.evidence['uptime'] as { running: number; desired: number } | undefined;
+  const judgement = window.evidence['judgement'] as
+    { passedInARow: number; windowsNeeded: number } | undefined;
+  if (uptime === undefined || judgement === undefined) return null;
+  return `${uptime.running} of ${uptime.desired} canary tasks running, ${judgement.passedInARow} of ${judgement.windowsNeeded} windows in a row without a stop`;
+}
+
 /** What is being waited for and until when, as absolute times (JSON) and words (text). */
 export interface TimeLeft {
   what: 'tasks' | 'analysis' | 'bake';
