@@ -171,6 +171,24 @@ describe('a worker service rolls out by task count on the simulated AWS', () => 
     assert.equal((await taskSetsOf(fleet, 'jobs'))[0]?.targetGroupArn, undefined);
   });
 
+  it('keeps the previous task set running with --keep-warm, and rolls back to it at once', async () => {
+    const fleet = await aFleet('worker keep warm');
+    fleet.startWorker();
+    await aLiveWorker(fleet, 'jobs', ['--keep-warm', '--desired', '2']);
+    await fleet.berth(['deploy', 'jobs', '--image', 'busybox:1.37']);
+    assert.equal((await finished(fleet, 'jobs')).outcome, 'succeeded');
+    const live = await fleet.db.selectFrom('services').selectAll().executeTakeFirstOrThrow();
+    assert.notEqual(live.warm_task_set_arn, null);
+    const warm = (await taskSetsOf(fleet, 'jobs')).find((s) => s.arn === live.warm_task_set_arn);
+    assert.deepEqual([warm?.status, warm?.computedDesiredCount], ['ACTIVE', 2]);
+    assert.equal((await fleet.berth(['rollback', 'jobs'])).code, 0);
+    const back = await finished(fleet, 'jobs');
+    assert.equal(back.outcome, 'succeeded', back.reason ?? '');
+    assert.match(back.reason ?? '', /instant rollback/);
+    const after = await fleet.db.selectFrom('services').selectAll().executeTakeFirstOrThrow();
+    assert.equal(after.primary_task_set_arn, live.warm_task_set_arn);
+  });
+
   it('rolls a crashing worker image back with the exit code and the last lines it printed', async () => {
     const fleet = await aFleet('worker crash');
     fleet.startWorker();
