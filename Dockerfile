@@ -1,5 +1,6 @@
 # Berth's workers (and CLI) on Node 24, as a non-root user. Node runs the TypeScript sources
-# directly (type stripping), so there is no build stage.
+# directly (type stripping), so there is no build stage. The entry is the one users run
+# (package.json's bin): bin/berth.js, which checks Node's version and turns on the compile cache.
 FROM node:24-bookworm-slim
 
 WORKDIR /app
@@ -14,6 +15,6 @@ COPY workers ./workers
 USER node
 # Healthy while the database answers and the schema is current.
 HEALTHCHECK --interval=15s --timeout=10s --start-period=20s --retries=3 \
-  CMD ["node", "bin/berth.ts", "service", "list", "--json"]
-ENTRYPOINT ["node", "bin/berth.ts"]
+  CMD ["node", "bin/berth.js", "service", "list", "--json"]
+ENTRYPOINT ["node", "bin/berth.js"]
 CMD ["worker"]

@@ -326,3 +326,60 @@ export function endStateBreaches(states: readonly EndState[]): Breach[] {
   }
   return breaches;
 }
+
+/** One app deployment of the run, with how each member ended. */
+export interface AppDeploymentRecord {
+  id: number;
+  app: string;
+  /** `succeeded`, `rolled_back`, or null while unfinished. */
+  outcome: string | null;
+  reason: string | null;
+  members: {
+    service: string;
+    deploymentId: number;
+    outcome: string | null;
+    /**
+     * It went live, then was sent back to its previous release by the rollback its app asked
+     * for (a sibling lost after it finished), and that rollback finished.
+     */
+    reverted: boolean;
+  }[];
+}
+
+/**
+ * Every app deployment ends with every member on the same side — all live, or all rolled back
+ * (a member that went live and was then reverted with its app counts as rolled back) — and the
+ * app deployment says which.
+ */
+export function splitApps(records: readonly AppDeploymentRecord[]): Breach[] {
+  const breaches: Breach[] = [];
+  const check = 'every app deployment ends all live or all rolled back';
+  for (const record of records) {
+    const name = `app ${record.app} deployment ${record.id}`;
+    if (record.outcome === null) {
+      breaches.push({ check, detail: `${name} never finished` });
+      continue;
+    }
+    const live = record.members.filter((m) => m.outcome === 'succeeded' && !m.reverted);
+    const back = record.members.filter((m) => !(m.outcome === 'succeeded' && !m.reverted));
+    const sides = (members: typeof live) =>
+      members
+        .map(
+          (m) =>
+            `${m.service} (#${m.deploymentId} ${m.outcome ?? 'unfinished'}${m.reverted ? ', reverted' : ''})`,
+        )
+        .join(', ');
+    if (live.length > 0 && back.length > 0) {
+      breaches.push({
+        check,
+        detail: `${name} split: live ${sides(live)}; not live ${sides(back)}`,
+      });
+    } else if (live.length > 0 !== (record.outcome === 'succeeded')) {
+      breaches.push({
+        check,
+        detail: `${name} says ${record.outcome}, yet its members are ${live.length > 0 ? 'all live' : 'all rolled back'}: ${sides(record.members)}`,
+      });
+    }
+  }
+  return breaches;
+}

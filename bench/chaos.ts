@@ -1,11 +1,13 @@
 /**
- * `npm run chaos [-- --rollouts 200 --services 40 --workers 3 --kill-every 4 --faults …]`:
+ * `npm run chaos [-- --rollouts 200 --services 40 --apps 4 --workers 3 --kill-every 4 --faults …]`:
  * rollouts on the simulated AWS with worker processes SIGKILLed at random (and started again, as
  * a supervisor would), AWS calls failing at the rates of `--faults` (BERTH_SIM_FAULTS syntax),
  * and the Postgres server restarted once mid-run with nobody restarting the workers. Then it
  * checks what a platform team would ask (see chaos-checks.ts), prints the figures and exits 1
  * when any check broke. A fifth of the deployments are a 5xx image, which must never go live;
- * every other service runs a verification task (RunTask) before each canary.
+ * every other service runs a verification task (RunTask) before each canary. A tenth of the
+ * services are paired into apps, deployed together (`berth deploy APP`), a fifth of them with
+ * one member's image failing: every app deployment must end all live or all rolled back.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -41,9 +43,11 @@ import {
   isFailingImage,
   promotedFailures,
   repeatedCreates,
+  splitApps,
   strandedSplits,
   unannouncedWrites,
   unfinishedDeployments,
+  type AppDeploymentRecord,
   type Breach,
   type DeploymentRecord,
   type EndState,
@@ -58,6 +62,8 @@ const ROOT = fileURLToPath(new URL('../', import.meta.url));
 export interface ChaosOptions {
   rollouts: number;
   services: number;
+  /** Apps of two services each, made of the last services; undefined: one per ten services. */
+  apps?: number;
   workers: number;
   /** Seconds between SIGKILLs of a random worker. */
   killEverySeconds: number;
@@ -101,6 +107,8 @@ export interface ChaosReport {
   awsCalls: number;
   awsWrites: number;
   auditedWritesMatched: number;
+  /** App deployments asked for, by outcome. */
+  appOutcomes: Record<string, number>;
   /** Healthy images that did not go live, and why (a verdict's honest error, or chaos's doing). */
   healthyNotLive: string[];
   breaches: Breach[];
@@ -244,8 +252,25 @@ export async function runChaos(
       if (Date.now() > until) throw new Error('the fleet did not go live before the chaos began');
       await sleep(500);
     }
+    const appCount = Math.min(
+      Math.floor(names.length / 2),
+      options.apps ?? Math.max(1, Math.floor(names.length / 10)),
+    );
+    const apps = Array.from({ length: appCount }, (_, i) => ({
+      name: `app-${String(i + 1).padStart(3, '0')}`,
+      members: names.slice(names.length - 2 * (i + 1), names.length - 2 * i),
+    }));
+    const inApp = new Set(apps.flatMap((app) => app.members));
+    for (const app of apps) {
+      const made = await retried(() =>
+        cli(['app', 'create', app.name, '--services', app.members.join(',')]),
+      );
+      if (made.code !== 0) throw new Error(`app create ${app.name}: ${made.stderr.trim()}`);
+    }
     const setupSeconds = Math.round((Date.now() - started) / 1000);
-    say(`${names.length} services live in ${setupSeconds}s; faults ${options.faults} from now on`);
+    say(
+      `${names.length} services live in ${setupSeconds}s (${apps.length} apps of two); faults ${options.faults} from now on`,
+    );
     await sim.setFaultRates(parseFaultRates(options.faults));
     const chaosStarted = Date.now();
 
@@ -260,6 +285,7 @@ export async function runChaos(
     let lastReport = 0;
     const deadline = chaosStarted + options.timeoutSeconds * 1000;
     const requested: number[] = [];
+    const appRounds = new Map<string, number>();
 
     for (;;) {
       const now = Date.now();
@@ -268,7 +294,9 @@ export async function runChaos(
         const finished = state.deployments.filter(
           (d) => requested.includes(d.id) && d.finishedAt !== null,
         );
-        if (finished.length >= options.rollouts) break;
+        // Rollbacks an app asked for after the last rollout count too: the cloud must be still.
+        const settled = state.deployments.every((d) => d.finishedAt !== null);
+        if (finished.length >= options.rollouts && settled) break;
         if (now - lastReport > 5000) {
           lastReport = now;
           say(
@@ -316,8 +344,38 @@ export async function runChaos(
           continue;
         }
         // Each idle service whose turn has come gets its next deployment: a fifth fail.
+        for (const app of apps) {
+          if (issued + app.members.length > options.rollouts) break;
+          if (app.members.some((name) => state.busy.has(name) || !state.live.has(name))) continue;
+          const round = (appRounds.get(app.name) ?? 0) + 1;
+          // A fifth of them with one member's image failing: the others must follow it back.
+          const failing =
+            random() < 0.2
+              ? [
+                  '--image',
+                  `${app.members[Math.floor(random() * app.members.length)] ?? ''}=nginx:5xx-a${round}`,
+                ]
+              : [];
+          const deployed = await cli([
+            'deploy',
+            app.name,
+            '--image',
+            `nginx:1.a${round}`,
+            ...failing,
+            '--json',
+          ]).catch(() => undefined);
+          if (deployed?.code === 0) {
+            const members = (JSON.parse(deployed.stdout) as { members: { deploymentId: number }[] })
+              .members;
+            requested.push(...members.map((member) => member.deploymentId));
+            appRounds.set(app.name, round);
+            issued += members.length;
+          }
+          for (const name of app.members) state.busy.add(name);
+        }
         for (const name of names) {
           if (issued >= options.rollouts) break;
+          if (inApp.has(name)) continue;
           if (state.busy.has(name) || !state.live.has(name)) continue;
           if (random() < 0.1) {
             // A `berth scale` between rollouts: the end state must carry the last one.
@@ -444,7 +502,18 @@ async function judge(
     if (!found.has(id)) breaches.push({ check: 'no row lost', detail: `deployment ${id} is gone` });
   }
   breaches.push(...unfinishedDeployments(asked), ...promotedFailures(asked));
-  const notLive = healthyNotLive(asked, liveRelease);
+  const appRecords = await appDeploymentRecords(db);
+  breaches.push(...splitApps(appRecords));
+  // A healthy member rolled back with its app is the app's promise, judged by splitApps.
+  const withTheirApp = new Set(
+    appRecords
+      .filter((record) => record.outcome === 'rolled_back')
+      .flatMap((record) => record.members.map((member) => member.deploymentId)),
+  );
+  const notLive = healthyNotLive(
+    asked.filter((d) => !withTheirApp.has(d.id)),
+    liveRelease,
+  );
   breaches.push(...notLive);
   // The cloud as Berth left it, read without faults or throttling.
   await sim.clearFaults();
@@ -519,13 +588,75 @@ async function judge(
     awsCalls: Object.values(counts).reduce((sum, n) => sum + n, 0),
     awsWrites: journal.length,
     auditedWritesMatched: audit.matched,
+    appOutcomes: Object.fromEntries(
+      [...new Set(appRecords.map((r) => r.outcome ?? 'unfinished'))].map((outcome) => [
+        outcome,
+        appRecords.filter((r) => (r.outcome ?? 'unfinished') === outcome).length,
+      ]),
+    ),
     healthyNotLive: asked
-      .filter((d) => !isFailingImage(d.image) && d.outcome !== 'succeeded')
+      .filter(
+        (d) => !isFailingImage(d.image) && d.outcome !== 'succeeded' && !withTheirApp.has(d.id),
+      )
       .map(
         (d) => `#${d.id} ${d.service} ${d.image}: ${d.outcome ?? 'unfinished'}: ${d.reason ?? ''}`,
       ),
     breaches,
   };
+}
+
+/**
+ * Every app deployment with its members' outcomes; a member that went live is `reverted` when the
+ * next deployment of its service is the rollback its app asked for, and that rollback finished.
+ */
+async function appDeploymentRecords(db: Db): Promise<AppDeploymentRecord[]> {
+  const apps = await db
+    .selectFrom('app_deployments')
+    .innerJoin('apps', 'apps.id', 'app_deployments.app_id')
+    .select([
+      'app_deployments.id',
+      'apps.name',
+      'app_deployments.outcome',
+      'app_deployments.reason',
+    ])
+    .orderBy('app_deployments.id')
+    .execute();
+  const deployments = await db
+    .selectFrom('deployments')
+    .innerJoin('services', 'services.id', 'deployments.service_id')
+    .select([
+      'deployments.id',
+      'deployments.kind',
+      'deployments.outcome',
+      'deployments.service_id',
+      'deployments.app_deployment_id',
+      'services.name',
+    ])
+    .orderBy('deployments.id')
+    .execute();
+  return apps.map((app) => ({
+    id: app.id,
+    app: app.name,
+    outcome: app.outcome,
+    reason: app.reason,
+    members: deployments
+      .filter((d) => d.app_deployment_id === app.id)
+      .map((member) => {
+        const next = deployments.find(
+          (d) => d.service_id === member.service_id && d.id > member.id,
+        );
+        return {
+          service: member.name,
+          deploymentId: member.id,
+          outcome: member.outcome,
+          reverted:
+            member.outcome === 'succeeded' &&
+            next?.kind === 'rollback' &&
+            next.app_deployment_id === null &&
+            next.outcome === 'succeeded',
+        };
+      }),
+  }));
 }
 
 /** Every service as Berth wants it and as the simulated AWS has it. */
@@ -675,10 +806,17 @@ export function printReport(
   say(
     `  AWS calls answered: ${report.awsCalls}; writes that took effect: ${report.awsWrites}, ${report.auditedWritesMatched} of them matched to an audit entry`,
   );
+  say(
+    `  app deployments: ${
+      Object.entries(report.appOutcomes)
+        .map(([k, n]) => `${n} ${k}`)
+        .join(', ') || 'none'
+    }`,
+  );
   for (const line of report.healthyNotLive) say(`  healthy image not live: ${line}`);
   if (report.breaches.length === 0) {
     say(
-      '  every check held: all deployments final, every healthy release live unless superseded, no failing canary promoted, no stranded split weights, no create repeated, no row lost, every AWS write matched to its own audit entry, the cloud in the desired state',
+      '  every check held: all deployments final, every app deployment all live or all rolled back, every healthy release live unless superseded, no failing canary promoted, no stranded split weights, no create repeated, no row lost, every AWS write matched to its own audit entry, the cloud in the desired state',
     );
     return true;
   }
@@ -694,6 +832,7 @@ async function main(): Promise<number> {
       options: {
         rollouts: { type: 'string' },
         services: { type: 'string' },
+        apps: { type: 'string' },
         workers: { type: 'string' },
         'kill-every': { type: 'string' },
         faults: { type: 'string' },
@@ -718,6 +857,7 @@ async function main(): Promise<number> {
       ...FULL_RUN,
       rollouts: count(parsed.rollouts, FULL_RUN.rollouts, 'rollouts'),
       services: count(parsed.services, FULL_RUN.services, 'services'),
+      ...(parsed.apps !== undefined ? { apps: count(parsed.apps, 1, 'apps') } : {}),
       workers: count(parsed.workers, FULL_RUN.workers, 'workers'),
       killEverySeconds: count(parsed['kill-every'], FULL_RUN.killEverySeconds, 'kill-every'),
       faults: parsed.faults ?? process.env['BERTH_SIM_FAULTS'] ?? FULL_RUN.faults,

@@ -7,9 +7,10 @@ import { RATE_LIMITS } from '../src/cloud/sim/index.ts';
 import type { Service } from '../src/store/schema.ts';
 import { BudgetSpent, retryForever, NaiveController } from './naive.ts';
 import { benchDatabase, type BenchPostgres } from './support/database.ts';
-import type { Figure, PartResult } from './support/report.ts';
+import { percentile, type Figure, type PartResult } from './support/report.ts';
+import { REGISTRATION_KIND } from '../src/store/releases.ts';
 import { rollbackMs } from './rollback.ts';
-import { seedCanaries, seedDeploys, seedLiveFleet } from './support/seed.ts';
+import { makeDue, seedCanaries, seedDeploys, seedLiveFleet } from './support/seed.ts';
 import { startWorkerProcesses } from './support/processes.ts';
 import type { JournalEntry } from '../src/cloud/sim/index.ts';
 import {
@@ -17,6 +18,8 @@ import {
   ThrottleCounter,
   unfinishedDeployments,
   untilOrCut,
+  workloadDeadline,
+  type Budget,
   type World,
 } from './support/world.ts';
 
@@ -84,7 +87,7 @@ export function bucketLoads(journal: readonly JournalEntry[], since: number): Bu
 }
 
 /** The figures every fleet-wide run gives beside its time: AWS's rates kept, no throttling. */
-function rateFigures(
+export function rateFigures(
   part: string,
   what: string,
   loads: readonly BucketLoad[],
@@ -119,7 +122,12 @@ function rateFigures(
 }
 
 /** Time to all done is within 1.1 × the floor, and ahead of the naive one (or within 2 % of it). */
-function fleetTimeMet(value: number, floor: number, naive: number | null, cut: boolean): boolean {
+export function fleetTimeMet(
+  value: number,
+  floor: number,
+  naive: number | null,
+  cut: boolean,
+): boolean {
   if (cut || value > 1.1 * floor) return false;
   return naive === null || value <= naive * 1.02;
 }
@@ -129,7 +137,7 @@ function fleetTimeMet(value: number, floor: number, naive: number | null, cut: b
  * definition, writes the rule's weights twice (the canary step, then 100 %), and makes three
  * other ECS writes (create the task set, scale it to 100 %, make it primary).
  */
-function fleetFloorSeconds(n: number): number {
+export function fleetFloorSeconds(n: number): number {
   return Math.max(
     bucketSeconds(n, 'ecs:RegisterTaskDefinition'),
     bucketSeconds(2 * n, 'elbv2:ModifyRule'),
@@ -187,13 +195,13 @@ function cutNote(
 export async function fleetBench(
   server: BenchPostgres,
   n: number,
-  deadline: number,
+  budget: Budget,
   processes = 1,
   withNaive = true,
 ): Promise<PartResult> {
   const [berth, naive] = await Promise.all([
-    berthFleetDeploy(server, n, deadline, processes),
-    withNaive ? naiveFleetDeploy(server, n, deadline) : Promise.resolve(undefined),
+    berthFleetDeploy(server, n, budget, processes),
+    withNaive ? naiveFleetDeploy(server, n, budget) : Promise.resolve(undefined),
   ]);
   const floor = fleetFloorSeconds(n);
   process.stderr.write(
@@ -234,22 +242,29 @@ export async function fleetBench(
 async function berthFleetDeploy(
   server: BenchPostgres,
   n: number,
-  deadline: number,
+  budget: Budget,
   processes: number,
-): Promise<FleetRun & { loads: BucketLoad[] }> {
+): Promise<FleetRun & { loads: BucketLoad[]; timeline: RolloutTimeline }> {
   const database = await benchDatabase(server, `berth_bench_fleet_${processes}`);
   try {
     const world = await aWorld(database);
-    await seedDeploys(world, await seedLiveFleet(world, 'svc', n), 'nginx:1.28');
+    const fleet = await seedLiveFleet(world, 'svc', n);
     await world.latency(true);
-    await world.sim.store.resetCalls();
-    const startedAt = Date.now();
-    const started = performance.now();
+    // The workers are up first, as in production: a fleet deploy is measured from the moment it
+    // is asked for, not from the processes' start-up (four Node processes booting on a loaded
+    // machine took ten seconds and more, counted against the floor).
     const workers = await startWorkerProcesses(database.url, processes, WORKER_ENV);
     let cut = false;
     let seconds = 0;
     let outcomes: { outcome: string | null; reason: string | null }[] = [];
+    let startedAt = Date.now();
     try {
+      await world.sim.store.resetCalls();
+      const deadline = workloadDeadline(budget);
+      startedAt = Date.now();
+      const started = performance.now();
+      // All at once: committed as `berth deploy` commits each, announced to the workers.
+      await seedDeploys(world, fleet, 'nginx:1.28');
       cut = await untilOrCut(
         `${n} deployments finished`,
         async () => (await unfinishedDeployments(world)) === 0,
@@ -269,6 +284,7 @@ async function berthFleetDeploy(
     const bad = outcomes.filter((row) => row.outcome !== 'succeeded');
     const throttles = await world.sim.throttleCounts();
     return {
+      timeline: await rolloutTimeline(world, startedAt),
       seconds,
       succeeded: outcomes.length - bad.length,
       failed: bad.length,
@@ -280,6 +296,56 @@ async function berthFleetDeploy(
   } finally {
     await database.close();
   }
+}
+
+/**
+ * Where a fleet deploy's time went, from the workers' start (seconds): when the registrations
+ * went (the bucket the floor is made of — at its rate, the n-th is sent no sooner than
+ * `bucketSeconds(n)`), and how long each rollout took from its registration to live. A run
+ * whose registrations kept to the bucket's rate but ended late spent it after them; one whose
+ * registrations fell behind the rate did not keep the bucket busy.
+ */
+export interface RolloutTimeline {
+  registrations: number;
+  /** The last registration sent. */
+  lastRegistrationSeconds: number;
+  /** The most any registration came after the time the bucket allowed it. */
+  registrationsBehindBucketSeconds: number;
+  /** From a rollout's registration to its deployment's end: median and most. */
+  registeredToLiveSeconds: { p50: number; max: number };
+  /** Every registration's time, in order. */
+  registeredAtSeconds: number[];
+}
+
+async function rolloutTimeline(world: World, startedAt: number): Promise<RolloutTimeline> {
+  const rows = await world.database.db
+    .selectFrom('events as registered')
+    .innerJoin('deployments as d', 'd.id', 'registered.deployment_id')
+    .select(['registered.at as registeredAt', 'd.finished_at as finishedAt'])
+    .where('registered.kind', '=', REGISTRATION_KIND)
+    .where('registered.at', '>=', new Date(startedAt))
+    .orderBy('registered.at')
+    .execute();
+  const at = rows.map((row) => (new Date(row.registeredAt).getTime() - startedAt) / 1000);
+  const behind = at.map((seconds, i) =>
+    Math.max(0, seconds - bucketSeconds(i + 1, 'ecs:RegisterTaskDefinition')),
+  );
+  const toLive = rows.flatMap((row) =>
+    row.finishedAt === null
+      ? []
+      : [(new Date(row.finishedAt).getTime() - new Date(row.registeredAt).getTime()) / 1000],
+  );
+  const round = (seconds: number) => Math.round(seconds * 10) / 10;
+  return {
+    registrations: rows.length,
+    lastRegistrationSeconds: round(at.at(-1) ?? Number.NaN),
+    registrationsBehindBucketSeconds: round(Math.max(0, ...behind)),
+    registeredToLiveSeconds: {
+      p50: round(percentile(toLive, 50)),
+      max: round(toLive.length === 0 ? Number.NaN : Math.max(...toLive)),
+    },
+    registeredAtSeconds: at.map(round),
+  };
 }
 
 /** The naive controller's cloud: the same SDK clients and retries, no limiter. */
@@ -294,7 +360,7 @@ function naiveCloud(world: World): { cloud: AwsCloud; throttles: ThrottleCounter
 async function naiveFleetDeploy(
   server: BenchPostgres,
   n: number,
-  deadline: number,
+  budget: Budget,
 ): Promise<FleetRun> {
   const database = await benchDatabase(server, 'berth_bench_fleet_naive');
   try {
@@ -303,6 +369,7 @@ async function naiveFleetDeploy(
     await world.latency(true);
     const { cloud, throttles } = naiveCloud(world);
     const services = await database.db.selectFrom('services').selectAll().execute();
+    const deadline = workloadDeadline(budget);
     const started = performance.now();
     const startedAt = Date.now();
     let lastDone = started;
@@ -422,11 +489,16 @@ async function naiveRollout(
   );
 }
 
-/** `n` canaries of a release answering 30 % 5xx, at 10 % with weights verified, none judged yet. */
-async function aFleetOfCanaries(world: World, n: number): Promise<void> {
-  await seedCanaries(world, await seedLiveFleet(world, 'svc', n), 'nginx:1.28-5xx');
+/**
+ * `n` canaries of a release answering 30 % 5xx, at 10 % with weights verified, none judged yet;
+ * with `due` false, not due until `makeDue`. Returns their services' ids.
+ */
+async function aFleetOfCanaries(world: World, n: number, due = true): Promise<number[]> {
+  const fleet = await seedLiveFleet(world, 'svc', n);
+  await seedCanaries(world, fleet, 'nginx:1.28-5xx', due);
   // Judged now, every canary has two seconds or more of 5xx behind it.
   await sleep(2000);
+  return fleet.map(({ service }) => service.id);
 }
 
 /**
@@ -439,13 +511,13 @@ async function aFleetOfCanaries(world: World, n: number): Promise<void> {
 export async function massRollbackBench(
   server: BenchPostgres,
   n: number,
-  deadline: number,
+  budget: Budget,
   processes = 1,
   withNaive = true,
 ): Promise<PartResult> {
   const [berth, naive] = await Promise.all([
-    berthMassRollback(server, n, deadline, processes),
-    withNaive ? naiveMassRollback(server, n, deadline) : Promise.resolve(undefined),
+    berthMassRollback(server, n, budget, processes),
+    withNaive ? naiveMassRollback(server, n, budget) : Promise.resolve(undefined),
   ]);
   const floor = bucketSeconds(n, 'elbv2:ModifyRule');
   process.stderr.write(
@@ -478,27 +550,39 @@ export async function massRollbackBench(
 async function berthMassRollback(
   server: BenchPostgres,
   n: number,
-  deadline: number,
+  budget: Budget,
   processes: number,
-): Promise<MassRollbackRun & { firstVerdictSeconds: number; loads: BucketLoad[] }> {
+): Promise<
+  MassRollbackRun & {
+    firstVerdictSeconds: number;
+    loads: BucketLoad[];
+    verdictsAtSeconds: number[];
+    backAtSeconds: number[];
+  }
+> {
   const database = await benchDatabase(server, `berth_bench_mass_${processes}`);
   try {
     const world = await aWorld(database);
-    await aFleetOfCanaries(world, n);
+    const services = await aFleetOfCanaries(world, n, false);
     await world.latency(true);
-    await world.sim.store.resetCalls();
-    const ids = (
-      await database.db
-        .selectFrom('deployments')
-        .select('id')
-        .where('finished_at', 'is', null)
-        .execute()
-    ).map((row) => row.id);
-    const started = Date.now();
+    // Running before the canaries fail (see berthFleetDeploy): their start-up is not measured.
     const workers = await startWorkerProcesses(database.url, processes, WORKER_ENV);
     let backAt: (number | undefined)[] = [];
     let cut = false;
+    let started = Date.now();
+    let deadline = workloadDeadline(budget);
     try {
+      await world.sim.store.resetCalls();
+      const ids = (
+        await database.db
+          .selectFrom('deployments')
+          .select('id')
+          .where('finished_at', 'is', null)
+          .execute()
+      ).map((row) => row.id);
+      deadline = workloadDeadline(budget);
+      started = Date.now();
+      await makeDue(world, services);
       cut = await untilOrCut(
         `${n} canaries' weights back`,
         async () => {
@@ -517,7 +601,17 @@ async function berthMassRollback(
       .where('kind', '=', 'deployment.rolling_back')
       .executeTakeFirstOrThrow();
     const throttles = await world.sim.throttleCounts();
+    const verdicts = await database.db
+      .selectFrom('events')
+      .select('at')
+      .where('kind', '=', 'deployment.rolling_back')
+      .orderBy('at')
+      .execute();
+    const since = (at: number) => Math.round((at - started) / 100) / 10;
     return {
+      // Where the time went: when each verdict was recorded, and each canary's weights were back.
+      verdictsAtSeconds: verdicts.map((row) => since(new Date(row.at).getTime())),
+      backAtSeconds: back.sort((a, b) => a - b).map(since),
       seconds: Math.max(0, (cut ? deadline : Math.max(...back)) - started) / 1000,
       back: back.length,
       throttled: Object.values(throttles).reduce((sum, count) => sum + count, 0),
@@ -559,7 +653,7 @@ interface MassRollbackRun {
 async function naiveMassRollback(
   server: BenchPostgres,
   n: number,
-  deadline: number,
+  budget: Budget,
 ): Promise<MassRollbackRun> {
   const database = await benchDatabase(server, 'berth_bench_mass_naive');
   try {
@@ -567,8 +661,9 @@ async function naiveMassRollback(
     await aFleetOfCanaries(world, n);
     await world.latency(true);
     const { cloud, throttles } = naiveCloud(world);
-    const naive = new NaiveController(database.db, cloud, 8, deadline);
     const services = await database.db.selectFrom('services').selectAll().execute();
+    const deadline = workloadDeadline(budget);
+    const naive = new NaiveController(database.db, cloud, 8, deadline);
     const started = Date.now();
     let lastBack = started;
     const results = await Promise.allSettled(

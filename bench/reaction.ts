@@ -6,7 +6,7 @@ import { benchDatabase, type BenchPostgres } from './support/database.ts';
 import { startWorkerProcesses } from './support/processes.ts';
 import { percentile, type Figure, type PartResult } from './support/report.ts';
 import { seedLiveFleet } from './support/seed.ts';
-import { aWorld, LATENCY_MS } from './support/world.ts';
+import { aWorld, LATENCY_MS, workloadDeadline, type Budget } from './support/world.ts';
 
 /** How long after the last deploy a first mutation is waited for (the run has ten minutes). */
 const REACTION_DEADLINE_MS = 10_000;
@@ -37,10 +37,11 @@ const READS_BEFORE_FIRST_WRITE = 0;
 export async function reactionBench(
   server: BenchPostgres,
   deploys: number,
-  deadline: number,
+  budget: Budget,
+  processCounts: readonly number[] = [1, 4],
 ): Promise<PartResult> {
   const runs = await Promise.all(
-    [1, 4].map(async (processes) => {
+    processCounts.map(async (processes) => {
       const database = await benchDatabase(server, `berth_bench_reaction_${processes}`);
       try {
         const world = await aWorld(database);
@@ -53,6 +54,7 @@ export async function reactionBench(
         );
         await world.latency(true);
         const workers = await startWorkerProcesses(database.url, processes);
+        const deadline = workloadDeadline(budget);
         try {
           // When each deploy had committed at the latest, from the first one's start, in ms.
           const committedMs: number[] = [];
@@ -104,62 +106,80 @@ export async function reactionBench(
       }
     }),
   );
-  const figures: Figure[] = runs.flatMap(
-    ({ processes, deployed, reactionMs, berthMs, bucketWaitMs, floorMs }) => {
-      const cut =
-        deployed < deploys
-          ? {
-              cut: `the budget ran out after ${deployed} of ${deploys} deploys: figures over those`,
-            }
-          : {};
-      const who = `deploys 1/s, ${processes} worker process${processes > 1 ? 'es' : ''}`;
-      return [
-        {
-          part: 'reaction',
-          name: `deploy commit → first AWS mutation, Berth's part (the registration bucket's wait taken out), p50, ${who}`,
-          value: percentile(berthMs, 50),
-          unit: 'ms',
-          floor: READS_BEFORE_FIRST_WRITE * LATENCY_MS.least,
-          baseline: null,
-          target: '≤ 50 ms',
-          met: deployed === deploys && percentile(berthMs, 50) <= 50,
-          ...cut,
-        },
-        {
-          part: 'reaction',
-          name: `deploy commit → first AWS mutation, Berth's part, p99, ${who}`,
-          value: percentile(berthMs, 99),
-          unit: 'ms',
-          floor: READS_BEFORE_FIRST_WRITE * LATENCY_MS.least,
-          baseline: null,
-          target: '≤ 250 ms',
-          met: deployed === deploys && percentile(berthMs, 99) <= 250,
-          ...cut,
-        },
-        {
-          part: 'reaction',
-          name: `wait for AWS's 1/s RegisterTaskDefinition bucket, p99, ${who}`,
-          value: percentile(bucketWaitMs, 99),
-          unit: 'ms',
-          floor: null,
-          baseline: null,
-          target: null,
-          met: null,
-        },
-        {
-          part: 'reaction',
-          name: `deploy commit → first AWS mutation, all of it, p99, ${who}`,
-          value: percentile(reactionMs, 99),
-          unit: 'ms',
-          floor: percentile(floorMs, 99),
-          baseline: null,
-          target: null,
-          met: null,
-        },
-      ];
-    },
-  );
-  return { figures, detail: { deploys, spacingMs: DEPLOY_SPACING_MS, runs } };
+  return {
+    figures: reactionFigures(runs, deploys),
+    detail: { deploys, spacingMs: DEPLOY_SPACING_MS, runs },
+  };
+}
+
+/** One run of the reaction workload: its deploys, and each deploy's reaction and its parts. */
+export interface ReactionRun {
+  processes: number;
+  deployed: number;
+  reactionMs: number[];
+  berthMs: number[];
+  bucketWaitMs: number[];
+  floorMs: number[];
+}
+
+/**
+ * Reaction's figures of each run: Berth's part at p50 and p99 against their targets (missed when
+ * the budget cut the deploys short), the registration bucket's wait beside them, and the whole.
+ */
+export function reactionFigures(runs: readonly ReactionRun[], deploys: number): Figure[] {
+  return runs.flatMap(({ processes, deployed, reactionMs, berthMs, bucketWaitMs, floorMs }) => {
+    const cut =
+      deployed < deploys
+        ? {
+            cut: `the budget ran out after ${deployed} of ${deploys} deploys: figures over those`,
+          }
+        : {};
+    const who = `deploys 1/s, ${processes} worker process${processes > 1 ? 'es' : ''}`;
+    return [
+      {
+        part: 'reaction',
+        name: `deploy commit → first AWS mutation, Berth's part (the registration bucket's wait taken out), p50, ${who}`,
+        value: percentile(berthMs, 50),
+        unit: 'ms',
+        floor: READS_BEFORE_FIRST_WRITE * LATENCY_MS.least,
+        baseline: null,
+        target: '≤ 50 ms',
+        met: deployed === deploys && percentile(berthMs, 50) <= 50,
+        ...cut,
+      },
+      {
+        part: 'reaction',
+        name: `deploy commit → first AWS mutation, Berth's part, p99, ${who}`,
+        value: percentile(berthMs, 99),
+        unit: 'ms',
+        floor: READS_BEFORE_FIRST_WRITE * LATENCY_MS.least,
+        baseline: null,
+        target: '≤ 250 ms',
+        met: deployed === deploys && percentile(berthMs, 99) <= 250,
+        ...cut,
+      },
+      {
+        part: 'reaction',
+        name: `wait for AWS's 1/s RegisterTaskDefinition bucket, p99, ${who}`,
+        value: percentile(bucketWaitMs, 99),
+        unit: 'ms',
+        floor: null,
+        baseline: null,
+        target: null,
+        met: null,
+      },
+      {
+        part: 'reaction',
+        name: `deploy commit → first AWS mutation, all of it, p99, ${who}`,
+        value: percentile(reactionMs, 99),
+        unit: 'ms',
+        floor: percentile(floorMs, 99),
+        baseline: null,
+        target: null,
+        met: null,
+      },
+    ];
+  });
 }
 
 /**

@@ -1,8 +1,8 @@
 import type { Db } from '../src/store/database.ts';
 import { benchDatabase, type BenchPostgres } from './support/database.ts';
-import { percentile, type PartResult } from './support/report.ts';
+import { percentile, type Figure, type PartResult } from './support/report.ts';
 import { seedLiveFleet } from './support/seed.ts';
-import { aWorld, until } from './support/world.ts';
+import { aWorld, LATENCY_MS, until } from './support/world.ts';
 
 /**
  * Rollback at one failing service: `count` times, a release answering 30 % 5xx is deployed to
@@ -41,35 +41,44 @@ export async function rollbackBench(server: BenchPostgres, count: number): Promi
     process.stderr.write(
       `rollback: p50 ${percentile(samples, 50)} ms, p99 ${percentile(samples, 99)} ms over ${samples.length}\n`,
     );
-    const p99 = percentile(samples, 99);
-    return {
-      figures: [
-        {
-          part: 'rollback',
-          name: 'failing verdict → weights back and read back, p50, one failing service',
-          value: percentile(samples, 50),
-          unit: 'ms',
-          floor: null,
-          baseline: null,
-          target: null,
-          met: null,
-        },
-        {
-          part: 'rollback',
-          name: 'failing verdict → weights back and read back, p99, one failing service',
-          value: p99,
-          unit: 'ms',
-          floor: null,
-          baseline: null,
-          target: '≤ 1,000 ms',
-          met: p99 <= 1000,
-        },
-      ],
-      detail: { samplesMs: samples },
-    };
+    return { figures: rollbackFigures(samples), detail: { samplesMs: samples } };
   } finally {
     await database.close();
   }
+}
+
+/**
+ * The AWS round trips between a failing verdict and the weights read back: the ModifyRule that
+ * puts them back and the DescribeRules that reads them, each at least the simulated latency.
+ */
+const ROLLBACK_ROUND_TRIPS = 2;
+
+/** The rollback figures of `samples` (ms), p99 against its target of a second. */
+export function rollbackFigures(samples: readonly number[]): Figure[] {
+  const p99 = percentile(samples, 99);
+  const floor = ROLLBACK_ROUND_TRIPS * LATENCY_MS.least;
+  return [
+    {
+      part: 'rollback',
+      name: 'failing verdict → weights back and read back, p50, one failing service',
+      value: percentile(samples, 50),
+      unit: 'ms',
+      floor,
+      baseline: null,
+      target: null,
+      met: null,
+    },
+    {
+      part: 'rollback',
+      name: 'failing verdict → weights back and read back, p99, one failing service',
+      value: p99,
+      unit: 'ms',
+      floor,
+      baseline: null,
+      target: '≤ 1,000 ms',
+      met: samples.length > 0 && p99 <= 1000,
+    },
+  ];
 }
 
 async function newestDeployment(db: Db, name: string): Promise<number> {

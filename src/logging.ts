@@ -1,6 +1,6 @@
 import { writeSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { pino, type DestinationStream, type Logger } from 'pino';
+import type { DestinationStream, Logger, pino as Pino } from 'pino';
 import type { prettyFactory as PrettyFactory } from 'pino-pretty';
 
 export type { Logger } from 'pino';
@@ -34,9 +34,8 @@ export type LogFormat = 'json' | 'pretty';
  * is used as a formatter, not as a worker-thread transport — so that a line logged while
  * shutting down is on the terminal before the process exits.
  */
-export function createLogger(
-  options: { level?: string | undefined; name?: string; format?: LogFormat } = {},
-): Logger {
+export function createLogger(options: LoggerOptions = {}): Logger {
+  const pino = loadPino();
   return pino(
     {
       name: options.name ?? 'berth',
@@ -45,6 +44,52 @@ export function createLogger(
     },
     options.format === 'pretty' ? prettyStderr() : jsonStderr(),
   );
+}
+
+interface LoggerOptions {
+  level?: string | undefined;
+  name?: string;
+  format?: LogFormat;
+}
+
+/**
+ * pino and the dozen modules it brings, required when a logger is made rather than imported
+ * with this file: `berth status` logs nothing and should not pay for them (`npm run bench -- cli`).
+ */
+function loadPino(): typeof Pino {
+  return (createRequire(import.meta.url)('pino') as { pino: typeof Pino }).pino;
+}
+
+/** pino's levels, lowest first; a call below the logger's level writes nothing. */
+const LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'];
+
+/**
+ * A logger made on first use: until something logs at or above `level` (or asks the logger
+ * anything else), pino is not loaded. The CLI's commands mostly log nothing at its default level.
+ */
+export function lazyLogger(options: LoggerOptions = {}): Logger {
+  const threshold = LEVELS.indexOf(options.level ?? 'info');
+  let pinoLogger: Logger | undefined;
+  const made = (): Logger => (pinoLogger ??= createLogger(options));
+  const quiet = () => undefined;
+  // The target is never read: every access is answered by the traps, with pino's logger once made.
+  return new Proxy(Object.create(null) as Logger, {
+    get(_target, key) {
+      if (pinoLogger === undefined && typeof key === 'string' && threshold >= 0) {
+        const level = LEVELS.indexOf(key);
+        if (level >= 0 && level < threshold) return quiet;
+      }
+      const logger = made();
+      const value: unknown = Reflect.get(logger, key);
+      return typeof value === 'function' ? (value as () => unknown).bind(logger) : value;
+    },
+    set(_target, key, value) {
+      return Reflect.set(made(), key, value);
+    },
+    has(_target, key) {
+      return Reflect.has(made(), key);
+    },
+  });
 }
 
 /**
@@ -56,7 +101,7 @@ function isBrokenPipe(error: unknown): boolean {
 }
 
 function jsonStderr(): DestinationStream {
-  const destination = pino.destination({ dest: 2, sync: true });
+  const destination = loadPino().destination({ dest: 2, sync: true });
   destination.on('error', (error: unknown) => {
     if (!isBrokenPipe(error)) throw error;
   });

@@ -5,9 +5,11 @@ import {
   healthyNotLive,
   promotedFailures,
   repeatedCreates,
+  splitApps,
   strandedSplits,
   unannouncedWrites,
   unfinishedDeployments,
+  type AppDeploymentRecord,
   type DeploymentRecord,
   type EndState,
 } from '../bench/chaos-checks.ts';
@@ -177,5 +179,59 @@ describe('the chaos run’s checks fire on a broken record', () => {
       repeatedCreates([made('ts-1', 'berth-7-0-0'), made('ts-2', 'berth-7-0-1')]).length,
       1,
     );
+  });
+
+  it('an app deployment with one member live and another rolled back is a breach', () => {
+    const member = (service: string, outcome: string | null, reverted = false) => ({
+      service,
+      deploymentId: service === 'web' ? 1 : 2,
+      outcome,
+      reverted,
+    });
+    const anApp = (overrides: Partial<AppDeploymentRecord>): AppDeploymentRecord => ({
+      id: 7,
+      app: 'shop',
+      outcome: 'succeeded',
+      reason: null,
+      members: [member('web', 'succeeded'), member('api', 'succeeded')],
+      ...overrides,
+    });
+    const rolledBack = {
+      outcome: 'rolled_back',
+      reason: 'api rolled back: canary analysis failed',
+    };
+    // Kept: all live, all rolled back, and one live then reverted with its app.
+    assert.deepEqual(splitApps([anApp({})]), []);
+    assert.deepEqual(
+      splitApps([
+        anApp({
+          ...rolledBack,
+          members: [member('web', 'rolled_back'), member('api', 'rolled_back')],
+        }),
+      ]),
+      [],
+    );
+    assert.deepEqual(
+      splitApps([
+        anApp({
+          ...rolledBack,
+          members: [member('web', 'succeeded', true), member('api', 'rolled_back')],
+        }),
+      ]),
+      [],
+    );
+    // Broken: one member live beside one rolled back.
+    const split = splitApps([
+      anApp({ ...rolledBack, members: [member('web', 'succeeded'), member('api', 'rolled_back')] }),
+    ]);
+    assert.equal(split.length, 1);
+    assert.match(split[0]?.detail ?? '', /split: live web .*; not live api/);
+    // Broken: the app says live while its members went back, and an app that never ended.
+    assert.equal(
+      splitApps([anApp({ members: [member('web', 'failed'), member('api', 'rolled_back')] })])
+        .length,
+      1,
+    );
+    assert.equal(splitApps([anApp({ outcome: null })]).length, 1);
   });
 });

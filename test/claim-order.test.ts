@@ -5,8 +5,9 @@ import { claimDueServices } from '../src/store/leases.ts';
 import { ONE_CONTAINER_TEMPLATE_SQL } from './support/builders.ts';
 import { testDatabase } from './support/database.ts';
 
-it('services whose deployments must roll back are claimed first, then those with a deploy not yet started, then the rest by due time', async () => {
-  const { db } = await testDatabase('claim order');
+/** Ten services due, in every state a claim orders by; returns the database. */
+async function aDueFleet(name: string) {
+  const { db } = await testDatabase(name);
   // Ten services due, each with v1 live and v2 released. The ones that must roll back became due
   // last, so that by due time alone they would be claimed last.
   const fleet: { name: string; dueSecondsAgo: number; deployment?: string; failing?: string }[] = [
@@ -58,12 +59,31 @@ it('services whose deployments must roll back are claimed first, then those with
       db,
     );
   }
+  return db;
+}
 
+it('services whose deployments must roll back are claimed first, then those with a deploy not yet started, then the rest by due time', async () => {
+  const db = await aDueFleet('claim order');
   const names = async (limit: number) =>
     (await claimDueServices(db, 'worker', limit, 30_000)).map((claim) => claim.service.name).sort();
   assert.deepEqual(await names(3), ['aborted', 'failing', 'rolling-back']);
-  assert.deepEqual(await names(1), ['new-deploy']);
+  const [newDeploy] = await claimDueServices(db, 'worker', 1, 30_000);
+  assert.equal(newDeploy?.service.name, 'new-deploy');
+  assert.equal(newDeploy?.starting, true, 'its deployment has not started');
   // Then the others, oldest due first.
   assert.deepEqual(await names(3), ['idle-1', 'idle-2', 'idle-3']);
   assert.deepEqual(await names(10), ['canary-1', 'canary-2', 'failed-earlier']);
+});
+
+it('a worker with no room claims only services whose deployment has not started, and says so', async () => {
+  const db = await aDueFleet('claim starting');
+  const claims = await claimDueServices(db, 'worker', 10, 30_000, true);
+  assert.deepEqual(
+    claims.map((claim) => [claim.service.name, claim.starting]),
+    [['new-deploy', true]],
+  );
+  // The rest stay due for a worker with room, none of them starting.
+  const rest = await claimDueServices(db, 'worker', 10, 30_000);
+  assert.equal(rest.length, 9);
+  assert.ok(rest.every((claim) => !claim.starting));
 });

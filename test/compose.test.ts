@@ -107,6 +107,27 @@ describe('docker-compose.yml, piece by piece, against Postgres and moto', () => 
     }
   });
 
+  it('builds an image whose entry and healthcheck run the binary users run', async () => {
+    const dockerfile = await readFile(new URL('../Dockerfile', import.meta.url), 'utf8');
+    const packageJson = JSON.parse(
+      await readFile(new URL('../package.json', import.meta.url), 'utf8'),
+    ) as { bin: { berth: string } };
+    const entry = /^ENTRYPOINT (\[.*\])$/m.exec(dockerfile)?.[1];
+    assert.deepEqual(JSON.parse(entry ?? 'null'), ['node', packageJson.bin.berth]);
+    const healthcheck = /^\s*CMD (\[.*\])$/m.exec(dockerfile.split('HEALTHCHECK')[1] ?? '')?.[1];
+    assert.deepEqual(JSON.parse(healthcheck ?? 'null'), [
+      'node',
+      packageJson.bin.berth,
+      'service',
+      'list',
+      '--json',
+    ]);
+    // What the image copies holds the entry and what it imports.
+    for (const folder of ['bin', 'src', 'migrations']) {
+      assert.match(dockerfile, new RegExp(`^COPY ${folder} \\./${folder}$`, 'm'));
+    }
+  });
+
   it("publishes berth up's daemon on the host's loopback only, behind a token", () => {
     assert.deepEqual(compose.services['up']?.ports, ['127.0.0.1:7070:7070']);
     assert.deepEqual(commandOf('up'), ['up', '--http', '0.0.0.0:7070']);

@@ -1,17 +1,11 @@
-import { IAMClient } from '@aws-sdk/client-iam';
-import { STSClient } from '@aws-sdk/client-sts';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer, connect as connectSocket, type Server, type Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import { it } from 'node:test';
-import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
-import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
-import { ECRClient } from '@aws-sdk/client-ecr';
-import { ECSClient } from '@aws-sdk/client-ecs';
-import { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { AwsCloud } from '../src/cloud/aws-cloud.ts';
+import { awsClientsAt } from '../src/cloud/aws/clients.ts';
 import { createLogger } from '../src/logging.ts';
 import { serviceCreateArgs, TRAFFIC_FLAGS } from './support/builders.ts';
 import { ACTOR, BIN, berth, ROOT } from './support/cli.ts';
@@ -207,29 +201,15 @@ it('a command against a database that refuses the password names the database an
   assert.ok(!result.stderr.includes(PASSWORD));
 });
 
-/** SDK clients for an endpoint that nothing answers, as `awsClients()` would make them. */
-function clientsFor(endpoint: string) {
-  const config = {
-    endpoint,
-    region: 'us-east-1',
-    credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
-    maxAttempts: 1,
-  };
-  return {
-    ecs: new ECSClient(config),
-    elbv2: new ElasticLoadBalancingV2Client(config),
-    ecr: new ECRClient(config),
-    cloudwatch: new CloudWatchClient(config),
-    sts: new STSClient(config),
-    iam: new IAMClient(config),
-    logs: new CloudWatchLogsClient(config),
-  };
-}
-
 it('an AWS endpoint that is down is named with the operation, and the cause is said once', async () => {
   const port = await closedPort();
   const cloud = new AwsCloud(
-    clientsFor(`http://127.0.0.1:${port}`),
+    // As `awsClients()` would make them, for an endpoint that nothing answers.
+    awsClientsAt({
+      endpoint: `http://127.0.0.1:${port}`,
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
+    }),
     createLogger({ level: 'silent' }),
   );
   await assert.rejects(cloud.describeServices('demo', ['web']), (error: Error) => {

@@ -8,15 +8,13 @@ import {
   RegisterTaskDefinitionCommand,
 } from '@aws-sdk/client-ecs';
 import { DeleteRoleCommand } from '@aws-sdk/client-iam';
-import { AwsCloud } from '../src/cloud/aws-cloud.ts';
+import type { AwsClients } from '../src/cloud/aws-cloud.ts';
 import { simulatedClients } from '../src/cloud/sim/index.ts';
 import { simulatedManifest } from '../src/cloud/sim/push.ts';
-import { createLogger } from '../src/logging.ts';
-import { Worker } from '../src/reconciler/worker-loop.ts';
-import { berth } from './support/cli.ts';
-import { testDatabase } from './support/database.ts';
 import { aFastService, aFleet, finished, FAST_POLICY } from './support/fleet.ts';
-import { motoClients, sharedMoto, stopSharedMoto } from './support/moto.ts';
+import { eventually } from './support/eventually.ts';
+import { stopSharedMoto } from './support/moto.ts';
+import { aMotoDemo, MOTO_CLUSTER } from './support/moto-demo.ts';
 
 after(stopSharedMoto);
 
@@ -24,7 +22,7 @@ const REGISTRY = '123456789012.dkr.ecr.us-east-1.amazonaws.com';
 const ROLE = 'arn:aws:iam::123456789012:role/ecsTaskExecutionRole';
 
 /** An ECR image pushed to `clients`' registry: repository `shop`, tag `v1`. */
-async function pushShop(clients: { ecr: AwsCloudClients['ecr'] }): Promise<string> {
+async function pushShop(clients: { ecr: AwsClients['ecr'] }): Promise<string> {
   await clients.ecr.send(new CreateRepositoryCommand({ repositoryName: 'shop' }));
   await clients.ecr.send(
     new PutImageCommand({
@@ -35,8 +33,6 @@ async function pushShop(clients: { ecr: AwsCloudClients['ecr'] }): Promise<strin
   );
   return `${REGISTRY}/shop:v1`;
 }
-
-type AwsCloudClients = ReturnType<typeof motoClients>;
 
 it("the simulated AWS refuses a Fargate task definition of an ECR image, with secrets or with awslogs but no execution role, in AWS's words", async () => {
   const fleet = await aFleet('execution role refusals');
@@ -146,83 +142,23 @@ it('on the simulated AWS, an account without ecsTaskExecutionRole fails the firs
 });
 
 it('on moto, an account without ecsTaskExecutionRole fails the first deploy of an ECR image on Fargate before any ECS write, saying what to pass', async () => {
-  const moto = await sharedMoto();
-  await moto.reset();
-  const env = {
-    AWS_REGION: 'us-east-1',
-    AWS_ACCESS_KEY_ID: 'testing',
-    AWS_SECRET_ACCESS_KEY: 'testing',
-    AWS_ENDPOINT_URL: moto.endpoint,
-  };
-  const clients = motoClients(moto.endpoint);
-  const database = await testDatabase('moto execution role');
-  const boot = await berth(
-    '',
-    [
-      'infra',
-      'bootstrap',
-      '--cluster',
-      'demo',
-      '--load-balancer',
-      'berth',
-      '--service',
-      'web:80',
-      '--json',
-    ],
-    { env },
-  );
-  assert.equal(boot.code, 0, boot.stderr);
-  const infra = JSON.parse(boot.stdout) as {
-    subnets: string[];
-    services: { listenerRuleArn: string; targetGroupArns: [string, string] }[];
-  };
-  const lb = infra.services[0];
-  assert.ok(lb !== undefined);
+  const { clients, database, createWeb, startWorker } = await aMotoDemo('moto execution role');
   // `infra bootstrap` makes the role for a demo account; this account is one without it.
   await clients.iam.send(new DeleteRoleCommand({ RoleName: 'ecsTaskExecutionRole' }));
   const image = await pushShop(clients);
-  const created = await berth(database.url, [
-    'service',
-    'create',
-    'web',
-    '--cluster',
-    'demo',
-    '--image',
-    image,
-    '--port',
-    '80',
-    '--listener-rule',
-    lb.listenerRuleArn,
-    '--target-groups',
-    lb.targetGroupArns.join(','),
-    ...FAST_POLICY,
-  ]);
+  const created = await createWeb(['--image', image, '--port', '80', ...FAST_POLICY]);
   assert.equal(created.code, 0, created.stderr);
-  const logger = createLogger({ level: process.env['BERTH_TEST_LOG_LEVEL'] ?? 'silent' });
-  const worker = new Worker({
-    db: database.db,
-    databaseUrl: database.url,
-    cloud: new AwsCloud(clients, logger),
-    logger,
-    name: 'moto-role',
-    infrastructure: undefined,
-    pollMs: 100,
-    leaseMs: 10_000,
-    errorBackoffMs: 200,
-    settings: { resyncMs: 60_000, waitMs: 200, metricsDelayMs: 0 },
-  });
-  worker.start();
-  database.defer(() => worker.stop());
-  const deadline = Date.now() + 30_000;
-  let deployment: { outcome: string | null; reason: string | null } | undefined;
-  while (deployment?.outcome === undefined || deployment.outcome === null) {
-    if (Date.now() > deadline) assert.fail('timed out waiting for the deployment to end');
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    deployment = await database.db
-      .selectFrom('deployments')
-      .select(['outcome', 'reason'])
-      .executeTakeFirst();
-  }
+  startWorker('moto-role');
+  const deployment = await eventually(
+    'the deployment to end',
+    () =>
+      database.db
+        .selectFrom('deployments')
+        .select(['outcome', 'reason'])
+        .where('outcome', 'is not', null)
+        .executeTakeFirst(),
+    { timeoutMs: 30_000, pollMs: 200 },
+  );
   assert.equal(deployment.outcome, 'failed');
   assert.match(
     deployment.reason ?? '',
@@ -231,7 +167,7 @@ it('on moto, an account without ecsTaskExecutionRole fails the first deploy of a
   const families = await clients.ecs.send(new ListTaskDefinitionsCommand({}));
   assert.deepEqual(families.taskDefinitionArns, [], 'no task definition was registered');
   const services = await clients.ecs.send(
-    new DescribeServicesCommand({ cluster: 'demo', services: ['web'] }),
+    new DescribeServicesCommand({ cluster: MOTO_CLUSTER, services: ['web'] }),
   );
   assert.deepEqual(
     (services.services ?? []).filter((service) => service.status !== 'INACTIVE'),

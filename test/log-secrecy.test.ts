@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { it } from 'node:test';
-import { BIN, ROOT } from './support/cli.ts';
+import { BIN, ROOT, spawnBerth } from './support/cli.ts';
 import { aFleet, aLiveService, finished } from './support/fleet.ts';
 
 const AWS_SECRET = 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKEY';
@@ -54,4 +54,20 @@ it('worker logs carry neither the database password nor AWS credentials, even at
   assert.ok(!output.includes(password), 'no database password in the logs');
   assert.ok(!output.includes(AWS_SECRET), 'no AWS secret key in the logs');
   assert.ok(!output.includes(fleet.url), 'no connection string in the logs');
+});
+
+it("the CLI's logs, made only when a line is due, still mask the database password", async () => {
+  const fleet = await aFleet('cli log secrecy');
+  const password = new URL(fleet.url).password;
+  const quiet = await spawnBerth(['status'], { DATABASE_URL: fleet.url });
+  assert.equal(quiet.code, 0, quiet.stderr);
+  assert.equal(quiet.stderr, '', 'nothing logged at the CLI default level');
+
+  const debug = await spawnBerth(['status'], { DATABASE_URL: fleet.url, BERTH_LOG_LEVEL: 'debug' });
+  assert.equal(debug.code, 0, debug.stderr);
+  const line = debug.stderr.split('\n').find((text) => text.includes('using DATABASE_URL'));
+  assert.ok(line !== undefined, `a debug line names the database: ${debug.stderr}`);
+  assert.equal((JSON.parse(line) as { name: string }).name, 'berth-cli');
+  assert.match(line, /postgres(?:ql)?:\/\/[^:\s"]+:\*\*\*@/);
+  assert.ok(!debug.stderr.includes(password), 'no database password in the logs');
 });

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { after, it } from 'node:test';
 import {
@@ -8,149 +7,41 @@ import {
   UpdateServiceCommand,
 } from '@aws-sdk/client-ecs';
 import { DescribeRulesCommand, ModifyRuleCommand } from '@aws-sdk/client-elastic-load-balancing-v2';
-import { CreateRoleCommand } from '@aws-sdk/client-iam';
-import { BIN, ROOT, berth } from './support/cli.ts';
-import { testDatabase } from './support/database.ts';
+import { berth } from './support/cli.ts';
 import { withFlags } from './support/builders.ts';
 import { FAST_POLICY } from './support/fleet.ts';
-import { motoClients, sharedMoto, stopSharedMoto } from './support/moto.ts';
+import { stopSharedMoto } from './support/moto.ts';
+import { aMotoDemo, MOTO_CLUSTER } from './support/moto-demo.ts';
 import { eventually } from './support/eventually.ts';
 
 after(stopSharedMoto);
 
-const CLUSTER = 'demo';
-const AWS_ENV = {
-  AWS_REGION: 'us-east-1',
-  AWS_ACCESS_KEY_ID: 'testing',
-  AWS_SECRET_ACCESS_KEY: 'testing',
-};
-
 it('berth worker with BERTH_CLOUD=aws and berth stand-in take a service through a good release and a bad one on moto', async (t) => {
-  const moto = await sharedMoto();
-  await moto.reset();
-  const clients = motoClients(moto.endpoint);
-  const env = { ...AWS_ENV, AWS_ENDPOINT_URL: moto.endpoint };
-  const database = await testDatabase('moto rollout');
-  const url = database.url;
-  // The account's task execution role, as AWS's guides have one made (moto starts with none):
-  // the service's containers log with awslogs, which on Fargate needs it, and Berth finds it.
-  await clients.iam.send(
-    new CreateRoleCommand({
-      RoleName: 'ecsTaskExecutionRole',
-      AssumeRolePolicyDocument: JSON.stringify({
-        Version: '2012-10-17',
-        Statement: [
-          {
-            Effect: 'Allow',
-            Principal: { Service: 'ecs-tasks.amazonaws.com' },
-            Action: 'sts:AssumeRole',
-          },
-        ],
-      }),
-    }),
-  );
-
-  const boot = await berth(
-    '',
-    [
-      'infra',
-      'bootstrap',
-      '--cluster',
-      CLUSTER,
-      '--load-balancer',
-      'berth',
-      '--service',
-      'web:80',
-      '--json',
-    ],
-    { env },
-  );
-  assert.equal(boot.code, 0, boot.stderr);
-  const infra = JSON.parse(boot.stdout) as {
-    services: { listenerRuleArn: string; targetGroupArns: [string, string] }[];
-  };
-  const rule = infra.services[0]?.listenerRuleArn ?? '';
-  const [groupA, groupB] = infra.services[0]?.targetGroupArns ?? ['', ''];
-
-  const created = await berth(url, [
-    'service',
-    'create',
-    'web',
-    '--cluster',
-    CLUSTER,
+  const demo = await aMotoDemo('moto rollout');
+  const { clients, rule } = demo;
+  const url = demo.database.url;
+  const [groupA, groupB] = demo.targetGroups;
+  const created = await demo.createWeb([
     '--image',
     'nginx:1.27',
     '--port',
     '80',
-    '--listener-rule',
-    rule,
-    '--target-groups',
-    `${groupA},${groupB}`,
     ...withFlags(FAST_POLICY, ['--interval', '2s']),
   ]);
   assert.equal(created.code, 0, created.stderr);
-
-  const worker = spawn(process.execPath, [BIN, 'worker'], {
-    cwd: ROOT,
-    env: {
-      ...process.env,
-      ...env,
-      DATABASE_URL: url,
-      BERTH_CLOUD: 'aws',
-      BERTH_METRICS_DELAY_SECONDS: '0',
-      // The stand-in publishes a datapoint a second, not AWS's one a minute: windows of 2 s.
-      BERTH_METRIC_RESOLUTION_SECONDS: '1',
-      BERTH_POLL_MS: '100',
-      BERTH_RESYNC_SECONDS: '3',
-      BERTH_LOG_LEVEL: 'error',
-    },
-    stdio: ['ignore', 'ignore', 'pipe'],
+  const {
+    standIn,
+    workerErr,
+    standInErr,
+    newestFinished: newest,
+  } = demo.spawnWorkerAndStandIn({
+    BERTH_RESYNC_SECONDS: '3',
   });
-  let workerErr = '';
-  worker.stderr.on('data', (chunk: Buffer) => (workerErr += chunk.toString()));
-
-  // moto stores API state only: it starts no task and moves no traffic. `berth stand-in` plays
-  // the part ECS and the ALB would — a healthy target per task a task set should run, and the
-  // ALB metrics the rule's weights produce, 30 % 5xx from the `-5xx` image — as compose runs it.
-  const standIn = spawn(
-    process.execPath,
-    [BIN, 'stand-in', '--cluster', CLUSTER, '--requests-per-second', '200'],
-    {
-      cwd: ROOT,
-      env: { ...process.env, ...env, BERTH_LOG_LEVEL: 'warn' },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    },
-  );
-  let standInErr = '';
-  standIn.stderr.on('data', (chunk: Buffer) => (standInErr += chunk.toString()));
-  database.defer(async () => {
-    for (const child of [standIn, worker]) {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGKILL');
-        await once(child, 'exit');
-      }
-    }
-  });
-
-  const newest = (timeoutMs = 60_000) =>
-    eventually(
-      'the newest deployment to finish',
-      async () => {
-        const history = JSON.parse((await berth(url, ['history', 'web', '--json'])).stdout) as {
-          deployments: { finished: boolean; outcome: string | null; reason: string | null }[];
-        };
-        const deployment = history.deployments[0];
-        return deployment?.finished === true && deployment;
-      },
-      {
-        timeoutMs,
-        pollMs: 250,
-        explain: () => `worker said: ${workerErr}; stand-in said: ${standInErr}`,
-      },
-    );
   const state = async () => {
     const service = (
-      await clients.ecs.send(new DescribeServicesCommand({ cluster: CLUSTER, services: ['web'] }))
+      await clients.ecs.send(
+        new DescribeServicesCommand({ cluster: MOTO_CLUSTER, services: ['web'] }),
+      )
     ).services?.[0];
     const weights = Object.fromEntries(
       (
@@ -211,7 +102,7 @@ it('berth worker with BERTH_CLOUD=aws and berth stand-in take a service through 
   );
   await clients.ecs.send(
     new CreateTaskSetCommand({
-      cluster: CLUSTER,
+      cluster: MOTO_CLUSTER,
       service: 'web',
       taskDefinition: stable?.taskDefinition,
       externalId: 'berth/web/v3/deployment-3',
@@ -222,7 +113,7 @@ it('berth worker with BERTH_CLOUD=aws and berth stand-in take a service through 
     }),
   );
   await clients.ecs.send(
-    new UpdateServiceCommand({ cluster: CLUSTER, service: 'web', desiredCount: 3 }),
+    new UpdateServiceCommand({ cluster: MOTO_CLUSTER, service: 'web', desiredCount: 3 }),
   );
   await eventually(
     'the drift to be repaired',
@@ -244,8 +135,8 @@ it('berth worker with BERTH_CLOUD=aws and berth stand-in take a service through 
   );
   standIn.kill('SIGTERM');
   const [standInCode] = (await once(standIn, 'exit')) as [number | null];
-  assert.equal(standInCode, 0, `the stand-in stops cleanly: ${standInErr}`);
+  assert.equal(standInCode, 0, `the stand-in stops cleanly: ${standInErr()}`);
   t.diagnostic(
-    `worker stderr: ${workerErr.trim() === '' ? '(empty)' : workerErr.trim().slice(0, 400)}`,
+    `worker stderr: ${workerErr().trim() === '' ? '(empty)' : workerErr().trim().slice(0, 400)}`,
   );
 });

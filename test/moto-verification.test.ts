@@ -1,19 +1,13 @@
 import assert from 'node:assert/strict';
 import { after, it } from 'node:test';
-import { DescribeSecurityGroupsCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { DescribeServicesCommand, DescribeTasksCommand } from '@aws-sdk/client-ecs';
-import { AwsCloud } from '../src/cloud/aws-cloud.ts';
-import { createLogger } from '../src/logging.ts';
-import { Worker } from '../src/reconciler/worker-loop.ts';
-import { berth } from './support/cli.ts';
-import { testDatabase } from './support/database.ts';
 import { FAST_POLICY } from './support/fleet.ts';
-import { motoClients, sharedMoto, stopSharedMoto } from './support/moto.ts';
+import { stopSharedMoto } from './support/moto.ts';
+import { aMotoDemo, MOTO_CLUSTER } from './support/moto-demo.ts';
 import { eventually } from './support/eventually.ts';
 
 after(stopSharedMoto);
 
-const CLUSTER = 'demo';
 const COMMAND = 'bundle exec rspec spec/smoke && echo "$RELEASE ok"';
 
 /**
@@ -30,72 +24,19 @@ async function setTaskProgression(endpoint: string, transition: Record<string, u
 }
 
 it('on moto, the verification task is a RunTask of the release with the command override, the network and a client token, recorded before its exit is played', async () => {
-  const moto = await sharedMoto();
-  await moto.reset();
-  const env = {
-    AWS_REGION: 'us-east-1',
-    AWS_ACCESS_KEY_ID: 'testing',
-    AWS_SECRET_ACCESS_KEY: 'testing',
-    AWS_ENDPOINT_URL: moto.endpoint,
-  };
-  const clients = motoClients(moto.endpoint);
-  const database = await testDatabase('moto verification');
-  const boot = await berth(
-    '',
-    [
-      'infra',
-      'bootstrap',
-      '--cluster',
-      CLUSTER,
-      '--load-balancer',
-      'berth',
-      '--service',
-      'web:80',
-      '--json',
-    ],
-    { env },
-  );
-  assert.equal(boot.code, 0, boot.stderr);
-  const infra = JSON.parse(boot.stdout) as {
-    vpcId: string;
-    subnets: string[];
-    services: { listenerRuleArn: string; targetGroupArns: [string, string] }[];
-  };
-  const ec2 = new EC2Client({
-    endpoint: moto.endpoint,
-    region: 'us-east-1',
-    credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
-  });
-  const groups = await ec2.send(
-    new DescribeSecurityGroupsCommand({
-      Filters: [
-        { Name: 'vpc-id', Values: [infra.vpcId] },
-        { Name: 'group-name', Values: ['default'] },
-      ],
-    }),
-  );
-  const securityGroup = groups.SecurityGroups?.[0]?.GroupId ?? '';
+  const demo = await aMotoDemo('moto verification');
+  const { moto, clients, database, infra } = demo;
+  const securityGroup = await demo.defaultSecurityGroup();
   assert.match(securityGroup, /^sg-/);
 
   await setTaskProgression(moto.endpoint, { progression: 'manual', times: 1_000_000 });
   database.defer(() => setTaskProgression(moto.endpoint, { progression: 'immediate' }));
 
-  const service = infra.services[0];
-  assert.ok(service !== undefined);
-  const created = await berth(database.url, [
-    'service',
-    'create',
-    'web',
-    '--cluster',
-    CLUSTER,
+  const created = await demo.createWeb([
     '--image',
     'nginx:1.27',
     '--port',
     '80',
-    '--listener-rule',
-    service.listenerRuleArn,
-    '--target-groups',
-    service.targetGroupArns.join(','),
     '--subnets',
     infra.subnets.join(','),
     '--security-groups',
@@ -106,22 +47,7 @@ it('on moto, the verification task is a RunTask of the release with the command 
     ...FAST_POLICY,
   ]);
   assert.equal(created.code, 0, created.stderr);
-
-  const logger = createLogger({ level: process.env['BERTH_TEST_LOG_LEVEL'] ?? 'silent' });
-  const worker = new Worker({
-    db: database.db,
-    databaseUrl: database.url,
-    cloud: new AwsCloud(clients, logger),
-    logger,
-    name: 'moto-verifier',
-    infrastructure: undefined,
-    pollMs: 100,
-    leaseMs: 10_000,
-    errorBackoffMs: 200,
-    settings: { resyncMs: 60_000, waitMs: 200, metricsDelayMs: 0 },
-  });
-  worker.start();
-  database.defer(() => worker.stop());
+  demo.startWorker('moto-verifier');
 
   const row = () => database.db.selectFrom('verification_tasks').selectAll().executeTakeFirst();
 
@@ -144,7 +70,7 @@ it('on moto, the verification task is a RunTask of the release with the command 
   // What moto was asked for: the release's task definition, `sh -c` with the command, the
   // service's subnets and security group.
   const described = await clients.ecs.send(
-    new DescribeTasksCommand({ cluster: CLUSTER, tasks: [taskArn] }),
+    new DescribeTasksCommand({ cluster: MOTO_CLUSTER, tasks: [taskArn] }),
   );
   const task = described.tasks?.[0];
   assert.equal(task?.lastStatus, 'RUNNING');
@@ -166,7 +92,7 @@ it('on moto, the verification task is a RunTask of the release with the command 
     .executeTakeFirstOrThrow();
   assert.equal(runTask.data['clientToken'], recorded.client_token);
   const noCanary = await clients.ecs.send(
-    new DescribeServicesCommand({ cluster: CLUSTER, services: ['web'] }),
+    new DescribeServicesCommand({ cluster: MOTO_CLUSTER, services: ['web'] }),
   );
   assert.deepEqual(noCanary.services?.[0]?.taskSets ?? [], [], 'no task set while it runs');
 
@@ -186,12 +112,11 @@ it('on moto, the verification task is a RunTask of the release with the command 
     'the canary task set',
     async () => {
       const services = await clients.ecs.send(
-        new DescribeServicesCommand({ cluster: CLUSTER, services: ['web'] }),
+        new DescribeServicesCommand({ cluster: MOTO_CLUSTER, services: ['web'] }),
       );
       const sets = services.services?.[0]?.taskSets ?? [];
       return sets.length > 0 ? sets : undefined;
     },
     { timeoutMs: 30_000, pollMs: 200 },
   );
-  ec2.destroy();
 });

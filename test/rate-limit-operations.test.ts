@@ -63,9 +63,15 @@ it("Berth's own rates stay under the simulated AWS's buckets for the operations 
     const ours = DEFAULT_RATES[call];
     const aws = RATE_LIMITS[call];
     assert.ok(ours !== undefined && aws !== undefined, `${call} has a bucket on both sides`);
+    // Never faster than AWS sustains, and a margin below AWS's burst or its rate for calls sent
+    // a little apart from their grant: at least two tokens, or 5 % of the rate.
     assert.ok(
-      ours.perSecond < aws.perSecond,
-      `${call}: ${ours.perSecond}/s under ${aws.perSecond}/s`,
+      ours.perSecond <= aws.perSecond,
+      `${call}: ${ours.perSecond}/s within ${aws.perSecond}/s`,
+    );
+    assert.ok(
+      ours.burst <= aws.burst - 2 || ours.perSecond <= 0.95 * aws.perSecond,
+      `${call}: burst ${ours.burst} of ${aws.burst} at ${ours.perSecond}/s of ${aws.perSecond}/s leaves no margin`,
     );
     assert.ok(ours.burst <= aws.burst, `${call}: burst ${ours.burst} within ${aws.burst}`);
   }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { apiGroup, asRollback, RateLimiter } from '../src/cloud/rate-limit.ts';
+import { apiGroup, asRollback, asStarting, RateLimiter } from '../src/cloud/rate-limit.ts';
 
 const settled = async (promise: Promise<void>): Promise<boolean> => {
   let done = false;
@@ -43,6 +43,63 @@ describe('the client-side rate limiter', () => {
     queued = true;
     await Promise.all(calls);
     assert.deepEqual(order, ['first', 'rollback', 'normal 1', 'normal 2']);
+  });
+
+  it("serves a starting deployment's calls after rollbacks and before the rest, until its first write has its token", async () => {
+    let now = 0;
+    let queued = false;
+    const clock = () => (queued ? (now += 20) : now);
+    const limiter = new RateLimiter(
+      {
+        'ecs:write': { perSecond: 50, burst: 1 },
+        'ecs:read': { perSecond: 50, burst: 1 },
+      },
+      clock,
+    );
+    const order: string[] = [];
+    const call = (operation: string, name: string) =>
+      limiter.acquire(operation).then(() => order.push(name));
+    // The burst goes to the first caller; the others queue while the clock stands still.
+    const calls = [call('ecs:UpdateTaskSet', 'first'), call('ecs:UpdateTaskSet', 'rollout')];
+    let afterFirstWrite: Promise<number> | undefined;
+    calls.push(
+      asStarting(async () => {
+        await call('ecs:RegisterTaskDefinition', 'new deploy: first write');
+        // The same pass's next write waits its turn behind the rollout's.
+        afterFirstWrite = call('ecs:CreateTaskSet', 'new deploy: second write');
+        return afterFirstWrite;
+      }),
+    );
+    calls.push(asRollback(() => call('ecs:UpdateTaskSet', 'rollback')));
+    queued = true;
+    await Promise.all(calls);
+    assert.deepEqual(order, [
+      'first',
+      'rollback',
+      'new deploy: first write',
+      'rollout',
+      'new deploy: second write',
+    ]);
+  });
+
+  it("a starting deployment's reads before its first write go ahead too", async () => {
+    let now = 0;
+    let queued = false;
+    const clock = () => (queued ? (now += 20) : now);
+    const limiter = new RateLimiter({ 'ecs:read': { perSecond: 50, burst: 1 } }, clock);
+    const order: string[] = [];
+    const call = (name: string) =>
+      limiter.acquire('ecs:DescribeServices').then(() => order.push(name));
+    const calls = [call('first'), call('rollout 1'), call('rollout 2')];
+    calls.push(
+      asStarting(async () => {
+        await call('new deploy: read 1');
+        return call('new deploy: read 2');
+      }),
+    );
+    queued = true;
+    await Promise.all(calls);
+    assert.deepEqual(order.slice(0, 3), ['first', 'new deploy: read 1', 'new deploy: read 2']);
   });
 
   it('does not hold up groups it has no rate for', async () => {

@@ -6,16 +6,23 @@
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtemp, rm } from 'node:fs/promises';
 import module from 'node:module';
+import { availableParallelism, tmpdir } from 'node:os';
+import path from 'node:path';
 import { migrateSimulatedAws } from '../src/cloud/sim/index.ts';
 import { connect } from '../src/store/database.ts';
 import { migrateToLatest } from '../src/store/migrate.ts';
+import { processCpuMs } from './support/cpu-time.ts';
 import { createDatabase, dropDatabase, TEMPLATE_DATABASE } from './support/database.ts';
 import { startTestPostgres } from './support/postgres.ts';
 
 // Every test file is a process that strips and compiles the same few hundred modules, and the
 // tests start many `berth` processes besides: compiled once, they load from Node's cache.
 const compileCache = module.enableCompileCache().directory;
+// Each file's process appends its CPU time here (test/support/cpu-time.ts) for the table at the end.
+const cpuDir = await mkdtemp(path.join(tmpdir(), 'berth-test-cpu-'));
+const cpuFile = path.join(cpuDir, 'files.jsonl');
 const postgres = await startTestPostgres(process.env);
 console.log(`# postgres: ${postgres.source}`);
 let code: number;
@@ -34,7 +41,10 @@ try {
   }
 
   const files = process.argv.slice(2);
-  const concurrency = process.env['BERTH_TEST_CONCURRENCY'] ?? '2';
+  // Files spend most of their time waiting (rollout windows, worker passes, child processes): the
+  // suite's CPU was half a core at two files at a time on two cores. Twice the cores pays.
+  const concurrency =
+    process.env['BERTH_TEST_CONCURRENCY'] ?? String(Math.min(8, availableParallelism() * 2));
   const child = spawn(
     process.execPath,
     [
@@ -47,6 +57,7 @@ try {
       `--test-concurrency=${concurrency}`,
       // No test may hang CI: a child that never exits fails its test after ten minutes.
       '--test-timeout=600000',
+      '--import=./test/support/cpu-time.ts',
       ...(files.length > 0 ? files : ['test/**/*.test.ts']),
     ],
     {
@@ -55,6 +66,7 @@ try {
         ...process.env,
         BERTH_TEST_ADMIN_URL: postgres.adminUrl,
         BERTH_TEST_CONCURRENCY: concurrency,
+        BERTH_TEST_CPU_FILE: cpuFile,
         ...(compileCache === undefined ? {} : { NODE_COMPILE_CACHE: compileCache }),
         // The tests choose their databases themselves; a DATABASE_URL given to npm test is the
         // server to use, not a database for the CLI under test to write to.
@@ -67,5 +79,10 @@ try {
 } finally {
   await dropDatabase(TEMPLATE_DATABASE).catch(() => undefined);
   await postgres.stop();
+  await rm(cpuDir, { recursive: true, force: true });
 }
+// Everything the run cost: this process, the test runner, every file, the berth processes, moto,
+// Chromium and the embedded Postgres (each waited for by the time it is read).
+const total = processCpuMs('self');
+if (total !== undefined) console.log(`# cpu of the whole run: ${(total / 1000).toFixed(1)} s`);
 process.exit(code);

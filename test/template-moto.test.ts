@@ -1,30 +1,21 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, it } from 'node:test';
-import { DescribeSecurityGroupsCommand, EC2Client } from '@aws-sdk/client-ec2';
 import {
   DescribeServicesCommand,
   DescribeTaskDefinitionCommand,
   type ContainerDefinition,
 } from '@aws-sdk/client-ecs';
-import { BIN, ROOT, berth } from './support/cli.ts';
-import { testDatabase } from './support/database.ts';
+import { berth, ROOT } from './support/cli.ts';
 import { withFlags } from './support/builders.ts';
 import { FAST_POLICY } from './support/fleet.ts';
-import { motoClients, sharedMoto, stopSharedMoto } from './support/moto.ts';
+import { stopSharedMoto } from './support/moto.ts';
+import { aMotoDemo, MOTO_CLUSTER } from './support/moto-demo.ts';
 
 after(stopSharedMoto);
-
-const CLUSTER = 'demo';
-const AWS_ENV = {
-  AWS_REGION: 'us-east-1',
-  AWS_ACCESS_KEY_ID: 'testing',
-  AWS_SECRET_ACCESS_KEY: 'testing',
-};
 
 /**
  * The example of the docs (examples/rails-with-nginx.json) with images the stand-in plays and
@@ -59,68 +50,20 @@ async function aTemplate(): Promise<Record<string, unknown>> {
 }
 
 it('a service from a two-container template goes live on moto, keeps every field of it, and deploy --image nginx=… changes the sidecar alone', async (t) => {
-  const moto = await sharedMoto();
-  await moto.reset();
-  const clients = motoClients(moto.endpoint);
-  const env = { ...AWS_ENV, AWS_ENDPOINT_URL: moto.endpoint };
-  const database = await testDatabase('template moto');
-  const url = database.url;
-
-  const boot = await berth(
-    '',
-    [
-      'infra',
-      'bootstrap',
-      '--cluster',
-      CLUSTER,
-      '--load-balancer',
-      'berth',
-      '--service',
-      'web:80',
-      '--json',
-    ],
-    { env },
-  );
-  assert.equal(boot.code, 0, boot.stderr);
-  const infra = JSON.parse(boot.stdout) as {
-    vpcId: string;
-    subnets: string[];
-    services: { listenerRuleArn: string; targetGroupArns: [string, string] }[];
-  };
-  const rule = infra.services[0]?.listenerRuleArn ?? '';
-  const [groupA, groupB] = infra.services[0]?.targetGroupArns ?? ['', ''];
+  const demo = await aMotoDemo('template moto');
+  const { clients, infra } = demo;
+  const url = demo.database.url;
   // The template is Fargate's awsvpc: ECS (and moto) refuse its task sets without a network
   // configuration, so the service runs in the bootstrap's subnets and the VPC's default group.
-  const groups = await new EC2Client({
-    endpoint: moto.endpoint,
-    region: 'us-east-1',
-    credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
-  }).send(
-    new DescribeSecurityGroupsCommand({
-      Filters: [
-        { Name: 'vpc-id', Values: [infra.vpcId] },
-        { Name: 'group-name', Values: ['default'] },
-      ],
-    }),
-  );
-  const securityGroup = groups.SecurityGroups?.[0]?.GroupId ?? '';
+  const securityGroup = await demo.defaultSecurityGroup();
   assert.match(securityGroup, /^sg-/);
 
   const template = await aTemplate();
   const file = join(tmpdir(), `berth-template-${process.pid}.json`);
   await writeFile(file, JSON.stringify(template));
-  const created = await berth(url, [
-    'service',
-    'create',
-    'web',
-    '--cluster',
-    CLUSTER,
+  const created = await demo.createWeb([
     '--task-definition',
     file,
-    '--listener-rule',
-    rule,
-    '--target-groups',
-    `${groupA},${groupB}`,
     '--subnets',
     infra.subnets.join(','),
     '--security-groups',
@@ -132,62 +75,14 @@ it('a service from a two-container template goes live on moto, keeps every field
   const release = (JSON.parse(created.stdout) as { release: { mainContainer: string } }).release;
   assert.equal(release.mainContainer, 'app', 'the only essential container is the main one');
 
-  const worker = spawn(process.execPath, [BIN, 'worker'], {
-    cwd: ROOT,
-    env: {
-      ...process.env,
-      ...env,
-      DATABASE_URL: url,
-      BERTH_CLOUD: 'aws',
-      BERTH_METRICS_DELAY_SECONDS: '0',
-      // The stand-in publishes a datapoint a second, not AWS's one a minute: windows of 2 s.
-      BERTH_METRIC_RESOLUTION_SECONDS: '1',
-      BERTH_POLL_MS: '100',
-      BERTH_LOG_LEVEL: 'error',
-    },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let workerErr = '';
-  worker.stderr.on('data', (chunk: Buffer) => (workerErr += chunk.toString()));
-  const standIn = spawn(
-    process.execPath,
-    [BIN, 'stand-in', '--cluster', CLUSTER, '--requests-per-second', '200'],
-    {
-      cwd: ROOT,
-      env: { ...process.env, ...env, BERTH_LOG_LEVEL: 'warn' },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    },
-  );
-  let standInErr = '';
-  standIn.stderr.on('data', (chunk: Buffer) => (standInErr += chunk.toString()));
-  database.defer(async () => {
-    for (const child of [standIn, worker]) {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGKILL');
-        await once(child, 'exit');
-      }
-    }
-  });
-
-  const newest = async (timeoutMs = 90_000) => {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const history = JSON.parse((await berth(url, ['history', 'web', '--json'])).stdout) as {
-        deployments: { finished: boolean; outcome: string | null; reason: string | null }[];
-      };
-      const deployment = history.deployments[0];
-      if (deployment?.finished === true) return deployment;
-      if (Date.now() > deadline)
-        assert.fail(
-          `no deployment finished in time; worker: ${workerErr}; stand-in: ${standInErr}`,
-        );
-      await new Promise((resolve) => setTimeout(resolve, 250));
-    }
-  };
+  const { standIn, workerErr, newestFinished } = demo.spawnWorkerAndStandIn();
+  const newest = () => newestFinished(90_000);
   /** The task definition of the primary task set, as moto answers DescribeTaskDefinition. */
   const live = async () => {
     const service = (
-      await clients.ecs.send(new DescribeServicesCommand({ cluster: CLUSTER, services: ['web'] }))
+      await clients.ecs.send(
+        new DescribeServicesCommand({ cluster: MOTO_CLUSTER, services: ['web'] }),
+      )
     ).services?.[0];
     const primary = service?.taskSets?.find((set) => set.status === 'PRIMARY');
     const described = await clients.ecs.send(
@@ -283,5 +178,5 @@ it('a service from a two-container template goes live on moto, keeps every field
 
   standIn.kill('SIGTERM');
   await once(standIn, 'exit');
-  t.diagnostic(`worker stderr: ${workerErr.trim().slice(0, 400) || '(empty)'}`);
+  t.diagnostic(`worker stderr: ${workerErr().trim().slice(0, 400) || '(empty)'}`);
 });

@@ -11,7 +11,13 @@ interface RunFile {
   clean: boolean;
   startedAt: string;
   machine: { cores: number; cpu: string; node: string };
-  run: { complete: boolean; small: boolean; chosen: string[]; seconds?: number };
+  run: {
+    complete: boolean;
+    small: boolean;
+    chosen: string[];
+    options?: Record<string, unknown>;
+    seconds?: number;
+  };
   parts: Record<string, { figures: Figure[] }>;
 }
 
@@ -81,12 +87,25 @@ export function figuresBlock(
   return lines.join('\n');
 }
 
+/**
+ * Whether a results file is a full run, the only kind the README shows: complete, full-size,
+ * every part (a judgement-only or fleet-only run is not), no size or process count of its own.
+ */
+export function isFullRun(data: unknown): boolean {
+  const run = (data as Partial<RunFile>).run;
+  if (run === undefined) return false;
+  const every = ['judgement', 'steady', 'reaction', 'rollback', 'fleet', 'mass-rollback'];
+  return (
+    run.complete &&
+    !run.small &&
+    every.every((part) => run.chosen.includes(part)) &&
+    Object.keys(run.options ?? {}).length === 0
+  );
+}
+
 /** `npm run bench -- --readme`: README.md's figures block from the newest complete full run. */
 export async function rewriteReadme(): Promise<number> {
-  const file = await newestResults('run', (data) => {
-    const run = (data as RunFile).run;
-    return run.complete && !run.small && run.chosen.length >= 8;
-  });
+  const file = await newestResults('run', isFullRun);
   if (file === undefined) {
     process.stderr.write(
       'bench --readme: no complete full-size run in bench/results; run npm run bench first\n',

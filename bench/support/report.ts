@@ -81,14 +81,22 @@ export function machine(): Record<string, unknown> {
   };
 }
 
-/** The commit a run measured, and whether the tree had changes beside it. */
-export function provenance(): { commit: string; clean: boolean } {
-  const git = (args: string[]) =>
-    execFileSync('git', args, { cwd: RESULTS_DIR, encoding: 'utf8' }).trim();
+/** The repository the benchmarks belong to: where git is asked about the tree. */
+const REPOSITORY = fileURLToPath(new URL('../../', import.meta.url));
+
+/**
+ * The commit a run measured, and whether the tree had changes beside it, as git sees the
+ * repository at `root`. The results folder is what a run writes (judgement.json among its
+ * tracked files): its changes do not make the tree unclean. The pathspec is from the top of the
+ * repository (`:(top)`), whatever folder git is run from — relative, it named a folder that does
+ * not exist, and a run's own judgement.json made every run's tree read as not clean.
+ */
+export function provenance(root = REPOSITORY): { commit: string; clean: boolean } {
+  const git = (args: string[]) => execFileSync('git', args, { cwd: root, encoding: 'utf8' }).trim();
   try {
     const commit = git(['rev-parse', 'HEAD']);
-    // The results folder is what a run writes: its files do not make the tree unclean.
-    const changes = git(['status', '--porcelain', '--untracked-files=no', '--', ':!bench/results']);
+    // Untracked files count (a new source file changes what runs); ignored ones do not.
+    const changes = git(['status', '--porcelain', '--', ':(top)', ':(top,exclude)bench/results']);
     return { commit, clean: changes === '' };
   } catch {
     return { commit: 'unknown', clean: false };

@@ -23,7 +23,7 @@ import { finishDeployment } from '../../src/store/deployments.ts';
 import { deployImageWithin } from '../../src/store/deploy.ts';
 import { createServiceIn } from '../../src/store/services-write.ts';
 import type { RequestedRelease } from '../../src/store/write-transaction.ts';
-import { appendEvent } from '../../src/store/events.ts';
+import { appendEvent, notifyChange } from '../../src/store/events.ts';
 import {
   policySnapshotOf,
   updateDeployment,
@@ -460,6 +460,7 @@ export async function seedCanaries(
   world: World,
   fleet: readonly SeededService[],
   image: string,
+  due = true,
 ): Promise<void> {
   const { db } = world.database;
   const deploys = await seedDeploys(world, fleet, image);
@@ -520,13 +521,30 @@ export async function seedCanaries(
     .execute();
   await db
     .updateTable('services')
-    .set({ next_reconcile_at: verified })
+    // Not due (`due` false): until `makeDue`, with the workers already running.
+    .set({ next_reconcile_at: due ? verified : new Date('2999-01-01T00:00:00Z') })
     .where(
       'id',
       'in',
       fleet.map(({ service }) => service.id),
     )
     .execute();
+}
+
+/**
+ * Makes `serviceIds` due now, in one transaction, announcing each as a CLI write does: the
+ * workers, already running, hear of them at once — a workload that starts at a known instant,
+ * with no worker's start-up in it.
+ */
+export async function makeDue(world: World, serviceIds: readonly number[]): Promise<void> {
+  await world.database.db.transaction().execute(async (trx) => {
+    await trx
+      .updateTable('services')
+      .set({ next_reconcile_at: new Date() })
+      .where('id', 'in', serviceIds)
+      .execute();
+    for (const id of serviceIds) await notifyChange(trx, id, 'bench: due');
+  });
 }
 
 function group(service: Service, side: 'a' | 'b'): string {

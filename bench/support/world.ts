@@ -165,6 +165,21 @@ export async function until<T>(
 }
 
 /**
+ * How long a long part's workload may run: `workloadMs` counted from when its fleet is seeded
+ * and its workload starts (a run cut while still seeding measures nothing), and never past
+ * `latest` (epoch ms), which bounds a run whose seeding a loaded machine drags out.
+ */
+export interface Budget {
+  workloadMs: number;
+  latest: number;
+}
+
+/** The epoch ms a workload starting now stops at. */
+export function workloadDeadline(budget: Budget): number {
+  return Math.min(Date.now() + budget.workloadMs, budget.latest);
+}
+
+/**
  * Polls `done` every half second until it is true (returns false) or `deadline` (epoch ms)
  * passes (returns true: the workload was cut).
  */

@@ -1,5 +1,5 @@
 import { readEnvironment, type BerthEnvironment } from '../config.ts';
-import { createLogger, type Logger } from '../logging.ts';
+import { lazyLogger, type Logger } from '../logging.ts';
 import {
   explainDatabaseError,
   openDatabase,
@@ -48,7 +48,7 @@ export class CliContext {
     }
     // The CLI speaks through its output; its logs stay quiet unless asked for.
     const level = this.#environment instanceof InputError ? undefined : this.#environment.logLevel;
-    this.logger = createLogger({ level: level ?? 'warn', name: 'berth-cli' });
+    this.logger = lazyLogger({ level: level ?? 'warn', name: 'berth-cli' });
   }
 
   /** The environment's settings; throws the InputError of the first bad variable. */

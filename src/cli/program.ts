@@ -176,15 +176,61 @@ function buildProgram(session: CliSession, setExit: (code: number) => void): Com
       ),
     );
 
-  command(program, 'deploy <NAME>', 'deploy a new image as release vN+1')
+  const app = program
+    .command('app')
+    .description('apps: services that release together, all live or all rolled back');
+  app.configureOutput(write).exitOverride();
+  command(app, 'create <NAME>', 'group services into an app')
+    .requiredOption('--services <names>', 'its services, comma-separated, e.g. web,worker,clock')
+    .option(
+      '--order <names>',
+      'members that go one after another (each waits for the one before to pass 100 %)',
+    )
+    .action(
+      act(async (context, name: string, flags: never) =>
+        (await import('./commands/app.ts')).appCreate(context, name, flags),
+      ),
+    );
+  command(app, 'update <NAME>', "change an app's members, order, pre-deploy command or follow")
+    .option('--services <names>', 'its services, comma-separated')
+    .option('--order <names>', "members that go one after another ('' for all together)")
+    .option(
+      '--pre-deploy-command <cmd>',
+      "run once per app deployment, before any member moves, in the first member's new release ('' for none)",
+    )
+    .option('--follow <repo:pattern>', 'deploy the app when a matching tag is pushed to ECR')
+    .option('--unfollow', 'stop following')
+    .action(
+      act(async (context, name: string, flags: never) =>
+        (await import('./commands/app.ts')).appUpdate(context, name, flags),
+      ),
+    );
+  command(app, 'show <NAME>', 'show an app, its members and its newest deployment').action(
+    act(async (context, name: string) =>
+      (await import('./commands/app.ts')).appShow(context, name),
+    ),
+  );
+  command(app, 'list', 'list apps').action(
+    act(async (context) => (await import('./commands/app.ts')).appList(context)),
+  );
+
+  command(
+    program,
+    'deploy <NAME>',
+    'deploy a new image as release vN+1 (of a service, or of every member of an app)',
+  )
     .requiredOption(
       '--image <[container=]image>',
-      "the main container's image, e.g. nginx:1.28, or CONTAINER=IMAGE for another (repeatable)",
+      "the main container's image, e.g. nginx:1.28, or CONTAINER=IMAGE for another (repeatable); for an app, SERVICE=IMAGE or SERVICE.CONTAINER=IMAGE",
       collect,
     )
     .option('--message <text>', 'why, recorded with the deployment')
     .option('--replace', 'abort the unfinished deployment and take its place')
     .option('--wait', 'wait for the deployment to finish; exit 1 if it does not succeed')
+    .option(
+      '--abort-on-interrupt',
+      'with --wait: Ctrl-C aborts the deployment, waits for the rollback and exits 130',
+    )
     .option('--dry-run', 'print the release that would be made and its diff; write nothing')
     .action(
       act(async (context, name: string, flags: never) =>

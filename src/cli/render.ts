@@ -180,6 +180,8 @@ export function deploymentJson(deployment: Deployment, versions: ReadonlyMap<num
     finishedAt: iso(deployment.finished_at),
     // Null until a worker first claims the deployment and fixes the policy it runs under.
     policy: deployment.policy,
+    // The app deployment it is a member of (berth deploy APP); null for the service's own.
+    appDeploymentId: deployment.app_deployment_id,
   };
 }
 
@@ -224,7 +226,11 @@ export function deploymentSummary(
       ? 'none'
       : `v${versions.get(deployment.from_release_id) ?? '?'}`;
   const to = `v${versions.get(deployment.to_release_id) ?? '?'}`;
-  const head = `#${deployment.id} ${deployment.kind} ${from} → ${to}`;
+  const app =
+    deployment.app_deployment_id !== null
+      ? ` (app deployment #${deployment.app_deployment_id})`
+      : '';
+  const head = `#${deployment.id} ${deployment.kind} ${from} → ${to}${app}`;
   if (deployment.outcome !== null) {
     return `${head}: ${words(deployment.outcome)}${deployment.reason !== null ? ` (${deployment.reason})` : ''}`;
   }

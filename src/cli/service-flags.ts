@@ -35,7 +35,7 @@ import {
   parseContainerName,
   type ParsedTemplate,
 } from '../validation/task-definition.ts';
-import { fromTemplate } from '../store/services-write.ts';
+import { fromTemplate } from '../store/release-template.ts';
 
 /** The flags `service create` and `service update` share, as commander hands them over. */
 export interface ServiceFlags {

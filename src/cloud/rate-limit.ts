@@ -1,13 +1,40 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 
-/** Rollback calls go before everything else waiting for the same API group. */
-export type CallPriority = 'rollback' | 'normal';
+/**
+ * The order calls waiting for the same bucket are served in: rollbacks first, then the first
+ * pass of a deployment just asked for (its first write, the registration, is what a user waits
+ * on after `berth deploy`), then everything else in the order it came.
+ */
+export type CallPriority = 'rollback' | 'starting' | 'normal';
 
-const currentPriority = new AsyncLocalStorage<CallPriority>();
+const RANK: Record<CallPriority, number> = { rollback: 0, starting: 1, normal: 2 };
+
+/** The priority of the calls made within one `asRollback` or `asStarting`. */
+interface Priority {
+  current: CallPriority;
+}
+
+const currentPriority = new AsyncLocalStorage<Priority>();
 
 /** Runs `work` with its AWS calls marked as part of a rollback: they jump the queues. */
 export function asRollback<T>(work: () => Promise<T>): Promise<T> {
-  return currentPriority.run('rollback', work);
+  return currentPriority.run({ current: 'rollback' }, work);
+}
+
+/**
+ * Runs `work` — the first pass of a deployment not yet started — with its AWS calls ahead of
+ * every call but a rollback's until its first write has its token: a new deploy's first write
+ * (the registration, what a user waits on after `berth deploy`) does not queue behind the passes
+ * of rollouts already waiting at the same bucket. What the pass does after that write waits its
+ * turn like any rollout's.
+ */
+export function asStarting<T>(work: () => Promise<T>): Promise<T> {
+  return currentPriority.run({ current: 'starting' }, work);
+}
+
+/** Whether `call` writes: a starting pass's first such call is the last it makes ahead. */
+function writes(call: string): boolean {
+  return apiGroup(call).endsWith(':write');
 }
 
 /**
@@ -54,9 +81,12 @@ export const DEFAULT_RATES: Record<string, Rate> = {
   'elbv2:write': { perSecond: 4, burst: 10 },
   'ecr:read': { perSecond: 8, burst: 20 },
   'cloudwatch:read': { perSecond: 40, burst: 50 },
-  // Operations AWS gives a bucket of their own, far smaller than their group's: kept a little
-  // under it, so that a fleet deploy waits here instead of being refused there.
-  'ecs:RegisterTaskDefinition': { perSecond: 0.95, burst: 8, parks: true },
+  // Operations AWS gives a bucket of their own, far smaller than their group's: so that a fleet
+  // deploy waits here instead of being refused there. The registration bucket is the one a
+  // fleet deploy's time is made of, so it keeps AWS's own rate, 1/s; its margin is in the burst
+  // (8 of AWS's 10): calls granted at that rate but sent up to two seconds apart from their grant
+  // (an audit entry slow to commit, jitter on the way) still find a token at AWS.
+  'ecs:RegisterTaskDefinition': { perSecond: 1, burst: 8, parks: true },
   'elbv2:ModifyRule': { perSecond: 2.85, burst: 8 },
   // AWS limits these two reads apart, 10/s each: in one ELB read bucket a fleet's target-health
   // checks starved its rule reads, and every pass of a rollout needs both.
@@ -114,7 +144,8 @@ class Bucket {
 
 /**
  * Token buckets per API group. A call waits for a token; waiting rollback calls are served
- * before any other waiting call of the group. Alone, the buckets are this process's. With a
+ * before any other waiting call of the group, then a starting deployment's (see `CallPriority`).
+ * Alone, the buckets are this process's. With a
  * `shared` budget they are the fleet's: this process queues its own callers in order (rollbacks
  * first) and its head caller takes its token from the budget every worker shares; should the
  * budget not answer (its database away), this process's own bucket stands in until it does.
@@ -135,11 +166,24 @@ export class RateLimiter {
     this.#shared = shared;
   }
 
-  /** Resolves when the call may go; `priority` defaults to the caller's (see `asRollback`). */
-  acquire(
-    call: string,
-    priority: CallPriority = currentPriority.getStore() ?? 'normal',
-  ): Promise<void> {
+  /**
+   * Resolves when the call may go; `priority` defaults to the caller's (see `asRollback`,
+   * `asStarting`).
+   */
+  acquire(call: string, priority?: CallPriority): Promise<void> {
+    const caller = currentPriority.getStore();
+    const rank = priority ?? caller?.current ?? 'normal';
+    // A starting pass's first write is its last call ahead of the others, once it is granted.
+    const granted =
+      caller?.current === 'starting' && priority === undefined && writes(call)
+        ? () => {
+            caller.current = 'normal';
+          }
+        : undefined;
+    return this.#acquire(call, rank).then(granted);
+  }
+
+  #acquire(call: string, priority: CallPriority): Promise<void> {
     const group = bucketOf(call, this.#rates);
     const rate = this.#rates[group];
     if (rate === undefined) return Promise.resolve();
@@ -159,11 +203,8 @@ export class RateLimiter {
           resolve();
         },
       };
-      // Rollbacks go after earlier rollbacks but before every normal call.
-      const at =
-        priority === 'rollback'
-          ? waiting.waiters.findIndex((other) => other.priority === 'normal')
-          : -1;
+      // After every earlier call of its rank or above, before every call ranked below it.
+      const at = waiting.waiters.findIndex((other) => RANK[other.priority] > RANK[priority]);
       if (at === -1) waiting.waiters.push(waiter);
       else waiting.waiters.splice(at, 0, waiter);
       if (this.#shared !== undefined) void this.#serveShared(waiting, group, this.#shared);

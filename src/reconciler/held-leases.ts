@@ -11,6 +11,8 @@ export interface Claim {
   lost: AbortController;
   /** Given back (or lost): the heartbeat leaves it alone. */
   done: boolean;
+  /** Its deployment had not started when claimed: the pass goes first (see `asStarting`). */
+  starting?: boolean;
 }
 
 /**

@@ -1,4 +1,5 @@
 import { withCallDeadline, type Cloud, type RuleWeights } from '../cloud/cloud.ts';
+import { asStarting } from '../cloud/rate-limit.ts';
 import { isThrottling } from '../cloud/retry.ts';
 import type { Logger } from '../logging.ts';
 import { PollingLoop } from '../polling-loop.ts';
@@ -21,7 +22,7 @@ import {
 } from './context.ts';
 import { HeldLeases, type Claim } from './held-leases.ts';
 import { reconcilePassDuration, reconcilePasses } from './metrics.ts';
-import { MAX_PARKED, PassSlots } from './pass-slots.ts';
+import { MAX_PARKED, MAX_STARTING_OVER, PassSlots } from './pass-slots.ts';
 import { reconcileService } from './reconcile.ts';
 import { BatchReads, PassCloud } from './shared-reads.ts';
 
@@ -135,7 +136,17 @@ export class Worker {
     // A batch is claimed only when it fits beside the passes that can run: nothing claimed waits
     // behind more than one batch (its lease renewed meanwhile), and a slot freed finds work.
     const held = this.#leases.size;
-    if (held - this.#slots.parked > concurrency || held > concurrency + MAX_PARKED) {
+    const tooMany = held > concurrency + MAX_PARKED;
+    if (held - this.#slots.parked > concurrency || tooMany) {
+      // No room, but a deploy just asked for is taken all the same: its first pass runs beside
+      // the slots (see `PassSlots`), not after the rollouts in them.
+      if (!tooMany && this.#slots.over < MAX_STARTING_OVER) {
+        try {
+          if ((await this.#claim(true)) > 0) return;
+        } catch (error) {
+          logger.error({ err: error, worker: this.name }, 'claiming services failed');
+        }
+      }
       this.#waitingForRoom = true;
       await this.#loop.wait(pollMs);
       this.#waitingForRoom = false;
@@ -158,11 +169,12 @@ export class Worker {
    * them made together: the rollouts' services and rules at once (see `BatchReads`), idle
    * services one DescribeServices per ten of a cluster. Returns how many services it claimed.
    */
-  async #claim(): Promise<number> {
+  async #claim(onlyStarting = false): Promise<number> {
     const { db, batchSize, leaseMs } = this.#options;
-    const claims: Claim[] = (await claimDueServices(db, this.name, batchSize, leaseMs)).map(
-      (claim) => ({ ...claim, lost: new AbortController(), done: false }),
-    );
+    const limit = onlyStarting ? MAX_STARTING_OVER - this.#slots.over : batchSize;
+    const claims: Claim[] = (
+      await claimDueServices(db, this.name, limit, leaseMs, onlyStarting)
+    ).map((claim) => ({ ...claim, lost: new AbortController(), done: false }));
     for (const claim of claims) this.#leases.hold(claim);
     let busy: Set<number>;
     try {
@@ -193,7 +205,11 @@ export class Worker {
     const reads = this.#readActive(active);
     for (const claim of claims) {
       if (idle.includes(claim)) continue;
-      this.#queue([claim], () => this.#pass(claim, busy.has(claim.service.id) ? reads : undefined));
+      this.#queue(
+        [claim],
+        () => this.#pass(claim, busy.has(claim.service.id) ? reads : undefined),
+        claim.starting === true,
+      );
     }
     return claims.length;
   }
@@ -275,7 +291,7 @@ export class Worker {
    * Runs `work` when a pass slot is free; by then a stopping worker gives the claims back
    * instead. Whatever `work` throws it has handled: tasks never reject.
    */
-  #queue(claims: readonly Claim[], work: () => Promise<void>): void {
+  #queue(claims: readonly Claim[], work: () => Promise<void>, starting = false): void {
     this.#loop.track(
       this.#slots.run(
         work,
@@ -283,6 +299,7 @@ export class Worker {
         async () => {
           await Promise.all(claims.map((claim) => this.#giveBack(claim, 0)));
         },
+        starting,
       ),
     );
   }
@@ -315,9 +332,11 @@ export class Worker {
       reconcilePassDuration.observe({ outcome }, (performance.now() - started) / 1000);
     };
     try {
+      const reconcile = () => reconcileService(pass, claim.service.id);
       const result = await underLease(
         pass,
-        () => reconcileService(pass, claim.service.id),
+        // A deployment's first pass: its first write goes ahead of the rollouts' calls.
+        claim.starting === true ? () => asStarting(reconcile) : reconcile,
         claim.lost.signal,
       );
       counted('ok');

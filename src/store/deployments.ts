@@ -1,4 +1,5 @@
 import { sql } from 'kysely';
+import { settleAppMember } from './apps-settle.ts';
 import type { Db } from './database.ts';
 import type { Deployment, DeploymentKind, DeploymentOutcome, DeploymentPhase } from './schema.ts';
 
@@ -38,8 +39,9 @@ export async function insertDeployment(
 }
 
 /**
- * Ends a deployment. When it succeeded, its release becomes the service's current one. Only an
- * unfinished deployment can end, so a second call changes nothing and returns undefined.
+ * Ends a deployment. When it succeeded, its release becomes the service's current one; a member
+ * of an app deployment settles the app's in the same transaction. Only an unfinished deployment
+ * can end, so a second call changes nothing and returns undefined.
  */
 export async function finishDeployment(
   db: Db,
@@ -67,6 +69,7 @@ export async function finishDeployment(
       .where('id', '=', finished.service_id)
       .execute();
   }
+  if (finished !== undefined) await settleAppMember(db, finished);
   return finished;
 }
 

@@ -44,20 +44,31 @@ export interface StepEvidence {
   windows: number;
 }
 
+/** The newest judged window of a deployment, of one step when `stepIndex` is given. */
+export async function newestWindow(
+  db: Db,
+  deploymentId: number,
+  stepIndex?: number,
+): Promise<AnalysisWindow | undefined> {
+  let query = db
+    .selectFrom('analysis_windows')
+    .selectAll()
+    .where('deployment_id', '=', deploymentId);
+  if (stepIndex !== undefined) query = query.where('step_index', '=', stepIndex);
+  return query
+    .orderBy('step_index', 'desc')
+    .orderBy('window_index', 'desc')
+    .limit(1)
+    .executeTakeFirst();
+}
+
 /** The evidence of one step of a deployment, or undefined while it has no judged window. */
 export async function stepEvidence(
   db: Db,
   deploymentId: number,
   stepIndex: number,
 ): Promise<StepEvidence | undefined> {
-  const newest = await db
-    .selectFrom('analysis_windows')
-    .selectAll()
-    .where('deployment_id', '=', deploymentId)
-    .where('step_index', '=', stepIndex)
-    .orderBy('window_index', 'desc')
-    .limit(1)
-    .executeTakeFirst();
+  const newest = await newestWindow(db, deploymentId, stepIndex);
   if (newest === undefined) return undefined;
   // Bounded by the newest window's index, so that a window judged between the two reads is not
   // counted in a span whose pooled numbers do not include it.

@@ -43,15 +43,20 @@ export class LeaseLostError extends Error {
  * claimed behind a backlog of rollouts looking again. Only unfinished deployments are looked
  * at, through their partial index, each with one index lookup of its windows: a few hundred
  * rows in a fleet deploy, then a hash lookup per due service.
+ *
+ * Each claim says whether its deployment has not started yet (`starting`): its first pass goes
+ * ahead of the others (see `asStarting`). With `onlyStarting`, only such services are claimed —
+ * what a worker with no room left still takes, so that a new deploy does not wait for room.
  */
 export async function claimDueServices(
   db: Db,
   owner: string,
   limit: number,
   leaseMs: number,
-): Promise<{ service: Service; lease: Lease }[]> {
+  onlyStarting = false,
+): Promise<{ service: Service; lease: Lease; starting: boolean }[]> {
   const sentAt = performance.now();
-  const rows = await sql<Service>`
+  const rows = await sql<Service & { claim_starting: boolean }>`
     with rolling_back as (
       select d.service_id from deployments d
       where d.finished_at is null
@@ -63,9 +68,10 @@ export async function claimDueServices(
       select service_id from deployments where finished_at is null and phase = 'pending'
     ),
     due as (
-      select id from services
+      select id, id in (select service_id from starting) as starting from services
       where deleted_at is null
         and ((lease_until is null and next_reconcile_at <= now()) or lease_until < now())
+        and (not ${onlyStarting} or id in (select service_id from starting))
       order by id in (select service_id from rolling_back) desc,
         -- A deploy just asked for goes next, not behind a backlog of rollouts looking again.
         id in (select service_id from starting) desc,
@@ -80,8 +86,8 @@ export async function claimDueServices(
         lease_epoch = s.lease_epoch + 1,
         next_reconcile_at = 'infinity'
     from due where s.id = due.id
-    returning s.*`.execute(db);
-  return rows.rows.map((service) => ({
+    returning s.*, due.starting as claim_starting`.execute(db);
+  return rows.rows.map(({ claim_starting: starting, ...service }) => ({
     service,
     lease: {
       serviceId: service.id,
@@ -89,6 +95,7 @@ export async function claimDueServices(
       epoch: service.lease_epoch,
       expiresAt: sentAt + leaseMs,
     },
+    starting,
   }));
 }
 

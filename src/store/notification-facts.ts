@@ -1,4 +1,5 @@
 import type { Db } from './database.ts';
+import { newestWindow } from './history.ts';
 import type { AnalysisWindow, AuditEvent, DeploymentKind, PolicySnapshot } from './schema.ts';
 
 /** What a webhook hears about; `type` of every payload. */
@@ -98,15 +99,8 @@ const VERIFICATION_FIELDS = [
   'taskArn',
 ] as const;
 
-/**
- * What a notified event reports, read in its transaction; undefined when it is not worth telling
- * after all (a first release taking all traffic is no step passed).
- */
-export async function factsOf(
-  db: Db,
-  type: NotificationType,
-  event: AuditEvent,
-): Promise<NotificationFacts | undefined> {
+/** The service an event concerns, its deployment if any, and that deployment's releases. */
+async function subjectOf(db: Db, event: AuditEvent) {
   const service = await db
     .selectFrom('services')
     .select('name')
@@ -132,6 +126,19 @@ export async function factsOf(
       .execute();
     for (const row of rows) versions.set(row.id, row);
   }
+  return { service, deployment, versions };
+}
+
+/**
+ * What a notified event reports, read in its transaction; undefined when it is not worth telling
+ * after all (a first release taking all traffic is no step passed).
+ */
+export async function factsOf(
+  db: Db,
+  type: NotificationType,
+  event: AuditEvent,
+): Promise<NotificationFacts | undefined> {
+  const { service, deployment, versions } = await subjectOf(db, event);
   const policy = deployment?.policy ?? null;
   let step: NotificationFacts['step'] = null;
   let numbersStep: number | undefined;
@@ -185,23 +192,6 @@ export async function factsOf(
     at: event.at.toISOString(),
     eventId: event.id,
   };
-}
-
-async function newestWindow(
-  db: Db,
-  deploymentId: number,
-  stepIndex: number | undefined,
-): Promise<AnalysisWindow | undefined> {
-  let query = db
-    .selectFrom('analysis_windows')
-    .selectAll()
-    .where('deployment_id', '=', deploymentId);
-  if (stepIndex !== undefined) query = query.where('step_index', '=', stepIndex);
-  return query
-    .orderBy('step_index', 'desc')
-    .orderBy('window_index', 'desc')
-    .limit(1)
-    .executeTakeFirst();
 }
 
 function numbersOf(window: AnalysisWindow, policy: PolicySnapshot | null): NotifiedNumbers {

@@ -25,6 +25,8 @@ export type DeploymentProgress = Partial<{
   reason: string;
   policy: PolicySnapshot;
   observed: ObservedRollout;
+  /** An app member's highest step passed (see src/reconciler/app-gate.ts). */
+  app_step_passed: number;
 }>;
 
 export async function updateDeployment(
@@ -177,32 +179,71 @@ export async function recordAnalysisWindow(db: Db, window: NewAnalysisWindow): P
     .execute();
 }
 
+/**
+ * The `services` column that keeps each field of a rollout policy: the one table both the write
+ * (`policyRow`) and the read (`policyOf`) go by, so a new field is named once. Each column's type
+ * must be the field's (checked here).
+ */
+const POLICY_COLUMNS = {
+  steps: 'steps',
+  bakeSeconds: 'bake_seconds',
+  analysisIntervalSeconds: 'analysis_interval_seconds',
+  max5xxRate: 'max_5xx_rate',
+  maxP99Ms: 'max_p99_ms',
+  minRequests: 'min_requests',
+  failureLimit: 'failure_limit',
+  confidence: 'confidence',
+  maxAnalysisSeconds: 'max_analysis_seconds',
+  progressDeadlineSeconds: 'progress_deadline_seconds',
+  rollbackWindowSeconds: 'rollback_window_seconds',
+  max5xxRateIncrease: 'max_5xx_rate_increase',
+  maxFailedLaunches: 'max_failed_launches',
+  preDeployCommand: 'pre_deploy_command',
+  verifyCommand: 'verify_command',
+  verifyTimeoutSeconds: 'verify_timeout_seconds',
+  alarmNames: 'alarm_names',
+  alarmPrefix: 'alarm_prefix',
+  minRunningSeconds: 'min_running_seconds',
+  keepWarm: 'keep_warm',
+} as const satisfies { [K in keyof RolloutPolicy]-?: ColumnHolding<RolloutPolicy[K]> };
+
+/** The `services` columns whose values are of type `V`. */
+type ColumnHolding<V> = {
+  [C in keyof Service]: Service[C] extends Exclude<V, undefined> ? C : never;
+}[keyof Service];
+
+/** A rollout policy as `services` columns; a field left undefined stays so (not written). */
+export type PolicyRow = {
+  [K in keyof RolloutPolicy as (typeof POLICY_COLUMNS)[K]]: RolloutPolicy[K];
+};
+
+const POLICY_FIELDS = Object.entries(POLICY_COLUMNS) as [keyof RolloutPolicy, keyof PolicyRow][];
+
+/** The columns a rollout policy is kept in. */
+export function policyRow(policy: RolloutPolicy): PolicyRow {
+  return Object.fromEntries(
+    POLICY_FIELDS.map(([field, column]) => [column, policy[field]]),
+  ) as PolicyRow;
+}
+
+/** A rollout policy as read from `services` columns (a `RolloutPolicy`, as the compiler checks). */
+type PolicyRead = { [K in keyof RolloutPolicy]: Service[(typeof POLICY_COLUMNS)[K]] };
+
 /** The rollout policy columns of a service, as one object. */
 export function policyOf(service: Service): RolloutPolicy {
-  return {
-    steps: [...service.steps],
-    bakeSeconds: service.bake_seconds,
-    analysisIntervalSeconds: service.analysis_interval_seconds,
-    max5xxRate: service.max_5xx_rate,
-    maxP99Ms: service.max_p99_ms,
-    minRequests: service.min_requests,
-    failureLimit: service.failure_limit,
-    confidence: service.confidence,
-    maxAnalysisSeconds: service.max_analysis_seconds,
-    progressDeadlineSeconds: service.progress_deadline_seconds,
-    rollbackWindowSeconds: service.rollback_window_seconds,
-    max5xxRateIncrease: service.max_5xx_rate_increase,
-    maxFailedLaunches: service.max_failed_launches,
-    preDeployCommand: service.pre_deploy_command,
-    verifyCommand: service.verify_command,
-    verifyTimeoutSeconds: service.verify_timeout_seconds,
-    alarmNames: [...service.alarm_names],
-    alarmPrefix: service.alarm_prefix,
-    // A web service's snapshot is as it was before workers existed.
-    ...(service.kind === 'worker'
-      ? { minRunningSeconds: service.min_running_seconds, keepWarm: service.keep_warm }
-      : {}),
-  };
+  const policy = Object.fromEntries(
+    POLICY_FIELDS.map(([field, column]) => {
+      const value = service[column];
+      // A copy: a policy changed in memory never changes the row it was read from.
+      return [field, Array.isArray(value) ? [...value] : value];
+    }),
+  ) as PolicyRead;
+  // A web service's snapshot is as it was before workers existed: these are a worker's alone.
+  if (service.kind !== 'worker') {
+    delete policy.minRunningSeconds;
+    delete policy.keepWarm;
+  }
+  return policy;
 }
 
 /**

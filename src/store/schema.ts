@@ -165,6 +165,12 @@ export interface DeploymentTable {
   promote_requested_by: string | null;
   /** What a worker last observed of the deployment's task sets; null until it looked. */
   observed: ColumnType<ObservedRollout | null, string | null, string | null>;
+  /** The app deployment this deployment is a member of; null for a service's own. */
+  app_deployment_id: Generated<number | null>;
+  /** The member's place in the app's `--order` (0: first, or no order); null outside an app. */
+  app_wave: Generated<number | null>;
+  /** The highest step index this member has passed (its own pass writes it); null: none yet. */
+  app_step_passed: Generated<number | null>;
 }
 
 /** One task set as a worker observed it during a rollout. */
@@ -438,7 +444,50 @@ export interface VerificationTaskTable {
 }
 
 /** The database as Kysely sees it. */
+/** Services that release together (`berth app create`). */
+export interface AppTable {
+  id: Generated<number>;
+  name: string;
+  /** Run once per app deployment, as a one-off task of its first member's new release. */
+  pre_deploy_command: string | null;
+  /** The ECR repository whose pushes deploy the app (`--follow REPO:PATTERN`); null = none. */
+  follow_repository: string | null;
+  follow_tag_pattern: string | null;
+  created_by: string;
+  created_at: Generated<Date>;
+  updated_at: Generated<Date>;
+}
+
+export interface AppMemberTable {
+  app_id: number;
+  service_id: number;
+  /** Its place in `--services`. */
+  position: number;
+  /** Its place in `--order`: 0 for the first and for members not ordered. */
+  wave: number;
+}
+
+export type AppDeploymentOutcome = 'succeeded' | 'rolled_back';
+
+/** One deployment of an app: one member deployment per service, all live or all rolled back. */
+export interface AppDeploymentTable {
+  id: Generated<number>;
+  app_id: number;
+  /** The image asked for every member's main container, when one was. */
+  image: string | null;
+  message: string | null;
+  requested_by: string;
+  outcome: AppDeploymentOutcome | null;
+  /** The first member that failed or rolled back, and why; set as soon as it did. */
+  reason: string | null;
+  created_at: Generated<Date>;
+  finished_at: Date | null;
+}
+
 export interface Database {
+  apps: AppTable;
+  app_members: AppMemberTable;
+  app_deployments: AppDeploymentTable;
   services: ServiceTable;
   follow_polls: FollowPollTable;
   followed_images: FollowedImageTable;
@@ -457,6 +506,8 @@ export type NewService = Insertable<ServiceTable>;
 export type ServiceUpdate = Updateable<ServiceTable>;
 export type Release = Selectable<ReleaseTable>;
 export type Deployment = Selectable<DeploymentTable>;
+export type App = Selectable<AppTable>;
+export type AppDeployment = Selectable<AppDeploymentTable>;
 export type AnalysisWindow = Selectable<AnalysisWindowTable>;
 export type AuditEvent = Selectable<EventTable>;
 export type NotificationTarget = Selectable<NotificationTargetTable>;

@@ -1,10 +1,13 @@
 import type { FollowTarget } from '../validation/follow.ts';
 import { InputError } from '../validation/input-error.ts';
-import type { ManagedContainer, ParsedTemplate } from '../validation/task-definition.ts';
+import type { ParsedTemplate } from '../validation/task-definition.ts';
 import type { Db } from './database.ts';
 import { appendEvent, notifyChange } from './events.ts';
+import { fromTemplate } from './release-template.ts';
 import { specOf, type ReleaseSpec } from './releases.ts';
+import { policyRow } from './rollout.ts';
 import type { LaunchType, RolloutPolicy, Service, ServiceKind } from './schema.ts';
+import { checkNotAppName } from './apps-names.ts';
 import { insertService, lockService, serviceNamed, updateService } from './services.ts';
 import { baseRelease, requestRelease, takeOver, writeOrDryRun } from './write-transaction.ts';
 import type { Actor, DryRunnable, RequestedRelease } from './write-transaction.ts';
@@ -49,6 +52,7 @@ export async function createService(db: Db, request: NewService): Promise<Reques
 
 /** `createService` inside a transaction the caller holds (the demo fleet makes three at once). */
 export async function createServiceIn(trx: Db, request: NewService): Promise<RequestedRelease> {
+  await checkNotAppName(trx, request.name);
   const existing = await serviceNamed(trx, request.name);
   if (existing !== undefined) {
     throw new InputError(
@@ -141,31 +145,6 @@ export async function changeService(
   });
 }
 
-function policyRow(policy: RolloutPolicy) {
-  return {
-    steps: policy.steps,
-    bake_seconds: policy.bakeSeconds,
-    analysis_interval_seconds: policy.analysisIntervalSeconds,
-    max_5xx_rate: policy.max5xxRate,
-    max_p99_ms: policy.maxP99Ms,
-    min_requests: policy.minRequests,
-    failure_limit: policy.failureLimit,
-    progress_deadline_seconds: policy.progressDeadlineSeconds,
-    rollback_window_seconds: policy.rollbackWindowSeconds,
-    max_5xx_rate_increase: policy.max5xxRateIncrease,
-    confidence: policy.confidence,
-    max_analysis_seconds: policy.maxAnalysisSeconds,
-    max_failed_launches: policy.maxFailedLaunches,
-    pre_deploy_command: policy.preDeployCommand,
-    verify_command: policy.verifyCommand,
-    verify_timeout_seconds: policy.verifyTimeoutSeconds,
-    alarm_names: policy.alarmNames,
-    alarm_prefix: policy.alarmPrefix,
-    min_running_seconds: policy.minRunningSeconds,
-    keep_warm: policy.keepWarm,
-  };
-}
-
 function networkSource(subnets: string[] | undefined): 'given' | null | undefined {
   if (subnets === undefined) return undefined;
   return subnets.length > 0 ? 'given' : null;
@@ -214,52 +193,5 @@ function dropUndefined<T extends Record<string, unknown>>(
 ): { [K in keyof T]?: Exclude<T[K], undefined> } {
   return Object.fromEntries(Object.entries(record).filter(([, value]) => value !== undefined)) as {
     [K in keyof T]?: Exclude<T[K], undefined>;
-  };
-}
-
-/**
- * A release from a new template on top of `base`: the template's fields as written; each
- * container's image as the template gives it, else the one it runs now; its environment and
- * secrets those it has now (what `config set` made stays), with the keys the template adds.
- */
-export function fromTemplate(parsed: ParsedTemplate, base: ReleaseSpec | undefined): ReleaseSpec {
-  const current = (name: string): ManagedContainer | undefined =>
-    base === undefined ? undefined : name === base.mainContainer ? base : base.sidecars[name];
-  const merged = (name: string, written: ManagedContainer): ManagedContainer => {
-    const now = current(name);
-    if (now === undefined) return written;
-    const image = written.image !== '' ? written : now;
-    return {
-      image: image.image,
-      imageDigest: image.imageDigest,
-      environment: { ...written.environment, ...now.environment },
-      secrets: { ...written.secrets, ...now.secrets },
-    };
-  };
-  const sidecars: Record<string, ManagedContainer> = {};
-  let main: ManagedContainer | undefined;
-  for (const [name, written] of Object.entries(parsed.containers)) {
-    if (name === parsed.mainContainer) main = merged(name, written);
-    else sidecars[name] = merged(name, written);
-  }
-  if (main === undefined || main.image === '') {
-    throw new InputError(
-      '--image',
-      `the main container ${JSON.stringify(parsed.mainContainer)} has no image in the template; give one with --image`,
-    );
-  }
-  return {
-    template: parsed.template,
-    mainContainer: parsed.mainContainer,
-    sidecars,
-    image: main.image,
-    imageDigest: main.imageDigest,
-    environment: main.environment,
-    secrets: main.secrets,
-    cpu: parsed.cpu,
-    memory: parsed.memory,
-    containerPort: parsed.containerPort,
-    taskRoleArn: parsed.taskRoleArn,
-    executionRoleArn: parsed.executionRoleArn,
   };
 }

@@ -1,15 +1,9 @@
-import { IAMClient } from '@aws-sdk/client-iam';
-import { STSClient } from '@aws-sdk/client-sts';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
-import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
-import { ECRClient } from '@aws-sdk/client-ecr';
-import { ECSClient } from '@aws-sdk/client-ecs';
-import { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
 import type { AwsClients } from '../../src/cloud/aws-cloud.ts';
+import { awsClientsAt, type AwsClientPlace } from '../../src/cloud/aws/clients.ts';
 
 /** A moto server the contract suite talks to, and how to clear it and let go of it. */
 export interface Moto {
@@ -180,24 +174,21 @@ export async function stopSharedMoto(): Promise<void> {
   await moto?.stop();
 }
 
-/** The five SDK clients Berth uses, pointed at moto: the shape of `AwsClients`. */
-export function motoClients(endpoint: string): AwsClients {
-  const config = {
+/** Where moto answers, as whom: any credentials do, moto checks no signature. */
+export function motoPlace(endpoint: string): Required<AwsClientPlace> {
+  return {
     endpoint,
     region: 'us-east-1',
     credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
-    // One attempt: the adapter's own retry policy is the one under test, as against AWS.
-    maxAttempts: 1,
   };
-  return {
-    ecs: new ECSClient(config),
-    elbv2: new ElasticLoadBalancingV2Client(config),
-    ecr: new ECRClient(config),
-    cloudwatch: new CloudWatchClient(config),
-    sts: new STSClient(config),
-    iam: new IAMClient(config),
-    logs: new CloudWatchLogsClient(config),
-  };
+}
+
+/**
+ * The SDK clients Berth uses, pointed at moto: one attempt each, so the adapter's own retry
+ * policy is the one under test, as against AWS.
+ */
+export function motoClients(endpoint: string): AwsClients {
+  return awsClientsAt(motoPlace(endpoint));
 }
 
 /** A VPC and two of its subnets (in two zones), as a load balancer and awsvpc tasks need. */

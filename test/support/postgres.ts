@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import pg from 'pg';
 import { createLogger } from '../../src/logging.ts';
 import { openEmbeddedPostgres } from '../../src/store/embedded-postgres.ts';
 
@@ -46,10 +47,37 @@ async function startContainer(): Promise<TestPostgres | undefined> {
   };
 }
 
+/**
+ * A throwaway server's settings: nothing it holds must outlive an operating-system crash, so it
+ * need not wait for the disk. Every test makes and drops a database (a drop waited ~1 s for its
+ * fsyncs on this machine, 60 ms without) and commits many small transactions. A Postgres that
+ * stops or restarts still writes everything first; only a crash of the machine would lose it.
+ * The connections: files run several at a time, each with pools and worker processes.
+ */
+const THROWAWAY_SETTINGS = {
+  fsync: 'off',
+  synchronous_commit: 'off',
+  full_page_writes: 'off',
+  max_connections: '300',
+} as const;
+
 async function startEmbedded(): Promise<TestPostgres> {
   // /tmp, not the checkout: as root, Postgres runs as user postgres and must reach its folder.
   const dataDir = await mkdtemp(path.join(tmpdir(), 'berth-test-pg-'));
-  const server = await openEmbeddedPostgres(dataDir, createLogger({ level: 'warn' }));
+  const logger = createLogger({ level: 'warn' });
+  let server = await openEmbeddedPostgres(dataDir, logger);
+  const admin = new pg.Client({ connectionString: server.url });
+  await admin.connect();
+  try {
+    for (const [name, value] of Object.entries(THROWAWAY_SETTINGS)) {
+      await admin.query(`alter system set ${name} = '${value}'`);
+    }
+  } finally {
+    await admin.end();
+  }
+  // max_connections takes effect at the next start.
+  await server.close();
+  server = await openEmbeddedPostgres(dataDir, logger);
   return {
     adminUrl: server.url,
     source: `embedded postgres in ${dataDir}`,

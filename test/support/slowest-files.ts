@@ -1,8 +1,11 @@
 /**
  * A node:test reporter that prints, once every file has run, the ten slowest test files with
- * their wall time (the file's process start to its end, top-level awaits included), so that the
- * suite's time is seen where it goes. test/run.ts adds it beside the spec reporter.
+ * their wall time (the file's process start to its end, top-level awaits included) and their CPU
+ * time (user + system of the file's process and the processes it ran, from
+ * test/support/cpu-time.ts), then the sum of CPU over every file: the suite's time seen where it
+ * goes. test/run.ts adds it beside the spec reporter.
  */
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 
 interface FileEvent {
@@ -23,11 +26,40 @@ export default async function* slowestFiles(source: AsyncIterable<FileEvent>) {
     wallMs.set(name, details?.duration_ms ?? 0);
   }
   if (wallMs.size === 0) return;
+  const cpuMs = cpuTimes();
   const slowest = [...wallMs].sort((a, b) => b[1] - a[1]);
   const shown = SHOWN > 0 ? slowest.slice(0, SHOWN) : slowest;
   const width = Math.max(...shown.map(([name]) => name.length));
-  yield `\n# the ${shown.length} slowest of ${wallMs.size} test files (wall time, files run ${process.env['BERTH_TEST_CONCURRENCY'] ?? '?'} at a time)\n`;
+  const seconds = (ms: number | undefined) =>
+    (ms === undefined ? '?' : (ms / 1000).toFixed(1)).padStart(6);
+  yield `\n# the ${shown.length} slowest of ${wallMs.size} test files (files run ${process.env['BERTH_TEST_CONCURRENCY'] ?? '?'} at a time)\n`;
+  yield `#   ${'file'.padEnd(width)}    wall      cpu\n`;
   for (const [name, ms] of shown) {
-    yield `#   ${name.padEnd(width)}  ${(ms / 1000).toFixed(1).padStart(6)} s\n`;
+    yield `#   ${name.padEnd(width)}  ${seconds(ms)} s  ${seconds(cpuMs.get(path.resolve(name)))} s\n`;
   }
+  const files = [...wallMs.keys()].map((name) => cpuMs.get(path.resolve(name)));
+  const known = files.filter((ms) => ms !== undefined);
+  if (known.length > 0) {
+    const sum = known.reduce((total, ms) => total + ms, 0);
+    yield `# cpu of the ${known.length} files: ${(sum / 1000).toFixed(1)} s (user + system, each file's process and the processes it ran)\n`;
+  }
+}
+
+/** Each file's CPU time, as test/support/cpu-time.ts wrote it; empty when it wrote none. */
+function cpuTimes(): Map<string, number> {
+  const cpuFile = process.env['BERTH_TEST_CPU_FILE'];
+  const times = new Map<string, number>();
+  if (cpuFile === undefined || cpuFile === '') return times;
+  let text: string;
+  try {
+    text = readFileSync(cpuFile, 'utf8');
+  } catch {
+    return times;
+  }
+  for (const line of text.split('\n')) {
+    if (line === '') continue;
+    const { file, ms } = JSON.parse(line) as { file: string; ms: number };
+    times.set(path.resolve(file), ms);
+  }
+  return times;
 }

@@ -15,6 +15,7 @@ import { verificationTasks } from '../../store/verification-tasks.ts';
 import { verificationLine, verificationTaskJson } from '../verification-view.ts';
 import type { Db } from '../../store/database.ts';
 import { findService, listServices } from '../../store/services.ts';
+import { anyApp, appNamed } from '../../store/apps.ts';
 import { parseCount, parseServiceName } from '../../validation/fields.ts';
 import type { CliContext } from '../context.ts';
 import { failingLine, failingJson } from './notify.ts';
@@ -174,11 +175,19 @@ function statusNotes(s: Status, prefix: string): string[] {
 /** `berth status [NAME]`: desired against observed, the deployment under way and its evidence. */
 export async function status(context: CliContext, rawName: string | undefined): Promise<number> {
   const name = rawName === undefined ? undefined : parseServiceName('NAME', rawName);
-  const [inputs, failing] = await context.withDatabase(async (db) => {
+  if (name !== undefined) {
+    const app = await context.withDatabase(async (db) => appNamed(db, name));
+    if (app !== undefined) return (await import('./app.ts')).appShow(context, name);
+  }
+  const [inputs, failing, apps] = await context.withDatabase(async (db) => {
     const services = name === undefined ? await listServices(db) : [await findService(db, name)];
     return Promise.all([
       Promise.all(services.map((service) => statusInputs(db, service))),
       failingNotificationTargets(db),
+      // Apps only in the whole view, and only where there are any: a fleet without apps reads as before.
+      name === undefined && (await anyApp(db))
+        ? (await import('./app.ts')).appStatusLines(db)
+        : undefined,
     ]);
   });
   const rows = inputs.map((input) => ({
@@ -193,6 +202,7 @@ export async function status(context: CliContext, rawName: string | undefined): 
     name === undefined ? undefined : rows[0]?.history.service,
   );
   if (failingNotes !== undefined) notes.push(failingNotes);
+  if (apps !== undefined) notes.push(...apps.text);
   const observed = (s: Status) =>
     s.observed === null
       ? 'not yet observed'
@@ -258,9 +268,14 @@ export function releaseMarks(result: ServiceHistory): Map<number, ReleaseMark> {
 /** `berth history NAME`: releases and deployments, newest first. */
 export async function history(context: CliContext, rawName: string): Promise<number> {
   const name = parseServiceName('NAME', rawName);
-  const result = await context.withDatabase(async (db) =>
-    serviceHistory(db, await findService(db, name)),
-  );
+  const result = await context.withDatabase(async (db) => {
+    if ((await appNamed(db, name)) !== undefined) {
+      const { appHistory } = await import('./app.ts');
+      return appHistory(context, db, name);
+    }
+    return serviceHistory(db, await findService(db, name));
+  });
+  if (typeof result === 'number') return result;
   const { service, releases, deployments, versions } = result;
   const marks = releaseMarks(result);
   context.print({

@@ -25,6 +25,8 @@ import {
 import type { CliContext } from '../context.ts';
 import { deploymentJson, releaseJson, serviceJson } from '../render.ts';
 import { waitForDeployment } from '../wait.ts';
+import { abortOnInterrupt } from '../app-wait.ts';
+import { appNamed } from '../../store/apps.ts';
 import { warnMutableTag } from './warnings.ts';
 
 interface WaitFlag {
@@ -86,12 +88,25 @@ function requestedImages(images: ReturnType<typeof parseImages>): {
 export async function deploy(
   context: CliContext,
   rawName: string,
-  flags: { image?: string[]; message?: string; replace?: boolean } & WaitFlag & DryRunFlag,
+  flags: {
+    image?: string[];
+    message?: string;
+    replace?: boolean;
+    abortOnInterrupt?: boolean;
+  } & WaitFlag &
+    DryRunFlag,
 ): Promise<number> {
   const name = parseServiceName('NAME', rawName);
-  const images = parseImages(flags.image ?? []);
-  const message = flags.message === undefined ? null : parseMessage('--message', flags.message);
+  if (flags.abortOnInterrupt === true && flags.wait !== true) {
+    throw new InputError('--abort-on-interrupt', 'goes with --wait (Ctrl-C while waiting aborts)');
+  }
   return context.withDatabase(async (db) => {
+    if ((await appNamed(db, name)) !== undefined) {
+      const { deployAppCommand } = await import('./app.ts');
+      return deployAppCommand(context, db, name, flags);
+    }
+    const images = parseImages(flags.image ?? []);
+    const message = flags.message === undefined ? null : parseMessage('--message', flags.message);
     const requested = await deployImage(db, {
       actor: context.actor,
       name,
@@ -101,13 +116,20 @@ export async function deploy(
       dryRun: flags.dryRun === true,
     });
     if (flags.dryRun === true) return dryRunReport(context, db, requested);
-    return reportRequested(context, db, requested, flags.wait === true, () => {
-      for (const given of [images.main, ...Object.values(images.containers)]) {
-        if (given !== undefined && given.imageDigest === null) {
-          warnMutableTag(context, '--image', given.image);
+    return reportRequested(
+      context,
+      db,
+      requested,
+      flags.wait === true,
+      () => {
+        for (const given of [images.main, ...Object.values(images.containers)]) {
+          if (given !== undefined && given.imageDigest === null) {
+            warnMutableTag(context, '--image', given.image);
+          }
         }
-      }
-    });
+      },
+      flags.abortOnInterrupt === true,
+    );
   });
 }
 
@@ -325,9 +347,15 @@ export async function control(
   what: Control,
 ): Promise<number> {
   const name = parseServiceName('NAME', rawName);
-  const { deployment } = await context.withDatabase((db) =>
-    controlDeployment(db, { actor: context.actor, name, control: what }),
-  );
+  const result = await context.withDatabase(async (db) => {
+    if ((await appNamed(db, name)) === undefined) {
+      return controlDeployment(db, { actor: context.actor, name, control: what });
+    }
+    const { controlAppCommand } = await import('./app.ts');
+    return controlAppCommand(context, db, name, what);
+  });
+  if (typeof result === 'number') return result;
+  const { deployment } = result;
   const done = {
     promote: 'promote requested: the workers skip the remaining steps',
     abort: 'abort requested: the workers roll the deployment back',
@@ -348,6 +376,8 @@ async function reportRequested(
   wait: boolean,
   /** Warnings about the request, said once it is recorded and before any wait. */
   warn: () => void = () => undefined,
+  /** `--abort-on-interrupt`: Ctrl-C aborts the deployment and waits for its rollback. */
+  abortOnCtrlC = false,
 ): Promise<number> {
   const { service, release, deployment, replaced } = requested;
   const versions = new Map([[release.id, release.version]]);
@@ -368,7 +398,15 @@ async function reportRequested(
   );
   warn();
   if (!wait) return 0;
-  const finished = await waitForDeployment(context, db, deployment.id, service);
-  if (finished === undefined) return 130;
-  return finished.outcome === 'succeeded' ? 0 : 1;
+  if (!abortOnCtrlC) {
+    const finished = await waitForDeployment(context, db, deployment.id, service);
+    if (finished === undefined) return 130;
+    return finished.outcome === 'succeeded' ? 0 : 1;
+  }
+  const waiting = abortOnInterrupt(context, async () => {
+    await controlDeployment(db, { actor: context.actor, name: service.name, control: 'abort' });
+  });
+  const finished = await waitForDeployment(waiting.context, db, deployment.id, service);
+  if (waiting.interrupted()) return 130;
+  return finished?.outcome === 'succeeded' ? 0 : 1;
 }

@@ -3,6 +3,7 @@ import { activeDeployment, listDeployments } from '../../store/deployments.ts';
 import type { Db } from '../../store/database.ts';
 import type { Deployment } from '../../store/schema.ts';
 import { findService } from '../../store/services.ts';
+import { appNamed } from '../../store/apps.ts';
 import { parseServiceName } from '../../validation/fields.ts';
 import type { CliContext } from '../context.ts';
 import { waitForDeployment } from '../wait.ts';
@@ -23,6 +24,9 @@ export async function watch(
 ): Promise<number> {
   const name = parseServiceName('NAME', rawName);
   return context.withDatabase(async (db) => {
+    if ((await appNamed(db, name)) !== undefined) {
+      return (await import('./app.ts')).watchApp(context, db, name);
+    }
     const service = await findService(db, name);
     const deployment =
       flags.next === true

@@ -19,10 +19,17 @@ export interface AwsClients {
   logs: CloudWatchLogsClient;
 }
 
-/** Clients for the standard AWS configuration (credentials chain, region, AWS_ENDPOINT_URL). */
-export function awsClients(region?: string): AwsClients {
-  // One retry policy for every cloud: see withRetries.
-  const config = { maxAttempts: 1, ...(region !== undefined ? { region } : {}) };
+/** Where and as whom the clients call: unset, the SDK's own chain (AWS_ENDPOINT_URL, …) decides. */
+export interface AwsClientPlace {
+  endpoint?: string;
+  region?: string;
+  credentials?: { accessKeyId: string; secretAccessKey: string };
+}
+
+/** Every client Berth uses, each made for `place`. */
+export function awsClientsAt(place: AwsClientPlace): AwsClients {
+  // One attempt each, whatever answers: one retry policy for every cloud, see withRetries.
+  const config = { ...place, maxAttempts: 1 };
   return {
     ecs: new ECSClient(config),
     elbv2: new ElasticLoadBalancingV2Client(config),
@@ -32,4 +39,9 @@ export function awsClients(region?: string): AwsClients {
     iam: new IAMClient(config),
     logs: new CloudWatchLogsClient(config),
   };
+}
+
+/** Clients for the standard AWS configuration (credentials chain, region, AWS_ENDPOINT_URL). */
+export function awsClients(region?: string): AwsClients {
+  return awsClientsAt(region !== undefined ? { region } : {});
 }

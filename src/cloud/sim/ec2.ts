@@ -54,22 +54,41 @@ function defaultSubnets(ctx: SimContext): Subnet[] {
 /** The value each filter name EC2 accepts here reads off a resource, as EC2 writes it. */
 type FilterFields<T> = Record<string, (resource: T) => string | undefined>;
 
-const VPC_FILTERS: FilterFields<Vpc> = {
-  'vpc-id': (vpc) => vpc.VpcId,
-  'is-default': (vpc) => String(vpc.IsDefault),
-  state: (vpc) => vpc.State,
-  'cidr-block': (vpc) => vpc.CidrBlock,
-  'owner-id': (vpc) => vpc.OwnerId,
+/** One kind of resource EC2 describes: all there are, how its id reads, and its filters. */
+interface Described<T> {
+  all: (ctx: SimContext) => T[];
+  idOf: (resource: T) => string | undefined;
+  /** EC2's error code for an id it does not hold, and the name its message gives the id. */
+  notFound: { code: string; idName: string };
+  filters: FilterFields<T>;
+}
+
+const VPCS: Described<Vpc> = {
+  all: (ctx) => [defaultVpc(ctx)],
+  idOf: (vpc) => vpc.VpcId,
+  notFound: { code: 'InvalidVpcID.NotFound', idName: 'vpc ID' },
+  filters: {
+    'vpc-id': (vpc) => vpc.VpcId,
+    'is-default': (vpc) => String(vpc.IsDefault),
+    state: (vpc) => vpc.State,
+    'cidr-block': (vpc) => vpc.CidrBlock,
+    'owner-id': (vpc) => vpc.OwnerId,
+  },
 };
 
-const SUBNET_FILTERS: FilterFields<Subnet> = {
-  'subnet-id': (subnet) => subnet.SubnetId,
-  'vpc-id': (subnet) => subnet.VpcId,
-  'availability-zone': (subnet) => subnet.AvailabilityZone,
-  'default-for-az': (subnet) => String(subnet.DefaultForAz),
-  state: (subnet) => subnet.State,
-  'cidr-block': (subnet) => subnet.CidrBlock,
-  'owner-id': (subnet) => subnet.OwnerId,
+const SUBNETS: Described<Subnet> = {
+  all: defaultSubnets,
+  idOf: (subnet) => subnet.SubnetId,
+  notFound: { code: 'InvalidSubnetID.NotFound', idName: 'subnet ID' },
+  filters: {
+    'subnet-id': (subnet) => subnet.SubnetId,
+    'vpc-id': (subnet) => subnet.VpcId,
+    'availability-zone': (subnet) => subnet.AvailabilityZone,
+    'default-for-az': (subnet) => String(subnet.DefaultForAz),
+    state: (subnet) => subnet.State,
+    'cidr-block': (subnet) => subnet.CidrBlock,
+    'owner-id': (subnet) => subnet.OwnerId,
+  },
 };
 
 /**
@@ -96,47 +115,29 @@ function filtered<T>(
   return resources.filter((resource) => checks.every((check) => check(resource)));
 }
 
-/** The resources named by id, each of which must exist, as EC2 answers a missing one. */
-function named<T>(
-  resources: readonly T[],
+/**
+ * The resources named by id (each must exist, as EC2 answers a missing one), or all of them
+ * when none is named, then those the filters match.
+ */
+function describe<T>(
+  kind: Described<T>,
+  ctx: SimContext,
   ids: readonly string[] | undefined,
-  idOf: (resource: T) => string | undefined,
-  notFound: (id: string) => Error,
+  filters: readonly Filter[] | undefined,
 ): T[] {
-  if (ids === undefined || ids.length === 0) return [...resources];
-  return ids.map((id) => {
-    const found = resources.find((resource) => idOf(resource) === id);
-    if (found === undefined) throw notFound(id);
-    return found;
-  });
-}
-
-function describeVpcs(
-  _tx: unknown,
-  input: DescribeVpcsCommandInput,
-  ctx: SimContext,
-): Promise<Output<DescribeVpcsCommandOutput>> {
-  const vpcs = named(
-    [defaultVpc(ctx)],
-    input.VpcIds,
-    (vpc) => vpc.VpcId,
-    (id) => awsError('ec2', 'InvalidVpcID.NotFound', `The vpc ID '${id}' does not exist`),
-  );
-  return Promise.resolve({ Vpcs: filtered(vpcs, input.Filters, VPC_FILTERS) });
-}
-
-function describeSubnets(
-  _tx: unknown,
-  input: DescribeSubnetsCommandInput,
-  ctx: SimContext,
-): Promise<Output<DescribeSubnetsCommandOutput>> {
-  const subnets = named(
-    defaultSubnets(ctx),
-    input.SubnetIds,
-    (subnet) => subnet.SubnetId,
-    (id) => awsError('ec2', 'InvalidSubnetID.NotFound', `The subnet ID '${id}' does not exist`),
-  );
-  return Promise.resolve({ Subnets: filtered(subnets, input.Filters, SUBNET_FILTERS) });
+  const resources = kind.all(ctx);
+  const named =
+    ids === undefined || ids.length === 0
+      ? resources
+      : ids.map((id) => {
+          const found = resources.find((resource) => kind.idOf(resource) === id);
+          if (found === undefined) {
+            const { code, idName } = kind.notFound;
+            throw awsError('ec2', code, `The ${idName} '${id}' does not exist`);
+          }
+          return found;
+        });
+  return filtered(named, filters, kind.filters);
 }
 
 /** The default VPC's default security group, `default`, as every VPC has one. */
@@ -153,32 +154,36 @@ function defaultSecurityGroups(ctx: SimContext): SecurityGroup[] {
   }));
 }
 
-const SECURITY_GROUP_FILTERS: FilterFields<SecurityGroup> = {
-  'group-id': (group) => group.GroupId,
-  'group-name': (group) => group.GroupName,
-  'vpc-id': (group) => group.VpcId,
-  'owner-id': (group) => group.OwnerId,
+const SECURITY_GROUPS: Described<SecurityGroup> = {
+  all: defaultSecurityGroups,
+  idOf: (group) => group.GroupId,
+  notFound: { code: 'InvalidGroup.NotFound', idName: 'security group' },
+  filters: {
+    'group-id': (group) => group.GroupId,
+    'group-name': (group) => group.GroupName,
+    'vpc-id': (group) => group.VpcId,
+    'owner-id': (group) => group.OwnerId,
+  },
 };
-
-function describeSecurityGroups(
-  _tx: unknown,
-  input: DescribeSecurityGroupsCommandInput,
-  ctx: SimContext,
-): Promise<Output<DescribeSecurityGroupsCommandOutput>> {
-  const groups = named(
-    defaultSecurityGroups(ctx),
-    input.GroupIds,
-    (group) => group.GroupId,
-    (id) => awsError('ec2', 'InvalidGroup.NotFound', `The security group '${id}' does not exist`),
-  );
-  return Promise.resolve({
-    SecurityGroups: filtered(groups, input.Filters, SECURITY_GROUP_FILTERS),
-  });
-}
 
 /** The EC2 operations the simulation answers, by operation name. */
 export const ec2Handlers: Record<string, SimHandler> = {
-  DescribeVpcs: handler(describeVpcs),
-  DescribeSubnets: handler(describeSubnets),
-  DescribeSecurityGroups: handler(describeSecurityGroups),
+  DescribeVpcs: handler(
+    (_tx, input: DescribeVpcsCommandInput, ctx): Promise<Output<DescribeVpcsCommandOutput>> =>
+      Promise.resolve({ Vpcs: describe(VPCS, ctx, input.VpcIds, input.Filters) }),
+  ),
+  DescribeSubnets: handler(
+    (_tx, input: DescribeSubnetsCommandInput, ctx): Promise<Output<DescribeSubnetsCommandOutput>> =>
+      Promise.resolve({ Subnets: describe(SUBNETS, ctx, input.SubnetIds, input.Filters) }),
+  ),
+  DescribeSecurityGroups: handler(
+    (
+      _tx,
+      input: DescribeSecurityGroupsCommandInput,
+      ctx,
+    ): Promise<Output<DescribeSecurityGroupsCommandOutput>> =>
+      Promise.resolve({
+        SecurityGroups: describe(SECURITY_GROUPS, ctx, input.GroupIds, input.Filters),
+      }),
+  ),
 };

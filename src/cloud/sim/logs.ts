@@ -157,6 +157,30 @@ async function streamsOf(tx: SimTx, ctx: SimContext, group: string): Promise<Sim
   return streams;
 }
 
+/** The stream a read names, in the group it names; a missing one is not found, as in AWS. */
+async function requireStream(
+  tx: SimTx,
+  ctx: SimContext,
+  input: { logGroupName?: string; logGroupIdentifier?: string; logStreamName?: string },
+): Promise<SimStream> {
+  const group = await requireGroup(tx, input);
+  const stream = (await streamsOf(tx, ctx, group)).find(
+    (candidate) => candidate.name === input.logStreamName,
+  );
+  if (stream === undefined) {
+    throw modeledError(ResourceNotFoundException, 'The specified log stream does not exist.');
+  }
+  return stream;
+}
+
+/** The span a read asks for: from `startTime` (else the first line) to `endTime`, never past now. */
+function spanOf(
+  tx: SimTx,
+  input: { startTime?: number; endTime?: number },
+): { from: number; to: number } {
+  return { from: input.startTime ?? 0, to: Math.min(input.endTime ?? tx.now, tx.now) };
+}
+
 /** The lines of one task of a task set (or a service's deployment). */
 function fleetStream(
   ctx: SimContext,
@@ -357,8 +381,7 @@ async function filterLogEvents(
       'the simulated AWS does not implement filterPattern (Berth does not use it)',
     );
   }
-  const from = input.startTime ?? 0;
-  const to = Math.min(input.endTime ?? tx.now, tx.now);
+  const { from, to } = spanOf(tx, input);
   const streams = (await streamsOf(tx, ctx, group)).filter(
     (stream) =>
       (input.logStreamNames === undefined || input.logStreamNames.includes(stream.name)) &&
@@ -390,15 +413,9 @@ async function getLogEvents(
   input: GetLogEventsCommandInput,
   ctx: SimContext,
 ): Promise<Output<GetLogEventsCommandOutput>> {
-  const group = await requireGroup(tx, input);
-  const stream = (await streamsOf(tx, ctx, group)).find(
-    (candidate) => candidate.name === input.logStreamName,
-  );
-  if (stream === undefined) {
-    throw modeledError(ResourceNotFoundException, 'The specified log stream does not exist.');
-  }
-  const lines = stream.lines(input.startTime ?? 0, Math.min(input.endTime ?? tx.now, tx.now));
-  const events = lines.map((line) => ({
+  const stream = await requireStream(tx, ctx, input);
+  const { from, to } = spanOf(tx, input);
+  const events = stream.lines(from, to).map((line) => ({
     timestamp: line.at,
     ingestionTime: line.at,
     message: line.message,

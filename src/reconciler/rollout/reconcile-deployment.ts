@@ -2,6 +2,7 @@ import type { ObservedTaskSet } from '../../cloud/cloud.ts';
 import { findRelease } from '../../store/releases.ts';
 import { policySnapshotOf } from '../../store/rollout.ts';
 import type { Deployment, Service } from '../../store/schema.ts';
+import { appMoveGate, appStepGate } from '../app-gate.ts';
 import type { PassContext, PassResult } from '../context.ts';
 import { EVENTS, REASONS } from '../reasons.ts';
 import { readAlarms } from './alarms.ts';
@@ -101,6 +102,9 @@ async function rolloutPass(run: Run): Promise<PassResult> {
   }
 
   await assertRolloutService(run);
+  // An app's member waits for its siblings, and goes back with them (src/reconciler/app-gate.ts).
+  const app = await appMoveGate(run);
+  if (app.next !== 'continue') return end(run, app);
 
   // A person's promotion skips the remaining steps and the analysis.
   const promoted = run.deployment.promote_requested_at !== null;
@@ -185,6 +189,9 @@ async function moveOn(
   to: 'next step' | 'live',
   canary: ObservedTaskSet,
 ): Promise<PassResult> {
+  // An app's member goes on only with its siblings, and goes back with them (app-gate.ts).
+  const together = await appStepGate(run, to === 'live' ? 'promote' : 'advance');
+  if (together.next !== 'continue') return end(run, together);
   if (to === 'live') return promote(run, canary);
   advanceStep(run, run.deployment.step_index + 1);
   return { requeueAfterMs: 0 };

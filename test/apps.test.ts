@@ -1,0 +1,285 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { sql } from 'kysely';
+import { aFleet, aLiveService, type Fleet } from './support/fleet.ts';
+
+interface AppMemberView {
+  service: string;
+  deploymentId: number;
+  outcome: string | null;
+  reason: string | null;
+}
+
+interface AppDeploymentView {
+  id: number;
+  outcome: string | null;
+  reason: string | null;
+  finished: boolean;
+  members: AppMemberView[];
+}
+
+/** Two live web services, `web` and `api`, grouped as the app `shop`. */
+async function aShop(fleet: Fleet, appFlags: readonly string[] = []): Promise<void> {
+  fleet.startWorker();
+  await Promise.all([aLiveService(fleet, 'web'), aLiveService(fleet, 'api')]);
+  const created = await fleet.berth([
+    'app',
+    'create',
+    'shop',
+    '--services',
+    'web,api',
+    ...appFlags,
+  ]);
+  assert.equal(created.code, 0, created.stderr);
+}
+
+async function appFinished(fleet: Fleet, timeoutMs = 60_000): Promise<AppDeploymentView> {
+  return fleet.until(
+    'the app deployment to finish',
+    async () => {
+      const history = await fleet.json<{ deployments: AppDeploymentView[] }>(['history', 'shop']);
+      const newest = history.deployments[0];
+      return newest?.finished === true ? newest : undefined;
+    },
+    timeoutMs,
+  );
+}
+
+/** Rows of the members' deployments, oldest first, as the workers left them. */
+async function memberRows(fleet: Fleet, appDeploymentId: number) {
+  return fleet.db
+    .selectFrom('deployments')
+    .innerJoin('services', 'services.id', 'deployments.service_id')
+    .select([
+      'services.name',
+      'deployments.id',
+      'deployments.outcome',
+      'deployments.reason',
+      'deployments.finished_at',
+      'deployments.app_step_passed',
+    ])
+    .where('app_deployment_id', '=', appDeploymentId)
+    .orderBy('deployments.id')
+    .execute();
+}
+
+describe('apps', () => {
+  it('refuses an app named like a service, an unknown member, and an order of strangers, writing nothing', async () => {
+    const fleet = await aFleet('app input');
+    fleet.startWorker();
+    await aLiveService(fleet, 'web');
+    await aLiveService(fleet, 'api');
+    const cases = [
+      { args: ['app', 'create', 'web', '--services', 'web,api'], says: /NAME.*service's name/ },
+      {
+        args: ['app', 'create', 'shop', '--services', 'web,wbe'],
+        says: /--services.*did you mean "web"/,
+      },
+      { args: ['app', 'create', 'shop', '--services', 'web'], says: /--services.*at least two/ },
+      {
+        args: ['app', 'create', 'shop', '--services', 'web,api', '--order', 'api,cart'],
+        says: /--order.*"cart" is not one of the app's services/,
+      },
+    ];
+    for (const { args, says } of cases) {
+      const result = await fleet.berth(args);
+      assert.equal(result.code, 2, `${args.join(' ')}: ${result.stderr}`);
+      assert.match(result.stderr, says);
+      assert.equal(result.stderr.trim().split('\n').length, 1, 'one line');
+    }
+    const apps = await fleet.db.selectFrom('apps').selectAll().execute();
+    assert.deepEqual(apps, []);
+    // And the other way round: no service may take an app's name.
+    assert.equal((await fleet.berth(['app', 'create', 'shop', '--services', 'web,api'])).code, 0);
+    const clash = await fleet.berth([
+      'service',
+      'create',
+      'shop',
+      '--cluster',
+      'demo',
+      '--image',
+      'nginx:1.27',
+      '--port',
+      '80',
+    ]);
+    assert.equal(clash.code, 2);
+    assert.match(clash.stderr, /NAME.*app's name/);
+    const audit = await fleet.db
+      .selectFrom('events')
+      .select('kind')
+      .where('kind', 'like', 'app.%')
+      .execute();
+    assert.deepEqual(
+      audit.map((e) => e.kind),
+      ['app.created'],
+    );
+  });
+
+  it('deploys every member under one app deployment, live together', async () => {
+    const fleet = await aFleet('app live');
+    await aShop(fleet);
+    const deployed = await fleet.berth(['deploy', 'shop', '--image', 'nginx:1.28', '--wait']);
+    assert.equal(deployed.code, 0, deployed.stderr);
+    assert.match(deployed.stdout, /shop: app deployment #\d+ requested: web v2 \(#\d+\), api v2/);
+    assert.match(deployed.stderr, /app deployment #\d+ is live/);
+    const app = await appFinished(fleet);
+    assert.equal(app.outcome, 'succeeded');
+    assert.deepEqual(
+      app.members.map((m) => [m.service, m.outcome]),
+      [
+        ['web', 'succeeded'],
+        ['api', 'succeeded'],
+      ],
+    );
+    // Neither finished before the other had passed its last step: the first to finish saw both.
+    const rows = await memberRows(fleet, app.id);
+    assert.ok(
+      rows.every((row) => row.app_step_passed === 1),
+      JSON.stringify(rows),
+    );
+    for (const name of ['web', 'api']) {
+      const service = await fleet.json<{ liveVersion: number }>(['history', name]);
+      assert.equal(service.liveVersion, 2);
+    }
+  });
+
+  it('rolls every member back when one fails, naming it in each reason and the app', async () => {
+    const fleet = await aFleet('app rollback');
+    await aShop(fleet);
+    const deployed = await fleet.berth([
+      'deploy',
+      'shop',
+      '--image',
+      'nginx:1.28',
+      '--image',
+      'api=httpd:2.4-5xx',
+      '--wait',
+    ]);
+    assert.equal(deployed.code, 1, deployed.stderr);
+    const app = await appFinished(fleet);
+    assert.equal(app.outcome, 'rolled_back');
+    assert.match(app.reason ?? '', /^api rolled back: /);
+    const [web, api] = app.members;
+    assert.equal(api?.outcome, 'rolled_back');
+    assert.equal(web?.outcome, 'rolled_back');
+    assert.match(
+      web?.reason ?? '',
+      /rolled back with its app shop \(deployment #\d+\): api rolled back: /,
+    );
+    const history = await fleet.berth(['history', 'shop']);
+    assert.match(
+      history.stdout,
+      /rolled back \(api rolled back: .*\) — web #\d+ rolled back, api #\d+ rolled back/,
+    );
+    // Each member is back on its own previous release.
+    for (const name of ['web', 'api']) {
+      const service = await fleet.json<{ liveVersion: number }>(['history', name]);
+      assert.equal(service.liveVersion, 1, name);
+    }
+  });
+
+  it("runs the app's pre-deploy command once, in the first member, before any member moves", async () => {
+    const fleet = await aFleet('app pre-deploy');
+    await aShop(fleet);
+    const updated = await fleet.berth([
+      'app',
+      'update',
+      'shop',
+      '--pre-deploy-command',
+      'migrate up',
+    ]);
+    assert.equal(updated.code, 0, updated.stderr);
+    const deployed = await fleet.berth(['deploy', 'shop', '--image', 'nginx:1.28', '--wait']);
+    assert.equal(deployed.code, 0, deployed.stderr);
+    const app = await appFinished(fleet);
+    assert.equal(app.outcome, 'succeeded');
+    const tasks = await fleet.db
+      .selectFrom('verification_tasks')
+      .innerJoin('deployments', 'deployments.id', 'verification_tasks.deployment_id')
+      .select([
+        'verification_tasks.kind',
+        'verification_tasks.command',
+        'verification_tasks.finished_at',
+        'deployments.id',
+      ])
+      .where('deployments.app_deployment_id', '=', app.id)
+      .execute();
+    assert.deepEqual(
+      tasks.map((t) => [t.kind, t.command, t.id]),
+      [['pre_deploy', 'migrate up', app.members[0]?.deploymentId]],
+      'one pre-deploy task, in web (the first member)',
+    );
+    const ended = tasks[0]?.finished_at;
+    assert.ok(ended instanceof Date);
+    const firstCanary = await fleet.db
+      .selectFrom('events')
+      .select('at')
+      .where(
+        'deployment_id',
+        'in',
+        app.members.map((m) => m.deploymentId),
+      )
+      .where('kind', '=', 'aws.mutation.create_task_set')
+      .orderBy('at')
+      .executeTakeFirstOrThrow();
+    assert.ok(firstCanary.at >= ended, 'no canary task set before the pre-deploy task ended');
+  });
+
+  it('a failing pre-deploy command stops every member before any traffic moves', async () => {
+    const fleet = await aFleet('app pre-deploy fails');
+    await aShop(fleet);
+    await fleet.berth(['app', 'update', 'shop', '--pre-deploy-command', 'migrate fail']);
+    const deployed = await fleet.berth(['deploy', 'shop', '--image', 'nginx:1.28', '--wait']);
+    assert.equal(deployed.code, 1, deployed.stderr);
+    const app = await appFinished(fleet);
+    assert.equal(app.outcome, 'rolled_back');
+    assert.match(app.reason ?? '', /^web failed: /);
+    assert.deepEqual(
+      app.members.map((m) => [m.service, m.outcome]),
+      [
+        ['web', 'failed'],
+        ['api', 'rolled_back'],
+      ],
+    );
+    const canaries = await fleet.db
+      .selectFrom('events')
+      .select('id')
+      .where(
+        'deployment_id',
+        'in',
+        app.members.map((m) => m.deploymentId),
+      )
+      .where('kind', '=', 'aws.mutation.create_task_set')
+      .execute();
+    assert.deepEqual(canaries, [], 'no member made a canary');
+  });
+
+  it('--order moves the next member only once the one before has passed 100 %', async () => {
+    const fleet = await aFleet('app order');
+    await aShop(fleet, ['--order', 'api,web']);
+    const shown = await fleet.berth(['app', 'show', 'shop']);
+    assert.match(shown.stdout, /order: api → web/);
+    const deployed = await fleet.berth(['deploy', 'shop', '--image', 'nginx:1.28', '--wait']);
+    assert.equal(deployed.code, 0, deployed.stderr);
+    const app = await appFinished(fleet);
+    assert.equal(app.outcome, 'succeeded');
+    const byService = new Map(app.members.map((m) => [m.service, m.deploymentId]));
+    const apiPassedLast = await fleet.db
+      .selectFrom('events')
+      .select('at')
+      .where('deployment_id', '=', byService.get('api') ?? 0)
+      .where('kind', '=', 'app.member_step_passed')
+      .where(sql<boolean>`data->>'to' = 'promote'`)
+      .executeTakeFirstOrThrow();
+    const webCanary = await fleet.db
+      .selectFrom('events')
+      .select('at')
+      .where('deployment_id', '=', byService.get('web') ?? 0)
+      .where('kind', '=', 'aws.mutation.create_task_set')
+      .executeTakeFirstOrThrow();
+    assert.ok(
+      webCanary.at >= apiPassedLast.at,
+      'web made its canary after api passed its last step',
+    );
+  });
+});
