@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import {
   CreateClusterCommand,
+  DescribeTaskSetsCommand,
   RegisterTaskDefinitionCommand,
   RunTaskCommand,
 } from '@aws-sdk/client-ecs';
@@ -128,6 +129,42 @@ for (const target of ['moto', 'sim'] as const) {
       // Without a stream prefix the stream is named after the container id, which ECS does not give.
       const unnamed = await aLoggingTaskDefinition(clients, undefined);
       assert.equal(await cloud.taskLogLocation(unnamed, 'api', taskArn), undefined);
+    });
+
+    it("creates a worker service's task set with no load balancer, and lists its tasks", async () => {
+      const { cloud, clients, network } = await anEnv(target, `worker task set ${target}`);
+      const taskDefinition = await aLoggingTaskDefinition(clients, 'berth');
+      await cloud.createService({
+        cluster: CLUSTER,
+        name: 'jobs',
+        desiredCount: 2,
+        clientToken: 'berth-service-1',
+      });
+      const created = await cloud.createTaskSet({
+        cluster: CLUSTER,
+        service: 'jobs',
+        taskDefinitionArn: taskDefinition,
+        targetGroupArn: null,
+        containerName: 'api',
+        containerPort: null,
+        scalePercent: 100,
+        launchType: 'FARGATE',
+        network,
+        clientToken: 'berth-1-0-0',
+        externalId: 'berth/jobs/v1/deployment-1',
+      });
+      const described = await clients.ecs.send(
+        new DescribeTaskSetsCommand({ cluster: CLUSTER, service: 'jobs', taskSets: [created.arn] }),
+      );
+      assert.deepEqual(described.taskSets?.[0]?.loadBalancers ?? [], []);
+      const observed = (await cloud.describeServices(CLUSTER, ['jobs'])).get('jobs');
+      const set = observed?.taskSets.find((candidate) => candidate.arn === created.arn);
+      assert.equal(set?.targetGroupArn, undefined);
+      assert.equal(set?.computedDesiredCount, 2);
+      // Its tasks, by the task set's startedBy, each of its task definition.
+      const tasks = await cloud.taskSetTasks(CLUSTER, created.arn);
+      for (const task of tasks) assert.equal(task.taskDefinitionArn, taskDefinition);
+      if (target === 'sim') assert.equal(tasks.length, 2);
     });
   });
 }

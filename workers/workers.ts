@@ -6,6 +6,7 @@ import {
   AWS_METRIC_RESOLUTION_SECONDS,
   bootstrapSimulatedService,
   createSimulatedAws,
+  bootstrapSimulatedWorker,
   simFaultsFromEnvironment,
   simulatedClients,
   type SimFaults,
@@ -64,6 +65,7 @@ export function cloudFor(
         bootstrapping = provided.catch(() => undefined);
         return provided;
       },
+      network: (service) => bootstrapSimulatedWorker(clients, service, quiet),
     },
   };
 }

@@ -18,7 +18,7 @@ import { canaryExternalId } from '../../src/reconciler/assert-service.ts';
 import { CONVENTIONAL_EXECUTION_ROLE } from '../../src/reconciler/execution-role.ts';
 import { EVENTS, REASONS } from '../../src/reconciler/reasons.ts';
 import { taskDefinitionSpec } from '../../src/reconciler/rollout/prepare.ts';
-import { taskNetworkOf } from '../../src/reconciler/rollout/run.ts';
+import { taskNetworkOf } from '../../src/reconciler/rollout/pass.ts';
 import { finishDeployment } from '../../src/store/deployments.ts';
 import { deployImageWithin } from '../../src/store/deploy.ts';
 import { createServiceIn } from '../../src/store/services-write.ts';
@@ -196,7 +196,7 @@ export async function seedLiveFleet(
         await bootstrapSimulatedService(clients, {
           name: service.name,
           cluster: service.cluster,
-          port: release.container_port,
+          port: required(release.container_port),
         }),
       );
     }

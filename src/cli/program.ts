@@ -254,10 +254,11 @@ function buildProgram(session: CliSession, setExit: (code: number) => void): Com
       act(async (context, name: string, flags: { taskDefinition?: string; container?: string }) => {
         const { diff } = await import('./commands/release.ts');
         const { templateOf } = await import('./commands/service.ts');
-        return diff(context, name, flags, (db, port) =>
+        return diff(context, name, flags, (db, port, worker) =>
           templateOf(context, db, flags, {
             container: flags.container,
             port: flags.container === undefined ? port : undefined,
+            noLoadBalancer: worker,
           }),
         );
       }),

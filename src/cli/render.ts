@@ -258,15 +258,32 @@ export function stepsOf(
 
 /** Each field of a policy in words, in the order `policyLine` shows them. */
 function policyParts(policy: RolloutPolicy): [keyof RolloutPolicy, string][] {
+  // A worker's canary is judged on its tasks staying up: no requests, 5xx or latency.
+  const worker = policy.minRunningSeconds !== undefined;
   const parts: [keyof RolloutPolicy, string][] = [
-    ['steps', `steps ${policy.steps.join(',')}%`],
+    ['steps', `steps ${policy.steps.join(',')}%${worker ? ' of the tasks' : ''}`],
     ['bakeSeconds', `bake ${formatDuration(policy.bakeSeconds)}`],
     ['analysisIntervalSeconds', `windows of ${formatDuration(policy.analysisIntervalSeconds)}`],
-    ['max5xxRate', `max 5xx ${policy.max5xxRate}`],
-    ['maxP99Ms', `max p99 ${policy.maxP99Ms}ms`],
-    ['minRequests', `min ${policy.minRequests} requests a step`],
-    ['failureLimit', `fail after ${policy.failureLimit} slow window(s)`],
-    ['confidence', `confidence ${policy.confidence}`],
+    ...(worker
+      ? ([
+          [
+            'minRunningSeconds',
+            `tasks running ${formatDuration(policy.minRunningSeconds ?? 0)} to pass a step`,
+          ],
+          [
+            'keepWarm',
+            policy.keepWarm === true
+              ? 'previous task set kept warm'
+              : 'previous task set removed at the end',
+          ],
+        ] as [keyof RolloutPolicy, string][])
+      : ([
+          ['max5xxRate', `max 5xx ${policy.max5xxRate}`],
+          ['maxP99Ms', `max p99 ${policy.maxP99Ms}ms`],
+          ['minRequests', `min ${policy.minRequests} requests a step`],
+          ['failureLimit', `fail after ${policy.failureLimit} slow window(s)`],
+          ['confidence', `confidence ${policy.confidence}`],
+        ] as [keyof RolloutPolicy, string][])),
     ['maxAnalysisSeconds', `analysis at most ${formatDuration(policy.maxAnalysisSeconds)}`],
     [
       'progressDeadlineSeconds',

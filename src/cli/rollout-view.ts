@@ -45,8 +45,15 @@ export function weightsOf(deployment: Deployment, steps: readonly number[]): Vie
   return { canary: percent, stable: 100 - percent, verified };
 }
 
-/** `canary 10% / stable 90%`, and whether the rule was read back at these weights yet. */
-export function weightsLine(weights: ViewWeights): string {
+/**
+ * `canary 10% / stable 90%`, and whether the rule was read back at these weights yet; for a
+ * worker service the share of the tasks: `canary 10% of the tasks, stable at full size`.
+ */
+export function weightsLine(weights: ViewWeights, worker = false): string {
+  if (worker) {
+    const stable = weights.canary >= 100 ? 'stable set on its way out' : 'stable set at full size';
+    return `canary ${weights.canary}% of the tasks, ${stable}${weights.verified ? '' : ' (not running yet)'}`;
+  }
   return `canary ${weights.canary}% / stable ${weights.stable}%${weights.verified ? '' : ' (not verified yet)'}`;
 }
 
@@ -109,8 +116,13 @@ export function observedKey(observed: ObservedRollout | null): string {
  */
 export function windowNumbers(
   window: AnalysisWindow,
-  policy: Pick<PolicySnapshot, 'max5xxRate' | 'maxP99Ms'>,
+  policy: Pick<PolicySnapshot, 'max5xxRate' | 'maxP99Ms' | 'minRunningSeconds'>,
 ): string {
+  const uptime = window.evidence['uptime'] as
+    { running: number; desired: number; stopped: unknown[] } | undefined;
+  if (uptime !== undefined) {
+    return `${uptime.running} of ${uptime.desired} tasks running, ${uptime.stopped.length} stopped; tasks must run ${formatDuration(policy.minRunningSeconds ?? 0)}`;
+  }
   const requests = window.canary_requests === null ? 'no' : String(window.canary_requests);
   const errors = window.canary_5xx === null ? '-' : String(window.canary_5xx);
   const latency =
@@ -120,6 +132,18 @@ export function windowNumbers(
         ? `average ${Math.round(window.canary_avg_ms)} ms`
         : 'no latency';
   return `${requests} requests, ${errors} 5xx, ${latency}; thresholds 5xx ≤ ${policy.max5xxRate}, p99 ≤ ${policy.maxP99Ms} ms`;
+}
+
+/**
+ * A worker's step so far, from its newest judged window: `3 of 10 tasks running, 2 of 3 windows
+ * in a row without a stop`; null for a web service's window (its evidence is the traffic's).
+ */
+export function uptimeLine(window: { evidence: Record<string, unknown> }): string | null {
+  const uptime = window.evidence['uptime'] as { running: number; desired: number } | undefined;
+  const judgement = window.evidence['judgement'] as
+    { passedInARow: number; windowsNeeded: number } | undefined;
+  if (uptime === undefined || judgement === undefined) return null;
+  return `${uptime.running} of ${uptime.desired} canary tasks running, ${judgement.passedInARow} of ${judgement.windowsNeeded} windows in a row without a stop`;
 }
 
 /** What is being waited for and until when, as absolute times (JSON) and words (text). */
@@ -178,6 +202,8 @@ export function timeLeftText(left: TimeLeft, now: number): string {
 /** Everything the redrawn view shows at one moment. */
 export interface ViewState {
   header: string;
+  /** A worker service: its canary's share is of the tasks, not of the traffic. */
+  worker?: boolean;
   weights: ViewWeights | undefined;
   tasks: string | undefined;
   evidence: EvidenceView | null;
@@ -195,7 +221,13 @@ export function viewLines(state: ViewState): string[] {
   const lines = [state.header];
   for (const task of state.verification) lines.push(`  ${task}`);
   for (const line of state.output ?? []) lines.push(`    ${line}`);
-  if (state.weights !== undefined) lines.push(`  weights    ${weightsLine(state.weights)}`);
+  if (state.weights !== undefined) {
+    lines.push(
+      state.worker === true
+        ? `  share      ${weightsLine(state.weights, true)}`
+        : `  weights    ${weightsLine(state.weights)}`,
+    );
+  }
   if (state.tasks !== undefined) lines.push(`  tasks      ${state.tasks}`);
   if (state.evidence !== null) lines.push(`  evidence   ${evidenceLine(state.evidence)}`);
   for (const window of state.windows) lines.push(`  ${window}`);

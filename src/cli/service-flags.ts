@@ -25,6 +25,7 @@ import {
   parseTargetGroupPair,
   type LaunchType,
 } from '../validation/fields.ts';
+import type { ServiceKind } from '../store/schema.ts';
 import { parseCommand } from '../validation/command.ts';
 import { parseAlarmName, parseAlarmNames } from '../validation/alarm.ts';
 import { collect } from './input-rules.ts';
@@ -78,6 +79,10 @@ export interface ServiceFlags {
   container?: string;
   logGroup?: string;
   dryRun?: boolean;
+  /** False with `--no-load-balancer` (create only): a worker service. */
+  loadBalancer?: boolean;
+  minRunning?: string;
+  keepWarm?: boolean;
 }
 
 /** Adds the flags `service create` and `service update` share; create's three are required. */
@@ -169,6 +174,22 @@ export function addServiceFlags(command: Command, mode: 'create' | 'update'): Co
       '--max-failed-launches <count>',
       'canary tasks that may stop before turning healthy before a rollback, 0–100; 0 waits for the progress deadline (default 3)',
     );
+  if (required) {
+    command.option(
+      '--no-load-balancer',
+      'a worker service: no port, listener rule or target groups; its canary is a share of the tasks',
+    );
+  }
+  command
+    .option(
+      '--min-running <duration>',
+      `worker services: how long a step's canary tasks must stay running to pass${required ? ' (default 2m)' : ''}`,
+    )
+    .option(
+      '--keep-warm',
+      'worker services: keep the previous task set running for the rollback window (default: it is removed)',
+    );
+  if (!required) command.option('--no-keep-warm', 'worker services: remove the previous task set');
   command.option(
     '--follow <repo:pattern>',
     'deploy new pushes to this ECR repository whose tag matches, e.g. web:main-* (* the only wildcard)',
@@ -227,6 +248,9 @@ const DEFAULT_POLICY: RolloutPolicy = {
   alarmNames: [],
   alarmPrefix: null,
 };
+
+/** A worker's canary passes a step once its tasks ran this long (`--min-running`). */
+const DEFAULT_MIN_RUNNING_SECONDS = 120;
 
 /** Every flag parsed on its own; undefined where it was not given. */
 export function parseServiceFlags(flags: ServiceFlags, mode: 'create' | 'update') {
@@ -294,7 +318,37 @@ export function parseServiceFlags(flags: ServiceFlags, mode: 'create' | 'update'
     ),
     container: opt(flags.container, (raw) => parseContainerName('--container', raw)),
     logGroup: opt(flags.logGroup, (raw) => parseLogGroup('--log-group', raw)),
+    worker: flags.loadBalancer === false,
+    minRunning: opt(flags.minRunning, (raw) =>
+      parseDuration('--min-running', raw, { minSeconds: 1, maxSeconds: 86400 }),
+    ),
+    keepWarm: flags.keepWarm,
   };
+  if (parsed.worker) {
+    // One line naming the first flag that has no meaning without a load balancer.
+    for (const [given, flag] of [
+      [parsed.port, '--port'],
+      [parsed.listenerRule, '--listener-rule'],
+      [parsed.targetGroups, '--target-groups'],
+      [parsed.healthPath, '--health-path'],
+    ] as const) {
+      if (given !== undefined) {
+        throw new InputError(
+          flag,
+          'cannot be given with --no-load-balancer: a worker service has no port, listener rule or target groups',
+        );
+      }
+    }
+  } else if (mode === 'create') {
+    for (const [given, flag] of [
+      [parsed.minRunning, '--min-running'],
+      [parsed.keepWarm, '--keep-warm'],
+    ] as const) {
+      if (given !== undefined) {
+        throw new InputError(flag, 'applies to worker services; give --no-load-balancer with it');
+      }
+    }
+  }
   if (flags.taskDefinition !== undefined && flags.fromTaskDefinition !== undefined) {
     throw new InputError(
       '--from-task-definition',
@@ -372,6 +426,7 @@ export function newServiceFrom(
   }
   const release =
     template !== undefined ? templateRelease(flags, template) : flagRelease(flags, name);
+  const kind: ServiceKind = flags.worker ? 'worker' : 'web';
   const launchType: LaunchType = template?.launchType ?? flags.launchType ?? 'FARGATE';
   checkAnalysisSpan(
     flags.interval ?? DEFAULT_POLICY.analysisIntervalSeconds,
@@ -392,6 +447,7 @@ export function newServiceFrom(
       targetGroupArns: flags.targetGroups ?? null,
       follow: flags.follow ?? null,
       logGroup: flags.logGroup ?? null,
+      kind,
     },
     policy: {
       steps: flags.steps ?? DEFAULT_POLICY.steps,
@@ -412,6 +468,12 @@ export function newServiceFrom(
       verifyTimeoutSeconds: flags.verifyTimeout ?? DEFAULT_POLICY.verifyTimeoutSeconds,
       alarmNames: flags.alarms ?? DEFAULT_POLICY.alarmNames,
       alarmPrefix: flags.alarmPrefix ?? DEFAULT_POLICY.alarmPrefix,
+      ...(kind === 'worker'
+        ? {
+            minRunningSeconds: flags.minRunning ?? DEFAULT_MIN_RUNNING_SECONDS,
+            keepWarm: flags.keepWarm ?? false,
+          }
+        : {}),
     },
     release,
   };
@@ -425,12 +487,13 @@ function flagRelease(flags: ParsedServiceFlags, name: string): ReleaseSpec {
       'is required without a template (--task-definition FILE or --from-task-definition ARN)',
     );
   }
-  if (flags.port === undefined) {
+  if (flags.port === undefined && !flags.worker) {
     throw new InputError(
       '--port',
-      'is required without a template (--task-definition FILE or --from-task-definition ARN)',
+      'is required without a template (--task-definition FILE or --from-task-definition ARN), or --no-load-balancer for a worker service',
     );
   }
+  const port = flags.port ?? null;
   if (flags.container !== undefined) {
     throw new InputError('--container', 'names a container of a template; give --task-definition');
   }
@@ -443,7 +506,7 @@ function flagRelease(flags: ParsedServiceFlags, name: string): ReleaseSpec {
   return {
     template: flagTemplate({
       container: name,
-      port: flags.port,
+      port,
       cpu,
       memory,
       launchType,
@@ -458,7 +521,7 @@ function flagRelease(flags: ParsedServiceFlags, name: string): ReleaseSpec {
     secrets: {},
     cpu,
     memory,
-    containerPort: flags.port,
+    containerPort: port,
     taskRoleArn,
     executionRoleArn,
   };
@@ -506,8 +569,28 @@ export function serviceUpdateFrom(
     hasNetwork: boolean;
     intervalSeconds: number;
     maxAnalysisSeconds: number;
+    kind: ServiceKind;
   },
 ): ServiceUpdate {
+  const onlyFor: ServiceKind = current.kind === 'worker' ? 'web' : 'worker';
+  for (const [given, flag] of (current.kind === 'worker'
+    ? [
+        [flags.port, '--port'],
+        [flags.listenerRule, '--listener-rule'],
+        [flags.targetGroups, '--target-groups'],
+        [flags.healthPath, '--health-path'],
+      ]
+    : [
+        [flags.minRunning, '--min-running'],
+        [flags.keepWarm, '--keep-warm'],
+      ]) as [unknown, string][]) {
+    if (given !== undefined) {
+      throw new InputError(
+        flag,
+        `applies to ${onlyFor} services; this one is a ${current.kind} service (a service's kind is fixed when it is created)`,
+      );
+    }
+  }
   if (flags.publicIp === true && flags.subnets === undefined && !current.hasNetwork) {
     throw new InputError(
       '--public-ip',
@@ -571,5 +654,7 @@ export function serviceUpdateFrom(
   if (flags.verifyTimeout !== undefined) policy.verifyTimeoutSeconds = flags.verifyTimeout;
   if (flags.alarms !== undefined) policy.alarmNames = flags.alarms;
   if (flags.alarmPrefix !== undefined) policy.alarmPrefix = flags.alarmPrefix;
+  if (flags.minRunning !== undefined) policy.minRunningSeconds = flags.minRunning;
+  if (flags.keepWarm !== undefined) policy.keepWarm = flags.keepWarm;
   return { settings, policy, release };
 }

@@ -88,6 +88,7 @@ export async function waitForDeployment(
   const outputShown = new Map<number, number>();
   const seen = new Map<number, StepSeen>();
   const versions = await releaseVersions(db, await findDeployment(db, id));
+  const worker = service.kind === 'worker';
   for (;;) {
     // The deployment before its windows: a deployment seen finished then has every window it
     // judged already committed, so none is missed by returning below.
@@ -238,7 +239,9 @@ export async function waitForDeployment(
             deadline:
               timeLeft === undefined ? null : { what: timeLeft.what, at: iso(timeLeft.until) },
           },
-          `deployment #${id} weights: ${weightsLine(weights)}`,
+          worker
+            ? `deployment #${id} share: ${weightsLine(weights, true)}`
+            : `deployment #${id} weights: ${weightsLine(weights)}`,
         );
         lastChange = now;
       }
@@ -272,6 +275,7 @@ export async function waitForDeployment(
     screen?.draw(
       viewLines({
         header: deploymentSummary(deployment, versions.byId, service.steps),
+        worker,
         weights,
         tasks: tasks === '' ? undefined : tasks,
         evidence,

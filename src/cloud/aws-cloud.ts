@@ -114,6 +114,10 @@ export class AwsCloud implements Cloud {
     return this.#ecs.stoppedTasks(...args);
   }
 
+  taskSetTasks(...args: Parameters<Cloud['taskSetTasks']>): ReturnType<Cloud['taskSetTasks']> {
+    return this.#ecs.taskSetTasks(...args);
+  }
+
   runTask(...args: Parameters<Cloud['runTask']>): ReturnType<Cloud['runTask']> {
     return this.#ecs.runTask(...args);
   }

@@ -365,6 +365,25 @@ function required<T>(value: T | undefined, what: string): T {
   return value;
 }
 
+/**
+ * What a worker service (no load balancer) needs of the infrastructure: its cluster, and a
+ * network for its awsvpc tasks — the default VPC's two subnets and its `default` security group.
+ */
+export async function bootstrapWorkerNetwork(
+  clients: Pick<BootstrapClients, 'ecs' | 'ec2'>,
+  cluster: string,
+  logger: Logger,
+): Promise<{ subnets: string[]; securityGroups: string[] }> {
+  const call = <T>(what: string, operation: () => Promise<T>): Promise<T> =>
+    withRetries(what, operation, logger);
+  await ensureCluster(clients.ecs, cluster, call, logger);
+  const network = await defaultNetwork(clients.ec2, call);
+  return {
+    subnets: [...network.subnets],
+    securityGroups: await defaultSecurityGroup(clients.ec2, network.vpcId, call),
+  };
+}
+
 async function ensureCluster(
   ecs: ECSClient,
   cluster: string,

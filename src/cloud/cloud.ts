@@ -44,9 +44,11 @@ export interface TaskSetSpec {
   cluster: string;
   service: string;
   taskDefinitionArn: string;
-  targetGroupArn: string;
+  /** The target group its tasks register in; null for a worker service (no load balancer). */
+  targetGroupArn: string | null;
   containerName: string;
-  containerPort: number;
+  /** The port the target group sends to; null with no target group. */
+  containerPort: number | null;
   scalePercent: number;
   launchType: LaunchType;
   network: TaskNetwork | null;
@@ -95,6 +97,8 @@ export interface ObservedTask {
   /** TaskFailedToStart | EssentialContainerExited | UserInitiated | … */
   stopCode: string | undefined;
   stoppedReason: string | undefined;
+  /** HEALTHY | UNHEALTHY | UNKNOWN: ECS's view of its essential containers' health checks. */
+  healthStatus?: string | undefined;
   containers: { name: string; exitCode: number | undefined; reason: string | undefined }[];
 }
 
@@ -303,6 +307,11 @@ export interface Cloud {
    * ListTasks page and one DescribeTasks, at most 100 tasks, in no particular order.
    */
   stoppedTasks(cluster: string, taskSetArn: string): Promise<StoppedTask[]>;
+  /**
+   * The tasks of one task set that have not stopped (ListTasks by its `startedBy`, one page, and
+   * one DescribeTasks), with their health status: at most 100.
+   */
+  taskSetTasks(cluster: string, taskSetArn: string): Promise<ObservedTask[]>;
   /** Starts a one-off task; safe to repeat with the same client token (the same task answers). */
   runTask(spec: OneOffTaskSpec): Promise<RunTaskOutcome>;
   /** Tasks by ARN (absent = ECS no longer knows it: stopped tasks are kept about an hour). */

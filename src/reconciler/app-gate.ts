@@ -13,7 +13,7 @@ import {
   requeue,
   type Run,
   type StageResult,
-} from './rollout/run.ts';
+} from './rollout/pass.ts';
 
 /**
  * What an app deployment asks of one member's pass. The app has no worker of its own: each member

@@ -17,6 +17,12 @@ export interface InfrastructureProvider {
     cluster: string;
     containerPort: number;
   }): Promise<{ listenerRuleArn: string; targetGroupArns: [string, string] }>;
+  /**
+   * What a worker service given no subnets needs (it has no load balancer to take them from):
+   * its cluster, and the account's default VPC for its tasks, as a bootstrap would give them.
+   * Absent: none provided (on AWS the deployment says what to pass).
+   */
+  network?(service: { cluster: string }): Promise<{ subnets: string[]; securityGroups: string[] }>;
 }
 
 /** Timings of the loops; shortened by tests and benchmarks. */

@@ -27,6 +27,8 @@ export const REASONS = {
   verificationNotStarted: 'verification task did not start',
   /** A CloudWatch alarm the service watches (`--alarm`) is in ALARM; its name, reason and time follow. */
   alarmFiring: 'CloudWatch alarm in ALARM',
+  /** A worker's canary task stopped on its own after they all ran: its exit code and last lines follow. */
+  canaryTaskStopped: 'canary task stopped',
 } as const;
 
 /** How a stopped task ended, as people read it: `exit 1 (Essential container in task exited)`. */

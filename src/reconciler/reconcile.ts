@@ -5,16 +5,11 @@ import { latestRelease } from '../store/releases.ts';
 import { updateServiceRuntime } from '../store/rollout.ts';
 import { markServiceDeleted } from '../store/service-deletion.ts';
 import type { Service } from '../store/schema.ts';
-import {
-  assertDesiredCount,
-  assertIdleTraffic,
-  assertPrimary,
-  assertTaskSets,
-  isDraining,
-} from './assert-service.ts';
+import { assertDesiredCount, assertPrimary, assertTaskSets, isDraining } from './assert-service.ts';
 import { fenced, mutate, record, type PassContext, type PassResult } from './context.ts';
 import { EVENTS } from './reasons.ts';
-import { reconcileDeployment } from './rollout.ts';
+import { reconcileDeployment } from './rollout/reconcile-deployment.ts';
+import { trafficOf } from './rollout/traffic.ts';
 
 /**
  * One level-triggered pass over one leased service: re-read it, make sure its traffic
@@ -117,6 +112,8 @@ async function ensureInfrastructure(
   pass: PassContext,
   service: Service,
 ): Promise<Service | undefined> {
+  // A worker service has none, by design.
+  if (service.kind === 'worker') return service;
   if (
     service.listener_rule_arn !== null &&
     service.target_group_a_arn !== null &&
@@ -128,10 +125,13 @@ async function ensureInfrastructure(
     const release = await latestRelease(pass.db, service.id);
     if (release === undefined)
       throw new Error(`service ${service.name} (#${service.id}) has no release`);
+    const port = release.container_port;
+    if (port === null)
+      throw new Error(`release v${release.version} of ${service.name} maps no port`);
     const provided = await pass.infrastructure.provide({
       name: service.name,
       cluster: service.cluster,
-      containerPort: release.container_port,
+      containerPort: port,
     });
     const [a, b] = provided.targetGroupArns;
     await record(
@@ -198,7 +198,7 @@ async function resyncIdle(
     return;
   }
   await assertDesiredCount(pass, service, observed);
-  await assertIdleTraffic(pass, service);
+  await trafficOf(service).assertIdle(pass, service);
   await assertPrimary(pass, service, observed);
   // The warm task set is kept here; past its rollback window it is retired below, with its own event.
   await assertTaskSets(

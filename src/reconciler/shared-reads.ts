@@ -360,6 +360,10 @@ export class PassCloud implements Cloud {
     return this.#cloud.stoppedTasks(cluster, taskSetArn);
   }
 
+  taskSetTasks(cluster: string, taskSetArn: string): Promise<ObservedTask[]> {
+    return this.#cloud.taskSetTasks(cluster, taskSetArn);
+  }
+
   runTask(spec: OneOffTaskSpec): Promise<RunTaskOutcome> {
     return this.#write(() => this.#cloud.runTask(spec));
   }

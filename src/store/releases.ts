@@ -25,7 +25,8 @@ export interface ReleaseSpec {
   secrets: Record<string, string>;
   cpu: number;
   memory: number;
-  containerPort: number;
+  /** Null for a worker service's release: no load balancer routes to it. */
+  containerPort: number | null;
   taskRoleArn: string | null;
   executionRoleArn: string | null;
 }

@@ -132,13 +132,14 @@ export interface NewAnalysisWindow {
   verdict: 'pass' | 'fail' | 'inconclusive';
   reason: string;
   /** Evidence pooled over the step up to this window. */
+  /** Null for a worker's window: its canary takes no requests. */
   pooled: {
-    canaryRequests: number;
-    canary5xx: number;
+    canaryRequests: number | null;
+    canary5xx: number | null;
     baselineRequests: number | null;
     baseline5xx: number | null;
   };
-  confidence: number;
+  confidence: number | null;
   moreRequestsNeeded: number | null;
   evidence: Record<string, unknown>;
 }
@@ -202,6 +203,8 @@ const POLICY_COLUMNS = {
   verifyTimeoutSeconds: 'verify_timeout_seconds',
   alarmNames: 'alarm_names',
   alarmPrefix: 'alarm_prefix',
+  minRunningSeconds: 'min_running_seconds',
+  keepWarm: 'keep_warm',
 } as const satisfies { [K in keyof RolloutPolicy]-?: ColumnHolding<RolloutPolicy[K]> };
 
 /** The `services` columns whose values are of type `V`. */
@@ -235,6 +238,11 @@ export function policyOf(service: Service): RolloutPolicy {
       return [field, Array.isArray(value) ? [...value] : value];
     }),
   ) as PolicyRead;
+  // A web service's snapshot is as it was before workers existed: these are a worker's alone.
+  if (service.kind !== 'worker') {
+    delete policy.minRunningSeconds;
+    delete policy.keepWarm;
+  }
   return policy;
 }
 

@@ -80,9 +80,21 @@ export interface ServiceTable {
   alarm_names: Generated<string[]>;
   /** Every alarm whose name starts with this is watched too (`--alarm-prefix`); null = none. */
   alarm_prefix: string | null;
+  /** `web` behind a listener rule, or `worker` with no load balancer; fixed at creation. */
+  kind: Generated<ServiceKind>;
+  /** A worker's step passes once its canary's tasks ran this long (`--min-running`). */
+  min_running_seconds: Generated<number>;
+  /** A worker's previous task set stays for the rollback window (`--keep-warm`). */
+  keep_warm: Generated<boolean>;
   created_at: Generated<Date>;
   updated_at: Generated<Date>;
 }
+
+/**
+ * What a service is: `web`, its canary a share of the load balancer's traffic (rule weights),
+ * or `worker`, its canary a share of the tasks (task-set sizes), with no load balancer.
+ */
+export type ServiceKind = 'web' | 'worker';
 
 export type { LaunchType } from '../domain.ts';
 
@@ -98,7 +110,8 @@ export interface ReleaseTable {
   secrets: ColumnType<Record<string, string>, string, string>;
   cpu: number;
   memory: number;
-  container_port: number;
+  /** The port the target groups send traffic to; null for a worker service's release. */
+  container_port: number | null;
   task_role_arn: string | null;
   execution_role_arn: string | null;
   task_definition_arn: string | null;
@@ -246,6 +259,13 @@ export interface RolloutPolicy {
   alarmNames?: string[];
   /** Every alarm whose name starts with this is watched too; null or absent = none. */
   alarmPrefix?: string | null;
+  /**
+   * A worker service's step: how long its canary's tasks must stay running (`--min-running`).
+   * Absent in snapshots of web services and of those taken before workers existed.
+   */
+  minRunningSeconds?: number;
+  /** A worker service keeps its previous task set for the rollback window (`--keep-warm`). */
+  keepWarm?: boolean;
 }
 
 /**

@@ -6,7 +6,7 @@ import { appendEvent, notifyChange } from './events.ts';
 import { fromTemplate } from './release-template.ts';
 import { specOf, type ReleaseSpec } from './releases.ts';
 import { policyRow } from './rollout.ts';
-import type { LaunchType, RolloutPolicy, Service } from './schema.ts';
+import type { LaunchType, RolloutPolicy, Service, ServiceKind } from './schema.ts';
 import { checkNotAppName } from './apps-names.ts';
 import { insertService, lockService, serviceNamed, updateService } from './services.ts';
 import { baseRelease, requestRelease, takeOver, writeOrDryRun } from './write-transaction.ts';
@@ -33,6 +33,8 @@ export interface ServiceSettings {
   follow?: FollowTarget | null;
   /** The awslogs group of containers without logging of their own; null or absent = `/berth/NAME`. */
   logGroup?: string | null;
+  /** `web` (the default) or `worker` (`--no-load-balancer`); fixed at creation. */
+  kind?: ServiceKind;
 }
 
 /** What `service create` asks for: the service, its policy and release v1. */
@@ -152,6 +154,7 @@ function settingsRow(settings: ServiceSettings) {
   return {
     cluster: settings.cluster,
     ecs_service_name: settings.ecsServiceName,
+    kind: settings.kind,
     desired_count: settings.desiredCount,
     container_name: settings.containerName,
     log_group: settings.logGroup,

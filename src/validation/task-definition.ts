@@ -83,8 +83,8 @@ export interface ParsedTemplate {
   /** Every container's image (as written; may be empty for the main one), environment, secrets. */
   containers: Record<string, ManagedContainer>;
   launchType: LaunchType;
-  /** The port the load balancer sends traffic to, mapped by the main container. */
-  containerPort: number;
+  /** The port the load balancer sends traffic to, mapped by the main container; null for a worker. */
+  containerPort: number | null;
   /** Task-level CPU units and memory (MiB); 0 when the template sets none (EC2 only). */
   cpu: number;
   memory: number;
@@ -99,6 +99,8 @@ export interface TemplateChoices {
   port?: number | undefined;
   /** `--launch-type`, when given. */
   launchType?: LaunchType | undefined;
+  /** A worker service (`--no-load-balancer`): nothing routes to a port, none is needed. */
+  noLoadBalancer?: boolean | undefined;
 }
 
 /**
@@ -202,8 +204,10 @@ export function parseTemplate(
   const mainContainer = chooseMainContainer(field, definitions, choices);
   const main = definitions.find((container) => container.name === mainContainer);
   const ports = portsOf(main?.portMappings);
-  let containerPort: number;
-  if (choices.port !== undefined) {
+  let containerPort: number | null;
+  if (choices.noLoadBalancer === true) {
+    containerPort = null;
+  } else if (choices.port !== undefined) {
     if (!ports.includes(choices.port)) {
       throw new InputError(
         '--port',
@@ -402,7 +406,8 @@ function isObject(value: unknown): value is Record<string, unknown> {
  */
 export function flagTemplate(options: {
   container: string;
-  port: number;
+  /** Null for a worker: the container maps no port. */
+  port: number | null;
   cpu: number;
   memory: number;
   launchType: LaunchType;
@@ -420,7 +425,9 @@ export function flagTemplate(options: {
       {
         name: options.container,
         essential: true,
-        portMappings: [{ containerPort: options.port, protocol: 'tcp' }],
+        ...(options.port !== null
+          ? { portMappings: [{ containerPort: options.port, protocol: 'tcp' }] }
+          : {}),
         // The task's memory as the container's hard limit too: valid on Fargate and EC2, and
         // emulators such as moto require it.
         memory: options.memory,
@@ -435,7 +442,8 @@ export interface TaskSettings {
   mainContainer: string;
   cpu: number;
   memory: number;
-  containerPort: number;
+  /** Null for a worker's release: its ports are left as the template has them. */
+  containerPort: number | null;
   taskRoleArn: string | null;
   executionRoleArn: string | null;
 }
@@ -458,7 +466,7 @@ export function withTaskSettings(settings: TaskSettings): TaskDefinitionTemplate
     const main: ContainerTemplate = { ...container };
     if (main.memory === previousMemory && settings.memory > 0) main.memory = settings.memory;
     const ports = portsOf(main.portMappings);
-    if (!ports.includes(settings.containerPort)) {
+    if (settings.containerPort !== null && !ports.includes(settings.containerPort)) {
       if (ports.length > 1) {
         throw new InputError(
           '--port',

@@ -10,6 +10,7 @@ import {
   METRIC_RESOLUTION_SETTING,
   HEALTHY_5XX_SETTING,
   simulatedClients,
+  bootstrapSimulatedWorker,
 } from '../../src/cloud/sim/index.ts';
 import type { SimulatedAws } from '../../src/cloud/sim/simulated-aws.ts';
 import { createLogger } from '../../src/logging.ts';
@@ -106,6 +107,7 @@ export async function aFleet(
         cluster: service.cluster,
         port: service.containerPort,
       }),
+    network: (service) => bootstrapSimulatedWorker(clients, service),
   };
   const workers: Worker[] = [];
   database.defer(async () => {

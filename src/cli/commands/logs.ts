@@ -7,7 +7,7 @@ import {
   type LogEvent,
   type ObservedTask,
 } from '../../cloud/cloud.ts';
-import { taskNetworkOf } from '../../reconciler/rollout/run.ts';
+import { taskNetworkOf } from '../../reconciler/rollout/pass.ts';
 import type { Db } from '../../store/database.ts';
 import { findServiceDeployment } from '../../store/deployments.ts';
 import { appendEvent } from '../../store/events.ts';

@@ -34,7 +34,7 @@ import {
   stepsOf,
   table,
 } from '../render.ts';
-import { tasksLine } from '../rollout-view.ts';
+import { tasksLine, uptimeLine } from '../rollout-view.ts';
 
 const FOLLOW_POLL_MS = 500;
 
@@ -101,6 +101,9 @@ function statusOf({ history, evidence, failed, verification }: StatusInputs) {
     currentStep:
       active !== undefined ? { index: active.step_index, percent, of: steps.length } : null,
     evidence: evidence !== undefined ? evidenceView(evidence, policy, percent) : null,
+    kind: service.kind,
+    // A worker's step is judged on its tasks staying up: no requests to pool.
+    uptime: evidence !== undefined ? uptimeLine(evidence.newest) : null,
     // What the worker last saw of the task sets: counts, health, failed launches as they happen.
     tasks:
       active?.observed != null
@@ -160,6 +163,7 @@ function statusNotes(s: Status, prefix: string): string[] {
   }
   if (s.tasks !== null && s.tasks.line !== '') lines.push(`${prefix}tasks: ${s.tasks.line}`);
   if (s.evidence !== null) lines.push(`${prefix}evidence: ${evidenceLine(s.evidence)}`);
+  if (s.uptime !== null) lines.push(`${prefix}uptime: ${s.uptime}`);
   if (s.overriddenFailure !== null) {
     lines.push(
       `${prefix}promoted by ${s.overriddenFailure.promotedBy ?? 'someone'}, overriding a failing window: ${s.overriddenFailure.reason}`,

@@ -139,7 +139,11 @@ export async function diff(
   rawName: string,
   flags: { image?: string[]; exitCode?: boolean; taskDefinition?: string; container?: string },
   /** The template `--task-definition` names; `port` picks its main container as the live one's. */
-  templateOf: (db: Db, port: number | undefined) => Promise<ParsedTemplate | undefined>,
+  templateOf: (
+    db: Db,
+    port: number | undefined,
+    worker: boolean,
+  ) => Promise<ParsedTemplate | undefined>,
 ): Promise<number> {
   const name = parseServiceName('NAME', rawName);
   const images = flags.image === undefined ? undefined : parseImages(flags.image);
@@ -149,7 +153,11 @@ export async function diff(
       service.current_release_id !== null
         ? await findRelease(db, service.current_release_id)
         : undefined;
-    const template = await templateOf(db, live?.container_port);
+    const template = await templateOf(
+      db,
+      live?.container_port ?? undefined,
+      service.kind === 'worker',
+    );
     let next: Release | undefined;
     if (template !== undefined) {
       const changed = await changeService(db, {

@@ -109,6 +109,7 @@ export async function serviceCreate(
       container: parsed.container,
       port: parsed.port,
       launchType: parsed.launchType,
+      noLoadBalancer: parsed.worker,
     });
     const spec = newServiceFrom(parsed, name, template);
     return {
@@ -157,8 +158,11 @@ export async function serviceUpdate(
         : await latestRelease(db, service.id);
     const template = await templateOf(context, db, flags, {
       container: parsed.container,
-      port: parsed.port ?? (parsed.container === undefined ? base?.container_port : undefined),
+      port:
+        parsed.port ??
+        (parsed.container === undefined ? (base?.container_port ?? undefined) : undefined),
       launchType: service.launch_type,
+      noLoadBalancer: service.kind === 'worker',
     });
     if (template === undefined && parsed.container !== undefined) {
       throw new InputError(
@@ -173,6 +177,7 @@ export async function serviceUpdate(
       hasNetwork: service.subnets.length > 0,
       intervalSeconds: service.analysis_interval_seconds,
       maxAnalysisSeconds: service.max_analysis_seconds,
+      kind: service.kind,
     });
     const changed = await changeService(db, {
       actor: context.actor,
@@ -295,13 +300,15 @@ export async function serviceShow(context: CliContext, rawName: string): Promise
       `  cluster:      ${service.cluster} (ECS service ${service.ecs_service_name}, ${service.launch_type})`,
       `  desired:      ${service.desired_count} task(s)`,
       `  traffic:      ${
-        service.listener_rule_arn === null
-          ? 'no listener rule or target groups recorded'
-          : `rule ${service.listener_rule_arn}\n                target groups ${service.target_group_a_arn ?? ''}, ${service.target_group_b_arn ?? ''} (live: ${service.live_target_group})`
+        service.kind === 'worker'
+          ? 'worker service (no load balancer): a canary is a share of the tasks'
+          : service.listener_rule_arn === null
+            ? 'no listener rule or target groups recorded'
+            : `rule ${service.listener_rule_arn}\n                target groups ${service.target_group_a_arn ?? ''}, ${service.target_group_b_arn ?? ''} (live: ${service.live_target_group})`
       }`,
       `  network:      ${service.subnets.length > 0 ? `subnets ${service.subnets.join(',')}, security groups ${service.security_groups.join(',')}${service.assign_public_ip ? ', public IP' : ''}${service.network_source === 'load-balancer' ? " (the load balancer's)" : ''}` : "none given: the load balancer's, read at the first deploy"}`,
       `  execution role: ${executionRoleLine(service, latest)}`,
-      `  health path:  ${service.health_check_path}`,
+      ...(service.kind === 'worker' ? [] : [`  health path:  ${service.health_check_path}`]),
       `  follows:      ${
         service.follow_repository === null
           ? 'no ECR repository (deploys what is asked for)'
@@ -318,7 +325,7 @@ export async function serviceShow(context: CliContext, rawName: string): Promise
         )
         .join(', ')}`,
       `  logs:         containers without their own logging send to ${service.log_group ?? defaultLogGroup(service.name)}`,
-      `  latest:       ${latest !== undefined ? `v${latest.version} ${latest.image} (cpu ${latest.cpu}, memory ${latest.memory} MiB, port ${latest.container_port})` : 'none'}`,
+      `  latest:       ${latest !== undefined ? `v${latest.version} ${latest.image} (cpu ${latest.cpu}, memory ${latest.memory} MiB${latest.container_port !== null ? `, port ${latest.container_port}` : ''})` : 'none'}`,
       `  deployment:   ${history.active !== undefined ? deploymentSummary(history.active, history.versions, service.steps) : 'none in progress'}`,
       ...note,
     ].join('\n'),

@@ -171,13 +171,18 @@ export class AwsEcs extends AwsService<ECSClient> {
             taskDefinition: spec.taskDefinitionArn,
             externalId: spec.externalId,
             launchType: spec.launchType,
-            loadBalancers: [
-              {
-                targetGroupArn: spec.targetGroupArn,
-                containerName: spec.containerName,
-                containerPort: spec.containerPort,
-              },
-            ],
+            // A worker service's task sets sit behind no load balancer.
+            ...(spec.targetGroupArn !== null
+              ? {
+                  loadBalancers: [
+                    {
+                      targetGroupArn: spec.targetGroupArn,
+                      containerName: spec.containerName,
+                      containerPort: spec.containerPort ?? undefined,
+                    },
+                  ],
+                }
+              : {}),
             ...networkConfiguration(spec.network),
             scale: { unit: 'PERCENT', value: spec.scalePercent },
             clientToken: spec.clientToken,
@@ -290,6 +295,18 @@ export class AwsEcs extends AwsService<ECSClient> {
       if (nextToken === undefined || nextToken === '') break;
     }
     return stopped;
+  }
+
+  async taskSetTasks(cluster: string, taskSetArn: string): Promise<ObservedTask[]> {
+    // ECS starts a task set's tasks with `startedBy` its id; as the only filter it lists the
+    // tasks that have not stopped.
+    const startedBy = taskSetArn.split('/').slice(-2).join('/');
+    const listed = await this.call('ecs:ListTasks', `task set ${taskSetArn}`, (options) =>
+      this.client.send(new ListTasksCommand({ cluster, startedBy, maxResults: 100 }), options),
+    );
+    const arns = listed.taskArns ?? [];
+    if (arns.length === 0) return [];
+    return [...(await this.describeTasks(cluster, arns)).values()];
   }
 
   /** The tasks of `arns` that `startedBy` started, as stopped tasks. */
@@ -476,6 +493,7 @@ function observeTask(task: Task): ObservedTask {
     stoppedAt: task.stoppedAt,
     stopCode: task.stopCode,
     stoppedReason: task.stoppedReason,
+    healthStatus: task.healthStatus,
     containers: (task.containers ?? []).map((container) => ({
       name: container.name ?? '',
       exitCode: container.exitCode ?? undefined,

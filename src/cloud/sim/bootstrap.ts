@@ -1,5 +1,9 @@
 import { createLogger, type Logger } from '../../logging.ts';
-import { bootstrapInfrastructure, type BootstrapClients } from '../bootstrap.ts';
+import {
+  bootstrapInfrastructure,
+  bootstrapWorkerNetwork,
+  type BootstrapClients,
+} from '../bootstrap.ts';
 
 /**
  * The load balancer the simulated services share: `berth-sim` for the first 50, then
@@ -41,4 +45,16 @@ export async function bootstrapSimulatedService(
   const [provided] = result.services;
   if (provided === undefined) throw new Error(`the bootstrap returned no service ${service.name}`);
   return { listenerRuleArn: provided.listenerRuleArn, targetGroupArns: provided.targetGroupArns };
+}
+
+/**
+ * A worker service's infrastructure on the simulated AWS, as `berth infra bootstrap` would give
+ * it: its cluster, and the default VPC's subnets and security group for its tasks.
+ */
+export function bootstrapSimulatedWorker(
+  clients: BootstrapClients,
+  service: { cluster: string },
+  logger: Logger = createLogger({ level: 'silent' }),
+): Promise<{ subnets: string[]; securityGroups: string[] }> {
+  return bootstrapWorkerNetwork(clients, service.cluster, logger);
 }

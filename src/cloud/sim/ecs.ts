@@ -871,8 +871,15 @@ async function deleteTaskSet(
   }
   // Its tasks stop and its targets deregister; AWS lists it DRAINING until they have, which
   // takes the target group's deregistration delay.
-  const delay =
+  const deregistration =
     (await tx.setting<number>(DEREGISTRATION_DELAY_SETTING)) ?? DEFAULT_DEREGISTRATION_DELAY_MS;
+  // Behind no load balancer there is nothing to deregister: the tasks get SIGTERM and up to
+  // their containers' stopTimeout (ECS's default 30 s) to finish. The deregistration setting
+  // caps it, so that a test's one second stands for every wait of a delete.
+  const delay =
+    taskSet.loadBalancers.length > 0
+      ? deregistration
+      : Math.min(deregistration, await stopTimeoutMs(tx, taskSet.taskDefinition));
   const draining: TaskSetDoc = {
     ...taskSet,
     status: 'DRAINING',
@@ -883,6 +890,18 @@ async function deleteTaskSet(
   };
   await putTaskSet(tx, draining);
   return { taskSet: taskSetOutput(draining, tx.now, false) };
+}
+
+/** ECS's default: a container gets 30 s between SIGTERM and SIGKILL. */
+const DEFAULT_STOP_TIMEOUT_MS = 30_000;
+
+/** The longest stopTimeout of a task definition's containers, in ms. */
+async function stopTimeoutMs(tx: SimTx, taskDefinitionArn: string): Promise<number> {
+  const definition = await tx.get<TaskDefinitionDoc>(KIND.taskDefinition, taskDefinitionArn);
+  const timeouts = (definition?.containerDefinitions ?? []).map((container) =>
+    container.stopTimeout !== undefined ? container.stopTimeout * 1000 : DEFAULT_STOP_TIMEOUT_MS,
+  );
+  return timeouts.length > 0 ? Math.max(...timeouts) : DEFAULT_STOP_TIMEOUT_MS;
 }
 
 /**

@@ -21,6 +21,7 @@ import { ecsTaskHandlers } from './tasks.ts';
 export { behaviourOf, HEALTHY, PROFILES_ENV, type BehaviourProfile } from '../image-behaviour.ts';
 export {
   bootstrapSimulatedService,
+  bootstrapSimulatedWorker,
   SIM_LOAD_BALANCER,
   type SimulatedServiceInfrastructure,
 } from './bootstrap.ts';

@@ -294,9 +294,17 @@ async function taskOutput(
     exitCode: stopped && pullError === undefined ? behaviour.exitCode : undefined,
     ...(stopped && pullError !== undefined ? { reason: pullError } : {}),
   };
+  // ECS reports the health of a task whose essential containers have health checks; the
+  // simulated checks pass once the image's health time has passed since it started.
+  const checked = (definition?.containerDefinitions ?? []).some(
+    (container) => container.essential !== false && container.healthCheck !== undefined,
+  );
+  const healthy =
+    running && attempt.startedAt !== null && attempt.startedAt + behaviour.healthMs <= tx.now;
   return {
     taskArn,
     clusterArn: cluster.clusterArn,
+    healthStatus: checked && healthy ? 'HEALTHY' : 'UNKNOWN',
     taskDefinitionArn: of.taskDefinition,
     startedBy: of.startedBy,
     group: of.group,

@@ -190,7 +190,18 @@ function statistics(evidence: EvidenceView): string {
   return `${evidence.canary5xx} of ${evidence.canaryRequests} canary requests 5xx over ${evidence.windows} ${evidence.windows === 1 ? 'window' : 'windows'}${confidence} (5xx at most ${percent(evidence.max5xxRate)})`;
 }
 
+/** A worker service's deployment: judged on its tasks staying up, with no traffic to chart. */
+function isWorker(view: DeploymentDashboard): boolean {
+  return view.policy.minRunningSeconds !== undefined;
+}
+
 function charts(view: DeploymentDashboard): Html {
+  if (isWorker(view)) {
+    return html`<p class="empty">
+      A worker service's canary takes no requests: each window is judged on its tasks staying up
+      (the verdicts below).
+    </p>`;
+  }
   return html`<div class="charts">
       <figure>
         <figcaption>
@@ -217,6 +228,15 @@ function charts(view: DeploymentDashboard): Html {
 }
 
 function verdicts(view: DeploymentDashboard): Html {
+  if (isWorker(view)) {
+    return table(
+      ['step · window', 'ended', 'canary tasks running', 'stopped', 'verdict'],
+      view.windows.map(uptimeRow),
+      view.first
+        ? 'A first release takes all the tasks without analysis: there is nothing to compare it with.'
+        : 'No window judged yet.',
+    );
+  }
   return table(
     [
       'step · window',
@@ -283,7 +303,29 @@ function verdictRow(window: AnalysisWindow): Html {
   </tr>`;
 }
 
+/** A worker's window: what its canary's tasks did. */
+function uptimeRow(window: AnalysisWindow): Html {
+  const uptime = window.evidence['uptime'] as
+    { running: number; desired: number; stopped: unknown[] } | undefined;
+  return html`<tr class="verdict-${window.verdict}">
+    <td>${window.step_index + 1} · ${window.window_index + 1}</td>
+    <td>${clock(window.ended_at)}</td>
+    <td class="number">${uptime === undefined ? '—' : `${uptime.running} of ${uptime.desired}`}</td>
+    <td class="number">${uptime === undefined ? '—' : String(uptime.stopped.length)}</td>
+    <td>
+      <span class="verdict ${window.verdict}">${window.verdict}</span>
+      <span class="reason">${window.reason}</span>
+    </td>
+  </tr>`;
+}
+
 function weights(view: DeploymentDashboard): Html {
+  if (isWorker(view)) {
+    return html`<p class="empty">
+      A worker service has no listener rule: its canary's share is its task set's size (Task sets
+      above).
+    </p>`;
+  }
   return table(
     ['at', 'canary', 'stable'],
     view.weights.map(

@@ -1,6 +1,6 @@
 import { judgeAlarms, type AlarmJudgement } from '../../analysis/alarms.ts';
 import type { PolicySnapshot } from '../../store/schema.ts';
-import type { Run } from './run.ts';
+import type { Run } from './pass.ts';
 
 /** The alarms a deployment's snapshot watches (none in one taken before alarms existed). */
 export function watchedAlarms(policy: PolicySnapshot): { names: string[]; prefix: string | null } {

@@ -6,18 +6,28 @@ import {
   type WindowMetrics,
   type WindowPair,
 } from '../../analysis/judge.ts';
+import type { UptimeJudgement } from '../../analysis/uptime.ts';
 import { analysisWindowMs, windowSchedule } from '../../analysis/windows.ts';
 import { analysisWindows, recordAnalysisWindow } from '../../store/rollout.ts';
 import type { AnalysisWindow } from '../../store/schema.ts';
-import { record } from '../context.ts';
 import { verdicts } from '../metrics.ts';
 import { EVENTS, REASONS } from '../reasons.ts';
-import { canarySide, other, proceed, targetGroup, type Run, type StageResult } from './run.ts';
+import {
+  canarySide,
+  journal,
+  other,
+  proceed,
+  targetGroup,
+  type Run,
+  type StageResult,
+} from './pass.ts';
 
 /** The step's analysis after this pass: its newest judgement and when the next window is due. */
 export interface StepAnalysis {
-  /** Undefined until a first window was judged. */
+  /** Undefined until a first window was judged (and for a worker service). */
   judgement: StepJudgement | undefined;
+  /** A worker service's: its tasks' uptime; undefined until a first window was judged. */
+  uptime?: UptimeJudgement | undefined;
   nextWindowInMs: number;
 }
 
@@ -94,11 +104,9 @@ export async function analyseStep(
     judgement = judgeStep(pairs, policy);
     const step = deployment.step_index;
     const j = judgement;
-    await record(
-      ctx,
+    await journal(
+      run,
       {
-        serviceId: service.id,
-        deploymentId: deployment.id,
         kind: EVENTS.windowJudged,
         message: `step ${step + 1} window ${span.index + 1}: ${j.verdict} — ${j.reason}`,
         data: {

@@ -14,7 +14,8 @@ import {
   type Run,
   type StageResult,
   taskNetworkOf,
-} from './run.ts';
+} from './pass.ts';
+import { trafficOf } from './traffic.ts';
 
 /**
  * Stage 2: the canary task set on its target group, at the step's percent. Made once per step
@@ -44,17 +45,21 @@ export async function canaryTaskSet(
     // Not the clock when the step has no entry time yet (a first release, or a pass that died
     // before recording it): every worker must derive the same token, or each makes its own.
     const entered = run.deployment.step_entered_at?.getTime() ?? 0;
+    const worker = service.kind === 'worker';
+    const group = worker ? null : targetGroup(service, side);
     const created = await mutation(
       run,
       'CreateTaskSet',
-      `created canary task set for v${target.version} at ${percent} % on target group ${side}`,
-      { percent, targetGroup: targetGroup(service, side) },
+      worker
+        ? `created canary task set for v${target.version} at ${percent} % of the tasks`
+        : `created canary task set for v${target.version} at ${percent} % on target group ${side}`,
+      { percent, targetGroup: group },
       () =>
         cloud.createTaskSet({
           cluster: service.cluster,
           service: service.ecs_service_name,
           taskDefinitionArn: taskDefinition,
-          targetGroupArn: targetGroup(service, side),
+          targetGroupArn: group,
           containerName: target.main_container,
           containerPort: target.container_port,
           scalePercent: percent,
@@ -116,7 +121,7 @@ export async function canaryHealth(
   canary: ObservedTaskSet,
   /** Read the target health now, even if the last read still stands. */
   fresh = false,
-): Promise<StageResult<{ readNow: boolean }>> {
+): Promise<StageResult<{ readNow: boolean; ready: number }>> {
   const { service } = run;
   const now = run.ctx.now();
   const before = sameCanary(run, canary);
@@ -129,29 +134,37 @@ export async function canaryHealth(
     healthy = before.healthy ?? 0;
     ready = true;
   } else {
-    healthy = await run.ctx.cloud.healthyTargetCount(targetGroup(service, canarySide(run)));
+    healthy = await trafficOf(service).readyCount(run, canary, canarySide(run));
     healthReadAt = now.toISOString();
     ready = healthy >= canary.computedDesiredCount;
   }
-  const entered = run.deployment.step_entered_at ?? now;
+  // A worker's canary whose tasks all ran once is past its launches: from then on one task
+  // that stops on its own fails the step (`--max-failed-launches` is for starting up).
+  const settledAt = service.kind === 'worker' ? run.deployment.weights_verified_at : null;
+  const entered = settledAt ?? run.deployment.step_entered_at ?? now;
   const snapshot: Partial<PolicySnapshot> = run.policy;
-  const maxFailed = snapshot.maxFailedLaunches ?? DEFAULT_MAX_FAILED_LAUNCHES;
+  const maxFailed =
+    settledAt !== null ? 1 : (snapshot.maxFailedLaunches ?? DEFAULT_MAX_FAILED_LAUNCHES);
   const readStopped =
-    !ready && maxFailed > 0 && now.getTime() - entered.getTime() >= STOPPED_FIRST_READ_MS;
+    !ready &&
+    maxFailed > 0 &&
+    (settledAt !== null || now.getTime() - entered.getTime() >= STOPPED_FIRST_READ_MS);
   const failures = readStopped
     ? failedLaunches(await run.ctx.cloud.stoppedTasks(service.cluster, canary.arn), entered)
     : undefined;
   await recordObserved(run, canary, healthy, failures, healthReadAt);
-  if (ready) return proceed({ readNow: healthReadAt === now.toISOString() });
+  if (ready) return proceed({ readNow: healthReadAt === now.toISOString(), ready: healthy });
   const last = failures?.[0];
   if (failures !== undefined && last !== undefined && failures.length >= maxFailed) {
     const said = await lastLines(run, canary.taskDefinition, last.taskArn);
+    const lines = said.length > 0 ? `; its last lines: ${said.join(' / ')}` : '';
     return {
       next: 'rollBack',
       reason:
-        `${REASONS.failedLaunches}: ${failures.length} failed ${failures.length === 1 ? 'launch' : 'launches'} ` +
-        `(at most ${maxFailed}), the last: ${describeStop(last)}` +
-        (said.length > 0 ? `; its last lines: ${said.join(' / ')}` : ''),
+        settledAt !== null
+          ? `${REASONS.canaryTaskStopped}: a canary task stopped: ${describeStop(last)}${lines}`
+          : `${REASONS.failedLaunches}: ${failures.length} failed ${failures.length === 1 ? 'launch' : 'launches'} ` +
+            `(at most ${maxFailed}), the last: ${describeStop(last)}${lines}`,
       data: {
         lastLines: said,
         failedLaunches: failures.length,
@@ -184,7 +197,11 @@ const LAST_LINE_CHARS = 200;
  * reason of a crash loop says why; none when it has no awslogs or the read fails (a reason is
  * never held up by its logs).
  */
-async function lastLines(run: Run, taskDefinitionArn: string, taskArn: string): Promise<string[]> {
+export async function lastLines(
+  run: Run,
+  taskDefinitionArn: string,
+  taskArn: string,
+): Promise<string[]> {
   try {
     const location = await run.ctx.cloud.taskLogLocation(
       taskDefinitionArn,

@@ -2,44 +2,20 @@ import type { ObservedTaskSet } from '../../cloud/cloud.ts';
 import { asRollback } from '../../cloud/rate-limit.ts';
 import { finishDeployment } from '../../store/deployments.ts';
 import { updateRelease, updateServiceRuntime } from '../../store/rollout.ts';
-import type { Db } from '../../store/database.ts';
 import { BERTH_EXTERNAL_ID, isDraining } from '../assert-service.ts';
-import { record, type PassResult } from '../context.ts';
+import type { PassResult } from '../context.ts';
 import { rollbacks } from '../metrics.ts';
 import { EVENTS, REASONS } from '../reasons.ts';
 import {
   applyProgress,
   canarySide,
-  ensureWeights,
-  gatheredWritten,
+  closeTurn as close,
   mutation,
   observeService,
   other,
-  stableOnly,
-  targetGroup,
-  writeGathered,
   type Run,
-} from './run.ts';
-
-/**
- * A write that marks a turn of the deployment (rolling back, finished): the progress and notes
- * the pass gathered, `writes`, and the event, in one transaction under the lease.
- */
-async function close(
-  run: Run,
-  event: { kind: string; message: string; data?: Record<string, unknown> },
-  writes: (trx: Db) => Promise<void>,
-): Promise<void> {
-  await record(
-    run.ctx,
-    { serviceId: run.service.id, deploymentId: run.deployment.id, ...event },
-    async (trx) => {
-      await writeGathered(trx, run);
-      await writes(trx);
-    },
-  );
-  gatheredWritten(run);
-}
+} from './pass.ts';
+import { trafficOf } from './traffic.ts';
 
 /** Who overrode the analysis, for the closing reason; undefined when nobody did. */
 function promotedBy(run: Run): string | undefined {
@@ -62,14 +38,19 @@ export async function promote(run: Run, canary: ObservedTaskSet): Promise<PassRe
     );
   }
   const previous = service.primary_task_set_arn;
-  const keepWarm = previous !== null && previous !== canary.arn && policy.rollbackWindowSeconds > 0;
+  // A worker's previous tasks would go on taking jobs: kept only when asked (`--keep-warm`).
+  const warmWanted = service.kind === 'worker' ? policy.keepWarm === true : true;
+  const keepWarm =
+    previous !== null && previous !== canary.arn && warmWanted && policy.rollbackWindowSeconds > 0;
   const previousSet = run.observedService?.taskSets.find((set) => set.arn === previous);
   const deletedAlready = previousSet !== undefined && isDraining(previousSet);
   if (previous !== null && previous !== canary.arn && !keepWarm && !deletedAlready) {
     await mutation(
       run,
       'DeleteTaskSet',
-      `previous task set deleted (no rollback window)`,
+      service.kind === 'worker'
+        ? `previous task set deleted: its tasks stop, each within its containers' stopTimeout`
+        : `previous task set deleted (no rollback window)`,
       { taskSet: previous },
       () => cloud.deleteTaskSet(service.cluster, service.ecs_service_name, previous),
     );
@@ -119,9 +100,7 @@ export function instantRollback(run: Run, warmArn: string): Promise<PassResult> 
   return asRollback(async () => {
     const { service, target } = run;
     const warmSide = other(service.live_target_group);
-    const live = targetGroup(service, service.live_target_group);
-    const warm = targetGroup(service, warmSide);
-    if (!(await ensureWeights(run, { [warm]: 100, [live]: 0 }))) {
+    if (!(await trafficOf(service).toWarm(run))) {
       return { requeueAfterMs: run.ctx.settings.waitMs };
     }
     await mutation(
@@ -186,17 +165,12 @@ export function rollBack(
         () => Promise.resolve(),
       );
     }
-    if (!run.policy.first && service.listener_rule_arn !== null) {
-      // Nothing is deleted while the rule might still send it traffic.
-      if (
-        !(await ensureWeights(
-          run,
-          stableOnly(service),
-          'rollback: all traffic back to the stable group',
-        ))
-      ) {
-        return { requeueAfterMs: run.ctx.settings.waitMs };
-      }
+    // Nothing is deleted while the rule might still send it traffic.
+    if (
+      !run.policy.first &&
+      !(await trafficOf(service).toStable(run, 'rollback: all traffic back to the stable group'))
+    ) {
+      return { requeueAfterMs: run.ctx.settings.waitMs };
     }
     // The canary, and any task set a worker made but died before recording: everything but
     // the primary and the warm one goes.

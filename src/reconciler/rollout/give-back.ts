@@ -1,7 +1,7 @@
 import { CANARY_RETURNED_KIND, replacedCanaries } from '../../store/deployments.ts';
 import { BERTH_EXTERNAL_ID } from '../assert-service.ts';
-import { record } from '../context.ts';
-import { ensureWeights, mutation, observeService, stableOnly, type Run } from './run.ts';
+import { journal, mutation, observeService, type Run } from './pass.ts';
+import { trafficOf } from './traffic.ts';
 
 /**
  * Before anything else a new deployment does — its registration included, which can wait
@@ -16,14 +16,11 @@ export async function giveBackReplacedCanaries(run: Run): Promise<boolean> {
   if (replaced.length === 0) return true;
   const { service } = run;
   const { cloud } = run.ctx;
-  if (service.listener_rule_arn !== null && service.current_release_id !== null) {
-    const given = await ensureWeights(
-      run,
-      stableOnly(service),
-      `traffic of the replaced canary given back to the live release`,
-    );
-    if (!given) return false;
-  }
+  const given = await trafficOf(service).toStable(
+    run,
+    `traffic of the replaced canary given back to the live release`,
+  );
+  if (!given) return false;
   const ids = new Set(replaced.map((deployment) => deployment.id));
   const arns = new Set(replaced.map((deployment) => deployment.canary_task_set_arn));
   const observed = await observeService(run);
@@ -46,9 +43,7 @@ export async function giveBackReplacedCanaries(run: Run): Promise<boolean> {
       () => cloud.setTaskSetScale(service.cluster, service.ecs_service_name, canary.arn, 0),
     );
   }
-  await record(run.ctx, {
-    serviceId: service.id,
-    deploymentId: run.deployment.id,
+  await journal(run, {
     kind: CANARY_RETURNED_KIND,
     message: `the replaced canary gave its traffic back to the live release before this deployment did anything else`,
     data: {

@@ -1,6 +1,7 @@
 import type { ObservedTaskSet, StoppedTask } from '../../cloud/cloud.ts';
 import type { ObservedRollout, StoppedTaskSeen } from '../../store/schema.ts';
-import { applyProgress, canarySide, other, targetGroup, type Run } from './run.ts';
+import { applyProgress, canarySide, other, type Run } from './pass.ts';
+import { trafficOf } from './traffic.ts';
 
 /** How many stopped tasks a deployment keeps in its observed state, newest first. */
 const STOPPED_KEPT = 5;
@@ -101,8 +102,10 @@ export async function recordObserved(
               : run.policy.first
                 ? { healthy: null }
                 : {
-                    healthy: await run.ctx.cloud.healthyTargetCount(
-                      targetGroup(run.service, other(canarySide(run))),
+                    healthy: await trafficOf(run.service).readyCount(
+                      run,
+                      primary,
+                      other(canarySide(run)),
                     ),
                     healthReadAt: now.toISOString(),
                   }),

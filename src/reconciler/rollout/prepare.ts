@@ -12,7 +12,6 @@ import {
   canaryExternalId,
   isDraining,
 } from '../assert-service.ts';
-import { record, recordMutationFailed } from '../context.ts';
 import { giveBackReplacedCanaries } from './give-back.ts';
 import { advanceStep } from './step.ts';
 import { EVENTS, REASONS } from '../reasons.ts';
@@ -25,16 +24,17 @@ import {
 } from '../execution-role.ts';
 import {
   applyProgress,
-  ensureWeights,
+  journal,
   mutation,
+  mutationFailed,
   observeService,
   other,
   proceed,
   requeue,
-  stableOnly,
   type Run,
   type StageResult,
-} from './run.ts';
+} from './pass.ts';
+import { trafficOf } from './traffic.ts';
 
 /** What preparing found: nothing more to do, or a warm task set to roll back to at once. */
 export type Prepared = { kind: 'ready' } | { kind: 'instantRollback'; warmArn: string };
@@ -130,6 +130,29 @@ async function ensureNetwork(run: Run): Promise<StageResult> {
   const { service } = run;
   if (service.subnets.length > 0) return proceed(undefined);
   const rule = service.listener_rule_arn;
+  const infrastructure = run.ctx.infrastructure;
+  if (rule === null && infrastructure?.network !== undefined) {
+    const given = await infrastructure.network({ cluster: service.cluster });
+    await journal(
+      run,
+      {
+        kind: EVENTS.networkFromLoadBalancer,
+        message: `tasks run in the account's default VPC (provided by the simulated AWS): subnets ${given.subnets.join(',')}, security groups ${given.securityGroups.join(',')}`,
+        data: {
+          subnets: given.subnets,
+          securityGroups: given.securityGroups,
+          source: 'default VPC',
+        },
+      },
+      (trx) =>
+        updateServiceRuntime(trx, service.id, {
+          subnets: given.subnets,
+          security_groups: given.securityGroups,
+        }),
+    );
+    run.service = { ...service, subnets: given.subnets, security_groups: given.securityGroups };
+    return proceed(undefined);
+  }
   const network = rule === null ? undefined : await run.ctx.cloud.loadBalancerNetwork(rule);
   if (network === undefined || network.subnets.length === 0) {
     return {
@@ -141,11 +164,9 @@ async function ensureNetwork(run: Run): Promise<StageResult> {
     };
   }
   const { subnets, securityGroups } = network;
-  await record(
-    run.ctx,
+  await journal(
+    run,
     {
-      serviceId: service.id,
-      deploymentId: run.deployment.id,
       kind: EVENTS.networkFromLoadBalancer,
       message:
         `tasks run in the load balancer's network: subnets ${subnets.join(',')}, ` +
@@ -218,11 +239,9 @@ async function findExecutionRole(run: Run): Promise<StageResult<Service>> {
     };
   }
   const arn = `arn:aws:iam::${account}:role/${CONVENTIONAL_EXECUTION_ROLE}`;
-  await record(
-    run.ctx,
+  await journal(
+    run,
     {
-      serviceId: service.id,
-      deploymentId: run.deployment.id,
       kind: EVENTS.executionRoleFound,
       message: `task definitions get the account's execution role ${arn} (${choice.need}; none given)`,
       data: { executionRole: arn },
@@ -264,10 +283,8 @@ async function clearStrayTaskSets(run: Run, observed: ObservedService): Promise<
   });
   const strays = others.filter((set) => !foreign.includes(set));
   if (strays.length === 0) return true;
-  if (service.listener_rule_arn !== null && service.current_release_id !== null) {
-    // Nothing is deleted while the rule might still send it traffic.
-    if (!(await ensureWeights(run, stableOnly(service)))) return false;
-  }
+  // Nothing is deleted while the rule might still send it traffic.
+  if (!(await trafficOf(service).toStable(run, 'listener rule weights set'))) return false;
   for (const stray of strays) {
     await mutation(
       run,
@@ -280,11 +297,9 @@ async function clearStrayTaskSets(run: Run, observed: ObservedService): Promise<
     );
   }
   if (service.warm_task_set_arn !== null) {
-    await record(
-      run.ctx,
+    await journal(
+      run,
       {
-        serviceId: service.id,
-        deploymentId: run.deployment.id,
         kind: EVENTS.warmRetired,
         message: `warm task set of the previous release retired for the new deployment`,
         data: { taskSet: service.warm_task_set_arn },
@@ -314,11 +329,9 @@ async function resolveImage(run: Run): Promise<StageResult> {
     }
     if (resolution.kind === 'resolved') {
       const digest = resolution.digest;
-      await record(
-        run.ctx,
+      await journal(
+        run,
         {
-          serviceId: run.service.id,
-          deploymentId: run.deployment.id,
           kind: EVENTS.imageResolved,
           message: `${target.image} resolved to ${digest}`,
           data: { version: target.version, digest },
@@ -337,11 +350,9 @@ async function resolveImage(run: Run): Promise<StageResult> {
     if (resolution.kind !== 'resolved') continue;
     const digest = resolution.digest;
     const sidecars = { ...run.target.sidecars, [name]: { ...sidecar, imageDigest: digest } };
-    await record(
-      run.ctx,
+    await journal(
+      run,
       {
-        serviceId: run.service.id,
-        deploymentId: run.deployment.id,
         kind: EVENTS.imageResolved,
         message: `${sidecar.image} (container ${name}) resolved to ${digest}`,
         data: { version: target.version, container: name, digest },
@@ -429,9 +440,7 @@ async function ensureTaskDefinition(run: Run): Promise<void> {
     sent = attempt;
     // The wait for AWS's one registration a second, apart from Berth's own reaction.
     const waited = { tokenWaitMs: Math.round(tokenWaitMs) };
-    return record(run.ctx, {
-      serviceId: service.id,
-      deploymentId: run.deployment.id,
+    return journal(run, {
       kind: REGISTRATION_KIND,
       message:
         `registering a task definition in family ${family} for v${release.version}` +
@@ -446,19 +455,13 @@ async function ensureTaskDefinition(run: Run): Promise<void> {
     });
   } catch (error) {
     if (sent > 0) {
-      await recordMutationFailed(
-        run.ctx,
-        { serviceId: service.id, deploymentId: run.deployment.id, operation: data.operation, data },
-        error,
-      );
+      await mutationFailed(run, { operation: data.operation, data }, error);
     }
     throw error;
   }
-  await record(
-    run.ctx,
+  await journal(
+    run,
     {
-      serviceId: service.id,
-      deploymentId: run.deployment.id,
       kind: EVENTS.taskDefinitionReady,
       message: `task definition ${arn} for v${release.version}`,
       data: { version: release.version, taskDefinition: arn },

@@ -1,5 +1,5 @@
 import { assertDesiredCount, assertTaskSets, canaryExternalId } from '../assert-service.ts';
-import { observeService, type Run } from './run.ts';
+import { observeService, type Run } from './pass.ts';
 
 /**
  * Every pass of a rollout, paused or not: ECS's desired count is the service's (a `berth scale`

@@ -1,11 +1,12 @@
 import { describeFiring, type AlarmJudgement } from '../../analysis/alarms.ts';
 import type { StepJudgement } from '../../analysis/judge.ts';
+import type { UptimeJudgement } from '../../analysis/uptime.ts';
 import { analysisDeadline } from '../../analysis/windows.ts';
 import { formatDuration } from '../../validation/fields.ts';
 import { formatConfidence, REASONS as VERDICT_REASONS } from '../../analysis/judge.ts';
 import type { PolicySnapshot } from '../../store/schema.ts';
 import { REASONS } from '../reasons.ts';
-import { applyProgress, type Run } from './run.ts';
+import { applyProgress, type Run } from './pass.ts';
 
 /** What a step's state calls for. */
 export type StepCompletion =
@@ -43,6 +44,13 @@ export interface StepInput {
   lastStep: boolean;
   paused: boolean;
   judgement: StepJudgement | undefined;
+  /**
+   * A worker service's judgement (its tasks' uptime) instead of the traffic's; undefined for a
+   * web service, and until a worker's first window was judged.
+   */
+  uptime?: UptimeJudgement | undefined;
+  /** A worker service: judged by its tasks' uptime. */
+  worker?: boolean;
   /** The watched alarms as read this pass; undefined when the policy watches none. */
   alarms?: AlarmJudgement | undefined;
   weightsVerifiedAt: Date;
@@ -61,10 +69,16 @@ function completionOf(input: StepInput): StepCompletion {
       data: { alarms: firing },
     };
   }
-  const passed = judgement?.verdict === 'pass';
+  const passed =
+    input.worker === true ? input.uptime?.verdict === 'pass' : judgement?.verdict === 'pass';
   const deadline = analysisDeadline(input.weightsVerifiedAt, policy.maxAnalysisSeconds * 1000);
   if (!passed && !input.paused && now >= deadline) {
-    return { kind: 'undecided', ...undecided(policy, judgement, now, input.weightsVerifiedAt) };
+    return {
+      kind: 'undecided',
+      ...(input.worker === true
+        ? undecidedUptime(policy, input.uptime, now, input.weightsVerifiedAt)
+        : undecided(policy, judgement, now, input.weightsVerifiedAt)),
+    };
   }
   if (input.paused) return { kind: 'wait', afterMs: input.nextWindowInMs };
   const untilDeadline = Math.max(100, deadline.getTime() - now.getTime() + 50);
@@ -78,6 +92,28 @@ function completionOf(input: StepInput): StepCompletion {
   const waits = [input.nextWindowInMs, Math.max(100, bakeLeft)];
   if (!passed) waits.push(untilDeadline);
   return { kind: 'wait', afterMs: Math.min(...waits) };
+}
+
+/** Why a worker's step ran out of time: its tasks never stayed up long enough in a row. */
+function undecidedUptime(
+  policy: PolicySnapshot,
+  uptime: UptimeJudgement | undefined,
+  now: Date,
+  since: Date,
+): { reason: string; data: Record<string, unknown> } {
+  const elapsed = formatDuration(Math.round((now.getTime() - since.getTime()) / 1000));
+  const inARow = uptime?.passedInARow ?? 0;
+  const needed = uptime?.windowsNeeded ?? 1;
+  return {
+    reason:
+      `${REASONS.undecided}: the canary's tasks ran ${inARow} of ${needed} windows in a row ` +
+      `without a stop in ${elapsed}${uptime !== undefined && uptime.reason !== '' ? ` (${uptime.reason})` : ''}`,
+    data: {
+      passedInARow: inARow,
+      windowsNeeded: needed,
+      maxAnalysisSeconds: policy.maxAnalysisSeconds,
+    },
+  };
 }
 
 /** Why a step ran out of time, with what it had and what it needed. */

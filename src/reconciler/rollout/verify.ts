@@ -8,19 +8,19 @@ import {
   verificationTasks,
 } from '../../store/verification-tasks.ts';
 import { formatDuration } from '../../validation/fields.ts';
-import { fenced, record } from '../context.ts';
 import { EVENTS, REASONS } from '../reasons.ts';
 import {
   applyProgress,
-  gatheredWritten,
+  flushProgress,
+  journal,
   mutation,
   proceed,
   requeue,
   type Run,
   type StageResult,
   taskNetworkOf,
-  writeGathered,
-} from './run.ts';
+  writeNow,
+} from './pass.ts';
 
 /** One verification a deployment runs, in the order they run. */
 interface Verification {
@@ -128,18 +128,16 @@ async function advance(
   if (row === undefined) {
     // With the deployment's progress (its phase now `verifying`), so that status says so from
     // the moment the task is asked for, not from the end of the pass.
-    await fenced(run.ctx, async (trx) => {
-      await requestVerificationTask(trx, {
+    await flushProgress(run, (trx) =>
+      requestVerificationTask(trx, {
         deploymentId: run.deployment.id,
         kind: verification.kind,
         command: verification.command,
         taskDefinitionArn: taskDefinition,
         clientToken: verificationClientToken(run, verification.kind),
         timeoutSeconds: run.policy.verifyTimeoutSeconds,
-      });
-      await writeGathered(trx, run);
-    });
-    gatheredWritten(run);
+      }),
+    );
     row = (await verificationTasks(run.ctx.db, run.deployment.id)).find(
       (task) => task.kind === verification.kind,
     );
@@ -193,11 +191,9 @@ async function advance(
       log_group: logs?.group ?? null,
       log_stream: logs?.stream ?? null,
     };
-    await record(
-      run.ctx,
+    await journal(
+      run,
       {
-        serviceId: service.id,
-        deploymentId: run.deployment.id,
         kind: EVENTS.verificationStarted,
         message:
           `${LABEL[verification.kind]} of v${target.version} started: ${task.arn}` +
@@ -249,7 +245,7 @@ async function advance(
   ) {
     const status = task.lastStatus;
     const startedAt = task.startedAt ?? null;
-    await fenced(run.ctx, (trx) =>
+    await writeNow(run, (trx) =>
       observeVerificationTask(trx, row.id, { last_status: status, started_at: startedAt }),
     );
   }
@@ -281,7 +277,7 @@ async function readOutput(run: Run, row: VerificationTask): Promise<void> {
     text: event.message,
   }));
   const token = page.nextToken ?? null;
-  await fenced(run.ctx, (trx) => appendVerificationOutput(trx, row.id, lines, token));
+  await writeNow(run, (trx) => appendVerificationOutput(trx, row.id, lines, token));
 }
 
 /** A stopped task: passed only on exit code 0 of its own accord. */
@@ -356,11 +352,9 @@ async function finish(
   const durationMs = durationOf(run, row, task);
   const passed = end.outcome === 'passed';
   const exitCode = end.outcome === 'timed_out' ? null : (container?.exitCode ?? null);
-  await record(
-    run.ctx,
+  await journal(
+    run,
     {
-      serviceId: run.service.id,
-      deploymentId: run.deployment.id,
       kind: passed ? EVENTS.verificationPassed : EVENTS.verificationFailed,
       message: `${LABEL[row.kind]} of v${run.target.version} ${passed ? 'passed' : end.outcome.replace('_', ' ')}: ${end.reason}`,
       data: {

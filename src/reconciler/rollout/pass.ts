@@ -1,17 +1,23 @@
-import type { ObservedService, RuleWeights, TaskNetwork } from '../../cloud/cloud.ts';
+import type { ObservedService, TaskNetwork } from '../../cloud/cloud.ts';
 import { updateDeployment, type DeploymentProgress } from '../../store/rollout.ts';
 import { appendEvent } from '../../store/events.ts';
 import type { Db } from '../../store/database.ts';
 import type { Deployment, PolicySnapshot, Release, Service } from '../../store/schema.ts';
-import { describeWeights, liveOnly, sameWeights } from '../assert-service.ts';
-import { fenced, mutate, type PassContext } from '../context.ts';
-import { EVENTS } from '../reasons.ts';
+import { fenced, mutate, record, recordMutationFailed, type PassContext } from '../context.ts';
+
+/*
+ * The pass's one writer. A pass of a deployment writes in two ways, both from here: what it
+ * decided (progress, notes) is gathered and written once, at its end, in one transaction under
+ * the lease (`applyProgress`, `note`, `writeProgress`); what must be in Postgres before the
+ * pass goes on — an AWS write's audit entry, a judged window, a turn of the deployment — is
+ * journalled at once (`mutation`, `journal`, `closeTurn`), fenced by the same lease. Stages
+ * never write through `PassContext` themselves.
+ */
 
 /**
  * One pass of one deployment: what was read at its start, the policy the deployment is held to,
  * and what the pass has decided so far. Stages read `deployment` with this pass's progress
- * applied, and add to `progress`; the pass writes `progress` (and the notes) once, at its end,
- * under the lease. AWS writes are still recorded in the audit log before each is made.
+ * applied, and add to `progress`.
  */
 export interface Run {
   readonly ctx: PassContext;
@@ -63,7 +69,7 @@ export function note(run: Run, entry: Note): void {
 }
 
 /** Writes what the pass gathered (progress, notes) in the caller's leased transaction. */
-export async function writeGathered(trx: Db, run: Run): Promise<void> {
+async function writeGathered(trx: Db, run: Run): Promise<void> {
   const { progress, notes } = run;
   if (Object.keys(progress).length > 0) await updateDeployment(trx, run.deployment.id, progress);
   for (const entry of notes) {
@@ -78,8 +84,8 @@ export async function writeGathered(trx: Db, run: Run): Promise<void> {
   }
 }
 
-/** Forgets what was written (call after the transaction of `writeGathered` committed). */
-export function gatheredWritten(run: Run): void {
+/** Forgets what was written (once the transaction of `writeGathered` committed). */
+function gatheredWritten(run: Run): void {
   run.progress = {};
   run.notes = [];
 }
@@ -88,6 +94,51 @@ export function gatheredWritten(run: Run): void {
 export async function writeProgress(run: Run): Promise<void> {
   if (Object.keys(run.progress).length === 0 && run.notes.length === 0) return;
   await fenced(run.ctx, (trx) => writeGathered(trx, run));
+  gatheredWritten(run);
+}
+
+/**
+ * An event of this deployment journalled now, with `writes` in its transaction, under the lease:
+ * for what must be in Postgres before the pass goes on (a judged window, a recorded task).
+ */
+export function journal(run: Run, event: Note, writes?: (trx: Db) => Promise<void>): Promise<void> {
+  return record(
+    run.ctx,
+    { serviceId: run.service.id, deploymentId: run.deployment.id, ...event },
+    writes,
+  );
+}
+
+/** Writes now, under the lease, without an event (a verification task's progress). */
+export function writeNow(run: Run, writes: (trx: Db) => Promise<void>): Promise<void> {
+  return fenced(run.ctx, writes);
+}
+
+/**
+ * The progress and notes gathered so far written now, with `writes`, in one transaction under
+ * the lease (a verification task asked for: status says `verifying` from that moment).
+ */
+export async function flushProgress(run: Run, writes: (trx: Db) => Promise<void>): Promise<void> {
+  await fenced(run.ctx, async (trx) => {
+    await writes(trx);
+    await writeGathered(trx, run);
+  });
+  gatheredWritten(run);
+}
+
+/**
+ * A turn of the deployment (rolling back, finished): the progress and notes the pass gathered,
+ * `writes`, and the event, in one transaction under the lease.
+ */
+export async function closeTurn(
+  run: Run,
+  event: Note,
+  writes: (trx: Db) => Promise<void>,
+): Promise<void> {
+  await journal(run, event, async (trx) => {
+    await writeGathered(trx, run);
+    await writes(trx);
+  });
   gatheredWritten(run);
 }
 
@@ -109,6 +160,19 @@ export function mutation<T>(
       data,
     },
     call,
+  );
+}
+
+/** The audit entry of an AWS write the pass made itself (a registration) that failed. */
+export function mutationFailed(
+  run: Run,
+  event: { operation: string; data: Record<string, unknown> },
+  error: unknown,
+): Promise<void> {
+  return recordMutationFailed(
+    run.ctx,
+    { serviceId: run.service.id, deploymentId: run.deployment.id, ...event },
+    error,
   );
 }
 
@@ -139,20 +203,13 @@ export function taskNetworkOf(service: Service): TaskNetwork | null {
     : null;
 }
 
-/** `a` or `b` for one of the service's target group ARNs. */
-function sideOf(service: Service, arn: string): string {
-  if (arn === service.target_group_a_arn) return 'a';
-  if (arn === service.target_group_b_arn) return 'b';
-  return arn;
-}
-
-/** The target group the canary runs on: the idle one, or the live one for a first release. */
+/** The side the canary runs on: the idle one, or the live one for a first release. */
 export function canarySide(run: Run): 'a' | 'b' {
   const live = run.service.live_target_group;
   return run.deployment.canary_target_group ?? (run.policy.first ? live : other(live));
 }
 
-/** The traffic percent of the deployment's current step. */
+/** The percent of the deployment's current step (of the traffic, or of the tasks). */
 export function stepPercent(run: Run): number {
   if (run.policy.first) return 100;
   return run.policy.steps[run.deployment.step_index] ?? 100;
@@ -160,56 +217,4 @@ export function stepPercent(run: Run): number {
 
 export function isLastStep(run: Run): boolean {
   return run.policy.first || run.deployment.step_index >= run.policy.steps.length - 1;
-}
-
-/** The weights for a step: the canary gets `percent`, the stable group the rest. */
-export function weightsFor(run: Run, percent: number): RuleWeights {
-  const side = canarySide(run);
-  return {
-    [targetGroup(run.service, side)]: percent,
-    [targetGroup(run.service, other(side))]: 100 - percent,
-  };
-}
-
-/** All traffic to the live target group (see `liveOnly`); its target groups must be known. */
-export function stableOnly(service: Service): RuleWeights {
-  const weights = liveOnly(service);
-  if (weights === undefined) throw new Error(`service ${service.name} has no target groups`);
-  return weights;
-}
-
-/**
- * Writes the weights if they differ, then reads them back; true once they are as wanted. Not
- * yet verified is a requeue, not an error (as Argo Rollouts does for its traffic routers).
- */
-export async function ensureWeights(
-  run: Run,
-  want: RuleWeights,
-  why = 'listener rule weights set',
-  /** The weights were verified before: a difference now is drift, said as such. */
-  verified = false,
-): Promise<boolean> {
-  const rule = run.service.listener_rule_arn;
-  if (rule === null) throw new Error(`service ${run.service.name} has no listener rule`);
-  const { cloud } = run.ctx;
-  const found = await cloud.readRuleWeights(rule);
-  if (sameWeights(found, want)) return true;
-  if (verified) {
-    note(run, {
-      kind: EVENTS.weightsRestored,
-      message: `found ${describeWeights(run.service, found)}, set ${describeWeights(run.service, want)}`,
-      data: { rule, found, set: want },
-    });
-  }
-  const described = Object.entries(want)
-    .map(([arn, weight]) => `${sideOf(run.service, arn)} ${weight}`)
-    .join(', ');
-  await mutation(
-    run,
-    'ModifyRule',
-    `${why}: target group ${described}`,
-    { rule, weights: want },
-    () => cloud.setRuleWeights(rule, want),
-  );
-  return sameWeights(await cloud.readRuleWeights(rule), want);
 }

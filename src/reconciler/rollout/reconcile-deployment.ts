@@ -1,15 +1,16 @@
-import { findRelease } from '../store/releases.ts';
-import { policySnapshotOf } from '../store/rollout.ts';
-import type { Deployment, Service } from '../store/schema.ts';
-import { appMoveGate, appStepGate } from './app-gate.ts';
-import type { PassContext, PassResult } from './context.ts';
-import { EVENTS, REASONS } from './reasons.ts';
-import { readAlarms } from './rollout/alarms.ts';
-import { analyseStep } from './rollout/analysis.ts';
-import { canaryHealth, canaryTaskSet } from './rollout/canary.ts';
-import { fail, instantRollback, promote, rollBack } from './rollout/finish.ts';
-import { enterFirstStep, prepare } from './rollout/prepare.ts';
-import { assertRolloutService } from './rollout/service-state.ts';
+import type { ObservedTaskSet } from '../../cloud/cloud.ts';
+import { findRelease } from '../../store/releases.ts';
+import { policySnapshotOf } from '../../store/rollout.ts';
+import type { Deployment, Service } from '../../store/schema.ts';
+import { appMoveGate, appStepGate } from '../app-gate.ts';
+import type { PassContext, PassResult } from '../context.ts';
+import { EVENTS, REASONS } from '../reasons.ts';
+import { readAlarms } from './alarms.ts';
+import { analyseStep } from './analysis.ts';
+import { canaryHealth, canaryTaskSet } from './canary.ts';
+import { fail, instantRollback, promote, rollBack } from './finish.ts';
+import { enterFirstStep, prepare } from './prepare.ts';
+import { assertRolloutService } from './service-state.ts';
 import {
   applyProgress,
   isLastStep,
@@ -18,16 +19,19 @@ import {
   writeProgress,
   type Run,
   type StageResult,
-} from './rollout/run.ts';
-import { advanceStep, stepCompletion } from './rollout/step.ts';
-import { stepTraffic } from './rollout/traffic.ts';
-import { verifyRelease } from './rollout/verify.ts';
+} from './pass.ts';
+import { advanceStep, stepCompletion } from './step.ts';
+import { stepTraffic } from './traffic.ts';
+import { analyseUptime } from './uptime.ts';
+import { verifyRelease } from './verify.ts';
 
 /**
  * One pass of a service's unfinished deployment, in the manner of Argo Rollouts'
  * `rolloutCanary`: the stages run in a fixed order — prepare, verification tasks, the service's
- * own state, canary task set, health, traffic, analysis — and the pass returns early while one is unfinished; `stepCompletion` alone says
- * whether a step is complete, and `advanceStep` alone moves the step index. What the pass
+ * own state, canary task set, health, traffic, analysis — and the pass returns early while one
+ * is unfinished; `stepCompletion` alone says whether a step is complete, and `moveOn` alone acts
+ * on a complete one. Web and worker services differ only in how traffic moves (`trafficOf`) and
+ * what a step is judged on (the ALB's metrics, or the tasks' uptime). What the pass
  * decides is written once at its end, under the lease; every AWS write is recorded in the
  * audit log before it is made.
  */
@@ -124,15 +128,15 @@ async function rolloutPass(run: Run): Promise<PassResult> {
   if (healthy.next !== 'continue') return end(run, healthy);
   const traffic = await stepTraffic(run, percent);
   if (traffic.next !== 'continue') return end(run, traffic);
-  if (run.policy.first || promoted) {
-    const together = await appStepGate(run, 'promote');
-    return together.next === 'continue' ? promote(run, canary.value) : end(run, together);
-  }
+  if (run.policy.first || promoted) return moveOn(run, 'live', canary.value);
 
   // Read every pass of analysis and bake: a pass comes at least once a window, so an alarm that
   // fires rolls the canary back within one interval.
   const alarms = await readAlarms(run);
-  const analysis = await analyseStep(run, alarms);
+  const worker = run.service.kind === 'worker';
+  const analysis = worker
+    ? await analyseUptime(run, canary.value, healthy.value.ready, alarms)
+    : await analyseStep(run, alarms);
   if (analysis.next !== 'continue') return end(run, analysis);
 
   const lastStep = isLastStep(run);
@@ -148,6 +152,8 @@ async function rolloutPass(run: Run): Promise<PassResult> {
     lastStep,
     paused: run.deployment.paused,
     judgement: analysis.value.judgement,
+    uptime: analysis.value.uptime,
+    worker,
     alarms,
     weightsVerifiedAt: verifiedAt,
     bakeStartedAt: run.deployment.bake_started_at ?? verifiedAt,
@@ -160,22 +166,35 @@ async function rolloutPass(run: Run): Promise<PassResult> {
     const now = await canaryHealth(run, canary.value, true);
     if (now.next !== 'continue') return end(run, now);
   }
-  if (completion.kind === 'advance' || completion.kind === 'promote') {
-    const together = await appStepGate(run, completion.kind);
-    if (together.next !== 'continue') return end(run, together);
-  }
   switch (completion.kind) {
     case 'advance':
-      advanceStep(run, run.deployment.step_index + 1);
-      return { requeueAfterMs: 0 };
+      return moveOn(run, 'next step', canary.value);
     case 'promote':
-      return promote(run, canary.value);
+      return moveOn(run, 'live', canary.value);
     case 'undecided':
     case 'alarm':
       return rollBack(run, completion.reason, completion.data);
     case 'wait':
       return { requeueAfterMs: completion.afterMs };
   }
+}
+
+/**
+ * The one point where a complete step moves the deployment on: to its next step, or live (the
+ * canary becomes primary). Whatever may hold a complete step back — an app whose other members
+ * are not there yet, say — belongs here, before the move.
+ */
+async function moveOn(
+  run: Run,
+  to: 'next step' | 'live',
+  canary: ObservedTaskSet,
+): Promise<PassResult> {
+  // An app's member goes on only with its siblings, and goes back with them (app-gate.ts).
+  const together = await appStepGate(run, to === 'live' ? 'promote' : 'advance');
+  if (together.next !== 'continue') return end(run, together);
+  if (to === 'live') return promote(run, canary);
+  advanceStep(run, run.deployment.step_index + 1);
+  return { requeueAfterMs: 0 };
 }
 
 /** Ends the pass on a stage that did not continue. */
