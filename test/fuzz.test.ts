@@ -175,6 +175,9 @@ function targets(): FuzzTarget[] {
 
 let created = 0;
 
+/** The app the fuzzed `app` commands name (an app cannot share a service's name). */
+const APP = 'shop';
+
 /**
  * The command line with every required part valid and `replace` given for one of them, so that
  * a hostile value reaches as far as the command goes: `service create` gets a new name each
@@ -189,6 +192,9 @@ function commandLine(
   const positional = target.args.flatMap((arg) => {
     if (arg.name() === replace.argument) return replace.value ?? [];
     if (!arg.required) return [];
+    if (target.path[0] === 'app' && target.usage !== 'berth app create' && arg.name() === 'NAME') {
+      return [APP];
+    }
     if (target.usage === 'berth service create' && arg.name() === 'NAME') {
       created += 1;
       return [`fuzzed-${created}`];
@@ -358,6 +364,17 @@ for (const deploy of [[], ['deploy', 'web', '--image', 'nginx:1.28']]) {
     .executeTakeFirstOrThrow();
   await finishDeployment(database.db, unfinished.id, 'succeeded', 'live before the fuzzing');
 }
+// An app `shop` of `web` and `clock`, so that `app update shop` checks the values it is given.
+await aService(database.url, 'clock');
+for (const unfinished of await database.db
+  .selectFrom('deployments')
+  .select('id')
+  .where('finished_at', 'is', null)
+  .execute()) {
+  await finishDeployment(database.db, unfinished.id, 'succeeded', 'live before the fuzzing');
+}
+const app = await berth(database.url, ['app', 'create', APP, '--services', 'web,clock']);
+assert.equal(app.code, 0, app.stderr);
 
 /** Every table of the database, Berth's and the simulator's, as `schema.table`. */
 const TABLES = (

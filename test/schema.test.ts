@@ -738,7 +738,7 @@ describe('events: the audit log is append-only', () => {
       () =>
         sql`truncate services, releases, deployments, analysis_windows, events, followed_images,
           verification_tasks, notification_targets, notification_outbox,
-          notification_attempts`.execute(db),
+          notification_attempts, apps, app_members, app_deployments`.execute(db),
       'TRUNCATE',
     );
     await refusedAppendOnly(() => sql`truncate services cascade`.execute(db), 'TRUNCATE');

@@ -40,7 +40,7 @@ export async function appNamed(db: Db, name: string): Promise<App | undefined> {
 }
 
 /** The app named `name` with its members, or bad input naming the closest app. */
-export async function findApp(db: Db, name: string, field = 'APP'): Promise<AppWithMembers> {
+export async function findApp(db: Db, name: string, field = 'NAME'): Promise<AppWithMembers> {
   const app = await appNamed(db, name);
   if (app === undefined) {
     const names = (await db.selectFrom('apps').select('name').execute()).map((row) => row.name);
