@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { sql } from 'kysely';
-import { aFleet, aLiveService, type Fleet } from './support/fleet.ts';
+import { aFleet, aLiveService, finished, type Fleet } from './support/fleet.ts';
 import { aDispatcher, aWebhookReceiver } from './support/webhook-receiver.ts';
 
 interface AppMemberView {
@@ -196,6 +196,56 @@ describe('apps', () => {
         outcome: 'rolled_back',
       })),
     });
+  });
+
+  it('an app of a web service and a worker service rolls both back when the worker crashes, under one app deployment', async () => {
+    const fleet = await aFleet('app web and worker');
+    fleet.startWorker();
+    await aLiveService(fleet, 'web');
+    const worker = await fleet.berth([
+      'service',
+      'create',
+      'jobs',
+      ...['--cluster', 'demo', '--image', 'busybox:1.36', '--no-load-balancer'],
+      ...['--desired', '4', '--interval', '1s', '--min-running', '3s', '--bake', '1s'],
+      ...['--progress-deadline', '15s'],
+    ]);
+    assert.equal(worker.code, 0, worker.stderr);
+    assert.equal((await finished(fleet, 'jobs')).outcome, 'succeeded');
+    const created = await fleet.berth(['app', 'create', 'shop', '--services', 'web,jobs']);
+    assert.equal(created.code, 0, created.stderr);
+    const deployed = await fleet.berth([
+      'deploy',
+      'shop',
+      '--image',
+      'nginx:1.28',
+      '--image',
+      'jobs=busybox:1.37-crash',
+      '--wait',
+    ]);
+    assert.equal(deployed.code, 1, deployed.stderr);
+    const app = await appFinished(fleet);
+    assert.equal(app.outcome, 'rolled_back');
+    assert.match(app.reason ?? '', /^jobs rolled back: .*exit 1/);
+    assert.deepEqual(
+      app.members.map((m) => [m.service, m.outcome]),
+      [
+        ['web', 'rolled_back'],
+        ['jobs', 'rolled_back'],
+      ],
+    );
+    const history = await fleet.berth(['history', 'shop']);
+    assert.match(history.stdout, /web #\d+ rolled back, jobs #\d+ rolled back/);
+    // Each member is back on its own previous release, the worker's old task set its only one.
+    for (const name of ['web', 'jobs']) {
+      const service = await fleet.json<{ liveVersion: number }>(['history', name]);
+      assert.equal(service.liveVersion, 1, name);
+    }
+    const sets = (await fleet.cloud.describeServices('demo', ['jobs'])).get('jobs')?.taskSets ?? [];
+    assert.deepEqual(
+      sets.filter((set) => set.status !== 'DRAINING').map((set) => set.status),
+      ['PRIMARY'],
+    );
   });
 
   it("runs the app's pre-deploy command once, in the first member, before any member moves", async () => {

@@ -1,14 +1,9 @@
 import { deployAppWithin, type RequestedAppDeployment } from './apps.ts';
 import type { Db } from './database.ts';
-import { ECR_ACTOR, type Push } from './follow.ts';
+import { ECR_ACTOR, followTargetOf, type FollowTarget, type Push } from './follow.ts';
 
 /** An app that follows a repository (`berth app update APP --follow REPO:PATTERN`). */
-export interface AppFollower {
-  id: number;
-  name: string;
-  repository: string;
-  tagPattern: string;
-}
+export type AppFollower = FollowTarget;
 
 /** What became of a push offered to an app. */
 export type AppPushOutcome =
@@ -26,12 +21,7 @@ export async function appFollowersOf(db: Db, repository: string): Promise<AppFol
     .where('follow_repository', '=', repository)
     .orderBy('id')
     .execute();
-  return rows.map((row) => ({
-    id: row.id,
-    name: row.name,
-    repository,
-    tagPattern: row.follow_tag_pattern ?? '',
-  }));
+  return rows.map((row) => followTargetOf(row, repository));
 }
 
 /**

@@ -9,12 +9,24 @@ import type { Deployment } from './schema.ts';
 /** The actor the follow loop records its deployments as (DESIGN: "as the `ecr` actor"). */
 export const ECR_ACTOR = 'ecr';
 
-/** A service that follows a repository, as the follow loop needs to see it. */
-export interface Follower {
+/** A service or an app that follows a repository: whose pushes, matching which tags. */
+export interface FollowTarget {
   id: number;
   name: string;
   repository: string;
   tagPattern: string;
+}
+
+/** The follow target of a service's or an app's row that follows `repository`. */
+export function followTargetOf(
+  row: { id: number; name: string; follow_tag_pattern: string | null },
+  repository: string,
+): FollowTarget {
+  return { id: row.id, name: row.name, repository, tagPattern: row.follow_tag_pattern ?? '' };
+}
+
+/** A service that follows a repository, as the follow loop needs to see it. */
+export interface Follower extends FollowTarget {
   /** The digest of the live release, once known; null before the first release went live. */
   liveDigest: string | null;
   followProblem: string | null;
@@ -107,10 +119,7 @@ export async function followersOf(db: Db, repository: string): Promise<Follower[
     .orderBy('services.id')
     .execute();
   return rows.map((row) => ({
-    id: row.id,
-    name: row.name,
-    repository,
-    tagPattern: row.follow_tag_pattern ?? '',
+    ...followTargetOf(row, repository),
     liveDigest: row.image_digest,
     followProblem: row.follow_problem,
   }));

@@ -8,7 +8,11 @@ import {
 } from '../../analysis/judge.ts';
 import type { UptimeJudgement } from '../../analysis/uptime.ts';
 import { analysisWindowMs, windowSchedule } from '../../analysis/windows.ts';
-import { analysisWindows, recordAnalysisWindow } from '../../store/rollout.ts';
+import {
+  analysisWindows,
+  recordAnalysisWindow,
+  type NewAnalysisWindow,
+} from '../../store/rollout.ts';
 import type { AnalysisWindow } from '../../store/schema.ts';
 import { verdicts } from '../metrics.ts';
 import { EVENTS, REASONS } from '../reasons.ts';
@@ -55,13 +59,9 @@ export async function analyseStep(
   /** The watched alarms as read this pass: kept in each window's evidence. */
   alarms?: AlarmJudgement,
 ): Promise<StageResult<StepAnalysis>> {
-  const { service, deployment, ctx } = run;
-  const verifiedAt = deployment.weights_verified_at ?? ctx.now();
+  const { service, ctx } = run;
   const policy = analysisPolicy(run);
-  const recorded = await analysisWindows(ctx.db, deployment.id, deployment.step_index);
-  // Failed before, but the worker that judged it died before rolling back: roll back now, with
-  // the numbers it recorded.
-  const failed = recorded.find((window) => window.verdict === 'fail');
+  const { verifiedAt, recorded, failed } = await recordedStep(run);
   if (failed !== undefined) return failure(failed.reason, { window: failed.window_index });
 
   const pairs: WindowPair[] = recorded.map(pairOf);
@@ -102,56 +102,42 @@ export async function analyseStep(
     };
     pairs.push(pair);
     judgement = judgeStep(pairs, policy);
-    const step = deployment.step_index;
     const j = judgement;
-    await journal(
+    await recordJudgedWindow(
       run,
+      span,
       {
-        kind: EVENTS.windowJudged,
-        message: `step ${step + 1} window ${span.index + 1}: ${j.verdict} — ${j.reason}`,
+        verdict: j.verdict,
+        reason: j.reason,
         data: {
-          step,
-          window: span.index,
-          verdict: j.verdict,
           pooledRequests: j.pooled.canary.requests,
           pooled5xx: j.pooled.canary.errors5xx,
           confidence: j.errors.confidence,
           moreRequestsNeeded: j.moreRequestsNeeded,
         },
       },
-      (trx) =>
-        recordAnalysisWindow(trx, {
-          deploymentId: deployment.id,
-          stepIndex: step,
-          windowIndex: span.index,
-          startedAt: span.start,
-          endedAt: span.end,
-          canary: { ...pair.canary, rate5xx: j.window.canary.rate5xx },
-          baseline: { ...pair.baseline, rate5xx: j.window.baseline?.rate5xx ?? null },
-          thresholds: { ...policy },
-          verdict: j.verdict,
-          reason: j.reason,
-          pooled: {
-            canaryRequests: j.pooled.canary.requests,
-            canary5xx: j.pooled.canary.errors5xx,
-            baselineRequests: j.pooled.baseline?.requests ?? null,
-            baseline5xx: j.pooled.baseline?.errors5xx ?? null,
-          },
-          confidence: j.errors.confidence,
-          moreRequestsNeeded: j.moreRequestsNeeded,
-          evidence: {
-            code: j.code,
-            errors: j.errors,
-            increase: j.increase,
-            increaseSkipped: j.increaseSkipped,
-            latency: j.latency,
-            ...(alarms !== undefined
-              ? { alarms: { watched: alarms.alarms, unjudged: describeUnknown(alarms) } }
-              : {}),
-          },
-        }),
+      {
+        canary: { ...pair.canary, rate5xx: j.window.canary.rate5xx },
+        baseline: { ...pair.baseline, rate5xx: j.window.baseline?.rate5xx ?? null },
+        thresholds: { ...policy },
+        pooled: {
+          canaryRequests: j.pooled.canary.requests,
+          canary5xx: j.pooled.canary.errors5xx,
+          baselineRequests: j.pooled.baseline?.requests ?? null,
+          baseline5xx: j.pooled.baseline?.errors5xx ?? null,
+        },
+        confidence: j.errors.confidence,
+        moreRequestsNeeded: j.moreRequestsNeeded,
+        evidence: {
+          code: j.code,
+          errors: j.errors,
+          increase: j.increase,
+          increaseSkipped: j.increaseSkipped,
+          latency: j.latency,
+          ...alarmEvidence(alarms),
+        },
+      },
     );
-    verdicts.inc({ verdict: j.verdict });
     if (j.verdict === 'fail') {
       return failure(j.reason, {
         code: j.code,
@@ -166,6 +152,76 @@ export async function analyseStep(
     judgement,
     nextWindowInMs: Math.max(100, schedule.nextDueAt.getTime() - ctx.now().getTime() + 50),
   });
+}
+
+/**
+ * What a step's analysis starts from, for requests or uptime alike: when the step's weights (or
+ * sizes) were verified, the windows recorded since, and the one that failed — judged before by a
+ * worker that died before rolling back, so the rollback comes now, with the numbers it recorded.
+ */
+export async function recordedStep(run: Run): Promise<{
+  verifiedAt: Date;
+  recorded: AnalysisWindow[];
+  failed: AnalysisWindow | undefined;
+}> {
+  const { deployment, ctx } = run;
+  const recorded = await analysisWindows(ctx.db, deployment.id, deployment.step_index);
+  return {
+    verifiedAt: deployment.weights_verified_at ?? ctx.now(),
+    recorded,
+    failed: recorded.find((window) => window.verdict === 'fail'),
+  };
+}
+
+/** A window's verdict and reason, and what its event carries beside the step and window. */
+export interface JudgedWindow {
+  verdict: 'pass' | 'fail' | 'inconclusive';
+  reason: string;
+  data: Record<string, unknown>;
+}
+
+/**
+ * Records one judged window of the current step, in one transaction with its `window_judged`
+ * event (the line `step S window W: VERDICT — REASON`), and counts the verdict: what the request
+ * analysis and the uptime analysis both do with each window they judge.
+ */
+export async function recordJudgedWindow(
+  run: Run,
+  span: { index: number; start: Date; end: Date },
+  judged: JudgedWindow,
+  window: Omit<
+    NewAnalysisWindow,
+    'deploymentId' | 'stepIndex' | 'windowIndex' | 'startedAt' | 'endedAt' | 'verdict' | 'reason'
+  >,
+): Promise<void> {
+  const step = run.deployment.step_index;
+  await journal(
+    run,
+    {
+      kind: EVENTS.windowJudged,
+      message: `step ${step + 1} window ${span.index + 1}: ${judged.verdict} — ${judged.reason}`,
+      data: { step, window: span.index, verdict: judged.verdict, ...judged.data },
+    },
+    (trx) =>
+      recordAnalysisWindow(trx, {
+        deploymentId: run.deployment.id,
+        stepIndex: step,
+        windowIndex: span.index,
+        startedAt: span.start,
+        endedAt: span.end,
+        verdict: judged.verdict,
+        reason: judged.reason,
+        ...window,
+      }),
+  );
+  verdicts.inc({ verdict: judged.verdict });
+}
+
+/** The watched alarms as a window's evidence keeps them, when the service watches any. */
+export function alarmEvidence(alarms: AlarmJudgement | undefined): Record<string, unknown> {
+  return alarms !== undefined
+    ? { alarms: { watched: alarms.alarms, unjudged: describeUnknown(alarms) } }
+    : {};
 }
 
 const NONE: WindowMetrics = { requests: null, errors5xx: null, p99Ms: null, avgMs: null };

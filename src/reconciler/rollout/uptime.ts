@@ -1,5 +1,4 @@
 import type { AlarmJudgement } from '../../analysis/alarms.ts';
-import { describeUnknown } from '../../analysis/alarms.ts';
 import {
   judgeUptime,
   judgeUptimeWindow,
@@ -8,13 +7,11 @@ import {
 } from '../../analysis/uptime.ts';
 import { windowSchedule } from '../../analysis/windows.ts';
 import type { ObservedTaskSet } from '../../cloud/cloud.ts';
-import { analysisWindows, recordAnalysisWindow } from '../../store/rollout.ts';
-import { verdicts } from '../metrics.ts';
-import { EVENTS, REASONS } from '../reasons.ts';
-import type { StepAnalysis } from './analysis.ts';
+import { REASONS } from '../reasons.ts';
+import { alarmEvidence, recordJudgedWindow, recordedStep, type StepAnalysis } from './analysis.ts';
 import { lastLines } from './canary.ts';
 import { failedLaunches } from './observe.ts';
-import { journal, proceed, type Run, type StageResult } from './pass.ts';
+import { proceed, type Run, type StageResult } from './pass.ts';
 
 /** A worker's policy, with the defaults of a snapshot taken before workers existed. */
 export function uptimePolicy(run: Run): {
@@ -42,14 +39,10 @@ export async function analyseUptime(
   ready: number,
   alarms?: AlarmJudgement,
 ): Promise<StageResult<StepAnalysis>> {
-  const { service, deployment, ctx } = run;
-  const verifiedAt = deployment.weights_verified_at ?? ctx.now();
+  const { service, ctx } = run;
+  const { verifiedAt, recorded, failed } = await recordedStep(run);
+  if (failed !== undefined) return failure(failed.reason, { window: failed.window_index });
   const policy = uptimePolicy(run);
-  const recorded = await analysisWindows(ctx.db, deployment.id, deployment.step_index);
-  const failed = recorded.find((window) => window.verdict === 'fail');
-  if (failed !== undefined) {
-    return failure(failed.reason, { window: failed.window_index });
-  }
   const windows: UptimeWindow[] = recorded.map(
     (window) => window.evidence['uptime'] as UptimeWindow,
   );
@@ -93,53 +86,34 @@ export async function analyseUptime(
       const said =
         stop !== undefined ? await lastLines(run, canary.taskDefinition, stop.taskArn) : [];
       const reason = own.reason + (said.length > 0 ? `; its last lines: ${said.join(' / ')}` : '');
-      const step = deployment.step_index;
-      await journal(
+      await recordJudgedWindow(
         run,
+        span,
         {
-          kind: EVENTS.windowJudged,
-          message: `step ${step + 1} window ${span.index + 1}: ${own.verdict} — ${reason}`,
+          verdict: own.verdict,
+          reason,
           data: {
-            step,
-            window: span.index,
-            verdict: own.verdict,
             running: window.running,
             desired: window.desired,
             passedInARow: judgement.passedInARow,
             windowsNeeded: judgement.windowsNeeded,
           },
         },
-        (trx) =>
-          recordAnalysisWindow(trx, {
-            deploymentId: deployment.id,
-            stepIndex: step,
-            windowIndex: span.index,
-            startedAt: span.start,
-            endedAt: span.end,
-            canary: { requests: null, errors5xx: null, rate5xx: null, p99Ms: null, avgMs: null },
-            baseline: null,
-            thresholds: { ...policy },
-            verdict: own.verdict,
-            reason,
-            pooled: {
-              canaryRequests: null,
-              canary5xx: null,
-              baselineRequests: null,
-              baseline5xx: null,
-            },
-            confidence: null,
-            moreRequestsNeeded: null,
-            evidence: {
-              uptime: window,
-              judgement,
-              lastLines: said,
-              ...(alarms !== undefined
-                ? { alarms: { watched: alarms.alarms, unjudged: describeUnknown(alarms) } }
-                : {}),
-            },
-          }),
+        {
+          canary: { requests: null, errors5xx: null, rate5xx: null, p99Ms: null, avgMs: null },
+          baseline: null,
+          thresholds: { ...policy },
+          pooled: {
+            canaryRequests: null,
+            canary5xx: null,
+            baselineRequests: null,
+            baseline5xx: null,
+          },
+          confidence: null,
+          moreRequestsNeeded: null,
+          evidence: { uptime: window, judgement, lastLines: said, ...alarmEvidence(alarms) },
+        },
       );
-      verdicts.inc({ verdict: own.verdict });
       if (own.verdict === 'fail') {
         return failure(reason, {
           exitCode: stop?.exitCode ?? null,
