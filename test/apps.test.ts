@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { sql } from 'kysely';
-import { aFleet, aLiveService, finished, type Fleet } from './support/fleet.ts';
+import { aFleet, aLiveService, finished, workerProcess, type Fleet } from './support/fleet.ts';
+import { aWholeLookAt, ecrDeployments, push } from './support/follow.ts';
 import { aDispatcher, aWebhookReceiver } from './support/webhook-receiver.ts';
 
 interface AppMemberView {
@@ -105,6 +106,15 @@ describe('apps', () => {
     ]);
     assert.equal(clash.code, 2);
     assert.match(clash.stderr, /NAME.*app's name/);
+    // A member deploying alone: the app is refused, told to abort (not to pass --replace).
+    assert.equal((await fleet.berth(['deploy', 'api', '--image', 'nginx:1.28'])).code, 0);
+    const busy = await fleet.berth(['deploy', 'shop', '--image', 'nginx:1.29']);
+    assert.equal(busy.code, 2);
+    assert.match(
+      busy.stderr,
+      /^error: NAME: api, a member of app shop, has an unfinished deployment #\d+ \(.+\); wait for it, or abort it \(berth abort shop for the app's, berth abort api for its own\)\n$/,
+    );
+    assert.deepEqual(await fleet.db.selectFrom('app_deployments').selectAll().execute(), []);
     const audit = await fleet.db
       .selectFrom('events')
       .select('kind')
@@ -142,6 +152,10 @@ describe('apps', () => {
       const service = await fleet.json<{ liveVersion: number }>(['history', name]);
       assert.equal(service.liveVersion, 2);
     }
+    // The app's own audit entries are read under its name.
+    const audit = await fleet.json<{ kind: string }[]>(['events', 'shop']);
+    const kinds = audit.map((event) => event.kind);
+    assert.deepEqual(kinds.slice(0, 2), ['app.created', 'app.deployment_requested'], kinds.join());
   });
 
   it('rolls every member back when one fails, naming it in each reason, the app and its webhook', async () => {
@@ -246,6 +260,36 @@ describe('apps', () => {
       sets.filter((set) => set.status !== 'DRAINING').map((set) => set.status),
       ['PRIMARY'],
     );
+  });
+
+  it('an app that follows a repository deploys every member once for a matching push, by ecr', async () => {
+    const fleet = await aFleet('app follow');
+    workerProcess(fleet, 'f1', { BERTH_FOLLOW_INTERVAL: '1' });
+    await Promise.all([aLiveService(fleet, 'web'), aLiveService(fleet, 'api')]);
+    const created = await fleet.berth(['app', 'create', 'shop', '--services', 'web,api']);
+    assert.equal(created.code, 0, created.stderr);
+    const followed = await fleet.berth(['app', 'update', 'shop', '--follow', 'shop:main-*']);
+    assert.equal(followed.code, 0, followed.stderr);
+    await push(fleet, 'shop:dev-1');
+    const pushed = await fleet.berth(['sim', 'push', 'shop:main-2']);
+    assert.match(pushed.stdout, /\nfollowed by shop: the workers deploy it at their next look/);
+    const digest = /\((sha256:[a-f0-9]{64})\)/.exec(pushed.stdout)?.[1] ?? '';
+    const app = await appFinished(fleet);
+    assert.equal(app.outcome, 'succeeded', app.reason ?? '');
+    const image = `123456789012.dkr.ecr.us-east-1.amazonaws.com/shop:main-2@${digest}`;
+    assert.deepEqual(
+      (await ecrDeployments(fleet)).map((d) => [d.service, d.image, d.outcome]),
+      [
+        ['web', image, 'succeeded'],
+        ['api', image, 'succeeded'],
+      ],
+    );
+    // Looked at again, the same push deploys nothing more.
+    await aWholeLookAt(fleet, 'shop');
+    await aWholeLookAt(fleet, 'shop');
+    const history = await fleet.json<{ deployments: AppDeploymentView[] }>(['history', 'shop']);
+    assert.equal(history.deployments.length, 1, 'one app deployment for one push');
+    assert.equal((await ecrDeployments(fleet)).length, 2);
   });
 
   it("runs the app's pre-deploy command once, in the first member, before any member moves", async () => {

@@ -92,7 +92,7 @@ it('berth sim push refuses a real cloud and a bad image with exit 2, and pushes 
   assert.equal(again.code, 0, again.stderr);
   assert.match(
     again.stdout,
-    /^pushed 123456789012\.dkr\.ecr\.us-east-1\.amazonaws\.com\/web:main-1 \(sha256:[a-f0-9]{64}\)\nno service follows web with a pattern matching main-1\n$/,
+    /^pushed 123456789012\.dkr\.ecr\.us-east-1\.amazonaws\.com\/web:main-1 \(sha256:[a-f0-9]{64}\)\nno service or app follows web with a pattern matching main-1\n$/,
   );
   assert.doesNotMatch(again.stdout, new RegExp(first.digest), 'a rebuild is a new image');
 

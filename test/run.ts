@@ -68,8 +68,17 @@ try {
           [all.filter((file) => SOLO.has(file)), '1'],
         ];
   code = 0;
-  for (const [phaseFiles, atOnce] of phases) {
-    const phaseCode = await runFiles(phaseFiles, atOnce, postgres.adminUrl, cpuFile, compileCache);
+  const runs = phases.filter(([phaseFiles]) => phaseFiles.length > 0);
+  const shape = runs.map(
+    ([phaseFiles, atOnce]) => `${phaseFiles.length} files ${atOnce} at a time`,
+  );
+  for (const [index, [phaseFiles, atOnce]] of runs.entries()) {
+    const phaseCode = await runFiles(phaseFiles, atOnce, postgres.adminUrl, {
+      BERTH_TEST_CPU_FILE: cpuFile,
+      BERTH_TEST_WALL_FILE: path.join(cpuDir, 'wall.jsonl'),
+      BERTH_TEST_SLOWEST_LATER: index < runs.length - 1 ? '1' : '0',
+      BERTH_TEST_RUN_SHAPE: shape.join(', then '),
+    });
     if (phaseCode !== 0) code = phaseCode;
   }
 } finally {
@@ -88,8 +97,8 @@ async function runFiles(
   files: string[],
   concurrency: string,
   adminUrl: string,
-  cpuFile: string,
-  compileCache: string | undefined,
+  /** What the slowest-files reporter is told: where the times go, and the run's shape. */
+  reporting: Record<string, string>,
 ): Promise<number> {
   const child = spawn(
     process.execPath,
@@ -112,7 +121,7 @@ async function runFiles(
         ...process.env,
         BERTH_TEST_ADMIN_URL: adminUrl,
         BERTH_TEST_CONCURRENCY: concurrency,
-        BERTH_TEST_CPU_FILE: cpuFile,
+        ...reporting,
         ...(compileCache === undefined ? {} : { NODE_COMPILE_CACHE: compileCache }),
         // The tests choose their databases themselves; a DATABASE_URL given to npm test is the
         // server to use, not a database for the CLI under test to write to.

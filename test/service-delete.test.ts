@@ -44,6 +44,22 @@ describe('berth service delete', () => {
     assert.ok(!(await eventKinds(fleet, row.id)).includes('service.delete_requested'));
   });
 
+  it('is refused for a member of an app, naming the app, and writes nothing', async () => {
+    const fleet = await aFleet('delete member');
+    fleet.startWorker();
+    await Promise.all([aLiveService(fleet, 'web'), aLiveService(fleet, 'api')]);
+    assert.equal((await fleet.berth(['app', 'create', 'shop', '--services', 'web,api'])).code, 0);
+    const refused = await fleet.berth(['service', 'delete', 'api', '--yes']);
+    assert.equal(refused.code, 2);
+    assert.match(
+      refused.stderr,
+      /^error: NAME: service "api" is a member of app shop; take it out first \(berth app update shop --services …\), then delete it\n$/,
+    );
+    const row = await serviceRow(fleet, 'api');
+    assert.equal(row.delete_requested_at, null);
+    assert.ok(!(await eventKinds(fleet, row.id)).includes('service.delete_requested'));
+  });
+
   it('needs --yes where there is no terminal to ask, and asks on one', async () => {
     const fleet = await aFleet('delete asks');
     const first = fleet.startWorker();
@@ -128,6 +144,14 @@ describe('berth service delete', () => {
     const again = await fleet.berth(['deploy', 'web', '--image', 'nginx:1.29']);
     assert.equal(again.code, 2);
     assert.match(again.stderr, /no service named "web"/);
+    // Its audit log and history are read under its name, as the deletion's answer said.
+    const audit = await fleet.json<{ kind: string }[]>(['events', 'web']);
+    assert.deepEqual(
+      audit.slice(-1).map((event) => event.kind),
+      ['service.deleted'],
+    );
+    const history = await fleet.json<{ deployments: unknown[] }>(['history', 'web']);
+    assert.equal(history.deployments.length, 2);
     await aLiveService(fleet, 'web');
     assert.equal((await serviceRow(fleet, 'web')).deleted_at, null);
   });

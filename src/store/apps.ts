@@ -342,6 +342,23 @@ export async function deployAppWithin(
       );
     }
   }
+  // A member's deployment under way refuses the whole app deployment, saying what to do about
+  // it for an app (`--replace` is a service's; an app's deployment is aborted as a whole).
+  const busy = await trx
+    .selectFrom('deployments')
+    .innerJoin('app_members', 'app_members.service_id', 'deployments.service_id')
+    .innerJoin('services', 'services.id', 'deployments.service_id')
+    .select(['deployments.id', 'deployments.phase', 'services.name'])
+    .where('app_members.app_id', '=', app.id)
+    .where('deployments.finished_at', 'is', null)
+    .orderBy('deployments.id')
+    .executeTakeFirst();
+  if (busy !== undefined) {
+    throw new InputError(
+      'NAME',
+      `${busy.name}, a member of app ${app.name}, has an unfinished deployment #${busy.id} (${busy.phase.replace('_', ' ')}); wait for it, or abort it (berth abort ${app.name} for the app's, berth abort ${busy.name} for its own)`,
+    );
+  }
   const appDeployment = await trx
     .insertInto('app_deployments')
     .values({

@@ -62,27 +62,20 @@ export async function notifyChange(db: Db, serviceId: number, reason: string): P
  */
 export async function listEvents(
   db: Db,
-  serviceId: number,
+  /** A service's id, or an app's name: the app's own entries (`app.*`, its settling). */
+  of: number | { app: string },
   options: { afterId?: number; limit?: number } = {},
 ): Promise<AuditEvent[]> {
   const limit = options.limit ?? 1000;
+  let query = db.selectFrom('events').selectAll();
+  query =
+    typeof of === 'number'
+      ? query.where('service_id', '=', of)
+      : query.where('service_id', 'is', null).where(sql<string>`data->>'app'`, '=', of.app);
   if (options.afterId !== undefined) {
-    return db
-      .selectFrom('events')
-      .selectAll()
-      .where('service_id', '=', serviceId)
-      .where('id', '>', options.afterId)
-      .orderBy('id')
-      .limit(limit)
-      .execute();
+    return query.where('id', '>', options.afterId).orderBy('id').limit(limit).execute();
   }
-  const newest = await db
-    .selectFrom('events')
-    .selectAll()
-    .where('service_id', '=', serviceId)
-    .orderBy('id', 'desc')
-    .limit(limit)
-    .execute();
+  const newest = await query.orderBy('id', 'desc').limit(limit).execute();
   return newest.reverse();
 }
 

@@ -99,6 +99,26 @@ export interface NotificationFacts {
   } | null;
 }
 
+/** How a rollback's reason gives a stopped task's last lines: always last in the reason. */
+export const LAST_LINES_MARK = '; its last lines: ';
+
+/** A stopped task's last lines as a reason gives them (`lines` joined), or nothing. */
+export function lastLinesClause(lines: readonly string[]): string {
+  return lines.length > 0 ? `${LAST_LINES_MARK}${lines.join(' / ')}` : '';
+}
+
+/**
+ * A reason as a webhook tells it: a task's last lines withheld, as the verification command is
+ * (what a crashing program prints may hold a secret); `berth logs` and `status` show them.
+ */
+export function toldReason(reason: string | null): string | null {
+  if (reason === null) return null;
+  const at = reason.indexOf(LAST_LINES_MARK);
+  return at < 0
+    ? reason
+    : `${reason.slice(0, at)}; its last lines withheld (berth logs shows them)`;
+}
+
 /** The fields of a verification result that may be told (never the command: it may hold a secret). */
 const VERIFICATION_FIELDS = [
   // As the verification stage records them (src/reconciler/rollout/verify.ts).
@@ -188,7 +208,7 @@ export async function factsOf(
     toVersion: to?.version ?? null,
     image: to?.image ?? null,
     step,
-    reason:
+    reason: toldReason(
       type === NOTIFICATION_TYPES.started
         ? (deployment?.message ?? null)
         : type === NOTIFICATION_TYPES.appRolledBack || type === NOTIFICATION_TYPES.appSucceeded
@@ -196,7 +216,8 @@ export async function factsOf(
             ? event.data['reason']
             : null
           : (deployment?.reason ?? null),
-    message: event.message,
+    ),
+    message: toldReason(event.message) ?? event.message,
     numbers:
       window !== undefined
         ? numbersOf(window, policy)

@@ -8,8 +8,8 @@ import { lockServiceRow } from './services.ts';
 /**
  * `berth service delete NAME`: records the request for the workers, who remove the service from
  * ECS under its lease. Refused while a deployment is unfinished: ending a rollout halfway is
- * `berth abort`'s business, and what it leaves must be known before anything is removed. Asked
- * twice, the second finds the first.
+ * `berth abort`'s business, and what it leaves must be known before anything is removed; refused
+ * for a member of an app. Asked twice, the second finds the first.
  */
 export async function requestServiceDeletion(
   db: Db,
@@ -28,6 +28,20 @@ export async function requestServiceDeletion(
       throw new InputError(
         'NAME',
         `service ${JSON.stringify(request.name)} has an unfinished deployment #${unfinished.id} (${unfinished.phase.replace('_', ' ')}); let it finish, or berth abort ${request.name}, then delete it`,
+      );
+    }
+    // A member's deletion would leave its app naming a service that is gone: every deploy of
+    // the app would then be refused.
+    const app = await trx
+      .selectFrom('apps')
+      .innerJoin('app_members', 'app_members.app_id', 'apps.id')
+      .select('apps.name')
+      .where('app_members.service_id', '=', service.id)
+      .executeTakeFirst();
+    if (app !== undefined) {
+      throw new InputError(
+        'NAME',
+        `service ${JSON.stringify(request.name)} is a member of app ${app.name}; take it out first (berth app update ${app.name} --services …), then delete it`,
       );
     }
     const marked = await trx

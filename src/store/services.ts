@@ -22,6 +22,24 @@ export async function findService(db: Db, name: string, field = 'NAME'): Promise
 }
 
 /**
+ * Like `findService`, and a service deleted under that name when none has it now (the newest):
+ * what reads its audit log after `berth service delete`.
+ */
+export async function findServiceOrDeleted(db: Db, name: string, field = 'NAME'): Promise<Service> {
+  const service = await serviceNamed(db, name);
+  if (service !== undefined) return service;
+  const deleted = await db
+    .selectFrom('services')
+    .selectAll()
+    .where('name', '=', name)
+    .where('deleted_at', 'is not', null)
+    .orderBy('id', 'desc')
+    .executeTakeFirst();
+  if (deleted !== undefined) return deleted;
+  throw await unknownService(db, name, field);
+}
+
+/**
  * Like `findService`, and locks the row until the transaction ends: writes to one service queue.
  * A service being deleted takes no more changes.
  */

@@ -5,7 +5,7 @@
  * test/support/cpu-time.ts), then the sum of CPU over every file: the suite's time seen where it
  * goes. test/run.ts adds it beside the spec reporter.
  */
-import { readFileSync } from 'node:fs';
+import { appendFileSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 
 interface FileEvent {
@@ -25,6 +25,17 @@ export default async function* slowestFiles(source: AsyncIterable<FileEvent>) {
     if (file === undefined || path.resolve(name) !== file) continue;
     wallMs.set(name, details?.duration_ms ?? 0);
   }
+  // test/run.ts runs the files in two runs of node's runner; the first leaves its times for the
+  // second to print with its own, so that one table comes at the end.
+  const wallFile = process.env['BERTH_TEST_WALL_FILE'];
+  if (wallFile !== undefined && wallFile !== '') {
+    for (const [name, ms] of jsonLines(wallFile)) if (!wallMs.has(name)) wallMs.set(name, ms);
+    appendFileSync(
+      wallFile,
+      [...wallMs].map(([name, ms]) => `${JSON.stringify({ file: name, ms })}\n`).join(''),
+    );
+    if (process.env['BERTH_TEST_SLOWEST_LATER'] === '1') return;
+  }
   if (wallMs.size === 0) return;
   const cpuMs = cpuTimes();
   const slowest = [...wallMs].sort((a, b) => b[1] - a[1]);
@@ -32,7 +43,7 @@ export default async function* slowestFiles(source: AsyncIterable<FileEvent>) {
   const width = Math.max(...shown.map(([name]) => name.length));
   const seconds = (ms: number | undefined) =>
     (ms === undefined ? '?' : (ms / 1000).toFixed(1)).padStart(6);
-  yield `\n# the ${shown.length} slowest of ${wallMs.size} test files (files run ${process.env['BERTH_TEST_CONCURRENCY'] ?? '?'} at a time)\n`;
+  yield `\n# the ${shown.length} slowest of ${wallMs.size} test files (${process.env['BERTH_TEST_RUN_SHAPE'] ?? `files run ${process.env['BERTH_TEST_CONCURRENCY'] ?? '?'} at a time`})\n`;
   yield `#   ${'file'.padEnd(width)}    wall      cpu\n`;
   for (const [name, ms] of shown) {
     yield `#   ${name.padEnd(width)}  ${seconds(ms)} s  ${seconds(cpuMs.get(path.resolve(name)))} s\n`;
@@ -50,16 +61,23 @@ function cpuTimes(): Map<string, number> {
   const cpuFile = process.env['BERTH_TEST_CPU_FILE'];
   const times = new Map<string, number>();
   if (cpuFile === undefined || cpuFile === '') return times;
+  for (const [file, ms] of jsonLines(cpuFile)) times.set(path.resolve(file), ms);
+  return times;
+}
+
+/** The `{file, ms}` lines of a file, as pairs; none when there is no such file yet. */
+function jsonLines(file: string): [string, number][] {
   let text: string;
   try {
-    text = readFileSync(cpuFile, 'utf8');
+    text = readFileSync(file, 'utf8');
   } catch {
-    return times;
+    return [];
   }
-  for (const line of text.split('\n')) {
-    if (line === '') continue;
-    const { file, ms } = JSON.parse(line) as { file: string; ms: number };
-    times.set(path.resolve(file), ms);
-  }
-  return times;
+  return text
+    .split('\n')
+    .filter((line) => line !== '')
+    .map((line) => {
+      const { file: name, ms } = JSON.parse(line) as { file: string; ms: number };
+      return [name, ms];
+    });
 }

@@ -117,7 +117,7 @@ export async function appUpdate(
   if (Object.keys(change).length === 0) {
     throw new InputError(
       'NAME',
-      'nothing to change: give --services, --order, --pre-deploy-command or --follow',
+      'nothing to change: give --services, --order, --pre-deploy-command, --follow or --unfollow',
     );
   }
   const updated = await context.withDatabase((db) =>

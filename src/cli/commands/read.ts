@@ -14,7 +14,7 @@ import type { AnalysisWindow, Service, VerificationTask } from '../../store/sche
 import { verificationTasks } from '../../store/verification-tasks.ts';
 import { verificationLine, verificationTaskJson } from '../verification-view.ts';
 import type { Db } from '../../store/database.ts';
-import { findService, listServices } from '../../store/services.ts';
+import { findService, findServiceOrDeleted, listServices } from '../../store/services.ts';
 import { anyApp, appNamed } from '../../store/apps.ts';
 import { parseCount, parseServiceName } from '../../validation/fields.ts';
 import type { CliContext } from '../context.ts';
@@ -273,7 +273,7 @@ export async function history(context: CliContext, rawName: string): Promise<num
       const { appHistory } = await import('./app.ts');
       return appHistory(context, db, name);
     }
-    return serviceHistory(db, await findService(db, name));
+    return serviceHistory(db, await findServiceOrDeleted(db, name));
   });
   if (typeof result === 'number') return result;
   const { service, releases, deployments, versions } = result;
@@ -325,7 +325,12 @@ export async function events(
   const limit =
     flags.limit === undefined ? 1000 : parseCount('--limit', flags.limit, { min: 1, max: 100000 });
   return context.withDatabase(async (db) => {
-    const service = await findService(db, name);
+    // An app's own entries (created, updated, its deployments asked for and settled), or a
+    // service's; a deleted service's audit log stays readable under its name.
+    const of =
+      (await appNamed(db, name)) !== undefined
+        ? { app: name }
+        : (await findServiceOrDeleted(db, name)).id;
     let lastId = 0;
     // The widths of the columns so far: what follows lines up with what came before.
     const widths: number[] = [];
@@ -343,7 +348,7 @@ export async function events(
         context.io.stdout(`${lines.join('\n')}\n`);
       }
     };
-    const first = await listEvents(db, service.id, { limit });
+    const first = await listEvents(db, of, { limit });
     emit(first, flags.follow !== true);
     if (flags.follow !== true) return 0;
     context.note(`following the audit log of ${name}; Ctrl-C to stop`);
@@ -353,7 +358,7 @@ export async function events(
       } catch {
         return 0;
       }
-      emit(await listEvents(db, service.id, { afterId: lastId }), false);
+      emit(await listEvents(db, of, { afterId: lastId }), false);
     }
   });
 }

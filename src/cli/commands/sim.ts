@@ -1,3 +1,4 @@
+import { appFollowersOf } from '../../store/apps-follow.ts';
 import { pushSimulatedImage } from '../../cloud/sim/push.ts';
 import { setSimulatedAlarm } from '../../cloud/sim/set-alarm.ts';
 import { parseAlarmName } from '../../validation/alarm.ts';
@@ -77,9 +78,10 @@ export async function simPush(context: CliContext, rawImage: string): Promise<nu
       data: { ...target, digest: push.digest, createdRepository: push.createdRepository },
     });
     // Who will deploy it: the workers notice a push at their next look, not at once.
-    const followers = (await followersOf(db, target.repository)).filter((follower) =>
-      tagMatches(follower.tagPattern, target.tag),
-    );
+    const followers = [
+      ...(await followersOf(db, target.repository)),
+      ...(await appFollowersOf(db, target.repository)),
+    ].filter((follower) => tagMatches(follower.tagPattern, target.tag));
     return { ...push, followers: followers.map((follower) => follower.name) };
   });
   context.print({
@@ -97,7 +99,7 @@ export async function simPush(context: CliContext, rawImage: string): Promise<nu
         ? `\nfollowed by ${pushed.followers.join(', ')}: the workers deploy it at their next look` +
           ` (every ${context.environment.followIntervalSeconds ?? 3}s here); watch it with` +
           ` npx berth watch ${pushed.followers[0] ?? ''} --next`
-        : `\nno service follows ${target.repository} with a pattern matching ${target.tag}`),
+        : `\nno service or app follows ${target.repository} with a pattern matching ${target.tag}`),
   });
   return 0;
 }

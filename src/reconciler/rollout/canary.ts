@@ -1,3 +1,4 @@
+import { lastLinesClause } from '../../store/notification-facts.ts';
 import { LeaseDeadlineError, type ObservedTaskSet } from '../../cloud/cloud.ts';
 import type { ObservedRollout, PolicySnapshot } from '../../store/schema.ts';
 import { canaryExternalId, isDraining } from '../assert-service.ts';
@@ -157,7 +158,7 @@ export async function canaryHealth(
   const last = failures?.[0];
   if (failures !== undefined && last !== undefined && failures.length >= maxFailed) {
     const said = await lastLines(run, canary.taskDefinition, last.taskArn);
-    const lines = said.length > 0 ? `; its last lines: ${said.join(' / ')}` : '';
+    const lines = lastLinesClause(said);
     return {
       next: 'rollBack',
       reason:

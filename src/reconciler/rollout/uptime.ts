@@ -1,3 +1,4 @@
+import { lastLinesClause } from '../../store/notification-facts.ts';
 import type { AlarmJudgement } from '../../analysis/alarms.ts';
 import {
   judgeUptime,
@@ -85,7 +86,7 @@ export async function analyseUptime(
       const stop = window.stopped[0];
       const said =
         stop !== undefined ? await lastLines(run, canary.taskDefinition, stop.taskArn) : [];
-      const reason = own.reason + (said.length > 0 ? `; its last lines: ${said.join(' / ')}` : '');
+      const reason = own.reason + lastLinesClause(said);
       await recordJudgedWindow(
         run,
         span,
