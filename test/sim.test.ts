@@ -1413,6 +1413,8 @@ describe('behaviour profiles', () => {
     assert.equal(behaviourOf('web:v2-5xx', '').errorRate, 0.3);
     assert.equal(behaviourOf('registry:5000/web:v2-slow', '').p99Ms, 2000);
     assert.equal(behaviourOf('web:v2-crash', '').crash, true);
+    assert.equal(behaviourOf('jobs:v2-exit', '').exitAfterMs, 2500);
+    assert.equal(behaviourOf('jobs:v2-exited', '').exitAfterMs, null, 'exit as a word of its own');
     assert.deepEqual(
       behaviourOf('web5xx:v2', ''),
       behaviourOf('web:v2', ''),
@@ -1439,6 +1441,7 @@ describe('behaviour profiles', () => {
         healthMs: 500,
         crash: false,
         crashAfterMs: 500,
+        exitAfterMs: null,
         exitCode: 1,
       },
     );

@@ -205,6 +205,31 @@ describe('a worker service rolls out by task count on the simulated AWS', () => 
     );
   });
 
+  it('rolls a worker back at once when a canary task that ran exits during the analysis, with its exit code and last line', async () => {
+    const fleet = await aFleet('worker exit');
+    fleet.startWorker();
+    // Longer than the image's tasks run (2.5 s), so that a task exits within the analysis.
+    await aLiveWorker(fleet, 'jobs', ['--min-running', '8s', '--progress-deadline', '30s']);
+    await fleet.berth(['deploy', 'jobs', '--image', 'busybox:1.37-exit']);
+    const done = await finished(fleet, 'jobs');
+    assert.equal(done.outcome, 'rolled_back');
+    // Judged by the uptime analysis, not by the failed launches of a crash loop.
+    assert.match(done.reason ?? '', /exit 1 \(Essential container in task exited\)/);
+    assert.doesNotMatch(done.reason ?? '', /failed launches/);
+    assert.match(done.reason ?? '', /; its last lines: .*lost the connection to the job queue/);
+    const failed = await fleet.db
+      .selectFrom('analysis_windows')
+      .select(['verdict', 'reason'])
+      .where('verdict', '=', 'fail')
+      .execute();
+    assert.equal(failed.length, 1, 'one window failed, the one the task exited in');
+    const sets = await taskSetsOf(fleet, 'jobs');
+    assert.deepEqual(
+      sets.filter((set) => set.status !== 'DRAINING').map((set) => set.status),
+      ['PRIMARY'],
+    );
+  });
+
   it('rolls a healthy worker canary back when its alarm goes to ALARM, naming the alarm', async () => {
     const fleet = await aFleet('worker alarm');
     assert.equal((await fleet.berth(['sim', 'alarm', 'jobs-queue-age', 'OK'])).code, 0);

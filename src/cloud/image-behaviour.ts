@@ -1,7 +1,7 @@
 import { readFileSync, statSync } from 'node:fs';
 
 /*
- * How an image's tasks behave, by words in its tag (`5xx`, `slow`, `crash`) or a profiles file:
+ * How an image's tasks behave, by words in its tag (`5xx`, `slow`, `crash`, `exit`) or a profiles file:
  * what the simulated AWS plays, and what the moto stand-in plays on moto. Both import it from
  * here; neither imports the other.
  */
@@ -25,6 +25,11 @@ export interface BehaviourProfile {
   crash: boolean;
   /** How long a crashing task's container runs before it exits, in milliseconds. */
   crashAfterMs: number;
+  /**
+   * Tasks that start, run and turn healthy, then exit `exitAfterMs` past their start with
+   * `exitCode` (a worker that loses its queue), and ECS launches a replacement; null: they stay.
+   */
+  exitAfterMs: number | null;
   /** The exit code a crashing task's essential container stops with. */
   exitCode: number;
 }
@@ -38,8 +43,12 @@ export const HEALTHY: Readonly<BehaviourProfile> = {
   healthMs: 500,
   crash: false,
   crashAfterMs: 500,
+  exitAfterMs: null,
   exitCode: 1,
 };
+
+/** How long a task of an image tagged `exit` runs before it exits. */
+export const EXIT_AFTER_MS = 2_500;
 
 /** The environment variable naming a JSON file of profiles by image substring. */
 export const PROFILES_ENV = 'BERTH_SIM_PROFILES';
@@ -71,6 +80,8 @@ function behaviourOfTag(tag: string, base: Readonly<BehaviourProfile>): Behaviou
     profile.avgMs = 600;
   }
   if (tag.includes('crash')) profile.crash = true;
+  // `exit` as a word of its own (not inside `exited`, say): tasks that run a few seconds, then exit.
+  if (/(^|[^a-z])exit([^a-z]|$)/.test(tag)) profile.exitAfterMs = EXIT_AFTER_MS;
   return profile;
 }
 

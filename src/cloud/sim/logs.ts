@@ -236,6 +236,15 @@ function fleetStream(
             : `processed job ${k + 1} in ${jobMs(ctx, key)}ms`,
         });
       }
+      if (attempt.stoppedAt !== null && behaviour.exitAfterMs !== null) {
+        // Said as it exits, after the last job it did.
+        lines.push({
+          at: attempt.stoppedAt,
+          message:
+            `error: lost the connection to the job queue (the simulated image's tag says exit); ` +
+            `exiting with code ${behaviour.exitCode}`,
+        });
+      }
       return lines.filter((line) => line.at >= from && line.at <= to);
     },
   };

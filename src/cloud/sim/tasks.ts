@@ -39,7 +39,9 @@ import type { SimContext, SimHandler } from './model.ts';
  * the clock, so the stopped tasks need no storage. Simplifications, said here once: a crashing
  * attempt is counted as never RUNNING (it is RUNNING for `crashAfterMs` on ECS), ECS's
  * back-off for tasks that keep failing is not modelled, and tasks stopped by a scale-down or a
- * deleted task set are not listed. A task whose image could not be pulled (fleet.ts) stops the
+ * deleted task set are not listed. A task of an image tagged `exit` runs and counts as running
+ * (healthy too), exits `exitAfterMs` past its start and is replaced the same way; its fleet's
+ * running count does not dip while it is replaced. A task whose image could not be pulled (fleet.ts) stops the
  * same way, `startMs` after its launch, without ever starting: `TaskFailedToStart`, the
  * CannotPullContainerError as its reason; so does every replacement of it (the image is looked
  * up in ECR once, when the slot's first task launches).
@@ -71,12 +73,15 @@ export interface Attempt {
 /** The launches of one slot up to `now`, oldest first (only the last hour's stopped ones). */
 function attemptsOf(task: SimTask, behaviour: BehaviourProfile, now: Millis): Attempt[] {
   const pullError = task.pullError;
-  if (!behaviour.crash && pullError === undefined) {
+  const exits = !behaviour.crash && behaviour.exitAfterMs !== null;
+  if (!behaviour.crash && !exits && pullError === undefined) {
     return [
       { id: task.id, launchedAt: task.launchedAt, startedAt: task.runningAt, stoppedAt: null },
     ];
   }
-  const lifeMs = behaviour.startMs + (pullError === undefined ? behaviour.crashAfterMs : 0);
+  const lifeMs =
+    behaviour.startMs +
+    (pullError !== undefined ? 0 : exits ? (behaviour.exitAfterMs ?? 0) : behaviour.crashAfterMs);
   const cycleMs = lifeMs + CRASH_RESTART_MS;
   const current = Math.max(0, Math.floor((now - task.launchedAt) / cycleMs));
   const oldest = Math.max(0, Math.floor((now - STOPPED_VISIBLE_MS - task.launchedAt) / cycleMs));
