@@ -79,6 +79,10 @@ describe('apps', () => {
       },
       { args: ['app', 'create', 'shop', '--services', 'web'], says: /--services.*at least two/ },
       {
+        args: ['app', 'create', 'shop', '--services', 'web,api', '--order', 'api'],
+        says: /--order: name at least two members/,
+      },
+      {
         args: ['app', 'create', 'shop', '--services', 'web,api', '--order', 'api,cart'],
         says: /--order.*"cart" is not one of the app's services/,
       },

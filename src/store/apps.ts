@@ -107,6 +107,14 @@ function arrange(services: string[], order: string[]): { name: string; wave: num
 }
 
 function checkOrder(services: string[], order: string[]): void {
+  // One name alone orders nothing (the others move with it) and would be lost as soon as the
+  // members change: the first of --services is the first member already.
+  if (order.length === 1) {
+    throw new InputError(
+      '--order',
+      `name at least two members, each waiting for the one before; one alone moves with the others (the first of --services runs the pre-deploy command)`,
+    );
+  }
   for (const name of order) {
     if (!services.includes(name)) {
       throw new InputError(
