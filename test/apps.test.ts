@@ -116,7 +116,7 @@ describe('apps', () => {
     assert.equal(busy.code, 2);
     assert.match(
       busy.stderr,
-      /^error: NAME: api, a member of app shop, has an unfinished deployment #\d+ \(.+\); wait for it, or abort it \(berth abort shop for the app's, berth abort api for its own\)\n$/,
+      /^error: NAME: api, a member of app shop, has an unfinished deployment #\d+ \(.+\); wait for it, or abort it \(berth abort api\)\n$/,
     );
     assert.deepEqual(await fleet.db.selectFrom('app_deployments').selectAll().execute(), []);
     const audit = await fleet.db
@@ -160,6 +160,7 @@ describe('apps', () => {
     const audit = await fleet.json<{ kind: string }[]>(['events', 'shop']);
     const kinds = audit.map((event) => event.kind);
     assert.deepEqual(kinds.slice(0, 2), ['app.created', 'app.deployment_requested'], kinds.join());
+    assert.ok(kinds.includes('app.deployment_succeeded'), kinds.join());
   });
 
   it('rolls every member back when one fails, naming it in each reason, the app and its webhook', async () => {
@@ -277,6 +278,7 @@ describe('apps', () => {
     await push(fleet, 'shop:dev-1');
     const pushed = await fleet.berth(['sim', 'push', 'shop:main-2']);
     assert.match(pushed.stdout, /\nfollowed by shop: the workers deploy it at their next look/);
+    assert.match(pushed.stdout, /watch it with npx berth status shop\n$/);
     const digest = /\((sha256:[a-f0-9]{64})\)/.exec(pushed.stdout)?.[1] ?? '';
     const app = await appFinished(fleet);
     assert.equal(app.outcome, 'succeeded', app.reason ?? '');

@@ -151,6 +151,9 @@ async function writeMembers(
   const found = new Map<string, Service>();
   for (const { name } of arranged) {
     const service = await findService(db, name, '--services');
+    if (service.delete_requested_at !== null) {
+      throw new InputError('--services', `${name} is being deleted; it can join no app`);
+    }
     const other = await appOfService(db, service.id);
     if (other !== undefined && other.id !== app.id) {
       throw new InputError(
@@ -239,11 +242,13 @@ export async function updateApp(
         (members.some((m) => m.wave > 0)
           ? members.filter((m) => m.wave > 0 || m.position === 0).map((m) => m.service.name)
           : []);
+      const kept = order.filter((name) => services.includes(name));
+      // An order kept from before that one name is left of orders nothing: all together now.
       now = await writeMembers(
         trx,
         app,
         services,
-        order.filter((name) => services.includes(name)),
+        change.order === undefined && kept.length === 1 ? [] : kept,
       );
     }
     const updated = await trx
@@ -356,7 +361,12 @@ export async function deployAppWithin(
     .selectFrom('deployments')
     .innerJoin('app_members', 'app_members.service_id', 'deployments.service_id')
     .innerJoin('services', 'services.id', 'deployments.service_id')
-    .select(['deployments.id', 'deployments.phase', 'services.name'])
+    .select([
+      'deployments.id',
+      'deployments.phase',
+      'deployments.app_deployment_id',
+      'services.name',
+    ])
     .where('app_members.app_id', '=', app.id)
     .where('deployments.finished_at', 'is', null)
     .orderBy('deployments.id')
@@ -364,7 +374,7 @@ export async function deployAppWithin(
   if (busy !== undefined) {
     throw new InputError(
       'NAME',
-      `${busy.name}, a member of app ${app.name}, has an unfinished deployment #${busy.id} (${busy.phase.replace('_', ' ')}); wait for it, or abort it (berth abort ${app.name} for the app's, berth abort ${busy.name} for its own)`,
+      `${busy.name}, a member of app ${app.name}, has an unfinished deployment #${busy.id} (${busy.phase.replace('_', ' ')}); wait for it, or abort it (berth abort ${busy.app_deployment_id !== null ? app.name : busy.name})`,
     );
   }
   const appDeployment = await trx

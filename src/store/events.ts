@@ -62,7 +62,7 @@ export async function notifyChange(db: Db, serviceId: number, reason: string): P
  */
 export async function listEvents(
   db: Db,
-  /** A service's id, or an app's name: the app's own entries (`app.*`, its settling). */
+  /** A service's id, or an app's name: every entry that names the app (`app.*`, its settling). */
   of: number | { app: string },
   options: { afterId?: number; limit?: number } = {},
 ): Promise<AuditEvent[]> {
@@ -71,7 +71,7 @@ export async function listEvents(
   query =
     typeof of === 'number'
       ? query.where('service_id', '=', of)
-      : query.where('service_id', 'is', null).where(sql<string>`data->>'app'`, '=', of.app);
+      : query.where(sql<string>`data->>'app'`, '=', of.app);
   if (options.afterId !== undefined) {
     return query.where('id', '>', options.afterId).orderBy('id').limit(limit).execute();
   }

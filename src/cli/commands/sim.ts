@@ -60,7 +60,7 @@ export async function simAlarm(
 /**
  * `berth sim push REPO:TAG`: a new image in the simulated ECR, so that a demo or a test can show
  * a push becoming a rollout (services that `--follow` the repository). Its tasks behave as its
- * tag says (`5xx`, `slow`, `crash`, else healthy).
+ * tag says (`5xx`, `slow`, `crash`, `exit`, `alarm`, else healthy).
  */
 export async function simPush(context: CliContext, rawImage: string): Promise<number> {
   const target = parseRepositoryTag('REPO:TAG', rawImage);
@@ -78,11 +78,15 @@ export async function simPush(context: CliContext, rawImage: string): Promise<nu
       data: { ...target, digest: push.digest, createdRepository: push.createdRepository },
     });
     // Who will deploy it: the workers notice a push at their next look, not at once.
-    const followers = [
-      ...(await followersOf(db, target.repository)),
-      ...(await appFollowersOf(db, target.repository)),
-    ].filter((follower) => tagMatches(follower.tagPattern, target.tag));
-    return { ...push, followers: followers.map((follower) => follower.name) };
+    const matching = (follower: { tagPattern: string }) =>
+      tagMatches(follower.tagPattern, target.tag);
+    const services = (await followersOf(db, target.repository)).filter(matching);
+    const apps = (await appFollowersOf(db, target.repository)).filter(matching);
+    return {
+      ...push,
+      followers: [...services, ...apps].map((follower) => follower.name),
+      apps: apps.map((app) => app.name),
+    };
   });
   context.print({
     json: {
@@ -98,7 +102,9 @@ export async function simPush(context: CliContext, rawImage: string): Promise<nu
       (pushed.followers.length > 0
         ? `\nfollowed by ${pushed.followers.join(', ')}: the workers deploy it at their next look` +
           ` (every ${context.environment.followIntervalSeconds ?? 3}s here); watch it with` +
-          ` npx berth watch ${pushed.followers[0] ?? ''} --next`
+          (pushed.apps.includes(pushed.followers[0] ?? '')
+            ? ` npx berth status ${pushed.followers[0] ?? ''}`
+            : ` npx berth watch ${pushed.followers[0] ?? ''} --next`)
         : `\nno service or app follows ${target.repository} with a pattern matching ${target.tag}`),
   });
   return 0;

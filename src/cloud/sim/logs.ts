@@ -241,8 +241,8 @@ function fleetStream(
         lines.push({
           at: attempt.stoppedAt,
           message:
-            `error: lost the connection to the job queue (the simulated image's tag says exit); ` +
-            `exiting with code ${behaviour.exitCode}`,
+            `error: lost the connection to the ${web ? 'database' : 'job queue'} ` +
+            `(the simulated image's tag says exit); exiting with code ${behaviour.exitCode}`,
         });
       }
       return lines.filter((line) => line.at >= from && line.at <= to);
