@@ -55,6 +55,20 @@ describe('berth service delete', () => {
       refused.stderr,
       /^error: NAME: service "api" is a member of app shop; take it out first \(berth app update shop --services …\), then delete it\n$/,
     );
+    // On a terminal, refused before the question is put.
+    const questions: string[] = [];
+    const asked = await runCli(['service', 'delete', 'api'], {
+      stdout: () => undefined,
+      stderr: () => undefined,
+      env: { DATABASE_URL: fleet.url, BERTH_ACTOR: ACTOR, BERTH_LOG_LEVEL: 'silent' },
+      signal: new AbortController().signal,
+      confirm: (question) => {
+        questions.push(question);
+        return Promise.resolve(true);
+      },
+    });
+    assert.equal(asked, 2);
+    assert.deepEqual(questions, [], 'refused before asking');
     const row = await serviceRow(fleet, 'api');
     assert.equal(row.delete_requested_at, null);
     assert.ok(!(await eventKinds(fleet, row.id)).includes('service.delete_requested'));
@@ -150,8 +164,18 @@ describe('berth service delete', () => {
       audit.slice(-1).map((event) => event.kind),
       ['service.deleted'],
     );
-    const history = await fleet.json<{ deployments: unknown[] }>(['history', 'web']);
+    const history = await fleet.json<{
+      deployments: unknown[];
+      liveVersion: number | null;
+      deletedAt: string | null;
+      releases: { version: number; status: string | null }[];
+    }>(['history', 'web']);
     assert.equal(history.deployments.length, 2);
+    assert.equal(history.liveVersion, null, 'nothing is live after the deletion');
+    assert.notEqual(history.deletedAt, null);
+    assert.equal(history.releases[0]?.status, 'was live');
+    const told = await fleet.berth(['history', 'web']);
+    assert.match(told.stdout, /^web was deleted at \S+ \(asked by tester@berth-tests\)\n/);
     await aLiveService(fleet, 'web');
     assert.equal((await serviceRow(fleet, 'web')).deleted_at, null);
   });

@@ -18,32 +18,7 @@ export async function requestServiceDeletion(
   return db.transaction().execute(async (trx) => {
     const service = await lockServiceRow(trx, request.name);
     if (service.delete_requested_at !== null) return { service, already: true };
-    const unfinished = await trx
-      .selectFrom('deployments')
-      .select(['id', 'phase'])
-      .where('service_id', '=', service.id)
-      .where('finished_at', 'is', null)
-      .executeTakeFirst();
-    if (unfinished !== undefined) {
-      throw new InputError(
-        'NAME',
-        `service ${JSON.stringify(request.name)} has an unfinished deployment #${unfinished.id} (${unfinished.phase.replace('_', ' ')}); let it finish, or berth abort ${request.name}, then delete it`,
-      );
-    }
-    // A member's deletion would leave its app naming a service that is gone: every deploy of
-    // the app would then be refused.
-    const app = await trx
-      .selectFrom('apps')
-      .innerJoin('app_members', 'app_members.app_id', 'apps.id')
-      .select('apps.name')
-      .where('app_members.service_id', '=', service.id)
-      .executeTakeFirst();
-    if (app !== undefined) {
-      throw new InputError(
-        'NAME',
-        `service ${JSON.stringify(request.name)} is a member of app ${app.name}; take it out first (berth app update ${app.name} --services …), then delete it`,
-      );
-    }
+    await refuseDeletion(trx, service);
     const marked = await trx
       .updateTable('services')
       .set({
@@ -64,6 +39,39 @@ export async function requestServiceDeletion(
     await notifyChange(trx, service.id, 'service.delete_requested');
     return { service: marked, already: false };
   });
+}
+
+/**
+ * Refuses (bad input naming NAME) the deletion of a service with an unfinished deployment or one
+ * an app names; what `service delete` checks before it asks, and again when it writes.
+ */
+export async function refuseDeletion(db: Db, service: Service): Promise<void> {
+  const unfinished = await db
+    .selectFrom('deployments')
+    .select(['id', 'phase'])
+    .where('service_id', '=', service.id)
+    .where('finished_at', 'is', null)
+    .executeTakeFirst();
+  if (unfinished !== undefined) {
+    throw new InputError(
+      'NAME',
+      `service ${JSON.stringify(service.name)} has an unfinished deployment #${unfinished.id} (${unfinished.phase.replace('_', ' ')}); let it finish, or berth abort ${service.name}, then delete it`,
+    );
+  }
+  // A member's deletion would leave its app naming a service that is gone: every deploy of
+  // the app would then be refused.
+  const app = await db
+    .selectFrom('apps')
+    .innerJoin('app_members', 'app_members.app_id', 'apps.id')
+    .select('apps.name')
+    .where('app_members.service_id', '=', service.id)
+    .executeTakeFirst();
+  if (app !== undefined) {
+    throw new InputError(
+      'NAME',
+      `service ${JSON.stringify(service.name)} is a member of app ${app.name}; take it out first (berth app update ${app.name} --services …), then delete it`,
+    );
+  }
 }
 
 /** The worker's last write for a deleted service (under its lease): hidden from now on. */

@@ -278,11 +278,17 @@ export async function history(context: CliContext, rawName: string): Promise<num
   if (typeof result === 'number') return result;
   const { service, releases, deployments, versions } = result;
   const marks = releaseMarks(result);
+  // A deleted service runs nothing: none of its releases is live any more.
+  const deleted = service.deleted_at;
+  if (deleted !== null) {
+    for (const [id, mark] of marks) if (mark === 'live') marks.set(id, 'was live');
+  }
   context.print({
     json: {
       service: service.name,
+      deletedAt: deleted?.toISOString() ?? null,
       liveVersion:
-        service.current_release_id === null
+        service.current_release_id === null || deleted !== null
           ? null
           : (versions.get(service.current_release_id) ?? null),
       releases: releases.map((release) => ({
@@ -292,6 +298,11 @@ export async function history(context: CliContext, rawName: string): Promise<num
       deployments: deployments.map((deployment) => deploymentJson(deployment, versions)),
     },
     text: [
+      ...(deleted !== null
+        ? [
+            `${service.name} was deleted at ${deleted.toISOString()} (asked by ${service.delete_requested_by ?? 'someone'})`,
+          ]
+        : []),
       `releases of ${service.name}, newest first:`,
       table([
         ['VERSION', 'STATUS', 'IMAGE', 'CREATED', 'BY'],

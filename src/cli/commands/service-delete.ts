@@ -1,4 +1,4 @@
-import { requestServiceDeletion } from '../../store/service-deletion.ts';
+import { refuseDeletion, requestServiceDeletion } from '../../store/service-deletion.ts';
 import { findService } from '../../store/services.ts';
 import { parseServiceName } from '../../validation/fields.ts';
 import { InputError } from '../../validation/input-error.ts';
@@ -23,8 +23,12 @@ export async function serviceDelete(
         `deleting ${name} scales it to 0 and removes its task sets and ECS service; no terminal to ask, so say --yes`,
       );
     }
-    // Read before asking, so that a mistyped name is told at once and not after a "yes".
-    await context.withDatabase((db) => findService(db, name));
+    // Read before asking, so that a mistyped name, or a deletion that would be refused, is told
+    // at once and not after a "yes".
+    await context.withDatabase(async (db) => {
+      const service = await findService(db, name);
+      if (service.delete_requested_at === null) await refuseDeletion(db, service);
+    });
     const yes = await confirm(
       `delete service ${name}: scale it to 0, remove its task sets and its ECS service (its history stays)? [y/N] `,
     );
