@@ -1,4 +1,4 @@
-import { deployAppWithin, type RequestedAppDeployment } from './apps.ts';
+import { busyMember, deployAppWithin, type RequestedAppDeployment } from './apps.ts';
 import type { Db } from './database.ts';
 import { ECR_ACTOR, followTargetOf, type FollowTarget, type Push } from './follow.ts';
 
@@ -54,14 +54,7 @@ export async function deployAppPush(
       .where('image', 'like', `%@${push.digest}`)
       .executeTakeFirst();
     if (known !== undefined) return { kind: 'known' } as const;
-    const busy = await trx
-      .selectFrom('deployments')
-      .innerJoin('app_members', 'app_members.service_id', 'deployments.service_id')
-      .select('deployments.id')
-      .where('app_members.app_id', '=', app.id)
-      .where('deployments.finished_at', 'is', null)
-      .executeTakeFirst();
-    if (busy !== undefined) return { kind: 'busy' } as const;
+    if ((await busyMember(trx, app.id)) !== undefined) return { kind: 'busy' } as const;
     const requested = await deployAppWithin(trx, {
       actor: ECR_ACTOR,
       name: app.name,

@@ -341,6 +341,29 @@ export async function deployApp(
   return db.transaction().execute((trx) => deployAppWithin(trx, request));
 }
 
+/** The oldest unfinished deployment of any member of an app, with its member's name. */
+export async function busyMember(
+  db: Db,
+  appId: number,
+): Promise<
+  { id: number; phase: string; app_deployment_id: number | null; name: string } | undefined
+> {
+  return db
+    .selectFrom('deployments')
+    .innerJoin('app_members', 'app_members.service_id', 'deployments.service_id')
+    .innerJoin('services', 'services.id', 'deployments.service_id')
+    .select([
+      'deployments.id',
+      'deployments.phase',
+      'deployments.app_deployment_id',
+      'services.name',
+    ])
+    .where('app_members.app_id', '=', appId)
+    .where('deployments.finished_at', 'is', null)
+    .orderBy('deployments.id')
+    .executeTakeFirst();
+}
+
 /** `deployApp` in the caller's transaction (the follow loop records the push beside it). */
 export async function deployAppWithin(
   trx: Db,
@@ -357,20 +380,7 @@ export async function deployAppWithin(
   }
   // A member's deployment under way refuses the whole app deployment, saying what to do about
   // it for an app (`--replace` is a service's; an app's deployment is aborted as a whole).
-  const busy = await trx
-    .selectFrom('deployments')
-    .innerJoin('app_members', 'app_members.service_id', 'deployments.service_id')
-    .innerJoin('services', 'services.id', 'deployments.service_id')
-    .select([
-      'deployments.id',
-      'deployments.phase',
-      'deployments.app_deployment_id',
-      'services.name',
-    ])
-    .where('app_members.app_id', '=', app.id)
-    .where('deployments.finished_at', 'is', null)
-    .orderBy('deployments.id')
-    .executeTakeFirst();
+  const busy = await busyMember(trx, app.id);
   if (busy !== undefined) {
     throw new InputError(
       'NAME',

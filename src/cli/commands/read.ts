@@ -244,7 +244,8 @@ export function releaseMarks(result: ServiceHistory): Map<number, ReleaseMark> {
   const marks = new Map<number, ReleaseMark>();
   for (const release of result.releases) {
     if (release.id === result.service.current_release_id) {
-      marks.set(release.id, 'live');
+      // A deleted service runs nothing: its last live release is live no more.
+      marks.set(release.id, result.service.deleted_at === null ? 'live' : 'was live');
       continue;
     }
     // Deployments are newest first: the newest one to this release says what became of it.
@@ -278,11 +279,7 @@ export async function history(context: CliContext, rawName: string): Promise<num
   if (typeof result === 'number') return result;
   const { service, releases, deployments, versions } = result;
   const marks = releaseMarks(result);
-  // A deleted service runs nothing: none of its releases is live any more.
   const deleted = service.deleted_at;
-  if (deleted !== null) {
-    for (const [id, mark] of marks) if (mark === 'live') marks.set(id, 'was live');
-  }
   context.print({
     json: {
       service: service.name,
