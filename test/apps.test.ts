@@ -35,6 +35,11 @@ async function aShop(fleet: Fleet, appFlags: readonly string[] = []): Promise<vo
   assert.equal(created.code, 0, created.stderr);
 }
 
+/** `berth deploy shop --image nginx:1.28 --image MEMBER=IMAGE --wait`. */
+async function deployShopAndWait(fleet: Fleet, memberImage: string) {
+  return fleet.berth(['deploy', 'shop', '--image', 'nginx:1.28', '--image', memberImage, '--wait']);
+}
+
 async function appFinished(fleet: Fleet, timeoutMs = 60_000): Promise<AppDeploymentView> {
   return fleet.until(
     'the app deployment to finish',
@@ -169,15 +174,7 @@ describe('apps', () => {
     aDispatcher(fleet);
     await aShop(fleet);
     assert.equal((await fleet.berth(['notify', 'add', `${receiver.origin}/hook`])).code, 0);
-    const deployed = await fleet.berth([
-      'deploy',
-      'shop',
-      '--image',
-      'nginx:1.28',
-      '--image',
-      'api=httpd:2.4-5xx',
-      '--wait',
-    ]);
+    const deployed = await deployShopAndWait(fleet, 'api=httpd:2.4-5xx');
     assert.equal(deployed.code, 1, deployed.stderr);
     const app = await appFinished(fleet);
     assert.equal(app.outcome, 'rolled_back');
@@ -233,15 +230,7 @@ describe('apps', () => {
     assert.equal((await finished(fleet, 'jobs')).outcome, 'succeeded');
     const created = await fleet.berth(['app', 'create', 'shop', '--services', 'web,jobs']);
     assert.equal(created.code, 0, created.stderr);
-    const deployed = await fleet.berth([
-      'deploy',
-      'shop',
-      '--image',
-      'nginx:1.28',
-      '--image',
-      'jobs=busybox:1.37-crash',
-      '--wait',
-    ]);
+    const deployed = await deployShopAndWait(fleet, 'jobs=busybox:1.37-crash');
     assert.equal(deployed.code, 1, deployed.stderr);
     const app = await appFinished(fleet);
     assert.equal(app.outcome, 'rolled_back');

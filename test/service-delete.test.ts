@@ -29,6 +29,25 @@ async function serviceRow(fleet: Fleet, name: string) {
     .executeTakeFirstOrThrow();
 }
 
+/** `berth service delete NAME` on a terminal that answers `answer`; the questions put, kept. */
+function deleteOnTerminal(
+  fleet: Fleet,
+  name: string,
+  answer: string,
+  questions: string[],
+): Promise<number> {
+  return runCli(['service', 'delete', name], {
+    stdout: () => undefined,
+    stderr: () => undefined,
+    env: { DATABASE_URL: fleet.url, BERTH_ACTOR: ACTOR, BERTH_LOG_LEVEL: 'silent' },
+    signal: new AbortController().signal,
+    confirm: (question) => {
+      questions.push(question);
+      return Promise.resolve(/^y(es)?$/i.test(answer));
+    },
+  });
+}
+
 describe('berth service delete', () => {
   it('is refused while a deployment is unfinished, naming it, and writes nothing', async () => {
     const fleet = await aFleet('delete refused');
@@ -57,16 +76,7 @@ describe('berth service delete', () => {
     );
     // On a terminal, refused before the question is put.
     const questions: string[] = [];
-    const asked = await runCli(['service', 'delete', 'api'], {
-      stdout: () => undefined,
-      stderr: () => undefined,
-      env: { DATABASE_URL: fleet.url, BERTH_ACTOR: ACTOR, BERTH_LOG_LEVEL: 'silent' },
-      signal: new AbortController().signal,
-      confirm: (question) => {
-        questions.push(question);
-        return Promise.resolve(true);
-      },
-    });
+    const asked = await deleteOnTerminal(fleet, 'api', 'yes', questions);
     assert.equal(asked, 2);
     assert.deepEqual(questions, [], 'refused before asking');
     const row = await serviceRow(fleet, 'api');
@@ -85,17 +95,7 @@ describe('berth service delete', () => {
 
     // A terminal: the question is put, and anything but yes leaves the service as it was.
     const questions: string[] = [];
-    const run = (answer: string) =>
-      runCli(['service', 'delete', 'web'], {
-        stdout: () => undefined,
-        stderr: () => undefined,
-        env: { DATABASE_URL: fleet.url, BERTH_ACTOR: ACTOR, BERTH_LOG_LEVEL: 'silent' },
-        signal: new AbortController().signal,
-        confirm: (question) => {
-          questions.push(question);
-          return Promise.resolve(/^y(es)?$/i.test(answer));
-        },
-      });
+    const run = (answer: string) => deleteOnTerminal(fleet, 'web', answer, questions);
     assert.equal(await run('n'), 1);
     assert.equal((await serviceRow(fleet, 'web')).delete_requested_at, null);
     assert.equal(await run('yes'), 0);
